@@ -1,0 +1,48 @@
+-- A calling campaign: who calls (caller_id, provider settings), how many at once
+-- (max_concurrent_calls), when (calling window in time_zone), and how often (max_attempts, retry).
+create table public.campaigns (
+  id bigint generated always as identity primary key,
+  name text not null,
+  status public.campaign_status not null default 'QUEUED',
+  max_concurrent_calls integer not null default 5,
+  priority integer not null default 0,
+  provider text not null default 'twilio',
+  caller_id text,
+  provider_settings jsonb not null default '{}'::jsonb,
+  time_zone text not null default 'UTC',
+  window_start time not null default '09:00',
+  window_end time not null default '20:00',
+  window_days smallint[] not null default '{1,2,3,4,5}',
+  max_attempts integer not null default 3,
+  retry_delay interval not null default '1 hour',
+  retry_backoff numeric not null default 2,
+  last_served_at timestamptz,
+  started_at timestamptz,
+  completed_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint campaigns_name_is_not_blank check (length(btrim(name)) between 1 and 200),
+  constraint campaigns_cap_is_positive check (max_concurrent_calls > 0),
+  constraint campaigns_caller_id_is_e164 check (caller_id is null or public.is_e164(caller_id)),
+  constraint campaigns_provider_is_known check (provider in ('twilio')),
+  constraint campaigns_provider_settings_is_object check (jsonb_typeof(provider_settings) = 'object'),
+  constraint campaigns_time_zone_is_valid check (public.is_valid_time_zone(time_zone)),
+  constraint campaigns_window_is_not_empty check (window_start <> window_end),
+  constraint campaigns_window_days_are_iso_weekdays check (
+    cardinality(window_days) between 1 and 7 and window_days <@ '{1,2,3,4,5,6,7}'::smallint[]
+  ),
+  constraint campaigns_max_attempts_is_positive check (max_attempts between 1 and 100),
+  constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
+  constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10)
+);
+
+comment on table public.campaigns is
+  'Outbound calling campaigns. The scheduler serves QUEUED and RUNNING ones every minute, never exceeding max_concurrent_calls active calls, only inside the calling window (window_start..window_end on window_days, ISO 1=Monday, in time_zone; window_start > window_end means overnight).';
+comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
+
+-- The tick reads active campaigns in serving order.
+create index campaigns_active_serving_order_idx on public.campaigns (last_served_at nulls first, priority desc, id)
+  where status in ('QUEUED', 'RUNNING');
+
+alter table public.campaigns enable row level security;
+revoke all on table public.campaigns from anon, authenticated;

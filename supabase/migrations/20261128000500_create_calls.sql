@@ -1,0 +1,54 @@
+-- One row per dial attempt (reservation). Rows are never deleted by the scheduler.
+create table public.calls (
+  id bigint generated always as identity primary key,
+  campaign_id bigint not null references public.campaigns (id) on delete cascade,
+  contact_id bigint not null references public.contacts (id) on delete cascade,
+  attempt integer not null,
+  status public.call_status not null default 'queued',
+  provider text not null default 'twilio',
+  provider_call_id text,
+  to_phone text not null,
+  run_id bigint,
+  dispatch_run_id bigint,
+  dispatch_after timestamptz not null default now(),
+  queued_at timestamptz not null default now(),
+  dialed_at timestamptz,
+  provider_accepted_at timestamptz,
+  ringing_at timestamptz,
+  answered_at timestamptz,
+  ended_at timestamptz,
+  released_at timestamptz,
+  duration_seconds integer,
+  error text,
+  error_code text,
+  updated_at timestamptz not null default now(),
+  constraint calls_attempt_is_positive check (attempt > 0),
+  constraint calls_released_only_when_canceled check (released_at is null or status = 'canceled'),
+  constraint calls_released_were_never_dialed check (released_at is null or dialed_at is null),
+  constraint calls_final_have_ended_at check (
+    (status in ('completed', 'busy', 'no_answer', 'failed', 'canceled')) = (ended_at is not null)
+  )
+);
+
+comment on table public.calls is
+  'One row per dial attempt. Active statuses (queued, dialing, unknown, ringing, in_progress) hold a slot of the campaign cap and of the global cap. released_at is set when a queued call was cancelled before it was ever sent (does not count as an attempt).';
+
+-- Invariant 2 backstop: a contact never has two active calls. launch_due_calls() never relies on it.
+create unique index calls_one_active_per_contact on public.calls (contact_id)
+  where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- (contact, attempt) is unique among calls that were not released before dialling.
+create unique index calls_one_row_per_attempt on public.calls (contact_id, attempt) where released_at is null;
+-- Status callbacks find calls by the provider's id.
+create unique index calls_provider_call_id_key on public.calls (provider, provider_call_id) where provider_call_id is not null;
+-- Counting active calls per campaign (the cap) and globally.
+create index calls_active_by_campaign_idx on public.calls (campaign_id)
+  where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- The dispatcher claims queued calls in this order.
+create index calls_queued_idx on public.calls (dispatch_after, id) where status = 'queued';
+-- The reaper looks for calls stuck in dialing/unknown/ringing/in_progress.
+create index calls_in_flight_idx on public.calls (dialed_at) where status in ('dialing', 'unknown', 'ringing', 'in_progress');
+create index calls_contact_id_idx on public.calls (contact_id);
+create index calls_ended_at_idx on public.calls (ended_at) where ended_at is not null;
+
+alter table public.calls enable row level security;
+revoke all on table public.calls from anon, authenticated;

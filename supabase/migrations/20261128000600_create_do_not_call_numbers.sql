@@ -1,0 +1,13 @@
+-- Numbers that must never be called, by any campaign. Checked when a call is reserved and again
+-- when it is claimed for dialling.
+create table public.do_not_call_numbers (
+  phone text primary key,
+  reason text,
+  added_at timestamptz not null default now(),
+  constraint do_not_call_numbers_phone_is_e164 check (public.is_e164(phone))
+);
+
+comment on table public.do_not_call_numbers is 'Global do-not-call list (E.164). Contacts whose phone is listed are never dialled and are marked do_not_call.';
+
+alter table public.do_not_call_numbers enable row level security;
+revoke all on table public.do_not_call_numbers from anon, authenticated;

@@ -1,0 +1,66 @@
+-- Scheduler settings: one row, editable in Supabase Studio. Every setting has a default and a bound.
+create table public.scheduler_settings (
+  id boolean primary key default true,
+  global_max_concurrent_calls integer not null default 100,
+  campaigns_per_tick integer not null default 1000,
+  provider_calls_per_second numeric not null default 1,
+  dispatch_concurrency integer not null default 10,
+  dispatch_batch_size integer not null default 50,
+  provider_request_timeout_ms integer not null default 8000,
+  tick_budget_ms integer not null default 10000,
+  breaker_failure_threshold integer not null default 5,
+  breaker_cooldown interval not null default '60 seconds',
+  queued_call_ttl interval not null default '10 minutes',
+  stuck_call_timeout interval not null default '15 minutes',
+  max_call_duration interval not null default '4 hours',
+  abandoned_run_timeout interval not null default '10 minutes',
+  run_log_retention interval not null default '30 days',
+  manual_trigger_min_interval interval not null default '10 seconds',
+  updated_at timestamptz not null default now(),
+  constraint scheduler_settings_single_row check (id),
+  constraint scheduler_settings_global_cap_is_positive check (global_max_concurrent_calls between 1 and 1000000),
+  constraint scheduler_settings_campaigns_per_tick_is_positive check (campaigns_per_tick between 1 and 1000000),
+  constraint scheduler_settings_cps_is_sane check (provider_calls_per_second > 0 and provider_calls_per_second <= 10000),
+  constraint scheduler_settings_concurrency_is_sane check (dispatch_concurrency between 1 and 1000),
+  constraint scheduler_settings_batch_size_is_sane check (dispatch_batch_size between 1 and 10000),
+  constraint scheduler_settings_request_timeout_is_sane check (provider_request_timeout_ms between 100 and 60000),
+  constraint scheduler_settings_budget_is_sane check (tick_budget_ms between 1000 and 300000),
+  constraint scheduler_settings_breaker_threshold_is_positive check (breaker_failure_threshold between 1 and 1000),
+  constraint scheduler_settings_breaker_cooldown_is_sane check (breaker_cooldown between interval '1 second' and interval '1 day'),
+  constraint scheduler_settings_queued_ttl_is_sane check (queued_call_ttl between interval '1 minute' and interval '1 day'),
+  constraint scheduler_settings_stuck_timeout_is_sane check (stuck_call_timeout between interval '1 minute' and interval '1 day'),
+  constraint scheduler_settings_max_call_duration_is_sane check (max_call_duration between interval '1 minute' and interval '2 days'),
+  constraint scheduler_settings_abandoned_run_timeout_is_sane check (abandoned_run_timeout between interval '1 minute' and interval '1 day'),
+  constraint scheduler_settings_retention_is_sane check (run_log_retention between interval '1 hour' and interval '3650 days'),
+  constraint scheduler_settings_manual_interval_is_sane check (manual_trigger_min_interval between interval '0' and interval '1 hour')
+);
+
+comment on table public.scheduler_settings is
+  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown.';
+
+insert into public.scheduler_settings default values;
+
+alter table public.scheduler_settings enable row level security;
+revoke all on table public.scheduler_settings from anon, authenticated;
+
+-- The settings row; recreated with defaults if someone deleted it.
+create function public._settings()
+returns public.scheduler_settings
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_settings public.scheduler_settings;
+begin
+  select * into v_settings from public.scheduler_settings where id;
+  if not found then
+    insert into public.scheduler_settings default values
+    on conflict (id) do nothing;
+    select * into strict v_settings from public.scheduler_settings where id;
+  end if;
+  return v_settings;
+end;
+$$;
+
+revoke all on function public._settings() from public, anon, authenticated;
+grant execute on function public._settings() to service_role;

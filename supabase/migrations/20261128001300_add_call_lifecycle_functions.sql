@@ -1,0 +1,455 @@
+-- The life of a call after launch_due_calls() reserved it:
+--
+--   queued --claim_queued_calls()--> dialing --record_dispatch_result()--> dialing (accepted) | unknown | failed
+--      ^                               |                                   (retryable: back to queued, not an attempt)
+--      +-------------------------------+
+--   dialing/unknown --apply_call_status() (provider callback)--> ringing --> in_progress --> final
+--   dialing/unknown/ringing/in_progress --expire_stuck_calls() (reaper)--> failed
+--   queued --claim/release_stale_queued_calls()--> canceled + released_at (not an attempt)
+--
+-- A call never moves backwards (see _call_status_rank), and only claim_queued_calls() moves a call
+-- to dialing, once: a reserved call is sent to the provider at most once.
+
+create function public._call_status_rank(p_status public.call_status)
+returns integer
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case p_status
+    when 'queued' then 0
+    when 'unknown' then 1   -- any news from the provider beats "we do not know"
+    when 'dialing' then 2
+    when 'ringing' then 3
+    when 'in_progress' then 4
+    else 5                  -- completed, busy, no_answer, failed, canceled
+  end
+$$;
+
+create function public._is_final_call_status(p_status public.call_status)
+returns boolean
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$ select p_status in ('completed', 'busy', 'no_answer', 'failed', 'canceled') $$;
+
+-- After a call reached a final status: end the contact (done / invalid / exhausted) or schedule its
+-- next attempt after retry_delay * retry_backoff^(attempts - 1), at most 7 days. Idempotent: only a
+-- contact still in_progress with no other active call changes.
+create function public._settle_contact(
+  p_contact_id bigint,
+  p_call_status public.call_status,
+  p_invalid_number boolean,
+  p_error text,
+  p_now timestamptz
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.contacts ct
+     set status = case
+                    when p_invalid_number then 'invalid'::public.contact_status
+                    when p_call_status = 'completed' then 'done'::public.contact_status
+                    when ct.attempts >= c.max_attempts then 'exhausted'::public.contact_status
+                    else 'pending'::public.contact_status
+                  end,
+         next_attempt_at = case
+                             when p_call_status = 'completed' or p_invalid_number or ct.attempts >= c.max_attempts
+                               then ct.next_attempt_at
+                             else p_now + least(
+                               c.retry_delay * pg_catalog.power(c.retry_backoff, greatest(ct.attempts - 1, 0))::double precision,
+                               interval '7 days')
+                           end,
+         last_call_status = p_call_status,
+         last_error = p_error,
+         updated_at = p_now
+    from public.campaigns c
+   where ct.id = p_contact_id
+     and c.id = ct.campaign_id
+     and ct.status = 'in_progress'
+     and not exists (
+       select 1 from public.calls cl
+        where cl.contact_id = ct.id
+          and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+$$;
+
+-- claim_queued_calls(): take up to p_limit queued calls for dialling, in one statement, with
+-- FOR UPDATE SKIP LOCKED so concurrent dispatchers never take the same call. Invariant 3 is
+-- re-checked here, at the moment of dialling: a call whose campaign is no longer QUEUED/RUNNING,
+-- whose number is on the do-not-call list, whose contact is out of attempts or outside its calling
+-- window, or that waited longer than queued_call_ttl is released (canceled, released_at set, the
+-- contact back to pending / do_not_call / exhausted) without counting an attempt. Claimed calls
+-- move to dialing and their contact's attempts go up by one. Returns every call it looked at:
+-- claimed ones with release_reason null, released ones with the reason.
+create function public.claim_queued_calls(
+  p_limit integer,
+  p_run_id bigint default null,
+  p_now timestamptz default now()
+)
+returns table (
+  call_id bigint,
+  campaign_id bigint,
+  contact_id bigint,
+  attempt integer,
+  to_phone text,
+  caller_id text,
+  provider text,
+  provider_settings jsonb,
+  release_reason text
+)
+language plpgsql
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+as $$
+#variable_conflict use_column
+declare
+  v_settings public.scheduler_settings;
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception 'p_limit must be at least 1, got %', p_limit using errcode = 'invalid_parameter_value';
+  end if;
+  v_settings := public._settings();
+
+  return query
+  with candidates as (
+    select cl.id
+      from public.calls cl
+     where cl.status = 'queued'
+       and cl.dispatch_after <= p_now
+     order by cl.dispatch_after, cl.id
+     limit p_limit
+       for update skip locked
+  ),
+  checked as (
+    select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, c.caller_id, c.provider,
+           c.provider_settings,
+           case
+             when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
+             when c.caller_id is null then 'malformed campaign: caller_id is not set'
+             when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
+               then 'number is on the do-not-call list'
+             when ct.attempts >= c.max_attempts then 'max attempts reached'
+             when cl.queued_at < p_now - v_settings.queued_call_ttl then 'waited in queue longer than queued_call_ttl'
+             when not public.is_within_calling_window(p_now, coalesce(ct.time_zone, c.time_zone),
+                                                      c.window_start, c.window_end, c.window_days)
+               then 'outside calling window'
+           end as release_reason
+      from candidates k
+      join public.calls cl on cl.id = k.id
+      join public.contacts ct on ct.id = cl.contact_id
+      join public.campaigns c on c.id = cl.campaign_id
+  ),
+  claimed as (
+    update public.calls cl
+       set status = 'dialing', dialed_at = p_now, dispatch_run_id = p_run_id, updated_at = p_now
+      from checked k
+     where cl.id = k.id and k.release_reason is null
+    returning cl.id, cl.contact_id
+  ),
+  released as (
+    update public.calls cl
+       set status = 'canceled', released_at = p_now, ended_at = p_now, updated_at = p_now,
+           error = 'released before dialling: ' || k.release_reason
+      from checked k
+     where cl.id = k.id and k.release_reason is not null
+    returning cl.id, cl.contact_id, k.release_reason
+  ),
+  contacts_claimed as (
+    update public.contacts ct
+       set attempts = ct.attempts + 1, updated_at = p_now
+      from claimed k
+     where ct.id = k.contact_id
+    returning ct.id
+  ),
+  contacts_released as (
+    update public.contacts ct
+       set status = case
+                      when r.release_reason = 'number is on the do-not-call list' then 'do_not_call'::public.contact_status
+                      when r.release_reason = 'max attempts reached' then 'exhausted'::public.contact_status
+                      else 'pending'::public.contact_status
+                    end,
+           last_error = 'call released before dialling: ' || r.release_reason,
+           updated_at = p_now
+      from released r
+     where ct.id = r.contact_id
+       and ct.status = 'in_progress'
+    returning ct.id
+  )
+  select k.id, k.campaign_id, k.contact_id, k.attempt, k.to_phone, k.caller_id, k.provider,
+         k.provider_settings, k.release_reason
+    from checked k
+   order by k.id;
+end;
+$$;
+
+comment on function public.claim_queued_calls(integer, bigint, timestamptz) is
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, do-not-call, max attempts, queue age and calling window; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once.';
+
+-- record_dispatch_result(): what the provider said to our create-call request.
+--   accepted  -> provider_call_id stored; status advances (never backwards: a callback may have come first)
+--   retryable -> (429/503: the provider did not create the call) back to queued at p_retry_at, attempt not counted
+--   permanent -> failed with the provider's reason; contact invalid (bad number) or retried per the rules
+--   unknown   -> unknown: never re-sent; reconciled by a callback or expired by the reaper
+create function public.record_dispatch_result(
+  p_call_id bigint,
+  p_outcome text,
+  p_provider_call_id text default null,
+  p_status public.call_status default null,
+  p_reason text default null,
+  p_error_code text default null,
+  p_retry_at timestamptz default null,
+  p_invalid_number boolean default false,
+  p_now timestamptz default now()
+)
+returns public.call_status
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_call public.calls;
+begin
+  if p_outcome not in ('accepted', 'retryable', 'permanent', 'unknown') then
+    raise exception 'unknown dispatch outcome: %', p_outcome using errcode = 'invalid_parameter_value';
+  end if;
+
+  select * into v_call from public.calls where id = p_call_id for update;
+  if not found then
+    raise exception 'call % does not exist', p_call_id using errcode = 'no_data_found';
+  end if;
+
+  if p_outcome = 'accepted' then
+    if p_provider_call_id is null then
+      raise exception 'accepted outcome needs a provider call id' using errcode = 'invalid_parameter_value';
+    end if;
+    update public.calls
+       set provider_call_id = coalesce(provider_call_id, p_provider_call_id),
+           provider_accepted_at = coalesce(provider_accepted_at, p_now),
+           status = case
+                      when not public._is_final_call_status(status)
+                       and public._call_status_rank(coalesce(p_status, 'dialing')) > public._call_status_rank(status)
+                        then coalesce(p_status, 'dialing')
+                      else status
+                    end,
+           updated_at = p_now
+     where id = p_call_id
+    returning status into v_call.status;
+    return v_call.status;
+  end if;
+
+  if v_call.status <> 'dialing' then
+    -- A status callback already told us more than this response can: keep what we know.
+    return v_call.status;
+  end if;
+
+  if p_outcome = 'retryable' then
+    update public.calls
+       set status = 'queued', dialed_at = null, dispatch_run_id = null,
+           dispatch_after = greatest(coalesce(p_retry_at, p_now), p_now),
+           error = p_reason, error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    update public.contacts
+       set attempts = greatest(attempts - 1, 0), updated_at = p_now
+     where id = v_call.contact_id;
+    return 'queued'::public.call_status;
+  elsif p_outcome = 'permanent' then
+    update public.calls
+       set status = 'failed', ended_at = p_now, error = p_reason, error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    perform public._settle_contact(v_call.contact_id, 'failed', coalesce(p_invalid_number, false), p_reason, p_now);
+    return 'failed'::public.call_status;
+  else
+    update public.calls
+       set status = 'unknown', error = p_reason, error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    return 'unknown'::public.call_status;
+  end if;
+end;
+$$;
+
+comment on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) is
+  'Records the provider''s answer to a create-call request: accepted / retryable (back to queued, not an attempt) / permanent (failed) / unknown (never re-sent). Never moves a call backwards. Returns the call''s status afterwards.';
+
+-- apply_call_status(): a provider status callback. Finds the call by our id (carried in the
+-- callback URL) or by the provider's call id, ignores stale or duplicate news (a call never moves
+-- backwards), frees the slot on a final status and settles the contact. Returns 'applied',
+-- 'ignored' (duplicate / out of order), 'not_found' or 'mismatch' (our id and the provider's id
+-- disagree).
+create function public.apply_call_status(
+  p_call_id bigint,
+  p_provider text,
+  p_provider_call_id text,
+  p_status public.call_status,
+  p_duration_seconds integer default null,
+  p_error_code text default null,
+  p_now timestamptz default now()
+)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_call public.calls;
+begin
+  if p_status is null or p_status = 'queued' or p_status = 'unknown' then
+    raise exception 'a status callback cannot set status %', coalesce(p_status::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+
+  if p_call_id is not null then
+    select * into v_call from public.calls where id = p_call_id for update;
+  else
+    select * into v_call from public.calls
+     where provider = p_provider and provider_call_id = p_provider_call_id
+       for update;
+  end if;
+  if not found then
+    return 'not_found';
+  end if;
+  if v_call.provider_call_id is not null and p_provider_call_id is not null
+     and v_call.provider_call_id <> p_provider_call_id then
+    return 'mismatch';
+  end if;
+  if v_call.released_at is not null
+     or public._is_final_call_status(v_call.status)
+     or public._call_status_rank(p_status) <= public._call_status_rank(v_call.status) then
+    if v_call.provider_call_id is null and p_provider_call_id is not null and v_call.released_at is null then
+      update public.calls set provider_call_id = p_provider_call_id, updated_at = p_now where id = v_call.id;
+    end if;
+    return 'ignored';
+  end if;
+
+  if v_call.status = 'queued' then
+    -- The provider knows this call although we put it back in the queue (a 429 that was not one):
+    -- it was dialled, so it counts as an attempt and is never dialled again.
+    update public.contacts set attempts = attempts + 1, updated_at = p_now where id = v_call.contact_id;
+  end if;
+
+  update public.calls
+     set status = p_status,
+         provider_call_id = coalesce(provider_call_id, p_provider_call_id),
+         dialed_at = coalesce(dialed_at, p_now),
+         ringing_at = case when p_status = 'ringing' then coalesce(ringing_at, p_now) else ringing_at end,
+         answered_at = case when p_status = 'in_progress' then coalesce(answered_at, p_now) else answered_at end,
+         ended_at = case when public._is_final_call_status(p_status) then p_now else null end,
+         duration_seconds = coalesce(p_duration_seconds, duration_seconds),
+         error_code = coalesce(p_error_code, error_code),
+         error = case when v_call.status = 'unknown' and not public._is_final_call_status(p_status) then null else error end,
+         updated_at = p_now
+   where id = v_call.id;
+
+  if public._is_final_call_status(p_status) then
+    perform public._settle_contact(v_call.contact_id, p_status, false,
+      case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
+  end if;
+  return 'applied';
+end;
+$$;
+
+comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) is
+  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. Returns applied / ignored / not_found / mismatch.';
+
+-- expire_stuck_calls(): the reaper. Calls stuck in dialing/unknown past stuck_call_timeout (lost
+-- callback, crashed function) and calls ringing/in progress past max_call_duration become failed:
+-- the slot is freed and the attempt counts; the contact is retried if attempts remain.
+create function public.expire_stuck_calls(p_now timestamptz default now())
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_settings public.scheduler_settings;
+  v_call record;
+  v_count integer := 0;
+begin
+  v_settings := public._settings();
+  for v_call in
+    with stuck as (
+      select cl.id
+        from public.calls cl
+       where (cl.status in ('dialing', 'unknown') and cl.dialed_at < p_now - v_settings.stuck_call_timeout)
+          or (cl.status in ('ringing', 'in_progress') and cl.dialed_at < p_now - v_settings.max_call_duration)
+       order by cl.dialed_at
+         for update skip locked
+    )
+    update public.calls cl
+       set status = 'failed', ended_at = p_now, updated_at = p_now,
+           error = 'expired: no final status from the provider after '
+                   || case when cl.status in ('dialing', 'unknown') then v_settings.stuck_call_timeout
+                           else v_settings.max_call_duration end::text
+      from stuck s
+     where cl.id = s.id
+    returning cl.contact_id
+  loop
+    perform public._settle_contact(v_call.contact_id, 'failed', false, 'call expired without a final status', p_now);
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$$;
+
+comment on function public.expire_stuck_calls(timestamptz) is
+  'Reaper: calls in dialing/unknown older than scheduler_settings.stuck_call_timeout, or ringing/in_progress older than max_call_duration, become failed (slot freed, attempt counted, contact retried if attempts remain). Returns how many.';
+
+-- release_stale_queued_calls(): queued calls that no dispatcher took within queued_call_ttl, or
+-- whose campaign is no longer QUEUED/RUNNING, go back to their contact without counting an attempt.
+create function public.release_stale_queued_calls(p_now timestamptz default now())
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_settings public.scheduler_settings;
+  v_count integer;
+begin
+  v_settings := public._settings();
+  with stale as (
+    select cl.id, case when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
+                       else 'waited in queue longer than queued_call_ttl' end as reason
+      from public.calls cl
+      join public.campaigns c on c.id = cl.campaign_id
+     where cl.status = 'queued'
+       and (cl.queued_at < p_now - v_settings.queued_call_ttl or c.status not in ('QUEUED', 'RUNNING'))
+       for update of cl skip locked
+  ),
+  released as (
+    update public.calls cl
+       set status = 'canceled', released_at = p_now, ended_at = p_now, updated_at = p_now,
+           error = 'released before dialling: ' || s.reason
+      from stale s
+     where cl.id = s.id
+    returning cl.contact_id, s.reason
+  ),
+  contacts_released as (
+    update public.contacts ct
+       set status = 'pending', last_error = 'call released before dialling: ' || r.reason, updated_at = p_now
+      from released r
+     where ct.id = r.contact_id and ct.status = 'in_progress'
+    returning ct.id
+  )
+  select count(*)::integer into v_count from released;
+  return v_count;
+end;
+$$;
+
+comment on function public.release_stale_queued_calls(timestamptz) is
+  'Releases queued calls older than scheduler_settings.queued_call_ttl, or of campaigns no longer QUEUED/RUNNING: canceled with released_at, contact back to pending, no attempt counted. Returns how many.';
+
+revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
+revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
+revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
+revoke all on function public.claim_queued_calls(integer, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
+revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) from public, anon, authenticated;
+revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
+revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
+grant execute on function public._call_status_rank(public.call_status) to service_role;
+grant execute on function public._is_final_call_status(public.call_status) to service_role;
+grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
+grant execute on function public.claim_queued_calls(integer, bigint, timestamptz) to service_role;
+grant execute on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) to service_role;
+grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) to service_role;
+grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
+grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;

@@ -1,0 +1,114 @@
+-- The pg_cron side of the scheduler: every minute, housekeeping plus launch_due_calls(), recorded
+-- in the run log as trigger 'pg_cron'; every day, the purge.
+
+-- run_cron_tick(): one pg_cron tick. Always leaves exactly one run-log row: ok / partial / failed /
+-- skipped (another launch was running) / duplicate (this minute already ran). Errors, including a
+-- statement timeout, are caught and recorded; the work of a failed tick is rolled back.
+create function public.run_cron_tick(p_now timestamptz default now())
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_run_id bigint;
+  v_duplicate_of bigint;
+  v_housekeeping jsonb;
+  v_reserved integer := 0;
+  v_processed integer := 0;
+  v_completed integer := 0;
+  v_skipped boolean := false;
+  v_errors jsonb := '[]'::jsonb;
+  v_status public.scheduler_run_status;
+  v_message text;
+  v_row record;
+begin
+  select s.run_id, s.duplicate_of into v_run_id, v_duplicate_of
+    from public.start_scheduler_run('pg_cron', p_now, '{}'::jsonb, pg_catalog.clock_timestamp()) s;
+  if v_duplicate_of is not null then
+    return jsonb_build_object('run_id', v_run_id, 'status', 'duplicate', 'duplicate_of', v_duplicate_of);
+  end if;
+
+  begin
+    v_housekeeping := public.run_housekeeping(p_now);
+    for v_row in select * from public.launch_due_calls(p_now, null, v_run_id) loop
+      if v_row.campaign_id is null then
+        v_skipped := true;
+      elsif v_row.note like 'completed:%' then
+        v_completed := v_completed + 1;
+      else
+        v_processed := v_processed + 1;
+        v_reserved := v_reserved + v_row.reserved;
+        if v_row.note like 'malformed campaign:%' then
+          v_errors := v_errors || jsonb_build_array(jsonb_build_object(
+            'stage', 'reserve', 'campaign_id', v_row.campaign_id, 'message', v_row.note));
+        end if;
+      end if;
+    end loop;
+    v_status := case when v_skipped then 'skipped'::public.scheduler_run_status
+                     when jsonb_array_length(v_errors) > 0 then 'partial'::public.scheduler_run_status
+                     else 'ok'::public.scheduler_run_status end;
+  exception
+    when others or query_canceled then
+      get stacked diagnostics v_message = message_text;
+      v_status := 'failed'::public.scheduler_run_status;
+      v_errors := v_errors || jsonb_build_array(jsonb_build_object('stage', 'tick', 'message', v_message,
+                                                                   'sqlstate', sqlstate));
+      v_reserved := 0;
+      v_processed := 0;
+      v_completed := 0;
+      v_housekeeping := '{}'::jsonb;
+  end;
+
+  perform public.finish_scheduler_run(
+    v_run_id, v_status,
+    jsonb_build_object(
+      'campaigns_processed', v_processed,
+      'calls_reserved', v_reserved,
+      'campaigns_completed', v_completed,
+      'calls_released', coalesce((v_housekeeping ->> 'calls_released')::integer, 0),
+      'calls_expired', coalesce((v_housekeeping ->> 'calls_expired')::integer, 0),
+      'details', jsonb_build_object('housekeeping', v_housekeeping)),
+    v_errors,
+    pg_catalog.clock_timestamp());
+  return jsonb_build_object('run_id', v_run_id, 'status', v_status, 'calls_reserved', v_reserved,
+                            'campaigns_processed', v_processed, 'errors', v_errors);
+end;
+$$;
+
+comment on function public.run_cron_tick(timestamptz) is
+  'One pg_cron tick: housekeeping + launch_due_calls(), recorded as one scheduler_runs row (trigger pg_cron, scheduled for the current minute). Never raises: failures are recorded in the run row.';
+
+-- ensure_scheduler_cron_jobs(): (re)creates the named pg_cron jobs; running it again updates them
+-- in place and never creates a second job.
+create function public.ensure_scheduler_cron_jobs(
+  p_tick_schedule text default '* * * * *',
+  p_purge_schedule text default '17 3 * * *'
+)
+returns table (jobname text, jobid bigint, schedule text, command text)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if pg_catalog.to_regnamespace('cron') is null then
+    raise exception 'pg_cron is not installed: enable the pg_cron extension (on Debian: apt-get install postgresql-15-cron, and add pg_cron to shared_preload_libraries)'
+      using errcode = 'undefined_object';
+  end if;
+  perform cron.schedule('campaign-scheduler-tick', p_tick_schedule, 'select public.run_cron_tick()');
+  perform cron.schedule('campaign-scheduler-purge', p_purge_schedule, 'select public.purge_scheduler_history()');
+  return query
+    select j.jobname::text, j.jobid, j.schedule::text, j.command::text
+      from cron.job j
+     where j.jobname in ('campaign-scheduler-tick', 'campaign-scheduler-purge')
+     order by j.jobname;
+end;
+$$;
+
+comment on function public.ensure_scheduler_cron_jobs(text, text) is
+  'Creates or updates the pg_cron jobs campaign-scheduler-tick (run_cron_tick(), every minute) and campaign-scheduler-purge (purge_scheduler_history(), daily). Idempotent.';
+
+revoke all on function public.run_cron_tick(timestamptz) from public, anon, authenticated;
+revoke all on function public.ensure_scheduler_cron_jobs(text, text) from public, anon, authenticated;
+grant execute on function public.run_cron_tick(timestamptz) to service_role;
+
+select public.ensure_scheduler_cron_jobs();
