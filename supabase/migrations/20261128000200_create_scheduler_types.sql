@@ -26,7 +26,10 @@ create type public.call_status as enum (
 -- duplicate: a second delivery of the same trigger's scheduled minute; it did no work.
 create type public.scheduler_run_status as enum ('running', 'ok', 'partial', 'failed', 'skipped', 'duplicate');
 
-create type public.scheduler_trigger as enum ('pg_cron', 'vercel', 'manual', 'local');
+-- pg_cron: run_cron_tick() inside the database. pg_net: a pg_cron job calling the scheduler-tick
+-- Edge Function over HTTP. vercel: Vercel Cron through api/scheduler/tick. manual: the dashboard's
+-- button. local: npm start's ticker.
+create type public.scheduler_trigger as enum ('pg_cron', 'pg_net', 'vercel', 'manual', 'local');
 
 -- Validation helpers used by CHECK constraints. Immutable in practice: the time zone database
 -- changes rarely, and a zone that disappears later never dials (see _local_time).

@@ -4,14 +4,16 @@
 -- start_scheduler_run(): records the start of a tick. p_scheduled_for is the minute the trigger
 -- was scheduled for (truncated to the minute; null for manual triggers). A second run for the same
 -- trigger and minute (Vercel Cron may deliver an event twice) is recorded as 'duplicate', finished
--- at once, pointing at the first; the caller must then do no work.
+-- at once, pointing at the first; the caller must then do no work. Manual triggers are
+-- rate-limited: when the last manual run started less than manual_trigger_min_interval ago, no row
+-- is written and run_id is null, with retry_after_ms telling when to come back.
 create function public.start_scheduler_run(
   p_trigger public.scheduler_trigger,
   p_scheduled_for timestamptz default null,
   p_details jsonb default '{}'::jsonb,
   p_now timestamptz default clock_timestamp()
 )
-returns table (run_id bigint, duplicate_of bigint)
+returns table (run_id bigint, duplicate_of bigint, retry_after_ms integer)
 language plpgsql
 set search_path = ''
 as $$
@@ -20,9 +22,24 @@ declare
   v_minute timestamptz := pg_catalog.date_trunc('minute', p_scheduled_for);
   v_id bigint;
   v_first bigint;
+  v_last_manual timestamptz;
+  v_min_interval interval;
 begin
   if p_trigger is null then
     raise exception 'p_trigger is required' using errcode = 'invalid_parameter_value';
+  end if;
+
+  if p_trigger = 'manual' then
+    perform pg_catalog.pg_advisory_xact_lock(7345123003);
+    v_min_interval := (public._settings()).manual_trigger_min_interval;
+    select max(r.started_at) into v_last_manual
+      from public.scheduler_runs r
+     where r.trigger = 'manual' and r.started_at > p_now - v_min_interval;
+    if v_last_manual is not null then
+      return query select null::bigint, null::bigint,
+        greatest(1, ceil(extract(epoch from (v_last_manual + v_min_interval - p_now)) * 1000))::integer;
+      return;
+    end if;
   end if;
 
   insert into public.scheduler_runs (trigger, scheduled_for, started_at, details)
@@ -32,7 +49,7 @@ begin
   returning id into v_id;
 
   if v_id is not null then
-    return query select v_id, null::bigint;
+    return query select v_id, null::bigint, null::integer;
     return;
   end if;
 
@@ -44,12 +61,12 @@ begin
                                      duplicate_of, details)
   values (p_trigger, v_minute, 'duplicate', p_now, p_now, 0, v_first, coalesce(p_details, '{}'::jsonb))
   returning id into v_id;
-  return query select v_id, v_first;
+  return query select v_id, v_first, null::integer;
 end;
 $$;
 
 comment on function public.start_scheduler_run(public.scheduler_trigger, timestamptz, jsonb, timestamptz) is
-  'Starts a run-log row for a tick. Returns run_id, and duplicate_of (not null when this trigger already ran for that scheduled minute: the row is recorded as duplicate and the caller must do no work).';
+  'Starts a run-log row for a tick. Returns run_id, and duplicate_of (not null when this trigger already ran for that scheduled minute: the row is recorded as duplicate and the caller must do no work). Manual triggers within manual_trigger_min_interval of the previous one get run_id null and retry_after_ms.';
 
 -- finish_scheduler_run(): records the end of a tick. p_stats keys: campaigns_processed,
 -- calls_reserved, calls_dispatched, calls_failed, calls_unknown, calls_requeued, calls_released,

@@ -1,0 +1,507 @@
+// One scheduler tick, as the scheduler-tick Edge Function runs it (and npm start, and the tests):
+//
+//   1. record the run's start (committed at once: a crash leaves a 'running' row that
+//      housekeeping later marks failed); a second delivery of the same minute stops here
+//   2. jitter, counted inside the time budget
+//   3. single-flight: a session advisory lock; a tick that finds another one running is 'skipped'
+//   4. housekeeping + launch_due_calls() in one transaction (reserve within caps)
+//   5. dispatch: claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them at the
+//      provider with bounded concurrency, paced to the provider's calls per second, each request
+//      with a timeout, under the circuit breaker, until the queue is empty or the deadline nears
+//   6. record the run's end with its status, counts and errors
+//
+// The database enforces every limit; this code only decides how fast to feed the provider.
+
+import type { CreateCallOutcome, TelephonyProvider } from './provider.ts';
+import { coerceError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { readSettings, type DispatchSettings, type PooledClient, type SqlPool } from './db.ts';
+
+export type TickTrigger = 'pg_cron' | 'pg_net' | 'vercel' | 'manual' | 'local';
+/** Run statuses, plus rate_limited: a manual trigger refused before any run row was written. */
+export type TickStatus = 'ok' | 'partial' | 'failed' | 'skipped' | 'duplicate' | 'rate_limited';
+
+/** Lock key for the single-flight dispatcher (session-level, released when the connection ends). */
+export const DISPATCH_LOCK_KEY = 7345123002;
+/** Stop claiming when less than this remains of the budget (a request needs time to answer). */
+export const MIN_REQUEST_WINDOW_MS = 1000;
+/** Time kept at the end of the budget to record results and finish the run. */
+export const FINISH_MARGIN_MS = 250;
+/** Errors kept in one run row; the rest are counted. */
+export const MAX_RECORDED_ERRORS = 50;
+
+export interface TickError {
+  stage: 'start' | 'reserve' | 'dispatch' | 'record' | 'breaker' | 'tick';
+  message: string;
+  campaign_id?: string;
+  call_id?: string;
+  code?: string;
+}
+
+export interface TickResult {
+  runId: string | null;
+  status: TickStatus;
+  skipped: boolean;
+  duplicateOf: string | null;
+  /** Set when a manual trigger came too soon after the previous one. */
+  retryAfterMs: number | null;
+  processed: number;
+  reserved: number;
+  launched: number;
+  failed: number;
+  unknown: number;
+  requeued: number;
+  released: number;
+  expired: number;
+  completed: number;
+  breaker: string | null;
+  deadlineReached: boolean;
+  durationMs: number;
+  errors: TickError[];
+  errorsTruncated: number;
+}
+
+export interface TickDeps {
+  pool: SqlPool;
+  provider: TelephonyProvider;
+  log: Logger;
+  /** Builds the StatusCallback URL for one of our calls (it carries our call id). */
+  statusCallbackUrl: (callId: string) => string;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export interface TickOptions {
+  trigger: TickTrigger;
+  /** The minute the trigger was scheduled for; a second run for the same trigger and minute is a duplicate. */
+  scheduledFor?: Date | null;
+  /** Maximum random delay before work starts, counted inside the budget. */
+  jitterMs?: number;
+  /** Overrides scheduler_settings.tick_budget_ms. */
+  budgetMs?: number;
+  details?: Record<string, unknown>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+interface ClaimedCall {
+  call_id: string;
+  campaign_id: string;
+  contact_id: string;
+  attempt: number;
+  to_phone: string;
+  caller_id: string;
+  provider: string;
+  provider_settings: Record<string, unknown>;
+  release_reason: string | null;
+}
+
+class TickState {
+  readonly result: TickResult = {
+    runId: null,
+    status: 'ok',
+    skipped: false,
+    duplicateOf: null,
+    retryAfterMs: null,
+    processed: 0,
+    reserved: 0,
+    launched: 0,
+    failed: 0,
+    unknown: 0,
+    requeued: 0,
+    released: 0,
+    expired: 0,
+    completed: 0,
+    breaker: null,
+    deadlineReached: false,
+    durationMs: 0,
+    errors: [],
+    errorsTruncated: 0,
+  };
+
+  error(e: TickError): void {
+    if (this.result.errors.length < MAX_RECORDED_ERRORS) this.result.errors.push(e);
+    else this.result.errorsTruncated++;
+  }
+}
+
+/** Runs one tick. Never throws: every failure ends up in the result and in the run log. */
+export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? defaultSleep;
+  const random = deps.random ?? Math.random;
+  const startedMs = now();
+  const state = new TickState();
+  const r = state.result;
+
+  try {
+    const { rows } = await deps.pool.query<{ run_id: string | null; duplicate_of: string | null; retry_after_ms: number | null }>(
+      'select run_id::text, duplicate_of::text, retry_after_ms from public.start_scheduler_run($1, $2, $3, $4)',
+      [opts.trigger, opts.scheduledFor ?? null, JSON.stringify(opts.details ?? {}), new Date(startedMs)],
+    );
+    r.runId = rows[0]?.run_id ?? null;
+    r.duplicateOf = rows[0]?.duplicate_of ?? null;
+    r.retryAfterMs = rows[0]?.retry_after_ms ?? null;
+  } catch (err) {
+    // Without a database there is no run row to write: say so loudly and stop.
+    const e = coerceError(err);
+    r.status = 'failed';
+    state.error({ stage: 'start', message: `could not record the run: ${e.message}` });
+    deps.log.error('tick_failed', { trigger: opts.trigger, stage: 'start', error: e.message });
+    r.durationMs = now() - startedMs;
+    return r;
+  }
+  if (r.runId === null) {
+    r.status = 'rate_limited';
+    r.skipped = true;
+    deps.log.info('tick_rate_limited', { trigger: opts.trigger, retry_after_ms: r.retryAfterMs });
+    r.durationMs = now() - startedMs;
+    return r;
+  }
+  if (r.duplicateOf !== null) {
+    r.status = 'duplicate';
+    r.skipped = true;
+    deps.log.info('tick_duplicate', { run_id: r.runId, duplicate_of: r.duplicateOf, trigger: opts.trigger });
+    r.durationMs = now() - startedMs;
+    return r;
+  }
+  deps.log.info('tick_start', {
+    run_id: r.runId,
+    trigger: opts.trigger,
+    scheduled_for: opts.scheduledFor?.toISOString() ?? null,
+  });
+
+  let lockClient: PooledClient | null = null;
+  let lockHeld = false;
+  try {
+    const settings = await readSettings(deps.pool);
+    const budgetMs = opts.budgetMs ?? settings.tickBudgetMs;
+    const deadlineMs = startedMs + budgetMs;
+
+    const jitterCap = Math.max(0, Math.min(opts.jitterMs ?? 0, budgetMs / 2));
+    const jitter = Math.floor(random() * jitterCap);
+    if (jitter > 0) await sleep(jitter);
+
+    lockClient = await deps.pool.connect();
+    const lock = await lockClient.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [DISPATCH_LOCK_KEY]);
+    lockHeld = lock.rows[0]?.ok === true;
+    if (!lockHeld) {
+      r.status = 'skipped';
+      r.skipped = true;
+      deps.log.info('tick_skipped', { run_id: r.runId, reason: 'another tick is running' });
+    } else {
+      await reserve(lockClient, deps, state, now());
+      await dispatch(deps, state, settings, deadlineMs, now, sleep);
+      r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
+    }
+  } catch (err) {
+    const e = coerceError(err);
+    r.status = 'failed';
+    state.error({ stage: 'tick', message: e.message });
+    deps.log.error('tick_error', { run_id: r.runId, error: e.message });
+  } finally {
+    if (lockClient) {
+      let broken: Error | undefined;
+      if (lockHeld) {
+        try {
+          await lockClient.query('select pg_advisory_unlock($1)', [DISPATCH_LOCK_KEY]);
+        } catch (err) {
+          broken = coerceError(err); // drop the connection: the lock goes with it
+        }
+      }
+      lockClient.release(broken);
+    }
+  }
+
+  r.durationMs = now() - startedMs;
+  await finishRun(deps, state);
+  deps.log.info('tick_end', {
+    run_id: r.runId,
+    status: r.status,
+    duration_ms: r.durationMs,
+    processed: r.processed,
+    reserved: r.reserved,
+    launched: r.launched,
+    failed: r.failed,
+    unknown: r.unknown,
+    requeued: r.requeued,
+    released: r.released,
+    breaker: r.breaker,
+    errors: r.errors.length + r.errorsTruncated,
+  });
+  return r;
+}
+
+async function reserve(client: PooledClient, deps: TickDeps, state: TickState, nowMs: number): Promise<void> {
+  const r = state.result;
+  const at = new Date(nowMs);
+  await client.query('begin');
+  try {
+    const hk = await client.query<{ h: { calls_released: number; calls_expired: number } }>(
+      'select public.run_housekeeping($1) as h',
+      [at],
+    );
+    const launched = await client.query<{
+      campaign_id: string | null;
+      reserved: number;
+      note: string | null;
+    }>('select campaign_id::text, reserved, note from public.launch_due_calls($1, null, $2)', [at, r.runId]);
+    await client.query('commit');
+    r.released += hk.rows[0]?.h.calls_released ?? 0;
+    r.expired += hk.rows[0]?.h.calls_expired ?? 0;
+    for (const row of launched.rows) {
+      if (row.campaign_id === null) continue; // pg_cron's tick is reserving right now; we still dispatch
+      if (row.note?.startsWith('completed:')) {
+        r.completed++;
+        continue;
+      }
+      r.processed++;
+      r.reserved += row.reserved;
+      if (row.note?.startsWith('malformed campaign')) {
+        state.error({ stage: 'reserve', campaign_id: row.campaign_id, message: row.note });
+      }
+    }
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    const e = coerceError(err);
+    state.error({ stage: 'reserve', message: e.message });
+    deps.log.error('reserve_failed', { run_id: r.runId, error: e.message });
+    // Calls queued by earlier ticks can still be dispatched.
+  }
+}
+
+async function dispatch(
+  deps: TickDeps,
+  state: TickState,
+  settings: DispatchSettings,
+  deadlineMs: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  const r = state.result;
+  const provider = deps.provider;
+  const intervalMs = 1000 / settings.providerCallsPerSecond;
+  const claimStopMs = deadlineMs - Math.min(settings.providerRequestTimeoutMs, MIN_REQUEST_WINDOW_MS) - FINISH_MARGIN_MS;
+  let nextSendAt = now();
+  let breakerOpened = false;
+
+  const permit = async (): Promise<string> => {
+    const { rows } = await deps.pool.query<{ p: string }>('select public.acquire_dispatch_permit($1, $2) as p', [
+      provider.name,
+      new Date(now()),
+    ]);
+    return rows[0]?.p ?? 'open';
+  };
+  const recordBreaker = async (success: boolean, reason: string | null): Promise<void> => {
+    try {
+      const { rows } = await deps.pool.query<{ s: string }>('select public.record_provider_result($1, $2, $3, $4) as s', [
+        provider.name,
+        success,
+        reason,
+        new Date(now()),
+      ]);
+      const s = rows[0]?.s ?? null;
+      if (s === 'open' && r.breaker !== 'open') {
+        deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
+      }
+      r.breaker = s;
+      if (s === 'open') breakerOpened = true;
+    } catch (err) {
+      state.error({ stage: 'breaker', message: coerceError(err).message });
+    }
+  };
+
+  let mode = await permit();
+  r.breaker = mode === 'probe' ? 'half_open' : mode;
+  if (mode === 'open') {
+    state.error({ stage: 'dispatch', message: `circuit breaker for ${provider.name} is open: nothing dispatched` });
+    deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, provider: provider.name });
+    return;
+  }
+
+  const inflight = new Set<Promise<void>>();
+
+  const send = async (call: ClaimedCall): Promise<void> => {
+    const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
+    let outcome: CreateCallOutcome;
+    try {
+      outcome = await provider.createCall({
+        callId: call.call_id,
+        to: call.to_phone,
+        from: call.caller_id,
+        statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
+        settings: call.provider_settings ?? {},
+        timeoutMs,
+      });
+    } catch (err) {
+      outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
+    }
+    const at = new Date(now());
+    try {
+      switch (outcome.kind) {
+        case 'accepted':
+          await deps.pool.query('select public.record_dispatch_result($1, $2, $3, $4, null, null, null, false, $5)', [
+            call.call_id,
+            'accepted',
+            outcome.providerCallId,
+            outcome.status,
+            at,
+          ]);
+          r.launched++;
+          await recordBreaker(true, null);
+          break;
+        case 'retryable': {
+          const backoffMs = outcome.retryAfterMs ?? Math.max(1000, intervalMs * 2);
+          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, $4, $5, false, $6)', [
+            call.call_id,
+            'retryable',
+            outcome.reason,
+            outcome.code ?? null,
+            new Date(at.getTime() + backoffMs),
+            at,
+          ]);
+          r.requeued++;
+          if (outcome.httpStatus === 429) {
+            // Rate limited: slow down, this is not a failure of the call nor of the provider.
+            nextSendAt = Math.max(nextSendAt, now() + backoffMs);
+            deps.log.warn('provider_rate_limited', { run_id: r.runId, call_id: call.call_id, retry_after_ms: backoffMs });
+          } else {
+            await recordBreaker(false, outcome.reason);
+          }
+          break;
+        }
+        case 'permanent':
+          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, $4, null, $5, $6)', [
+            call.call_id,
+            'permanent',
+            outcome.reason,
+            outcome.code ?? null,
+            outcome.invalidNumber,
+            at,
+          ]);
+          r.failed++;
+          state.error({
+            stage: 'dispatch',
+            call_id: call.call_id,
+            campaign_id: call.campaign_id,
+            message: outcome.reason,
+            ...(outcome.code ? { code: outcome.code } : {}),
+          });
+          // The provider answered: it is up, unless it refused our credentials.
+          await recordBreaker(outcome.httpStatus !== 401 && outcome.httpStatus !== 403, outcome.reason);
+          break;
+        case 'unknown':
+          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, null, null, false, $4)', [
+            call.call_id,
+            'unknown',
+            outcome.reason,
+            at,
+          ]);
+          r.unknown++;
+          state.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, message: outcome.reason });
+          await recordBreaker(false, outcome.reason);
+          break;
+      }
+    } catch (err) {
+      // The call stays in dialing: never re-sent; the status callback or the reaper settles it.
+      const e = coerceError(err);
+      state.error({ stage: 'record', call_id: call.call_id, message: e.message });
+      deps.log.error('record_failed', { run_id: r.runId, call_id: call.call_id, error: e.message });
+    }
+    if (outcome.kind !== 'accepted') {
+      deps.log.warn('call_not_accepted', {
+        run_id: r.runId,
+        call_id: call.call_id,
+        campaign_id: call.campaign_id,
+        outcome: outcome.kind,
+        reason: outcome.reason,
+      });
+    }
+  };
+
+  const track = (p: Promise<void>) => {
+    const tracked = p.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+  };
+
+  for (;;) {
+    if (breakerOpened) break;
+    const t = now();
+    if (t >= claimStopMs) {
+      r.deadlineReached = true;
+      break;
+    }
+    const concurrency = mode === 'probe' ? 1 : settings.dispatchConcurrency;
+    const room = concurrency - inflight.size;
+    if (room <= 0) {
+      await Promise.race(inflight);
+      continue;
+    }
+    // Claim only what can be sent within the next pacing window, so nothing claimed waits long.
+    const horizon = Math.max(200, intervalMs);
+    if (nextSendAt > t + horizon) {
+      await sleep(Math.min(nextSendAt - t - horizon / 2, claimStopMs - t));
+      continue;
+    }
+    const sendable = Math.max(1, Math.floor((t + horizon - Math.max(nextSendAt, t)) / intervalMs));
+    const want = Math.min(room, sendable, settings.dispatchBatchSize, mode === 'probe' ? 1 : Number.MAX_SAFE_INTEGER);
+    const { rows } = await deps.pool.query<ClaimedCall>(
+      `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
+              provider_settings, release_reason
+         from public.claim_queued_calls($1, $2, $3)`,
+      [want, r.runId, new Date(t)],
+    );
+    const claimed = rows.filter((row) => row.release_reason === null);
+    r.released += rows.length - claimed.length;
+    if (rows.length === 0) {
+      if (inflight.size === 0) break;
+      await Promise.race(inflight);
+      continue;
+    }
+    for (const call of claimed) {
+      const wait = nextSendAt - now();
+      if (wait > 0) await sleep(wait);
+      nextSendAt = Math.max(nextSendAt, now()) + intervalMs;
+      track(send(call));
+    }
+    if (mode === 'probe' && claimed.length > 0) {
+      await Promise.all(inflight);
+      if (r.breaker !== 'closed') break;
+      mode = await permit();
+      if (mode !== 'closed') break;
+    }
+  }
+  await Promise.all(inflight);
+}
+
+async function finishRun(deps: TickDeps, state: TickState): Promise<void> {
+  const r = state.result;
+  if (r.runId === null) return;
+  const errors = r.errorsTruncated > 0
+    ? [...r.errors, { stage: 'tick', message: `${r.errorsTruncated} more errors not recorded` }]
+    : r.errors;
+  try {
+    await deps.pool.query('select public.finish_scheduler_run($1, $2, $3, $4)', [
+      r.runId,
+      r.status,
+      JSON.stringify({
+        campaigns_processed: r.processed,
+        calls_reserved: r.reserved,
+        calls_dispatched: r.launched,
+        calls_failed: r.failed,
+        calls_unknown: r.unknown,
+        calls_requeued: r.requeued,
+        calls_released: r.released,
+        calls_expired: r.expired,
+        campaigns_completed: r.completed,
+        breaker_state: r.breaker,
+        details: { deadline_reached: r.deadlineReached, errors_truncated: r.errorsTruncated },
+      }),
+      JSON.stringify(errors),
+    ]);
+  } catch (err) {
+    // The run stays 'running'; housekeeping marks it failed after abandoned_run_timeout.
+    deps.log.error('finish_run_failed', { run_id: r.runId, error: coerceError(err).message });
+  }
+}

@@ -1,0 +1,88 @@
+// call-status: Twilio status callbacks. Verifies X-Twilio-Signature over the public URL and the
+// POST parameters, then applies the status (idempotent, never backwards) through apply_call_status().
+
+import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
+import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
+import type { SqlClient } from '../_shared/db.ts';
+import type { Logger } from '../_shared/log.ts';
+import { coerceError } from '../_shared/errors.ts';
+
+export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
+
+export interface CallStatusHandlerOptions {
+  db: SqlClient | null;
+  authToken: string | undefined;
+  /** Public URL of this function as the provider calls it, without query string. */
+  publicUrl: string | undefined;
+  log: Logger;
+  configError?: string;
+}
+
+export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request) => Promise<Response> {
+  if (!opts.db || !opts.authToken || !opts.publicUrl) {
+    opts.log.error('config_error', { message: opts.configError ?? 'call-status needs a database, TWILIO_AUTH_TOKEN and a public URL' });
+  }
+  return async (req: Request): Promise<Response> => {
+    try {
+      if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
+      if (!opts.db || !opts.authToken || !opts.publicUrl) return jsonResponse({ error: 'server_misconfigured' }, 500);
+      const type = req.headers.get('content-type') ?? '';
+      if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
+        throw new HttpError(415, 'body must be application/x-www-form-urlencoded', 'unsupported_media_type');
+      }
+      const body = await readBodyLimited(req, MAX_CALLBACK_BODY_BYTES);
+      const params = new URLSearchParams(body);
+      const requestUrl = new URL(req.url);
+      const signedUrl = `${opts.publicUrl}${requestUrl.search}`;
+      const signature = req.headers.get('x-twilio-signature') ?? '';
+      if (!signature || !(await verifyTwilioSignature(opts.authToken, signedUrl, params, signature))) {
+        opts.log.warn('callback_signature_invalid', { path: requestUrl.pathname });
+        return jsonResponse({ error: 'invalid_signature' }, 403);
+      }
+
+      const callIdParam = requestUrl.searchParams.get('call_id');
+      if (callIdParam !== null && !/^[1-9][0-9]{0,17}$/.test(callIdParam)) {
+        throw new HttpError(400, 'call_id must be a positive integer', 'bad_request');
+      }
+      let update;
+      try {
+        update = parseTwilioStatusCallback(params, new URL(signedUrl));
+      } catch (err) {
+        throw new HttpError(400, coerceError(err).message, 'bad_request');
+      }
+      if (!update.providerCallId || !/^[A-Za-z0-9]{1,64}$/.test(update.providerCallId)) {
+        throw new HttpError(400, 'CallSid is missing or malformed', 'bad_request');
+      }
+
+      let result: string;
+      try {
+        const { rows } = await opts.db.query<{ r: string }>(
+          'select public.apply_call_status($1, $2, $3, $4, $5, $6) as r',
+          [
+            callIdParam,
+            'twilio',
+            update.providerCallId,
+            update.status,
+            update.durationSeconds ?? null,
+            update.errorCode ?? null,
+          ],
+        );
+        result = rows[0]?.r ?? 'not_found';
+      } catch (err) {
+        // Tell the provider to try again later; nothing was changed.
+        opts.log.error('callback_db_error', { call_id: callIdParam, error: coerceError(err).message });
+        return jsonResponse({ error: 'database_unavailable' }, 503);
+      }
+      if (result === 'not_found' || result === 'mismatch') {
+        opts.log.warn('callback_unmatched', { call_id: callIdParam, provider_call_id: update.providerCallId, result });
+      } else {
+        opts.log.info('callback_applied', { call_id: callIdParam, status: update.status, result });
+      }
+      return jsonResponse({ result });
+    } catch (err) {
+      if (err instanceof HttpError) return errorResponse(err);
+      opts.log.error('callback_error', { error: coerceError(err).message });
+      return jsonResponse({ error: 'internal_error' }, 500);
+    }
+  };
+}

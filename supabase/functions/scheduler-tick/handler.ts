@@ -1,0 +1,124 @@
+// scheduler-tick: the secret-checked HTTP tick. Thin: authenticate, parse, run the tick, answer JSON.
+
+import { z } from 'zod';
+import { verifyCronSecret } from '../_shared/secrets.ts';
+import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
+import { runTick, type TickDeps, type TickResult } from '../_shared/tick.ts';
+import type { Logger } from '../_shared/log.ts';
+
+export const MAX_TICK_BODY_BYTES = 4096;
+
+const TickRequest = z
+  .object({
+    trigger: z.enum(['pg_net', 'vercel', 'local']).optional(),
+    scheduled_for: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export interface TickHandlerOptions {
+  /** Accepted secrets (current, and previous during rotation). Empty: every request gets a 500. */
+  secrets: readonly string[];
+  deps: TickDeps | null;
+  /** Why deps is null (configuration error), for the log. */
+  configError?: string;
+  jitterMs: number;
+  budgetMs?: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export function tickResponseBody(result: TickResult) {
+  return {
+    run_id: result.runId,
+    status: result.status,
+    skipped: result.skipped,
+    duplicate_of: result.duplicateOf,
+    processed: result.processed,
+    launched: result.launched,
+    reserved: result.reserved,
+    failed: result.failed,
+    unknown: result.unknown,
+    requeued: result.requeued,
+    released: result.released,
+    expired: result.expired,
+    completed: result.completed,
+    breaker: result.breaker,
+    deadline_reached: result.deadlineReached,
+    duration_ms: result.durationMs,
+    errors: result.errors,
+  };
+}
+
+export function createTickHandler(opts: TickHandlerOptions): (req: Request) => Promise<Response> {
+  const now = opts.now ?? Date.now;
+  if (opts.secrets.length === 0) {
+    opts.log.error('config_error', { message: 'CRON_SECRET is not set: every tick request is refused with 500' });
+  }
+  if (opts.deps === null) {
+    opts.log.error('config_error', { message: opts.configError ?? 'scheduler-tick is misconfigured' });
+  }
+  return async (req: Request): Promise<Response> => {
+    try {
+      if (req.method !== 'GET' && req.method !== 'POST') {
+        return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET, POST' });
+      }
+      if (opts.secrets.length === 0 || opts.deps === null) {
+        return jsonResponse({ error: 'server_misconfigured' }, 500);
+      }
+      if (!(await verifyCronSecret(req.headers, opts.secrets))) {
+        return new Response('Unauthorized', { status: 401 });
+      }
+
+      const url = new URL(req.url);
+      const input: Record<string, string> = {};
+      for (const key of ['trigger', 'scheduled_for']) {
+        const v = url.searchParams.get(key);
+        if (v !== null) input[key] = v;
+      }
+      if (req.method === 'POST') {
+        const text = await readBodyLimited(req, MAX_TICK_BODY_BYTES);
+        if (text.trim().length > 0) {
+          const type = req.headers.get('content-type') ?? '';
+          if (!/^application\/json\b/i.test(type)) {
+            throw new HttpError(415, 'body must be application/json', 'unsupported_media_type');
+          }
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            throw new HttpError(400, 'body is not valid JSON', 'bad_request');
+          }
+          if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+            throw new HttpError(400, 'body must be a JSON object', 'bad_request');
+          }
+          Object.assign(input, body);
+        }
+      }
+      const parsed = TickRequest.safeParse(input);
+      if (!parsed.success) {
+        throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+      }
+      const ua = req.headers.get('user-agent') ?? '';
+      const trigger = parsed.data.trigger ?? (/^vercel-cron\b/i.test(ua) ? 'vercel' : 'local');
+      // Scheduled triggers are identified by their minute, so a second delivery is a duplicate.
+      const scheduledFor =
+        parsed.data.scheduled_for !== undefined
+          ? new Date(parsed.data.scheduled_for)
+          : trigger === 'local'
+            ? null
+            : new Date(Math.floor(now() / 60_000) * 60_000);
+
+      const result = await runTick(opts.deps, {
+        trigger,
+        scheduledFor,
+        jitterMs: opts.jitterMs,
+        ...(opts.budgetMs !== undefined ? { budgetMs: opts.budgetMs } : {}),
+      });
+      return jsonResponse(tickResponseBody(result), result.status === 'failed' ? 500 : 200);
+    } catch (err) {
+      if (err instanceof HttpError) return errorResponse(err);
+      opts.log.error('tick_request_error', { error: err instanceof Error ? err.message : String(err) });
+      return jsonResponse({ error: 'internal_error' }, 500);
+    }
+  };
+}

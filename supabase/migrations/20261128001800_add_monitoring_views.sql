@@ -1,0 +1,127 @@
+-- Monitoring views for Supabase Studio, the dashboard and the metrics endpoint. security_invoker:
+-- they show only what the reader may read (service_role / postgres), as Supabase's advisors expect.
+
+-- Calls launched per hour / day.
+create index calls_dialed_at_idx on public.calls (dialed_at) where dialed_at is not null;
+
+create view public.scheduler_status
+with (security_invoker = true) as
+with last_run as (
+  select r.* from public.scheduler_runs r
+   where r.status <> 'duplicate'
+   order by r.started_at desc, r.id desc
+   limit 1
+),
+runs_hour as (
+  select count(*) filter (where r.status in ('ok', 'partial', 'failed')) as finished,
+         count(*) filter (where r.status in ('partial', 'failed')) as with_errors,
+         count(*) filter (where r.status = 'failed') as failed,
+         count(*) filter (where r.status = 'skipped') as skipped,
+         count(*) filter (where r.status = 'duplicate') as duplicates
+    from public.scheduler_runs r
+   where r.started_at > now() - interval '1 hour'
+),
+calls_active as (
+  select count(*) as n from public.calls c
+   where c.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress')
+),
+tick_job as (
+  select j.schedule, j.active from cron.job j where j.jobname = 'campaign-scheduler-tick'
+)
+select
+  (select l.id from last_run l) as last_run_id,
+  (select l.trigger from last_run l) as last_run_trigger,
+  (select l.status from last_run l) as last_run_status,
+  (select l.started_at from last_run l) as last_run_started_at,
+  (select l.finished_at from last_run l) as last_run_finished_at,
+  (select l.duration_ms from last_run l) as last_run_duration_ms,
+  (select l.calls_reserved from last_run l) as last_run_calls_reserved,
+  (select l.calls_dispatched from last_run l) as last_run_calls_dispatched,
+  (select jsonb_array_length(l.errors) from last_run l) as last_run_error_count,
+  (select l.errors from last_run l) as last_run_errors,
+  case when (select t.schedule from tick_job t) = '* * * * *'
+       then date_trunc('minute', now()) + interval '1 minute' end as next_run_at,
+  (select t.active from tick_job t) as cron_job_active,
+  (select count(*) from public.calls c where c.dialed_at > now() - interval '1 hour') as calls_launched_last_hour,
+  (select count(*) from public.calls c where c.dialed_at > now() - interval '1 day') as calls_launched_last_day,
+  (select count(*) from public.calls c where c.status = 'completed' and c.ended_at > now() - interval '1 day') as calls_completed_last_day,
+  (select h.finished from runs_hour h) as runs_last_hour,
+  (select h.failed from runs_hour h) as failed_runs_last_hour,
+  (select h.skipped from runs_hour h) as skipped_runs_last_hour,
+  (select h.duplicates from runs_hour h) as duplicate_runs_last_hour,
+  (select case when h.finished = 0 then 0 else round(h.with_errors::numeric / h.finished, 4) end from runs_hour h)
+    as run_error_rate_last_hour,
+  (select a.n from calls_active a) as active_calls,
+  (select s.global_max_concurrent_calls from public.scheduler_settings s where s.id) as global_max_concurrent_calls,
+  (select count(*) from public.calls c where c.status = 'queued') as queued_calls,
+  (select count(*) from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) as active_campaigns,
+  coalesce((select b.state from public.provider_circuit_breakers b where b.provider = 'twilio'), 'closed') as breaker_state,
+  (select b.open_until from public.provider_circuit_breakers b where b.provider = 'twilio') as breaker_open_until;
+
+comment on view public.scheduler_status is
+  'One row: the last run and its outcome, the next scheduled run, calls launched in the last hour and day, the run error rate, active calls against the global cap, and the provider circuit breaker.';
+
+create view public.scheduler_campaign_progress
+with (security_invoker = true) as
+select
+  c.id as campaign_id,
+  c.name,
+  c.status,
+  c.priority,
+  c.max_concurrent_calls,
+  coalesce(a.active, 0) as active_calls,
+  coalesce(a.queued, 0) as queued_calls,
+  coalesce(k.total, 0) as contacts_total,
+  coalesce(k.pending, 0) as contacts_pending,
+  coalesce(k.in_progress, 0) as contacts_in_progress,
+  coalesce(k.done, 0) as contacts_done,
+  coalesce(k.exhausted, 0) as contacts_exhausted,
+  coalesce(k.invalid, 0) as contacts_invalid,
+  coalesce(k.do_not_call, 0) as contacts_do_not_call,
+  coalesce(k.pending, 0) + coalesce(k.in_progress, 0) as contacts_remaining,
+  c.last_served_at,
+  c.started_at,
+  c.completed_at
+from public.campaigns c
+left join (
+  select cl.campaign_id,
+         count(*) as active,
+         count(*) filter (where cl.status = 'queued') as queued
+    from public.calls cl
+   where cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress')
+   group by cl.campaign_id
+) a on a.campaign_id = c.id
+left join (
+  select ct.campaign_id,
+         count(*) as total,
+         count(*) filter (where ct.status = 'pending') as pending,
+         count(*) filter (where ct.status = 'in_progress') as in_progress,
+         count(*) filter (where ct.status = 'done') as done,
+         count(*) filter (where ct.status = 'exhausted') as exhausted,
+         count(*) filter (where ct.status = 'invalid') as invalid,
+         count(*) filter (where ct.status = 'do_not_call') as do_not_call
+    from public.contacts ct
+   group by ct.campaign_id
+) k on k.campaign_id = c.id;
+
+comment on view public.scheduler_campaign_progress is
+  'Per campaign: active calls against its cap, queued calls, and contacts by status (remaining = pending + in progress).';
+
+create view public.scheduler_recent_runs
+with (security_invoker = true) as
+select r.id, r.trigger, r.scheduled_for, r.status, r.started_at, r.finished_at, r.duration_ms,
+       r.campaigns_processed, r.calls_reserved, r.calls_dispatched, r.calls_failed, r.calls_unknown,
+       r.calls_requeued, r.calls_released, r.calls_expired, r.campaigns_completed, r.breaker_state,
+       r.duplicate_of, jsonb_array_length(r.errors) as error_count, r.errors
+  from public.scheduler_runs r
+ order by r.started_at desc, r.id desc
+ limit 200;
+
+comment on view public.scheduler_recent_runs is 'The 200 most recent scheduler runs, newest first.';
+
+revoke all on public.scheduler_status from anon, authenticated;
+revoke all on public.scheduler_campaign_progress from anon, authenticated;
+revoke all on public.scheduler_recent_runs from anon, authenticated;
+grant select on public.scheduler_status to service_role;
+grant select on public.scheduler_campaign_progress to service_role;
+grant select on public.scheduler_recent_runs to service_role;
