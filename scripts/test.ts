@@ -1,0 +1,194 @@
+// `npm test [-- <vitest args>]`: one throwaway PostgreSQL cluster (or DATABASE_URL), shaped like
+// Supabase, migrations pushed by the real CLI; then `supabase db lint`, pgTAP (pg_prove over
+// supabase/tests/**/*.test.sql) and vitest against it. Ends with the line `N passed, N failed`.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  REPO_ROOT,
+  bootstrapSupabaseShape,
+  checkTestPrerequisites,
+  installTestExtensions,
+  lintDatabase,
+  pushMigrations,
+  startLocalDb,
+  type LocalDb,
+} from './lib/localdb.ts';
+
+interface Tally {
+  passed: number;
+  failed: number;
+}
+
+const log = (s: string) => process.stderr.write(`[test] ${s}\n`);
+
+function findFiles(dir: string, suffix: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...findFiles(p, suffix));
+    else if (entry.name.endsWith(suffix)) out.push(p);
+  }
+  return out.sort();
+}
+
+/** Runs a command with inherited stdin, output both shown and captured. */
+function runTee(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['inherit', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+      process.stdout.write(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+      process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
+  });
+}
+
+/** libpq environment for psql / pg_prove from a connection URL. */
+function libpqEnv(url: string): NodeJS.ProcessEnv {
+  const u = new URL(url);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PGHOST: u.hostname.replace(/^\[|\]$/g, ''),
+    PGPORT: u.port || '5432',
+    PGUSER: decodeURIComponent(u.username) || 'postgres',
+    PGDATABASE: decodeURIComponent(u.pathname.slice(1)) || 'postgres',
+    PSQLRC: '/dev/null',
+  };
+  if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
+  const sslmode = u.searchParams.get('sslmode');
+  if (sslmode) env.PGSSLMODE = sslmode;
+  return env;
+}
+
+function parsePgProve(output: string, code: number): Tally {
+  const total = Number(/Files=\d+, Tests=(\d+)/.exec(output)?.[1] ?? 0);
+  let failed = 0;
+  // Summary report lines: "supabase/tests/x.test.sql (Wstat: 0 Tests: 5 Failed: 2)"; a file that
+  // failed without a failing assertion (bad plan, SQL error, died) counts as one failure.
+  for (const m of output.matchAll(/\(Wstat: \d+ Tests: \d+ Failed: (\d+)\)/g)) failed += Math.max(1, Number(m[1]));
+  if (code !== 0 && failed === 0) failed = 1;
+  return { passed: Math.max(0, total - failed), failed };
+}
+
+async function runPgTap(url: string): Promise<Tally | undefined> {
+  const files = findFiles(path.join(REPO_ROOT, 'supabase', 'tests'), '.test.sql').map((f) =>
+    path.relative(REPO_ROOT, f),
+  );
+  if (files.length === 0) {
+    log('pgTAP: no supabase/tests/**/*.test.sql files yet; skipping pg_prove');
+    return undefined;
+  }
+  log(`pgTAP: pg_prove over ${files.length} file(s)`);
+  const r = await runTee('pg_prove', ['--ext', '.sql', '--failures', ...files], libpqEnv(url));
+  const tally = parsePgProve(r.output, r.code);
+  log(`pgTAP: ${tally.passed} passed, ${tally.failed} failed`);
+  return tally;
+}
+
+async function runVitest(url: string, extraArgs: string[]): Promise<Tally> {
+  // Kept after the run (git-ignored): CI can archive it.
+  const report = path.join(REPO_ROOT, 'test-results', 'vitest.json');
+  await rm(report, { force: true });
+  const hasTests = findFiles(path.join(REPO_ROOT, 'test'), '.test.ts').length > 0;
+  const local = path.join(REPO_ROOT, 'node_modules', '.bin', 'vitest');
+  const [cmd, pre] = existsSync(local) ? [local, []] : ['npx', ['--no-install', 'vitest']];
+  const args = [
+    ...pre,
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...(hasTests ? [] : ['--passWithNoTests']),
+    ...extraArgs,
+  ];
+  log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}`);
+  const r = await runTee(cmd, args, { ...process.env, DATABASE_URL: url, TEST_DATABASE_URL: url });
+  let tally: Tally = { passed: 0, failed: 0 };
+  try {
+    const json = JSON.parse(await readFile(report, 'utf8')) as {
+      numPassedTests?: number;
+      numFailedTests?: number;
+      testResults?: { status?: string; assertionResults?: { status?: string }[] }[];
+    };
+    // A file that fails outside any test (import error, failing hook) has no failed test: count it.
+    const brokenFiles = (json.testResults ?? []).filter(
+      (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
+    ).length;
+    tally = { passed: json.numPassedTests ?? 0, failed: (json.numFailedTests ?? 0) + brokenFiles };
+  } catch {
+    // No report (vitest crashed before writing it): fall back to its summary line.
+    const m = /Tests\s+(?:(\d+) failed)?[ |]*(?:(\d+) passed)?/.exec(r.output.replace(/\x1b\[[0-9;]*m/g, ''));
+    tally = { passed: Number(m?.[2] ?? 0), failed: Number(m?.[1] ?? 0) };
+  }
+  if (r.code !== 0 && tally.failed === 0) tally.failed = 1;
+  log(`vitest: ${tally.passed} passed, ${tally.failed} failed`);
+  return tally;
+}
+
+/** The suites truncate every table: never let a stray DATABASE_URL point them at a real project. */
+function refuseRemoteDatabase(): void {
+  const url = process.env.DATABASE_URL;
+  if (!url || process.env.TEST_ALLOW_REMOTE_DB === '1') return;
+  const host = new URL(url).hostname;
+  if (!['localhost', '127.0.0.1', '::1', '[::1]'].includes(host)) {
+    throw new Error(
+      `DATABASE_URL points at ${host}; the tests truncate every table in schema public. ` +
+        'Unset DATABASE_URL (a throwaway cluster is started) or set TEST_ALLOW_REMOTE_DB=1.',
+    );
+  }
+}
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  const total: Tally = { passed: 0, failed: 0 };
+  let db: LocalDb | undefined;
+  let setupFailed = false;
+  try {
+    checkTestPrerequisites();
+    refuseRemoteDatabase();
+    db = await startLocalDb({ persistent: false, log: (s) => log(s) });
+    await bootstrapSupabaseShape(db.url);
+    await installTestExtensions(db.url);
+    await pushMigrations(db.url, { log });
+
+    const lint = await lintDatabase(db.url);
+    if (lint.ok) {
+      log('db lint: no findings');
+    } else {
+      process.stdout.write(`${lint.output}\n`);
+      log('db lint: FAILED (supabase db lint --level warning found problems; counted as 1 failure)');
+      total.failed += 1;
+    }
+
+    const tap = await runPgTap(db.url);
+    if (tap) {
+      total.passed += tap.passed;
+      total.failed += tap.failed;
+    }
+
+    const vt = await runVitest(db.url, process.argv.slice(2));
+    total.passed += vt.passed;
+    total.failed += vt.failed;
+  } catch (err) {
+    setupFailed = true;
+    process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
+  } finally {
+    await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
+  }
+  if (setupFailed && total.failed === 0) total.failed = 1;
+  log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.stdout.write(`${total.passed} passed, ${total.failed} failed\n`);
+  return total.failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
