@@ -1,0 +1,4 @@
+// Supabase Edge Function entry point: serve the handler built from the environment.
+import { buildFunction } from '../_shared/app.ts';
+
+Deno.serve(buildFunction('scheduler-metrics', Deno.env.toObject()));
