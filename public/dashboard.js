@@ -1,0 +1,488 @@
+// Admin dashboard of the campaign scheduler: plain ES module, no build step.
+// Reads the functions' base URL from /api/dashboard-config, then talks to the scheduler-admin Edge
+// Function with the operator's admin token (kept in sessionStorage for this tab only):
+//   GET  <functionsUrl>/scheduler-admin/status   every 5 s
+//   POST <functionsUrl>/scheduler-admin/trigger  the "Run tick now" button (rate-limited)
+// Everything from the server is rendered with textContent, never as HTML.
+
+const TOKEN_KEY = 'campaign-scheduler.admin-token';
+const REFRESH_MS = 5000;
+
+const state = {
+  functionsUrl: '',
+  token: sessionStorage.getItem(TOKEN_KEY) ?? '',
+  status: null,
+  /** server clock minus browser clock, from the `now` of the last status answer */
+  clockOffsetMs: 0,
+  refreshTimer: 0,
+  refreshing: false,
+  lastAnnounced: '',
+  lastRefreshAt: 0,
+};
+
+const $ = (id) => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} is missing from the page`);
+  return el;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const intFmt = new Intl.NumberFormat();
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
+
+const num = (v) => (v === null || v === undefined || v === '' ? null : Number(v));
+const fmtInt = (v) => (num(v) === null ? '–' : intFmt.format(num(v)));
+
+function serverNow() {
+  return Date.now() + state.clockOffsetMs;
+}
+
+function fmtTime(iso) {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  const sameDay = new Date(serverNow()).toDateString() === d.toDateString();
+  return (sameDay ? timeFmt : dateTimeFmt).format(d);
+}
+
+function fmtAgo(iso) {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((serverNow() - new Date(iso).getTime()) / 1000));
+  if (s < 60) return `${s} s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ago`;
+  return `${Math.floor(h / 24)} days ago`;
+}
+
+function fmtDuration(ms) {
+  const n = num(ms);
+  if (n === null) return '–';
+  return n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(n < 10_000 ? 2 : 1)} s`;
+}
+
+function fmtCountdown(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const m = Math.floor(total / 60);
+  const s = total % 60;
+  return `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+}
+
+const TONES = {
+  ok: 'good', closed: 'good', COMPLETED: 'good', completed: 'good',
+  RUNNING: 'info', running: 'info', half_open: 'warn', probe: 'warn',
+  partial: 'warn', PAUSED: 'warn', skipped: 'neutral', duplicate: 'neutral', QUEUED: 'neutral',
+  failed: 'bad', open: 'bad', CANCELLED: 'bad',
+};
+
+function badge(el, value, label) {
+  el.textContent = label ?? (value ? String(value).replace(/_/g, ' ').toLowerCase() : '–');
+  el.className = `badge ${el.classList.contains('large') ? 'large ' : ''}tone-${TONES[value] ?? 'neutral'}`;
+}
+
+function el(tag, opts = {}, children = []) {
+  const node = document.createElement(tag);
+  if (opts.className) node.className = opts.className;
+  if (opts.text !== undefined) node.textContent = String(opts.text);
+  if (opts.title) node.title = opts.title;
+  if (opts.testid) node.dataset.testid = opts.testid;
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API
+
+class HttpError extends Error {
+  constructor(status, body, headers) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+async function api(method, subPath, token = state.token) {
+  const res = await fetch(`${state.functionsUrl}/scheduler-admin${subPath}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    cache: 'no-store',
+  });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  if (!res.ok) throw new HttpError(res.status, body, res.headers);
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+function showBanner(message) {
+  const banner = $('banner');
+  banner.textContent = message;
+  banner.hidden = !message;
+}
+
+function showLogin(message = '') {
+  clearTimeout(state.refreshTimer);
+  state.status = null;
+  $('dashboard').hidden = true;
+  $('login').hidden = false;
+  $('sign-out').hidden = true;
+  $('refresh-note').textContent = 'Not signed in';
+  $('login-error').textContent = message;
+  const input = $('token-input');
+  input.setAttribute('aria-invalid', message ? 'true' : 'false');
+  input.focus();
+}
+
+function showDashboard() {
+  $('login').hidden = true;
+  $('dashboard').hidden = false;
+  $('sign-out').hidden = false;
+}
+
+function signOut(message = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = '';
+  showLogin(message);
+}
+
+function renderStatus(data) {
+  const s = data.status ?? {};
+  state.status = s;
+  state.clockOffsetMs = data.now ? new Date(data.now).getTime() - Date.now() : 0;
+
+  // Last run
+  const hasRun = s.last_run_id !== null && s.last_run_id !== undefined;
+  $('last-run-time').textContent = hasRun ? fmtTime(s.last_run_started_at) : 'No runs yet';
+  badge($('last-run-status'), hasRun ? s.last_run_status : null, hasRun ? undefined : 'waiting');
+  $('last-run-id').textContent = hasRun ? `#${s.last_run_id}` : '';
+  $('last-run-detail').textContent = hasRun
+    ? `${String(s.last_run_trigger ?? '').replace('_', ' ')} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`
+    : '';
+
+  // Calls launched
+  $('launched-last-run').textContent = hasRun ? fmtInt(s.last_run_calls_dispatched) : '–';
+  $('launched-last-run').title = hasRun ? `${fmtInt(s.last_run_calls_reserved)} reserved` : '';
+  $('launched-last-hour').textContent = fmtInt(s.calls_launched_last_hour);
+  $('launched-last-day').textContent = fmtInt(s.calls_launched_last_day);
+
+  // Capacity
+  const active = num(s.active_calls) ?? 0;
+  const cap = num(s.global_max_concurrent_calls) ?? 0;
+  $('active-calls').textContent = `${intFmt.format(active)} / ${cap ? intFmt.format(cap) : '–'}`;
+  const pct = cap > 0 ? Math.min(100, Math.round((active / cap) * 100)) : 0;
+  const bar = $('capacity-bar');
+  bar.setAttribute('aria-valuenow', String(pct));
+  bar.setAttribute('aria-valuetext', `${active} of ${cap} active calls`);
+  bar.firstElementChild.style.width = `${pct}%`;
+  bar.classList.toggle('full', cap > 0 && active >= cap);
+  $('queued-calls').textContent =
+    `${fmtInt(s.queued_calls)} queued · ${fmtInt(s.active_campaigns)} active campaign${num(s.active_campaigns) === 1 ? '' : 's'}` +
+    ` · ${fmtInt(s.calls_completed_last_day)} completed today`;
+
+  // Breaker
+  badge($('breaker-state'), s.breaker_state ?? 'closed');
+  $('breaker-detail').textContent =
+    s.breaker_state === 'open' && s.breaker_open_until
+      ? `Dispatch paused until ${fmtTime(s.breaker_open_until)}`
+      : s.breaker_state === 'half_open'
+        ? 'One probe call decides'
+        : 'Provider calls flowing';
+
+  // Errors
+  const errors = Array.isArray(s.last_run_errors) ? s.last_run_errors : [];
+  $('last-run-error-count').textContent = hasRun ? fmtInt(s.last_run_error_count ?? errors.length) : '–';
+  const rate = num(s.run_error_rate_last_hour);
+  const runs = num(s.runs_last_hour) ?? 0;
+  $('error-rate').textContent = rate === null ? '–' : `${(rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0)} %`;
+  $('error-rate').title = `${runs} finished run${runs === 1 ? '' : 's'} in the last hour, ${fmtInt(s.failed_runs_last_hour)} failed`;
+  renderErrors(errors);
+
+  renderCampaigns(Array.isArray(data.campaigns) ? data.campaigns : []);
+  renderRuns(Array.isArray(data.runs) ? data.runs : []);
+  renderCountdown();
+}
+
+function renderErrors(errors) {
+  const list = $('last-run-errors');
+  list.replaceChildren(
+    ...errors.slice(0, 20).map((e) => {
+      const where = [e.campaign_id ? `campaign ${e.campaign_id}` : '', e.call_id ? `call ${e.call_id}` : '', e.code ? `code ${e.code}` : '']
+        .filter(Boolean)
+        .join(' · ');
+      return el('li', {}, [
+        el('span', { className: 'chip', text: e.stage ?? 'error' }),
+        el('span', { className: 'error-message', text: e.message ?? JSON.stringify(e) }),
+        ...(where ? [el('span', { className: 'muted small', text: where })] : []),
+      ]);
+    }),
+  );
+  if (errors.length > 20) list.append(el('li', { className: 'muted', text: `… and ${errors.length - 20} more` }));
+  $('no-errors').hidden = errors.length > 0;
+}
+
+function capCell(active, cap) {
+  const a = num(active) ?? 0;
+  const c = num(cap) ?? 0;
+  const pct = c > 0 ? Math.min(100, Math.round((a / c) * 100)) : 0;
+  const fill = el('span');
+  fill.style.width = `${pct}%`;
+  const bar = el('span', { className: `mini-bar${c > 0 && a >= c ? ' full' : ''}` }, [fill]);
+  bar.setAttribute('aria-hidden', 'true');
+  return el('div', { className: 'cap-cell' }, [el('span', { className: 'mono', text: `${a} / ${c}` }), bar]);
+}
+
+function renderCampaigns(rows) {
+  const tbody = $('campaigns-table').querySelector('tbody');
+  tbody.replaceChildren(
+    ...rows.map((c) => {
+      const status = el('span');
+      badge(status, c.status);
+      const tr = el('tr', { testid: 'campaign-row' }, [
+        el('th', { text: c.name, title: `Campaign ${c.campaign_id}` }),
+        el('td', {}, [status]),
+        el('td', { className: 'num', text: fmtInt(c.priority) }),
+        el('td', {}, [capCell(c.active_calls, c.max_concurrent_calls)]),
+        el('td', { className: 'num', text: fmtInt(c.queued_calls) }),
+        el('td', { className: 'num', text: fmtInt(c.contacts_remaining) }),
+        el('td', { className: 'num', text: fmtInt(c.contacts_done) }),
+        el('td', { className: 'num', text: fmtInt(c.contacts_exhausted) }),
+        el('td', { className: 'num', text: `${fmtInt(c.contacts_invalid)} / ${fmtInt(c.contacts_do_not_call)}` }),
+        el('td', { className: 'num', text: fmtInt(c.contacts_total) }),
+      ]);
+      tr.firstElementChild.setAttribute('scope', 'row');
+      return tr;
+    }),
+  );
+  $('no-campaigns').hidden = rows.length > 0;
+}
+
+function renderRuns(rows) {
+  const tbody = $('runs-table').querySelector('tbody');
+  tbody.replaceChildren(
+    ...rows.slice(0, 15).map((r) => {
+      const status = el('span');
+      badge(status, r.status);
+      const errorCount = num(r.error_count) ?? 0;
+      const errorsCell = el('td', { className: `num${errorCount > 0 ? ' has-errors' : ''}`, text: fmtInt(errorCount) });
+      if (errorCount > 0 && Array.isArray(r.errors)) {
+        errorsCell.title = r.errors.slice(0, 5).map((e) => `${e.stage ?? 'error'}: ${e.message ?? ''}`).join('\n');
+      }
+      return el('tr', { testid: 'run-row' }, [
+        el('td', { className: 'num mono', text: `#${r.id}` }),
+        el('td', { text: fmtTime(r.started_at), title: r.started_at ?? '' }),
+        el('td', { text: String(r.trigger ?? '').replace('_', ' ') }),
+        el('td', {}, [status]),
+        el('td', { className: 'num', text: fmtDuration(r.duration_ms) }),
+        el('td', { className: 'num', text: fmtInt(r.calls_reserved) }),
+        el('td', { className: 'num', text: fmtInt(r.calls_dispatched) }),
+        el('td', { className: 'num', text: fmtInt(r.calls_failed) }),
+        errorsCell,
+      ]);
+    }),
+  );
+  $('no-runs').hidden = rows.length > 0;
+  $('runs-table').hidden = rows.length === 0;
+}
+
+function renderCountdown() {
+  const s = state.status;
+  const out = $('countdown');
+  const at = $('next-run-at');
+  if (!s) return;
+  if (!s.next_run_at) {
+    out.textContent = 'not scheduled';
+    at.textContent = 'The pg_cron tick job is missing or not every minute';
+    return;
+  }
+  const remaining = new Date(s.next_run_at).getTime() - serverNow();
+  const paused = s.cron_job_active === false ? ' · pg_cron job paused' : '';
+  if (remaining <= 0) {
+    out.textContent = 'due now';
+    at.textContent = `Scheduled for ${fmtTime(s.next_run_at)}${paused}`;
+    announce('The next run is due now');
+    // Pick up the new run soon after it was due (at most one extra refresh every 2 s).
+    if (Date.now() - state.lastRefreshAt > 2000) void refresh();
+    return;
+  }
+  out.textContent = fmtCountdown(remaining);
+  at.textContent = `at ${fmtTime(s.next_run_at)}${paused}`;
+  const secs = Math.ceil(remaining / 1000);
+  if (secs === 30 || secs === 10) announce(`Next run in ${secs} seconds`);
+  // Relative times ("12 s ago") move with the countdown.
+  if (s.last_run_id !== null && s.last_run_id !== undefined) {
+    $('last-run-detail').textContent =
+      `${String(s.last_run_trigger ?? '').replace('_', ' ')} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`;
+  }
+}
+
+function announce(message) {
+  if (state.lastAnnounced === message) return;
+  state.lastAnnounced = message;
+  $('countdown-announcer').textContent = message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh loop
+
+function scheduleRefresh(ms = REFRESH_MS) {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => void refresh(), ms);
+}
+
+async function refresh() {
+  if (!state.token || state.refreshing) return;
+  state.refreshing = true;
+  state.lastRefreshAt = Date.now();
+  try {
+    const data = await api('GET', '/status');
+    showBanner('');
+    showDashboard();
+    renderStatus(data);
+    $('refresh-note').textContent = `Updated ${timeFmt.format(new Date())}`;
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) {
+      signOut('The admin token was refused. Check it and sign in again.');
+      return;
+    }
+    const why = err instanceof HttpError ? `answered HTTP ${err.status}${err.body?.error ? ` (${err.body.error})` : ''}` : 'is unreachable';
+    showBanner(`The scheduler API at ${state.functionsUrl} ${why}. Retrying every ${REFRESH_MS / 1000} s.`);
+    $('refresh-note').textContent = 'Connection problem';
+  } finally {
+    state.refreshing = false;
+    if (state.token) scheduleRefresh();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manual trigger
+
+async function triggerTick() {
+  const button = $('trigger-button');
+  const result = $('trigger-result');
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  const label = button.textContent;
+  button.textContent = 'Running…';
+  result.className = 'trigger-result';
+  result.textContent = 'Tick running…';
+  try {
+    const r = await api('POST', '/trigger');
+    const errors = Array.isArray(r.errors) ? r.errors.length : 0;
+    result.className = `trigger-result tone-${TONES[r.status] ?? 'neutral'}`;
+    result.textContent =
+      `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
+      `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) {
+      signOut('The admin token was refused. Check it and sign in again.');
+      return;
+    }
+    result.className = 'trigger-result tone-warn';
+    if (err instanceof HttpError && err.status === 429) {
+      const header = Number(err.headers.get('retry-after'));
+      const ms = num(err.body?.retry_after_ms) ?? (Number.isFinite(header) ? header * 1000 : 1000);
+      const secs = Math.max(1, Math.ceil(ms / 1000));
+      result.textContent = `Rate limited: a manual tick ran moments ago. Try again in ${secs} s.`;
+    } else if (err instanceof HttpError) {
+      const b = err.body ?? {};
+      result.className = 'trigger-result tone-bad';
+      result.textContent = b.run_id
+        ? `Run #${b.run_id} ${b.status ?? 'failed'}: ${b.errors?.[0]?.message ?? 'see the run log'}.`
+        : `The trigger failed: HTTP ${err.status}${b.error ? ` (${b.error})` : ''}.`;
+    } else {
+      result.className = 'trigger-result tone-bad';
+      result.textContent = `The trigger failed: the scheduler API is unreachable.`;
+    }
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    button.textContent = label;
+    void refresh();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+async function signIn(event) {
+  event.preventDefault();
+  const input = $('token-input');
+  const token = input.value.trim();
+  if (!token) {
+    $('login-error').textContent = 'Enter the admin token.';
+    return;
+  }
+  const submit = event.submitter ?? $('login-form').querySelector('button');
+  submit.disabled = true;
+  try {
+    const data = await api('GET', '/status', token);
+    state.token = token;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    input.value = '';
+    $('login-error').textContent = '';
+    showBanner('');
+    showDashboard();
+    renderStatus(data);
+    state.lastRefreshAt = Date.now();
+    scheduleRefresh();
+    $('refresh-note').textContent = `Updated ${timeFmt.format(new Date())}`;
+  } catch (err) {
+    input.setAttribute('aria-invalid', 'true');
+    $('login-error').textContent =
+      err instanceof HttpError && err.status === 401
+        ? 'That admin token was refused.'
+        : `Cannot reach the scheduler API at ${state.functionsUrl}.`;
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function loadConfig() {
+  const res = await fetch('/api/dashboard-config', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`/api/dashboard-config answered HTTP ${res.status}`);
+  const cfg = await res.json();
+  if (!cfg.functionsUrl) throw new Error('/api/dashboard-config has no functionsUrl');
+  return String(cfg.functionsUrl).replace(/\/+$/, '');
+}
+
+async function main() {
+  $('login-form').addEventListener('submit', (e) => void signIn(e));
+  $('sign-out').addEventListener('click', () => signOut());
+  $('trigger-button').addEventListener('click', () => void triggerTick());
+  try {
+    state.functionsUrl = await loadConfig();
+  } catch (err) {
+    showBanner(`The dashboard is not configured: ${err instanceof Error ? err.message : String(err)}.`);
+    return;
+  }
+  $('functions-url').textContent = `API: ${state.functionsUrl}`;
+  // The countdown ticks every second, on the second.
+  setTimeout(() => {
+    renderCountdown();
+    setInterval(renderCountdown, 1000);
+  }, 1000 - (Date.now() % 1000));
+  if (state.token) {
+    showDashboard();
+    await refresh();
+  } else {
+    showLogin();
+  }
+}
+
+void main();

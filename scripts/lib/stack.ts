@@ -1,0 +1,349 @@
+// The whole system on one machine, for `npm start` and the end-to-end tests:
+//
+//   PostgreSQL (local cluster, persistent or throwaway, or DATABASE_URL / databaseUrl)
+//     └─ Supabase shape + migrations (real Supabase CLI)
+//   Twilio simulator (scripts/twilio-sim.ts): create-call API, signed status callbacks
+//   Edge Functions gateway (real Deno, scripts/functions-serve.ts): /functions/v1/<name>
+//   local Vercel (scripts/lib/vercel-local.ts): public/ dashboard, /api/scheduler/tick,
+//     /api/dashboard-config
+//
+// startStack() resolves once everything answers; stop() stops it in reverse order (the Vercel
+// route first, so nothing new reaches the functions, then the functions, the simulator and the
+// database). Children are also killed if this process exits without calling stop().
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import {
+  REPO_ROOT,
+  bootstrapSupabaseShape,
+  pushMigrations,
+  startLocalDb,
+  type LocalDb,
+} from './localdb.ts';
+import { startVercelLocal, stopChild } from './vercel-local.ts';
+import { startTwilioSimulator } from '../twilio-sim.ts';
+
+export type TwilioSimulator = Awaited<ReturnType<typeof startTwilioSimulator>>;
+export type TwilioSimulatorOptions = NonNullable<Parameters<typeof startTwilioSimulator>[0]>;
+
+export type StackService = 'functions' | 'vercel';
+
+export interface StackSecrets {
+  /** The Edge Functions' CRON_SECRET (scheduler-tick); the Vercel route forwards with it. */
+  cronSecret: string;
+  /** The Edge Functions' ADMIN_TOKEN: the dashboard operator signs in with it. */
+  adminToken: string;
+  /** The Vercel route's own CRON_SECRET: what Vercel Cron sends to /api/scheduler/tick. */
+  routeSecret: string;
+}
+
+export interface StackOptions {
+  /** Persistent cluster in .local/ (npm start) or a throwaway one (default). */
+  persistent?: boolean;
+  /** Use this database and start no cluster (otherwise DATABASE_URL, else a local cluster). */
+  databaseUrl?: string;
+  /** Shape the database like Supabase and push the migrations (default true; idempotent). */
+  migrate?: boolean;
+  /** Secrets to use; the missing ones are generated. */
+  secrets?: Partial<StackSecrets>;
+  /** Passed to startTwilioSimulator. */
+  simulator?: TwilioSimulatorOptions;
+  /** Preferred ports (used when free, else the OS picks one). 0 or unset: the OS picks. */
+  ports?: { functions?: number; vercel?: number };
+  /** TICK_JITTER_MS of the functions (default 0). */
+  tickJitterMs?: number;
+  /** METRICS_TOKEN of the functions (unset: metrics are public). */
+  metricsToken?: string;
+  /** Progress messages. Default: stderr with a [stack] prefix. */
+  log?: (message: string) => void;
+  /** Log lines of the child services (structured JSON from the functions). Default: dropped. */
+  onServiceLog?: (service: StackService, line: string) => void;
+}
+
+export interface TickReply {
+  /** HTTP status of the tick request. */
+  httpStatus: number;
+  /** The scheduler-tick JSON (run_id, status, launched, reserved, errors, ...) or an error body. */
+  body: Record<string, unknown>;
+}
+
+export interface Stack {
+  db: LocalDb;
+  databaseUrl: string;
+  simulator: TwilioSimulator;
+  /** http://127.0.0.1:PORT/functions/v1 */
+  functionsUrl: string;
+  /** The local Vercel deployment: the dashboard at / and the API under /api. */
+  vercelUrl: string;
+  dashboardUrl: string;
+  secrets: StackSecrets;
+  /** A tick exactly as Vercel Cron sends it: GET /api/scheduler/tick, Bearer routeSecret. */
+  tickViaRoute(): Promise<TickReply>;
+  /** A tick straight to the scheduler-tick function with trigger 'local' (not deduplicated per minute). */
+  tickLocal(): Promise<TickReply>;
+  /** Stops everything this call started, in order. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const defaultLog = (s: string) => process.stderr.write(`[stack] ${s}\n`);
+
+export function generateSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function pickPort(preferred: number | undefined): Promise<number> {
+  if (preferred && (await portIsFree(preferred))) return preferred;
+  return 0;
+}
+
+// Children still running when this process exits are killed, whatever the exit path.
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const c of liveChildren) {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+interface Gateway {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts the Deno functions gateway; resolves with its /functions/v1 URL once it listens. */
+async function startGateway(
+  env: Record<string, string>,
+  port: number,
+  onLog: (line: string) => void,
+  timeoutMs = 180_000,
+): Promise<Gateway> {
+  const deno = path.join(REPO_ROOT, 'node_modules', '.bin', 'deno');
+  const args = [
+    'run',
+    '-A',
+    '--config',
+    'supabase/functions/deno.json',
+    'scripts/functions-serve.ts',
+    '--port',
+    String(port),
+  ];
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...env };
+  delete childEnv.DATABASE_URL; // the functions get SUPABASE_DB_URL; nothing else leaks in
+  const child = spawn(deno, args, {
+    cwd: REPO_ROOT,
+    env: childEnv,
+    // Own process group: a Ctrl-C in the terminal reaches npm start, which stops us in order.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(line);
+    if (recent.length > 40) recent.shift();
+    onLog(line);
+  };
+  createInterface({ input: child.stderr! }).on('line', remember);
+  const stdout = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`the Edge Functions gateway did not start: ${why}\n${recent.join('\n')}`));
+    };
+    const timer = setTimeout(() => fail(`no functions_listening line within ${timeoutMs / 1000} s`), timeoutMs);
+    child.once('error', (err) => fail(err.message));
+    child.once('exit', (code, signal) => fail(`deno exited with ${signal ?? code}`));
+    stdout.on('line', (line) => {
+      if (!settled) {
+        try {
+          const msg = JSON.parse(line) as { event?: string; url?: string };
+          if (msg.event === 'functions_listening' && msg.url) {
+            settled = true;
+            clearTimeout(timer);
+            resolve(msg.url);
+            return;
+          }
+        } catch {
+          // a log line
+        }
+      }
+      remember(line);
+    });
+  });
+  return { url, child };
+}
+
+async function postTick(url: string, init: RequestInit): Promise<TickReply> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  let body: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    body = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : { value: parsed };
+  } catch {
+    body = { error: text.slice(0, 200) || `HTTP ${res.status}` };
+  }
+  return { httpStatus: res.status, body };
+}
+
+/** Starts the whole stack. On failure, stops whatever it had started and rethrows. */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const log = opts.log ?? defaultLog;
+  const onServiceLog = opts.onServiceLog ?? (() => {});
+  const secrets: StackSecrets = {
+    cronSecret: opts.secrets?.cronSecret ?? generateSecret(),
+    adminToken: opts.secrets?.adminToken ?? generateSecret(),
+    routeSecret: opts.secrets?.routeSecret ?? generateSecret(),
+  };
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  let stopped = false;
+  const stopAll = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const s of stops.reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        log(`stopping ${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+
+  try {
+    // 1. The database.
+    let db: LocalDb;
+    if (opts.databaseUrl) {
+      const u = new URL(opts.databaseUrl);
+      log(`using database ${u.hostname}:${u.port || 5432}${u.pathname}`);
+      db = { url: opts.databaseUrl, port: Number(u.port || 5432), dir: '', external: true, stop: async () => {} };
+    } else {
+      db = await startLocalDb({ persistent: opts.persistent ?? false, log });
+    }
+    stops.push({ name: 'database', stop: () => db.stop() });
+    if (opts.migrate ?? true) {
+      await bootstrapSupabaseShape(db.url);
+      await pushMigrations(db.url, { log });
+    }
+
+    // 2. The Twilio simulator (its status callbacks go to the URL each create-call request names:
+    //    the gateway's call-status function).
+    const simulator = await startTwilioSimulator(opts.simulator ?? {});
+    stops.push({ name: 'simulator', stop: () => simulator.close() });
+    log(`Twilio simulator on ${simulator.url}`);
+
+    // 3. The Edge Functions gateway (real Deno).
+    const gatewayEnv: Record<string, string> = {
+      SUPABASE_DB_URL: db.url,
+      CRON_SECRET: secrets.cronSecret,
+      ADMIN_TOKEN: secrets.adminToken,
+      TWILIO_ACCOUNT_SID: simulator.accountSid,
+      TWILIO_AUTH_TOKEN: simulator.authToken,
+      TWILIO_API_BASE_URL: simulator.url,
+      TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
+    };
+    if (opts.metricsToken) gatewayEnv.METRICS_TOKEN = opts.metricsToken;
+    const gateway = await startGateway(gatewayEnv, await pickPort(opts.ports?.functions), (line) =>
+      onServiceLog('functions', line),
+    );
+    stops.push({ name: 'functions gateway', stop: () => stopChild(gateway.child, 10_000) });
+    log(`Edge Functions on ${gateway.url} (deno pid ${gateway.child.pid})`);
+
+    // 4. The local Vercel deployment: dashboard + API routes.
+    const vercel = await startVercelLocal({
+      env: {
+        CRON_SECRET: secrets.routeSecret,
+        CRON_SECRET_PREVIOUS: undefined,
+        SCHEDULER_TICK_URL: `${gateway.url}/scheduler-tick`,
+        SCHEDULER_TICK_SECRET: secrets.cronSecret,
+        SUPABASE_FUNCTIONS_URL: gateway.url,
+        DATABASE_URL: undefined,
+      },
+      port: await pickPort(opts.ports?.vercel),
+      onLog: (line) => onServiceLog('vercel', line),
+    });
+    stops.push({ name: 'local Vercel', stop: () => vercel.close() });
+    log(`local Vercel on ${vercel.url} (node pid ${vercel.pid})`);
+
+    return {
+      db,
+      databaseUrl: db.url,
+      simulator,
+      functionsUrl: gateway.url,
+      vercelUrl: vercel.url,
+      dashboardUrl: `${vercel.url}/`,
+      secrets,
+      tickViaRoute: () =>
+        postTick(`${vercel.url}/api/scheduler/tick`, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${secrets.routeSecret}`, 'user-agent': 'vercel-cron/1.0' },
+        }),
+      tickLocal: () =>
+        postTick(`${gateway.url}/scheduler-tick`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${secrets.cronSecret}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ trigger: 'local' }),
+        }),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+export interface SchedulerStatusSummary {
+  activeCalls: number;
+  globalCap: number;
+  completedLastDay: number;
+  queuedCalls: number;
+  breakerState: string;
+}
+
+/** The few scheduler_status numbers npm start prints after each tick. */
+export async function readStatusSummary(client: Pick<pg.ClientBase, 'query'>): Promise<SchedulerStatusSummary> {
+  const { rows } = await client.query<{
+    active_calls: string;
+    global_max_concurrent_calls: number;
+    calls_completed_last_day: string;
+    queued_calls: string;
+    breaker_state: string;
+  }>(
+    `select active_calls, global_max_concurrent_calls, calls_completed_last_day, queued_calls, breaker_state
+       from public.scheduler_status`,
+  );
+  const r = rows[0];
+  return {
+    activeCalls: Number(r?.active_calls ?? 0),
+    globalCap: Number(r?.global_max_concurrent_calls ?? 0),
+    completedLastDay: Number(r?.calls_completed_last_day ?? 0),
+    queuedCalls: Number(r?.queued_calls ?? 0),
+    breakerState: r?.breaker_state ?? 'closed',
+  };
+}

@@ -1,0 +1,251 @@
+// `npm start [-- --interval <seconds>] [--once] [--no-seed]`: the whole scheduler on this machine.
+//
+// Starts (or resumes) the persistent local database in .local/, the Twilio simulator, the Edge
+// Functions (real Deno) and a local Vercel with the dashboard; seeds demo campaigns when there are
+// none; prints the URLs and the admin token; then ticks like Vercel Cron: every 60 s on the minute,
+// GET /api/scheduler/tick with `Authorization: Bearer <route secret>`, one line per tick.
+// pg_cron's own every-minute job runs inside the database as well (reservation only): both are
+// safe together. Ctrl-C stops everything; the next `npm start` resumes where this one stopped.
+//
+//   --interval <s>  tick every <s> seconds (also TICK_INTERVAL_SECONDS). Below 60 s the ticks go
+//                   straight to the scheduler-tick function with trigger 'local': the Vercel route
+//                   identifies each tick by its minute, so a second one in the same minute would be
+//                   recorded as a duplicate and do nothing.
+//   --once          one tick, then stop (exit code 0 when the tick answered 2xx).
+//   --no-seed       do not seed demo campaigns into an empty database.
+//   --verbose       also print the services' structured log lines.
+
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { REPO_ROOT } from './lib/localdb.ts';
+import { seedDemoIfEmpty } from './lib/demo-seed.ts';
+import { generateSecret, readStatusSummary, startStack, type Stack, type StackSecrets, type TickReply } from './lib/stack.ts';
+
+const USAGE = 'usage: npm start [-- --interval <seconds>] [--once] [--no-seed] [--verbose]';
+
+interface StartOptions {
+  intervalSeconds: number;
+  once: boolean;
+  seed: boolean;
+  verbose: boolean;
+}
+
+function parseOptions(argv: string[]): StartOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      interval: { type: 'string' },
+      once: { type: 'boolean', default: false },
+      'no-seed': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const raw = values.interval ?? process.env.TICK_INTERVAL_SECONDS ?? '60';
+  const intervalSeconds = Number(raw);
+  if (!Number.isInteger(intervalSeconds) || intervalSeconds < 1 || intervalSeconds > 3600) {
+    throw new Error(`--interval must be a whole number of seconds between 1 and 3600, got ${raw}\n${USAGE}`);
+  }
+  return { intervalSeconds, once: values.once, seed: !values['no-seed'], verbose: values.verbose };
+}
+
+const LOCAL_DIR = path.join(REPO_ROOT, '.local');
+const SECRETS_FILE = path.join(LOCAL_DIR, 'dev-secrets.json');
+const LOG_DIR = path.join(LOCAL_DIR, 'logs');
+
+/**
+ * The local secrets: from the environment (ADMIN_TOKEN, CRON_SECRET, VERCEL_CRON_SECRET), else from
+ * .local/dev-secrets.json (so the dashboard stays signed in across restarts), else generated there.
+ */
+async function localSecrets(persist: boolean): Promise<StackSecrets> {
+  let saved: Partial<StackSecrets> = {};
+  if (existsSync(SECRETS_FILE)) {
+    try {
+      saved = JSON.parse(readFileSync(SECRETS_FILE, 'utf8')) as Partial<StackSecrets>;
+    } catch {
+      saved = {};
+    }
+  }
+  const secrets: StackSecrets = {
+    adminToken: process.env.ADMIN_TOKEN || saved.adminToken || generateSecret(),
+    cronSecret: process.env.CRON_SECRET || saved.cronSecret || generateSecret(),
+    routeSecret: process.env.VERCEL_CRON_SECRET || saved.routeSecret || generateSecret(),
+  };
+  if (persist) {
+    await mkdir(LOCAL_DIR, { recursive: true });
+    await writeFile(SECRETS_FILE, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+    await chmod(SECRETS_FILE, 0o600);
+  }
+  return secrets;
+}
+
+function clock(d = new Date()): string {
+  return d.toTimeString().slice(0, 8);
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/, '$1****@');
+}
+
+const n = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? 0));
+
+/** One tick, printed as one line (plus up to three error lines). Returns true when it answered 2xx. */
+async function tickAndReport(stack: Stack, db: pg.Client, viaRoute: boolean): Promise<boolean> {
+  let reply: TickReply;
+  try {
+    reply = viaRoute ? await stack.tickViaRoute() : await stack.tickLocal();
+  } catch (err) {
+    process.stdout.write(`${clock()} tick failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return false;
+  }
+  const b = reply.body;
+  const ok = reply.httpStatus >= 200 && reply.httpStatus < 300;
+  if (!ok && b.run_id === undefined) {
+    process.stdout.write(`${clock()} tick failed: HTTP ${reply.httpStatus} ${JSON.stringify(b)}\n`);
+    return false;
+  }
+  const summary = await readStatusSummary(db).catch(() => undefined);
+  const errors = Array.isArray(b.errors) ? (b.errors as { stage?: string; message?: string; campaign_id?: string }[]) : [];
+  const active = summary ? `${summary.activeCalls}/${summary.globalCap}` : '?';
+  const completed = summary ? String(summary.completedLastDay) : '?';
+  process.stdout.write(
+    `${clock()} tick #${b.run_id ?? '-'} launched=${n(b.launched)} active=${active} completed=${completed} ` +
+      `errors=${errors.length} status=${String(b.status ?? `http_${reply.httpStatus}`)}\n`,
+  );
+  for (const e of errors.slice(0, 3)) {
+    const where = e.campaign_id ? ` campaign ${e.campaign_id}` : '';
+    process.stdout.write(`         ! ${e.stage ?? 'error'}${where}: ${e.message ?? JSON.stringify(e)}\n`);
+  }
+  if (errors.length > 3) process.stdout.write(`         ! ... and ${errors.length - 3} more (see the dashboard)\n`);
+  return ok;
+}
+
+/** Resolves at the next multiple of intervalMs (on the minute for 60 s), or when aborted. */
+function sleepUntilNextSlot(intervalMs: number, signal: AbortSignal): Promise<void> {
+  const now = Date.now();
+  const next = Math.floor(now / intervalMs) * intervalMs + intervalMs;
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, next - now + 20);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  const log = (s: string) => process.stderr.write(`[start] ${s}\n`);
+
+  const logs = new Map<string, WriteStream>();
+  if (!opts.once) await mkdir(LOG_DIR, { recursive: true });
+  const serviceLog = (service: string, line: string) => {
+    if (opts.verbose) process.stderr.write(`[${service}] ${line}\n`);
+    if (opts.once) return;
+    let stream = logs.get(service);
+    if (!stream) {
+      stream = createWriteStream(path.join(LOG_DIR, `${service}.log`), { flags: 'a' });
+      logs.set(service, stream);
+    }
+    stream.write(`${line}\n`);
+  };
+
+  // Signals: finish the tick in flight, then stop everything in order. A second one exits at once.
+  const stopController = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) {
+      process.stderr.write('second interrupt: exiting now\n');
+      process.exit(130);
+    }
+    process.stdout.write(`\n${signal} received: stopping (tick loop, Vercel route, functions, simulator, database)...\n`);
+    stopController.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const secrets = await localSecrets(!opts.once);
+  const stack = await startStack({
+    persistent: true,
+    secrets,
+    ports: opts.once ? {} : { functions: 54321, vercel: 3000 },
+    simulator: { timeScale: 0.2 },
+    ...(process.env.TICK_JITTER_MS ? { tickJitterMs: Number(process.env.TICK_JITTER_MS) } : {}),
+    log,
+    onServiceLog: serviceLog,
+  });
+
+  const db = new pg.Client({ connectionString: stack.databaseUrl, application_name: 'npm-start' });
+  db.on('error', () => undefined);
+  const shutdown = async () => {
+    await db.end().catch(() => undefined);
+    await stack.stop();
+    for (const s of logs.values()) s.end();
+  };
+
+  try {
+    if (stopController.signal.aborted) return 130;
+    await db.connect();
+    if (opts.seed) {
+      const seeded = await seedDemoIfEmpty(stack.databaseUrl);
+      if (seeded.seeded) log(`seeded ${seeded.campaigns} demo campaigns with ${seeded.contacts} contacts`);
+    }
+
+    const viaRoute = opts.intervalSeconds >= 60;
+    const how = viaRoute
+      ? `GET ${stack.vercelUrl}/api/scheduler/tick with the route's Bearer secret, as Vercel Cron does`
+      : `POST ${stack.functionsUrl}/scheduler-tick with trigger 'local' (the Vercel route allows one tick a minute)`;
+    process.stdout.write(
+      [
+        '',
+        'Campaign call scheduler is running.',
+        '',
+        `  Dashboard    ${stack.dashboardUrl}`,
+        `  Admin token  ${stack.secrets.adminToken}`,
+        `               (paste it into the dashboard's sign-in form; ${opts.once ? 'generated for this run' : 'kept in .local/dev-secrets.json'})`,
+        `  Functions    ${stack.functionsUrl}/{scheduler-tick,scheduler-admin,scheduler-metrics,call-status}`,
+        `  Simulator    ${stack.simulator.url}  (Twilio-compatible: calls are not real)`,
+        `  Database     ${redactUrl(stack.databaseUrl)}`,
+        ...(opts.once ? [] : [`  Logs         ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}/{functions,vercel}.log`]),
+        '',
+        opts.once
+          ? `One tick: ${how}.`
+          : `Ticking every ${opts.intervalSeconds} s${opts.intervalSeconds === 60 ? ' on the minute' : ''}: ${how}.\n` +
+            'pg_cron also reserves calls every minute inside the database. Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+
+    let lastOk = true;
+    while (!stopController.signal.aborted) {
+      lastOk = await tickAndReport(stack, db, viaRoute);
+      if (opts.once) break;
+      await sleepUntilNextSlot(opts.intervalSeconds * 1000, stopController.signal);
+    }
+    if (opts.once) return lastOk ? 0 : 1;
+    return 0;
+  } finally {
+    await shutdown();
+    if (!opts.once) process.stdout.write('Stopped. The database keeps its data in .local/: npm start resumes from here.\n');
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`\nnpm start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

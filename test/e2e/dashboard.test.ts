@@ -1,0 +1,140 @@
+// The admin dashboard, end to end: the whole stack (simulator, Deno functions gateway, local Vercel)
+// against the test database, driven by real headless Chromium. Signs in, sees the last run (none
+// yet), watches the countdown move, runs a tick with the button, sees the run appear, gets the
+// rate-limit message on a second press, and is refused with a wrong token.
+
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/lib/localdb.ts';
+import { ALL_DAY, seedCampaign } from '../../scripts/lib/demo-seed.ts';
+import { startStack, type Stack } from '../../scripts/lib/stack.ts';
+import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
+import { launchChromium } from './browser.ts';
+
+const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard.png');
+
+let stack: Stack | undefined;
+let browser: Browser | undefined;
+const serviceLog: string[] = [];
+
+beforeAll(async () => {
+  await withClient(async (c) => {
+    await resetData(c);
+    await seedCampaign(c, {
+      name: 'E2E reminders',
+      max_concurrent_calls: 3,
+      priority: 1,
+      time_zone: 'UTC',
+      ...ALL_DAY,
+      contacts: Array.from({ length: 6 }, (_, i) => ({ phone: `+44770090080${i}`, name: `Contact ${i}` })),
+    });
+  });
+  stack = await startStack({
+    databaseUrl: testDbUrl(),
+    migrate: false,
+    log: () => {},
+    onServiceLog: (service, line) => {
+      serviceLog.push(`[${service}] ${line}`);
+      if (serviceLog.length > 200) serviceLog.shift();
+    },
+  });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  await withClient(resetData);
+});
+
+afterEach((ctx) => {
+  // On failure, show what the services said.
+  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
+});
+
+async function newPage(): Promise<Page> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 1000 }, colorScheme: 'light' });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
+  return page;
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.goto(stack!.dashboardUrl);
+  await page.getByTestId('token-input').fill(token);
+  await page.getByTestId('login-submit').click();
+}
+
+describe('admin dashboard', () => {
+  it('serves the page without any secret in it', async () => {
+    const html = await (await fetch(stack!.dashboardUrl)).text();
+    expect(html).toContain('data-testid="trigger-button"');
+    for (const secret of Object.values(stack!.secrets)) expect(html).not.toContain(secret);
+    const config = (await (await fetch(`${stack!.vercelUrl}/api/dashboard-config`)).json()) as { functionsUrl: string };
+    expect(config.functionsUrl).toBe(stack!.functionsUrl);
+  });
+
+  it('refuses a wrong admin token', async () => {
+    const page = await newPage();
+    await signIn(page, 'not-the-admin-token');
+    await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
+    expect(await page.getByTestId('trigger-button').isVisible()).toBe(false);
+    await page.context().close();
+  });
+
+  it('shows the status, counts down, runs a tick on demand and rate-limits a second one', async () => {
+    const page = await newPage();
+    await signIn(page, stack!.secrets.adminToken);
+
+    // Signed in: no run yet.
+    await page.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
+    await expect.poll(() => page.getByTestId('last-run-time').textContent(), { timeout: 15_000 }).toMatch(/no runs yet/i);
+    expect(await page.getByTestId('no-runs').isVisible()).toBe(true);
+    expect(await page.getByTestId('campaign-row').count()).toBe(1);
+    // The token lives in sessionStorage only, never in the URL.
+    expect(page.url()).not.toContain(stack!.secrets.adminToken);
+
+    // The countdown ticks every second.
+    const countdown = page.getByTestId('countdown');
+    await expect.poll(() => countdown.textContent(), { timeout: 10_000 }).toMatch(/^\d\d:\d\d$|due now/);
+    const first = await countdown.textContent();
+    await expect.poll(() => countdown.textContent(), { timeout: 5_000, interval: 250 }).not.toBe(first);
+
+    // Run a tick now.
+    await page.getByTestId('trigger-button').click();
+    const result = page.getByTestId('trigger-result');
+    await expect.poll(() => result.textContent(), { timeout: 30_000 }).toMatch(/^Run #\d+ (ok|partial): launched \d+/);
+    const runId = /#(\d+)/.exec((await result.textContent()) ?? '')?.[1];
+    expect(runId).toBeDefined();
+    await expect.poll(() => page.getByTestId('last-run-id').textContent(), { timeout: 15_000 }).toBe(`#${runId}`);
+    await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await page.getByTestId('no-runs').isVisible()).toBe(false);
+    await expect.poll(() => page.getByTestId('launched-last-run').textContent(), { timeout: 15_000 }).toMatch(/^[1-9]\d*$/);
+
+    // A second press right away is refused by the database's rate limit.
+    await expect.poll(() => page.getByTestId('trigger-button').isEnabled(), { timeout: 15_000 }).toBe(true);
+    await page.getByTestId('trigger-button').click();
+    await expect.poll(() => result.textContent(), { timeout: 15_000 }).toMatch(/rate limited.*try again in \d+ s/i);
+
+    // Let the next refresh show the calls, then keep a screenshot for humans and CI artifacts.
+    await expect.poll(() => page.getByTestId('active-calls').textContent(), { timeout: 15_000 }).toMatch(/^\d+ \/ \d+$/);
+    await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+    await rm(SCREENSHOT, { force: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    const png = await readFile(SCREENSHOT);
+    expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+    expect(png.length).toBeGreaterThan(10_000);
+    await page.context().close();
+  });
+
+  it('signs out when the token stops working', async () => {
+    const page = await newPage();
+    await page.goto(stack!.dashboardUrl);
+    await page.evaluate(() => sessionStorage.setItem('campaign-scheduler.admin-token', 'a-revoked-admin-token'));
+    await page.reload();
+    await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
+    await page.context().close();
+  });
+});

@@ -1,0 +1,77 @@
+// `npm start -- --once` against the test database: starts the whole stack, seeds the demo into the
+// empty database, ticks once through the local Vercel route exactly as Vercel Cron would, prints
+// one tick line and exits 0, leaving no process behind.
+
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/lib/localdb.ts';
+import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runStart(args: string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'start.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATABASE_URL: testDbUrl() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(() => withClient(resetData));
+afterAll(() => withClient(resetData));
+
+describe('npm start -- --once', () => {
+  it('starts the stack, seeds the demo, prints one tick line and exits 0', async () => {
+    const run = await runStart(['--once'], 150_000);
+    if (run.code !== 0) process.stderr.write(`${run.stdout}\n${run.stderr}\n`);
+    expect(run.code).toBe(0);
+
+    expect(run.stdout).toMatch(/Dashboard\s+http:\/\/127\.0\.0\.1:\d+\//);
+    expect(run.stdout).toMatch(/Admin token\s+\S{16,}/);
+    const ticks = run.stdout.split('\n').filter((l) => /^\d\d:\d\d:\d\d tick /.test(l));
+    expect(ticks).toHaveLength(1);
+    expect(ticks[0]).toMatch(
+      /^\d\d:\d\d:\d\d tick #\d+ launched=\d+ active=\d+\/\d+ completed=\d+ errors=\d+ status=(ok|partial)$/,
+    );
+
+    // Every child it started (functions gateway, local Vercel) is gone.
+    const pids = [...run.stderr.matchAll(/\((?:deno|node) pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(isAlive(pid), `process ${pid} still runs`).toBe(false);
+
+    // It went through the Vercel route (trigger vercel) and seeded the demo campaigns.
+    await withClient(async (c) => {
+      const runs = await c.query<{ trigger: string }>('select trigger::text from public.scheduler_runs');
+      expect(runs.rows.map((r) => r.trigger)).toContain('vercel');
+      const campaigns = await c.query<{ n: string }>('select count(*) as n from public.campaigns');
+      expect(Number(campaigns.rows[0]?.n)).toBeGreaterThanOrEqual(3);
+    });
+  }, 180_000);
+});
