@@ -46,3 +46,4 @@ create index campaigns_active_serving_order_idx on public.campaigns (last_served
 
 alter table public.campaigns enable row level security;
 revoke all on table public.campaigns from anon, authenticated;
+revoke all on sequence public.campaigns_id_seq from anon, authenticated;

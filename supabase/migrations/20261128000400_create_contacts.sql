@@ -37,3 +37,4 @@ create index contacts_phone_idx on public.contacts (phone);
 
 alter table public.contacts enable row level security;
 revoke all on table public.contacts from anon, authenticated;
+revoke all on sequence public.contacts_id_seq from anon, authenticated;

@@ -52,3 +52,4 @@ create index calls_ended_at_idx on public.calls (ended_at) where ended_at is not
 
 alter table public.calls enable row level security;
 revoke all on table public.calls from anon, authenticated;
+revoke all on sequence public.calls_id_seq from anon, authenticated;

@@ -17,7 +17,8 @@ create table public.scheduler_runs (
   calls_expired integer not null default 0,
   campaigns_completed integer not null default 0,
   breaker_state text,
-  duplicate_of bigint references public.scheduler_runs (id) on delete set null,
+  -- Duplicates belong to their run and are purged with it.
+  duplicate_of bigint references public.scheduler_runs (id) on delete cascade,
   errors jsonb not null default '[]'::jsonb,
   details jsonb not null default '{}'::jsonb,
   constraint scheduler_runs_errors_is_array check (jsonb_typeof(errors) = 'array'),
@@ -46,3 +47,4 @@ revoke all on table public.scheduler_runs from anon, authenticated;
 alter table public.calls
   add constraint calls_run_id_fkey foreign key (run_id) references public.scheduler_runs (id) on delete set null,
   add constraint calls_dispatch_run_id_fkey foreign key (dispatch_run_id) references public.scheduler_runs (id) on delete set null;
+revoke all on sequence public.scheduler_runs_id_seq from anon, authenticated;

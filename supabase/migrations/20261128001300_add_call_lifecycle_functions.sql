@@ -35,7 +35,8 @@ parallel safe
 set search_path = ''
 as $$ select p_status in ('completed', 'busy', 'no_answer', 'failed', 'canceled') $$;
 
--- After a call reached a final status: end the contact (done / invalid / exhausted) or schedule its
+-- After a call reached a final status: end the contact (done / invalid / do_not_call when its number
+-- was listed meanwhile / exhausted) or schedule its
 -- next attempt after retry_delay * retry_backoff^(attempts - 1), at most 7 days. Idempotent: only a
 -- contact still in_progress with no other active call changes.
 create function public._settle_contact(
@@ -53,6 +54,8 @@ as $$
      set status = case
                     when p_invalid_number then 'invalid'::public.contact_status
                     when p_call_status = 'completed' then 'done'::public.contact_status
+                    when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                      then 'do_not_call'::public.contact_status
                     when ct.attempts >= c.max_attempts then 'exhausted'::public.contact_status
                     else 'pending'::public.contact_status
                   end,
@@ -64,7 +67,12 @@ as $$
                                interval '7 days')
                            end,
          last_call_status = p_call_status,
-         last_error = p_error,
+         last_error = case
+                        when p_call_status <> 'completed' and not p_invalid_number
+                         and exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                          then 'number is on the do-not-call list'
+                        else p_error
+                      end,
          updated_at = p_now
     from public.campaigns c
    where ct.id = p_contact_id
@@ -424,7 +432,10 @@ begin
   ),
   contacts_released as (
     update public.contacts ct
-       set status = 'pending', last_error = 'call released before dialling: ' || r.reason, updated_at = p_now
+       set status = case when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                         then 'do_not_call'::public.contact_status
+                         else 'pending'::public.contact_status end,
+           last_error = 'call released before dialling: ' || r.reason, updated_at = p_now
       from released r
      where ct.id = r.contact_id and ct.status = 'in_progress'
     returning ct.id
