@@ -171,9 +171,7 @@ function renderStatus(data) {
   $('last-run-time').textContent = hasRun ? fmtTime(s.last_run_started_at) : 'No runs yet';
   badge($('last-run-status'), hasRun ? s.last_run_status : null, hasRun ? undefined : 'waiting');
   $('last-run-id').textContent = hasRun ? `#${s.last_run_id}` : '';
-  $('last-run-detail').textContent = hasRun
-    ? `${String(s.last_run_trigger ?? '').replace('_', ' ')} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`
-    : '';
+  $('last-run-detail').textContent = hasRun ? lastRunDetail(s) : '';
 
   // Calls launched
   $('launched-last-run').textContent = hasRun ? fmtInt(s.last_run_calls_dispatched) : '–';
@@ -216,6 +214,13 @@ function renderStatus(data) {
   renderCampaigns(Array.isArray(data.campaigns) ? data.campaigns : []);
   renderRuns(Array.isArray(data.runs) ? data.runs : []);
   renderCountdown();
+}
+
+function lastRunDetail(s) {
+  const trigger = String(s.last_run_trigger ?? '').replace('_', ' ');
+  return s.last_run_status === 'running'
+    ? `${trigger} · in progress · started ${fmtAgo(s.last_run_started_at)}`
+    : `${trigger} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`;
 }
 
 function renderErrors(errors) {
@@ -325,10 +330,7 @@ function renderCountdown() {
   const secs = Math.ceil(remaining / 1000);
   if (secs === 30 || secs === 10) announce(`Next run in ${secs} seconds`);
   // Relative times ("12 s ago") move with the countdown.
-  if (s.last_run_id !== null && s.last_run_id !== undefined) {
-    $('last-run-detail').textContent =
-      `${String(s.last_run_trigger ?? '').replace('_', ' ')} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`;
-  }
+  if (s.last_run_id !== null && s.last_run_id !== undefined) $('last-run-detail').textContent = lastRunDetail(s);
 }
 
 function announce(message) {
@@ -386,8 +388,10 @@ async function triggerTick() {
     const errors = Array.isArray(r.errors) ? r.errors.length : 0;
     result.className = `trigger-result tone-${TONES[r.status] ?? 'neutral'}`;
     result.textContent =
-      `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
-      `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
+      r.status === 'skipped'
+        ? `Run #${r.run_id} skipped: another tick was running at that moment; it serves the same calls.`
+        : `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
+          `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
   } catch (err) {
     if (err instanceof HttpError && err.status === 401) {
       signOut('The admin token was refused. Check it and sign in again.');

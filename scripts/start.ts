@@ -159,15 +159,18 @@ async function main(): Promise<number> {
     stream.write(`${line}\n`);
   };
 
-  // Signals: finish the tick in flight, then stop everything in order. A second one exits at once.
+  // Signals: finish the tick in flight, then stop everything in order. Another one, a while later,
+  // exits at once. (A terminal's Ctrl-C can arrive twice at once: from the terminal to the whole
+  // process group, and relayed by the npm/tsx wrappers; those count as one.)
   const stopController = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) {
+    if (firstSignalAt) {
+      if (Date.now() - firstSignalAt < 1500) return;
       process.stderr.write('second interrupt: exiting now\n');
       process.exit(130);
     }
+    firstSignalAt = Date.now();
     process.stdout.write(`\n${signal} received: stopping (tick loop, Vercel route, functions, simulator, database)...\n`);
     stopController.abort();
   };
@@ -212,7 +215,7 @@ async function main(): Promise<number> {
         '',
         `  Dashboard    ${stack.dashboardUrl}`,
         `  Admin token  ${stack.secrets.adminToken}`,
-        `               (paste it into the dashboard's sign-in form; ${opts.once ? 'generated for this run' : 'kept in .local/dev-secrets.json'})`,
+        `               (paste it into the dashboard's sign-in form${opts.once ? '' : '; kept in .local/dev-secrets.json'})`,
         `  Functions    ${stack.functionsUrl}/{scheduler-tick,scheduler-admin,scheduler-metrics,call-status}`,
         `  Simulator    ${stack.simulator.url}  (Twilio-compatible: calls are not real)`,
         `  Database     ${redactUrl(stack.databaseUrl)}`,

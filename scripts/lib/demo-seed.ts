@@ -119,7 +119,8 @@ export function demoCampaigns(): { campaigns: CampaignSeed[]; doNotCall: { phone
     // Some contacts live in other US zones: their own zone decides their window.
     ...(i % 5 === 1 ? { time_zone: 'America/Chicago' } : i % 5 === 2 ? { time_zone: 'America/Los_Angeles' } : {}),
   }));
-  reminders.push({ phone: INVALID_DEMO_NUMBER, name: 'Invalid Number (rejected by the provider)' });
+  // Early in the list, so the demo shows a rejected number (an error of a run) within minutes.
+  reminders.splice(3, 0, { phone: INVALID_DEMO_NUMBER, name: 'Invalid Number (rejected by the provider)' });
   const survey: ContactSeed[] = Array.from({ length: 60 }, (_, i) => ({ phone: ukNumber(200 + i), name: personName(i + 210) }));
   const invitations: ContactSeed[] = Array.from({ length: 39 }, (_, i) => ({ phone: usNumber(100 + i), name: personName(i + 270) }));
 

@@ -144,14 +144,22 @@ async function startGateway(
   const args = [
     'run',
     '-A',
+    '--quiet',
     '--config',
     'supabase/functions/deno.json',
     'scripts/functions-serve.ts',
     '--port',
     String(port),
   ];
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...env };
-  delete childEnv.DATABASE_URL; // the functions get SUPABASE_DB_URL; nothing else leaks in
+  // The functions see only their own settings, plus what Deno itself needs (PATH, HOME, its cache,
+  // npm registry and proxy settings): no DATABASE_URL or other secrets of this process leak in.
+  const childEnv: NodeJS.ProcessEnv = { NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|DENO_[A-Z_]+|NPM_CONFIG_[A-Z_]+|(HTTPS?|NO)_PROXY)$/i.test(k)) {
+      childEnv[k] = v;
+    }
+  }
+  Object.assign(childEnv, env);
   const child = spawn(deno, args, {
     cwd: REPO_ROOT,
     env: childEnv,

@@ -161,9 +161,11 @@ export function createVercelLocalHandler(opts: VercelLocalServerOptions): http.R
       if (pathname.replace(/\/+$/, '') === '/api/dashboard-config') {
         // Built in until api/dashboard-config.ts exists; same answer as that function.
         if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET' });
-        const functionsUrl = opts.env.SUPABASE_FUNCTIONS_URL;
+        const functionsUrl =
+          opts.env.SUPABASE_FUNCTIONS_URL ??
+          (opts.env.SUPABASE_URL ? `${opts.env.SUPABASE_URL.replace(/\/+$/, '')}/functions/v1` : undefined);
         if (!functionsUrl) return sendJson(res, 500, { error: 'SUPABASE_FUNCTIONS_URL is not set' });
-        return sendJson(res, 200, { functionsUrl });
+        return sendJson(res, 200, { functionsUrl: functionsUrl.replace(/\/+$/, '') });
       }
       return sendJson(res, 404, { error: 'not_found' });
     }
