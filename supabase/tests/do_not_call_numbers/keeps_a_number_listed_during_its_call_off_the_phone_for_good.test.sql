@@ -3,7 +3,7 @@
 -- go back to pending, where it is never dialled yet keeps its campaign from ever completing.
 begin;
 \ir ../_helpers.psql
-select plan(7);
+select plan(9);
 
 select tests.create_campaign(name => 'dialled when listed') as dialled_campaign \gset
 select tests.add_contact(:dialled_campaign, '+15552220001') as dialled_contact \gset
@@ -36,6 +36,18 @@ insert into do_not_call_numbers (phone) values ('+15552220003');
 select claim_queued_calls(10, null, tests.wednesday_noon() + interval '4 hours 1 minute');
 select is((select status from contacts where id = :claimed_contact), 'do_not_call'::contact_status,
           'a contact whose queued call is released by the dispatcher because of the list becomes do_not_call');
+
+-- Listed while queued, and its campaign paused too: the dispatcher gives the pause as the reason,
+-- but the number is listed all the same.
+select tests.create_campaign(name => 'paused and listed') as paused_campaign \gset
+select tests.add_contact(:paused_campaign, '+15552220004') as paused_contact \gset
+select tests.launch(tests.wednesday_noon() + interval '5 hours');
+insert into do_not_call_numbers (phone) values ('+15552220004');
+update campaigns set status = 'PAUSED' where id = :paused_campaign;
+select is((select release_reason from claim_queued_calls(10, null, tests.wednesday_noon() + interval '5 hours 1 minute')),
+          'campaign is paused', '(fixture) the dispatcher releases the call because the campaign is paused');
+select is((select status from contacts where id = :paused_contact), 'do_not_call'::contact_status,
+          'a contact released for another reason while its number is listed becomes do_not_call too');
 
 select * from finish();
 rollback;

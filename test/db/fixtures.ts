@@ -1,0 +1,242 @@
+// Fixtures and invariant checks shared by the database integration suites in test/db. Everything
+// goes through the real SQL functions over real connections; nothing here imitates the database.
+
+import pg from 'pg';
+import { testDbUrl } from '../helpers/db.ts';
+
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** The statuses that hold a slot of the caps (DESIGN.md: "Active"). */
+export const ACTIVE = `('queued', 'dialing', 'unknown', 'ringing', 'in_progress')`;
+
+/** The suites' clock: Wednesday 2 December 2026, 12:00 UTC, plus whole minutes. */
+export const WEDNESDAY_NOON = new Date('2026-12-02T12:00:00Z');
+export function minutesAfterNoon(minutes: number): Date {
+  return new Date(WEDNESDAY_NOON.getTime() + minutes * 60_000);
+}
+
+/** n separate connections (each its own backend, so they really race). */
+export async function openClients(n: number): Promise<pg.Client[]> {
+  const clients = Array.from({ length: n }, () => new pg.Client({ connectionString: testDbUrl() }));
+  await Promise.all(clients.map((c) => c.connect()));
+  return clients;
+}
+
+export async function closeClients(clients: pg.Client[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+}
+
+export interface CampaignSpec {
+  name?: string;
+  cap?: number;
+  status?: 'QUEUED' | 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'CANCELLED';
+  callerId?: string | null;
+  timeZone?: string;
+  windowStart?: string;
+  windowEnd?: string;
+  windowDays?: number[];
+  maxAttempts?: number;
+  retryDelay?: string;
+  retryBackoff?: number;
+  priority?: number;
+}
+
+/** Creates a campaign; by default it may dial at any hour of any day. Returns its id. */
+export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `insert into public.campaigns (name, max_concurrent_calls, status, caller_id, time_zone, window_start,
+                                   window_end, window_days, max_attempts, retry_delay, retry_backoff, priority,
+                                   provider_settings)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+             '{"twiml": "<Response><Say>Hello from the test suite</Say></Response>"}')
+     returning id`,
+    [
+      spec.name ?? 'campaign',
+      spec.cap ?? 5,
+      spec.status ?? 'QUEUED',
+      spec.callerId === undefined ? '+15559990000' : spec.callerId,
+      spec.timeZone ?? 'UTC',
+      spec.windowStart ?? '00:00',
+      spec.windowEnd ?? '24:00',
+      spec.windowDays ?? [1, 2, 3, 4, 5, 6, 7],
+      spec.maxAttempts ?? 3,
+      spec.retryDelay ?? '1 minute',
+      spec.retryBackoff ?? 1,
+      spec.priority ?? 0,
+    ],
+  );
+  return Number(rows[0]!.id);
+}
+
+let phoneCounter = 0;
+/** A fresh E.164 number, unique within the process. */
+export function freshPhone(): string {
+  phoneCounter += 1;
+  return `+1555${String(phoneCounter).padStart(7, '0')}`;
+}
+
+/** Adds contacts (due since long ago) to a campaign; returns their ids in order. */
+export async function addContacts(
+  db: Queryable,
+  campaignId: number,
+  count: number,
+  opts: { timeZone?: string | null } = {},
+): Promise<number[]> {
+  if (count === 0) return [];
+  const phones = Array.from({ length: count }, freshPhone);
+  const { rows } = await db.query<{ id: string }>(
+    `insert into public.contacts (campaign_id, phone, time_zone, next_attempt_at)
+     select $1, p, $3, timestamptz '2026-01-01 00:00:00+00' from unnest($2::text[]) with ordinality as u (p, n)
+     order by n
+     returning id`,
+    [campaignId, phones, opts.timeZone ?? null],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+export interface LaunchRow {
+  campaign_id: string | null;
+  reserved: number;
+  active_calls: number;
+  max_concurrent_calls: number;
+  campaign_status: string | null;
+  note: string | null;
+}
+
+export async function launchDueCalls(db: Queryable, now: Date, maxCampaigns: number | null = null): Promise<LaunchRow[]> {
+  const { rows } = await db.query<LaunchRow>('select * from public.launch_due_calls($1, $2)', [now, maxCampaigns]);
+  return rows;
+}
+
+export function isSkipped(rows: LaunchRow[]): boolean {
+  return rows.length === 1 && rows[0]!.campaign_id === null && (rows[0]!.note ?? '').startsWith('skipped');
+}
+
+export function reservedIn(rows: LaunchRow[]): number {
+  return rows.reduce((n, r) => n + (r.campaign_id === null ? 0 : r.reserved), 0);
+}
+
+export interface ClaimedCall {
+  call_id: string;
+  campaign_id: string;
+  contact_id: string;
+  release_reason: string | null;
+}
+
+export async function claimQueuedCalls(db: Queryable, limit: number, now: Date): Promise<ClaimedCall[]> {
+  const { rows } = await db.query<ClaimedCall>(
+    'select call_id::text, campaign_id::text, contact_id::text, release_reason from public.claim_queued_calls($1, null, $2)',
+    [limit, now],
+  );
+  return rows;
+}
+
+/** A period during which a campaign was paused, or a number was on the do-not-call list. */
+export interface Period {
+  id: number | string;
+  from: Date;
+  until: Date | null;
+}
+
+/**
+ * Invariants 1-3 of DESIGN.md, checked on the committed state. Returns one sentence per
+ * violation (empty when all hold), so that a failure says what went wrong.
+ *   pauses: campaigns (id) paused from..until: no call of theirs reserved or dialled meanwhile.
+ *   listings: phone numbers (id) on the do-not-call list from `from`: never reserved or dialled since.
+ */
+export async function invariantViolations(
+  db: Queryable,
+  opts: { pauses?: Period[]; listings?: Period[] } = {},
+): Promise<string[]> {
+  const pauses = opts.pauses ?? [];
+  const listings = opts.listings ?? [];
+  const { rows } = await db.query<{ violation: string }>(
+    `with active as (
+       select cl.* from public.calls cl where cl.status in ${ACTIVE}
+     ),
+     pauses as (
+       select * from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) as p (campaign_id, from_at, until_at)
+     ),
+     listings as (
+       select * from unnest($4::text[], $5::timestamptz[]) as l (phone, from_at)
+     )
+     -- 1. per-campaign cap
+     select format('campaign %s holds %s active calls, over its cap of %s', c.id, a.n, c.max_concurrent_calls) as violation
+       from public.campaigns c
+       join (select campaign_id, count(*) as n from active group by campaign_id) a on a.campaign_id = c.id
+      where a.n > c.max_concurrent_calls
+     union all
+     -- 1. global cap
+     select format('the system holds %s active calls, over the global cap of %s', count(*), max(s.global_max_concurrent_calls))
+       from active, public.scheduler_settings s
+     having count(*) > max(s.global_max_concurrent_calls)
+     union all
+     -- 2. one active call per contact
+     select format('contact %s has %s active calls', contact_id, count(*))
+       from active group by contact_id having count(*) > 1
+     union all
+     -- 2. a contact is in_progress exactly when it has an active call
+     select format('contact %s is %s with %s active call(s)', ct.id, ct.status, coalesce(a.n, 0))
+       from public.contacts ct
+       left join (select contact_id, count(*) as n from active group by contact_id) a on a.contact_id = ct.id
+      where (ct.status = 'in_progress') <> (coalesce(a.n, 0) > 0)
+     union all
+     -- 3. max attempts: counted attempts, and calls actually dialled
+     select format('contact %s has %s attempts, over max_attempts %s', ct.id, ct.attempts, c.max_attempts)
+       from public.contacts ct join public.campaigns c on c.id = ct.campaign_id
+      where ct.attempts > c.max_attempts
+     union all
+     select format('contact %s was dialled %s times, over max_attempts %s', cl.contact_id, count(*), max(c.max_attempts))
+       from public.calls cl join public.campaigns c on c.id = cl.campaign_id
+      where cl.dialed_at is not null
+      group by cl.contact_id
+     having count(*) > max(c.max_attempts)
+     union all
+     -- 3. nothing reserved or dialled for a paused campaign while it was paused
+     select format('call %s of campaign %s was %s at %s, while the campaign was paused (%s .. %s)',
+                   cl.id, cl.campaign_id,
+                   case when cl.queued_at >= p.from_at and (p.until_at is null or cl.queued_at < p.until_at)
+                        then 'reserved' else 'dialled' end,
+                   case when cl.queued_at >= p.from_at and (p.until_at is null or cl.queued_at < p.until_at)
+                        then cl.queued_at else cl.dialed_at end,
+                   p.from_at, p.until_at)
+       from public.calls cl join pauses p on p.campaign_id = cl.campaign_id
+      where (cl.queued_at >= p.from_at and (p.until_at is null or cl.queued_at < p.until_at))
+         or (cl.dialed_at >= p.from_at and (p.until_at is null or cl.dialed_at < p.until_at))
+     union all
+     -- 3. nothing reserved or dialled for a listed number once listed
+     select format('call %s to %s was reserved at %s / dialled at %s, after the number was listed at %s',
+                   cl.id, cl.to_phone, cl.queued_at, cl.dialed_at, l.from_at)
+       from public.calls cl join listings l on l.phone = cl.to_phone
+      where cl.queued_at >= l.from_at or cl.dialed_at >= l.from_at
+     order by 1`,
+    [
+      pauses.map((p) => p.id),
+      pauses.map((p) => p.from),
+      pauses.map((p) => p.until),
+      listings.map((l) => String(l.id)),
+      listings.map((l) => l.from),
+    ],
+  );
+  return rows.map((r) => r.violation);
+}
+
+/** A small deterministic PRNG (mulberry32), so that a failing race can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomInt(random: () => number, min: number, max: number): number {
+  return min + Math.floor(random() * (max - min + 1));
+}
+
+export function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)]!;
+}
