@@ -16,6 +16,26 @@
 -- (the default): under REPEATABLE READ the snapshot could predate the previous holder's commit,
 -- so the function refuses to run there.
 
+-- Why a campaign cannot dial, or null when it can: it needs a caller id and exactly one of
+-- provider_settings.url / twiml / application_sid (what the provider does when the call is answered).
+create function public._campaign_problem(p_caller_id text, p_provider_settings jsonb)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case
+    when p_caller_id is null then 'caller_id is not set'
+    when pg_catalog.num_nonnulls(p_provider_settings ->> 'url', p_provider_settings ->> 'twiml',
+                                 p_provider_settings ->> 'application_sid') <> 1
+      then 'provider_settings needs exactly one of url, twiml, application_sid'
+  end
+$$;
+
+revoke all on function public._campaign_problem(text, jsonb) from public, anon, authenticated;
+grant execute on function public._campaign_problem(text, jsonb) to service_role;
+
 create function public.launch_due_calls(
   p_now timestamptz default now(),
   p_max_campaigns integer default null,
@@ -107,7 +127,7 @@ begin
            c.window_start,
            c.window_end,
            c.window_days,
-           c.caller_id is not null as well_formed,
+           public._campaign_problem(c.caller_id, c.provider_settings) as problem,
            public.is_within_calling_window(p_now, c.time_zone, c.window_start, c.window_end, c.window_days)
              as window_open,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
@@ -126,7 +146,7 @@ begin
        (select ct.id, ct.next_attempt_at
           from public.contacts ct
          where s.window_open
-           and s.well_formed
+           and s.problem is null
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.time_zone is null
@@ -138,7 +158,7 @@ begin
        union all
        (select ct.id, ct.next_attempt_at
           from public.contacts ct
-         where s.well_formed
+         where s.problem is null
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.time_zone is not null
@@ -202,7 +222,7 @@ begin
          s.cap,
          coalesce(cs.status, s.status),
          case
-           when not s.well_formed then 'malformed campaign: caller_id is not set'
+           when s.problem is not null then 'malformed campaign: ' || s.problem
            when coalesce(pc.n, 0) > 0 then null
            when not s.window_open then 'outside calling window'
            else null

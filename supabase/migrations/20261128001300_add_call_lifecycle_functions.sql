@@ -136,7 +136,8 @@ begin
            c.provider_settings,
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
-             when c.caller_id is null then 'malformed campaign: caller_id is not set'
+             when public._campaign_problem(c.caller_id, c.provider_settings) is not null
+               then 'malformed campaign: ' || public._campaign_problem(c.caller_id, c.provider_settings)
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
              when ct.attempts >= c.max_attempts then 'max attempts reached'
@@ -175,7 +176,8 @@ begin
   contacts_released as (
     update public.contacts ct
        set status = case
-                      when r.release_reason = 'number is on the do-not-call list' then 'do_not_call'::public.contact_status
+                      when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                        then 'do_not_call'::public.contact_status
                       when r.release_reason = 'max attempts reached' then 'exhausted'::public.contact_status
                       else 'pending'::public.contact_status
                     end,

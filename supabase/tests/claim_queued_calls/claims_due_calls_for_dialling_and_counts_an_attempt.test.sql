@@ -16,7 +16,8 @@ select is((select count(*)::integer from claimed), 2, 'at most p_limit calls are
 select ok((select bool_and(release_reason is null) from claimed), 'claimed calls have no release reason');
 select results_eq(
   'select caller_id, provider, provider_settings, attempt from claimed',
-  $$values ('+15559990000', 'twilio', '{}'::jsonb, 1), ('+15559990000', 'twilio', '{}'::jsonb, 1)$$,
+  $$values ('+15559990000', 'twilio', '{"twiml": "<Response><Say>Hello from the test suite</Say></Response>"}'::jsonb, 1),
+           ('+15559990000', 'twilio', '{"twiml": "<Response><Say>Hello from the test suite</Say></Response>"}'::jsonb, 1)$$,
   'each claimed call carries the campaign''s caller id, provider and settings, and its attempt number'
 );
 select ok(

@@ -1,0 +1,57 @@
+// The one narrow telephony seam: create a call, and (per adapter) turn a status callback into ours.
+// Every outcome of a create-call request is one of four kinds, because each needs different care:
+//
+//   accepted  - the provider created the call.
+//   retryable - the provider certainly did NOT create it (429 rate limit, 503, connection refused
+//               before anything was sent): the call goes back to the queue; not an attempt.
+//   permanent - the provider refused it for good (bad number, bad caller id, bad credentials).
+//   unknown   - we cannot know (timeout, reset after sending, 500/502/504): never re-sent
+//               automatically, because double-dialling a person is worse than a missed attempt.
+
+export type CallStatus =
+  | 'queued'
+  | 'dialing'
+  | 'ringing'
+  | 'in_progress'
+  | 'completed'
+  | 'busy'
+  | 'no_answer'
+  | 'failed'
+  | 'canceled'
+  | 'unknown';
+
+export interface CreateCallRequest {
+  /** Our calls.id, as text. */
+  callId: string;
+  to: string;
+  from: string;
+  /** Where the provider sends status callbacks; it already carries our call id. */
+  statusCallbackUrl: string;
+  /** The campaign's provider_settings (url / twiml / application_sid, machine_detection, timeout). */
+  settings: Record<string, unknown>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export type CreateCallOutcome =
+  | { kind: 'accepted'; providerCallId: string; status: CallStatus }
+  | { kind: 'retryable'; reason: string; code?: string; retryAfterMs?: number; httpStatus?: number }
+  | { kind: 'permanent'; reason: string; code?: string; httpStatus?: number; invalidNumber: boolean }
+  | { kind: 'unknown'; reason: string };
+
+export interface StatusUpdate {
+  /** Our call id from the callback URL, when present. */
+  callId: string | null;
+  providerCallId: string;
+  status: CallStatus;
+  durationSeconds?: number;
+  errorCode?: string;
+  answeredBy?: string;
+  timestamp?: string;
+  sequenceNumber?: number;
+}
+
+export interface TelephonyProvider {
+  readonly name: string;
+  createCall(req: CreateCallRequest): Promise<CreateCallOutcome>;
+}
