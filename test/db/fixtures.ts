@@ -39,7 +39,11 @@ export interface CampaignSpec {
   retryDelay?: string;
   retryBackoff?: number;
   priority?: number;
+  providerSettings?: Record<string, unknown>;
 }
+
+/** What a well-formed campaign does when the call is answered (exactly one call action). */
+export const TWIML_SETTINGS = { twiml: '<Response><Say>Hello from the test suite</Say></Response>' };
 
 /** Creates a campaign; by default it may dial at any hour of any day. Returns its id. */
 export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Promise<number> {
@@ -47,8 +51,7 @@ export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Pr
     `insert into public.campaigns (name, max_concurrent_calls, status, caller_id, time_zone, window_start,
                                    window_end, window_days, max_attempts, retry_delay, retry_backoff, priority,
                                    provider_settings)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-             '{"twiml": "<Response><Say>Hello from the test suite</Say></Response>"}')
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      returning id`,
     [
       spec.name ?? 'campaign',
@@ -63,6 +66,7 @@ export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Pr
       spec.retryDelay ?? '1 minute',
       spec.retryBackoff ?? 1,
       spec.priority ?? 0,
+      JSON.stringify(spec.providerSettings ?? TWIML_SETTINGS),
     ],
   );
   return Number(rows[0]!.id);
