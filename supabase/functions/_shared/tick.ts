@@ -420,6 +420,24 @@ async function dispatch(
     }
   };
 
+  const unclaim = async (calls: ClaimedCall[], reason: string): Promise<void> => {
+    for (const call of calls) {
+      try {
+        const at = new Date(now());
+        await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, null, $4, false, $4)', [
+          call.call_id,
+          'retryable',
+          reason,
+          at,
+        ]);
+        r.requeued++;
+      } catch (err) {
+        // Left in dialing without having been sent: the reaper expires it (counted as an attempt).
+        state.error({ stage: 'record', call_id: call.call_id, message: coerceError(err).message });
+      }
+    }
+  };
+
   const track = (p: Promise<void>) => {
     const tracked = p.finally(() => inflight.delete(tracked));
     inflight.add(tracked);
@@ -459,11 +477,17 @@ async function dispatch(
       await Promise.race(inflight);
       continue;
     }
-    for (const call of claimed) {
+    for (let i = 0; i < claimed.length; i++) {
+      if (breakerOpened || nextSendAt >= claimStopMs) {
+        // Claimed but never sent (the breaker opened, or a 429 pushed the next slot past the
+        // deadline): back to the queue, not an attempt.
+        await unclaim(claimed.slice(i), breakerOpened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline');
+        break;
+      }
       const wait = nextSendAt - now();
       if (wait > 0) await sleep(wait);
       nextSendAt = Math.max(nextSendAt, now()) + intervalMs;
-      track(send(call));
+      track(send(claimed[i]!));
     }
     if (mode === 'probe' && claimed.length > 0) {
       await Promise.all(inflight);
