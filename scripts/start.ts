@@ -182,7 +182,8 @@ async function main(): Promise<number> {
     persistent: true,
     secrets,
     ports: opts.once ? {} : { functions: 54321, vercel: 3000 },
-    simulator: { timeScale: 0.2 },
+    // Calls ring 0.5-2 s and talk 2.5-20 s: short enough to see them end between two ticks.
+    simulator: { timeScale: 0.5 },
     ...(process.env.TICK_JITTER_MS ? { tickJitterMs: Number(process.env.TICK_JITTER_MS) } : {}),
     log,
     onServiceLog: serviceLog,

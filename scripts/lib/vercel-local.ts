@@ -1,7 +1,7 @@
 // A small stand-in for Vercel on one machine: serves public/ as static files (index.html at /) and
 // maps /api/<path> to the web-standard handlers (`export function GET(req: Request)`, POST, ...) of
-// api/<path>.ts, the way Vercel's Node runtime does. /api/dashboard-config answers {functionsUrl}
-// from SUPABASE_FUNCTIONS_URL when api/dashboard-config.ts does not exist.
+// api/<path>.ts, the way Vercel's Node runtime does (so /api/dashboard-config and
+// /api/scheduler/tick run the very files Vercel deploys).
 //
 // Vercel functions read process.env when their module loads, so each local "deployment" runs in a
 // child process with its own environment: startVercelLocal({env}) spawns this file, which prints
@@ -147,7 +147,7 @@ async function sendResponse(res: http.ServerResponse, response: Response, head: 
   res.end();
 }
 
-/** The request listener: static files, /api functions and /api/dashboard-config. */
+/** The request listener: static files and /api functions. */
 export function createVercelLocalHandler(opts: VercelLocalServerOptions): http.RequestListener {
   const publicDir = path.resolve(opts.publicDir ?? path.join(REPO_ROOT, 'public'));
   const apiDir = path.resolve(opts.apiDir ?? path.join(REPO_ROOT, 'api'));
@@ -157,18 +157,7 @@ export function createVercelLocalHandler(opts: VercelLocalServerOptions): http.R
   const serveApi = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
     const method = (req.method ?? 'GET').toUpperCase() as Method;
     const file = apiFile(apiDir, pathname);
-    if (!file) {
-      if (pathname.replace(/\/+$/, '') === '/api/dashboard-config') {
-        // Built in until api/dashboard-config.ts exists; same answer as that function.
-        if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET' });
-        const functionsUrl =
-          opts.env.SUPABASE_FUNCTIONS_URL ??
-          (opts.env.SUPABASE_URL ? `${opts.env.SUPABASE_URL.replace(/\/+$/, '')}/functions/v1` : undefined);
-        if (!functionsUrl) return sendJson(res, 500, { error: 'SUPABASE_FUNCTIONS_URL is not set' });
-        return sendJson(res, 200, { functionsUrl: functionsUrl.replace(/\/+$/, '') });
-      }
-      return sendJson(res, 404, { error: 'not_found' });
-    }
+    if (!file) return sendJson(res, 404, { error: 'not_found' });
     let mod = modules.get(file);
     if (!mod) {
       mod = import(pathToFileURL(file).href) as Promise<ApiModule>;
