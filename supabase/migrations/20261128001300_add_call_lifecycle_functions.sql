@@ -234,6 +234,17 @@ begin
     if p_provider_call_id is null then
       raise exception 'accepted outcome needs a provider call id' using errcode = 'invalid_parameter_value';
     end if;
+    if p_status is not null and public._is_final_call_status(p_status) then
+      -- The provider's answer already says the call ended: end it like a status callback would.
+      update public.calls
+         set provider_call_id = coalesce(provider_call_id, p_provider_call_id),
+             provider_accepted_at = coalesce(provider_accepted_at, p_now),
+             updated_at = p_now
+       where id = p_call_id;
+      perform public.apply_call_status(p_call_id, v_call.provider, p_provider_call_id, p_status, null, p_error_code, p_now);
+      select c.status into v_call.status from public.calls c where c.id = p_call_id;
+      return v_call.status;
+    end if;
     update public.calls
        set provider_call_id = coalesce(provider_call_id, p_provider_call_id),
            provider_accepted_at = coalesce(provider_accepted_at, p_now),
