@@ -134,12 +134,34 @@ function sleepUntilNextSlot(intervalMs: number, signal: AbortSignal): Promise<vo
   const next = Math.floor(now / intervalMs) * intervalMs + intervalMs;
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, next - now + 20);
-    signal.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(timer);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, next - now + 20);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Calls a previous run left dialling, ringing or in progress were carried by that run's simulator,
+ * which is gone: no status callback will ever come for them, and they would hold their campaigns'
+ * slots until the reaper's timeouts (up to max_call_duration). End them the way a provider's
+ * final callback would (apply_call_status: canceled; the contact is retried if attempts remain).
+ */
+async function endCallsOfPreviousRun(db: pg.Client, startedAt: Date): Promise<number> {
+  const { rows } = await db.query<{ r: string }>(
+    `select public.apply_call_status(c.id, c.provider, null, 'canceled', null, null) as r
+       from public.calls c
+      where c.status in ('dialing', 'unknown', 'ringing', 'in_progress')
+        and coalesce(c.dialed_at, c.queued_at) < $1
+      order by c.id`,
+    [startedAt],
+  );
+  return rows.filter((row) => row.r === 'applied').length;
 }
 
 async function main(): Promise<number> {
@@ -177,6 +199,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const startedAt = new Date();
   const secrets = await localSecrets(!opts.once);
   const stack = await startStack({
     persistent: true,
@@ -200,6 +223,10 @@ async function main(): Promise<number> {
   try {
     if (stopController.signal.aborted) return 130;
     await db.connect();
+    if (!stack.db.external) {
+      const ended = await endCallsOfPreviousRun(db, startedAt);
+      if (ended > 0) log(`ended ${ended} calls the previous run left in progress (its simulator is gone): status canceled`);
+    }
     if (opts.seed) {
       const seeded = await seedDemoIfEmpty(stack.databaseUrl);
       if (seeded.seeded) log(`seeded ${seeded.campaigns} demo campaigns with ${seeded.contacts} contacts`);
