@@ -97,19 +97,20 @@ function redactUrl(url: string): string {
 
 const n = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? 0));
 
-/** One tick, printed as one line (plus up to three error lines). Returns true when it answered 2xx. */
+/** One tick, printed as one line when it has answered (plus up to three error lines). True when 2xx. */
 async function tickAndReport(stack: Stack, db: pg.Client, viaRoute: boolean): Promise<boolean> {
+  const at = new Date(); // the line shows when the tick was sent
   let reply: TickReply;
   try {
     reply = viaRoute ? await stack.tickViaRoute() : await stack.tickLocal();
   } catch (err) {
-    process.stdout.write(`${clock()} tick failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stdout.write(`${clock(at)} tick failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return false;
   }
   const b = reply.body;
   const ok = reply.httpStatus >= 200 && reply.httpStatus < 300;
   if (!ok && b.run_id === undefined) {
-    process.stdout.write(`${clock()} tick failed: HTTP ${reply.httpStatus} ${JSON.stringify(b)}\n`);
+    process.stdout.write(`${clock(at)} tick failed: HTTP ${reply.httpStatus} ${JSON.stringify(b)}\n`);
     return false;
   }
   const summary = await readStatusSummary(db).catch(() => undefined);
@@ -117,7 +118,7 @@ async function tickAndReport(stack: Stack, db: pg.Client, viaRoute: boolean): Pr
   const active = summary ? `${summary.activeCalls}/${summary.globalCap}` : '?';
   const completed = summary ? String(summary.completedLastDay) : '?';
   process.stdout.write(
-    `${clock()} tick #${b.run_id ?? '-'} launched=${n(b.launched)} active=${active} completed=${completed} ` +
+    `${clock(at)} tick #${b.run_id ?? '-'} launched=${n(b.launched)} active=${active} completed=${completed} ` +
       `errors=${errors.length} status=${String(b.status ?? `http_${reply.httpStatus}`)}\n`,
   );
   for (const e of errors.slice(0, 3)) {

@@ -47,7 +47,10 @@ export interface VercelLocalServerOptions {
   publicDir?: string;
   /** Directory of the API functions. Default: api/. */
   apiDir?: string;
-  /** The environment the functions see (this process's own, in the child). */
+  /**
+   * The deployment's environment (in the child: its own process.env). The API modules read
+   * process.env themselves, as on Vercel; the server uses SUPABASE_FUNCTIONS_URL for the page's CSP.
+   */
   env: Record<string, string | undefined>;
   log?: (line: string) => void;
 }
