@@ -7,6 +7,11 @@
 //   permanent - the provider refused it for good (bad number, bad caller id, bad credentials).
 //   unknown   - we cannot know (timeout, reset after sending, 500/502/504): never re-sent
 //               automatically, because double-dialling a person is worse than a missed attempt.
+//               The status callback (its URL carries our call id) reconciles the row later.
+//
+// When in doubt between retryable and unknown, an adapter answers unknown (DESIGN.md invariant 4).
+// Adapters never throw for a provider's answer; the dispatcher still treats a throw as unknown.
+// Each adapter also exports its callback parser (e.g. parseTwilioStatusCallback in twilio.ts).
 
 export type CallStatus =
   | 'queued'

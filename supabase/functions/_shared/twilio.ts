@@ -1,27 +1,79 @@
-// Twilio adapter: Create Call over Twilio's REST API, Twilio's status values, and Twilio's
-// X-Twilio-Signature scheme for status callbacks. Web-standard APIs only (fetch, crypto.subtle),
-// so it runs under Deno (the Edge Functions) and Node (tests, benchmark) alike.
+// The Twilio adapter: create a call through the REST Calls API, turn Twilio's status callbacks into
+// our status, and check their X-Twilio-Signature. Web-standard APIs only (fetch, crypto.subtle,
+// TextEncoder, AbortSignal, URLSearchParams, btoa): Node (vitest) and Deno (Edge Functions) run it.
+//
+// How an answer to "create this call" becomes an outcome (provider.ts), and why:
+//
+//   2xx with a call sid           accepted
+//   2xx without a readable sid    unknown    Twilio said it created something; the callback (its URL
+//                                            carries our call id) finds the row
+//   429, or code 20429            retryable  rate limited: Twilio did not create the call; Retry-After
+//                                            is honoured
+//   503                           retryable  Twilio documents 503 as "not processed, try again later"
+//   4xx (not 408, 429)            permanent  Twilio refused it: bad To (invalidNumber), bad From,
+//                                            credentials, account, campaign settings
+//   408                           unknown    only proxies send it; we cannot tell what reached Twilio
+//   3xx                           permanent  Twilio's API never redirects: TWILIO_API_BASE_URL is wrong
+//   500, 502, 504, other 5xx      unknown    the call may have been created before the error
+//   connection refused, DNS       retryable  the request never left this machine (nothing was sent)
+//   timeout, reset, aborted       unknown    the request may have reached Twilio
+//   caller aborted before sending retryable  nothing was sent
+//   malformed campaign            permanent  caught before sending: no Url / Twiml / ApplicationSid,
+//                                            or more than one, or a bad machine_detection / timeout
 
 import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from './provider.ts';
+import { coerceError } from './errors.ts';
 
-export interface TwilioOptions {
+export const TWILIO_API_VERSION = '2010-04-01';
+export const DEFAULT_TWILIO_BASE_URL = 'https://api.twilio.com';
+/** Every call progress event Twilio can report; we ask for all of them. */
+export const TWILIO_STATUS_CALLBACK_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as const;
+/** Twilio's limit on inline TwiML. */
+export const MAX_TWIML_LENGTH = 4000;
+/** Used when a caller passes no usable timeoutMs. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** A Retry-After longer than this is capped: a bogus header must not park the queue for hours. */
+export const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
+
+/**
+ * Twilio error codes that mean "this destination cannot be called": the contact's number is bad,
+ * not our configuration. 21211 invalid To, 21214 To cannot be reached, 21217 To is not a valid
+ * phone number, 21401 invalid phone number, 21407 number not supported, 13223 / 13224 invalid
+ * phone number format (TwiML Dial).
+ */
+export const TWILIO_INVALID_NUMBER_CODES: ReadonlySet<number> = new Set([21211, 21214, 21217, 21401, 21407, 13223, 13224]);
+
+// Every other 4xx code is permanent without invalidNumber: it is about us, not the contact (20003
+// credentials, 20404 account, 21205 Url, 21210 / 21212 / 21213 From, 21215 geographic permission,
+// 21216 blocked for the account, 21609 StatusCallback, 21626 StatusCallbackEvent).
+
+/** Twilio's rate-limit error code (with HTTP 429). */
+export const TWILIO_RATE_LIMIT_CODE = 20429;
+
+export interface TwilioProviderOptions {
   accountSid: string;
   authToken: string;
   /** Default https://api.twilio.com; the simulator's URL locally. */
   baseUrl?: string;
+  /** Default globalThis.fetch. */
   fetch?: typeof fetch;
 }
 
-/** Twilio error codes meaning the number itself cannot be called: the contact becomes invalid. */
-export const INVALID_NUMBER_CODES = new Set(['21211', '21214', '21217', '21401', '21407', '13223', '13224']);
+const E164 = /^\+[1-9][0-9]{1,14}$/;
+const APPLICATION_SID = /^AP[0-9a-fA-F]{32}$/;
+/** What we accept as a provider call id (Twilio: CA + 32 hex). */
+const PROVIDER_CALL_ID = /^[A-Za-z0-9]{1,64}$/;
 
-/** Twilio's CallStatus values, mapped to ours. queued / initiated: the provider is dialling. */
-const STATUS_MAP: Record<string, CallStatus> = {
+// ---------------------------------------------------------------------------------------------
+// Status mapping
+
+const STATUS_MAP: Readonly<Record<string, CallStatus>> = {
+  // Twilio's queued / initiated both mean "Twilio has it and is dialling": our 'queued' means
+  // reserved in our database and not yet sent, so they map to 'dialing'.
   queued: 'dialing',
   initiated: 'dialing',
   ringing: 'ringing',
   'in-progress': 'in_progress',
-  answered: 'in_progress',
   completed: 'completed',
   busy: 'busy',
   'no-answer': 'no_answer',
@@ -29,218 +81,527 @@ const STATUS_MAP: Record<string, CallStatus> = {
   canceled: 'canceled',
 };
 
-export function mapTwilioCallStatus(status: string): CallStatus | null {
-  return STATUS_MAP[status.trim().toLowerCase()] ?? null;
+/** Twilio CallStatus -> ours; null for a value Twilio does not document. */
+export function mapTwilioCallStatus(s: string): CallStatus | null {
+  const key = s.trim().toLowerCase();
+  return Object.prototype.hasOwnProperty.call(STATUS_MAP, key) ? (STATUS_MAP[key] ?? null) : null;
 }
 
-const encoder = new TextEncoder();
+// ---------------------------------------------------------------------------------------------
+// Status callbacks
 
-function base64(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-type Params = URLSearchParams | Record<string, string | string[]>;
-
-function sortedPairs(params: Params): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  if (params instanceof URLSearchParams) {
-    for (const [k, v] of params) pairs.push([k, v]);
-  } else {
-    for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : [v]) pairs.push([k, x]);
-  }
-  // Sort by name; values of a repeated name keep their order (Array.prototype.sort is stable).
-  return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+function nonNegativeInt(v: string | null): number | undefined {
+  if (v === null || !/^\s*[0-9]{1,12}\s*$/.test(v)) return undefined;
+  return Number(v.trim());
 }
 
 /**
- * Twilio's request signature: HMAC-SHA1, keyed with the auth token, over the full URL Twilio
- * requested (query string included) followed by each POST parameter's name and value, parameters
- * sorted by name; base64-encoded.
+ * A date as Twilio and HTTP write them (RFC 2822 / RFC 7231 "Sat, 28 Nov 2026 13:45:01 GMT", or
+ * ISO 8601), in ms; NaN otherwise. Date.parse alone is too lenient: V8 reads "-5" as a year.
  */
-export async function computeTwilioSignature(authToken: string, fullUrl: string, params: Params): Promise<string> {
-  let data = fullUrl;
-  for (const [k, v] of sortedPairs(params)) data += k + v;
-  const key = await crypto.subtle.importKey('raw', encoder.encode(authToken), { name: 'HMAC', hash: 'SHA-1' }, false, [
-    'sign',
-  ]);
-  return base64(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(data))));
+function parseDate(v: string): number {
+  if (!/\b\d{4}\b/.test(v) || !/\d{1,2}:\d{2}/.test(v)) return Number.NaN;
+  return Date.parse(v);
 }
 
-/** Constant-time check of an X-Twilio-Signature header. */
-export async function verifyTwilioSignature(
-  authToken: string,
-  fullUrl: string,
-  params: Params,
-  signature: string,
-): Promise<boolean> {
-  if (!authToken || !signature || signature.length > 200) return false;
-  const expected = await computeTwilioSignature(authToken, fullUrl, params);
-  // Compare digests of both so the comparison time does not depend on where they differ.
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest('SHA-256', encoder.encode(expected)),
-    crypto.subtle.digest('SHA-256', encoder.encode(signature)),
-  ]);
-  const x = new Uint8Array(a);
-  const y = new Uint8Array(b);
+function nonEmpty(v: string | null): string | undefined {
+  const t = v?.trim();
+  return t ? t : undefined;
+}
+
+/**
+ * A Twilio status callback (its form parameters and the URL it was sent to) as our StatusUpdate.
+ * Our call id comes from the callback URL's `call_id` query parameter (null when absent). Throws
+ * when CallSid is missing or CallStatus is not a Twilio call status. Verify the signature first.
+ */
+export function parseTwilioStatusCallback(params: URLSearchParams, url: URL): StatusUpdate {
+  const providerCallId = nonEmpty(params.get('CallSid'));
+  if (!providerCallId) throw new Error('CallSid is missing');
+  const rawStatus = params.get('CallStatus');
+  const status = rawStatus === null ? null : mapTwilioCallStatus(rawStatus);
+  if (!status) throw new Error(`CallStatus ${JSON.stringify(rawStatus)} is not a Twilio call status`);
+  const update: StatusUpdate = { callId: nonEmpty(url.searchParams.get('call_id')) ?? null, providerCallId, status };
+  const duration = nonNegativeInt(params.get('CallDuration'));
+  if (duration !== undefined) update.durationSeconds = duration;
+  const errorCode = nonEmpty(params.get('ErrorCode'));
+  if (errorCode) update.errorCode = errorCode;
+  const answeredBy = nonEmpty(params.get('AnsweredBy'));
+  if (answeredBy) update.answeredBy = answeredBy;
+  // Twilio sends RFC 2822 ("Mon, 16 Aug 2010 03:45:01 +0000"); we keep ISO 8601.
+  const timestamp = nonEmpty(params.get('Timestamp'));
+  if (timestamp) {
+    const ms = parseDate(timestamp);
+    if (Number.isFinite(ms)) update.timestamp = new Date(ms).toISOString();
+  }
+  const sequence = nonNegativeInt(params.get('SequenceNumber'));
+  if (sequence !== undefined) update.sequenceNumber = sequence;
+  return update;
+}
+
+// ---------------------------------------------------------------------------------------------
+// X-Twilio-Signature
+
+export type TwilioSignatureParams = URLSearchParams | Record<string, string | string[]>;
+
+const encoder = new TextEncoder();
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/** Parameter names with their values in the order received. */
+function groupParams(params: TwilioSignatureParams): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (k: string, v: string) => {
+    const list = out.get(k);
+    if (list) list.push(v);
+    else out.set(k, [v]);
+  };
+  if (params instanceof URLSearchParams) {
+    for (const [k, v] of params) add(k, v);
+  } else {
+    for (const [k, v] of Object.entries(params)) {
+      if (Array.isArray(v)) for (const item of v) add(k, item);
+      else add(k, v);
+    }
+  }
+  return out;
+}
+
+/**
+ * How the values of a repeated parameter name are concatenated. Twilio's documentation only says
+ * "sorted by name"; Twilio's helper libraries (twilio-node, twilio-python) sort a repeated name's
+ * values and drop duplicate values. We sign that way and accept both when verifying.
+ */
+type RepeatedValues = 'sorted' | 'received';
+
+function signedPayload(fullUrl: string, grouped: Map<string, string[]>, repeated: RepeatedValues): string {
+  let data = fullUrl;
+  // Names sorted by UTF-16 code units, as Array.prototype.sort does (and Twilio's libraries).
+  for (const name of [...grouped.keys()].sort()) {
+    const values = grouped.get(name) ?? [];
+    const ordered = repeated === 'sorted' ? [...new Set(values)].sort() : values;
+    for (const v of ordered) data += name + v;
+  }
+  return data;
+}
+
+async function hmacSha1Base64(key: string, data: string): Promise<string> {
+  const k = await crypto.subtle.importKey('raw', encoder.encode(key), { name: 'HMAC', hash: 'SHA-1' }, false, ['sign']);
+  const mac = await crypto.subtle.sign('HMAC', k, encoder.encode(data));
+  return bytesToBase64(new Uint8Array(mac));
+}
+
+/**
+ * Twilio's X-Twilio-Signature for a request: the full URL Twilio requested (with its query string),
+ * then each POST parameter's name immediately followed by its value, names sorted alphabetically;
+ * HMAC-SHA1 keyed with the auth token, base64.
+ */
+export async function computeTwilioSignature(authToken: string, fullUrl: string, params: TwilioSignatureParams): Promise<string> {
+  if (!authToken) throw new Error('computeTwilioSignature needs an auth token');
+  return hmacSha1Base64(authToken, signedPayload(fullUrl, groupParams(params), 'sorted'));
+}
+
+/** Equal strings, in time that depends only on their lengths (never on where they differ). */
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  if (x.length !== y.length) return false; // a signature's length is public (28 base64 characters)
   let diff = 0;
   for (let i = 0; i < x.length; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
 }
 
-/** Reads a Twilio status callback. Throws on a missing CallSid or an unknown CallStatus. */
-export function parseTwilioStatusCallback(params: URLSearchParams, url: URL): StatusUpdate {
-  const providerCallId = params.get('CallSid') ?? '';
-  if (!providerCallId) throw new Error('CallSid is missing');
-  const raw = params.get('CallStatus') ?? '';
-  const status = mapTwilioCallStatus(raw);
-  if (status === null) throw new Error(`unknown CallStatus: ${raw.slice(0, 40)}`);
-  const duration = params.get('CallDuration');
-  const sequence = params.get('SequenceNumber');
-  const update: StatusUpdate = { callId: url.searchParams.get('call_id'), providerCallId, status };
-  if (duration !== null && /^\d{1,9}$/.test(duration)) update.durationSeconds = Number(duration);
-  const errorCode = params.get('ErrorCode');
-  if (errorCode) update.errorCode = errorCode.slice(0, 20);
-  const answeredBy = params.get('AnsweredBy');
-  if (answeredBy) update.answeredBy = answeredBy.slice(0, 40);
-  const timestamp = params.get('Timestamp');
-  if (timestamp) update.timestamp = timestamp.slice(0, 60);
-  if (sequence !== null && /^\d{1,9}$/.test(sequence)) update.sequenceNumber = Number(sequence);
-  return update;
-}
-
-function callAction(settings: Record<string, unknown>): [string, string] | string {
-  const actions: Array<[string, string]> = [];
-  if (typeof settings.url === 'string' && settings.url) actions.push(['Url', settings.url]);
-  if (typeof settings.twiml === 'string' && settings.twiml) actions.push(['Twiml', settings.twiml]);
-  if (typeof settings.application_sid === 'string' && settings.application_sid) {
-    actions.push(['ApplicationSid', settings.application_sid]);
+/**
+ * The URL as given, and with its default port written out or left out: Twilio has been seen to sign
+ * either form (twilio-node checks both), so both are accepted. Other ports are never changed.
+ */
+function urlVariants(fullUrl: string): string[] {
+  const variants = [fullUrl];
+  let u: URL;
+  try {
+    u = new URL(fullUrl);
+  } catch {
+    return variants;
   }
-  if (actions.length !== 1) return 'provider_settings needs exactly one of url, twiml, application_sid';
-  return actions[0]!;
+  const defaultPort = u.protocol === 'https:' ? '443' : u.protocol === 'http:' ? '80' : null;
+  if (!defaultPort) return variants;
+  // WHATWG URL drops a default port, so u.port is '' for both "host" and "host:443".
+  const hostStart = fullUrl.indexOf('//') + 2;
+  const authorityEnd = (() => {
+    const rest = fullUrl.slice(hostStart);
+    const m = /[/?#]/.exec(rest);
+    return hostStart + (m ? m.index : rest.length);
+  })();
+  const authority = fullUrl.slice(hostStart, authorityEnd);
+  if (u.port !== '') return variants;
+  if (authority.endsWith(`:${defaultPort}`)) {
+    variants.push(fullUrl.slice(0, authorityEnd - defaultPort.length - 1) + fullUrl.slice(authorityEnd));
+  } else {
+    variants.push(`${fullUrl.slice(0, authorityEnd)}:${defaultPort}${fullUrl.slice(authorityEnd)}`);
+  }
+  return variants;
 }
 
-function isConnectionRefused(err: unknown): boolean {
-  // Node (undici): TypeError('fetch failed') with cause.code ECONNREFUSED; Deno: "Connection refused".
-  const e = err as { cause?: { code?: string; message?: string }; message?: string; code?: string };
-  const text = `${e?.message ?? ''} ${e?.cause?.message ?? ''}`;
-  return e?.cause?.code === 'ECONNREFUSED' || e?.code === 'ECONNREFUSED' || /connection refused|ECONNREFUSED/i.test(text);
+/**
+ * Checks an X-Twilio-Signature header against the URL the request was sent to (as Twilio saw it:
+ * the public URL with the query string) and its POST parameters. Constant-time comparison; false
+ * for a missing token or header.
+ */
+export async function verifyTwilioSignature(
+  authToken: string,
+  fullUrl: string,
+  params: TwilioSignatureParams,
+  signatureHeader: string | null | undefined,
+): Promise<boolean> {
+  const given = signatureHeader?.trim();
+  if (!authToken || !given) return false;
+  const grouped = groupParams(params);
+  const hasRepeated = [...grouped.values()].some((v) => v.length > 1);
+  const modes: RepeatedValues[] = hasRepeated ? ['sorted', 'received'] : ['sorted'];
+  let ok = false;
+  for (const url of urlVariants(fullUrl)) {
+    for (const mode of modes) {
+      const expected = await hmacSha1Base64(authToken, signedPayload(url, grouped, mode));
+      // No early exit: every candidate is computed and compared.
+      ok = timingSafeEqual(expected, given) || ok;
+    }
+  }
+  return ok;
 }
 
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 3_600_000);
-  const at = Date.parse(header);
-  return Number.isFinite(at) ? Math.max(0, Math.min(at - Date.now(), 3_600_000)) : undefined;
+// ---------------------------------------------------------------------------------------------
+// Create call: request
+
+export type CreateCallParamsResult =
+  | { ok: true; params: URLSearchParams }
+  | { ok: false; reason: string; invalidNumber: boolean };
+
+function misconfigured(reason: string): CreateCallParamsResult {
+  return { ok: false, reason: `malformed campaign: ${reason}`, invalidNumber: false };
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
+ * exactly one of `url` (with optional `method` GET/POST), `twiml`, `application_sid`; optional
+ * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
+ * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
+ */
+export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>): CreateCallParamsResult {
+  const to = typeof req.to === 'string' ? req.to.trim() : '';
+  if (!E164.test(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
+  const from = typeof req.from === 'string' ? req.from.trim() : '';
+  if (!from) return misconfigured('no caller id (From)');
+  if (!isHttpUrl(req.statusCallbackUrl)) return misconfigured('the status callback URL is not an absolute http(s) URL');
+
+  const s = req.settings ?? {};
+  const given = (k: string) => s[k] !== undefined && s[k] !== null && s[k] !== '';
+  const instructions = ['url', 'twiml', 'application_sid'].filter(given);
+  if (instructions.length === 0) {
+    return misconfigured('provider_settings needs one of url, twiml or application_sid (what the call does when answered)');
+  }
+  if (instructions.length > 1) {
+    return misconfigured(`provider_settings has ${instructions.join(' and ')}: give exactly one of url, twiml, application_sid`);
+  }
+
+  const params = new URLSearchParams();
+  params.append('To', to);
+  params.append('From', from);
+  if (given('url')) {
+    if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
+    params.append('Url', s.url);
+    if (given('method')) {
+      const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';
+      if (m !== 'GET' && m !== 'POST') return misconfigured('method must be GET or POST');
+      params.append('Method', m);
+    }
+  } else if (given('twiml')) {
+    if (typeof s.twiml !== 'string' || !s.twiml.trim()) return misconfigured('twiml must be a non-empty string');
+    if (s.twiml.length > MAX_TWIML_LENGTH) return misconfigured(`twiml is longer than ${MAX_TWIML_LENGTH} characters`);
+    params.append('Twiml', s.twiml);
+  } else {
+    if (typeof s.application_sid !== 'string' || !APPLICATION_SID.test(s.application_sid)) {
+      return misconfigured('application_sid must look like AP followed by 32 hex digits');
+    }
+    params.append('ApplicationSid', s.application_sid);
+  }
+
+  params.append('StatusCallback', req.statusCallbackUrl);
+  for (const event of TWILIO_STATUS_CALLBACK_EVENTS) params.append('StatusCallbackEvent', event);
+  params.append('StatusCallbackMethod', 'POST');
+
+  const md = s.machine_detection;
+  if (md !== undefined && md !== null && md !== false && md !== '') {
+    const value = md === true ? 'Enable' : typeof md === 'string' ? md.trim() : '';
+    const normal = value.toLowerCase() === 'enable' ? 'Enable' : value.toLowerCase() === 'detectmessageend' ? 'DetectMessageEnd' : null;
+    if (!normal) return misconfigured('machine_detection must be "Enable", "DetectMessageEnd" or true');
+    params.append('MachineDetection', normal);
+  }
+  if (s.timeout !== undefined && s.timeout !== null) {
+    const t = typeof s.timeout === 'string' && /^[0-9]+$/.test(s.timeout.trim()) ? Number(s.timeout) : s.timeout;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 600) {
+      return misconfigured('timeout must be a whole number of seconds from 1 to 600');
+    }
+    params.append('Timeout', String(t));
+  }
+  return { ok: true, params };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create call: answer
+
+/** Retry-After (delta-seconds or an HTTP date) in milliseconds, capped; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (!v) return undefined;
+  let ms: number;
+  if (/^[0-9]+(\.[0-9]+)?$/.test(v)) ms = Math.round(Number(v) * 1000);
+  else {
+    const at = parseDate(v);
+    if (!Number.isFinite(at)) return undefined;
+    ms = Math.max(0, at - nowMs);
+  }
+  return Math.min(ms, MAX_RETRY_AFTER_MS);
+}
+
+interface TwilioErrorBody {
+  code?: number;
+  message?: string;
+  moreInfo?: string;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Twilio's error body {code, message, more_info, status}; tolerant of missing fields. */
+function parseErrorBody(text: string): TwilioErrorBody {
+  const body = parseJson(text);
+  if (!body || typeof body !== 'object') return {};
+  const b = body as Record<string, unknown>;
+  const out: TwilioErrorBody = {};
+  const code = typeof b.code === 'number' ? b.code : typeof b.code === 'string' && /^[0-9]+$/.test(b.code) ? Number(b.code) : undefined;
+  if (code !== undefined) out.code = code;
+  if (typeof b.message === 'string') out.message = b.message;
+  if (typeof b.more_info === 'string') out.moreInfo = b.more_info;
+  return out;
+}
+
+function describeAnswer(httpStatus: number, err: TwilioErrorBody): string {
+  const parts = [`Twilio answered HTTP ${httpStatus}`];
+  if (err.code !== undefined) parts.push(`code ${err.code}`);
+  return err.message ? `${parts.join(' ')}: ${err.message.slice(0, 300)}` : parts.join(' ');
+}
+
+/**
+ * The outcome of a Create Call answer (status, headers, body text). Pure, so the table of choices in
+ * this file's header is tested without a network.
+ */
+export function classifyCreateCallResponse(
+  httpStatus: number,
+  headers: Headers,
+  bodyText: string,
+  nowMs: number = Date.now(),
+): CreateCallOutcome {
+  if (httpStatus >= 200 && httpStatus < 300) {
+    const body = parseJson(bodyText);
+    const b = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+    const sid = typeof b.sid === 'string' ? b.sid : '';
+    if (!PROVIDER_CALL_ID.test(sid)) {
+      // Created, most likely, but we cannot name it: the status callback will.
+      return { kind: 'unknown', reason: `Twilio answered HTTP ${httpStatus} without a readable call sid` };
+    }
+    const mapped = typeof b.status === 'string' ? mapTwilioCallStatus(b.status) : null;
+    // A call just created is dialling or, rarely, already ringing or answered; any other state is
+    // left for the status callback to report.
+    const status: CallStatus = mapped === 'ringing' || mapped === 'in_progress' ? mapped : 'dialing';
+    return { kind: 'accepted', providerCallId: sid, status };
+  }
+
+  const err = parseErrorBody(bodyText);
+  const code = err.code !== undefined ? String(err.code) : undefined;
+  const withCode = <T extends object>(o: T): T & { code?: string } => (code ? { ...o, code } : o);
+  const retryAfterMs = parseRetryAfter(headers.get('retry-after'), nowMs);
+
+  // Rate limited: the call was not created. Not a failure of the call, nor of Twilio.
+  if (httpStatus === 429 || err.code === TWILIO_RATE_LIMIT_CODE) {
+    return withCode({ kind: 'retryable' as const, reason: describeAnswer(httpStatus, err), httpStatus, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+  // Service unavailable: Twilio did not process the request.
+  if (httpStatus === 503) {
+    return withCode({ kind: 'retryable' as const, reason: describeAnswer(httpStatus, err), httpStatus, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+  if (httpStatus >= 300 && httpStatus < 400) {
+    return withCode({
+      kind: 'permanent' as const,
+      reason: `${describeAnswer(httpStatus, err)} (a redirect: check TWILIO_API_BASE_URL)`,
+      httpStatus,
+      invalidNumber: false,
+    });
+  }
+  if (httpStatus === 408) {
+    // Only a proxy sends 408; whether Twilio saw the request is unknown.
+    return { kind: 'unknown', reason: describeAnswer(httpStatus, err) };
+  }
+  if (httpStatus >= 400 && httpStatus < 500) {
+    const invalidNumber = err.code !== undefined && TWILIO_INVALID_NUMBER_CODES.has(err.code);
+    return withCode({ kind: 'permanent' as const, reason: describeAnswer(httpStatus, err), httpStatus, invalidNumber });
+  }
+  // 500, 502, 504 and any other answer: Twilio may have created the call before failing.
+  return { kind: 'unknown', reason: `${describeAnswer(httpStatus, err)} (the call may have been created: not re-sent)` };
+}
+
+/** Error codes (Node/undici) that mean the connection was never made, so nothing was sent. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+/** The same, as Deno words it ("tcp connect error: Connection refused", "dns error: ..."). */
+const NOT_SENT_MESSAGE = /connection refused|tcp connect error|dns error|failed to lookup address|ECONNREFUSED|ENOTFOUND/i;
+
+/** The error and its causes (also the members of an AggregateError, from happy-eyeballs connects). */
+function errorChain(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  const visit = (e: unknown, depth: number) => {
+    if (e === null || e === undefined || depth > 6 || out.includes(e)) return;
+    out.push(e);
+    if (typeof e !== 'object') return;
+    visit((e as { cause?: unknown }).cause, depth + 1);
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+  };
+  visit(err, 0);
+  return out;
+}
+
+/** True when the error says the connection was never established (so no request reached anyone). */
+export function isConnectionNeverMade(err: unknown): boolean {
+  const chain = errorChain(err);
+  // One "not sent" error is enough when nothing in the chain says a connection broke mid-request.
+  const midRequest = chain.some((e) => {
+    const code = typeof e === 'object' && e ? (e as { code?: unknown }).code : undefined;
+    return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+  });
+  if (midRequest) return false;
+  return chain.some((e) => {
+    if (typeof e !== 'object' || !e) return false;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
+    const message = (e as { message?: unknown }).message;
+    return typeof message === 'string' && NOT_SENT_MESSAGE.test(message);
+  });
+}
+
+function basicAuth(accountSid: string, authToken: string): string {
+  return `Basic ${bytesToBase64(encoder.encode(`${accountSid}:${authToken}`))}`;
 }
 
 export class TwilioProvider implements TelephonyProvider {
   readonly name = 'twilio';
-  private readonly baseUrl: string;
-  private readonly fetchFn: typeof fetch;
-  private readonly authHeader: string;
+  readonly #accountSid: string;
+  readonly #authToken: string;
+  readonly #baseUrl: string;
+  readonly #fetch: typeof fetch;
 
-  constructor(private readonly opts: TwilioOptions) {
-    this.baseUrl = (opts.baseUrl ?? 'https://api.twilio.com').replace(/\/+$/, '');
-    this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init));
-    this.authHeader = `Basic ${btoa(`${opts.accountSid}:${opts.authToken}`)}`;
+  constructor(opts: TwilioProviderOptions) {
+    if (!opts.accountSid) throw new Error('TwilioProvider needs an account SID');
+    if (!opts.authToken) throw new Error('TwilioProvider needs an auth token');
+    this.#accountSid = opts.accountSid;
+    this.#authToken = opts.authToken;
+    this.#baseUrl = (opts.baseUrl ?? DEFAULT_TWILIO_BASE_URL).replace(/\/+$/, '');
+    // Called unbound: a bare reference to globalThis.fetch loses its receiver in some runtimes.
+    this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  get callsUrl(): string {
+    return `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(this.#accountSid)}/Calls.json`;
   }
 
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    const action = callAction(req.settings);
-    if (typeof action === 'string') {
-      return { kind: 'permanent', reason: `malformed campaign: ${action}`, invalidNumber: false };
+    const built = buildCreateCallParams(req);
+    if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
+    if (req.signal?.aborted) {
+      // Nothing was sent: the call can safely go back to the queue.
+      return { kind: 'retryable', reason: 'aborted before the request was sent' };
     }
-    const form = new URLSearchParams();
-    form.set('To', req.to);
-    form.set('From', req.from);
-    form.set(action[0], action[1]);
-    form.set('StatusCallback', req.statusCallbackUrl);
-    form.set('StatusCallbackMethod', 'POST');
-    for (const event of ['initiated', 'ringing', 'answered', 'completed']) form.append('StatusCallbackEvent', event);
-    const md = req.settings.machine_detection;
-    if (typeof md === 'string' && md) form.set('MachineDetection', md);
-    const ring = req.settings.timeout;
-    if (typeof ring === 'number' && Number.isInteger(ring) && ring >= 5 && ring <= 600) form.set('Timeout', String(ring));
 
-    const signals = [AbortSignal.timeout(req.timeoutMs)];
-    if (req.signal) signals.push(req.signal);
-    const url = `${this.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}/Calls.json`;
+    const timeoutMs = Number.isFinite(req.timeoutMs) ? Math.max(1, Math.floor(req.timeoutMs)) : DEFAULT_REQUEST_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
 
     let res: Response;
     try {
-      res = await this.fetchFn(url, {
+      res = await this.#fetch(this.callsUrl, {
         method: 'POST',
         headers: {
-          authorization: this.authHeader,
+          authorization: basicAuth(this.#accountSid, this.#authToken),
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
-          // Lets the provider (and the simulator) tie the request to our call.
-          'i-twilio-idempotency-token': `call-${req.callId}`,
         },
-        body: form.toString(),
-        signal: AbortSignal.any(signals),
+        body: built.params.toString(),
         redirect: 'manual',
+        signal,
       });
     } catch (err) {
-      if (isConnectionRefused(err)) {
-        // Nothing reached the provider: safe to try again later.
-        return { kind: 'retryable', reason: 'connection refused by the provider' };
+      if (timeout.aborted) {
+        return { kind: 'unknown', reason: `no answer from Twilio within ${timeoutMs} ms (the call may have been created: not re-sent)` };
       }
-      const name = (err as { name?: string })?.name;
-      return {
-        kind: 'unknown',
-        reason: name === 'TimeoutError' || name === 'AbortError'
-          ? `no answer from the provider within ${req.timeoutMs} ms`
-          : `request to the provider failed: ${(err as Error)?.message ?? String(err)}`,
-      };
+      if (req.signal?.aborted) {
+        return { kind: 'unknown', reason: 'aborted while the request was in flight (the call may have been created: not re-sent)' };
+      }
+      const message = coerceError(err).message;
+      if (isConnectionNeverMade(err)) {
+        // Connection refused / DNS failure: the request never left this machine.
+        return { kind: 'retryable', reason: `could not connect to Twilio: ${describeNetworkError(err, message)}` };
+      }
+      return { kind: 'unknown', reason: `request to Twilio failed: ${describeNetworkError(err, message)} (the call may have been created: not re-sent)` };
     }
 
-    let text = '';
+    let text: string;
     try {
       text = await res.text();
     } catch (err) {
-      if (res.ok) return { kind: 'unknown', reason: `provider response unreadable: ${(err as Error)?.message ?? err}` };
-    }
-    let body: { sid?: unknown; status?: unknown; code?: unknown; message?: unknown } = {};
-    try {
-      body = text ? JSON.parse(text) : {};
-    } catch {
-      body = {};
-    }
-
-    if (res.status >= 200 && res.status < 300) {
-      if (typeof body.sid === 'string' && body.sid) {
-        const status = (typeof body.status === 'string' ? mapTwilioCallStatus(body.status) : null) ?? 'dialing';
-        return { kind: 'accepted', providerCallId: body.sid, status: status === 'queued' ? 'dialing' : status };
+      if (res.status >= 200 && res.status < 300) {
+        return { kind: 'unknown', reason: `Twilio answered HTTP ${res.status} but the body was lost: ${coerceError(err).message}` };
       }
-      // A success without a call sid: the call may exist. Never re-send.
-      return { kind: 'unknown', reason: `provider answered ${res.status} without a call sid` };
+      text = '';
     }
-
-    const code = body.code !== undefined && body.code !== null ? String(body.code) : undefined;
-    const message = typeof body.message === 'string' ? body.message.slice(0, 500) : `HTTP ${res.status}`;
-    const reason = code ? `Twilio ${code}: ${message}` : `Twilio HTTP ${res.status}: ${message}`;
-    if (res.status === 429 || code === '20429') {
-      const after = retryAfterMs(res.headers.get('retry-after'));
-      return { kind: 'retryable', reason, httpStatus: res.status, ...(code ? { code } : {}), ...(after !== undefined ? { retryAfterMs: after } : {}) };
-    }
-    if (res.status === 503) {
-      const after = retryAfterMs(res.headers.get('retry-after'));
-      return { kind: 'retryable', reason, httpStatus: 503, ...(code ? { code } : {}), ...(after !== undefined ? { retryAfterMs: after } : {}) };
-    }
-    if (res.status >= 500 || (res.status >= 300 && res.status < 400)) {
-      // 500 / 502 / 504 (and redirects we do not follow): the call may or may not exist.
-      return { kind: 'unknown', reason };
-    }
-    return {
-      kind: 'permanent',
-      reason,
-      httpStatus: res.status,
-      invalidNumber: code !== undefined && INVALID_NUMBER_CODES.has(code),
-      ...(code ? { code } : {}),
-    };
+    // An opaque redirect (browsers' redirect: 'manual') has status 0.
+    const status = res.type === 'opaqueredirect' ? 302 : res.status;
+    return classifyCreateCallResponse(status, res.headers, text);
   }
+}
+
+function describeNetworkError(err: unknown, message: string): string {
+  const codes = errorChain(err)
+    .map((e) => (typeof e === 'object' && e ? (e as { code?: unknown }).code : undefined))
+    .filter((c): c is string => typeof c === 'string');
+  const detail = errorChain(err)
+    .map((e) => (typeof e === 'object' && e ? (e as { message?: unknown }).message : undefined))
+    .filter((m): m is string => typeof m === 'string' && m !== message);
+  const text = [message, ...detail.slice(0, 1)].join(': ');
+  return codes.length ? `${text} (${[...new Set(codes)].join(', ')})` : text;
 }

@@ -1,0 +1,340 @@
+// The Twilio adapter's decisions without a network: how each answer becomes an outcome, the Create
+// Call parameters, Retry-After, status callbacks, network errors, and the request the adapter puts
+// on the wire (through an injected fetch). No database.
+
+import { describe, expect, it } from 'vitest';
+import { coerceError } from '../supabase/functions/_shared/errors.ts';
+import type { CreateCallRequest } from '../supabase/functions/_shared/provider.ts';
+import {
+  MAX_RETRY_AFTER_MS,
+  TWILIO_INVALID_NUMBER_CODES,
+  TwilioProvider,
+  buildCreateCallParams,
+  classifyCreateCallResponse,
+  isConnectionNeverMade,
+  parseRetryAfter,
+  parseTwilioStatusCallback,
+} from '../supabase/functions/_shared/twilio.ts';
+
+const NOW = Date.parse('2026-11-28T12:00:00Z');
+const twilioError = (code: number, status: number) => JSON.stringify({ code, message: `error ${code}`, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
+const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
+  classifyCreateCallResponse(status, new Headers(headers), body, NOW);
+
+describe('classifyCreateCallResponse', () => {
+  it('2xx with a call sid is accepted; a just-created call is dialing unless Twilio says ringing', () => {
+    const sid = 'CA0123456789abcdef0123456789abcdef';
+    expect(classify(201, JSON.stringify({ sid, status: 'queued' }))).toEqual({ kind: 'accepted', providerCallId: sid, status: 'dialing' });
+    expect(classify(201, JSON.stringify({ sid, status: 'initiated' }))).toMatchObject({ status: 'dialing' });
+    expect(classify(201, JSON.stringify({ sid, status: 'ringing' }))).toMatchObject({ status: 'ringing' });
+    expect(classify(200, JSON.stringify({ sid, status: 'completed' }))).toMatchObject({ status: 'dialing' });
+    expect(classify(201, JSON.stringify({ sid }))).toMatchObject({ kind: 'accepted', status: 'dialing' });
+  });
+
+  it('2xx without a readable call sid is unknown (never re-sent)', () => {
+    for (const body of ['', 'not json', '{}', '{"sid":""}', '{"sid":"CA 1"}', '[]', 'null']) {
+      expect(classify(201, body).kind, body).toBe('unknown');
+    }
+  });
+
+  it('429 (code 20429) is retryable and honours Retry-After in seconds or as a date', () => {
+    expect(classify(429, twilioError(20429, 429), { 'retry-after': '3' })).toEqual({
+      kind: 'retryable',
+      reason: expect.stringContaining('20429'),
+      code: '20429',
+      httpStatus: 429,
+      retryAfterMs: 3000,
+    });
+    expect(classify(429, twilioError(20429, 429), { 'retry-after': new Date(NOW + 12_000).toUTCString() })).toMatchObject({
+      retryAfterMs: 12_000,
+    });
+    const noHeader = classify(429, '');
+    expect(noHeader).toMatchObject({ kind: 'retryable', httpStatus: 429 });
+    expect(noHeader).not.toHaveProperty('retryAfterMs');
+  });
+
+  it('503 is retryable; 500, 502, 504 and other 5xx are unknown', () => {
+    expect(classify(503, twilioError(20503, 503), { 'retry-after': '5' })).toMatchObject({ kind: 'retryable', httpStatus: 503, retryAfterMs: 5000 });
+    for (const status of [500, 501, 502, 504, 520, 599]) {
+      expect(classify(status, twilioError(20500, status)).kind, String(status)).toBe('unknown');
+      expect(classify(status, '<html>Bad gateway</html>').kind, String(status)).toBe('unknown');
+    }
+  });
+
+  it('408 is unknown: only a proxy sends it', () => {
+    expect(classify(408, '').kind).toBe('unknown');
+  });
+
+  it('the codes that mean a bad destination are permanent with invalidNumber', () => {
+    for (const code of [21211, 21214, 21217, 21401, 21407, 13223, 13224]) {
+      expect(TWILIO_INVALID_NUMBER_CODES.has(code)).toBe(true);
+      expect(classify(400, twilioError(code, 400))).toEqual({
+        kind: 'permanent',
+        reason: expect.stringContaining(String(code)),
+        code: String(code),
+        httpStatus: 400,
+        invalidNumber: true,
+      });
+    }
+  });
+
+  it('our own mistakes are permanent without invalidNumber: From, credentials, Url, account', () => {
+    for (const [code, status] of [
+      [21210, 400],
+      [21212, 400],
+      [21205, 400],
+      [20003, 401],
+      [20404, 404],
+      [21215, 400],
+      [21216, 400],
+    ] as const) {
+      expect(classify(status, twilioError(code, status))).toMatchObject({ kind: 'permanent', code: String(code), httpStatus: status, invalidNumber: false });
+    }
+    expect(classify(403, '')).toMatchObject({ kind: 'permanent', httpStatus: 403, invalidNumber: false });
+    expect(classify(400, 'garbage')).not.toHaveProperty('code');
+  });
+
+  it('a redirect is permanent: the base URL is wrong', () => {
+    expect(classify(301, '', { location: 'https://elsewhere.example/' })).toMatchObject({ kind: 'permanent', httpStatus: 301, invalidNumber: false });
+  });
+
+  it('accepts the error code as a string too', () => {
+    expect(classify(400, JSON.stringify({ code: '21211', message: 'x' }))).toMatchObject({ code: '21211', invalidNumber: true });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds (also fractional), dates, and caps long waits', () => {
+    expect(parseRetryAfter('0', NOW)).toBe(0);
+    expect(parseRetryAfter(' 2 ', NOW)).toBe(2000);
+    expect(parseRetryAfter('1.5', NOW)).toBe(1500);
+    expect(parseRetryAfter(new Date(NOW + 90_000).toUTCString(), NOW)).toBe(90_000);
+    expect(parseRetryAfter(new Date(NOW - 90_000).toUTCString(), NOW)).toBe(0);
+    expect(parseRetryAfter('86400', NOW)).toBe(MAX_RETRY_AFTER_MS);
+  });
+  it('ignores what it cannot read', () => {
+    for (const v of [null, '', 'soon', '-5', '1e3']) expect(parseRetryAfter(v, NOW)).toBeUndefined();
+  });
+});
+
+const base = {
+  to: '+15555550100',
+  from: '+15005550006',
+  statusCallbackUrl: 'https://project.supabase.co/functions/v1/call-status?call_id=9',
+};
+
+describe('buildCreateCallParams', () => {
+  it('sends To, From, the one instruction, StatusCallback with every event as its own parameter, POST', () => {
+    const r = buildCreateCallParams({ ...base, settings: { twiml: '<Response/>' } });
+    expect(r.ok).toBe(true);
+    const p = (r as { params: URLSearchParams }).params;
+    expect([...p]).toEqual([
+      ['To', '+15555550100'],
+      ['From', '+15005550006'],
+      ['Twiml', '<Response/>'],
+      ['StatusCallback', base.statusCallbackUrl],
+      ['StatusCallbackEvent', 'initiated'],
+      ['StatusCallbackEvent', 'ringing'],
+      ['StatusCallbackEvent', 'answered'],
+      ['StatusCallbackEvent', 'completed'],
+      ['StatusCallbackMethod', 'POST'],
+    ]);
+  });
+
+  it('takes Url (with Method) or ApplicationSid, machine detection and the ring timeout', () => {
+    const url = buildCreateCallParams({ ...base, settings: { url: 'https://example.com/t', method: 'get', machine_detection: true, timeout: '30' } });
+    const p = (url as { params: URLSearchParams }).params;
+    expect(p.get('Url')).toBe('https://example.com/t');
+    expect(p.get('Method')).toBe('GET');
+    expect(p.get('MachineDetection')).toBe('Enable');
+    expect(p.get('Timeout')).toBe('30');
+    expect(p.has('Twiml')).toBe(false);
+    const app = buildCreateCallParams({ ...base, settings: { application_sid: `AP${'a'.repeat(32)}`, machine_detection: 'detectmessageend' } });
+    const q = (app as { params: URLSearchParams }).params;
+    expect(q.get('ApplicationSid')).toBe(`AP${'a'.repeat(32)}`);
+    expect(q.get('MachineDetection')).toBe('DetectMessageEnd');
+    expect(q.has('Timeout')).toBe(false);
+  });
+
+  it('refuses a malformed campaign: no instruction, two, or bad values (no default TwiML)', () => {
+    for (const settings of [
+      {},
+      { twiml: '' },
+      { twiml: '<Response/>', application_sid: `AP${'a'.repeat(32)}` },
+      { url: 'not a url' },
+      { url: '/relative' },
+      { twiml: 'x'.repeat(4001) },
+      { application_sid: 'AP123' },
+      { twiml: '<Response/>', machine_detection: 'yes' },
+      { twiml: '<Response/>', timeout: 0 },
+      { twiml: '<Response/>', timeout: 601 },
+      { twiml: '<Response/>', timeout: 1.5 },
+      { url: 'https://example.com/t', method: 'PUT' },
+    ]) {
+      const r = buildCreateCallParams({ ...base, settings });
+      expect(r, JSON.stringify(settings)).toMatchObject({ ok: false, invalidNumber: false, reason: expect.stringMatching(/^malformed campaign: /) });
+    }
+  });
+
+  it('refuses a To that is not E.164 as an invalid number; a missing From or callback URL as malformed', () => {
+    for (const to of ['', '5550100', '+0123', '+1 555 555 0100', '+1234567890123456']) {
+      expect(buildCreateCallParams({ ...base, to, settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: true });
+    }
+    expect(buildCreateCallParams({ ...base, from: ' ', settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: false });
+    expect(buildCreateCallParams({ ...base, statusCallbackUrl: '/call-status', settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: false });
+  });
+});
+
+describe('parseTwilioStatusCallback', () => {
+  const url = new URL('https://project.supabase.co/functions/v1/call-status?call_id=123');
+
+  it('reads every field Twilio sends', () => {
+    const params = new URLSearchParams({
+      CallSid: 'CA0123456789abcdef0123456789abcdef',
+      CallStatus: 'completed',
+      CallDuration: '42',
+      ErrorCode: '',
+      AnsweredBy: 'machine_start',
+      Timestamp: 'Sat, 28 Nov 2026 13:45:01 +0000',
+      SequenceNumber: '3',
+    });
+    expect(parseTwilioStatusCallback(params, url)).toEqual({
+      callId: '123',
+      providerCallId: 'CA0123456789abcdef0123456789abcdef',
+      status: 'completed',
+      durationSeconds: 42,
+      answeredBy: 'machine_start',
+      timestamp: '2026-11-28T13:45:01.000Z',
+      sequenceNumber: 3,
+    });
+  });
+
+  it('keeps an error code, and leaves out what is absent or unreadable', () => {
+    const params = new URLSearchParams({ CallSid: 'CA1', CallStatus: 'failed', ErrorCode: '31005', CallDuration: 'x', Timestamp: 'yesterday' });
+    expect(parseTwilioStatusCallback(params, new URL('https://h/call-status'))).toEqual({
+      callId: null,
+      providerCallId: 'CA1',
+      status: 'failed',
+      errorCode: '31005',
+    });
+  });
+
+  it('throws on a missing CallSid or a status Twilio does not have', () => {
+    expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallStatus: 'completed' }), url)).toThrow(/CallSid/);
+    expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallSid: 'CA1', CallStatus: 'exploded' }), url)).toThrow(/CallStatus/);
+    expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallSid: 'CA1' }), url)).toThrow(/CallStatus/);
+  });
+});
+
+describe('isConnectionNeverMade', () => {
+  const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
+  it('recognises connect failures from Node (also inside an AggregateError) and from Deno', () => {
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED') }))).toBe(true);
+    const aggregate = Object.assign(new AggregateError([withCode('a', 'ECONNREFUSED'), withCode('b', 'ECONNREFUSED')]), { code: 'ECONNREFUSED' });
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: aggregate }))).toBe(true);
+    expect(isConnectionNeverMade(new TypeError('error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)'))).toBe(true);
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('getaddrinfo ENOTFOUND api.example', 'ENOTFOUND') }))).toBe(true);
+  });
+  it('anything that may have happened after sending is not', () => {
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') }))).toBe(false);
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('other side closed', 'UND_ERR_SOCKET') }))).toBe(false);
+    expect(isConnectionNeverMade(new DOMException('The operation was aborted', 'AbortError'))).toBe(false);
+    expect(isConnectionNeverMade('ECONNREFUSED')).toBe(false);
+    expect(isConnectionNeverMade(null)).toBe(false);
+  });
+});
+
+describe('TwilioProvider with an injected fetch', () => {
+  const req = (over: Partial<CreateCallRequest> = {}): CreateCallRequest => ({
+    callId: '77',
+    ...base,
+    settings: { twiml: '<Response/>' },
+    timeoutMs: 5000,
+    ...over,
+  });
+
+  it('POSTs the form to Calls.json with HTTP Basic auth', async () => {
+    const seen: Array<{ url: string; init: RequestInit }> = [];
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      seen.push({ url: String(input), init: init ?? {} });
+      return new Response(JSON.stringify({ sid: 'CA0123456789abcdef0123456789abcdef', status: 'queued' }), { status: 201 });
+    };
+    const p = new TwilioProvider({ accountSid: 'AC0001', authToken: 's3cr:et', baseUrl: 'https://api.example.test/', fetch });
+    expect(p.name).toBe('twilio');
+    expect(await p.createCall(req())).toMatchObject({ kind: 'accepted' });
+    expect(seen).toHaveLength(1);
+    const { url, init } = seen[0]!;
+    expect(url).toBe('https://api.example.test/2010-04-01/Accounts/AC0001/Calls.json');
+    expect(init.method).toBe('POST');
+    const headers = new Headers(init.headers);
+    expect(headers.get('content-type')).toBe('application/x-www-form-urlencoded');
+    expect(Buffer.from(headers.get('authorization')!.replace(/^Basic /, ''), 'base64').toString()).toBe('AC0001:s3cr:et');
+    const body = new URLSearchParams(String(init.body));
+    expect(body.get('To')).toBe(base.to);
+    expect(body.getAll('StatusCallbackEvent')).toEqual(['initiated', 'ringing', 'answered', 'completed']);
+    expect(init.signal).toBeInstanceOf(AbortSignal);
+    expect(init.redirect).toBe('manual');
+  });
+
+  it('maps what fetch throws: refused -> retryable, reset or abort -> unknown; never throws itself', async () => {
+    const throwing = (err: unknown): typeof globalThis.fetch => async () => {
+      throw err;
+    };
+    const make = (err: unknown) => new TwilioProvider({ accountSid: 'AC1', authToken: 't', fetch: throwing(err) });
+    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    const reset = new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+    expect((await make(refused).createCall(req())).kind).toBe('retryable');
+    expect((await make(reset).createCall(req())).kind).toBe('unknown');
+    expect((await make(new DOMException('aborted', 'AbortError')).createCall(req())).kind).toBe('unknown');
+    expect((await make('a string').createCall(req())).kind).toBe('unknown');
+  });
+
+  it('a 201 whose body is lost is unknown', async () => {
+    const body = new ReadableStream({
+      start(c) {
+        c.error(new Error('socket hang up'));
+      },
+    });
+    const p = new TwilioProvider({ accountSid: 'AC1', authToken: 't', fetch: async () => new Response(body, { status: 201 }) });
+    expect(await p.createCall(req())).toMatchObject({ kind: 'unknown', reason: expect.stringMatching(/body was lost/) });
+  });
+
+  it('sends nothing for a malformed campaign or an already aborted signal', async () => {
+    let calls = 0;
+    const p = new TwilioProvider({
+      accountSid: 'AC1',
+      authToken: 't',
+      fetch: async () => {
+        calls++;
+        return new Response('{}', { status: 500 });
+      },
+    });
+    expect((await p.createCall(req({ settings: {} }))).kind).toBe('permanent');
+    const ctl = new AbortController();
+    ctl.abort();
+    expect((await p.createCall(req({ signal: ctl.signal }))).kind).toBe('retryable');
+    expect(calls).toBe(0);
+  });
+
+  it('needs credentials', () => {
+    expect(() => new TwilioProvider({ accountSid: '', authToken: 't' })).toThrow();
+    expect(() => new TwilioProvider({ accountSid: 'AC1', authToken: '' })).toThrow();
+  });
+});
+
+describe('coerceError', () => {
+  it('keeps Errors, wraps strings and error-like objects, describes the rest', () => {
+    const e = new RangeError('x');
+    expect(coerceError(e)).toBe(e);
+    expect(coerceError('boom').message).toBe('boom');
+    const like = coerceError({ name: 'PgError', message: 'relation does not exist' });
+    expect(like).toBeInstanceOf(Error);
+    expect(like.message).toBe('relation does not exist');
+    expect(like.name).toBe('PgError');
+    expect(coerceError(42).message).toBe('non-error thrown: 42');
+    expect(coerceError(undefined).message).toMatch(/non-error thrown/);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(coerceError(circular).message).toMatch(/non-error thrown: \[object Object\]/);
+  });
+});
