@@ -83,6 +83,11 @@ export interface TickOptions {
   details?: Record<string, unknown>;
 }
 
+/** Provider answers that mean our side is misconfigured (credentials, account, base URL), not the call. */
+function isConfigurationFailure(httpStatus: number | undefined): boolean {
+  return httpStatus === 401 || httpStatus === 403 || httpStatus === 404 || (httpStatus !== undefined && httpStatus >= 300 && httpStatus < 400);
+}
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 interface ClaimedCall {
@@ -388,8 +393,9 @@ async function dispatch(
             message: outcome.reason,
             ...(outcome.code ? { code: outcome.code } : {}),
           });
-          // The provider answered: it is up, unless it refused our credentials.
-          await recordBreaker(outcome.httpStatus !== 401 && outcome.httpStatus !== 403, outcome.reason);
+          // The provider answered: it is up, unless it refused our credentials or our endpoint is
+          // wrong (every call would fail the same way: let the breaker stop the bleeding).
+          await recordBreaker(!isConfigurationFailure(outcome.httpStatus), outcome.reason);
           break;
         case 'unknown':
           await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, null, null, false, $4)', [
@@ -443,60 +449,65 @@ async function dispatch(
     inflight.add(tracked);
   };
 
-  for (;;) {
-    if (breakerOpened) break;
-    const t = now();
-    if (t >= claimStopMs) {
-      r.deadlineReached = true;
-      break;
-    }
-    const concurrency = mode === 'probe' ? 1 : settings.dispatchConcurrency;
-    const room = concurrency - inflight.size;
-    if (room <= 0) {
-      await Promise.race(inflight);
-      continue;
-    }
-    // Claim only what can be sent within the next pacing window, so nothing claimed waits long.
-    const horizon = Math.max(200, intervalMs);
-    if (nextSendAt > t + horizon) {
-      await sleep(Math.min(nextSendAt - t - horizon / 2, claimStopMs - t));
-      continue;
-    }
-    const sendable = Math.max(1, Math.floor((t + horizon - Math.max(nextSendAt, t)) / intervalMs));
-    const want = Math.min(room, sendable, settings.dispatchBatchSize, mode === 'probe' ? 1 : Number.MAX_SAFE_INTEGER);
-    const { rows } = await deps.pool.query<ClaimedCall>(
-      `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-              provider_settings, release_reason
-         from public.claim_queued_calls($1, $2, $3)`,
-      [want, r.runId, new Date(t)],
-    );
-    const claimed = rows.filter((row) => row.release_reason === null);
-    r.released += rows.length - claimed.length;
-    if (rows.length === 0) {
-      if (inflight.size === 0) break;
-      await Promise.race(inflight);
-      continue;
-    }
-    for (let i = 0; i < claimed.length; i++) {
-      if (breakerOpened || nextSendAt >= claimStopMs) {
-        // Claimed but never sent (the breaker opened, or a 429 pushed the next slot past the
-        // deadline): back to the queue, not an attempt.
-        await unclaim(claimed.slice(i), breakerOpened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline');
+  try {
+    for (;;) {
+      if (breakerOpened) break;
+      const t = now();
+      if (t >= claimStopMs) {
+        r.deadlineReached = true;
         break;
       }
-      const wait = nextSendAt - now();
-      if (wait > 0) await sleep(wait);
-      nextSendAt = Math.max(nextSendAt, now()) + intervalMs;
-      track(send(claimed[i]!));
+      const concurrency = mode === 'probe' ? 1 : settings.dispatchConcurrency;
+      const room = concurrency - inflight.size;
+      if (room <= 0) {
+        await Promise.race(inflight);
+        continue;
+      }
+      // Claim only what can be sent within the next pacing window, so nothing claimed waits long.
+      const horizon = Math.max(200, intervalMs);
+      if (nextSendAt > t + horizon) {
+        await sleep(Math.min(nextSendAt - t - horizon / 2, claimStopMs - t));
+        continue;
+      }
+      const sendable = Math.max(1, Math.floor((t + horizon - Math.max(nextSendAt, t)) / intervalMs));
+      const want = Math.min(room, sendable, settings.dispatchBatchSize, mode === 'probe' ? 1 : Number.MAX_SAFE_INTEGER);
+      const { rows } = await deps.pool.query<ClaimedCall>(
+        `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
+                provider_settings, release_reason
+           from public.claim_queued_calls($1, $2, $3)`,
+        [want, r.runId, new Date(t)],
+      );
+      const claimed = rows.filter((row) => row.release_reason === null);
+      r.released += rows.length - claimed.length;
+      if (rows.length === 0) {
+        if (inflight.size === 0) break;
+        await Promise.race(inflight);
+        continue;
+      }
+      for (let i = 0; i < claimed.length; i++) {
+        if (breakerOpened || nextSendAt >= claimStopMs) {
+          // Claimed but never sent (the breaker opened, or a 429 pushed the next slot past the
+          // deadline): back to the queue, not an attempt.
+          await unclaim(claimed.slice(i), breakerOpened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline');
+          break;
+        }
+        const wait = nextSendAt - now();
+        if (wait > 0) await sleep(wait);
+        nextSendAt = Math.max(nextSendAt, now()) + intervalMs;
+        track(send(claimed[i]!));
+      }
+      if (mode === 'probe' && claimed.length > 0) {
+        await Promise.all(inflight);
+        if (r.breaker !== 'closed') break;
+        mode = await permit();
+        if (mode !== 'closed') break;
+      }
     }
-    if (mode === 'probe' && claimed.length > 0) {
-      await Promise.all(inflight);
-      if (r.breaker !== 'closed') break;
-      mode = await permit();
-      if (mode !== 'closed') break;
-    }
+  } finally {
+    // Also when claiming or recording fails half-way: the requests already sent are answered and
+    // recorded before the run is finished (and before the dispatcher lock is released).
+    await Promise.allSettled(inflight);
   }
-  await Promise.all(inflight);
 }
 
 async function finishRun(deps: TickDeps, state: TickState): Promise<void> {
