@@ -1,0 +1,129 @@
+// scheduler-metrics over real HTTP: Prometheus text read from the monitoring views, public or
+// behind METRICS_TOKEN.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { newPool, resetData } from '../helpers/db.ts';
+import {
+  FAST_SETTINGS,
+  addContacts,
+  createCampaign,
+  functionsEnv,
+  postTick,
+  randomSecret,
+  request,
+  startGateway,
+  startSim,
+  updateSettings,
+  type Gateway,
+  type TwilioSimulator,
+} from '../helpers/tick-fixtures.ts';
+
+const SECRET = randomSecret();
+const METRICS_TOKEN = randomSecret();
+
+let pool: pg.Pool;
+let sim: TwilioSimulator;
+let open: Gateway;
+let guarded: Gateway;
+
+/** Prometheus text -> sample lines keyed by metric name with labels. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    expect(m, `not a Prometheus sample line: ${line}`).not.toBeNull();
+    out.set(m![1]!, Number(m![2]));
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  pool = newPool(4);
+  sim = await startSim({ callbacks: false });
+  open = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));
+  guarded = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, METRICS_TOKEN }));
+});
+
+afterAll(async () => {
+  await open?.stop();
+  await guarded?.stop();
+  await sim?.close();
+  await pool?.end();
+});
+
+beforeEach(async () => {
+  sim.reset();
+  await resetData(pool);
+  await updateSettings(pool, FAST_SETTINGS);
+});
+
+describe('scheduler-metrics', () => {
+  it('GET -> 200 text/plain in the Prometheus format, reflecting the last run and the active calls', async () => {
+    const campaign = await createCampaign(pool, { cap: 3 });
+    await addContacts(pool, campaign, 5);
+    const tick = await postTick(open, SECRET);
+    expect(tick.json).toMatchObject({ status: 'ok', launched: 3 });
+
+    const a = await request(`${open.url}/scheduler-metrics`);
+    expect(a.status).toBe(200);
+    expect(a.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(a.text).toMatch(/^# HELP scheduler_last_run_timestamp_seconds .+\n# TYPE scheduler_last_run_timestamp_seconds gauge\n/m);
+    const m = samples(a.text);
+    const { rows } = await pool.query('select extract(epoch from started_at)::float8 as t from public.scheduler_runs where id = $1', [
+      tick.json.run_id,
+    ]);
+    expect(m.get('scheduler_last_run_timestamp_seconds')).toBeCloseTo(rows[0].t, 2);
+    expect(m.get('scheduler_last_run_success')).toBe(1);
+    expect(m.get('scheduler_active_calls')).toBe(3); // no callbacks: the three calls are still active
+    expect(m.get('scheduler_queued_calls')).toBe(0);
+    expect(m.get('scheduler_active_campaigns')).toBe(1);
+    expect(m.get('scheduler_breaker_open')).toBe(0);
+    expect(m.get('scheduler_global_max_concurrent_calls')).toBe(100);
+    expect(m.get('scheduler_calls_launched_last_hour')).toBe(3);
+    expect(m.get('scheduler_runs_total{trigger="local",status="ok"}')).toBe(1);
+    expect(m.get('scheduler_calls_dispatched_total{trigger="local"}')).toBe(3);
+    expect(m.get(`scheduler_campaign_active_calls{campaign_id="${campaign}"}`)).toBe(3);
+    expect(m.get(`scheduler_campaign_max_concurrent_calls{campaign_id="${campaign}"}`)).toBe(3);
+    expect(m.get(`scheduler_campaign_contacts_remaining{campaign_id="${campaign}"}`)).toBe(5);
+    for (const name of [
+      'scheduler_last_run_duration_seconds',
+      'scheduler_next_run_timestamp_seconds',
+      'scheduler_calls_launched_last_day',
+      'scheduler_run_error_rate_last_hour',
+    ]) {
+      expect(m.has(name), name).toBe(true);
+    }
+  });
+
+  it('answers an empty system with zeros, not an error', async () => {
+    const a = await request(`${open.url}/scheduler-metrics`);
+    expect(a.status).toBe(200);
+    const m = samples(a.text);
+    expect(m.get('scheduler_last_run_timestamp_seconds')).toBe(0);
+    expect(m.get('scheduler_active_calls')).toBe(0);
+  });
+
+  it('only GET', async () => {
+    const a = await request(`${open.url}/scheduler-metrics`, { method: 'POST' });
+    expect(a.status).toBe(405);
+    expect(a.headers.get('allow')).toBe('GET');
+  });
+
+  it('with METRICS_TOKEN set -> 401 without the token or with a wrong one, 200 with it', async () => {
+    const none = await request(`${guarded.url}/scheduler-metrics`);
+    expect(none.status).toBe(401);
+    expect(none.text).not.toContain('scheduler_');
+    for (const wrong of [randomSecret(), METRICS_TOKEN.slice(0, -1), `${METRICS_TOKEN}x`, METRICS_TOKEN.toUpperCase()]) {
+      const a = await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${wrong}` } });
+      expect(a.status).toBe(401);
+    }
+    // The cron secret is not the metrics token.
+    expect((await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(401);
+    const ok = await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('scheduler_active_calls 0');
+    for (const line of guarded.logs) expect(line).not.toContain(METRICS_TOKEN);
+  });
+});
