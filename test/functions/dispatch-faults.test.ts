@@ -99,7 +99,10 @@ describe('circuit breaker', () => {
 
     const first = await postTick(gw, SECRET);
     expect(first.status).toBe(200);
-    expect(first.json).toMatchObject({ launched: 0, breaker: 'open' });
+    expect(first.json).toMatchObject({ status: 'partial', launched: 0, breaker: 'open' });
+    expect(first.json.errors).toContainEqual(
+      expect.objectContaining({ stage: 'breaker', message: expect.stringMatching(/circuit breaker for twilio opened/) }),
+    );
     expect(first.json.requeued).toBeGreaterThanOrEqual(3);
     const seen = sim.stats().createRequests;
     expect(seen).toBeGreaterThanOrEqual(3);

@@ -309,6 +309,7 @@ async function dispatch(
       const s = rows[0]?.s ?? null;
       if (s === 'open' && r.breaker !== 'open') {
         deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
+        state.error({ stage: 'breaker', message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}` });
       }
       r.breaker = s;
       if (s === 'open') breakerOpened = true;
