@@ -58,13 +58,21 @@ declare
   v_state text;
 begin
   v_settings := public._settings();
-  insert into public.provider_circuit_breakers (provider) values (p_provider) on conflict (provider) do nothing;
+  if not exists (select 1 from public.provider_circuit_breakers b where b.provider = p_provider) then
+    insert into public.provider_circuit_breakers (provider) values (p_provider) on conflict (provider) do nothing;
+  end if;
   if p_success then
+    -- Most results are successes on a closed breaker: then nothing changes and no row is written
+    -- (every dispatcher would otherwise queue on this one row).
     update public.provider_circuit_breakers
        set state = 'closed', consecutive_failures = 0, probe_started_at = null, opened_at = null,
            open_until = null, updated_at = p_now
      where provider = p_provider
+       and (state <> 'closed' or consecutive_failures <> 0)
     returning state into v_state;
+    if v_state is null then
+      v_state := 'closed';
+    end if;
   else
     update public.provider_circuit_breakers b
        set consecutive_failures = b.consecutive_failures + 1,

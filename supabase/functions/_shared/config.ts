@@ -36,7 +36,7 @@ export const FunctionsEnv = z.object({
   /** Public base URL of the functions, as the provider reaches them (for StatusCallback and signatures). */
   PUBLIC_FUNCTIONS_URL: url.optional(),
   SUPABASE_URL: url.optional(),
-  DB_POOL_SIZE: intIn(2, 100, 12),
+  DB_POOL_SIZE: intIn(2, 100, 20),
 });
 export type FunctionsEnv = z.infer<typeof FunctionsEnv>;
 

@@ -298,24 +298,13 @@ async function dispatch(
     ]);
     return rows[0]?.p ?? 'open';
   };
-  const recordBreaker = async (success: boolean, reason: string | null): Promise<void> => {
-    try {
-      const { rows } = await deps.pool.query<{ s: string }>('select public.record_provider_result($1, $2, $3, $4) as s', [
-        provider.name,
-        success,
-        reason,
-        new Date(now()),
-      ]);
-      const s = rows[0]?.s ?? null;
-      if (s === 'open' && r.breaker !== 'open') {
-        deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
-        state.error({ stage: 'breaker', message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}` });
-      }
-      r.breaker = s;
-      if (s === 'open') breakerOpened = true;
-    } catch (err) {
-      state.error({ stage: 'breaker', message: coerceError(err).message });
+  const noteBreaker = (s: string | null, reason: string | null): void => {
+    if (s === 'open' && r.breaker !== 'open') {
+      deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
+      state.error({ stage: 'breaker', message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}` });
     }
+    r.breaker = s;
+    if (s === 'open') breakerOpened = true;
   };
 
   let mode = await permit();
@@ -344,48 +333,52 @@ async function dispatch(
       outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
     }
     const at = new Date(now());
+    // One round trip per answer: the call's outcome and, where it says something about the
+    // provider's health, the circuit breaker's bookkeeping.
+    const record = async (
+      args: [providerCallId: string | null, status: string | null, reason: string | null, code: string | null, retryAt: Date | null, invalidNumber: boolean],
+      breaker: { success: boolean; reason: string | null } | null,
+    ): Promise<void> => {
+      const params: unknown[] = [call.call_id, outcome.kind, ...args, at];
+      if (breaker === null) {
+        await deps.pool.query('select public.record_dispatch_result($1, $2, $3, $4, $5, $6, $7, $8, $9)', params);
+        return;
+      }
+      const { rows } = await deps.pool.query<{ s: string }>(
+        `select public.record_dispatch_result($1, $2, $3, $4, $5, $6, $7, $8, $9),
+                public.record_provider_result($10, $11, $12, $9) as s`,
+        [...params, provider.name, breaker.success, breaker.reason],
+      );
+      noteBreaker(rows[0]?.s ?? null, breaker.reason);
+    };
     try {
       switch (outcome.kind) {
         case 'accepted':
-          await deps.pool.query('select public.record_dispatch_result($1, $2, $3, $4, null, null, null, false, $5)', [
-            call.call_id,
-            'accepted',
-            outcome.providerCallId,
-            outcome.status,
-            at,
-          ]);
+          await record([outcome.providerCallId, outcome.status, null, null, null, false], { success: true, reason: null });
           r.launched++;
-          await recordBreaker(true, null);
           break;
         case 'retryable': {
           const backoffMs = outcome.retryAfterMs ?? Math.max(1000, intervalMs * 2);
-          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, $4, $5, false, $6)', [
-            call.call_id,
-            'retryable',
-            outcome.reason,
-            outcome.code ?? null,
-            new Date(at.getTime() + backoffMs),
-            at,
-          ]);
+          // Rate limited (429): slow down; not a failure of the call, nor of the provider.
+          const rateLimited = outcome.httpStatus === 429;
+          await record(
+            [null, null, outcome.reason, outcome.code ?? null, new Date(at.getTime() + backoffMs), false],
+            rateLimited ? null : { success: false, reason: outcome.reason },
+          );
           r.requeued++;
-          if (outcome.httpStatus === 429) {
-            // Rate limited: slow down, this is not a failure of the call nor of the provider.
+          if (rateLimited) {
             nextSendAt = Math.max(nextSendAt, now() + backoffMs);
             deps.log.warn('provider_rate_limited', { run_id: r.runId, call_id: call.call_id, retry_after_ms: backoffMs });
-          } else {
-            await recordBreaker(false, outcome.reason);
           }
           break;
         }
         case 'permanent':
-          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, $4, null, $5, $6)', [
-            call.call_id,
-            'permanent',
-            outcome.reason,
-            outcome.code ?? null,
-            outcome.invalidNumber,
-            at,
-          ]);
+          // The provider answered: it is up, unless it refused our credentials or our endpoint is
+          // wrong (every call would fail the same way: let the breaker stop the bleeding).
+          await record([null, null, outcome.reason, outcome.code ?? null, null, outcome.invalidNumber], {
+            success: !isConfigurationFailure(outcome.httpStatus),
+            reason: outcome.reason,
+          });
           r.failed++;
           state.error({
             stage: 'dispatch',
@@ -394,20 +387,11 @@ async function dispatch(
             message: outcome.reason,
             ...(outcome.code ? { code: outcome.code } : {}),
           });
-          // The provider answered: it is up, unless it refused our credentials or our endpoint is
-          // wrong (every call would fail the same way: let the breaker stop the bleeding).
-          await recordBreaker(!isConfigurationFailure(outcome.httpStatus), outcome.reason);
           break;
         case 'unknown':
-          await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, null, null, false, $4)', [
-            call.call_id,
-            'unknown',
-            outcome.reason,
-            at,
-          ]);
+          await record([null, null, outcome.reason, null, null, false], { success: false, reason: outcome.reason });
           r.unknown++;
           state.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, message: outcome.reason });
-          await recordBreaker(false, outcome.reason);
           break;
       }
     } catch (err) {
