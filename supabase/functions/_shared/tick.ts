@@ -287,6 +287,10 @@ async function dispatch(
   const r = state.result;
   const provider = deps.provider;
   const intervalMs = 1000 / settings.providerCallsPerSecond;
+  // Token bucket: up to 50 ms worth of calls may go out back to back (at least one), so high rates
+  // are not throttled by timer granularity while a 1 CPS account still gets one call per second.
+  const burst = Math.max(1, Math.floor(settings.providerCallsPerSecond / 20));
+  const slackMs = (burst - 1) * intervalMs;
   const claimStopMs = deadlineMs - Math.min(settings.providerRequestTimeoutMs, MIN_REQUEST_WINDOW_MS) - FINISH_MARGIN_MS;
   let nextSendAt = now();
   let breakerOpened = false;
@@ -444,7 +448,9 @@ async function dispatch(
       }
       const concurrency = mode === 'probe' ? 1 : settings.dispatchConcurrency;
       const room = concurrency - inflight.size;
-      if (room <= 0) {
+      // Claim in batches: wait for a useful amount of room rather than claiming one call at a time.
+      const enough = Math.max(1, Math.min(settings.dispatchBatchSize, Math.ceil(concurrency / 4)));
+      if (room <= 0 || (room < enough && inflight.size > 0)) {
         await Promise.race(inflight);
         continue;
       }
@@ -477,8 +483,8 @@ async function dispatch(
           break;
         }
         const wait = nextSendAt - now();
-        if (wait > 0) await sleep(wait);
-        nextSendAt = Math.max(nextSendAt, now()) + intervalMs;
+        if (wait >= 1) await sleep(wait);
+        nextSendAt = Math.max(nextSendAt, now() - slackMs) + intervalMs;
         track(send(claimed[i]!));
       }
       if (mode === 'probe' && claimed.length > 0) {
