@@ -17,7 +17,7 @@ export function createPool(connectionString: string, max: number): SqlPool & { e
   // with no 'error' listener throws when its backend goes away (pg_terminate_backend, a restart, a
   // dropped link), which killed the whole functions process with the tick's dispatcher lock client.
   // The query in flight, if any, still rejects; the client is discarded when it is released broken.
-  pool.on('connect', (client) => {
+  pool.on('connect', (client: { on(event: 'error', listener: (err: Error) => void): unknown }) => {
     client.on('error', () => undefined);
   });
   return pool as unknown as SqlPool & { end(): Promise<void> };
