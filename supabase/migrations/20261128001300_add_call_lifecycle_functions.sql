@@ -265,7 +265,15 @@ begin
     return v_call.status;
   end if;
 
-  if p_outcome = 'retryable' then
+  if p_outcome = 'retryable' and v_call.provider_call_id is not null then
+    -- A callback already proved the provider has this call (an 'initiated' callback keeps the
+    -- status at dialing but stores the provider's id): whatever the answer says, it must never be
+    -- sent again. We no longer know how it went: unknown, reconciled by its callbacks.
+    update public.calls
+       set status = 'unknown', error = p_reason, error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    return 'unknown'::public.call_status;
+  elsif p_outcome = 'retryable' then
     update public.calls
        set status = 'queued', dialed_at = null, dispatch_run_id = null,
            dispatch_after = greatest(coalesce(p_retry_at, p_now), p_now),

@@ -1,8 +1,6 @@
 // Invariant 4 at the edges of the provider protocol: a callback can arrive before the answer to the
 // create-call request (Twilio does not order them), so the database must keep what the callback
-// proved. One case is a known bug in record_dispatch_result() (a SQL fix is proposed in the report
-// of the reliability suite); it is marked `it.fails` so the suite stays green until the migration
-// is fixed, and turns red as a reminder to drop the marker once it is.
+// proved, and never send a call again once the provider has shown it has it.
 
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -73,12 +71,12 @@ describe('a callback that arrives before the create-call answer', () => {
     expect(rows).toEqual([{ attempts: 1 }]);
   });
 
-  // BUG (record_dispatch_result): the 'initiated' callback maps to 'dialing', the status the call
-  // already has, so apply_call_status() ignores it but stores the provider's call id: proof that the
+  // Found by this suite: the 'initiated' callback maps to 'dialing', the status the call already
+  // has, so apply_call_status() ignores it but stores the provider's call id: proof that the
   // provider created the call. A 429/503 answer that then arrives (a proxy's 503 after the request
-  // went through) still puts the call back in the queue, and the next claim sends it again: the
-  // person is dialled twice. Expected: a call with a provider call id is never requeued (unknown).
-  it.fails('initiated, then a 503 answer: the call must not go back to the queue (double dial)', async () => {
+  // went through) used to put the call back in the queue, and the next claim sent it again: the
+  // person was dialled twice. Now a call with a provider call id is never requeued (unknown).
+  it('initiated, then a 503 answer: the call must not go back to the queue (double dial)', async () => {
     const [callId] = await claim(at(0));
     expect(await callback(callId!, 'dialing', at(1))).toBe('ignored');
     const { rows } = await db.query<{ provider_call_id: string | null }>('select provider_call_id from public.calls');
