@@ -249,6 +249,7 @@ describe(`load: ${CALLS} calls on loopback`, () => {
       expect(runs.map((r) => r.status)).toEqual(ticks.map(() => 'ok'));
       expect(runs.reduce((n, r) => n + r.calls_dispatched, 0)).toBe(CALLS);
     },
-    6 * 60_000,
+    // Generous: the test asserts correctness, never time; a busy machine only makes it slower.
+    20 * 60_000,
   );
 });
