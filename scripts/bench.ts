@@ -1,0 +1,471 @@
+// `npm run bench [-- --quick] [-- --only reserve|dispatch]`: seeds synthetic data on a throwaway
+// PostgreSQL cluster (or DATABASE_URL) and measures the reservation tick (launch_due_calls())
+// against the user story's naive loop and a bare INSERT ... SELECT floor, and the dispatcher
+// (runTick: claim, Twilio adapter, simulator on loopback, result recorded) against a bare HTTP
+// loop. Prints a table, writes the same figures to bench-results/bench.json and the tick latency
+// chart to docs/bench-tick-latency.svg, checks invariants 1-3 after every run and exits non-zero
+// if any is broken. Not part of `npm test`. See docs/performance.md.
+//
+// Options:
+//   --quick               fewer runs, smaller scales (a smoke run: a few minutes)
+//   --only reserve|dispatch
+//   --runs N              runs per figure (default 5; --quick 3)
+//   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
+//   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change; recorded in
+//                         the output, never written to supabase/)
+//   --propose FILE.sql    FILE redefines public.launch_due_calls(): it is installed beside the
+//                         migrated one (as bench_proposed_launch_due_calls) and both are measured
+//                         in the same rounds, from the same states (an A/B on a busy machine)
+//   --propose-tick FILE.ts  FILE exports runTick (a changed copy of _shared/tick.ts): dispatch
+//                         measures it beside ours, run for run
+//   --scales a,b,c        only these reservation scales (default: all three)
+//   --latency 0,150 / --concurrency 10,50,200 / --pool 20
+//                         dispatch: simulated latencies, concurrency levels, the dispatcher's pool
+//   --explain             also write EXPLAIN (ANALYZE, BUFFERS) of launch_due_calls()' statements
+//                         at the largest scale to bench-results/explain-*.txt
+//   --wipe                allow truncating a DATABASE_URL database that holds non-bench data
+//   --out DIR             where bench.json goes (default bench-results/)
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from './lib/localdb.ts';
+import { assertWipeable, pauseCronJobs, type Scale } from './lib/bench-data.ts';
+import {
+  fmtInt,
+  fmtMs,
+  fmtRatio,
+  fmtSummary,
+  latencyChartSvg,
+  machineHeader,
+  machineInfo,
+  renderTable,
+  type MachineInfo,
+} from './lib/bench-report.ts';
+import { PROPOSED_FUNCTION, benchScale, explainCold, type Contender, type ReserveRow } from './lib/bench-reserve.ts';
+import { benchDispatch, type DispatchRow, type RunTick } from './lib/bench-dispatch.ts';
+
+interface Args {
+  quick: boolean;
+  only: 'reserve' | 'dispatch' | null;
+  runs: number;
+  baselineRuns: number | null;
+  apply: string[];
+  propose: string | null;
+  proposeTick: string | null;
+  scales: string[] | null;
+  latencies: number[] | null;
+  concurrencies: number[] | null;
+  poolSize: number | null;
+  explain: boolean;
+  wipe: boolean;
+  out: string;
+}
+
+function numbers(v: string): number[] {
+  const out = v.split(',').map((x) => Number(x.trim()));
+  if (out.some((n) => !Number.isFinite(n) || n < 0)) throw new Error(`expected numbers like 0,150, got ${v}`);
+  return out;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { quick: false, only: null, runs: 0, baselineRuns: null, apply: [], propose: null, proposeTick: null, scales: null, latencies: null, concurrencies: null, poolSize: null, explain: false, wipe: false, out: '' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--quick') a.quick = true;
+    else if (arg === '--only') {
+      const v = value();
+      if (v !== 'reserve' && v !== 'dispatch') throw new Error(`--only takes reserve or dispatch, got ${v}`);
+      a.only = v;
+    } else if (arg === '--runs') a.runs = Number(value());
+    else if (arg === '--baseline-runs') a.baselineRuns = Number(value());
+    else if (arg === '--apply') a.apply.push(path.resolve(value()));
+    else if (arg === '--propose') a.propose = path.resolve(value());
+    else if (arg === '--propose-tick') a.proposeTick = path.resolve(value());
+    else if (arg === '--latency') a.latencies = numbers(value());
+    else if (arg === '--concurrency') a.concurrencies = numbers(value());
+    else if (arg === '--pool') a.poolSize = Number(value());
+    else if (arg === '--scales') a.scales = value().split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    else if (arg === '--explain') a.explain = true;
+    else if (arg === '--wipe') a.wipe = true;
+    else if (arg === '--out') a.out = path.resolve(value());
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown option ${arg} (see --help)`);
+  }
+  if (!a.runs) a.runs = a.quick ? 3 : 5;
+  if (!Number.isInteger(a.runs) || a.runs < 1) throw new Error('--runs must be a positive integer');
+  if (!a.out) a.out = path.join(REPO_ROOT, 'bench-results');
+  return a;
+}
+
+const USAGE = `usage: npm run bench [-- options]
+  --quick               fewer runs, smaller scales (a smoke run: a few minutes)
+  --only reserve|dispatch
+  --runs N              runs per figure (default 5; --quick 3)
+  --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
+  --apply FILE.sql      run FILE after the migrations (try a proposed SQL change)
+  --propose FILE.sql    FILE holds a 'create or replace function public.launch_due_calls(...)':
+                        install it beside ours and measure both in the same rounds (A/B)
+  --propose-tick FILE.ts  FILE exports a runTick (a changed copy of supabase/functions/_shared/tick.ts):
+                        dispatch measures it beside ours in the same runs
+  --scales a,b,c        only these reservation scales (default all)
+  --latency 0,150       dispatch: simulated provider latencies, ms (default 0,150)
+  --concurrency 10,50,200  dispatch: dispatch_concurrency levels (default 10,50,200)
+  --pool N              dispatch: the dispatcher's pg pool size (default 20, DB_POOL_SIZE's default)
+  --explain             write EXPLAIN ANALYZE of launch_due_calls() at the largest scale
+  --wipe                allow truncating a DATABASE_URL database holding non-bench data
+  --out DIR             where bench.json goes (default bench-results/)
+`;
+
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+interface ScalePlan {
+  scale: Scale;
+  historyCalls?: number;
+}
+
+function scales(quick: boolean): ScalePlan[] {
+  return quick
+    ? [
+        { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 100, cap: 10 } },
+        { scale: { key: 'b', campaigns: 300, contactsPerCampaign: 300, cap: 10 }, historyCalls: 180_000 },
+        { scale: { key: 'c', campaigns: 2_000, contactsPerCampaign: 50, cap: 5 } },
+      ]
+    : [
+        { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 1_000, cap: 10 } },
+        { scale: { key: 'b', campaigns: 1_000, contactsPerCampaign: 1_000, cap: 10 }, historyCalls: 2_000_000 },
+        { scale: { key: 'c', campaigns: 10_000, contactsPerCampaign: 100, cap: 5 } },
+      ];
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+function reserveTargets(rows: ReserveRow[], who: 'ours' | 'proposed'): Target[] {
+  const find = (key: string, state: ReserveRow['state']) => rows.find((r) => r.scaleKey === key && r.state === state);
+  const med = (r: ReserveRow | undefined, c: Contender) => r?.ms[c]?.median ?? Number.NaN;
+  const tag = who === 'ours' ? '' : ' [proposed]';
+  const out: Target[] = [];
+  const cSteady = find('c', 'steady');
+  if (cSteady?.ms[who]) {
+    out.push({ target: `(c) steady tick <= 250 ms${tag}`, measured: `${fmtMs(med(cSteady, who))} ms`, met: med(cSteady, who) <= 250 });
+  }
+  const cCold = find('c', 'cold');
+  if (cCold?.ms[who] && cCold.ms.floor) {
+    const ratio = med(cCold, who) / med(cCold, 'floor');
+    out.push({
+      target: `(c) cold ${fmtInt(cCold.reserved)} reservations within 1.2x of the floor${tag}`,
+      measured: `${fmtRatio(ratio)} (${fmtMs(med(cCold, who))} vs ${fmtMs(med(cCold, 'floor'))} ms)`,
+      met: ratio <= 1.2,
+    });
+  }
+  for (const [key, want] of [['a', 10], ['c', 15]] as const) {
+    for (const state of ['cold', 'steady'] as const) {
+      const r = find(key, state);
+      if (r?.ms[who] && r.ms.baseline) {
+        const ratio = med(r, 'baseline') / med(r, who);
+        out.push({ target: `(${key}) ${state}: >= ${want}x faster than the baseline${tag}`, measured: fmtRatio(ratio), met: ratio >= want });
+      }
+    }
+  }
+  const b = find('b', 'steady');
+  const bh = find('b', 'steady + history');
+  if (b?.ms[who] && bh?.ms[who]) {
+    const ratio = med(bh, who) / med(b, who);
+    out.push({
+      target: `(b) steady does not degrade with ${fmtInt(bh.finishedCalls)} finished calls (<= 1.25x)${tag}`,
+      measured: `${fmtMs(med(bh, who))} vs ${fmtMs(med(b, who))} ms (${fmtRatio(ratio)})`,
+      met: ratio <= 1.25,
+    });
+  }
+  return out;
+}
+
+function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[] {
+  const out: Target[] = [];
+  const tag = who === 'ours' ? '' : ' [proposed]';
+  const rate = (r: DispatchRow) => (who === 'ours' ? r.oursCallsPerSecond : r.proposedCallsPerSecond)?.median ?? Number.NaN;
+  const slower = (r: DispatchRow) => r.bareCallsPerSecond.median / rate(r);
+  const zero = rows.filter((r) => r.latencyMs === 0 && Number.isFinite(rate(r)));
+  if (zero.length) {
+    const best = zero.reduce((a, b) => (rate(b) > rate(a) ? b : a));
+    out.push({
+      target: `dispatch at zero latency >= 2,500 calls/s${tag}`,
+      measured: `${fmtInt(rate(best))} calls/s (concurrency ${best.concurrency})`,
+      met: rate(best) >= 2500,
+    });
+    out.push({
+      target: `dispatch at zero latency within 2x of the bare HTTP loop${tag}`,
+      measured: zero.map((r) => `c${r.concurrency}: ${fmtRatio(slower(r))}`).join(', '),
+      met: slower(best) <= 2,
+    });
+  }
+  for (const r of rows.filter((x) => x.latencyMs > 0 && Number.isFinite(rate(x)))) {
+    const bound = r.concurrency / (r.latencyMs / 1000);
+    const share = rate(r) / bound;
+    out.push({
+      target: `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound (~${fmtInt(bound)} calls/s)${tag}`,
+      measured: `${fmtInt(rate(r))} calls/s (${(share * 100).toFixed(0)}% of the bound; bare loop ${fmtInt(r.bareCallsPerSecond.median)})`,
+      met: share >= 0.8,
+    });
+  }
+  return out;
+}
+
+function reserveTable(rows: ReserveRow[]): string {
+  const proposed = rows.some((r) => r.ms.proposed);
+  const header = [
+    'scale', 'state', 'reserved', 'ours ms median (min..max)', 'calls/s',
+    ...(proposed ? ['proposed ms median (min..max)', 'calls/s'] : []),
+    'baseline ms median (min..max)', 'baseline/ours', 'floor ms median (min..max)', 'ours/floor',
+    ...(proposed ? ['baseline/proposed', 'proposed/floor'] : []),
+  ];
+  const body = rows.map((r) => [
+    r.scale,
+    r.state === 'steady + history' ? `steady, ${fmtInt(r.finishedCalls)} finished` : r.state,
+    fmtInt(r.reserved),
+    fmtSummary(r.ms.ours),
+    fmtInt(r.oursCallsPerSecond),
+    ...(proposed ? [fmtSummary(r.ms.proposed), fmtInt(r.proposedCallsPerSecond ?? Number.NaN)] : []),
+    fmtSummary(r.ms.baseline),
+    fmtRatio(r.baselineOverOurs),
+    fmtSummary(r.ms.floor),
+    fmtRatio(r.oursOverFloor),
+    ...(proposed ? [fmtRatio(r.baselineOverProposed ?? Number.NaN), fmtRatio(r.proposedOverFloor ?? Number.NaN)] : []),
+  ]);
+  return renderTable(header, body);
+}
+
+function dispatchTable(rows: DispatchRow[]): string {
+  const proposed = rows.some((r) => r.proposedCallsPerSecond);
+  const header = [
+    'latency', 'concurrency', 'calls', 'ours calls/s median (min..max)',
+    ...(proposed ? ['proposed calls/s median (min..max)'] : []),
+    'bare HTTP calls/s median (min..max)', 'bare/ours', ...(proposed ? ['bare/proposed'] : []), 'bound (c / latency)',
+  ];
+  const rate = (s: { median: number; min: number; max: number } | undefined) =>
+    s ? `${fmtInt(s.median)} (${fmtInt(s.min)}..${fmtInt(s.max)})` : '-';
+  const body = rows.map((r) => [
+    `${r.latencyMs} ms`,
+    String(r.concurrency),
+    fmtInt(r.calls),
+    rate(r.oursCallsPerSecond),
+    ...(proposed ? [rate(r.proposedCallsPerSecond)] : []),
+    rate(r.bareCallsPerSecond),
+    fmtRatio(r.bareOverOurs),
+    ...(proposed ? [fmtRatio(r.bareOverProposed ?? Number.NaN)] : []),
+    r.latencyMs > 0 ? fmtInt(r.concurrency / (r.latencyMs / 1000)) : '-',
+  ]);
+  return renderTable(header, body);
+}
+
+function targetsTable(targets: Target[]): string {
+  return renderTable(
+    ['target', 'measured', 'result'],
+    targets.map((t) => [t.target, t.measured, t.met === null ? '-' : t.met ? 'met' : 'MISSED']),
+  );
+}
+
+function chart(rows: ReserveRow[], m: MachineInfo): string {
+  const pick = (state: ReserveRow['state'], who: Contender) =>
+    rows
+      .filter((r) => r.state === state && r.ms[who])
+      .map((r) => ({ x: r.campaigns, y: r.ms[who]!.median, label: r.scale }));
+  return latencyChartSvg({
+    title: 'launch_due_calls() tick latency vs campaigns',
+    subtitle: `median of ${rows[0]?.ms.ours?.runs ?? '?'} runs; ${m.cpus} cores, ${m.postgres}`,
+    series: [
+      { name: 'ours, cold', color: '#1f77b4', points: pick('cold', 'ours') },
+      { name: 'ours, steady', color: '#2ca02c', points: pick('steady', 'ours') },
+      { name: 'floor, cold', color: '#7f7f7f', dashed: true, points: pick('cold', 'floor') },
+      { name: 'baseline, cold', color: '#d62728', dashed: true, points: pick('cold', 'baseline') },
+      { name: 'baseline, steady', color: '#ff7f0e', dashed: true, points: pick('steady', 'baseline') },
+      ...(rows.some((r) => r.ms.proposed)
+        ? [
+            { name: 'proposed, cold', color: '#9467bd', points: pick('cold', 'proposed') },
+            { name: 'proposed, steady', color: '#8c564b', points: pick('steady', 'proposed') },
+          ]
+        : []),
+    ],
+  });
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const startedAt = new Date();
+  let db: LocalDb | null = null;
+  let restoreCron: (() => Promise<void>) | null = null;
+  const invariantFailures: { where: string; failures: string[] }[] = [];
+  let reserveRows: ReserveRow[] = [];
+  let dispatchRows: DispatchRow[] = [];
+  let machine: MachineInfo | null = null;
+  const applied: { file: string; sql: string }[] = [];
+  let proposal: { file: string; sql: string } | null = null;
+  let tickProposal: string | null = null;
+  let admin: pg.Client | null = null;
+  try {
+    db = await startLocalDb({ persistent: false, log });
+    await bootstrapSupabaseShape(db.url);
+    await pushMigrations(db.url, { log });
+    admin = new pg.Client({ connectionString: db.url, application_name: 'bench' });
+    await admin.connect();
+    await assertWipeable(admin, args.wipe);
+    for (const file of args.apply) {
+      const sql = await readFile(file, 'utf8');
+      await admin.query(sql);
+      applied.push({ file: path.relative(REPO_ROOT, file), sql });
+      log(`applied ${path.relative(REPO_ROOT, file)} (not a migration: bench database only)`);
+    }
+    if (args.propose) {
+      const sql = await readFile(args.propose, 'utf8');
+      if (!/create\s+or\s+replace\s+function\s+public\.launch_due_calls\s*\(/i.test(sql)) {
+        throw new Error(`${args.propose} must contain 'create or replace function public.launch_due_calls('`);
+      }
+      await admin.query(sql.replace(/public\.launch_due_calls\s*\(/g, `${PROPOSED_FUNCTION}(`));
+      proposal = { file: path.relative(REPO_ROOT, args.propose), sql };
+      log(`installed ${proposal.file} as ${PROPOSED_FUNCTION}() (bench database only)`);
+    }
+    restoreCron = await pauseCronJobs(admin);
+    machine = await machineInfo(admin, db.external);
+    process.stdout.write(`${machineHeader(machine)}\n`);
+    if (applied.length) process.stdout.write(`applied:  ${applied.map((a) => a.file).join(', ')} (on top of supabase/migrations)\n`);
+    if (proposal) process.stdout.write(`proposed: ${proposal.file}, measured as 'proposed' beside the migrated launch_due_calls()\n`);
+    process.stdout.write('\n');
+
+    const onInvariantFailure = (where: string, failures: string[]) => {
+      invariantFailures.push({ where, failures });
+      log(`INVARIANT BROKEN at ${where}: ${failures.join('; ')}`);
+    };
+
+    if (args.only !== 'dispatch') {
+      const plans = scales(args.quick).filter((p) => !args.scales || args.scales.includes(p.scale.key));
+      if (plans.length === 0) throw new Error(`--scales: no scale named ${args.scales?.join(', ')} (a, b, c)`);
+      for (const plan of plans) {
+        const rows = await benchScale(db.url, plan.scale, {
+          runs: args.runs,
+          baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3),
+          contenders: proposal ? ['ours', 'proposed', 'baseline', 'floor'] : ['ours', 'baseline', 'floor'],
+          log,
+          onInvariantFailure,
+          ...(plan.historyCalls ? { historyCalls: plan.historyCalls } : {}),
+          ...(args.explain && plan === plans[plans.length - 1]
+            ? { explain: (label: string, text: string) => void writeExplain(args.out, label, text) }
+            : {}),
+        });
+        reserveRows.push(...rows);
+      }
+      if (args.explain) {
+        const last = plans[plans.length - 1]!.scale;
+        await explainCold(db.url, last, {
+          runs: 1,
+          baselineRuns: 0,
+          contenders: proposal ? ['ours', 'proposed'] : ['ours'],
+          log,
+          onInvariantFailure,
+          explain: (label, text) => void writeExplain(args.out, label, text),
+        });
+      }
+      process.stdout.write(`Reservation tick: launch_due_calls(), ms per tick, median of ${args.runs} runs (min..max)\n`);
+      process.stdout.write(`${reserveTable(reserveRows)}\n\n`);
+    }
+
+    let proposedTick: RunTick | null = null;
+    if (args.proposeTick && args.only !== 'reserve') {
+      const mod = (await import(pathToFileURL(args.proposeTick).href)) as { runTick?: RunTick };
+      if (typeof mod.runTick !== 'function') throw new Error(`${args.proposeTick} does not export runTick`);
+      proposedTick = mod.runTick;
+      tickProposal = path.relative(REPO_ROOT, args.proposeTick);
+      process.stdout.write(`proposed tick: ${tickProposal}, measured as 'proposed' beside runTick\n\n`);
+    }
+    if (args.only !== 'reserve') {
+      dispatchRows = await benchDispatch(db.url, {
+        runs: args.runs,
+        quick: args.quick,
+        log,
+        onInvariantFailure,
+        ...(args.latencies ? { latencies: args.latencies } : {}),
+        ...(args.concurrencies ? { concurrencies: args.concurrencies } : {}),
+        ...(args.poolSize ? { poolSize: args.poolSize } : {}),
+        ...(proposedTick ? { proposedTick } : {}),
+      });
+      process.stdout.write(`Dispatch: runTick() end to end against the Twilio simulator on loopback, median of ${args.runs} runs (min..max)\n`);
+      process.stdout.write(`${dispatchTable(dispatchRows)}\n\n`);
+    }
+
+    const targets = [
+      ...reserveTargets(reserveRows, 'ours'),
+      ...(proposal ? reserveTargets(reserveRows, 'proposed') : []),
+      ...dispatchTargets(dispatchRows, 'ours'),
+      ...(tickProposal ? dispatchTargets(dispatchRows, 'proposed') : []),
+    ];
+    if (targets.length) process.stdout.write(`Targets\n${targetsTable(targets)}\n\n`);
+    const seconds = (performance.now() - started) / 1000;
+    const loadAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
+    process.stdout.write(
+      `invariants: ${invariantFailures.length === 0 ? 'all held after every run' : `BROKEN ${invariantFailures.length} time(s)`}; ` +
+        `total ${seconds.toFixed(0)} s; load average at end ${loadAtEnd.join(' / ')}\n`,
+    );
+
+    await mkdir(args.out, { recursive: true });
+    const json = {
+      startedAt: startedAt.toISOString(),
+      durationSeconds: Math.round(seconds),
+      options: { quick: args.quick, only: args.only, runs: args.runs, baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3) },
+      machine: machine ? { ...machine, loadAverageAtEnd: loadAtEnd } : null,
+      applied,
+      proposal,
+      tickProposal,
+      reserve: reserveRows,
+      dispatch: dispatchRows,
+      targets,
+      invariantFailures,
+    };
+    await writeFile(path.join(args.out, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
+    log(`wrote ${path.relative(REPO_ROOT, path.join(args.out, 'bench.json'))}`);
+    if (reserveRows.length && machine) {
+      // The chart in docs/ comes from full runs of the migrated schema (a --propose candidate is drawn
+      // beside it); quick, partial or --apply runs write theirs to out/.
+      const svgPath = !args.quick && applied.length === 0 && args.only === null && !args.scales
+        ? path.join(REPO_ROOT, 'docs', 'bench-tick-latency.svg')
+        : path.join(args.out, 'bench-tick-latency.svg');
+      await writeFile(svgPath, chart(reserveRows, machine));
+      log(`wrote ${path.relative(REPO_ROOT, svgPath)}`);
+    }
+    return invariantFailures.length === 0 ? 0 : 1;
+  } finally {
+    if (restoreCron) await restoreCron().catch(() => undefined);
+    if (admin) await admin.end().catch(() => undefined);
+    if (db) await db.stop();
+  }
+}
+
+async function writeExplain(dir: string, label: string, text: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const name = `explain-${label.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase()}.txt`;
+  await writeFile(path.join(dir, name), text);
+  log(`wrote ${path.relative(REPO_ROOT, path.join(dir, name))}`);
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,308 @@
+// `npm run bench` dispatch part: calls created per second end to end by runTick() (claim queued
+// calls, the Twilio adapter, the Twilio simulator on loopback, the result recorded), at zero and
+// at 150 ms simulated provider latency, for a few dispatch concurrencies; next to a bare HTTP loop
+// sending the same create-call requests to the same simulator with the same concurrency.
+//
+// Each run starts from fresh data: N queued calls reserved by launch_due_calls(), pacing set far
+// above the rate (provider_calls_per_second 10000) so only concurrency and latency bind. The
+// simulator runs in its own process (as Twilio would be elsewhere: it must not share the
+// dispatcher's event loop), with status callbacks off (a pure create-call throughput run), and is
+// driven through its control API. After each run: every call was created at the provider exactly
+// once, every result was recorded, and invariants 1-3 hold.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { createPool } from '../../supabase/functions/_shared/pool.ts';
+import type { Logger } from '../../supabase/functions/_shared/log.ts';
+import { runTick } from '../../supabase/functions/_shared/tick.ts';
+import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
+import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './bench-data.ts';
+import { REPO_ROOT } from './localdb.ts';
+import { summarize, type Summary } from './bench-report.ts';
+
+export interface DispatchRow {
+  latencyMs: number;
+  concurrency: number;
+  /** Calls dispatched per run. */
+  calls: number;
+  oursCallsPerSecond: Summary;
+  bareCallsPerSecond: Summary;
+  /** How many times faster the bare HTTP loop is (bare / ours, medians). */
+  bareOverOurs: number;
+  /** Median tick duration, ms. */
+  tickMs: Summary;
+  dbPoolSize: number;
+  /** When a proposed runTick was measured in the same runs (bench --propose-tick). */
+  proposedCallsPerSecond?: Summary;
+  bareOverProposed?: number;
+}
+
+export type RunTick = typeof runTick;
+
+export interface DispatchOptions {
+  runs: number;
+  quick: boolean;
+  log: (s: string) => void;
+  onInvariantFailure: (where: string, failures: string[]) => void;
+  latencies?: number[];
+  concurrencies?: number[];
+  /** Pool size of the dispatcher (the Edge Function's DB_POOL_SIZE default, 20). */
+  poolSize?: number;
+  /** A candidate runTick measured beside ours, from the same fresh state, in the same runs. */
+  proposedTick?: RunTick;
+}
+
+const silent: Logger = { log: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const CAMPAIGNS = 20;
+const TWIML_URL = BENCH_TWIML_URL;
+const CALLBACK_BASE = 'http://127.0.0.1:9/functions/v1/call-status';
+
+/**
+ * Calls per run: about 2 s of work at the target rate (concurrency / latency, or 2,500/s at zero
+ * latency; half with --quick), between 200 and 5,000.
+ */
+function callsFor(latencyMs: number, concurrency: number, quick: boolean): number {
+  const seconds = quick ? 1 : 2;
+  const rate = latencyMs > 0 ? concurrency / (latencyMs / 1000) : 2500;
+  return Math.max(200, Math.min(5000, Math.round((rate * seconds) / CAMPAIGNS) * CAMPAIGNS));
+}
+
+/** Fresh data: CAMPAIGNS campaigns sharing n contacts, caps that fit them all, all reserved now. */
+async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
+  await truncateAll(c);
+  await c.query('delete from public.provider_circuit_breakers');
+  await c.query(
+    `update public.scheduler_settings
+        set global_max_concurrent_calls = 1000000, campaigns_per_tick = 100000, provider_calls_per_second = 10000,
+            dispatch_concurrency = $1, queued_call_ttl = interval '1 hour'`,
+    [concurrency],
+  );
+  const per = n / CAMPAIGNS;
+  await c.query(
+    `insert into public.campaigns (name, status, max_concurrent_calls, caller_id, provider_settings, time_zone,
+                                   window_start, window_end, window_days, max_attempts)
+     select 'bench dispatch ' || g, 'QUEUED', $2, '+15550100000', jsonb_build_object('url', $3::text), 'UTC',
+            '00:00', '23:59:59', '{1,2,3,4,5,6,7}', 3
+       from generate_series(1, $1::integer) g`,
+    [CAMPAIGNS, per, TWIML_URL],
+  );
+  await c.query(
+    `insert into public.contacts (campaign_id, phone, next_attempt_at)
+     select g, '+1' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'
+       from generate_series(1, $1::integer) g cross join lateral generate_series(1, $2::integer) k`,
+    [CAMPAIGNS, per],
+  );
+  const now = new Date();
+  const { rows } = await c.query<{ n: number }>(
+    'select coalesce(sum(reserved), 0)::integer as n from public.launch_due_calls($1::timestamptz)',
+    [now],
+  );
+  if (rows[0]?.n !== n) throw new Error(`dispatch seed: reserved ${rows[0]?.n}, expected ${n}`);
+  await c.query('vacuum analyze public.calls, public.contacts, public.campaigns');
+  return now;
+}
+
+/** The Twilio simulator (scripts/twilio-sim.ts) in a child process, driven by its control API. */
+interface SimProcess {
+  url: string;
+  accountSid: string;
+  authToken: string;
+  child: ChildProcess;
+}
+
+async function startSimProcess(): Promise<SimProcess> {
+  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+  const child = spawn(tsx, [path.join(REPO_ROOT, 'scripts', 'twilio-sim.ts'), '--port', '0', '--seed', '7', '--no-callbacks'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the simulator did not start in 30 s: ${stderr}`)), 30_000);
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}): ${stderr}`)));
+  });
+  const info = JSON.parse(first) as { url: string; accountSid: string; authToken: string };
+  return { ...info, child };
+}
+
+async function stopSimProcess(sim: SimProcess): Promise<void> {
+  if (sim.child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => sim.child.once('exit', () => resolve()));
+  sim.child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (sim.child.exitCode === null) sim.child.kill('SIGKILL');
+}
+
+async function simControl<T>(sim: SimProcess, method: 'GET' | 'POST', p: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${sim.url}${p}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  if (!res.ok) throw new Error(`simulator ${method} ${p}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Forgets calls and counters, then sets the latency. */
+async function simPrepare(sim: SimProcess, latencyMs: number): Promise<void> {
+  await simControl(sim, 'POST', '/__sim/reset');
+  await simControl(sim, 'POST', '/__sim/faults', { latencyMs });
+}
+
+/** The same create-call request the adapter sends, for the bare loop. */
+function bareRequest(sim: SimProcess, i: number): { url: string; init: RequestInit } {
+  const body = new URLSearchParams();
+  body.append('To', `+1${String(9_000_000_000 + i).padStart(10, '0')}`);
+  body.append('From', '+15550100000');
+  body.append('Url', TWIML_URL);
+  body.append('StatusCallback', `${CALLBACK_BASE}?call_id=${i}`);
+  for (const e of ['initiated', 'ringing', 'answered', 'completed']) body.append('StatusCallbackEvent', e);
+  body.append('StatusCallbackMethod', 'POST');
+  return {
+    url: `${sim.url}/2010-04-01/Accounts/${sim.accountSid}/Calls.json`,
+    init: {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${sim.accountSid}:${sim.authToken}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      },
+      body: body.toString(),
+    },
+  };
+}
+
+/** `n` create-call requests with `concurrency` workers, each awaiting its answer. Returns calls/s. */
+async function bareLoop(sim: SimProcess, n: number, concurrency: number): Promise<number> {
+  let next = 0;
+  let created = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= n) return;
+      const { url, init } = bareRequest(sim, i);
+      const res = await fetch(url, init);
+      await res.text();
+      if (res.status === 201) created++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  if (created !== n) throw new Error(`bare loop: ${created} of ${n} requests created a call`);
+  return n / seconds;
+}
+
+async function tickOnce(
+  tick: RunTick,
+  who: string,
+  url: string,
+  admin: pg.Client,
+  sim: SimProcess,
+  latencyMs: number,
+  concurrency: number,
+  n: number,
+  poolSize: number,
+  opts: DispatchOptions,
+): Promise<{ rate: number; ms: number }> {
+  await seedQueued(admin, n, concurrency);
+  await simPrepare(sim, latencyMs);
+  const pool = createPool(url, poolSize);
+  const provider = new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url });
+  const where = `dispatch ${latencyMs} ms, concurrency ${concurrency}, ${who}`;
+  try {
+    const t0 = performance.now();
+    const r = await tick(
+      { pool, provider, log: silent, statusCallbackUrl: (id) => `${CALLBACK_BASE}?call_id=${id}` },
+      { trigger: 'local', budgetMs: 120_000 },
+    );
+    const ms = performance.now() - t0;
+    const failures: string[] = [];
+    if (r.launched !== n) {
+      failures.push(`launched ${r.launched} of ${n} (status ${r.status}, failed ${r.failed}, unknown ${r.unknown}, requeued ${r.requeued}, released ${r.released}, deadline ${r.deadlineReached}; ${r.errors[0]?.message ?? ''})`);
+    }
+    const stats = await simControl<{ created: number; createdPerNumber: Record<string, number> }>(sim, 'GET', '/__sim/stats');
+    const twice = Object.values(stats.createdPerNumber).filter((k) => k > 1).length;
+    if (stats.created !== n || twice > 0) failures.push(`the provider created ${stats.created} calls for ${n} reserved; ${twice} numbers more than once (invariant 4)`);
+    const dialing = await admin.query<{ n: number }>(`select count(*)::integer as n from public.calls where status = 'dialing' and provider_call_id is not null`);
+    if (dialing.rows[0]?.n !== n) failures.push(`${dialing.rows[0]?.n} calls recorded as dialing with a provider call id, expected ${n}`);
+    failures.push(...(await checkInvariants(admin, new Date())).failures);
+    if (failures.length) opts.onInvariantFailure(where, failures);
+    return { rate: r.launched / (ms / 1000), ms };
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function benchDispatch(url: string, opts: DispatchOptions): Promise<DispatchRow[]> {
+  const latencies = opts.latencies ?? [0, 150];
+  const concurrencies = opts.concurrencies ?? [10, 50, 200];
+  const poolSize = opts.poolSize ?? 20;
+  const admin = new pg.Client({ connectionString: url, application_name: 'bench-dispatch' });
+  await admin.connect();
+  const sim = await startSimProcess();
+  const rows: DispatchRow[] = [];
+  try {
+    for (const latencyMs of latencies) {
+      for (const concurrency of concurrencies) {
+        const n = callsFor(latencyMs, concurrency, opts.quick);
+        const ours: number[] = [];
+        const proposed: number[] = [];
+        const bare: number[] = [];
+        const ticks: number[] = [];
+        for (let r = 0; r < opts.runs; r++) {
+          const runBare = async () => {
+            await simPrepare(sim, latencyMs);
+            bare.push(await bareLoop(sim, n, concurrency));
+          };
+          const runOurs = async () => {
+            const o = await tickOnce(runTick, 'ours', url, admin, sim, latencyMs, concurrency, n, poolSize, opts);
+            ours.push(o.rate);
+            ticks.push(o.ms);
+          };
+          const runProposed = async () => {
+            if (!opts.proposedTick) return;
+            const o = await tickOnce(opts.proposedTick, 'proposed', url, admin, sim, latencyMs, concurrency, n, poolSize, opts);
+            proposed.push(o.rate);
+          };
+          // The order rotates from run to run.
+          const order = [runOurs, runProposed, runBare];
+          for (let i = 0; i < order.length; i++) await order[(i + r) % order.length]!();
+          opts.log(
+            `dispatch ${latencyMs} ms, concurrency ${concurrency}, ${n} calls, run ${r + 1}/${opts.runs}: ` +
+              `ours ${ours[ours.length - 1]!.toFixed(0)}/s (tick ${ticks[ticks.length - 1]!.toFixed(0)} ms)` +
+              (opts.proposedTick ? `, proposed ${proposed[proposed.length - 1]!.toFixed(0)}/s` : '') +
+              `, bare ${bare[bare.length - 1]!.toFixed(0)}/s`,
+          );
+        }
+        const o = summarize(ours);
+        const b = summarize(bare);
+        rows.push({
+          latencyMs,
+          concurrency,
+          calls: n,
+          oursCallsPerSecond: o,
+          bareCallsPerSecond: b,
+          bareOverOurs: b.median / o.median,
+          tickMs: summarize(ticks),
+          dbPoolSize: poolSize,
+          ...(proposed.length
+            ? { proposedCallsPerSecond: summarize(proposed), bareOverProposed: b.median / summarize(proposed).median }
+            : {}),
+        });
+      }
+    }
+  } finally {
+    await stopSimProcess(sim);
+    await admin.end();
+  }
+  return rows;
+}
