@@ -8,8 +8,9 @@
 //   claim      claim_queued_calls() on 1-3 connections at once
 //   results    the provider's answers to create-call requests, recorded with record_dispatch_result():
 //              accepted, 429 / 503 (retryable: not created), permanent (maybe an invalid number),
-//              timeout (unknown: created or not), 500 (unknown: created), or never recorded at all
-//              (the dispatcher died: created or not); several at once
+//              timeout (unknown: created or not), 500 (unknown: created), a 503 for a call that was
+//              created after all (a proxy's answer), or never recorded at all (the dispatcher died:
+//              created or not); several at once. A created call's callbacks may come before its answer.
 //   callbacks  apply_call_status() with the provider's events: in order, duplicated, reordered,
 //              dropped, late (after the reaper), by our call id or by the provider's id; several at once
 //   pause / resume / cancel a campaign, list a number on the do-not-call list
@@ -166,7 +167,8 @@ type Fate =
   | 'timeout_not_created' // unknown, nothing was created
   | 'server_error' // 500: unknown, created
   | 'lost_created' // the dispatcher died after sending: no answer is ever recorded
-  | 'lost_unsent'; // the dispatcher died after claiming, before sending
+  | 'lost_unsent' // the dispatcher died after claiming, before sending
+  | 'created_then_unavailable'; // created, yet answered 503 (a proxy's answer after the request went through)
 
 const FATES: Array<[Fate, number]> = [
   ['accepted', 45],
@@ -178,8 +180,10 @@ const FATES: Array<[Fate, number]> = [
   ['server_error', 5],
   ['lost_created', 5],
   ['lost_unsent', 2],
+  ['created_then_unavailable', 3],
 ];
-const CREATED: ReadonlySet<Fate> = new Set(['accepted', 'timeout_created', 'server_error', 'lost_created']);
+const CREATED: ReadonlySet<Fate> = new Set(['accepted', 'timeout_created', 'server_error', 'lost_created', 'created_then_unavailable']);
+const RETRYABLE: ReadonlySet<Fate> = new Set(['rate_limited', 'unavailable', 'created_then_unavailable']);
 const SCRIPTS: CallbackStatus[][] = [
   ['dialing', 'ringing', 'in_progress', 'completed'],
   ['dialing', 'ringing', 'in_progress', 'completed'],
@@ -215,6 +219,8 @@ interface CallModel {
   /** Claimable again only after a retryable answer put it back in the queue. */
   requeued: boolean;
   reachedUnknown: boolean;
+  /** A callback for this call reached the database: it knows the provider has the call. */
+  providerKnown: boolean;
   fate: Fate;
   awaitingAnswer: boolean;
   /** The provider's callbacks still to come (created calls only), in the order the provider sends them. */
@@ -266,6 +272,7 @@ class Model {
           claims: 0,
           requeued: false,
           reachedUnknown: false,
+          providerKnown: false,
           fate: 'accepted',
           awaitingAnswer: false,
           pendingEvents: [],
@@ -360,7 +367,7 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
   }
 }
 
-async function recordAnswer(call: CallModel, random: () => number, now: Date): Promise<void> {
+async function recordAnswer(call: CallModel, random: () => number, now: Date, model: Model): Promise<void> {
   call.awaitingAnswer = false;
   let sql: string;
   let params: unknown[];
@@ -371,6 +378,7 @@ async function recordAnswer(call: CallModel, random: () => number, now: Date): P
       break;
     case 'rate_limited':
     case 'unavailable':
+    case 'created_then_unavailable':
       sql = `select public.record_dispatch_result($1, 'retryable', p_reason => $2, p_error_code => $3, p_retry_at => $4, p_now => $5) as s`;
       params = [
         call.id,
@@ -392,8 +400,11 @@ async function recordAnswer(call: CallModel, random: () => number, now: Date): P
   const { rows } = await pool.query<{ s: string }>(sql, params);
   const status = rows[0]!.s;
   stats.answers++;
-  if (call.fate === 'rate_limited' || call.fate === 'unavailable') {
-    // Back in the queue only if nothing (the reaper) settled it meanwhile: then it is not an attempt.
+  if (RETRYABLE.has(call.fate)) {
+    if (status === 'queued' && call.providerKnown) {
+      model.violations.push(`inv4: call ${call.id} went back to the queue although a callback had shown the provider has it`);
+    }
+    // Back in the queue only if nothing (the reaper, a callback) settled it meanwhile: then it is not an attempt.
     if (status === 'queued') {
       call.requeued = true;
       call.contact.sends--;
@@ -409,6 +420,7 @@ async function deliver(call: CallModel, event: CallbackStatus, byCallId: boolean
     [byCallId ? call.id : null, `CA${call.id}`, event, event === 'completed' ? 42 : null, now],
   );
   const r = rows[0]!.r;
+  if (r !== 'not_found') call.providerKnown = true;
   if (r === 'applied') stats.callbacksApplied++;
   else stats.callbacksIgnored++;
   if (r === 'mismatch' || (r === 'not_found' && byCallId)) {
@@ -444,7 +456,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
     case 'results': {
       const random = prng(step.seed);
       const waiting = shuffled(random, [...model.calls.values()].filter((c) => c.awaitingAnswer)).slice(0, step.n);
-      await Promise.all(waiting.map((call) => recordAnswer(call, random, now)));
+      await Promise.all(waiting.map((call) => recordAnswer(call, random, now, model)));
       return;
     }
     case 'callbacks': {
@@ -578,7 +590,7 @@ async function drain(model: Model, clock: { now: Date }): Promise<string[]> {
   clock.now = new Date(clock.now.getTime() + 2 * 24 * 3_600_000);
   const now = clock.now;
   const random = prng(now.getTime());
-  await Promise.all([...model.calls.values()].filter((c) => c.awaitingAnswer).map((c) => recordAnswer(c, random, now)));
+  await Promise.all([...model.calls.values()].filter((c) => c.awaitingAnswer).map((c) => recordAnswer(c, random, now, model)));
   for (const call of model.calls.values()) {
     // The provider delivers what it still has, in order (the final one last).
     for (const event of call.pendingEvents.splice(0)) {
