@@ -471,7 +471,8 @@ describe('a database error while calls are in flight', () => {
       const ticking = postTick(impatient, SECRET);
       await waitFor('the provider to create the call', () => sim.stats().created === 1, { intervalMs: 5 });
       const [call] = await callRows(pool);
-      expect(call!.status).toBe('dialing');
+      // Claimed and sent; on a busy machine an early callback may already have moved it on.
+      expect(['dialing', 'ringing', 'in_progress']).toContain(call!.status);
       await locker.query('begin');
       await locker.query('select 1 from public.calls where id = $1 for update', [call!.id]);
       const a = await ticking;
