@@ -11,9 +11,7 @@ import { testDbUrl } from '../helpers/db.ts';
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** DESIGN.md "Active": the statuses that hold a slot of the caps. */
-export const ACTIVE_STATUSES = ['queued', 'dialing', 'unknown', 'ringing', 'in_progress'] as const;
 export const ACTIVE = `('queued', 'dialing', 'unknown', 'ringing', 'in_progress')`;
-export const FINAL = `('completed', 'busy', 'no_answer', 'failed', 'canceled')`;
 
 /** One action per campaign (the campaigns_* constraints accept it, launch_due_calls() serves it). */
 export const TWIML = { twiml: '<Response><Say>reliability suite</Say></Response>' };
@@ -157,7 +155,7 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
 
 /** Local wall-clock seconds since midnight and ISO weekday of an instant in a zone. */
-export function localTime(at: Date, timeZone: string): { seconds: number; isoDay: number } {
+function localTime(at: Date, timeZone: string): { seconds: number; isoDay: number } {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -234,11 +232,6 @@ export async function signedCallback(
     body: form.toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
   };
-}
-
-export async function post(cb: SignedCallback): Promise<{ status: number; text: string }> {
-  const res = await fetch(cb.url, { method: 'POST', headers: cb.headers, body: cb.body, signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, text: await res.text() };
 }
 
 // ------------------------------------------------------------------------------------------------
