@@ -208,12 +208,12 @@ begin
     returning public.calls.campaign_id, public.calls.contact_id
   ),
   contacts_reserved as (
-    -- Straight to the rows locked above (by ctid: they cannot move while we hold the lock), not a
-    -- join on id that the planner may turn into a scan of every contact.
+    -- The rows locked above, by primary key: a join on ctid can turn into a scan of every contact
+    -- per reserved row when the statistics are fresh (seen: 218 s for 50,000 reservations).
     update public.contacts ct
        set status = 'in_progress', updated_at = p_now
       from locked l
-     where ct.ctid = l.row_id
+     where ct.id = l.contact_id
     returning ct.id
   ),
   per_campaign as (
