@@ -323,7 +323,8 @@ async function main(): Promise<number> {
     await pushMigrations(db.url, { log });
     admin = new pg.Client({ connectionString: db.url, application_name: 'bench' });
     await admin.connect();
-    await assertWipeable(admin, args.wipe);
+    // A throwaway cluster holds nothing of anyone's; DATABASE_URL might.
+    if (db.external) await assertWipeable(admin, args.wipe);
     for (const file of args.apply) {
       const sql = await readFile(file, 'utf8');
       await admin.query(sql);
@@ -379,7 +380,9 @@ async function main(): Promise<number> {
           explain: (label, text) => void writeExplain(args.out, label, text),
         });
       }
-      process.stdout.write(`Reservation tick: launch_due_calls(), ms per tick, median of ${args.runs} runs (min..max)\n`);
+      process.stdout.write(
+        `Reservation tick: launch_due_calls(), ms per tick, median of ${args.runs} runs (min..max); baseline: ${args.baselineRuns ?? Math.min(args.runs, 3)} runs\n`,
+      );
       process.stdout.write(`${reserveTable(reserveRows)}\n\n`);
     }
 
