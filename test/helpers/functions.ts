@@ -23,6 +23,12 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     DENO_DIR: process.env.DENO_DIR,
+    // Deno fetches the npm: imports on first use; behind a TLS-inspecting proxy its bundled roots
+    // are not enough, so it also trusts the system store (SSL_CERT_FILE/DIR where set).
+    DENO_TLS_CA_STORE: process.env.DENO_TLS_CA_STORE ?? 'mozilla,system',
+    SSL_CERT_FILE: process.env.SSL_CERT_FILE,
+    SSL_CERT_DIR: process.env.SSL_CERT_DIR,
+    HTTPS_PROXY: process.env.HTTPS_PROXY,
     NO_COLOR: '1',
   };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
