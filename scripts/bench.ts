@@ -303,6 +303,19 @@ function chart(rows: ReserveRow[], m: MachineInfo): string {
   });
 }
 
+/**
+ * The throwaway cluster is tuned like a Supabase instance with 4 GB of RAM (the memory settings
+ * Supabase applies at that size), not PostgreSQL's 128 MB default: at scale (c) the contacts
+ * table and its indexes (about 0.4 GB) would not fit, and every tick would mostly measure buffer
+ * evictions. A DATABASE_URL database is measured with its own settings.
+ */
+const BENCH_CLUSTER_SETTINGS = [
+  "shared_buffers = '1GB'",
+  "effective_cache_size = '3GB'",
+  "maintenance_work_mem = '256MB'",
+  'random_page_cost = 1.1',
+];
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const started = performance.now();
@@ -318,7 +331,7 @@ async function main(): Promise<number> {
   let tickProposal: string | null = null;
   let admin: pg.Client | null = null;
   try {
-    db = await startLocalDb({ persistent: false, log });
+    db = await startLocalDb({ persistent: false, log, settings: BENCH_CLUSTER_SETTINGS });
     await bootstrapSupabaseShape(db.url);
     await pushMigrations(db.url, { log });
     admin = new pg.Client({ connectionString: db.url, application_name: 'bench' });

@@ -109,7 +109,7 @@ export function machineHeader(m: MachineInfo): string {
     `database: ${m.postgres} (${m.database})`,
     `settings: shared_buffers=${s.shared_buffers} work_mem=${s.work_mem} synchronous_commit=${s.synchronous_commit} ` +
       `fsync=${s.fsync} full_page_writes=${s.full_page_writes} jit=${s.jit} random_page_cost=${s.random_page_cost} ` +
-      `max_wal_size=${s.max_wal_size} autovacuum=${s.autovacuum}`,
+      `effective_cache_size=${s.effective_cache_size} max_wal_size=${s.max_wal_size} autovacuum=${s.autovacuum}`,
   ].join('\n');
 }
 

@@ -31,6 +31,8 @@ export interface StartLocalDbOptions {
   persistent: boolean;
   /** Port to listen on. Default: the persistent cluster's last port if free, else one the OS picks. */
   port?: number;
+  /** Extra postgresql.conf lines (`name = value`), written after the defaults so they win. */
+  settings?: string[];
   log?: (s: string) => void;
 }
 
@@ -244,7 +246,7 @@ function versionAtLeast(v: string, major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
-function clusterConf(dataDir: string, port: number, persistent: boolean): string {
+function clusterConf(dataDir: string, port: number, persistent: boolean, extra: string[] = []): string {
   // Unix socket paths are limited to ~107 bytes; skip the socket if the data dir is too deep.
   const socketDir = dataDir.length + '/.s.PGSQL.65535'.length < 100 ? dataDir : '';
   const lines = [
@@ -272,6 +274,7 @@ function clusterConf(dataDir: string, port: number, persistent: boolean): string
     // Throwaway test/bench clusters: durability is worthless, speed is not.
     lines.push('fsync = off', 'synchronous_commit = off', 'full_page_writes = off');
   }
+  lines.push(...extra);
   return lines.join('\n') + '\n';
 }
 
@@ -486,7 +489,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
       }
       if (!port) port = await freePort();
       const confFile = path.join(dataDir, 'localdb.conf');
-      await writeFile(confFile, clusterConf(dataDir, port, persistent));
+      await writeFile(confFile, clusterConf(dataDir, port, persistent, opts.settings));
       if (id) await chown(confFile, id.uid, id.gid);
 
       log(`starting ${persistent ? 'persistent' : 'throwaway'} cluster in ${dataDir} on port ${port}`);
