@@ -306,8 +306,9 @@ function chart(rows: ReserveRow[], m: MachineInfo): string {
 /**
  * The throwaway cluster is tuned like a Supabase instance with 4 GB of RAM (the memory settings
  * Supabase applies at that size), not PostgreSQL's 128 MB default: at scale (c) the contacts
- * table and its indexes (about 0.4 GB) would not fit, and every tick would mostly measure buffer
- * evictions. A DATABASE_URL database is measured with its own settings.
+ * table and its indexes (260 MB freshly seeded, more with the row versions every tick leaves)
+ * would not fit, and a tick would mostly measure buffer evictions (at 128 MB the same tick read
+ * and wrote back ~12,000 pages). A DATABASE_URL database is measured with its own settings.
  */
 const BENCH_CLUSTER_SETTINGS = [
   "shared_buffers = '1GB'",
