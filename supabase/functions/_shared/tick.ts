@@ -7,7 +7,8 @@
 //   4. housekeeping + launch_due_calls() in one transaction (reserve within caps)
 //   5. dispatch: claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them at the
 //      provider with bounded concurrency, paced to the provider's calls per second, each request
-//      with a timeout, under the circuit breaker, until the queue is empty or the deadline nears
+//      with a timeout, under the circuit breaker, until the queue is empty or the deadline nears;
+//      the provider's answers are recorded in batches (one round trip for many answers)
 //   6. record the run's end with its status, counts and errors
 //
 // The database enforces every limit; this code only decides how fast to feed the provider.
@@ -29,6 +30,13 @@ export const MIN_REQUEST_WINDOW_MS = 1000;
 export const FINISH_MARGIN_MS = 250;
 /** Errors kept in one run row; the rest are counted. */
 export const MAX_RECORDED_ERRORS = 50;
+/**
+ * The longest a provider's answer waits to be recorded with others in one round trip
+ * (record_dispatch_results). Answers are recorded at once when the batch is full
+ * (dispatch_batch_size), when no other request is out, in breaker probe mode, when an answer
+ * counts against the breaker, and when dispatch ends.
+ */
+export const RECORD_FLUSH_DELAY_MS = 5;
 
 export interface TickError {
   stage: 'start' | 'reserve' | 'dispatch' | 'record' | 'breaker' | 'tick';
@@ -89,6 +97,28 @@ function isConfigurationFailure(httpStatus: number | undefined): boolean {
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** One provider answer as record_dispatch_results() takes it (see its migration). */
+interface DispatchResultRow {
+  call_id: string;
+  outcome: CreateCallOutcome['kind'];
+  provider_call_id?: string | null;
+  status?: string | null;
+  reason?: string | null;
+  error_code?: string | null;
+  retry_at?: string | null;
+  invalid_number?: boolean;
+  at: string;
+  /** What the answer says about the provider's health (record_provider_result), if anything. */
+  breaker_success?: boolean;
+  breaker_reason?: string | null;
+}
+
+interface PendingRecord {
+  row: DispatchResultRow;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 interface ClaimedCall {
   call_id: string;
@@ -320,10 +350,71 @@ async function dispatch(
   }
 
   const inflight = new Set<Promise<void>>();
+  /** Create-call requests sent and not answered yet. */
+  let sending = 0;
+
+  // The provider's answers, recorded in batches: one round trip (record_dispatch_results) for many
+  // answers. A call whose answer waits here is in 'dialing' and holds its concurrency slot; if the
+  // write fails it stays in dialing (never re-sent: its callbacks or the reaper settle it).
+  const recordBatchSize = Math.max(1, settings.dispatchBatchSize);
+  let pendingRecords: PendingRecord[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const recordResults = async (rows: DispatchResultRow[]): Promise<Array<string | null>> => {
+    const { rows: out } = await deps.pool.query<{ breaker_state: string | null }>(
+      'select breaker_state from public.record_dispatch_results($1, $2::jsonb)',
+      [provider.name, JSON.stringify(rows)],
+    );
+    if (out.length !== rows.length) throw new Error(`record_dispatch_results answered ${out.length} rows for ${rows.length} results`);
+    return out.map((o) => o.breaker_state);
+  };
+
+  const flushRecords = (): void => {
+    if (flushTimer !== null) {
+      clearTimeout(flushTimer);
+      flushTimer = null;
+    }
+    if (pendingRecords.length === 0) return;
+    const batch = pendingRecords;
+    pendingRecords = [];
+    recordResults(batch.map((p) => p.row)).then(
+      (states) => {
+        try {
+          // In the order the database applied them, as one round trip per answer would have seen them.
+          for (let i = 0; i < batch.length; i++) {
+            const p = batch[i]!;
+            if (p.row.breaker_success !== undefined) noteBreaker(states[i] ?? null, p.row.breaker_reason ?? null);
+          }
+        } finally {
+          for (const p of batch) p.resolve();
+        }
+      },
+      (err) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  };
+
+  /** Resolves when the answer is recorded (with its breaker bookkeeping, if any). */
+  const record = (row: DispatchResultRow): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      pendingRecords.push({ row, resolve, reject });
+      if (
+        pendingRecords.length >= recordBatchSize ||
+        sending === 0 || // nothing else is coming soon: waiting would only delay this one
+        mode === 'probe' || // the probe's answer decides whether dispatch goes on
+        row.breaker_success === false // the breaker must learn about failures at once
+      ) {
+        flushRecords();
+      } else if (flushTimer === null) {
+        flushTimer = setTimeout(flushRecords, RECORD_FLUSH_DELAY_MS);
+      }
+    });
 
   const send = async (call: ClaimedCall): Promise<void> => {
     const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
     let outcome: CreateCallOutcome;
+    sending++;
     try {
       outcome = await provider.createCall({
         callId: call.call_id,
@@ -335,43 +426,44 @@ async function dispatch(
       });
     } catch (err) {
       outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
+    } finally {
+      sending--;
     }
     const at = new Date(now());
-    // One round trip per answer: the call's outcome and, where it says something about the
-    // provider's health, the circuit breaker's bookkeeping.
-    const record = async (
-      args: [providerCallId: string | null, status: string | null, reason: string | null, code: string | null, retryAt: Date | null, invalidNumber: boolean],
+    // The call's outcome and, where it says something about the provider's health, the circuit
+    // breaker's bookkeeping (record_provider_result's semantics), in one row of a batch.
+    const row = (
+      fields: Omit<DispatchResultRow, 'call_id' | 'outcome' | 'at' | 'breaker_success' | 'breaker_reason'>,
       breaker: { success: boolean; reason: string | null } | null,
-    ): Promise<void> => {
-      const params: unknown[] = [call.call_id, outcome.kind, ...args, at];
-      if (breaker === null) {
-        await deps.pool.query('select public.record_dispatch_result($1, $2, $3, $4, $5, $6, $7, $8, $9)', params);
-        return;
-      }
-      const { rows } = await deps.pool.query<{ s: string }>(
-        `select public.record_dispatch_result($1, $2, $3, $4, $5, $6, $7, $8, $9),
-                public.record_provider_result($10, $11, $12, $9) as s`,
-        [...params, provider.name, breaker.success, breaker.reason],
-      );
-      noteBreaker(rows[0]?.s ?? null, breaker.reason);
-    };
+    ): DispatchResultRow => ({
+      call_id: call.call_id,
+      outcome: outcome.kind,
+      ...fields,
+      at: at.toISOString(),
+      ...(breaker === null ? {} : { breaker_success: breaker.success, breaker_reason: breaker.reason }),
+    });
     try {
       switch (outcome.kind) {
         case 'accepted':
-          await record([outcome.providerCallId, outcome.status, null, null, null, false], { success: true, reason: null });
+          await record(row({ provider_call_id: outcome.providerCallId, status: outcome.status }, { success: true, reason: null }));
           r.launched++;
           break;
         case 'retryable': {
           const backoffMs = outcome.retryAfterMs ?? Math.max(1000, intervalMs * 2);
           // Rate limited (429): slow down; not a failure of the call, nor of the provider.
           const rateLimited = outcome.httpStatus === 429;
+          if (rateLimited) {
+            // Before the answer is recorded: the next calls must not go out meanwhile.
+            nextSendAt = Math.max(nextSendAt, now() + backoffMs);
+          }
           await record(
-            [null, null, outcome.reason, outcome.code ?? null, new Date(at.getTime() + backoffMs), false],
-            rateLimited ? null : { success: false, reason: outcome.reason },
+            row(
+              { reason: outcome.reason, error_code: outcome.code ?? null, retry_at: new Date(at.getTime() + backoffMs).toISOString() },
+              rateLimited ? null : { success: false, reason: outcome.reason },
+            ),
           );
           r.requeued++;
           if (rateLimited) {
-            nextSendAt = Math.max(nextSendAt, now() + backoffMs);
             deps.log.warn('provider_rate_limited', { run_id: r.runId, call_id: call.call_id, retry_after_ms: backoffMs });
           }
           break;
@@ -379,10 +471,12 @@ async function dispatch(
         case 'permanent':
           // The provider answered: it is up, unless it refused our credentials or our endpoint is
           // wrong (every call would fail the same way: let the breaker stop the bleeding).
-          await record([null, null, outcome.reason, outcome.code ?? null, null, outcome.invalidNumber], {
-            success: !isConfigurationFailure(outcome.httpStatus),
-            reason: outcome.reason,
-          });
+          await record(
+            row(
+              { reason: outcome.reason, error_code: outcome.code ?? null, invalid_number: outcome.invalidNumber },
+              { success: !isConfigurationFailure(outcome.httpStatus), reason: outcome.reason },
+            ),
+          );
           r.failed++;
           state.error({
             stage: 'dispatch',
@@ -393,7 +487,7 @@ async function dispatch(
           });
           break;
         case 'unknown':
-          await record([null, null, outcome.reason, null, null, false], { success: false, reason: outcome.reason });
+          await record(row({ reason: outcome.reason }, { success: false, reason: outcome.reason }));
           r.unknown++;
           state.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, message: outcome.reason });
           break;
@@ -416,20 +510,16 @@ async function dispatch(
   };
 
   const unclaim = async (calls: ClaimedCall[], reason: string): Promise<void> => {
-    for (const call of calls) {
-      try {
-        const at = new Date(now());
-        await deps.pool.query('select public.record_dispatch_result($1, $2, null, null, $3, null, $4, false, $4)', [
-          call.call_id,
-          'retryable',
-          reason,
-          at,
-        ]);
-        r.requeued++;
-      } catch (err) {
-        // Left in dialing without having been sent: the reaper expires it (counted as an attempt).
-        state.error({ stage: 'record', call_id: call.call_id, message: coerceError(err).message });
-      }
+    if (calls.length === 0) return;
+    const at = new Date(now()).toISOString();
+    try {
+      // One round trip: retryable, due now, no breaker bookkeeping (nothing was sent).
+      await recordResults(calls.map((call) => ({ call_id: call.call_id, outcome: 'retryable', reason, retry_at: at, at })));
+      r.requeued += calls.length;
+    } catch (err) {
+      // Left in dialing without having been sent: the reaper expires them (counted as an attempt).
+      const message = coerceError(err).message;
+      for (const call of calls) state.error({ stage: 'record', call_id: call.call_id, message });
     }
   };
 
@@ -496,7 +586,9 @@ async function dispatch(
     }
   } finally {
     // Also when claiming or recording fails half-way: the requests already sent are answered and
-    // recorded before the run is finished (and before the dispatcher lock is released).
+    // recorded before the run is finished (and before the dispatcher lock is released). Answers
+    // waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
+    flushRecords();
     await Promise.allSettled(inflight);
   }
 }

@@ -525,6 +525,9 @@ export class TwilioProvider implements TelephonyProvider {
   readonly #authToken: string;
   readonly #baseUrl: string;
   readonly #fetch: typeof fetch;
+  /** Computed once: the same for every request (a dispatcher sends thousands per second). */
+  readonly #authorization: string;
+  readonly #callsUrl: string;
 
   constructor(opts: TwilioProviderOptions) {
     if (!opts.accountSid) throw new Error('TwilioProvider needs an account SID');
@@ -534,10 +537,12 @@ export class TwilioProvider implements TelephonyProvider {
     this.#baseUrl = (opts.baseUrl ?? DEFAULT_TWILIO_BASE_URL).replace(/\/+$/, '');
     // Called unbound: a bare reference to globalThis.fetch loses its receiver in some runtimes.
     this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#authorization = basicAuth(this.#accountSid, this.#authToken);
+    this.#callsUrl = `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(this.#accountSid)}/Calls.json`;
   }
 
   get callsUrl(): string {
-    return `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(this.#accountSid)}/Calls.json`;
+    return this.#callsUrl;
   }
 
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
@@ -557,7 +562,7 @@ export class TwilioProvider implements TelephonyProvider {
       res = await this.#fetch(this.callsUrl, {
         method: 'POST',
         headers: {
-          authorization: basicAuth(this.#accountSid, this.#authToken),
+          authorization: this.#authorization,
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
         },
