@@ -12,7 +12,7 @@ import {
   lintDatabase,
   pushMigrations,
   startLocalDb,
-} from './lib/localdb.ts';
+} from './stack/localdb.ts';
 
 const log = (s: string) => process.stderr.write(`[lint] ${s}\n`);
 
@@ -40,7 +40,7 @@ function denoCheck(): boolean {
         .map((d) => path.join('supabase', 'functions', d.name, 'index.ts'))
         .filter((f) => existsSync(path.join(REPO_ROOT, f)))
     : [];
-  if (existsSync(path.join(REPO_ROOT, 'scripts', 'functions-serve.ts'))) entries.push('scripts/functions-serve.ts');
+  if (existsSync(path.join(REPO_ROOT, 'scripts', 'stack', 'functions-serve.ts'))) entries.push('scripts/stack/functions-serve.ts');
   if (entries.length === 0) {
     log('deno check: no Edge Functions yet');
     return true;

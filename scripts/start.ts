@@ -20,9 +20,9 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { REPO_ROOT } from './lib/localdb.ts';
-import { seedDemoIfEmpty } from './lib/demo-seed.ts';
-import { generateSecret, readStatusSummary, startStack, type Stack, type StackSecrets, type TickReply } from './lib/stack.ts';
+import { REPO_ROOT } from './stack/localdb.ts';
+import { seedDemoIfEmpty } from './stack/demo-seed.ts';
+import { generateSecret, readStatusSummary, startStack, type Stack, type StackSecrets, type TickReply } from './stack/stack.ts';
 
 const USAGE = 'usage: npm start [-- --interval <seconds>] [--once] [--no-seed] [--verbose]';
 

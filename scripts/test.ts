@@ -15,7 +15,7 @@ import {
   pushMigrations,
   startLocalDb,
   type LocalDb,
-} from './lib/localdb.ts';
+} from './stack/localdb.ts';
 
 interface Tally {
   passed: number;

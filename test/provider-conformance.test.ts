@@ -13,7 +13,7 @@ import {
   parseTwilioStatusCallback,
   verifyTwilioSignature,
 } from '../supabase/functions/_shared/twilio.ts';
-import { startTwilioSimulator, type SimFaults, type TwilioSimulator } from '../scripts/twilio-sim.ts';
+import { startTwilioSimulator, type SimFaults, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 
 // ---------------------------------------------------------------------------------------------
 // A callback receiver: what the call-status function sees (full URL, headers, form body).

@@ -1,4 +1,4 @@
-// The Twilio simulator (scripts/twilio-sim.ts) speaks Twilio's protocol: these tests talk to it
+// The Twilio simulator (scripts/twilio-sim/server.ts) speaks Twilio's protocol: these tests talk to it
 // with plain HTTP, the way any Twilio client would, and check its validation, answers, faults,
 // control API, determinism and CLI. No database.
 
@@ -9,8 +9,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../scripts/twilio-sim.ts';
-import { rfc2822, signTwilioRequest } from '../scripts/lib/twilio-sim-core.ts';
+import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
+import { rfc2822, signTwilioRequest } from '../scripts/twilio-sim/core.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -364,7 +364,7 @@ describe('Twilio simulator: control API', () => {
 describe('Twilio simulator: CLI', () => {
   it('prints its URL and credentials as one JSON line, serves, and stops on SIGTERM', async () => {
     const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-    const child = spawn(tsx, ['scripts/twilio-sim.ts', '--port', '0', '--seed', '4', '--time-scale', '0.01'], {
+    const child = spawn(tsx, ['scripts/twilio-sim/server.ts', '--port', '0', '--seed', '4', '--time-scale', '0.01'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,9 +7,9 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/lib/localdb.ts';
-import { ALL_DAY, seedCampaign } from '../../scripts/lib/demo-seed.ts';
-import { startStack, type Stack } from '../../scripts/lib/stack.ts';
+import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
+import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
+import { startStack, type Stack } from '../../scripts/stack/stack.ts';
 import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
 import { launchChromium } from './browser.ts';
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/lib/localdb.ts';
+import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
 
 interface Run {

@@ -1,4 +1,4 @@
-// Starts the real Edge Functions for a test: the Deno gateway (scripts/functions-serve.ts) as a
+// Starts the real Edge Functions for a test: the Deno gateway (scripts/stack/functions-serve.ts) as a
 // child process, on a free loopback port, with the environment a test chooses. Its JSON log lines
 // are captured so tests can look for events and for leaked secrets.
 
@@ -34,7 +34,7 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   const child = spawn(
     deno,
-    ['run', '-A', '--quiet', '--config', 'supabase/functions/deno.json', 'scripts/functions-serve.ts', '--port', '0'],
+    ['run', '-A', '--quiet', '--config', 'supabase/functions/deno.json', 'scripts/stack/functions-serve.ts', '--port', '0'],
     { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: string[] = [];

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim.ts';
+import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import { startGateway, type Gateway } from './functions.ts';
 import { testDbUrl } from './db.ts';

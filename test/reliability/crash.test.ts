@@ -25,8 +25,8 @@ import {
   startLocalDb,
   stopCluster,
   type LocalDb,
-} from '../../scripts/lib/localdb.ts';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim.ts';
+} from '../../scripts/stack/localdb.ts';
+import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { disableCronJobs, resetData } from '../helpers/db.ts';
 import { startGateway, type Gateway } from '../helpers/functions.ts';
 import {

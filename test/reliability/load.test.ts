@@ -34,7 +34,7 @@ interface SimProcess {
 
 /** The simulator in its own process, as Twilio would be: it must not share the dispatcher's event loop. */
 async function startSimProcess(): Promise<SimProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/twilio-sim.ts', '--seed', '11', '--no-callbacks'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/twilio-sim/server.ts', '--seed', '11', '--no-callbacks'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

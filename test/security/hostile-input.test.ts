@@ -11,8 +11,8 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTickRoute } from '../../api/_lib/tick-route.ts';
-import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim.ts';
-import { startVercelLocal, type VercelLocal } from '../../scripts/lib/vercel-local.ts';
+import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import { startVercelLocal, type VercelLocal } from '../../scripts/stack/vercel-local.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import { disableCronJobs, resetData } from '../helpers/db.ts';
 import { startGateway, type Gateway } from '../helpers/functions.ts';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTickRoute } from '../../api/_lib/tick-route.ts';
-import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim.ts';
+import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { createLogger } from '../../supabase/functions/_shared/log.ts';
 import { presentedSecret, timingSafeEqualStrings, verifyCronSecret } from '../../supabase/functions/_shared/secrets.ts';
 import { computeTwilioSignature, verifyTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';

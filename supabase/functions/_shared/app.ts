@@ -1,6 +1,6 @@
 // Builds the Edge Functions' handlers from the environment: one place that reads the config (once,
 // validated with zod), makes the database pool and the provider, and wires the handlers. Each
-// function's index.ts serves one of them; scripts/functions-serve.ts serves all of them locally
+// function's index.ts serves one of them; scripts/stack/functions-serve.ts serves all of them locally
 // under /functions/v1/<name>, as Supabase does.
 
 import { cronSecrets, databaseUrl, knownSecrets, parseEnv, publicFunctionsUrl, type FunctionsEnv } from './config.ts';

@@ -2,7 +2,7 @@
 // the control API receives them), Twilio's Create Call validation, the call timeline (which status
 // callbacks, when, with which parameters), a seeded PRNG and Twilio's request signature computed
 // with node:crypto (independently of the adapter's crypto.subtle code, so each checks the other).
-// scripts/twilio-sim.ts puts it behind HTTP.
+// scripts/twilio-sim/server.ts puts it behind HTTP.
 
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';

@@ -8,7 +8,7 @@
 // one JSON line {"event":"vercel_listening","url":...} and stops when its stdin closes (the parent
 // went away) or on SIGTERM / SIGINT.
 //
-//   node --import tsx scripts/lib/vercel-local.ts [--port N] [--host H]
+//   node --import tsx scripts/stack/vercel-local.ts [--port N] [--host H]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

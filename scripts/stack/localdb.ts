@@ -250,7 +250,7 @@ function clusterConf(dataDir: string, port: number, persistent: boolean, extra: 
   // Unix socket paths are limited to ~107 bytes; skip the socket if the data dir is too deep.
   const socketDir = dataDir.length + '/.s.PGSQL.65535'.length < 100 ? dataDir : '';
   const lines = [
-    '# Written by scripts/lib/localdb.ts on every start; edit that file, not this one.',
+    '# Written by scripts/stack/localdb.ts on every start; edit that file, not this one.',
     "listen_addresses = '127.0.0.1'",
     `port = ${port}`,
     `unix_socket_directories = '${socketDir}'`,

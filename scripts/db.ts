@@ -12,7 +12,7 @@ import {
   pushMigrations,
   startLocalDb,
   stopCluster,
-} from './lib/localdb.ts';
+} from './stack/localdb.ts';
 
 const dir = persistentDir();
 const dataDir = path.join(dir, 'data');

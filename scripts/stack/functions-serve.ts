@@ -1,13 +1,13 @@
 // Local Edge Functions gateway (Deno): serves every function under /functions/v1/<name>, the way
 // Supabase does, for npm start and the tests (supabase functions serve needs Docker).
 //
-//   deno run -A --config supabase/functions/deno.json scripts/functions-serve.ts [--port N] [--host H]
+//   deno run -A --config supabase/functions/deno.json scripts/stack/functions-serve.ts [--port N] [--host H]
 //
 // Prints one JSON line {"event":"functions_listening","url":...} once it listens. The environment
 // is the functions' own (CRON_SECRET, SUPABASE_DB_URL, TWILIO_*, ...); PUBLIC_FUNCTIONS_URL defaults
 // to the gateway's own URL.
 
-import { buildFunctions, FUNCTION_NAMES, type BuiltFunctions, type FunctionName } from '../supabase/functions/_shared/app.ts';
+import { buildFunctions, FUNCTION_NAMES, type BuiltFunctions, type FunctionName } from '../../supabase/functions/_shared/app.ts';
 
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);

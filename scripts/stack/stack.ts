@@ -2,9 +2,9 @@
 //
 //   PostgreSQL (local cluster, persistent or throwaway, or DATABASE_URL / databaseUrl)
 //     └─ Supabase shape + migrations (real Supabase CLI)
-//   Twilio simulator (scripts/twilio-sim.ts): create-call API, signed status callbacks
+//   Twilio simulator (scripts/twilio-sim/server.ts): create-call API, signed status callbacks
 //   Edge Functions gateway (real Deno, scripts/functions-serve.ts): /functions/v1/<name>
-//   local Vercel (scripts/lib/vercel-local.ts): public/ dashboard, /api/scheduler/tick,
+//   local Vercel (scripts/stack/vercel-local.ts): public/ dashboard, /api/scheduler/tick,
 //     /api/dashboard-config
 //
 // startStack() resolves once everything answers; stop() stops it in reverse order (the Vercel
@@ -25,7 +25,7 @@ import {
   type LocalDb,
 } from './localdb.ts';
 import { startVercelLocal, stopChild } from './vercel-local.ts';
-import { startTwilioSimulator } from '../twilio-sim.ts';
+import { startTwilioSimulator } from '../twilio-sim/server.ts';
 
 export type TwilioSimulator = Awaited<ReturnType<typeof startTwilioSimulator>>;
 export type TwilioSimulatorOptions = NonNullable<Parameters<typeof startTwilioSimulator>[0]>;
@@ -147,7 +147,7 @@ async function startGateway(
     '--quiet',
     '--config',
     'supabase/functions/deno.json',
-    'scripts/functions-serve.ts',
+    'scripts/stack/functions-serve.ts',
     '--port',
     String(port),
   ];

@@ -23,8 +23,8 @@ import {
   snapshot,
   undo,
   type Scale,
-} from './bench-data.ts';
-import { summarize, type Summary } from './bench-report.ts';
+} from './data.ts';
+import { summarize, type Summary } from './report.ts';
 
 /**
  * ours: launch_due_calls() as migrated. proposed: a candidate replacement (bench --propose FILE),

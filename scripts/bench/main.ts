@@ -32,8 +32,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from './lib/localdb.ts';
-import { assertWipeable, pauseCronJobs, type Scale } from './lib/bench-data.ts';
+import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from '../stack/localdb.ts';
+import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
 import {
   fmtInt,
   fmtMs,
@@ -44,9 +44,9 @@ import {
   machineInfo,
   renderTable,
   type MachineInfo,
-} from './lib/bench-report.ts';
-import { PROPOSED_FUNCTION, benchScale, explainCold, type Contender, type ReserveRow } from './lib/bench-reserve.ts';
-import { benchDispatch, type DispatchRow, type RunTick } from './lib/bench-dispatch.ts';
+} from './report.ts';
+import { PROPOSED_FUNCTION, benchScale, explainCold, type Contender, type ReserveRow } from './reserve.ts';
+import { benchDispatch, type DispatchRow, type RunTick } from './dispatch.ts';
 
 interface Args {
   quick: boolean;

@@ -6,7 +6,7 @@
 // requests left hanging, an outage, dropped / duplicated / reordered callbacks, per-number rules.
 // Status callbacks only ever go to loopback addresses: this machine sends nothing off-box.
 //
-//   tsx scripts/twilio-sim.ts [--port 0] [--seed 42] [--time-scale 0.1] [--faults '{"rate429":0.1}']
+//   tsx scripts/twilio-sim/server.ts [--port 0] [--seed 42] [--time-scale 0.1] [--faults '{"rate429":0.1}']
 //
 // prints one JSON line {"event":"twilio_sim_listening","url":...,"accountSid":...,"authToken":...}.
 //
@@ -48,9 +48,9 @@ import {
   type SimTiming,
   type TimelineStep,
   type TwilioErrorAnswer,
-} from './lib/twilio-sim-core.ts';
+} from './core.ts';
 
-export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './lib/twilio-sim-core.ts';
+export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './core.ts';
 
 export interface SimOptions {
   /** Default 0: the OS picks a free port. */
@@ -738,7 +738,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 
 // --- CLI ---------------------------------------------------------------------------------------
 
-const USAGE = `usage: tsx scripts/twilio-sim.ts [--port N] [--host 127.0.0.1] [--seed N] [--time-scale X]
+const USAGE = `usage: tsx scripts/twilio-sim/server.ts [--port N] [--host 127.0.0.1] [--seed N] [--time-scale X]
        [--account-sid AC...] [--auth-token T] [--faults JSON] [--no-callbacks] [--verbose]`;
 
 async function main(): Promise<number> {

@@ -19,9 +19,9 @@ import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { runTick } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
-import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './bench-data.ts';
-import { REPO_ROOT } from './localdb.ts';
-import { summarize, type Summary } from './bench-report.ts';
+import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './data.ts';
+import { REPO_ROOT } from '../stack/localdb.ts';
+import { summarize, type Summary } from './report.ts';
 
 export interface DispatchRow {
   latencyMs: number;
@@ -105,7 +105,7 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
   return now;
 }
 
-/** The Twilio simulator (scripts/twilio-sim.ts) in a child process, driven by its control API. */
+/** The Twilio simulator (scripts/twilio-sim/server.ts) in a child process, driven by its control API. */
 interface SimProcess {
   url: string;
   accountSid: string;
@@ -115,7 +115,7 @@ interface SimProcess {
 
 async function startSimProcess(): Promise<SimProcess> {
   const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [path.join(REPO_ROOT, 'scripts', 'twilio-sim.ts'), '--port', '0', '--seed', '7', '--no-callbacks'], {
+  const child = spawn(tsx, [path.join(REPO_ROOT, 'scripts', 'twilio-sim', 'server.ts'), '--port', '0', '--seed', '7', '--no-callbacks'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
