@@ -1,17 +1,22 @@
 // The Vercel Cron route's logic, kept apart from the route file so tests and the local server
 // import it. Vercel Cron sends GET with `Authorization: Bearer <CRON_SECRET>`; we check it in
-// constant time, then forward to the scheduler-tick Edge Function with that function's own secret,
-// the trigger 'vercel' and the scheduled minute (a second delivery of the same minute is recorded
-// as a duplicate by the database and does no work). Never a redirect: Vercel Cron does not follow them.
+// constant time, then invoke the scheduler-tick Edge Function (supabase-js `functions.invoke`) with
+// that function's own secret, the trigger 'vercel' and the scheduled minute (a second delivery of
+// the same minute is recorded as a duplicate by the database and does no work). Never a redirect:
+// Vercel Cron does not follow them, and the invocation refuses them too.
 
 import { z } from 'zod';
 import { verifyCronSecret } from '../../supabase/functions/_shared/secrets.ts';
 import { createLogger, type Logger } from '../../supabase/functions/_shared/log.ts';
+import { createFunctionsCaller, parseFunctionUrl } from './functions-client.ts';
 
 const RouteEnv = z.object({
   CRON_SECRET: z.string().min(16, 'CRON_SECRET must be at least 16 characters'),
   CRON_SECRET_PREVIOUS: z.string().min(16).optional(),
-  SCHEDULER_TICK_URL: z.string().url(),
+  SCHEDULER_TICK_URL: z
+    .string()
+    .url()
+    .refine((u) => parseFunctionUrl(u) !== undefined, 'SCHEDULER_TICK_URL must be <SUPABASE_URL>/functions/v1/<function name>'),
   SCHEDULER_TICK_SECRET: z.string().min(16, 'SCHEDULER_TICK_SECRET must be at least 16 characters'),
   TICK_FORWARD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(25_000),
 });
@@ -19,6 +24,7 @@ export type RouteEnv = z.infer<typeof RouteEnv>;
 
 export interface TickRouteOptions {
   env: Record<string, string | undefined>;
+  /** The transport under supabase-js (default: the global fetch). */
   fetch?: typeof fetch;
   now?: () => number;
   log?: Logger;
@@ -35,8 +41,18 @@ export function createTickRoute(opts: TickRouteOptions): (req: Request) => Promi
   const log =
     opts.log ??
     createLogger({ service: 'vercel-tick-route', secrets: parsed.success ? [...secrets, parsed.data.SCHEDULER_TICK_SECRET] : [] });
-  const doFetch = opts.fetch ?? fetch;
   const now = opts.now ?? Date.now;
+  const target = parsed.success ? parseFunctionUrl(parsed.data.SCHEDULER_TICK_URL) : undefined;
+  const invoke =
+    parsed.success && target
+      ? createFunctionsCaller({
+          functionsUrl: target.supabaseUrl,
+          secret: parsed.data.SCHEDULER_TICK_SECRET,
+          timeoutMs: parsed.data.TICK_FORWARD_TIMEOUT_MS,
+          userAgent: 'campaign-scheduler-vercel-route',
+          ...(opts.fetch ? { fetch: opts.fetch } : {}),
+        })
+      : undefined;
   if (!parsed.success) {
     log.error('config_error', {
       message: `the tick route is misconfigured: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
@@ -45,45 +61,28 @@ export function createTickRoute(opts: TickRouteOptions): (req: Request) => Promi
 
   return async (req: Request): Promise<Response> => {
     if (req.method !== 'GET' && req.method !== 'POST') return json({ error: 'method_not_allowed' }, 405);
-    if (!parsed.success) return json({ error: 'server_misconfigured' }, 500);
+    if (!invoke || !target) return json({ error: 'server_misconfigured' }, 500);
     if (!(await verifyCronSecret(req.headers, secrets))) return new Response('Unauthorized', { status: 401 });
-    const env = parsed.data;
     const scheduledFor = new Date(Math.floor(now() / 60_000) * 60_000).toISOString();
     const started = now();
-    try {
-      const res = await doFetch(env.SCHEDULER_TICK_URL, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: {
-          authorization: `Bearer ${env.SCHEDULER_TICK_SECRET}`,
-          'content-type': 'application/json',
-          'user-agent': 'campaign-scheduler-vercel-route',
-        },
-        body: JSON.stringify({ trigger: 'vercel', scheduled_for: scheduledFor }),
-        signal: AbortSignal.timeout(env.TICK_FORWARD_TIMEOUT_MS),
-      });
-      const text = await res.text();
-      if (res.status >= 300 && res.status < 400) {
-        log.error('tick_forward_redirected', { status: res.status });
-        return json({ error: 'bad_gateway', message: 'the scheduler-tick function answered with a redirect' }, 502);
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        log.error('tick_forward_bad_body', { status: res.status });
-        return json({ error: 'bad_gateway', message: `scheduler-tick answered ${res.status} without JSON` }, 502);
-      }
-      if (res.status === 401) {
-        log.error('tick_forward_unauthorized', { message: 'SCHEDULER_TICK_SECRET does not match the function\'s CRON_SECRET' });
-        return json({ error: 'bad_gateway', message: 'scheduler-tick refused our secret' }, 502);
-      }
-      log.info('tick_forwarded', { status: res.status, duration_ms: now() - started, scheduled_for: scheduledFor });
-      return json(body, res.status);
-    } catch (err) {
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      log.error('tick_forward_failed', { error: err instanceof Error ? err.message : String(err), timed_out: timedOut });
-      return json({ error: timedOut ? 'gateway_timeout' : 'bad_gateway', scheduled_for: scheduledFor }, timedOut ? 504 : 502);
+    const answer = await invoke(target.name, { method: 'POST', body: { trigger: 'vercel', scheduled_for: scheduledFor } });
+    if (!answer.answered) {
+      log.error('tick_forward_failed', { error: answer.error, timed_out: answer.timedOut });
+      return json({ error: answer.timedOut ? 'gateway_timeout' : 'bad_gateway', scheduled_for: scheduledFor }, answer.timedOut ? 504 : 502);
     }
+    if (answer.status >= 300 && answer.status < 400) {
+      log.error('tick_forward_redirected', { status: answer.status });
+      return json({ error: 'bad_gateway', message: 'the scheduler-tick function answered with a redirect' }, 502);
+    }
+    if (answer.json === undefined) {
+      log.error('tick_forward_bad_body', { status: answer.status });
+      return json({ error: 'bad_gateway', message: `scheduler-tick answered ${answer.status} without JSON` }, 502);
+    }
+    if (answer.status === 401) {
+      log.error('tick_forward_unauthorized', { message: 'SCHEDULER_TICK_SECRET does not match the function\'s CRON_SECRET' });
+      return json({ error: 'bad_gateway', message: 'scheduler-tick refused our secret' }, 502);
+    }
+    log.info('tick_forwarded', { status: answer.status, duration_ms: now() - started, scheduled_for: scheduledFor });
+    return json(answer.json, answer.status);
   };
 }
