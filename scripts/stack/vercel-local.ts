@@ -1,33 +1,30 @@
-// A small stand-in for Vercel on one machine: serves public/ as static files (index.html at /) and
-// maps /api/<path> to the web-standard handlers (`export function GET(req: Request)`, POST, ...) of
-// api/<path>.ts, the way Vercel's Node runtime does (so /api/dashboard-config and
-// /api/scheduler/tick run the very files Vercel deploys).
+// A small stand-in for Vercel on one machine, serving what `vercel build` built (.vercel/output,
+// scripts/stack/vercel-build.ts): static/ as static files (index.html at /), and each function of
+// functions/**/*.func at its route (/api/scheduler/tick, /api/dashboard-config), run by Vercel's
+// own Node.js launcher from a copy of its folder (scripts/stack/vercel-function.ts). So the local
+// stack runs the very files Vercel deploys, as Vercel compiled them.
 //
 // Vercel functions read process.env when their module loads, so each local "deployment" runs in a
-// child process with its own environment: startVercelLocal({env}) spawns this file, which prints
-// one JSON line {"event":"vercel_listening","url":...} and stops when its stdin closes (the parent
-// went away) or on SIGTERM / SIGINT.
+// child process with its own environment: startVercelLocal({env}) builds when the build is stale,
+// then spawns this file, which prints one JSON line {"event":"vercel_listening","url":...} and
+// stops when its stdin closes (the parent went away) or on SIGTERM / SIGINT.
 //
 //   node --import tsx scripts/stack/vercel-local.ts [--port N] [--host H]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { VERCEL_OUTPUT_DIR, builtFunctions, ensureVercelBuild } from './vercel-build.ts';
+import { startBuiltFunction, type RunningFunction } from './vercel-function.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 export const REPO_ROOT = path.resolve(path.dirname(HERE), '..', '..');
 
 /** Largest request body an /api function accepts (Vercel's own limit is 4.5 MB). */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
-
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-type Method = (typeof METHODS)[number];
-type WebHandler = (req: Request) => Response | Promise<Response>;
-type ApiModule = Partial<Record<Method, WebHandler>>;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -43,13 +40,11 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export interface VercelLocalServerOptions {
-  /** Directory served as static files. Default: public/. */
-  publicDir?: string;
-  /** Directory of the API functions. Default: api/. */
-  apiDir?: string;
+  /** The Build Output API folder. Default: .vercel/output. */
+  outputDir?: string;
   /**
-   * The deployment's environment (in the child: its own process.env). The API modules read
-   * process.env themselves, as on Vercel; the server uses SUPABASE_FUNCTIONS_URL for the page's CSP.
+   * The deployment's environment (in the child: its own process.env): the functions get it, as on
+   * Vercel; the server uses SUPABASE_FUNCTIONS_URL for the page's CSP.
    */
   env: Record<string, string | undefined>;
   log?: (line: string) => void;
@@ -110,68 +105,50 @@ function pageHeaders(env: Record<string, string | undefined>): Record<string, st
   };
 }
 
-/** Maps /api/a/b to api/a/b.ts (or api/a/b/index.ts); never to files or folders starting with _. */
-function apiFile(apiDir: string, pathname: string): string | undefined {
-  const rest = pathname.replace(/^\/api\/?/, '').replace(/\/+$/, '');
-  if (!rest) return undefined;
-  const segments = rest.split('/');
-  if (segments.some((s) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s) || s.includes('..'))) return undefined;
-  for (const candidate of [path.join(apiDir, ...segments) + '.ts', path.join(apiDir, ...segments, 'index.ts')]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
+/**
+ * The function serving a path: the filesystem phase of the build's routes (/api/a/b is
+ * functions/api/a/b.func; /api/a/b.ts is rewritten to it, as config.json's "miss" route does).
+ */
+function functionFor(functions: Map<string, RunningFunction>, pathname: string): RunningFunction | undefined {
+  let p = pathname.replace(/\/+$/, '');
+  if (p.endsWith('.ts')) p = p.slice(0, -3);
+  if (p.split('/').some((s) => s === '.' || s === '..')) return undefined;
+  return functions.get(p);
 }
 
-function toRequest(req: http.IncomingMessage, body: Buffer, origin: string): Request {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
-  }
-  const method = (req.method ?? 'GET').toUpperCase();
-  const init: RequestInit = { method, headers };
-  if (method !== 'GET' && method !== 'HEAD' && body.length > 0) init.body = new Uint8Array(body);
-  return new Request(new URL(req.url ?? '/', origin), init);
-}
-
-async function sendResponse(res: http.ServerResponse, response: Response, head: boolean): Promise<void> {
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value;
+/** Forwards the request to the function's launcher, the way Vercel's edge hands it over. */
+function forward(fn: RunningFunction, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(req.url ?? '/', fn.url);
+    const headers: http.OutgoingHttpHeaders = { ...req.headers };
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(body.length);
+    headers['x-forwarded-host'] = req.headers.host ?? '127.0.0.1';
+    headers['x-forwarded-proto'] = 'http';
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
+    headers['x-real-ip'] = req.socket.remoteAddress ?? '127.0.0.1';
+    const upstream = http.request(target, { method: req.method ?? 'GET', headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      answer.on('end', () => resolve());
+      answer.on('error', reject);
+    });
+    upstream.on('error', reject);
+    upstream.end(body);
   });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers['set-cookie'] = cookies;
-  res.writeHead(response.status, headers);
-  if (head || !response.body) {
-    res.end();
-    return;
-  }
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
-  res.end();
 }
 
-/** The request listener: static files and /api functions. */
-export function createVercelLocalHandler(opts: VercelLocalServerOptions): http.RequestListener {
-  const publicDir = path.resolve(opts.publicDir ?? path.join(REPO_ROOT, 'public'));
-  const apiDir = path.resolve(opts.apiDir ?? path.join(REPO_ROOT, 'api'));
+/** The request listener: static files and the functions (running, keyed by route). */
+export function createVercelLocalHandler(
+  opts: VercelLocalServerOptions & { functions: Map<string, RunningFunction> },
+): http.RequestListener {
+  const publicDir = path.resolve(opts.outputDir ?? VERCEL_OUTPUT_DIR, 'static');
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const modules = new Map<string, Promise<ApiModule>>();
 
   const serveApi = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
-    const method = (req.method ?? 'GET').toUpperCase() as Method;
-    const file = apiFile(apiDir, pathname);
-    if (!file) return sendJson(res, 404, { error: 'not_found' });
-    let mod = modules.get(file);
-    if (!mod) {
-      mod = import(pathToFileURL(file).href) as Promise<ApiModule>;
-      modules.set(file, mod);
-    }
-    const handlers = await mod;
-    const handler = handlers[method] ?? (method === 'HEAD' ? handlers.GET : undefined);
-    if (typeof handler !== 'function') {
-      const allow = METHODS.filter((m) => typeof handlers[m] === 'function').join(', ');
-      return sendJson(res, 405, { error: 'method_not_allowed' }, { allow });
-    }
+    const fn = functionFor(opts.functions, pathname);
+    if (!fn) return sendJson(res, 404, { error: 'not_found' });
+    if (fn.exited()) return sendJson(res, 500, { error: 'function_invocation_failed' });
     let body: Buffer;
     try {
       body = await readBody(req, MAX_API_BODY_BYTES);
@@ -181,9 +158,7 @@ export function createVercelLocalHandler(opts: VercelLocalServerOptions): http.R
       }
       throw err;
     }
-    const host = req.headers.host ?? '127.0.0.1';
-    const response = await handler(toRequest(req, body, `http://${host}`));
-    await sendResponse(res, response, method === 'HEAD');
+    await forward(fn, req, body, res);
   };
 
   const serveStatic = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
@@ -230,23 +205,44 @@ export interface VercelLocal {
   close(): Promise<void>;
 }
 
-/** Listens in this process (the child side); resolves once listening. */
-export function listenVercelLocal(opts: VercelLocalServerOptions & { port?: number; host?: string }): Promise<VercelLocal> {
+/**
+ * Listens in this process (the child side): starts every function of the build output, then the
+ * server; resolves once listening.
+ */
+export async function listenVercelLocal(opts: VercelLocalServerOptions & { port?: number; host?: string }): Promise<VercelLocal> {
   const host = opts.host ?? '127.0.0.1';
-  const server = http.createServer(createVercelLocalHandler(opts));
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const built = builtFunctions(opts.outputDir ?? VERCEL_OUTPUT_DIR);
+  if (built.length === 0) throw new Error(`no functions in ${opts.outputDir ?? VERCEL_OUTPUT_DIR}: run vercel build (npx tsx scripts/stack/vercel-build.ts)`);
+  const functions = new Map<string, RunningFunction>();
+  const closeFunctions = () => Promise.all([...functions.values()].map((f) => f.close().catch(() => {})));
+  try {
+    const started = await Promise.allSettled(built.map((fn) => startBuiltFunction(fn, { env: opts.env, onLog: log })));
+    for (const s of started) if (s.status === 'fulfilled') functions.set(s.value.route, s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (err) {
+    await closeFunctions();
+    throw err;
+  }
+  const server = http.createServer(createVercelLocalHandler({ ...opts, functions }));
   server.keepAliveTimeout = 5_000;
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      void closeFunctions().then(() => reject(err));
+    });
     server.listen(opts.port ?? 0, host, () => {
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       resolve({
         url: `http://${host}:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
+        close: async () => {
+          await new Promise<void>((done) => {
             server.close(() => done());
             server.closeAllConnections();
-          }),
+          });
+          await closeFunctions();
+        },
       });
     });
   });
@@ -261,6 +257,10 @@ export interface StartVercelLocalOptions {
   onLog?: (line: string) => void;
   /** How long to wait for the server to listen. Default 30 s. */
   timeoutMs?: number;
+  /** Run `vercel build` first when .vercel/output is stale (default true). */
+  build?: boolean;
+  /** Progress of that build. Default: stderr with a [vercel] prefix. */
+  onBuildLog?: (message: string) => void;
 }
 
 /**
@@ -268,6 +268,7 @@ export interface StartVercelLocalOptions {
  * URL and a close() that stops it (SIGTERM, then SIGKILL after 5 s).
  */
 export async function startVercelLocal(opts: StartVercelLocalOptions): Promise<VercelLocal & { pid: number }> {
+  if (opts.build ?? true) await ensureVercelBuild(opts.onBuildLog ?? ((s) => process.stderr.write(`[vercel] ${s}\n`)));
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(opts.env)) {
     if (v === undefined) delete env[k];
