@@ -16,6 +16,7 @@ import {
   startLocalDb,
   type LocalDb,
 } from './stack/localdb.ts';
+import { vercelBuild } from './stack/vercel-build.ts';
 
 interface Tally {
   passed: number;
@@ -156,6 +157,14 @@ async function main(): Promise<number> {
   try {
     checkTestPrerequisites();
     refuseRemoteDatabase();
+    // The real `vercel build` (test/vercel runs its output), beside the database's start-up.
+    const build = vercelBuild(log).then(
+      () => true,
+      (err: unknown) => {
+        log(`vercel build: FAILED (counted as 1 failure)\n${err instanceof Error ? err.message : String(err)}`);
+        return false;
+      },
+    );
     db = await startLocalDb({ persistent: false, log: (s) => log(s) });
     await bootstrapSupabaseShape(db.url);
     await installTestExtensions(db.url);
@@ -176,6 +185,7 @@ async function main(): Promise<number> {
       total.failed += tap.failed;
     }
 
+    if (!(await build)) total.failed += 1;
     const vt = await runVitest(db.url, process.argv.slice(2));
     total.passed += vt.passed;
     total.failed += vt.failed;
