@@ -4,7 +4,7 @@
 //     └─ Supabase shape + migrations (real Supabase CLI)
 //   Twilio simulator (scripts/twilio-sim/server.ts): create-call API, signed status callbacks
 //   Edge Functions gateway (real Deno, scripts/functions-serve.ts): /functions/v1/<name>
-//   local Vercel (scripts/stack/vercel-local.ts): public/ dashboard, /api/scheduler/tick,
+//   local Vercel (scripts/stack/vercel-local.ts): the `vercel build` output: dashboard, /api/scheduler/tick,
 //     /api/dashboard-config
 //
 // startStack() resolves once everything answers; stop() stops it in reverse order (the Vercel
@@ -25,6 +25,7 @@ import {
   type LocalDb,
 } from './localdb.ts';
 import { startVercelLocal, stopChild } from './vercel-local.ts';
+import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
 import { startTwilioSimulator } from '../twilio-sim/server.ts';
 
 export type TwilioSimulator = Awaited<ReturnType<typeof startTwilioSimulator>>;
@@ -223,6 +224,18 @@ async function postTick(url: string, init: RequestInit): Promise<TickReply> {
   return { httpStatus: res.status, body };
 }
 
+/** A function's answer as a TickReply; a call that got no answer throws (as fetch would). */
+function tickReply(r: InvokeResult): TickReply {
+  if (!r.answered) throw new Error(r.timedOut ? 'the tick timed out' : r.error);
+  const body =
+    r.json === undefined
+      ? { error: r.text.slice(0, 200) || `HTTP ${r.status}` }
+      : r.json && typeof r.json === 'object'
+        ? (r.json as Record<string, unknown>)
+        : { value: r.json };
+  return { httpStatus: r.status, body };
+}
+
 /** Starts the whole stack. On failure, stops whatever it had started and rethrows. */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? defaultLog;
@@ -301,6 +314,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     stops.push({ name: 'local Vercel', stop: () => vercel.close() });
     log(`local Vercel on ${vercel.url} (node pid ${vercel.pid})`);
 
+    // Straight to the function, as the Vercel route does it: supabase-js functions.invoke.
+    const invokeAsCron = createFunctionsCaller({
+      functionsUrl: gateway.url,
+      secret: secrets.cronSecret,
+      timeoutMs: 60_000,
+      userAgent: 'campaign-scheduler-local',
+    });
+
     return {
       db,
       databaseUrl: db.url,
@@ -314,12 +335,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           method: 'GET',
           headers: { authorization: `Bearer ${secrets.routeSecret}`, 'user-agent': 'vercel-cron/1.0' },
         }),
-      tickLocal: () =>
-        postTick(`${gateway.url}/scheduler-tick`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${secrets.cronSecret}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ trigger: 'local' }),
-        }),
+      tickLocal: async () => tickReply(await invokeAsCron('scheduler-tick', { body: { trigger: 'local' } })),
       stop: stopAll,
     };
   } catch (err) {
