@@ -248,6 +248,26 @@ describe('what the built route sends, and what it does with a bad answer', () =>
     }
   });
 
+  it('gives up on a function that does not answer: 504 JSON after TICK_FORWARD_TIMEOUT_MS', async () => {
+    const held: http.ServerResponse[] = [];
+    const silent = await standIn((_req, res) => held.push(res));
+    try {
+      const r = await launch('/api/scheduler/tick', {
+        CRON_SECRET: ROUTE_SECRET,
+        SCHEDULER_TICK_URL: `${silent.url}/functions/v1/scheduler-tick`,
+        SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
+        TICK_FORWARD_TIMEOUT_MS: '1000',
+      });
+      const a = await get(r, 'the function does not answer (timeout 1 s)', bearer(ROUTE_SECRET));
+      expect(a.status).toBe(504);
+      expect(JSON.parse(a.body)).toMatchObject({ error: 'gateway_timeout' });
+      expect(silent.seen).toHaveLength(1);
+    } finally {
+      for (const res of held) res.destroy();
+      await silent.close();
+    }
+  });
+
   it('502 JSON when the function is unreachable, without a stack trace or a secret', async () => {
     const r = await launch('/api/scheduler/tick', {
       CRON_SECRET: ROUTE_SECRET,
