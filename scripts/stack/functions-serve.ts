@@ -3,6 +3,7 @@
 // tests (supabase functions serve needs Docker).
 //
 //   deno run -A --config supabase/functions/deno.json scripts/stack/functions-serve.ts [--port N] [--host H]
+//     [--functions-dir DIR]   (default supabase/functions; the tests point it at scratch functions)
 //
 // Every folder of supabase/functions without a leading underscore that has an index.ts is a
 // function. Each runs in its own Web Worker (function-worker.ts): its index.ts is imported
@@ -13,12 +14,15 @@
 // environment is the functions' own (CRON_SECRET, SUPABASE_DB_URL, TWILIO_*, ...), shared by all of
 // them as in a Supabase project; PUBLIC_FUNCTIONS_URL defaults to the gateway's own URL.
 
-const FUNCTIONS_DIR = new URL('../../supabase/functions/', import.meta.url);
-
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Deno.args[i + 1] : undefined;
 }
+
+const dirArg = arg('functions-dir');
+const FUNCTIONS_DIR = dirArg
+  ? new URL(`file://${(dirArg.startsWith('/') ? dirArg : `${Deno.cwd()}/${dirArg}`).replace(/\/*$/, '/')}`)
+  : new URL('../../supabase/functions/', import.meta.url);
 
 function functionNames(): string[] {
   const names: string[] = [];
@@ -71,6 +75,10 @@ function startFunction(name: string): Promise<RunningFunction> {
 
 /** Asks a worker to stop serving and to finish its EdgeRuntime.waitUntil work, then ends it. */
 function stopFunction(fn: RunningFunction, timeoutMs: number): Promise<void> {
+  if (fn.failure !== null || fn.port === null) {
+    fn.worker.terminate(); // it never served
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
