@@ -134,7 +134,7 @@ export interface Reservation {
 export async function reserveDueCalls(db: SqlPool, runId: string, now: Date): Promise<Reservation> {
   return await withTransaction(db, async (client) => {
     const hk = await client.query<{ h: { calls_released: number; calls_expired: number } }>('select public.run_housekeeping($1) as h', [now]);
-    const launched = await client.query<{ campaign_id: string | null; reserved: number; note: string | null }>(
+    const reservation = await client.query<{ campaign_id: string | null; reserved: number; note: string | null }>(
       'select campaign_id::text, reserved, note from public.launch_due_calls($1, null, $2)',
       [now, runId],
     );
@@ -147,7 +147,7 @@ export async function reserveDueCalls(db: SqlPool, runId: string, now: Date): Pr
       callsExpired: hk.rows[0]?.h.calls_expired ?? 0,
       problems: [],
     };
-    for (const row of launched.rows) {
+    for (const row of reservation.rows) {
       if (row.campaign_id === null) {
         out.outcome = 'busy'; // pg_cron's tick is reserving right now
         continue;
@@ -180,12 +180,21 @@ export interface ClaimedCall {
   release_reason: string | null;
 }
 
-export async function claimQueuedCalls(db: SqlClient, limit: number, runId: string | null, now: Date): Promise<ClaimedCall[]> {
+/**
+ * Claims up to `limit` queued calls for this run. `leaseToken` is the single-flight's fencing token
+ * when it has one (the dispatch lease, contract C3: claim_queued_calls' trailing p_lease_token);
+ * null sends the three-argument call.
+ */
+export async function claimQueuedCalls(
+  db: SqlClient,
+  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null },
+): Promise<ClaimedCall[]> {
+  const fenced = claim.leaseToken !== null;
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
             provider_settings, release_reason
-       from public.claim_queued_calls($1, $2, $3)`,
-    [limit, runId, now],
+       from public.claim_queued_calls($1, $2, $3${fenced ? ', $4' : ''})`,
+    fenced ? [claim.limit, claim.runId, claim.now, claim.leaseToken] : [claim.limit, claim.runId, claim.now],
   );
   return rows;
 }

@@ -10,6 +10,8 @@ import { advisoryUnlock, tryAdvisoryLock } from './queries.ts';
 export const DISPATCH_LOCK_KEY = 7345123002;
 
 export interface SingleFlight {
+  /** The fencing token writes carry while the turn is held (null: the advisory lock has none). */
+  readonly token: string | null;
   /** Gives the turn back (never throws: a failed release drops the connection, and the lock with it). */
   release(): Promise<void>;
 }
@@ -29,6 +31,7 @@ export async function acquireSingleFlight(pool: SqlPool): Promise<SingleFlight |
     return null;
   }
   return {
+    token: null,
     release: async () => {
       let broken: Error | undefined;
       try {

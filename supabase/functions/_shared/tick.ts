@@ -173,7 +173,7 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     } else {
       try {
         await reserve(deps, state, r.runId, now());
-        await dispatch(deps, state, settings, deadlineMs, now, sleep);
+        await dispatch(deps, state, settings, deadlineMs, now, sleep, flight.token);
         r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
       } finally {
         await flight.release();

@@ -65,6 +65,8 @@ export async function dispatch(
   deadlineMs: number,
   now: () => number,
   sleep: (ms: number) => Promise<void>,
+  /** The single-flight's fencing token, passed to every claim (null: none). */
+  leaseToken: string | null = null,
 ): Promise<void> {
   const r = report.result;
   const provider = deps.provider;
@@ -169,7 +171,7 @@ export async function dispatch(
       sleep,
       pacer,
       gate,
-      claim: (want, t) => claimQueuedCalls(deps.pool, want, r.runId, new Date(t)),
+      claim: (want, t) => claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken }),
       send,
       unclaim,
       onReleased: (n) => {
