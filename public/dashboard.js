@@ -1,25 +1,50 @@
+// @ts-check
 // Admin dashboard of the campaign scheduler: plain ES module, no build step.
 // Reads the functions' base URL from /api/dashboard-config, then talks to the scheduler-admin Edge
 // Function with the operator's admin token (kept in sessionStorage for this tab only):
 //   GET  <functionsUrl>/scheduler-admin/status   every 5 s
 //   POST <functionsUrl>/scheduler-admin/trigger  the "Run tick now" button (rate-limited)
 // Everything from the server is rendered with textContent, never as HTML.
+// Typed with JSDoc (npm run typecheck checks it): the payloads are the types scheduler-admin
+// answers with, from supabase/functions/_shared/status.ts.
+
+/** @typedef {import('../supabase/functions/_shared/status.ts').StatusPayload} StatusPayload */
+/** @typedef {import('../supabase/functions/_shared/status.ts').SchedulerStatusRow} SchedulerStatusRow */
+/** @typedef {import('../supabase/functions/_shared/status.ts').CampaignProgressRow} CampaignProgressRow */
+/** @typedef {import('../supabase/functions/_shared/status.ts').RunRow} RunRow */
+/** @typedef {import('../supabase/functions/_shared/status.ts').RunError} RunError */
+/** @typedef {import('../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
+/** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields. */
+/** @typedef {{ error?: string, retry_after_ms?: number } & Partial<TickResponseBody>} ErrorBody */
 
 const TOKEN_KEY = 'campaign-scheduler.admin-token';
 const REFRESH_MS = 5000;
 
+/**
+ * @type {{
+ *   functionsUrl: string,
+ *   token: string,
+ *   status: Partial<SchedulerStatusRow> | null,
+ *   clockOffsetMs: number,
+ *   refreshTimer: ReturnType<typeof setTimeout> | undefined,
+ *   refreshing: boolean,
+ *   lastAnnounced: string,
+ *   lastRefreshAt: number,
+ * }}
+ */
 const state = {
   functionsUrl: '',
   token: sessionStorage.getItem(TOKEN_KEY) ?? '',
   status: null,
   /** server clock minus browser clock, from the `now` of the last status answer */
   clockOffsetMs: 0,
-  refreshTimer: 0,
+  refreshTimer: undefined,
   refreshing: false,
   lastAnnounced: '',
   lastRefreshAt: 0,
 };
 
+/** @param {string} id @returns {HTMLElement} */
 const $ = (id) => {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} is missing from the page`);
@@ -39,13 +64,19 @@ const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
   second: '2-digit',
 });
 
+/** @param {unknown} v @returns {number | null} */
 const num = (v) => (v === null || v === undefined || v === '' ? null : Number(v));
-const fmtInt = (v) => (num(v) === null ? '–' : intFmt.format(num(v)));
+/** @param {unknown} v */
+const fmtInt = (v) => {
+  const n = num(v);
+  return n === null ? '–' : intFmt.format(n);
+};
 
 function serverNow() {
   return Date.now() + state.clockOffsetMs;
 }
 
+/** @param {string | null | undefined} iso */
 function fmtTime(iso) {
   if (!iso) return '–';
   const d = new Date(iso);
@@ -53,6 +84,7 @@ function fmtTime(iso) {
   return (sameDay ? timeFmt : dateTimeFmt).format(d);
 }
 
+/** @param {string | null | undefined} iso */
 function fmtAgo(iso) {
   if (!iso) return '';
   const s = Math.max(0, Math.round((serverNow() - new Date(iso).getTime()) / 1000));
@@ -64,12 +96,14 @@ function fmtAgo(iso) {
   return `${Math.floor(h / 24)} days ago`;
 }
 
+/** @param {unknown} ms */
 function fmtDuration(ms) {
   const n = num(ms);
   if (n === null) return '–';
   return n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(n < 10_000 ? 2 : 1)} s`;
 }
 
+/** @param {number} ms */
 function fmtCountdown(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const m = Math.floor(total / 60);
@@ -77,6 +111,7 @@ function fmtCountdown(ms) {
   return `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
 }
 
+/** @type {Record<string, string>} */
 const TONES = {
   ok: 'good', closed: 'good', COMPLETED: 'good', completed: 'good',
   RUNNING: 'info', running: 'info', half_open: 'warn', probe: 'warn',
@@ -84,11 +119,17 @@ const TONES = {
   failed: 'bad', open: 'bad', CANCELLED: 'bad',
 };
 
+/** @param {HTMLElement} el @param {string | null | undefined} value @param {string} [label] */
 function badge(el, value, label) {
   el.textContent = label ?? (value ? String(value).replace(/_/g, ' ').toLowerCase() : '–');
-  el.className = `badge ${el.classList.contains('large') ? 'large ' : ''}tone-${TONES[value] ?? 'neutral'}`;
+  el.className = `badge ${el.classList.contains('large') ? 'large ' : ''}tone-${(value ? TONES[value] : undefined) ?? 'neutral'}`;
 }
 
+/**
+ * @param {string} tag
+ * @param {{ className?: string, text?: unknown, title?: string, testid?: string }} [opts]
+ * @param {Array<Node | string>} [children]
+ */
 function el(tag, opts = {}, children = []) {
   const node = document.createElement(tag);
   if (opts.className) node.className = opts.className;
@@ -103,6 +144,7 @@ function el(tag, opts = {}, children = []) {
 // API
 
 class HttpError extends Error {
+  /** @param {number} status @param {ErrorBody | null} body @param {Headers} headers */
   constructor(status, body, headers) {
     super(`HTTP ${status}`);
     this.status = status;
@@ -111,12 +153,19 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * @template T
+ * @param {'GET' | 'POST'} method
+ * @param {'/status' | '/trigger'} subPath
+ * @returns {Promise<T>}
+ */
 async function api(method, subPath, token = state.token) {
   const res = await fetch(`${state.functionsUrl}/scheduler-admin${subPath}`, {
     method,
     headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
     cache: 'no-store',
   });
+  /** @type {any} */
   let body = null;
   try {
     body = await res.json();
@@ -130,6 +179,7 @@ async function api(method, subPath, token = state.token) {
 // ---------------------------------------------------------------------------------------------
 // Views
 
+/** @param {string} message */
 function showBanner(message) {
   const banner = $('banner');
   banner.textContent = message;
@@ -144,7 +194,7 @@ function showLogin(message = '') {
   $('sign-out').hidden = true;
   $('refresh-note').textContent = 'Not signed in';
   $('login-error').textContent = message;
-  const input = $('token-input');
+  const input = /** @type {HTMLInputElement} */ ($('token-input'));
   input.setAttribute('aria-invalid', message ? 'true' : 'false');
   input.focus();
 }
@@ -161,7 +211,9 @@ function signOut(message = '') {
   showLogin(message);
 }
 
+/** @param {StatusPayload} data */
 function renderStatus(data) {
+  /** @type {Partial<SchedulerStatusRow>} */
   const s = data.status ?? {};
   state.status = s;
   state.clockOffsetMs = data.now ? new Date(data.now).getTime() - Date.now() : 0;
@@ -187,7 +239,7 @@ function renderStatus(data) {
   const bar = $('capacity-bar');
   bar.setAttribute('aria-valuenow', String(pct));
   bar.setAttribute('aria-valuetext', `${active} of ${cap} active calls`);
-  bar.firstElementChild.style.width = `${pct}%`;
+  /** @type {HTMLElement} */ (bar.firstElementChild).style.width = `${pct}%`;
   bar.classList.toggle('full', cap > 0 && active >= cap);
   $('queued-calls').textContent =
     `${fmtInt(s.queued_calls)} queued · ${fmtInt(s.active_campaigns)} active campaign${num(s.active_campaigns) === 1 ? '' : 's'}` +
@@ -216,6 +268,7 @@ function renderStatus(data) {
   renderCountdown();
 }
 
+/** @param {Partial<SchedulerStatusRow>} s */
 function lastRunDetail(s) {
   const trigger = String(s.last_run_trigger ?? '').replace('_', ' ');
   return s.last_run_status === 'running'
@@ -223,6 +276,7 @@ function lastRunDetail(s) {
     : `${trigger} · ${fmtDuration(s.last_run_duration_ms)} · ${fmtAgo(s.last_run_started_at)}`;
 }
 
+/** @param {RunError[]} errors */
 function renderErrors(errors) {
   const list = $('last-run-errors');
   list.replaceChildren(
@@ -241,6 +295,7 @@ function renderErrors(errors) {
   $('no-errors').hidden = errors.length > 0;
 }
 
+/** @param {unknown} active @param {unknown} cap */
 function capCell(active, cap) {
   const a = num(active) ?? 0;
   const c = num(cap) ?? 0;
@@ -252,8 +307,9 @@ function capCell(active, cap) {
   return el('div', { className: 'cap-cell' }, [el('span', { className: 'mono', text: `${a} / ${c}` }), bar]);
 }
 
+/** @param {CampaignProgressRow[]} rows */
 function renderCampaigns(rows) {
-  const tbody = $('campaigns-table').querySelector('tbody');
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('campaigns-table').querySelector('tbody'));
   tbody.replaceChildren(
     ...rows.map((c) => {
       const status = el('span');
@@ -270,15 +326,16 @@ function renderCampaigns(rows) {
         el('td', { className: 'num', text: `${fmtInt(c.contacts_invalid)} / ${fmtInt(c.contacts_do_not_call)}` }),
         el('td', { className: 'num', text: fmtInt(c.contacts_total) }),
       ]);
-      tr.firstElementChild.setAttribute('scope', 'row');
+      tr.firstElementChild?.setAttribute('scope', 'row');
       return tr;
     }),
   );
   $('no-campaigns').hidden = rows.length > 0;
 }
 
+/** @param {RunRow[]} rows */
 function renderRuns(rows) {
-  const tbody = $('runs-table').querySelector('tbody');
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('runs-table').querySelector('tbody'));
   tbody.replaceChildren(
     ...rows.slice(0, 15).map((r) => {
       const status = el('span');
@@ -333,6 +390,7 @@ function renderCountdown() {
   if (s.last_run_id !== null && s.last_run_id !== undefined) $('last-run-detail').textContent = lastRunDetail(s);
 }
 
+/** @param {string} message */
 function announce(message) {
   if (state.lastAnnounced === message) return;
   state.lastAnnounced = message;
@@ -352,7 +410,7 @@ async function refresh() {
   state.refreshing = true;
   state.lastRefreshAt = Date.now();
   try {
-    const data = await api('GET', '/status');
+    const data = /** @type {StatusPayload} */ (await api('GET', '/status'));
     showBanner('');
     showDashboard();
     renderStatus(data);
@@ -375,7 +433,7 @@ async function refresh() {
 // Manual trigger
 
 async function triggerTick() {
-  const button = $('trigger-button');
+  const button = /** @type {HTMLButtonElement} */ ($('trigger-button'));
   const result = $('trigger-result');
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
@@ -384,7 +442,7 @@ async function triggerTick() {
   result.className = 'trigger-result';
   result.textContent = 'Tick running…';
   try {
-    const r = await api('POST', '/trigger');
+    const r = /** @type {TickResponseBody} */ (await api('POST', '/trigger'));
     const errors = Array.isArray(r.errors) ? r.errors.length : 0;
     result.className = `trigger-result tone-${TONES[r.status] ?? 'neutral'}`;
     result.textContent =
@@ -424,18 +482,19 @@ async function triggerTick() {
 // ---------------------------------------------------------------------------------------------
 // Start
 
+/** @param {SubmitEvent} event */
 async function signIn(event) {
   event.preventDefault();
-  const input = $('token-input');
+  const input = /** @type {HTMLInputElement} */ ($('token-input'));
   const token = input.value.trim();
   if (!token) {
     $('login-error').textContent = 'Enter the admin token.';
     return;
   }
-  const submit = event.submitter ?? $('login-form').querySelector('button');
+  const submit = /** @type {HTMLButtonElement} */ (event.submitter ?? $('login-form').querySelector('button'));
   submit.disabled = true;
   try {
-    const data = await api('GET', '/status', token);
+    const data = /** @type {StatusPayload} */ (await api('GET', '/status', token));
     state.token = token;
     sessionStorage.setItem(TOKEN_KEY, token);
     input.value = '';
@@ -466,7 +525,7 @@ async function loadConfig() {
 }
 
 async function main() {
-  $('login-form').addEventListener('submit', (e) => void signIn(e));
+  $('login-form').addEventListener('submit', (e) => void signIn(/** @type {SubmitEvent} */ (e)));
   $('sign-out').addEventListener('click', () => signOut());
   $('trigger-button').addEventListener('click', () => void triggerTick());
   try {

@@ -40,7 +40,9 @@ function denoCheck(): boolean {
         .map((d) => path.join('supabase', 'functions', d.name, 'index.ts'))
         .filter((f) => existsSync(path.join(REPO_ROOT, f)))
     : [];
-  if (existsSync(path.join(REPO_ROOT, 'scripts', 'stack', 'functions-serve.ts'))) entries.push('scripts/stack/functions-serve.ts');
+  for (const gateway of ['functions-serve.ts', 'function-worker.ts']) {
+    if (existsSync(path.join(REPO_ROOT, 'scripts', 'stack', gateway))) entries.push(`scripts/stack/${gateway}`);
+  }
   if (entries.length === 0) {
     log('deno check: no Edge Functions yet');
     return true;

@@ -3,7 +3,7 @@
 //   PostgreSQL (local cluster, persistent or throwaway, or DATABASE_URL / databaseUrl)
 //     └─ Supabase shape + migrations (real Supabase CLI)
 //   Twilio simulator (scripts/twilio-sim/server.ts): create-call API, signed status callbacks
-//   Edge Functions gateway (real Deno, scripts/functions-serve.ts): /functions/v1/<name>
+//   Edge Functions gateway (real Deno, scripts/stack/functions-serve.ts: each function's index.ts in its own worker): /functions/v1/<name>
 //   local Vercel (scripts/stack/vercel-local.ts): the `vercel build` output: dashboard, /api/scheduler/tick,
 //     /api/dashboard-config
 //

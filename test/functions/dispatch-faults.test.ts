@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { newPool, resetData } from '../helpers/db.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { DISPATCH_LOCK_KEY } from '../../supabase/functions/_shared/tick.ts';
+import { DISPATCH_LOCK_KEY } from '../../supabase/functions/_shared/single-flight.ts';
 import {
   ALL_COMPLETED,
   FAST_SETTINGS,

@@ -1,6 +1,7 @@
 // Starts the real Edge Functions for a test: the Deno gateway (scripts/stack/functions-serve.ts) as a
-// child process, on a free loopback port, with the environment a test chooses. Its JSON log lines
-// are captured so tests can look for events and for leaked secrets.
+// child process, on a free loopback port, with the environment a test chooses. The gateway runs each
+// function's own index.ts in its own worker, as Supabase does. Its JSON log lines are captured so
+// tests can look for events and for leaked secrets.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -17,7 +18,12 @@ export interface Gateway {
   events(event: string): Array<Record<string, unknown>>;
 }
 
-export async function startGateway(env: Record<string, string | undefined>): Promise<Gateway> {
+export interface GatewayOptions {
+  /** Serve the functions of this folder instead of supabase/functions (scratch functions in a test). */
+  functionsDir?: string;
+}
+
+export async function startGateway(env: Record<string, string | undefined>, opts: GatewayOptions = {}): Promise<Gateway> {
   const deno = path.join(ROOT, 'node_modules', '.bin', 'deno');
   const childEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -34,7 +40,17 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   const child = spawn(
     deno,
-    ['run', '-A', '--quiet', '--config', 'supabase/functions/deno.json', 'scripts/stack/functions-serve.ts', '--port', '0'],
+    [
+      'run',
+      '-A',
+      '--quiet',
+      '--config',
+      'supabase/functions/deno.json',
+      'scripts/stack/functions-serve.ts',
+      '--port',
+      '0',
+      ...(opts.functionsDir ? ['--functions-dir', opts.functionsDir] : []),
+    ],
     { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: string[] = [];

@@ -1,79 +1,108 @@
-// The functions' environment, read and validated once with zod at start-up. Every setting has a
-// default and a bound; a missing required secret is reported, never replaced by an empty string.
+// Building blocks for the functions' configuration. Each function validates its own environment
+// with its own zod schema (<name>/config.ts), read once by its index.ts: a variable the function
+// needs is required there, so a handler never sees a half-made configuration. A missing or invalid
+// variable closes that function only (500 server_misconfigured) and logs one config_error line
+// naming the variable (see entry.ts).
 
 import { z } from 'zod';
 
-const optionalString = z
+/** A string variable; blank counts as unset (a blank secret is never an empty password). */
+export const optionalString = z
   .string()
-  .transform((s) => s.trim())
   .optional()
-  .transform((s) => (s === undefined || s === '' ? undefined : s));
+  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
 
-const intIn = (min: number, max: number, fallback: number) =>
+/** A string variable the function cannot work without. */
+export const requiredString = optionalString.pipe(z.string({ error: 'is not set' }));
+
+export const intIn = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
-const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
+export const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
 
-export const FunctionsEnv = z.object({
-  /** Postgres connection string; Supabase sets SUPABASE_DB_URL for Edge Functions. */
+/** Postgres: Supabase sets SUPABASE_DB_URL for Edge Functions; DATABASE_URL is accepted too. */
+export const DatabaseEnv = z.object({
   SUPABASE_DB_URL: optionalString,
   DATABASE_URL: optionalString,
-  /** Secret the tick requires (Authorization: Bearer or x-cron-secret). */
-  CRON_SECRET: optionalString,
-  /** The previous secret, still accepted during a rotation. */
-  CRON_SECRET_PREVIOUS: optionalString,
-  /** Token the dashboard's operator types in to trigger a tick and read status (never the cron secret). */
-  ADMIN_TOKEN: optionalString,
-  /** Optional bearer token for the metrics endpoint; unset means metrics are public. */
-  METRICS_TOKEN: optionalString,
-  /** Maximum random delay before a tick starts working, counted inside the budget. */
-  TICK_JITTER_MS: intIn(0, 30_000, 0),
-  /** Overrides scheduler_settings.tick_budget_ms when set. */
-  TICK_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).optional(),
-  TWILIO_ACCOUNT_SID: optionalString,
-  TWILIO_AUTH_TOKEN: optionalString,
-  TWILIO_API_BASE_URL: url.default('https://api.twilio.com'),
-  /** Public base URL of the functions, as the provider reaches them (for StatusCallback and signatures). */
-  PUBLIC_FUNCTIONS_URL: url.optional(),
-  SUPABASE_URL: url.optional(),
   DB_POOL_SIZE: intIn(2, 100, 20),
 });
-export type FunctionsEnv = z.infer<typeof FunctionsEnv>;
+export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
 
+/** Public base URL of the functions, as the provider reaches them (StatusCallback and signatures). */
+export const PublicUrlEnv = z.object({
+  PUBLIC_FUNCTIONS_URL: url.optional(),
+  SUPABASE_URL: url.optional(),
+});
+export type PublicUrlEnv = z.infer<typeof PublicUrlEnv>;
+
+export const TwilioEnv = z.object({
+  TWILIO_ACCOUNT_SID: requiredString,
+  TWILIO_AUTH_TOKEN: requiredString,
+  TWILIO_API_BASE_URL: url.default('https://api.twilio.com'),
+});
+export type TwilioEnv = z.infer<typeof TwilioEnv>;
+
+/** A configuration problem, naming the variable(s) at fault. */
 export class ConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
 }
 
-export function parseEnv(env: Record<string, string | undefined>): FunctionsEnv {
-  const parsed = FunctionsEnv.safeParse(env);
+/**
+ * Validates env with schema. Throws ConfigError naming the first variable at fault (zod's message
+ * names the rule, never the value).
+ */
+export function parseConfig<T>(schema: z.ZodType<T>, env: Record<string, string | undefined>): T {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid environment: ${problems}`);
+    const issues = parsed.error.issues;
+    const variable = issues[0]?.path.join('.') || 'environment';
+    const problems = issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`).join('; ');
+    throw new ConfigError(variable, `invalid environment: ${problems}`);
   }
   return parsed.data;
 }
 
-export function databaseUrl(env: FunctionsEnv): string {
+/** The database URL; the schema refines that one of the two is set. */
+export function databaseUrl(env: DatabaseEnv): string {
   const u = env.SUPABASE_DB_URL ?? env.DATABASE_URL;
-  if (!u) throw new ConfigError('SUPABASE_DB_URL (or DATABASE_URL) is not set');
+  if (!u) throw new ConfigError('SUPABASE_DB_URL', 'SUPABASE_DB_URL (or DATABASE_URL) is not set');
   return u;
 }
 
-export function publicFunctionsUrl(env: FunctionsEnv): string {
+/** The functions' public base URL; the schema refines that one of the two is set. */
+export function publicFunctionsUrl(env: PublicUrlEnv): string {
   if (env.PUBLIC_FUNCTIONS_URL) return env.PUBLIC_FUNCTIONS_URL;
   if (env.SUPABASE_URL) return `${env.SUPABASE_URL}/functions/v1`;
-  throw new ConfigError('PUBLIC_FUNCTIONS_URL (or SUPABASE_URL) is not set: status callbacks need a public URL');
+  throw new ConfigError('PUBLIC_FUNCTIONS_URL', 'PUBLIC_FUNCTIONS_URL (or SUPABASE_URL) is not set: status callbacks need a public URL');
 }
 
-export function cronSecrets(env: FunctionsEnv): string[] {
-  return [env.CRON_SECRET, env.CRON_SECRET_PREVIOUS].filter((s): s is string => typeof s === 'string');
-}
+/** Refinements every schema with a database (and a public URL) applies, so the helpers above never throw after parsing. */
+export const needsDatabase = (env: DatabaseEnv, ctx: z.RefinementCtx) => {
+  if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
+    ctx.addIssue({ code: 'custom', path: ['SUPABASE_DB_URL'], message: 'SUPABASE_DB_URL (or DATABASE_URL) is not set' });
+  }
+};
+export const needsPublicUrl = (env: PublicUrlEnv, ctx: z.RefinementCtx) => {
+  if (!env.PUBLIC_FUNCTIONS_URL && !env.SUPABASE_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PUBLIC_FUNCTIONS_URL'],
+      message: 'PUBLIC_FUNCTIONS_URL (or SUPABASE_URL) is not set: status callbacks need a public URL',
+    });
+  }
+};
 
-export function knownSecrets(env: FunctionsEnv): string[] {
-  return [env.CRON_SECRET, env.CRON_SECRET_PREVIOUS, env.ADMIN_TOKEN, env.METRICS_TOKEN, env.TWILIO_AUTH_TOKEN].filter(
-    (s): s is string => typeof s === 'string',
-  );
+/** Values the function's logger redacts wherever they appear. */
+export function secretsOf(env: object): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v === 'string' && /SECRET|TOKEN/.test(k)) out.push(v);
+  }
+  return out;
 }

@@ -4,28 +4,24 @@
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
 import type { SqlClient } from '../_shared/db.ts';
+import { applyCallStatus } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 
 export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 
 export interface CallStatusHandlerOptions {
-  db: SqlClient | null;
-  authToken: string | undefined;
+  db: SqlClient;
+  authToken: string;
   /** Public URL of this function as the provider calls it, without query string. */
-  publicUrl: string | undefined;
+  publicUrl: string;
   log: Logger;
-  configError?: string;
 }
 
 export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request) => Promise<Response> {
-  if (!opts.db || !opts.authToken || !opts.publicUrl) {
-    opts.log.error('config_error', { message: opts.configError ?? 'call-status needs a database, TWILIO_AUTH_TOKEN and a public URL' });
-  }
   return async (req: Request): Promise<Response> => {
     try {
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
-      if (!opts.db || !opts.authToken || !opts.publicUrl) return jsonResponse({ error: 'server_misconfigured' }, 500);
       const type = req.headers.get('content-type') ?? '';
       if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
         throw new HttpError(415, 'body must be application/x-www-form-urlencoded', 'unsupported_media_type');
@@ -56,18 +52,14 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
 
       let result: string;
       try {
-        const { rows } = await opts.db.query<{ r: string }>(
-          'select public.apply_call_status($1, $2, $3, $4, $5, $6) as r',
-          [
-            callIdParam,
-            'twilio',
-            update.providerCallId,
-            update.status,
-            update.durationSeconds ?? null,
-            update.errorCode ?? null,
-          ],
-        );
-        result = rows[0]?.r ?? 'not_found';
+        result = await applyCallStatus(opts.db, {
+          callId: callIdParam,
+          provider: 'twilio',
+          providerCallId: update.providerCallId,
+          status: update.status,
+          durationSeconds: update.durationSeconds ?? null,
+          errorCode: update.errorCode ?? null,
+        });
       } catch (err) {
         // Tell the provider to try again later; nothing was changed.
         opts.log.error('callback_db_error', { call_id: callIdParam, error: coerceError(err).message });

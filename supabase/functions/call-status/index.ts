@@ -1,4 +1,23 @@
-// Supabase Edge Function entry point: serve the handler built from the environment.
-import { buildFunction } from '../_shared/app.ts';
+// Supabase Edge Function entry point: call-status (the provider's status callbacks), built from its
+// own configuration.
 
-Deno.serve(buildFunction('call-status', Deno.env.toObject()));
+import { databaseUrl, publicFunctionsUrl } from '../_shared/config.ts';
+import { composeFunction } from '../_shared/entry.ts';
+import { createPool } from '../_shared/pool.ts';
+import { CallStatusConfig } from './config.ts';
+import { createCallStatusHandler } from './handler.ts';
+
+Deno.serve(
+  composeFunction({
+    name: 'call-status',
+    schema: CallStatusConfig,
+    env: Deno.env.toObject(),
+    build: (config, log) =>
+      createCallStatusHandler({
+        db: createPool(databaseUrl(config), config.DB_POOL_SIZE),
+        authToken: config.TWILIO_AUTH_TOKEN,
+        publicUrl: `${publicFunctionsUrl(config)}/call-status`,
+        log,
+      }),
+  }),
+);

@@ -5,17 +5,27 @@
 import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { runTick, type TickDeps } from '../_shared/tick.ts';
-import { tickResponseBody } from '../scheduler-tick/handler.ts';
+import { readStatus } from '../_shared/queries.ts';
+import { tickResponseBody, type StatusPayload } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 
 export interface AdminHandlerOptions {
-  adminToken: string | undefined;
-  deps: TickDeps | null;
+  adminToken: string;
+  deps: TickDeps;
   log: Logger;
   /** Origin allowed to call from a browser (CORS); '*' by default since auth is a bearer token. */
   allowedOrigin?: string;
-  configError?: string;
+}
+
+/** CORS headers of the dashboard API (also on the misconfigured answer, so the browser can read it). */
+export function adminCorsHeaders(allowedOrigin = '*'): Record<string, string> {
+  return {
+    'access-control-allow-origin': allowedOrigin,
+    'access-control-allow-headers': 'authorization, content-type',
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-max-age': '600',
+  };
 }
 
 async function authorized(req: Request, token: string): Promise<boolean> {
@@ -30,13 +40,7 @@ function subPath(req: Request): string {
 }
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request) => Promise<Response> {
-  const cors = {
-    'access-control-allow-origin': opts.allowedOrigin ?? '*',
-    'access-control-allow-headers': 'authorization, content-type',
-    'access-control-allow-methods': 'GET, POST, OPTIONS',
-    'access-control-max-age': '600',
-  };
-  if (!opts.adminToken) opts.log.error('config_error', { message: 'ADMIN_TOKEN is not set: the dashboard API refuses every request' });
+  const cors = adminCorsHeaders(opts.allowedOrigin);
   const withCors = (res: Response) => {
     for (const [k, v] of Object.entries(cors)) res.headers.set(k, v);
     return res;
@@ -44,22 +48,12 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request) =>
   return async (req: Request): Promise<Response> => {
     if (req.method === 'OPTIONS') return withCors(new Response(null, { status: 204 }));
     try {
-      if (!opts.adminToken || !opts.deps) return withCors(jsonResponse({ error: 'server_misconfigured' }, 500));
       if (!(await authorized(req, opts.adminToken))) return withCors(jsonResponse({ error: 'unauthorized' }, 401));
       const deps = opts.deps;
       const route = `${req.method} ${subPath(req)}`;
       if (route === 'GET /status') {
-        const [status, campaigns, runs] = await Promise.all([
-          deps.pool.query('select * from public.scheduler_status'),
-          deps.pool.query(
-            `select * from public.scheduler_campaign_progress
-              order by (status in ('QUEUED', 'RUNNING')) desc, campaign_id limit 100`,
-          ),
-          deps.pool.query('select * from public.scheduler_recent_runs limit 20'),
-        ]);
-        return withCors(
-          jsonResponse({ now: new Date().toISOString(), status: status.rows[0] ?? null, campaigns: campaigns.rows, runs: runs.rows }),
-        );
+        const payload: StatusPayload = { now: new Date().toISOString(), ...(await readStatus(deps.pool)) };
+        return withCors(jsonResponse(payload));
       }
       if (route === 'POST /trigger') {
         await readBodyLimited(req, 1024); // nothing expected; refuse big bodies

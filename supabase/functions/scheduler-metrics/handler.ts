@@ -4,11 +4,13 @@
 import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { jsonResponse } from '../_shared/http.ts';
 import type { SqlClient } from '../_shared/db.ts';
+import { readMetrics } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 
 export interface MetricsHandlerOptions {
-  db: SqlClient | null;
+  db: SqlClient;
+  /** Bearer token the request must carry; undefined: the metrics are public. */
   token: string | undefined;
   log: Logger;
 }
@@ -39,25 +41,12 @@ const epoch = (v: unknown): number => (v instanceof Date ? v.getTime() / 1000 : 
 export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request) => Promise<Response> {
   return async (req: Request): Promise<Response> => {
     if (req.method !== 'GET') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET' });
-    if (!opts.db) return jsonResponse({ error: 'server_misconfigured' }, 500);
     if (opts.token) {
       const m = /^Bearer[ ]+(\S{1,1024})\s*$/i.exec(req.headers.get('authorization') ?? '');
       if (!m?.[1] || !(await timingSafeEqualStrings(m[1], opts.token))) return jsonResponse({ error: 'unauthorized' }, 401);
     }
     try {
-      const [status, runs, campaigns] = await Promise.all([
-        opts.db.query('select * from public.scheduler_status'),
-        opts.db.query(
-          `select trigger::text, status::text, count(*)::float8 as n, coalesce(sum(calls_dispatched), 0)::float8 as dispatched,
-                  coalesce(sum(calls_reserved), 0)::float8 as reserved, coalesce(sum(calls_failed), 0)::float8 as failed
-             from public.scheduler_runs group by 1, 2`,
-        ),
-        opts.db.query(
-          `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8
-             from public.scheduler_campaign_progress where status in ('QUEUED', 'RUNNING') order by campaign_id limit 500`,
-        ),
-      ]);
-      const s = (status.rows[0] ?? {}) as Record<string, unknown>;
+      const { status: s, runs, campaigns } = await readMetrics(opts.db);
       const body = renderPrometheus([
         { name: 'scheduler_last_run_timestamp_seconds', help: 'Start of the last scheduler run.', type: 'gauge', values: [{ value: epoch(s.last_run_started_at) }] },
         { name: 'scheduler_last_run_duration_seconds', help: 'Duration of the last scheduler run.', type: 'gauge', values: [{ value: num(s.last_run_duration_ms) / 1000 }] },
@@ -65,11 +54,11 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request
         { name: 'scheduler_next_run_timestamp_seconds', help: 'When the pg_cron tick runs next.', type: 'gauge', values: [{ value: epoch(s.next_run_at) }] },
         {
           name: 'scheduler_runs_total', help: 'Scheduler runs kept in the run log, by trigger and status.', type: 'counter',
-          values: runs.rows.map((r) => ({ labels: { trigger: String(r.trigger), status: String(r.status) }, value: num(r.n) })),
+          values: runs.map((r) => ({ labels: { trigger: String(r.trigger), status: String(r.status) }, value: num(r.n) })),
         },
         {
           name: 'scheduler_calls_dispatched_total', help: 'Calls created at the provider by runs in the run log, by trigger.', type: 'counter',
-          values: Object.entries(runs.rows.reduce<Record<string, number>>((acc, r) => ({ ...acc, [String(r.trigger)]: (acc[String(r.trigger)] ?? 0) + num(r.dispatched) }), {})).map(([trigger, value]) => ({ labels: { trigger }, value })),
+          values: Object.entries(runs.reduce<Record<string, number>>((acc, r) => ({ ...acc, [String(r.trigger)]: (acc[String(r.trigger)] ?? 0) + num(r.dispatched) }), {})).map(([trigger, value]) => ({ labels: { trigger }, value })),
         },
         { name: 'scheduler_calls_launched_last_hour', help: 'Calls dialled in the last hour.', type: 'gauge', values: [{ value: num(s.calls_launched_last_hour) }] },
         { name: 'scheduler_calls_launched_last_day', help: 'Calls dialled in the last day.', type: 'gauge', values: [{ value: num(s.calls_launched_last_day) }] },
@@ -79,9 +68,9 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request
         { name: 'scheduler_queued_calls', help: 'Calls reserved and waiting for the dispatcher.', type: 'gauge', values: [{ value: num(s.queued_calls) }] },
         { name: 'scheduler_active_campaigns', help: 'Campaigns QUEUED or RUNNING.', type: 'gauge', values: [{ value: num(s.active_campaigns) }] },
         { name: 'scheduler_breaker_open', help: '1 when the provider circuit breaker is open or half open.', type: 'gauge', values: [{ value: s.breaker_state && s.breaker_state !== 'closed' ? 1 : 0 }] },
-        { name: 'scheduler_campaign_active_calls', help: 'Active calls per campaign.', type: 'gauge', values: campaigns.rows.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.active_calls) })) },
-        { name: 'scheduler_campaign_max_concurrent_calls', help: 'Cap per campaign.', type: 'gauge', values: campaigns.rows.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.max_concurrent_calls) })) },
-        { name: 'scheduler_campaign_contacts_remaining', help: 'Contacts pending or in progress per campaign.', type: 'gauge', values: campaigns.rows.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.contacts_remaining) })) },
+        { name: 'scheduler_campaign_active_calls', help: 'Active calls per campaign.', type: 'gauge', values: campaigns.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.active_calls) })) },
+        { name: 'scheduler_campaign_max_concurrent_calls', help: 'Cap per campaign.', type: 'gauge', values: campaigns.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.max_concurrent_calls) })) },
+        { name: 'scheduler_campaign_contacts_remaining', help: 'Contacts pending or in progress per campaign.', type: 'gauge', values: campaigns.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.contacts_remaining) })) },
       ]);
       return new Response(body, { status: 200, headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } });
     } catch (err) {

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { verifyCronSecret } from '../_shared/secrets.ts';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
-import { runTick, type TickDeps, type TickResult } from '../_shared/tick.ts';
+import { runTick, type TickDeps } from '../_shared/tick.ts';
+import { tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 
 export const MAX_TICK_BODY_BYTES = 4096;
@@ -16,54 +17,22 @@ const TickRequest = z
   .strict();
 
 export interface TickHandlerOptions {
-  /** Accepted secrets (current, and previous during rotation). Empty: every request gets a 500. */
+  /** Accepted secrets: the current one, and the previous one during a rotation (at least one). */
   secrets: readonly string[];
-  deps: TickDeps | null;
-  /** Why deps is null (configuration error), for the log. */
-  configError?: string;
+  deps: TickDeps;
   jitterMs: number;
   budgetMs?: number;
   log: Logger;
   now?: () => number;
 }
 
-export function tickResponseBody(result: TickResult) {
-  return {
-    run_id: result.runId,
-    status: result.status,
-    skipped: result.skipped,
-    duplicate_of: result.duplicateOf,
-    processed: result.processed,
-    launched: result.launched,
-    reserved: result.reserved,
-    failed: result.failed,
-    unknown: result.unknown,
-    requeued: result.requeued,
-    released: result.released,
-    expired: result.expired,
-    completed: result.completed,
-    breaker: result.breaker,
-    deadline_reached: result.deadlineReached,
-    duration_ms: result.durationMs,
-    errors: result.errors,
-  };
-}
-
 export function createTickHandler(opts: TickHandlerOptions): (req: Request) => Promise<Response> {
   const now = opts.now ?? Date.now;
-  if (opts.secrets.length === 0) {
-    opts.log.error('config_error', { message: 'CRON_SECRET is not set: every tick request is refused with 500' });
-  }
-  if (opts.deps === null) {
-    opts.log.error('config_error', { message: opts.configError ?? 'scheduler-tick is misconfigured' });
-  }
+  if (opts.secrets.length === 0) throw new Error('scheduler-tick needs at least one accepted secret');
   return async (req: Request): Promise<Response> => {
     try {
       if (req.method !== 'GET' && req.method !== 'POST') {
         return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET, POST' });
-      }
-      if (opts.secrets.length === 0 || opts.deps === null) {
-        return jsonResponse({ error: 'server_misconfigured' }, 500);
       }
       if (!(await verifyCronSecret(req.headers, opts.secrets))) {
         return new Response('Unauthorized', { status: 401 });

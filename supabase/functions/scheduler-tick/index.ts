@@ -1,4 +1,22 @@
-// Supabase Edge Function entry point: serve the handler built from the environment.
-import { buildFunction } from '../_shared/app.ts';
+// Supabase Edge Function entry point: scheduler-tick, built from its own configuration.
 
-Deno.serve(buildFunction('scheduler-tick', Deno.env.toObject()));
+import { composeFunction } from '../_shared/entry.ts';
+import { createTickDeps } from '../_shared/tick-deps.ts';
+import { TickConfig } from './config.ts';
+import { createTickHandler } from './handler.ts';
+
+Deno.serve(
+  composeFunction({
+    name: 'scheduler-tick',
+    schema: TickConfig,
+    env: Deno.env.toObject(),
+    build: (config, log) =>
+      createTickHandler({
+        secrets: [config.CRON_SECRET, ...(config.CRON_SECRET_PREVIOUS ? [config.CRON_SECRET_PREVIOUS] : [])],
+        deps: createTickDeps(config, log),
+        jitterMs: config.TICK_JITTER_MS,
+        ...(config.TICK_BUDGET_MS !== undefined ? { budgetMs: config.TICK_BUDGET_MS } : {}),
+        log,
+      }),
+  }),
+);

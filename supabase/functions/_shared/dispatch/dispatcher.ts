@@ -1,0 +1,189 @@
+// Dispatch, composed from its parts: the breaker gate (may we send?), the pacer (when may the next
+// request go?), the claim loop (which calls, how many at once?), the sender (one create-call
+// request and what its answer means) and the result batcher (many answers, one round trip). Calls
+// the provider accepted are counted as launched.
+
+import { coerceError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { CreateCallOutcome, TelephonyProvider } from '../provider.ts';
+import {
+  acquireDispatchPermit,
+  claimQueuedCalls,
+  recordDispatchResults,
+  type ClaimedCall,
+  type DispatchResultRow,
+  type DispatchSettings,
+} from '../queries.ts';
+import type { SqlPool } from '../db.ts';
+import type { RunError } from '../status.ts';
+import { BreakerGate } from './breaker-gate.ts';
+import { runClaimLoop } from './claim-loop.ts';
+import { outcomeEffect, requeueRows } from './outcome.ts';
+import { Pacer } from './pacer.ts';
+import { ResultBatcher } from './result-batcher.ts';
+
+/** Stop claiming when less than this remains of the budget (a request needs time to answer). */
+export const MIN_REQUEST_WINDOW_MS = 1000;
+/** Time kept at the end of the budget to record results and finish the run. */
+export const FINISH_MARGIN_MS = 250;
+/**
+ * The longest a provider's answer waits to be recorded with others in one round trip
+ * (record_dispatch_results). Answers are recorded at once when the batch is full
+ * (dispatch_batch_size), when no other request is out, in breaker probe mode, when an answer
+ * counts against the breaker, and when dispatch ends.
+ */
+export const RECORD_FLUSH_DELAY_MS = 5;
+
+/** The run counts dispatch adds to. */
+export interface DispatchCounts {
+  runId: string | null;
+  launched: number;
+  failed: number;
+  unknown: number;
+  requeued: number;
+  released: number;
+  breaker: string | null;
+  deadlineReached: boolean;
+}
+
+export interface DispatchReport {
+  readonly result: DispatchCounts;
+  error(e: RunError): void;
+}
+
+export interface DispatchDeps {
+  pool: SqlPool;
+  provider: TelephonyProvider;
+  log: Logger;
+  statusCallbackUrl: (callId: string) => string;
+}
+
+export async function dispatch(
+  deps: DispatchDeps,
+  report: DispatchReport,
+  settings: DispatchSettings,
+  deadlineMs: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+  /** The single-flight's fencing token, passed to every claim (null: none). */
+  leaseToken: string | null = null,
+): Promise<void> {
+  const r = report.result;
+  const provider = deps.provider;
+  const pacer = new Pacer(settings.providerCallsPerSecond, now());
+  const claimStopMs = deadlineMs - Math.min(settings.providerRequestTimeoutMs, MIN_REQUEST_WINDOW_MS) - FINISH_MARGIN_MS;
+
+  const gate = new BreakerGate(
+    () => acquireDispatchPermit(deps.pool, provider.name, new Date(now())),
+    (reason) => {
+      deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
+      report.error({ stage: 'breaker', message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}` });
+    },
+  );
+  try {
+    if ((await gate.permit()) === 'open') {
+      report.error({ stage: 'dispatch', message: `circuit breaker for ${provider.name} is open: nothing dispatched` });
+      deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, provider: provider.name });
+      return;
+    }
+
+    /** Create-call requests sent and not answered yet. */
+    let sending = 0;
+    const batcher = new ResultBatcher<DispatchResultRow, string | null>({
+      batchSize: settings.dispatchBatchSize,
+      flushDelayMs: RECORD_FLUSH_DELAY_MS,
+      write: (rows) => recordDispatchResults(deps.pool, provider.name, rows),
+      applied: (row, state) => {
+        if (row.breaker_success !== undefined) gate.note(state ?? null, row.breaker_reason ?? null);
+      },
+      urgent: (row) =>
+        sending === 0 || // nothing else is coming soon: waiting would only delay this one
+        gate.probing || // the probe's answer decides whether dispatch goes on
+        row.breaker_success === false, // the breaker must learn about failures at once
+    });
+
+    const send = async (call: ClaimedCall): Promise<void> => {
+      const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
+      let outcome: CreateCallOutcome;
+      sending++;
+      try {
+        outcome = await provider.createCall({
+          callId: call.call_id,
+          to: call.to_phone,
+          from: call.caller_id,
+          statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
+          settings: call.provider_settings ?? {},
+          timeoutMs,
+        });
+      } catch (err) {
+        outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
+      } finally {
+        sending--;
+      }
+      const at = now();
+      const effect = outcomeEffect(call, outcome, at, pacer.intervalMs);
+      // Before the answer is recorded: the next calls must not go out meanwhile.
+      if (effect.rateLimitedForMs !== null) pacer.holdUntil(at + effect.rateLimitedForMs);
+      try {
+        await batcher.add(effect.row);
+        r[effect.count]++;
+        if (effect.rateLimitedForMs !== null) {
+          deps.log.warn('provider_rate_limited', { run_id: r.runId, call_id: call.call_id, retry_after_ms: effect.rateLimitedForMs });
+        }
+        if (effect.error) {
+          report.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, ...effect.error });
+        }
+      } catch (err) {
+        // The call stays in dialing: never re-sent; the status callback or the reaper settles it.
+        const e = coerceError(err);
+        report.error({ stage: 'record', call_id: call.call_id, message: e.message });
+        deps.log.error('record_failed', { run_id: r.runId, call_id: call.call_id, error: e.message });
+      }
+      if (outcome.kind !== 'accepted') {
+        deps.log.warn('call_not_accepted', {
+          run_id: r.runId,
+          call_id: call.call_id,
+          campaign_id: call.campaign_id,
+          outcome: outcome.kind,
+          reason: outcome.reason,
+        });
+      }
+    };
+
+    const unclaim = async (calls: ClaimedCall[], reason: string): Promise<void> => {
+      if (calls.length === 0) return;
+      try {
+        // One round trip, no breaker bookkeeping (nothing was sent).
+        await recordDispatchResults(deps.pool, provider.name, requeueRows(calls, reason, now()));
+        r.requeued += calls.length;
+      } catch (err) {
+        // Left in dialing without having been sent: the reaper expires them (counted as an attempt).
+        const message = coerceError(err).message;
+        for (const call of calls) report.error({ stage: 'record', call_id: call.call_id, message });
+      }
+    };
+
+    await runClaimLoop({
+      concurrency: settings.dispatchConcurrency,
+      batchSize: settings.dispatchBatchSize,
+      claimStopMs,
+      now,
+      sleep,
+      pacer,
+      gate,
+      claim: (want, t) => claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken }),
+      send,
+      unclaim,
+      onReleased: (n) => {
+        r.released += n;
+      },
+      onDeadline: () => {
+        r.deadlineReached = true;
+      },
+      // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
+      beforeDrain: () => batcher.flush(),
+    });
+  } finally {
+    r.breaker = gate.state;
+  }
+}

@@ -1,0 +1,314 @@
+// Every SQL statement the Edge Functions send, with the types of the rows they read (pgflow's edge
+// worker keeps its Queries.ts the same way). Handlers and the tick call these functions; no other
+// module writes SQL. Numbers that node-postgres returns as strings (bigint, numeric) are converted
+// here, once.
+
+import { withTransaction, type SqlClient, type SqlPool } from './db.ts';
+import type { StatusPayload, RunRow, CampaignProgressRow, SchedulerStatusRow } from './status.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+/** Scheduler settings the dispatcher needs, read from public._settings(). */
+export interface DispatchSettings {
+  globalMaxConcurrentCalls: number;
+  campaignsPerTick: number;
+  providerCallsPerSecond: number;
+  dispatchConcurrency: number;
+  dispatchBatchSize: number;
+  providerRequestTimeoutMs: number;
+  tickBudgetMs: number;
+  manualTriggerMinIntervalMs: number;
+}
+
+export async function readSettings(db: SqlClient): Promise<DispatchSettings> {
+  const { rows } = await db.query<Record<string, string | number>>(
+    `select global_max_concurrent_calls, campaigns_per_tick, provider_calls_per_second::float8 as cps,
+            dispatch_concurrency, dispatch_batch_size, provider_request_timeout_ms, tick_budget_ms,
+            (extract(epoch from manual_trigger_min_interval) * 1000)::float8 as manual_ms
+       from public._settings()`,
+  );
+  const r = rows[0];
+  if (!r) throw new Error('scheduler settings are missing');
+  return {
+    globalMaxConcurrentCalls: Number(r.global_max_concurrent_calls),
+    campaignsPerTick: Number(r.campaigns_per_tick),
+    providerCallsPerSecond: Number(r.cps),
+    dispatchConcurrency: Number(r.dispatch_concurrency),
+    dispatchBatchSize: Number(r.dispatch_batch_size),
+    providerRequestTimeoutMs: Number(r.provider_request_timeout_ms),
+    tickBudgetMs: Number(r.tick_budget_ms),
+    manualTriggerMinIntervalMs: Number(r.manual_ms),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run log
+
+export type RunTrigger = 'pg_cron' | 'pg_net' | 'vercel' | 'manual' | 'local';
+
+export interface RunStart {
+  /** null: a manual trigger came too soon after the previous one (no row was written). */
+  runId: string | null;
+  /** Set when another run already holds this trigger and minute. */
+  duplicateOf: string | null;
+  retryAfterMs: number | null;
+}
+
+export async function startSchedulerRun(
+  db: SqlClient,
+  run: { trigger: RunTrigger; scheduledFor: Date | null; details: Record<string, unknown>; now: Date },
+): Promise<RunStart> {
+  const { rows } = await db.query<{ run_id: string | null; duplicate_of: string | null; retry_after_ms: number | null }>(
+    'select run_id::text, duplicate_of::text, retry_after_ms from public.start_scheduler_run($1, $2, $3, $4)',
+    [run.trigger, run.scheduledFor, JSON.stringify(run.details), run.now],
+  );
+  return {
+    runId: rows[0]?.run_id ?? null,
+    duplicateOf: rows[0]?.duplicate_of ?? null,
+    retryAfterMs: rows[0]?.retry_after_ms ?? null,
+  };
+}
+
+/** The counts finish_scheduler_run() writes into the run row (its column names). */
+export interface RunCounts {
+  campaigns_processed: number;
+  calls_reserved: number;
+  /** Calls the provider accepted (launched). */
+  calls_dispatched: number;
+  calls_failed: number;
+  calls_unknown: number;
+  calls_requeued: number;
+  calls_released: number;
+  calls_expired: number;
+  campaigns_completed: number;
+  breaker_state: string | null;
+  details: Record<string, unknown>;
+}
+
+export async function finishSchedulerRun(
+  db: SqlClient,
+  runId: string,
+  status: string,
+  counts: RunCounts,
+  errors: ReadonlyArray<object>,
+): Promise<void> {
+  await db.query('select public.finish_scheduler_run($1, $2, $3, $4)', [runId, status, JSON.stringify(counts), JSON.stringify(errors)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-flight (see single-flight.ts): a session advisory lock on one pooled connection.
+
+export async function tryAdvisoryLock(client: SqlClient, key: number): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+  return rows[0]?.ok === true;
+}
+
+export async function advisoryUnlock(client: SqlClient, key: number): Promise<void> {
+  await client.query('select pg_advisory_unlock($1)', [key]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reservation (housekeeping + launch_due_calls)
+
+export type ReservationOutcome = 'reserved' | 'busy';
+
+/** What reserve_due_calls() answers (contract C1): one row of counts. */
+export interface Reservation {
+  /** busy: another reservation held the lock; nothing was reserved this time (queued calls can still be dispatched). */
+  outcome: ReservationOutcome;
+  campaignsProcessed: number;
+  callsReserved: number;
+  campaignsCompleted: number;
+  callsReleased: number;
+  callsExpired: number;
+  /** Campaigns that cannot be called as set up (e.g. no caller id), with why. */
+  problems: Array<{ campaign_id: string; message: string }>;
+}
+
+/**
+ * Housekeeping and the reservation in one transaction. Until public.reserve_due_calls(p_run_id,
+ * p_now) lands (contract C1) this calls run_housekeeping() and launch_due_calls() and decodes the
+ * latter's rows; the swap replaces this body with one `select * from public.reserve_due_calls($1, $2)`.
+ */
+export async function reserveDueCalls(db: SqlPool, runId: string, now: Date): Promise<Reservation> {
+  return await withTransaction(db, async (client) => {
+    const hk = await client.query<{ h: { calls_released: number; calls_expired: number } }>('select public.run_housekeeping($1) as h', [now]);
+    const reservation = await client.query<{ campaign_id: string | null; reserved: number; note: string | null }>(
+      'select campaign_id::text, reserved, note from public.launch_due_calls($1, null, $2)',
+      [now, runId],
+    );
+    const out: Reservation = {
+      outcome: 'reserved',
+      campaignsProcessed: 0,
+      callsReserved: 0,
+      campaignsCompleted: 0,
+      callsReleased: hk.rows[0]?.h.calls_released ?? 0,
+      callsExpired: hk.rows[0]?.h.calls_expired ?? 0,
+      problems: [],
+    };
+    for (const row of reservation.rows) {
+      if (row.campaign_id === null) {
+        out.outcome = 'busy'; // pg_cron's tick is reserving right now
+        continue;
+      }
+      if (row.note?.startsWith('completed:')) {
+        out.campaignsCompleted++;
+        continue;
+      }
+      out.campaignsProcessed++;
+      out.callsReserved += row.reserved;
+      if (row.note?.startsWith('malformed campaign')) out.problems.push({ campaign_id: row.campaign_id, message: row.note });
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+/** A call claim_queued_calls() hands to the dispatcher (release_reason set: released, not to send). */
+export interface ClaimedCall {
+  call_id: string;
+  campaign_id: string;
+  contact_id: string;
+  attempt: number;
+  to_phone: string;
+  caller_id: string;
+  provider: string;
+  provider_settings: Record<string, unknown>;
+  release_reason: string | null;
+}
+
+/**
+ * Claims up to `limit` queued calls for this run. `leaseToken` is the single-flight's fencing token
+ * when it has one (the dispatch lease, contract C3: claim_queued_calls' trailing p_lease_token);
+ * null sends the three-argument call.
+ */
+export async function claimQueuedCalls(
+  db: SqlClient,
+  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null },
+): Promise<ClaimedCall[]> {
+  const fenced = claim.leaseToken !== null;
+  const { rows } = await db.query<ClaimedCall>(
+    `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
+            provider_settings, release_reason
+       from public.claim_queued_calls($1, $2, $3${fenced ? ', $4' : ''})`,
+    fenced ? [claim.limit, claim.runId, claim.now, claim.leaseToken] : [claim.limit, claim.runId, claim.now],
+  );
+  return rows;
+}
+
+/** One provider answer as record_dispatch_results() takes it (see its migration). */
+export interface DispatchResultRow {
+  call_id: string;
+  outcome: 'accepted' | 'retryable' | 'permanent' | 'unknown';
+  provider_call_id?: string | null;
+  status?: string | null;
+  reason?: string | null;
+  error_code?: string | null;
+  retry_at?: string | null;
+  invalid_number?: boolean;
+  at: string;
+  /** What the answer says about the provider's health (record_provider_result), if anything. */
+  breaker_success?: boolean;
+  breaker_reason?: string | null;
+}
+
+/** Records many answers in one round trip; returns the breaker state after each, in order. */
+export async function recordDispatchResults(db: SqlClient, provider: string, rows: DispatchResultRow[]): Promise<Array<string | null>> {
+  const { rows: out } = await db.query<{ breaker_state: string | null }>(
+    'select breaker_state from public.record_dispatch_results($1, $2::jsonb)',
+    [provider, JSON.stringify(rows)],
+  );
+  if (out.length !== rows.length) throw new Error(`record_dispatch_results answered ${out.length} rows for ${rows.length} results`);
+  return out.map((o) => o.breaker_state);
+}
+
+/** What the circuit breaker allows now: send ('closed'), one probe call ('probe'), or nothing ('open'). */
+export type DispatchPermit = 'closed' | 'probe' | 'open';
+
+export async function acquireDispatchPermit(db: SqlClient, provider: string, now: Date): Promise<DispatchPermit> {
+  const { rows } = await db.query<{ p: string }>('select public.acquire_dispatch_permit($1, $2) as p', [provider, now]);
+  return (rows[0]?.p ?? 'open') as DispatchPermit;
+}
+
+// ---------------------------------------------------------------------------------------------
+// call-status
+
+export interface CallStatusChange {
+  callId: string | null;
+  provider: string;
+  providerCallId: string;
+  status: string;
+  durationSeconds: number | null;
+  errorCode: string | null;
+}
+
+/** apply_call_status()'s answer: 'applied', 'duplicate', 'stale', 'not_found', 'mismatch', ... */
+export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promise<string> {
+  const { rows } = await db.query<{ r: string }>('select public.apply_call_status($1, $2, $3, $4, $5, $6) as r', [
+    c.callId,
+    c.provider,
+    c.providerCallId,
+    c.status,
+    c.durationSeconds,
+    c.errorCode,
+  ]);
+  return rows[0]?.r ?? 'not_found';
+}
+
+// ---------------------------------------------------------------------------------------------
+// scheduler-admin
+
+/** The dashboard's status payload (without `now`, which the handler adds). */
+export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'now'>> {
+  const [status, campaigns, runs] = await Promise.all([
+    db.query<SchedulerStatusRow>('select * from public.scheduler_status'),
+    db.query<CampaignProgressRow>(
+      `select * from public.scheduler_campaign_progress
+        order by (status in ('QUEUED', 'RUNNING')) desc, campaign_id limit 100`,
+    ),
+    db.query<RunRow>('select * from public.scheduler_recent_runs limit 20'),
+  ]);
+  return { status: status.rows[0] ?? null, campaigns: campaigns.rows, runs: runs.rows };
+}
+
+// ---------------------------------------------------------------------------------------------
+// scheduler-metrics
+
+export interface MetricsRunGroup {
+  trigger: string;
+  status: string;
+  n: number;
+  /** Calls the provider accepted (launched), summed over the group's runs. */
+  dispatched: number;
+  reserved: number;
+  failed: number;
+}
+
+export interface MetricsCampaign {
+  campaign_id: string;
+  name: string;
+  active_calls: number;
+  max_concurrent_calls: number;
+  contacts_remaining: number;
+}
+
+export async function readMetrics(
+  db: SqlClient,
+): Promise<{ status: Record<string, unknown>; runs: MetricsRunGroup[]; campaigns: MetricsCampaign[] }> {
+  const [status, runs, campaigns] = await Promise.all([
+    db.query<Record<string, unknown>>('select * from public.scheduler_status'),
+    db.query<MetricsRunGroup>(
+      `select trigger::text, status::text, count(*)::float8 as n, coalesce(sum(calls_dispatched), 0)::float8 as dispatched,
+              coalesce(sum(calls_reserved), 0)::float8 as reserved, coalesce(sum(calls_failed), 0)::float8 as failed
+         from public.scheduler_runs group by 1, 2`,
+    ),
+    db.query<MetricsCampaign>(
+      `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8
+         from public.scheduler_campaign_progress where status in ('QUEUED', 'RUNNING') order by campaign_id limit 500`,
+    ),
+  ]);
+  return { status: status.rows[0] ?? {}, runs: runs.rows, campaigns: campaigns.rows };
+}

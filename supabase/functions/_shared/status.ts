@@ -1,0 +1,184 @@
+// Response shapes shared by more than one function, as they travel in JSON: the tick's answer
+// (scheduler-tick and scheduler-admin's manual trigger) and the dashboard's status payload
+// (scheduler-admin GET /status; public/dashboard.js imports these types through JSDoc).
+//
+// Words: a call is *reserved* when the reservation (launch_due_calls) inserts it, and *launched*
+// when the provider accepts it. The run log keeps the launched count in calls_dispatched.
+//
+// node-postgres turns bigint and numeric into strings, and timestamps travel as ISO strings.
+
+/** A bigint or numeric value as it arrives in JSON (node-postgres keeps them as text). */
+export type BigintText = string;
+/** A timestamptz as it arrives in JSON. */
+export type IsoTime = string;
+
+export type RunTriggerName = 'pg_cron' | 'pg_net' | 'vercel' | 'manual' | 'local';
+export type RunStatus = 'running' | 'ok' | 'partial' | 'failed' | 'skipped' | 'duplicate';
+export type CampaignStatus = 'QUEUED' | 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'CANCELLED';
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** One error of a run (scheduler_runs.errors, TickResult.errors). */
+export interface RunError {
+  stage: 'start' | 'reserve' | 'dispatch' | 'record' | 'breaker' | 'tick';
+  message: string;
+  campaign_id?: string;
+  call_id?: string;
+  code?: string;
+}
+
+/** The one row of public.scheduler_status. */
+export interface SchedulerStatusRow {
+  last_run_id: BigintText | null;
+  last_run_trigger: RunTriggerName | null;
+  last_run_status: RunStatus | null;
+  last_run_started_at: IsoTime | null;
+  last_run_finished_at: IsoTime | null;
+  last_run_duration_ms: number | null;
+  last_run_calls_reserved: number | null;
+  /** Calls the provider accepted in the last run. */
+  last_run_calls_dispatched: number | null;
+  last_run_error_count: number | null;
+  last_run_errors: RunError[] | null;
+  next_run_at: IsoTime | null;
+  cron_job_active: boolean | null;
+  calls_launched_last_hour: BigintText;
+  calls_launched_last_day: BigintText;
+  calls_completed_last_day: BigintText;
+  runs_last_hour: BigintText | null;
+  failed_runs_last_hour: BigintText | null;
+  skipped_runs_last_hour: BigintText | null;
+  duplicate_runs_last_hour: BigintText | null;
+  run_error_rate_last_hour: BigintText | null;
+  active_calls: BigintText | null;
+  global_max_concurrent_calls: number | null;
+  queued_calls: BigintText;
+  active_campaigns: BigintText;
+  breaker_state: BreakerState;
+  breaker_open_until: IsoTime | null;
+}
+
+/** One row of public.scheduler_campaign_progress. */
+export interface CampaignProgressRow {
+  campaign_id: BigintText;
+  name: string;
+  status: CampaignStatus;
+  priority: number;
+  max_concurrent_calls: number;
+  active_calls: BigintText;
+  queued_calls: BigintText;
+  contacts_total: BigintText;
+  contacts_pending: BigintText;
+  contacts_in_progress: BigintText;
+  contacts_done: BigintText;
+  contacts_exhausted: BigintText;
+  contacts_invalid: BigintText;
+  contacts_do_not_call: BigintText;
+  contacts_remaining: BigintText;
+  last_served_at: IsoTime | null;
+  started_at: IsoTime | null;
+  completed_at: IsoTime | null;
+}
+
+/** One row of public.scheduler_recent_runs. */
+export interface RunRow {
+  id: BigintText;
+  trigger: RunTriggerName;
+  scheduled_for: IsoTime | null;
+  status: RunStatus;
+  started_at: IsoTime;
+  finished_at: IsoTime | null;
+  duration_ms: number | null;
+  campaigns_processed: number;
+  calls_reserved: number;
+  /** Calls the provider accepted (launched) in this run. */
+  calls_dispatched: number;
+  calls_failed: number;
+  calls_unknown: number;
+  calls_requeued: number;
+  calls_released: number;
+  calls_expired: number;
+  campaigns_completed: number;
+  breaker_state: string | null;
+  duplicate_of: BigintText | null;
+  error_count: number;
+  errors: RunError[];
+}
+
+/** scheduler-admin GET /status. */
+export interface StatusPayload {
+  /** The server's clock when it answered. */
+  now: IsoTime;
+  status: SchedulerStatusRow | null;
+  campaigns: CampaignProgressRow[];
+  runs: RunRow[];
+}
+
+/** Statuses a tick answers with: a run status, or rate_limited (a manual trigger refused before any run row was written). */
+export type TickStatus = 'ok' | 'partial' | 'failed' | 'skipped' | 'duplicate' | 'rate_limited';
+
+/** The JSON a tick answers (scheduler-tick, and scheduler-admin POST /trigger). */
+export interface TickResponseBody {
+  run_id: string | null;
+  status: TickStatus;
+  skipped: boolean;
+  duplicate_of: string | null;
+  /** Campaigns the reservation examined. */
+  processed: number;
+  /** Calls the provider accepted. */
+  launched: number;
+  /** Calls the reservation inserted (queued). */
+  reserved: number;
+  failed: number;
+  unknown: number;
+  requeued: number;
+  released: number;
+  expired: number;
+  completed: number;
+  breaker: string | null;
+  deadline_reached: boolean;
+  duration_ms: number;
+  errors: RunError[];
+}
+
+/** The subset of a tick's result the response carries (structurally TickResult). */
+export interface TickOutcome {
+  runId: string | null;
+  status: TickStatus;
+  skipped: boolean;
+  duplicateOf: string | null;
+  processed: number;
+  launched: number;
+  reserved: number;
+  failed: number;
+  unknown: number;
+  requeued: number;
+  released: number;
+  expired: number;
+  completed: number;
+  breaker: string | null;
+  deadlineReached: boolean;
+  durationMs: number;
+  errors: RunError[];
+}
+
+export function tickResponseBody(result: TickOutcome): TickResponseBody {
+  return {
+    run_id: result.runId,
+    status: result.status,
+    skipped: result.skipped,
+    duplicate_of: result.duplicateOf,
+    processed: result.processed,
+    launched: result.launched,
+    reserved: result.reserved,
+    failed: result.failed,
+    unknown: result.unknown,
+    requeued: result.requeued,
+    released: result.released,
+    expired: result.expired,
+    completed: result.completed,
+    breaker: result.breaker,
+    deadline_reached: result.deadlineReached,
+    duration_ms: result.durationMs,
+    errors: result.errors,
+  };
+}

@@ -1,0 +1,22 @@
+// scheduler-tick's configuration: what its index.ts reads from the environment, validated once.
+
+import { z } from 'zod';
+import { DatabaseEnv, needsDatabase, needsPublicUrl, optionalString, PublicUrlEnv, requiredString, TwilioEnv } from '../_shared/config.ts';
+
+export const TickConfig = z
+  .object({
+    /** Secret the tick requires (Authorization: Bearer or x-cron-secret). */
+    CRON_SECRET: requiredString,
+    /** The previous secret, still accepted during a rotation. */
+    CRON_SECRET_PREVIOUS: optionalString,
+    /** Maximum random delay before a tick starts working, counted inside the budget. */
+    TICK_JITTER_MS: z.coerce.number().int().min(0).max(30_000).default(0),
+    /** Overrides scheduler_settings.tick_budget_ms when set. */
+    TICK_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).optional(),
+    ...DatabaseEnv.shape,
+    ...PublicUrlEnv.shape,
+    ...TwilioEnv.shape,
+  })
+  .superRefine(needsDatabase)
+  .superRefine(needsPublicUrl);
+export type TickConfig = z.infer<typeof TickConfig>;

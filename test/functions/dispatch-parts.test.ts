@@ -1,0 +1,375 @@
+// The parts dispatch is made of, each alone, with an injected clock and fakes for the database and
+// the provider: the pacer (token bucket), the result batcher, the breaker gate, what an answer
+// means (outcomeEffect / requeueRows) and the claim loop. End-to-end behaviour is covered by
+// scheduler-tick.test.ts, dispatch-faults.test.ts and dispatch-batching.test.ts.
+
+import { describe, expect, it } from 'vitest';
+import { Pacer } from '../../supabase/functions/_shared/dispatch/pacer.ts';
+import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-batcher.ts';
+import { BreakerGate } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
+import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
+import { runClaimLoop, type ClaimLoopOptions } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
+import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
+
+const call = (id: number, release: string | null = null): ClaimedCall => ({
+  call_id: String(id),
+  campaign_id: '1',
+  contact_id: String(id),
+  attempt: 1,
+  to_phone: '+15550100000',
+  caller_id: '+15550199999',
+  provider: 'twilio',
+  provider_settings: {},
+  release_reason: release,
+});
+
+/** A manual clock: sleep() moves it forward at once. */
+function clock(start = 1_000_000) {
+  let t = start;
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+    sleep: async (ms: number) => {
+      t += Math.max(0, ms);
+    },
+  };
+}
+
+describe('Pacer (token bucket)', () => {
+  it('spaces sends at 1/cps when the rate is low (no burst below 40 cps)', () => {
+    const p = new Pacer(10, 0);
+    expect(p.intervalMs).toBe(100);
+    const sent: number[] = [];
+    let t = 0;
+    for (let i = 0; i < 5; i++) {
+      t += Math.max(0, p.waitMs(t));
+      p.take(t);
+      sent.push(t);
+    }
+    expect(sent).toEqual([0, 100, 200, 300, 400]);
+  });
+
+  it('lets 50 ms worth of calls go back to back at high rates, then paces', () => {
+    const p = new Pacer(200, 0); // burst = 10, interval 5 ms
+    const t = 1000; // the bucket filled while idle
+    let ready = 0;
+    for (let i = 0; i < 20; i++) {
+      if (p.waitMs(t) >= 1) break;
+      p.take(t);
+      ready++;
+    }
+    expect(ready).toBe(10);
+  });
+
+  it('claims only what fits the next pacing window, and sleeps when the next slot is beyond it', () => {
+    const p = new Pacer(10, 0);
+    expect(p.horizonMs).toBe(200);
+    expect(p.sendableAt(0)).toBe(2);
+    p.holdUntil(5000); // a 429
+    expect(p.isAheadOf(0)).toBe(true);
+    expect(p.sleepBeforeClaimMs(0)).toBe(5000 - 100);
+    expect(p.isAheadOf(4900)).toBe(false);
+    p.holdUntil(10); // never moves the next slot earlier
+    expect(p.nextSendAt).toBe(5000);
+  });
+
+  it('at 1 cps, one call per second and a claim window of one second', () => {
+    const p = new Pacer(1, 0);
+    expect(p.horizonMs).toBe(1000);
+    p.take(0);
+    expect(p.waitMs(0)).toBe(1000);
+    expect(p.sendableAt(0)).toBe(1);
+  });
+});
+
+describe('ResultBatcher', () => {
+  function fakeTimers() {
+    const timers: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
+    return {
+      timers,
+      setTimer: (fn: () => void, ms: number) => {
+        const t = { fn, ms, cleared: false };
+        timers.push(t);
+        return t;
+      },
+      clearTimer: (h: unknown) => {
+        (h as { cleared: boolean }).cleared = true;
+      },
+      fire: () => {
+        for (const t of timers.splice(0)) if (!t.cleared) t.fn();
+      },
+    };
+  }
+
+  it('writes a full batch in one round trip and applies the answers in order', async () => {
+    const writes: number[][] = [];
+    const applied: Array<[number, string]> = [];
+    const timers = fakeTimers();
+    const b = new ResultBatcher<number, string>({
+      batchSize: 3,
+      flushDelayMs: 5,
+      write: async (rows) => {
+        writes.push(rows);
+        return rows.map((r) => `s${r}`);
+      },
+      applied: (row, answer) => applied.push([row, answer!]),
+      urgent: () => false,
+      ...timers,
+    });
+    await Promise.all([b.add(1), b.add(2), b.add(3)]);
+    expect(writes).toEqual([[1, 2, 3]]);
+    expect(applied).toEqual([[1, 's1'], [2, 's2'], [3, 's3']]);
+    expect(timers.timers.every((t) => t.cleared)).toBe(true);
+  });
+
+  it('waits at most flushDelayMs for others, and writes urgent rows at once', async () => {
+    const writes: number[][] = [];
+    const timers = fakeTimers();
+    const b = new ResultBatcher<number, null>({
+      batchSize: 10,
+      flushDelayMs: 5,
+      write: async (rows) => {
+        writes.push(rows);
+        return rows.map(() => null);
+      },
+      urgent: (row) => row < 0,
+      ...timers,
+    });
+    const first = b.add(1);
+    const second = b.add(2);
+    expect(writes).toEqual([]);
+    expect(timers.timers.map((t) => t.ms)).toEqual([5]);
+    expect(b.size).toBe(2);
+    timers.fire();
+    await Promise.all([first, second]);
+    expect(writes).toEqual([[1, 2]]);
+    await b.add(-1);
+    expect(writes).toEqual([[1, 2], [-1]]);
+  });
+
+  it('rejects every answer of a batch whose write fails, and flush() with nothing waiting does nothing', async () => {
+    let calls = 0;
+    const b = new ResultBatcher<number, null>({
+      batchSize: 2,
+      flushDelayMs: 5,
+      write: async () => {
+        calls++;
+        throw new Error('connection lost');
+      },
+      urgent: () => false,
+      ...fakeTimers(),
+    });
+    const results = await Promise.allSettled([b.add(1), b.add(2)]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    b.flush();
+    expect(calls).toBe(1);
+  });
+});
+
+describe('BreakerGate', () => {
+  it('reads the first permit as the state (a probe is half open), then follows the recorded answers', async () => {
+    const permits: DispatchPermit[] = ['probe', 'closed'];
+    const opened: Array<string | null> = [];
+    const gate = new BreakerGate(async () => permits.shift()!, (reason) => opened.push(reason));
+    expect(await gate.permit()).toBe('probe');
+    expect(gate.state).toBe('half_open');
+    expect(gate.probing).toBe(true);
+    expect(gate.concurrency(50)).toBe(1);
+    gate.note('closed', null);
+    expect(await gate.permit()).toBe('closed');
+    expect(gate.state).toBe('closed'); // later permits do not overwrite what the answers said
+    expect(gate.concurrency(50)).toBe(50);
+    gate.note('open', 'HTTP 500');
+    gate.note('open', 'HTTP 500 again');
+    expect(gate.opened).toBe(true);
+    expect(opened).toEqual(['HTTP 500']); // reported once
+  });
+});
+
+describe('outcomeEffect / requeueRows', () => {
+  const at = Date.parse('2026-11-29T12:00:00Z');
+
+  it('accepted: launched, with the provider call id and a breaker success', () => {
+    const e = outcomeEffect(call(7), { kind: 'accepted', providerCallId: 'CA1', status: 'queued' }, at, 100);
+    expect(e).toEqual({
+      row: { call_id: '7', outcome: 'accepted', provider_call_id: 'CA1', status: 'queued', at: '2026-11-29T12:00:00.000Z', breaker_success: true, breaker_reason: null },
+      count: 'launched',
+      rateLimitedForMs: null,
+      error: null,
+    });
+  });
+
+  it('429: requeued after Retry-After, slows the pacer, says nothing about the breaker', () => {
+    const e = outcomeEffect(call(7), { kind: 'retryable', reason: 'HTTP 429', httpStatus: 429, retryAfterMs: 3000 }, at, 100);
+    expect(e.count).toBe('requeued');
+    expect(e.rateLimitedForMs).toBe(3000);
+    expect(e.row.retry_at).toBe('2026-11-29T12:00:03.000Z');
+    expect(e.row).not.toHaveProperty('breaker_success');
+  });
+
+  it('503: requeued after two intervals (at least a second), counted against the breaker', () => {
+    const e = outcomeEffect(call(7), { kind: 'retryable', reason: 'HTTP 503', httpStatus: 503 }, at, 100);
+    expect(e.rateLimitedForMs).toBeNull();
+    expect(e.row.retry_at).toBe('2026-11-29T12:00:01.000Z');
+    expect(e.row.breaker_success).toBe(false);
+  });
+
+  it('permanent: failed; the provider is healthy unless it refused our credentials or endpoint', () => {
+    const bad = outcomeEffect(call(7), { kind: 'permanent', reason: 'invalid number', code: '21211', httpStatus: 400, invalidNumber: true }, at, 100);
+    expect(bad.count).toBe('failed');
+    expect(bad.row).toMatchObject({ invalid_number: true, error_code: '21211', breaker_success: true });
+    expect(bad.error).toEqual({ message: 'invalid number', code: '21211' });
+    const creds = outcomeEffect(call(7), { kind: 'permanent', reason: 'HTTP 401', httpStatus: 401, invalidNumber: false }, at, 100);
+    expect(creds.row.breaker_success).toBe(false);
+    expect([301, 401, 403, 404].map(isConfigurationFailure)).toEqual([true, true, true, true]);
+    expect([400, 429, 500, undefined].map(isConfigurationFailure)).toEqual([false, false, false, false]);
+  });
+
+  it('unknown: never re-sent, counted against the breaker', () => {
+    const e = outcomeEffect(call(7), { kind: 'unknown', reason: 'timeout' }, at, 100);
+    expect(e.count).toBe('unknown');
+    expect(e.row).toMatchObject({ outcome: 'unknown', reason: 'timeout', breaker_success: false });
+  });
+
+  it('requeue rows: retryable, due now, no breaker bookkeeping', () => {
+    expect(requeueRows([call(1), call(2)], 'not sent', at)).toEqual([
+      { call_id: '1', outcome: 'retryable', reason: 'not sent', retry_at: '2026-11-29T12:00:00.000Z', at: '2026-11-29T12:00:00.000Z' },
+      { call_id: '2', outcome: 'retryable', reason: 'not sent', retry_at: '2026-11-29T12:00:00.000Z', at: '2026-11-29T12:00:00.000Z' },
+    ]);
+  });
+});
+
+describe('runClaimLoop', () => {
+  function loop(queue: ClaimedCall[], over: Partial<ClaimLoopOptions> & { permits?: DispatchPermit[]; cps?: number } = {}) {
+    const c = clock();
+    const permits = over.permits ?? ['closed'];
+    const gate = new BreakerGate(async () => permits.shift() ?? 'open', () => undefined);
+    const claims: number[] = [];
+    const sent: string[] = [];
+    const unclaimed: Array<{ ids: string[]; reason: string }> = [];
+    let released = 0;
+    let deadline = false;
+    let drained = 0;
+    let maxInflight = 0;
+    let inflight = 0;
+    const opts: ClaimLoopOptions = {
+      concurrency: 4,
+      batchSize: 10,
+      claimStopMs: c.now() + 60_000,
+      now: c.now,
+      sleep: c.sleep,
+      pacer: new Pacer(over.cps ?? 1000, c.now()),
+      gate,
+      claim: async (want) => {
+        claims.push(want);
+        return queue.splice(0, want);
+      },
+      send: async (x) => {
+        inflight++;
+        maxInflight = Math.max(maxInflight, inflight);
+        sent.push(x.call_id);
+        await Promise.resolve();
+        c.advance(10);
+        inflight--;
+      },
+      unclaim: async (calls, reason) => {
+        unclaimed.push({ ids: calls.map((x) => x.call_id), reason });
+      },
+      onReleased: (n) => {
+        released += n;
+      },
+      onDeadline: () => {
+        deadline = true;
+      },
+      beforeDrain: () => {
+        drained++;
+      },
+      ...over,
+    };
+    return {
+      run: async () => {
+        await gate.permit();
+        await runClaimLoop(opts);
+      },
+      gate,
+      c,
+      get: () => ({ claims, sent, unclaimed, released, deadline, drained, maxInflight }),
+    };
+  }
+
+  it('sends every queued call once, never more than the concurrency at a time, and counts released rows', async () => {
+    const queue = [call(1), call(2, 'campaign paused'), ...Array.from({ length: 10 }, (_, i) => call(i + 3))];
+    const l = loop(queue);
+    await l.run();
+    const g = l.get();
+    expect(g.sent).toEqual(Array.from({ length: 11 }, (_, i) => String(i === 0 ? 1 : i + 2)));
+    expect(g.released).toBe(1);
+    expect(g.maxInflight).toBeLessThanOrEqual(4);
+    expect(g.claims.every((n) => n <= 4)).toBe(true);
+    expect(g.deadline).toBe(false);
+    expect(g.drained).toBe(1);
+  });
+
+  it('claims only one call at a time while probing, and stops when the probe leaves the breaker open', async () => {
+    const l = loop(
+      Array.from({ length: 5 }, (_, i) => call(i + 1)),
+      { permits: ['probe'] },
+    );
+    await l.run();
+    expect(l.get().claims).toEqual([1]);
+    expect(l.get().sent).toEqual(['1']);
+  });
+
+  it('goes on after a probe that closed the breaker', async () => {
+    const l = loop(Array.from({ length: 5 }, (_, i) => call(i + 1)), {
+      permits: ['probe', 'closed'],
+      send: async (x) => {
+        l.gate.note('closed', null);
+        sentIds.push(x.call_id);
+      },
+    });
+    const sentIds: string[] = [];
+    await l.run();
+    expect(l.get().claims[0]).toBe(1);
+    expect(sentIds).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('puts claimed calls back when the breaker opens before they are sent', async () => {
+    const l = loop(Array.from({ length: 4 }, (_, i) => call(i + 1)), {
+      send: async () => {
+        l.gate.note('open', 'HTTP 500');
+      },
+    });
+    await l.run();
+    expect(l.get().unclaimed).toEqual([{ ids: ['2', '3', '4'], reason: 'not sent: circuit breaker opened' }]);
+  });
+
+  it('stops claiming at the claim deadline', async () => {
+    const l = loop([call(1)], {});
+    l.c.advance(60_000);
+    await l.run();
+    expect(l.get().deadline).toBe(true);
+    expect(l.get().claims).toEqual([]);
+    expect(l.get().drained).toBe(1);
+  });
+
+  it('drains the requests in flight even when a claim fails', async () => {
+    let n = 0;
+    const answered: string[] = [];
+    const l = loop(Array.from({ length: 8 }, (_, i) => call(i + 1)), {
+      claim: async (want) => {
+        if (n++ > 0) throw new Error('connection lost');
+        return Array.from({ length: want }, (_, i) => call(i + 1));
+      },
+      send: async (x) => {
+        await new Promise((r) => setTimeout(r, 5));
+        answered.push(x.call_id);
+      },
+    });
+    await expect(l.run()).rejects.toThrow('connection lost');
+    expect(answered).toEqual(['1', '2', '3', '4']);
+    expect(l.get().drained).toBe(1);
+  });
+});
