@@ -1,6 +1,9 @@
 // `npm test [-- <vitest args>]`: one throwaway PostgreSQL cluster (or DATABASE_URL), shaped like
-// Supabase, migrations pushed by the real CLI; then `supabase db lint`, pgTAP (pg_prove over
-// supabase/tests/**/*.test.sql) and vitest against it. Ends with the line `N passed, N failed`.
+// Supabase, migrations pushed by the real CLI, and PgBouncer in transaction mode in front of it;
+// then `supabase db lint`, pgTAP (pg_prove over supabase/tests/**/*.test.sql) and vitest against it.
+// Migrations, pgTAP and the test fixtures use the direct URL (DATABASE_URL / TEST_DATABASE_URL);
+// the Edge Functions under test get the pooler's (POOLER_DATABASE_URL), as Supabase's transaction
+// pooler serves them, unless DB_DIRECT=1. Ends with the line `N passed, N failed`.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -16,6 +19,7 @@ import {
   startLocalDb,
   type LocalDb,
 } from './stack/localdb.ts';
+import { checkPgBouncer, startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
 
 interface Tally {
   passed: number;
@@ -95,7 +99,7 @@ async function runPgTap(url: string): Promise<Tally | undefined> {
   return tally;
 }
 
-async function runVitest(url: string, extraArgs: string[]): Promise<Tally> {
+async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): Promise<Tally> {
   // Kept after the run (git-ignored): CI can archive it.
   const report = path.join(REPO_ROOT, 'test-results', 'vitest.json');
   await rm(report, { force: true });
@@ -112,7 +116,13 @@ async function runVitest(url: string, extraArgs: string[]): Promise<Tally> {
     ...extraArgs,
   ];
   log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}`);
-  const r = await runTee(cmd, args, { ...process.env, DATABASE_URL: url, TEST_DATABASE_URL: url });
+  const r = await runTee(cmd, args, {
+    ...process.env,
+    DATABASE_URL: url,
+    TEST_DATABASE_URL: url,
+    POOLER_DATABASE_URL: pooler.url,
+    PGBOUNCER_ADMIN_URL: pooler.adminUrl,
+  });
   let tally: Tally = { passed: 0, failed: 0 };
   try {
     const json = JSON.parse(await readFile(report, 'utf8')) as {
@@ -152,14 +162,18 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const total: Tally = { passed: 0, failed: 0 };
   let db: LocalDb | undefined;
+  let pooler: PgBouncer | undefined;
   let setupFailed = false;
   try {
     checkTestPrerequisites();
+    checkPgBouncer();
     refuseRemoteDatabase();
     db = await startLocalDb({ persistent: false, log: (s) => log(s) });
     await bootstrapSupabaseShape(db.url);
     await installTestExtensions(db.url);
     await pushMigrations(db.url, { log });
+    pooler = await startPgBouncer({ databaseUrl: db.url, ...(db.dir ? { dir: db.dir } : {}), log });
+    log(process.env.DB_DIRECT === '1' ? 'functions: direct database URL (DB_DIRECT=1)' : 'functions: through PgBouncer (transaction mode)');
 
     const lint = await lintDatabase(db.url);
     if (lint.ok) {
@@ -176,13 +190,14 @@ async function main(): Promise<number> {
       total.failed += tap.failed;
     }
 
-    const vt = await runVitest(db.url, process.argv.slice(2));
+    const vt = await runVitest(db.url, pooler, process.argv.slice(2));
     total.passed += vt.passed;
     total.failed += vt.failed;
   } catch (err) {
     setupFailed = true;
     process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
   } finally {
+    await pooler?.stop().catch((err: unknown) => log(`stopping PgBouncer failed: ${String(err)}`));
     await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
   }
   if (setupFailed && total.failed === 0) total.failed = 1;

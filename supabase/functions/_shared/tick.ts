@@ -3,7 +3,9 @@
 //   1. record the run's start (committed at once: a crash leaves a 'running' row that
 //      housekeeping later marks failed); a second delivery of the same minute stops here
 //   2. jitter, counted inside the time budget
-//   3. single-flight: a session advisory lock; a tick that finds another one running is 'skipped'
+//   3. single-flight: the 'dispatch' lease (public.scheduler_leases, _shared/lease.ts), a row with an
+//      owner, an expiry and a fencing token, renewed while dispatch runs; a tick that finds it
+//      held is 'skipped'. No session state: it works through a transaction-mode pooler
 //   4. housekeeping + launch_due_calls() in one transaction (reserve within caps)
 //   5. dispatch: claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them at the
 //      provider with bounded concurrency, paced to the provider's calls per second, each request
@@ -17,13 +19,12 @@ import type { CreateCallOutcome, TelephonyProvider } from './provider.ts';
 import { coerceError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { readSettings, type DispatchSettings, type PooledClient, type SqlPool } from './db.ts';
+import { DISPATCH_LEASE, INSTANCE_ID, dispatchLeaseTtlMs, holdLease, isLeaseLost, type HeldLease } from './lease.ts';
 
 export type TickTrigger = 'pg_cron' | 'pg_net' | 'vercel' | 'manual' | 'local';
 /** Run statuses, plus rate_limited: a manual trigger refused before any run row was written. */
 export type TickStatus = 'ok' | 'partial' | 'failed' | 'skipped' | 'duplicate' | 'rate_limited';
 
-/** Lock key for the single-flight dispatcher (session-level, released when the connection ends). */
-export const DISPATCH_LOCK_KEY = 7345123002;
 /** Stop claiming when less than this remains of the budget (a request needs time to answer). */
 export const MIN_REQUEST_WINDOW_MS = 1000;
 /** Time kept at the end of the budget to record results and finish the run. */
@@ -207,8 +208,7 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     scheduled_for: opts.scheduledFor?.toISOString() ?? null,
   });
 
-  let lockClient: PooledClient | null = null;
-  let lockHeld = false;
+  let lease: HeldLease | null = null;
   try {
     const settings = await readSettings(deps.pool);
     const budgetMs = opts.budgetMs ?? settings.tickBudgetMs;
@@ -218,35 +218,43 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     const jitter = Math.floor(random() * jitterCap);
     if (jitter > 0) await sleep(jitter);
 
-    lockClient = await deps.pool.connect();
-    const lock = await lockClient.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [DISPATCH_LOCK_KEY]);
-    lockHeld = lock.rows[0]?.ok === true;
-    if (!lockHeld) {
+    const taken = await holdLease(deps.pool, {
+      name: DISPATCH_LEASE,
+      holder: `run ${r.runId} (${INSTANCE_ID})`,
+      ttlMs: dispatchLeaseTtlMs(budgetMs),
+      now,
+      log: deps.log,
+      context: { run_id: r.runId },
+    });
+    lease = taken.held;
+    if (taken.held === null) {
       r.status = 'skipped';
       r.skipped = true;
-      deps.log.info('tick_skipped', { run_id: r.runId, reason: 'another tick is running' });
+      deps.log.info('tick_skipped', { run_id: r.runId, reason: 'another tick is running', lease_holder: taken.state.holder });
     } else {
-      await reserve(lockClient, deps, state, now());
-      await dispatch(deps, state, settings, deadlineMs, now, sleep);
+      const client = await deps.pool.connect();
+      try {
+        await reserve(client, deps, state, now());
+      } finally {
+        client.release();
+      }
+      await dispatch(deps, state, settings, deadlineMs, now, sleep, taken.held.token);
       r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
     }
   } catch (err) {
     const e = coerceError(err);
-    r.status = 'failed';
-    state.error({ stage: 'tick', message: e.message });
-    deps.log.error('tick_error', { run_id: r.runId, error: e.message });
-  } finally {
-    if (lockClient) {
-      let broken: Error | undefined;
-      if (lockHeld) {
-        try {
-          await lockClient.query('select pg_advisory_unlock($1)', [DISPATCH_LOCK_KEY]);
-        } catch (err) {
-          broken = coerceError(err); // drop the connection: the lock goes with it
-        }
-      }
-      lockClient.release(broken);
+    if (isLeaseLost(err)) {
+      // Another dispatcher holds the lease now: this one stopped before claiming more.
+      r.status = 'partial';
+      state.error({ stage: 'dispatch', message: e.message });
+      deps.log.warn('dispatch_lease_lost', { run_id: r.runId, error: e.message });
+    } else {
+      r.status = 'failed';
+      state.error({ stage: 'tick', message: e.message });
+      deps.log.error('tick_error', { run_id: r.runId, error: e.message });
     }
+  } finally {
+    await lease?.release();
   }
 
   r.durationMs = now() - startedMs;
@@ -313,6 +321,7 @@ async function dispatch(
   deadlineMs: number,
   now: () => number,
   sleep: (ms: number) => Promise<void>,
+  leaseToken: string | null = null,
 ): Promise<void> {
   const r = state.result;
   const provider = deps.provider;
@@ -555,8 +564,8 @@ async function dispatch(
       const { rows } = await deps.pool.query<ClaimedCall>(
         `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
                 provider_settings, release_reason
-           from public.claim_queued_calls($1, $2, $3)`,
-        [want, r.runId, new Date(t)],
+           from public.claim_queued_calls($1, $2, $3, $4)`,
+        [want, r.runId, new Date(t), leaseToken],
       );
       const claimed = rows.filter((row) => row.release_reason === null);
       r.released += rows.length - claimed.length;
@@ -586,7 +595,7 @@ async function dispatch(
     }
   } finally {
     // Also when claiming or recording fails half-way: the requests already sent are answered and
-    // recorded before the run is finished (and before the dispatcher lock is released). Answers
+    // recorded before the run is finished (and before the dispatch lease is released). Answers
     // waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
     flushRecords();
     await Promise.allSettled(inflight);
