@@ -13,6 +13,7 @@
 //   (d) a second tick while the lease is held is 'skipped', one run row each
 //   (e) the lease expires under a holder that still works (another holder takes it): the old
 //       holder's next claim is refused (fencing, SL001), nothing more is dialled by it
+// and DATABASE_URL (the pooler, as docs/DEPLOY.md says to set it) wins over SUPABASE_DB_URL.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,6 +31,7 @@ import {
   waitForDispatchLeaseExpiry,
 } from '../helpers/db.ts';
 import { startGateway, type Gateway } from '../helpers/functions.ts';
+import { unreachableDbUrl } from '../helpers/tick-fixtures.ts';
 import {
   ACTIVE,
   connect,
@@ -363,4 +365,21 @@ describe('(e) the lease expires while its holder still works', () => {
     await expectInvariants(sim);
     await expectOneRunRowPerTick([a.body.run_id, skipped.body.run_id, next.body.run_id].map(String));
   }, 90_000);
+});
+
+describe('which URL the functions use', () => {
+  it('DATABASE_URL (the pooler) wins over SUPABASE_DB_URL, which Supabase sets to the direct connection', async () => {
+    await seed(3, 3, 'provider_calls_per_second = 100, global_max_concurrent_calls = 100');
+    const sim = await simulator();
+    // SUPABASE_DB_URL cannot be overridden on a Supabase project (the SUPABASE_ prefix is
+    // reserved): the pooler's URL comes in DATABASE_URL. Here SUPABASE_DB_URL leads nowhere.
+    const env = functionsEnv(sim, { DATABASE_URL: poolerDbUrl() }, await unreachableDbUrl());
+    const gw = await gateway(env);
+    const before = await pooledTransactions();
+    const t = await tick(gw.url, env.CRON_SECRET!);
+    expect(t.body).toMatchObject({ status: 'ok', launched: 3 });
+    expect(await pooledTransactions()).toBeGreaterThan(before);
+    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await expectInvariants(sim);
+  }, 60_000);
 });

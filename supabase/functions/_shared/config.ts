@@ -15,8 +15,9 @@ const intIn = (min: number, max: number, fallback: number) =>
 const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
 
 export const FunctionsEnv = z.object({
-  /** Postgres connection string; Supabase sets SUPABASE_DB_URL for Edge Functions. */
+  /** Postgres connection string; Supabase sets SUPABASE_DB_URL (the direct connection) for Edge Functions. */
   SUPABASE_DB_URL: optionalString,
+  /** Wins over SUPABASE_DB_URL (which a project cannot override): the transaction pooler's URL, port 6543. */
   DATABASE_URL: optionalString,
   /** Secret the tick requires (Authorization: Bearer or x-cron-secret). */
   CRON_SECRET: optionalString,
@@ -57,8 +58,8 @@ export function parseEnv(env: Record<string, string | undefined>): FunctionsEnv 
 }
 
 export function databaseUrl(env: FunctionsEnv): string {
-  const u = env.SUPABASE_DB_URL ?? env.DATABASE_URL;
-  if (!u) throw new ConfigError('SUPABASE_DB_URL (or DATABASE_URL) is not set');
+  const u = env.DATABASE_URL ?? env.SUPABASE_DB_URL;
+  if (!u) throw new ConfigError('DATABASE_URL (or SUPABASE_DB_URL) is not set');
   return u;
 }
 
