@@ -248,6 +248,7 @@ async function main(): Promise<number> {
         `  Functions    ${stack.functionsUrl}/{scheduler-tick,scheduler-admin,scheduler-metrics,call-status}`,
         `  Simulator    ${stack.simulator.url}  (Twilio-compatible: calls are not real)`,
         `  Database     ${redactUrl(stack.databaseUrl)}`,
+        `  Functions DB ${stack.poolerUrl ? `${redactUrl(stack.poolerUrl)} (PgBouncer, transaction mode)` : 'direct (DB_DIRECT=1)'}`,
         ...(opts.once ? [] : [`  Logs         ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}/{functions,vercel}.log`]),
         '',
         opts.once

@@ -1,6 +1,9 @@
 // `npm test [-- <vitest args>]`: one throwaway PostgreSQL cluster (or DATABASE_URL), shaped like
-// Supabase, migrations pushed by the real CLI; then `supabase db lint`, pgTAP (pg_prove over
-// supabase/tests/**/*.test.sql) and vitest against it. Ends with the line `N passed, N failed`.
+// Supabase, migrations pushed by the real CLI, and PgBouncer in transaction mode in front of it;
+// then `supabase db lint`, pgTAP (pg_prove over supabase/tests/**/*.test.sql) and vitest against it.
+// Migrations, pgTAP and the test fixtures use the direct URL (DATABASE_URL / TEST_DATABASE_URL);
+// the Edge Functions under test get the pooler's (POOLER_DATABASE_URL), as Supabase's transaction
+// pooler serves them, unless DB_DIRECT=1. Ends with the line `N passed, N failed`.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -17,6 +20,7 @@ import {
   type LocalDb,
 } from './stack/localdb.ts';
 import { vercelBuild } from './stack/vercel-build.ts';
+import { checkPgBouncer, startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
 
 interface Tally {
   passed: number;
@@ -96,7 +100,7 @@ async function runPgTap(url: string): Promise<Tally | undefined> {
   return tally;
 }
 
-async function runVitest(url: string, extraArgs: string[]): Promise<Tally> {
+async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): Promise<Tally> {
   // Kept after the run (git-ignored): CI can archive it.
   const report = path.join(REPO_ROOT, 'test-results', 'vitest.json');
   await rm(report, { force: true });
@@ -113,7 +117,13 @@ async function runVitest(url: string, extraArgs: string[]): Promise<Tally> {
     ...extraArgs,
   ];
   log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}`);
-  const r = await runTee(cmd, args, { ...process.env, DATABASE_URL: url, TEST_DATABASE_URL: url });
+  const r = await runTee(cmd, args, {
+    ...process.env,
+    DATABASE_URL: url,
+    TEST_DATABASE_URL: url,
+    POOLER_DATABASE_URL: pooler.url,
+    PGBOUNCER_ADMIN_URL: pooler.adminUrl,
+  });
   let tally: Tally = { passed: 0, failed: 0 };
   try {
     const json = JSON.parse(await readFile(report, 'utf8')) as {
@@ -153,9 +163,11 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const total: Tally = { passed: 0, failed: 0 };
   let db: LocalDb | undefined;
+  let pooler: PgBouncer | undefined;
   let setupFailed = false;
   try {
     checkTestPrerequisites();
+    checkPgBouncer();
     refuseRemoteDatabase();
     // The real `vercel build` (test/vercel runs its output), beside the database's start-up.
     const build = vercelBuild(log).then(
@@ -169,6 +181,8 @@ async function main(): Promise<number> {
     await bootstrapSupabaseShape(db.url);
     await installTestExtensions(db.url);
     await pushMigrations(db.url, { log });
+    pooler = await startPgBouncer({ databaseUrl: db.url, ...(db.dir ? { dir: db.dir } : {}), log });
+    log(process.env.DB_DIRECT === '1' ? 'functions: direct database URL (DB_DIRECT=1)' : 'functions: through PgBouncer (transaction mode)');
 
     const lint = await lintDatabase(db.url);
     if (lint.ok) {
@@ -186,13 +200,14 @@ async function main(): Promise<number> {
     }
 
     if (!(await build)) total.failed += 1;
-    const vt = await runVitest(db.url, process.argv.slice(2));
+    const vt = await runVitest(db.url, pooler, process.argv.slice(2));
     total.passed += vt.passed;
     total.failed += vt.failed;
   } catch (err) {
     setupFailed = true;
     process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
   } finally {
+    await pooler?.stop().catch((err: unknown) => log(`stopping PgBouncer failed: ${String(err)}`));
     await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
   }
   if (setupFailed && total.failed === 0) total.failed = 1;

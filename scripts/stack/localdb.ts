@@ -139,7 +139,7 @@ interface Identity {
 }
 
 /** When root, PostgreSQL must run as an unprivileged user: the `postgres` OS user (or $PG_OS_USER). */
-function serverIdentity(): Identity | undefined {
+export function serverIdentity(): Identity | undefined {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
   const user = process.env.PG_OS_USER ?? 'postgres';
   const uid = spawnSync('id', ['-u', user], { encoding: 'utf8' });

@@ -2,6 +2,8 @@
 //
 //   PostgreSQL (local cluster, persistent or throwaway, or DATABASE_URL / databaseUrl)
 //     └─ Supabase shape + migrations (real Supabase CLI)
+//   PgBouncer in transaction mode in front of it (scripts/stack/pgbouncer.ts), as Supabase's
+//     pooler on port 6543: the functions get its URL as SUPABASE_DB_URL (DB_DIRECT=1: the direct URL)
 //   Twilio simulator (scripts/twilio-sim/server.ts): create-call API, signed status callbacks
 //   Edge Functions gateway (real Deno, scripts/stack/functions-serve.ts: each function's index.ts in its own worker): /functions/v1/<name>
 //   local Vercel (scripts/stack/vercel-local.ts): the `vercel build` output: dashboard, /api/scheduler/tick,
@@ -24,6 +26,7 @@ import {
   startLocalDb,
   type LocalDb,
 } from './localdb.ts';
+import { startPgBouncer } from './pgbouncer.ts';
 import { startVercelLocal, stopChild } from './vercel-local.ts';
 import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
 import { startTwilioSimulator } from '../twilio-sim/server.ts';
@@ -49,6 +52,13 @@ export interface StackOptions {
   databaseUrl?: string;
   /** Shape the database like Supabase and push the migrations (default true; idempotent). */
   migrate?: boolean;
+  /**
+   * The functions reach the database directly instead of through PgBouncer in transaction mode
+   * (default: env DB_DIRECT=1; otherwise PgBouncer is started, or poolerUrl used).
+   */
+  direct?: boolean;
+  /** A transaction-mode pooler already running in front of the database: use it, start none. */
+  poolerUrl?: string;
   /** Secrets to use; the missing ones are generated. */
   secrets?: Partial<StackSecrets>;
   /** Passed to startTwilioSimulator. */
@@ -75,6 +85,10 @@ export interface TickReply {
 export interface Stack {
   db: LocalDb;
   databaseUrl: string;
+  /** The URL the functions use: PgBouncer's (transaction mode), or databaseUrl when direct. */
+  functionsDatabaseUrl: string;
+  /** PgBouncer's URL, or null when the functions connect directly. */
+  poolerUrl: string | null;
   simulator: TwilioSimulator;
   /** http://127.0.0.1:PORT/functions/v1 */
   functionsUrl: string;
@@ -275,6 +289,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await pushMigrations(db.url, { log });
     }
 
+    // 1b. The pooler between the functions and the database (migrations and tools stay direct).
+    let poolerUrl: string | null = null;
+    if (!(opts.direct ?? process.env.DB_DIRECT === '1')) {
+      if (opts.poolerUrl) {
+        poolerUrl = opts.poolerUrl;
+      } else {
+        const bouncer = await startPgBouncer({ databaseUrl: db.url, ...(db.dir ? { dir: db.dir } : {}), log });
+        stops.push({ name: 'PgBouncer', stop: () => bouncer.stop() });
+        poolerUrl = bouncer.url;
+      }
+    } else {
+      log('the functions connect to the database directly (DB_DIRECT=1)');
+    }
+    const functionsDatabaseUrl = poolerUrl ?? db.url;
+
     // 2. The Twilio simulator (its status callbacks go to the URL each create-call request names:
     //    the gateway's call-status function).
     const simulator = await startTwilioSimulator(opts.simulator ?? {});
@@ -283,7 +312,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     // 3. The Edge Functions gateway (real Deno).
     const gatewayEnv: Record<string, string> = {
-      SUPABASE_DB_URL: db.url,
+      SUPABASE_DB_URL: functionsDatabaseUrl,
       CRON_SECRET: secrets.cronSecret,
       ADMIN_TOKEN: secrets.adminToken,
       TWILIO_ACCOUNT_SID: simulator.accountSid,
@@ -325,6 +354,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return {
       db,
       databaseUrl: db.url,
+      functionsDatabaseUrl,
+      poolerUrl,
       simulator,
       functionsUrl: gateway.url,
       vercelUrl: vercel.url,

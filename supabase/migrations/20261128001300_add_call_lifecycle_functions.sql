@@ -95,7 +95,8 @@ $$;
 create function public.claim_queued_calls(
   p_limit integer,
   p_run_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_lease_token bigint default null
 )
 returns table (
   call_id bigint,
@@ -118,6 +119,12 @@ declare
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1, got %', p_limit using errcode = 'invalid_parameter_value';
+  end if;
+  -- Fencing: a dispatcher that passes its 'dispatch' lease token claims nothing once the lease is
+  -- no longer its own (expired, released, taken over) at p_now.
+  if p_lease_token is not null and not public._scheduler_lease_is_held('dispatch', p_lease_token, p_now) then
+    raise exception 'dispatch lease lost: token % no longer holds the ''dispatch'' lease at %', p_lease_token, p_now
+      using errcode = 'SL001', hint = 'Another dispatcher took over; stop claiming.';
   end if;
   v_settings := public._settings();
 
@@ -195,8 +202,8 @@ begin
 end;
 $$;
 
-comment on function public.claim_queued_calls(integer, bigint, timestamptz) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, do-not-call, max attempts, queue age and calling window; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once.';
+comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) is
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, do-not-call, max attempts, queue age and calling window; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- record_dispatch_result(): what the provider said to our create-call request.
 --   accepted  -> provider_call_id stored; status advances (never backwards: a callback may have come first)
@@ -472,7 +479,7 @@ comment on function public.release_stale_queued_calls(timestamptz) is
 revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
-revoke all on function public.claim_queued_calls(integer, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) from public, anon, authenticated;
 revoke all on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
@@ -480,7 +487,7 @@ revoke all on function public.release_stale_queued_calls(timestamptz) from publi
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
-grant execute on function public.claim_queued_calls(integer, bigint, timestamptz) to service_role;
+grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) to service_role;
 grant execute on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;

@@ -297,4 +297,4 @@ $$;
 -- claim_queued_calls() no longer forces custom plans: the setting reached the foreign-key checks
 -- of the calls it claims (dispatch_run_id), re-planning each of them. Its statement walks
 -- calls_queued_idx in order under any plan.
-alter function public.claim_queued_calls(integer, bigint, timestamptz) reset plan_cache_mode;
+alter function public.claim_queued_calls(integer, bigint, timestamptz, bigint) reset plan_cache_mode;

@@ -5,9 +5,8 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { newPool, resetData } from '../helpers/db.ts';
+import { newPool, resetData, waitForDispatchLeaseExpiry } from '../helpers/db.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { DISPATCH_LOCK_KEY } from '../../supabase/functions/_shared/single-flight.ts';
 import {
   ALL_COMPLETED,
   FAST_SETTINGS,
@@ -418,15 +417,9 @@ describe('a crash between claim and provider answer', () => {
     expect(running).toHaveLength(1);
     const killedRun = running[0].id as string;
 
-    // The dead session's dispatcher lock goes with its connection.
-    await waitFor('the killed session to release the dispatcher lock', async () => {
-      const { rows } = await pool.query(
-        `select count(*)::int as n from pg_locks
-          where locktype = 'advisory' and classid = ($1::bigint >> 32)::oid and objid = ($1::bigint & 4294967295)::oid`,
-        [DISPATCH_LOCK_KEY],
-      );
-      return rows[0].n === 0;
-    });
+    // The dead holder's dispatch lease is not released: it expires after its TTL, and no tick
+    // dispatches before that.
+    await waitForDispatchLeaseExpiry(pool);
 
     sim.setFaults({ latencyMs: null });
     const revived = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));

@@ -4,6 +4,8 @@
 
 import pg from 'pg';
 
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
 /** The database under test: TEST_DATABASE_URL, else DATABASE_URL. */
 export function testDbUrl(): string {
   const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
@@ -14,6 +16,56 @@ export function testDbUrl(): string {
     );
   }
   return url;
+}
+
+/**
+ * The database URL through PgBouncer in transaction mode (what Supabase's pooler on port 6543 is to
+ * Edge Functions). `npm test` starts PgBouncer and sets POOLER_DATABASE_URL.
+ */
+export function poolerDbUrl(): string {
+  const url = process.env.POOLER_DATABASE_URL;
+  if (!url) {
+    throw new Error('no pooler: run `npm test` (starts PgBouncer in transaction mode), or set POOLER_DATABASE_URL');
+  }
+  return url;
+}
+
+/** PgBouncer's admin console (SHOW POOLS, KILL, RECONNECT; simple queries only). */
+export function pgbouncerAdminUrl(): string {
+  const url = process.env.PGBOUNCER_ADMIN_URL;
+  if (!url) throw new Error('no PgBouncer admin console: run `npm test`, or set PGBOUNCER_ADMIN_URL');
+  return url;
+}
+
+/**
+ * The URL the Edge Functions under test get as SUPABASE_DB_URL: the pooler's by default (as on
+ * Supabase), the direct one with DB_DIRECT=1 or when no pooler runs (vitest started by hand).
+ */
+export function functionsDbUrl(): string {
+  if (process.env.DB_DIRECT === '1' || !process.env.POOLER_DATABASE_URL) return testDbUrl();
+  return process.env.POOLER_DATABASE_URL;
+}
+
+/** The 'dispatch' lease row (public.scheduler_leases), if any. */
+export async function dispatchLease(
+  client: Queryable,
+): Promise<{ holder: string; token: string; expires_at: Date; released_at: Date | null; held: boolean } | undefined> {
+  const { rows } = await client.query(
+    `select holder, token::text as token, expires_at, released_at, (released_at is null and expires_at > now()) as held
+       from public.scheduler_leases where name = 'dispatch'`,
+  );
+  return rows[0];
+}
+
+/** Waits until the 'dispatch' lease is free (released, or expired by the database's clock). */
+export async function waitForDispatchLeaseExpiry(client: Queryable, timeoutMs = 40_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const lease = await dispatchLease(client);
+    if (!lease?.held) return;
+    if (Date.now() > until) throw new Error(`the dispatch lease of ${lease.holder} did not expire within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(10, lease.expires_at.getTime() - Date.now()))));
+  }
 }
 
 /** Runs fn with a fresh connected client, always closed afterwards. */
@@ -34,7 +86,6 @@ export function newPool(n = 10): pg.Pool {
   return pool;
 }
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
  * Empties every table in schema public (restart identity cascade) and puts back the default

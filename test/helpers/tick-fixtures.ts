@@ -7,7 +7,7 @@ import pg from 'pg';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import { startGateway, type Gateway } from './functions.ts';
-import { testDbUrl } from './db.ts';
+import { functionsDbUrl, testDbUrl } from './db.ts';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -225,10 +225,13 @@ export function startSim(opts: SimOptions = {}): Promise<TwilioSimulator> {
   return startTwilioSimulator({ timeScale: 0.005, seed: 7, ...opts });
 }
 
-/** The environment the functions need to reach the database and the simulator. */
+/**
+ * The environment the functions need to reach the database (through PgBouncer in transaction mode
+ * under `npm test`, as on Supabase; see functionsDbUrl) and the simulator.
+ */
 export function functionsEnv(sim: TwilioSimulator, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
-    SUPABASE_DB_URL: testDbUrl(),
+    SUPABASE_DB_URL: functionsDbUrl(),
     TWILIO_ACCOUNT_SID: sim.accountSid,
     TWILIO_AUTH_TOKEN: sim.authToken,
     TWILIO_API_BASE_URL: sim.url,

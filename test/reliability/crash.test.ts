@@ -3,7 +3,7 @@
 //
 //   * the functions process is SIGKILLed while create-call requests are in flight;
 //   * the database backends of a running tick are terminated (pg_terminate_backend on the
-//     connections named 'campaign-scheduler');
+//     connections named 'campaign-scheduler': PgBouncer's server connections under `npm test`);
 //   * PostgreSQL itself restarts during a tick (a dedicated throwaway cluster, so nobody else's
 //     database goes down);
 //   * the provider is down (every create-call request gets 503) for several ticks, then comes back.
@@ -27,7 +27,7 @@ import {
   type LocalDb,
 } from '../../scripts/stack/localdb.ts';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
+import { disableCronJobs, resetData, waitForDispatchLeaseExpiry } from '../helpers/db.ts';
 import { startGateway, type Gateway } from '../helpers/functions.ts';
 import {
   ACTIVE,
@@ -139,6 +139,9 @@ async function tickUntilDrained(
   crashedRunId: string | null = null,
   max = 10,
 ): Promise<number> {
+  // A crashed (or cut-off) holder's dispatch lease is not released: it expires after its TTL, and
+  // ticks before that are skipped.
+  await waitForDispatchLeaseExpiry(client);
   let ticks = 0;
   for (; ticks < max; ticks++) {
     const { rows } = await client.query<{ n: string }>(

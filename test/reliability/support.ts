@@ -6,7 +6,7 @@
 
 import pg from 'pg';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { testDbUrl } from '../helpers/db.ts';
+import { functionsDbUrl, testDbUrl } from '../helpers/db.ts';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -280,11 +280,11 @@ export interface SimLike {
   authToken: string;
 }
 
-/** The Edge Functions' environment for a test: the simulator as Twilio, fresh secrets. */
+/** The Edge Functions' environment for a test: the simulator as Twilio, fresh secrets, the pooler's URL (functionsDbUrl). */
 export function functionsEnv(
   sim: SimLike,
   extra: Record<string, string | undefined> = {},
-  databaseUrl = testDbUrl(),
+  databaseUrl = functionsDbUrl(),
 ): Record<string, string | undefined> {
   return {
     SUPABASE_DB_URL: databaseUrl,

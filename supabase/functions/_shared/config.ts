@@ -20,9 +20,10 @@ export const intIn = (min: number, max: number, fallback: number) =>
 
 export const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
 
-/** Postgres: Supabase sets SUPABASE_DB_URL for Edge Functions; DATABASE_URL is accepted too. */
+/** Postgres: Supabase sets SUPABASE_DB_URL (the direct connection) for Edge Functions. */
 export const DatabaseEnv = z.object({
   SUPABASE_DB_URL: optionalString,
+  /** Wins over SUPABASE_DB_URL (which a project cannot override): the transaction pooler's URL, port 6543. */
   DATABASE_URL: optionalString,
   DB_POOL_SIZE: intIn(2, 100, 20),
 });
@@ -68,10 +69,10 @@ export function parseConfig<T>(schema: z.ZodType<T>, env: Record<string, string 
   return parsed.data;
 }
 
-/** The database URL; the schema refines that one of the two is set. */
+/** The database URL: DATABASE_URL (the transaction pooler) wins over SUPABASE_DB_URL (direct). */
 export function databaseUrl(env: DatabaseEnv): string {
-  const u = env.SUPABASE_DB_URL ?? env.DATABASE_URL;
-  if (!u) throw new ConfigError('SUPABASE_DB_URL', 'SUPABASE_DB_URL (or DATABASE_URL) is not set');
+  const u = env.DATABASE_URL ?? env.SUPABASE_DB_URL;
+  if (!u) throw new ConfigError('DATABASE_URL', 'DATABASE_URL (or SUPABASE_DB_URL) is not set');
   return u;
 }
 

@@ -97,15 +97,39 @@ export async function finishSchedulerRun(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Single-flight (see single-flight.ts): a session advisory lock on one pooled connection.
+// Leases (see lease.ts): taken, renewed and released in one statement each.
 
-export async function tryAdvisoryLock(client: SqlClient, key: number): Promise<boolean> {
-  const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+export interface LeaseState {
+  acquired: boolean;
+  /** The holder's fencing token (bigint as text), or the current holder's when not acquired. */
+  token: string | null;
+  holder: string | null;
+  expiresAt: Date | null;
+}
+
+export async function acquireLease(db: SqlClient, name: string, holder: string, ttlMs: number, now: Date): Promise<LeaseState> {
+  const { rows } = await db.query<{ acquired: boolean; token: string | null; holder: string | null; expires_at: Date | null }>(
+    'select acquired, token::text as token, holder, expires_at from public.acquire_scheduler_lease($1, $2, $3, $4)',
+    [name, holder, Math.ceil(ttlMs), now],
+  );
+  const r = rows[0];
+  return { acquired: r?.acquired === true, token: r?.token ?? null, holder: r?.holder ?? null, expiresAt: r?.expires_at ?? null };
+}
+
+/** False when the lease is no longer held with this token (expired, released, taken over). */
+export async function renewLease(db: SqlClient, name: string, token: string, ttlMs: number, now: Date): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>('select public.renew_scheduler_lease($1, $2, $3, $4) as ok', [
+    name,
+    token,
+    Math.ceil(ttlMs),
+    now,
+  ]);
   return rows[0]?.ok === true;
 }
 
-export async function advisoryUnlock(client: SqlClient, key: number): Promise<void> {
-  await client.query('select pg_advisory_unlock($1)', [key]);
+export async function releaseLease(db: SqlClient, name: string, token: string): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>('select public.release_scheduler_lease($1, $2) as ok', [name, token]);
+  return rows[0]?.ok === true;
 }
 
 // ---------------------------------------------------------------------------------------------

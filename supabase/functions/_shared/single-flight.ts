@@ -1,45 +1,39 @@
-// Single-flight for the tick: at most one dispatcher at a time. Today a session advisory lock held
-// on one pooled connection for the whole tick; the dispatch lease (scheduler_leases, see
-// lease.ts) replaces it here, and only here.
+// Single-flight for the tick: at most one dispatcher at a time. The 'dispatch' lease
+// (public.scheduler_leases, see lease.ts): a row with an owner, an expiry and a fencing token,
+// taken, renewed (heartbeat) and released in short transactions of their own, so it holds through
+// a transaction-mode pooler (Supabase's port 6543, PgBouncer). A crashed holder's lease expires.
 
-import { coerceError } from './errors.ts';
-import type { PooledClient, SqlPool } from './db.ts';
-import { advisoryUnlock, tryAdvisoryLock } from './queries.ts';
-
-/** Lock key for the single-flight dispatcher (session-level, released when the connection ends). */
-export const DISPATCH_LOCK_KEY = 7345123002;
+import type { SqlPool } from './db.ts';
+import type { Logger } from './log.ts';
+import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID } from './lease.ts';
 
 export interface SingleFlight {
-  /** The fencing token writes carry while the turn is held (null: the advisory lock has none). */
-  readonly token: string | null;
-  /** Gives the turn back (never throws: a failed release drops the connection, and the lock with it). */
+  /** The lease's fencing token: claim_queued_calls(..., p_lease_token) refuses (SL001) once it is lost. */
+  token: string;
+  /** Gives the turn back (never throws: an unreleased lease expires after its TTL). */
   release(): Promise<void>;
 }
 
-/** Takes the dispatcher's turn; null when another tick holds it. Throws when the database cannot answer. */
-export async function acquireSingleFlight(pool: SqlPool): Promise<SingleFlight | null> {
-  const client: PooledClient = await pool.connect();
-  let held: boolean;
-  try {
-    held = await tryAdvisoryLock(client, DISPATCH_LOCK_KEY);
-  } catch (err) {
-    client.release(coerceError(err));
-    throw err;
-  }
-  if (!held) {
-    client.release();
+/**
+ * Takes the dispatcher's turn for a tick of budgetMs; null when another tick holds it (its holder
+ * is logged). Throws when the database cannot answer.
+ */
+export async function acquireSingleFlight(
+  pool: SqlPool,
+  opts: { runId: string; budgetMs: number; now: () => number; log: Logger },
+): Promise<SingleFlight | null> {
+  const taken = await holdLease(pool, {
+    name: DISPATCH_LEASE,
+    holder: `run ${opts.runId} (${INSTANCE_ID})`,
+    ttlMs: dispatchLeaseTtlMs(opts.budgetMs),
+    now: opts.now,
+    log: opts.log,
+    context: { run_id: opts.runId },
+  });
+  if (taken.held === null) {
+    opts.log.info('dispatch_lease_held', { run_id: opts.runId, lease_holder: taken.state.holder });
     return null;
   }
-  return {
-    token: null,
-    release: async () => {
-      let broken: Error | undefined;
-      try {
-        await advisoryUnlock(client, DISPATCH_LOCK_KEY);
-      } catch (err) {
-        broken = coerceError(err); // drop the connection: the lock goes with it
-      }
-      client.release(broken);
-    },
-  };
+  const lease = taken.held;
+  return { token: lease.token, release: () => lease.release() };
 }

@@ -3,7 +3,8 @@
 //   1. record the run's start (committed at once: a crash leaves a 'running' row that
 //      housekeeping later marks failed); a second delivery of the same minute stops here
 //   2. jitter, counted inside the time budget
-//   3. single-flight (single-flight.ts): a tick that finds another one running is 'skipped'
+//   3. single-flight (single-flight.ts): the 'dispatch' lease, a row with an owner, an expiry and a
+//      fencing token, renewed while dispatch runs; a tick that finds it held is 'skipped'
 //   4. housekeeping + the reservation in one transaction (reserveDueCalls: reserve within caps)
 //   5. dispatch (dispatch/): claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them
 //      at the provider with bounded concurrency, paced to the provider's calls per second, each
@@ -23,6 +24,7 @@ import type { SqlPool } from './db.ts';
 import { finishSchedulerRun, readSettings, reserveDueCalls, startSchedulerRun, type RunTrigger } from './queries.ts';
 import type { RunError, TickStatus } from './status.ts';
 import { acquireSingleFlight } from './single-flight.ts';
+import { isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
 
 export type TickTrigger = RunTrigger;
@@ -165,7 +167,7 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     const jitter = Math.floor(random() * jitterCap);
     if (jitter > 0) await sleep(jitter);
 
-    const flight = await acquireSingleFlight(deps.pool);
+    const flight = await acquireSingleFlight(deps.pool, { runId: String(r.runId), budgetMs, now, log: deps.log });
     if (flight === null) {
       r.status = 'skipped';
       r.skipped = true;
@@ -181,9 +183,16 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     }
   } catch (err) {
     const e = coerceError(err);
-    r.status = 'failed';
-    state.error({ stage: 'tick', message: e.message });
-    deps.log.error('tick_error', { run_id: r.runId, error: e.message });
+    if (isLeaseLost(err)) {
+      // Another dispatcher holds the lease now: this one stopped before claiming more.
+      r.status = 'partial';
+      state.error({ stage: 'dispatch', message: e.message });
+      deps.log.warn('dispatch_lease_lost', { run_id: r.runId, error: e.message });
+    } else {
+      r.status = 'failed';
+      state.error({ stage: 'tick', message: e.message });
+      deps.log.error('tick_error', { run_id: r.runId, error: e.message });
+    }
   }
 
   r.durationMs = now() - startedMs;

@@ -1,0 +1,385 @@
+// The functions behind a transaction-mode pooler, as on Supabase (port 6543): PgBouncer with
+// pool_mode = transaction (started by `npm test`, POOLER_DATABASE_URL) between the real Deno
+// functions and the database, and the 'dispatch' lease (public.scheduler_leases) that replaced the
+// session advisory lock. Each case ends with the invariants: caps, one active call per contact,
+// at most one create request per reserved call and no number called more than its attempts
+// (DESIGN.md 1-4), and exactly one run row per tick.
+//
+//   (a) 40 due contacts, cap 7, 12 ticks through PgBouncer: everyone is called, no tick skipped
+//       (with a session advisory lock, the scheduler stopped after two ticks); the same directly
+//   (b) the pooler's server connections are terminated mid-tick
+//   (c) the lease holder is SIGKILLed mid-dispatch: ticks are skipped until the lease expires, then
+//       the next tick takes over; nothing is dialled twice
+//   (d) a second tick while the lease is held is 'skipped', one run row each
+//   (e) the lease expires under a holder that still works (another holder takes it): the old
+//       holder's next claim is refused (fencing, SL001), nothing more is dialled by it
+// and DATABASE_URL (the pooler, as docs/DEPLOY.md says to set it) wins over SUPABASE_DB_URL.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
+import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import {
+  disableCronJobs,
+  dispatchLease,
+  pgbouncerAdminUrl,
+  poolerDbUrl,
+  resetData,
+  testDbUrl,
+  waitForDispatchLeaseExpiry,
+} from '../helpers/db.ts';
+import { startGateway, type Gateway } from '../helpers/functions.ts';
+import { unreachableDbUrl } from '../helpers/tick-fixtures.ts';
+import {
+  ACTIVE,
+  connect,
+  createdPerCall,
+  functionsEnv,
+  insertCampaign,
+  insertContacts,
+  invariantViolations,
+  overDialledNumbers,
+  phones,
+  tick,
+  waitFor,
+} from './support.ts';
+
+let db: pg.Client;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  db = await connect();
+  await disableCronJobs(db);
+});
+
+afterAll(async () => {
+  await db?.end();
+});
+
+beforeEach(async () => {
+  await resetData(db);
+  await db.query('delete from public.scheduler_leases');
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function simulator(opts: SimOptions = {}): Promise<TwilioSimulator> {
+  const sim = await startTwilioSimulator({ seed: 11, timeScale: 0.005, outcomes: { completed: 1, 'no-answer': 0, busy: 0, failed: 0 }, ...opts });
+  cleanups.push(() => sim.close());
+  return sim;
+}
+
+async function gateway(env: Record<string, string | undefined>): Promise<Gateway> {
+  const gw = await startGateway(env);
+  cleanups.push(() => gw.stop('SIGKILL'));
+  return gw;
+}
+
+/** One campaign of `contacts` numbers, cap `cap`, any hour; returns its id and the numbers. */
+async function seed(contacts: number, cap: number, settings: string): Promise<{ campaign: number; numbers: string[] }> {
+  await db.query(`update public.scheduler_settings set ${settings}`);
+  const campaign = await insertCampaign(db, { name: 'pooler test', cap, maxAttempts: 3 });
+  const numbers = phones(contacts, 3);
+  await insertContacts(db, campaign, numbers);
+  return { campaign, numbers };
+}
+
+async function runRows(): Promise<Array<{ id: string; status: string; calls_dispatched: number; errors: Array<{ stage: string; message: string }> }>> {
+  const { rows } = await db.query(`select id::text, status, calls_dispatched, errors from public.scheduler_runs order by id`);
+  return rows;
+}
+
+/** Invariant 4 from the provider's side, 1-3 (and 5 unless a run was killed) from the database's. */
+async function expectInvariants(sim: TwilioSimulator, opts: { allowRunning?: boolean } = {}): Promise<void> {
+  const perCall = createdPerCall(sim.calls());
+  expect([...perCall].filter(([, n]) => n > 1), 'call ids the provider created more than once').toEqual([]);
+  expect(await overDialledNumbers(db, sim.stats().createdPerNumber)).toEqual([]);
+  expect(await invariantViolations(db, opts)).toEqual([]);
+}
+
+/** Exactly one run row per tick: the answered ticks' run ids are distinct and all in the run log. */
+async function expectOneRunRowPerTick(runIds: string[], extraRows = 0): Promise<void> {
+  expect(new Set(runIds).size, 'distinct run ids').toBe(runIds.length);
+  const rows = await runRows();
+  expect(rows).toHaveLength(runIds.length + extraRows);
+  const logged = new Set(rows.map((r) => r.id));
+  for (const id of runIds) expect(logged.has(id), `run ${id} is in the run log`).toBe(true);
+}
+
+async function activeCalls(): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status in ${ACTIVE}`);
+  return rows[0]!.n;
+}
+
+async function admin<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
+  const c = new pg.Client({ connectionString: pgbouncerAdminUrl() });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return (await c.query<R>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function pooledTransactions(): Promise<number> {
+  const rows = await admin<{ database: string; total_xact_count: string }>('show stats');
+  return rows.filter((r) => r.database === 'postgres').reduce((n, r) => n + Number(r.total_xact_count), 0);
+}
+
+interface TickLine {
+  tick: number;
+  http: number;
+  status: string;
+  reserved: number;
+  launched: number;
+}
+
+describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
+  for (const via of ['pgbouncer', 'direct'] as const) {
+    it(`calls everyone and skips no tick (${via === 'pgbouncer' ? 'through PgBouncer in transaction mode' : 'direct connection'})`, async () => {
+      const { numbers } = await seed(40, 7, 'provider_calls_per_second = 100, dispatch_concurrency = 10, global_max_concurrent_calls = 100');
+      const sim = await simulator();
+      const env = functionsEnv(sim, {}, via === 'pgbouncer' ? poolerDbUrl() : testDbUrl());
+      const gw = await gateway(env);
+      const xactsBefore = await pooledTransactions();
+
+      const sequence: TickLine[] = [];
+      const runIds: string[] = [];
+      for (let i = 1; i <= 12; i++) {
+        const t = await tick(gw.url, env.CRON_SECRET!);
+        expect(t.status, JSON.stringify(t.body)).toBe(200);
+        runIds.push(String(t.body.run_id));
+        sequence.push({
+          tick: i,
+          http: t.status,
+          status: String(t.body.status),
+          reserved: Number(t.body.reserved),
+          launched: Number(t.body.launched),
+        });
+        // The calls end (the simulator answers and hangs up) before the next tick: slots are free.
+        await waitFor(async () => (await activeCalls()) === 0, 20_000);
+      }
+
+      const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: sim.stats().created };
+      process.stdout.write(`[pooler] tick sequence (${via}): ${JSON.stringify(report)}\n`);
+      await mkdir(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+      await writeFile(path.join(REPO_ROOT, 'test-results', `pooler-tick-sequence-${via}.json`), `${JSON.stringify(report, null, 2)}\n`);
+
+      expect(sequence.filter((s) => s.status !== 'ok'), 'ticks that were not ok').toEqual([]);
+      expect(sequence.every((s) => s.reserved <= 7 && s.launched <= 7)).toBe(true);
+      expect(sequence.reduce((n, s) => n + s.launched, 0)).toBe(40);
+      expect(sim.stats().created).toBe(40);
+      for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+      const { rows } = await db.query<{ status: string; n: number }>(`select status::text, count(*)::int as n from public.contacts group by 1`);
+      expect(rows).toEqual([{ status: 'done', n: 40 }]);
+      await expectInvariants(sim);
+      await expectOneRunRowPerTick(runIds);
+      expect(await dispatchLease(db)).toMatchObject({ held: false });
+      if (via === 'pgbouncer') expect(await pooledTransactions()).toBeGreaterThan(xactsBefore);
+    }, 180_000);
+  }
+});
+
+describe('(b) the pooler drops its server connections mid-tick', () => {
+  it('the tick finishes and records its run; the next ticks carry on; nothing is dialled twice', async () => {
+    await seed(20, 20, 'provider_calls_per_second = 100, dispatch_concurrency = 5, dispatch_batch_size = 5, global_max_concurrent_calls = 100');
+    const sim = await simulator({ faults: { latencyMs: 1200 } });
+    const env = functionsEnv(sim, {}, poolerDbUrl());
+    const gw = await gateway(env);
+
+    const running = tick(gw.url, env.CRON_SECRET!);
+    expect(await waitFor(() => sim.stats().created >= 3, 20_000)).toBe(true);
+    // PgBouncer's server connections (SHOW SERVERS: remote_pid is the backend) are terminated while
+    // create-call requests are in flight.
+    const servers = await admin<{ database: string; remote_pid: string }>('show servers');
+    const pids = servers.filter((s) => s.database === 'postgres').map((s) => Number(s.remote_pid)).filter((p) => p > 0);
+    expect(pids.length).toBeGreaterThan(0);
+    const { rows: killed } = await db.query<{ ok: boolean }>('select pg_terminate_backend(pid) as ok from unnest($1::int[]) as pid', [pids]);
+    expect(killed.some((k) => k.ok)).toBe(true);
+
+    const answer = await running;
+    expect(gw.child.exitCode, `the functions process died:\n${gw.logs.slice(-10).join('\n')}`).toBeNull();
+    expect(answer.status, JSON.stringify(answer.body)).toBeGreaterThan(0);
+    const runIds = [String(answer.body.run_id)];
+    const [run] = await runRows();
+    expect(run!.status).not.toBe('running');
+
+    // Answers whose write was cut off are settled by their status callbacks; then tick to the end.
+    await waitFor(async () => {
+      const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`);
+      return rows[0]!.n === 0;
+    }, 20_000);
+    sim.setFaults({ latencyMs: null });
+    // The tick released its lease through a fresh connection (or it expires after its TTL).
+    await waitForDispatchLeaseExpiry(db);
+    for (let i = 0; i < 8 && sim.stats().created < 20; i++) {
+      const t = await tick(gw.url, env.CRON_SECRET!);
+      expect(t.status, JSON.stringify(t.body)).toBe(200);
+      expect(t.body.status).not.toBe('skipped');
+      runIds.push(String(t.body.run_id));
+      await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    }
+    expect(sim.stats().created).toBe(20);
+    await expectInvariants(sim);
+    await expectOneRunRowPerTick(runIds);
+  }, 120_000);
+});
+
+describe('(c) the lease holder is killed mid-dispatch', () => {
+  it('ticks are skipped until the lease expires, then the next tick takes over; nothing is dialled twice', async () => {
+    // A short budget, so the lease's TTL (budget + grace) is short too.
+    const { numbers } = await seed(6, 6, 'provider_calls_per_second = 100, dispatch_concurrency = 2, dispatch_batch_size = 2, global_max_concurrent_calls = 100, tick_budget_ms = 2000');
+    const sim = await simulator({ faults: { latencyMs: 1500, dropCallbackRate: 1 } });
+    const env = functionsEnv(sim, {}, poolerDbUrl());
+    const victim = await startGateway(env);
+    cleanups.push(() => victim.stop('SIGKILL'));
+
+    const killedTick = tick(victim.url, env.CRON_SECRET!);
+    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    await victim.stop('SIGKILL');
+    expect((await killedTick).status, 'the killed tick never answered').toBe(0);
+    const createdAtKill = sim.stats().created;
+
+    const lease = await dispatchLease(db);
+    expect(lease, 'the dead holder still holds the lease').toMatchObject({ held: true });
+    const [killedRun] = await runRows();
+    expect(killedRun!.status).toBe('running');
+    expect(lease!.holder).toContain(`run ${killedRun!.id} `);
+
+    sim.setFaults({ latencyMs: null, dropCallbackRate: null });
+    const gw = await gateway(env);
+    const runIds: string[] = [];
+    // Before the TTL: skipped, one run row, nothing dialled.
+    const early = await tick(gw.url, env.CRON_SECRET!);
+    runIds.push(String(early.body.run_id));
+    const stillHeld = (await dispatchLease(db))?.held === true;
+    if (stillHeld) expect(early.body).toMatchObject({ status: 'skipped', launched: 0 });
+
+    await waitForDispatchLeaseExpiry(db);
+    const takeover = await tick(gw.url, env.CRON_SECRET!);
+    expect(takeover.status).toBe(200);
+    expect(takeover.body.status, JSON.stringify(takeover.body)).toBe('ok');
+    runIds.push(String(takeover.body.run_id));
+    expect((await dispatchLease(db))?.holder).toContain(`run ${String(takeover.body.run_id)} `);
+
+    // The calls the killed tick had claimed stay dialing (never re-sent); the rest were dialled by
+    // the ticks after it, once each.
+    const { rows: byRun } = await db.query<{ run: string; n: number }>(
+      `select dispatch_run_id::text as run, count(*)::int as n from public.calls where dialed_at is not null group by 1`,
+    );
+    const claimedBy = Object.fromEntries(byRun.map((r) => [r.run, r.n]));
+    const launchedAfter = Number(early.body.launched ?? 0) + Number(takeover.body.launched);
+    expect(createdAtKill).toBeGreaterThan(0);
+    expect((claimedBy[killedRun!.id] ?? 0) + launchedAfter).toBe(numbers.length);
+    expect(sim.stats().created).toBe(createdAtKill + launchedAfter);
+    await expectInvariants(sim, { allowRunning: true });
+    await expectOneRunRowPerTick(runIds, 1);
+    const { rows: running } = await db.query<{ id: string }>(`select id::text from public.scheduler_runs where status = 'running'`);
+    expect(running.map((r) => r.id)).toEqual([killedRun!.id]);
+  }, 120_000);
+});
+
+describe('(d) a second tick while the lease is held', () => {
+  it("is 'skipped' with a run row of its own; the holder's tick is not disturbed", async () => {
+    await seed(4, 4, 'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100');
+    const sim = await simulator({ faults: { latencyMs: 700 } });
+    const env = functionsEnv(sim, {}, poolerDbUrl());
+    const gw = await gateway(env);
+
+    const first = tick(gw.url, env.CRON_SECRET!);
+    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    expect(await dispatchLease(db)).toMatchObject({ held: true });
+    const second = await tick(gw.url, env.CRON_SECRET!);
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ status: 'skipped', skipped: true, launched: 0, reserved: 0 });
+    const a = await first;
+    expect(a.body).toMatchObject({ status: 'ok', launched: 4 });
+
+    // Released at the end of the tick: the next one does not wait for the expiry.
+    expect(await dispatchLease(db)).toMatchObject({ held: false });
+    const third = await tick(gw.url, env.CRON_SECRET!);
+    expect(third.body).toMatchObject({ status: 'ok' });
+
+    const runs = await runRows();
+    expect(runs.map((r) => r.status)).toEqual(['ok', 'skipped', 'ok']);
+    expect(runs[1]!.calls_dispatched).toBe(0);
+    await expectOneRunRowPerTick([a.body.run_id, second.body.run_id, third.body.run_id].map(String));
+    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await expectInvariants(sim);
+  }, 90_000);
+});
+
+describe('(e) the lease expires while its holder still works', () => {
+  it('the old holder notices before it claims more (fencing), nothing is dialled twice, no cap breach', async () => {
+    const { numbers } = await seed(6, 6, 'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100');
+    const sim = await simulator({ faults: { latencyMs: 1000 } });
+    const env = functionsEnv(sim, {}, poolerDbUrl());
+    const gw = await gateway(env);
+
+    const old = tick(gw.url, env.CRON_SECRET!);
+    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    const oldLease = await dispatchLease(db);
+    expect(oldLease).toMatchObject({ held: true });
+
+    // Another holder takes the lease as if the old one had expired (its clock an hour ahead),
+    // and counts what the old holder had claimed by then: claims take the lease row FOR SHARE, so
+    // none can slip in between.
+    await db.query('begin');
+    const { rows: taken } = await db.query<{ acquired: boolean; token: string }>(
+      `select acquired, token::text as token from public.acquire_scheduler_lease('dispatch', 'usurper (test)', 3600000, now() + interval '1 hour')`,
+    );
+    const { rows: claimed } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status <> 'queued'`);
+    await db.query('commit');
+    expect(taken[0]).toMatchObject({ acquired: true });
+    expect(BigInt(taken[0]!.token)).toBeGreaterThan(BigInt(oldLease!.token));
+    const claimedAtTakeover = claimed[0]!.n;
+    expect(claimedAtTakeover).toBeGreaterThan(0);
+    expect(claimedAtTakeover).toBeLessThan(numbers.length);
+
+    const a = await old;
+    expect(a.status).toBe(200);
+    expect(a.body.status).toBe('partial');
+    expect(a.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'dispatch', message: expect.stringMatching(/dispatch lease lost/) })]));
+    // It claimed nothing after the takeover; what it had sent was answered and recorded.
+    expect(await db.query(`select count(*)::int as n from public.calls where status <> 'queued'`).then((r) => r.rows[0].n)).toBe(claimedAtTakeover);
+    expect(sim.stats().created).toBe(claimedAtTakeover);
+    expect(Number(a.body.launched)).toBe(claimedAtTakeover);
+    const { rows: unrecorded } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`);
+    expect(unrecorded[0]!.n).toBe(0);
+
+    // While the usurper holds it, ticks are skipped; once it is released the queue is served.
+    const skipped = await tick(gw.url, env.CRON_SECRET!);
+    expect(skipped.body).toMatchObject({ status: 'skipped', launched: 0 });
+    await db.query(`select public.release_scheduler_lease('dispatch', $1)`, [taken[0]!.token]);
+    sim.setFaults({ latencyMs: null });
+    const next = await tick(gw.url, env.CRON_SECRET!);
+    expect(next.body).toMatchObject({ status: 'ok', launched: numbers.length - claimedAtTakeover });
+
+    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+    await expectInvariants(sim);
+    await expectOneRunRowPerTick([a.body.run_id, skipped.body.run_id, next.body.run_id].map(String));
+  }, 90_000);
+});
+
+describe('which URL the functions use', () => {
+  it('DATABASE_URL (the pooler) wins over SUPABASE_DB_URL, which Supabase sets to the direct connection', async () => {
+    await seed(3, 3, 'provider_calls_per_second = 100, global_max_concurrent_calls = 100');
+    const sim = await simulator();
+    // SUPABASE_DB_URL cannot be overridden on a Supabase project (the SUPABASE_ prefix is
+    // reserved): the pooler's URL comes in DATABASE_URL. Here SUPABASE_DB_URL leads nowhere.
+    const env = functionsEnv(sim, { DATABASE_URL: poolerDbUrl() }, await unreachableDbUrl());
+    const gw = await gateway(env);
+    const before = await pooledTransactions();
+    const t = await tick(gw.url, env.CRON_SECRET!);
+    expect(t.body).toMatchObject({ status: 'ok', launched: 3 });
+    expect(await pooledTransactions()).toBeGreaterThan(before);
+    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await expectInvariants(sim);
+  }, 60_000);
+});
