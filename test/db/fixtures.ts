@@ -100,11 +100,12 @@ export async function addContacts(
 
 export interface LaunchRow {
   campaign_id: string | null;
+  outcome: 'busy' | 'served' | 'outside_window' | 'set_up_problem' | 'completed';
   reserved: number;
   active_calls: number;
   max_concurrent_calls: number;
   campaign_status: string | null;
-  note: string | null;
+  problem: string | null;
 }
 
 export async function launchDueCalls(db: Queryable, now: Date, maxCampaigns: number | null = null): Promise<LaunchRow[]> {
@@ -113,7 +114,7 @@ export async function launchDueCalls(db: Queryable, now: Date, maxCampaigns: num
 }
 
 export function isSkipped(rows: LaunchRow[]): boolean {
-  return rows.length === 1 && rows[0]!.campaign_id === null && (rows[0]!.note ?? '').startsWith('skipped');
+  return rows.length === 1 && rows[0]!.outcome === 'busy';
 }
 
 export function reservedIn(rows: LaunchRow[]): number {

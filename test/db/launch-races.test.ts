@@ -209,17 +209,18 @@ describe('a second launch while one is running', () => {
     const [holder] = workers as [pg.Client];
 
     await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock(7345123001)');
+    await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
     try {
       const rows = await launchDueCalls(admin, minutesAfterNoon(0));
       expect(rows).toEqual([
         {
           campaign_id: null,
+          outcome: 'busy',
           reserved: 0,
           active_calls: 0,
           max_concurrent_calls: 0,
           campaign_status: null,
-          note: 'skipped: another launch_due_calls() is running',
+          problem: null,
         },
       ]);
       const { rows: calls } = await admin.query('select id from public.calls');
@@ -237,7 +238,7 @@ describe('a second launch while one is running', () => {
     const [holder] = workers as [pg.Client];
 
     await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock(7345123001)');
+    await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
     try {
       // now() as p_now: run_cron_tick() stamps its run with the wall clock.
       const { rows } = await admin.query<{ r: { status: string } }>('select public.run_cron_tick(now()) as r');

@@ -4,7 +4,7 @@
 //      housekeeping later marks failed); a second delivery of the same minute stops here
 //   2. jitter, counted inside the time budget
 //   3. single-flight: a session advisory lock; a tick that finds another one running is 'skipped'
-//   4. housekeeping + launch_due_calls() in one transaction (reserve within caps)
+//   4. reserve_due_calls(): housekeeping + launch_due_calls() in one transaction (reserve within caps)
 //   5. dispatch: claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them at the
 //      provider with bounded concurrency, paced to the provider's calls per second, each request
 //      with a timeout, under the circuit breaker, until the queue is empty or the deadline nears;
@@ -270,35 +270,26 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
 
 async function reserve(client: PooledClient, deps: TickDeps, state: TickState, nowMs: number): Promise<void> {
   const r = state.result;
-  const at = new Date(nowMs);
-  await client.query('begin');
   try {
-    const hk = await client.query<{ h: { calls_released: number; calls_expired: number } }>(
-      'select public.run_housekeeping($1) as h',
-      [at],
-    );
-    const launched = await client.query<{
-      campaign_id: string | null;
-      reserved: number;
-      note: string | null;
-    }>('select campaign_id::text, reserved, note from public.launch_due_calls($1, null, $2)', [at, r.runId]);
-    await client.query('commit');
-    r.released += hk.rows[0]?.h.calls_released ?? 0;
-    r.expired += hk.rows[0]?.h.calls_expired ?? 0;
-    for (const row of launched.rows) {
-      if (row.campaign_id === null) continue; // pg_cron's tick is reserving right now; we still dispatch
-      if (row.note?.startsWith('completed:')) {
-        r.completed++;
-        continue;
-      }
-      r.processed++;
-      r.reserved += row.reserved;
-      if (row.note?.startsWith('malformed campaign')) {
-        state.error({ stage: 'reserve', campaign_id: row.campaign_id, message: row.note });
-      }
-    }
+    // Housekeeping + launch_due_calls() in one transaction (one statement, autocommit).
+    const { rows } = await client.query<{
+      outcome: 'reserved' | 'busy';
+      campaigns_processed: number;
+      calls_reserved: number;
+      campaigns_completed: number;
+      calls_released: number;
+      calls_expired: number;
+      problems: { campaign_id: string; message: string }[];
+    }>('select * from public.reserve_due_calls($1, $2)', [r.runId, new Date(nowMs)]);
+    const step = rows[0]!;
+    // busy: pg_cron's tick is reserving right now; we still dispatch.
+    r.released += step.calls_released;
+    r.expired += step.calls_expired;
+    r.processed += step.campaigns_processed;
+    r.reserved += step.calls_reserved;
+    r.completed += step.campaigns_completed;
+    for (const p of step.problems) state.error({ stage: 'reserve', campaign_id: p.campaign_id, message: p.message });
   } catch (err) {
-    await client.query('rollback').catch(() => undefined);
     const e = coerceError(err);
     state.error({ stage: 'reserve', message: e.message });
     deps.log.error('reserve_failed', { run_id: r.runId, error: e.message });

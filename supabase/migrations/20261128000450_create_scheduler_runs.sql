@@ -44,7 +44,4 @@ create index scheduler_runs_running_idx on public.scheduler_runs (started_at) wh
 alter table public.scheduler_runs enable row level security;
 revoke all on table public.scheduler_runs from anon, authenticated;
 
-alter table public.calls
-  add constraint calls_run_id_fkey foreign key (run_id) references public.scheduler_runs (id) on delete set null,
-  add constraint calls_dispatch_run_id_fkey foreign key (dispatch_run_id) references public.scheduler_runs (id) on delete set null;
 revoke all on sequence public.scheduler_runs_id_seq from anon, authenticated;
