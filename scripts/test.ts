@@ -16,6 +16,7 @@ import {
   startLocalDb,
   type LocalDb,
 } from './stack/localdb.ts';
+import { installTestsSchema } from './tests-schema.ts';
 
 interface Tally {
   passed: number;
@@ -169,6 +170,10 @@ async function main(): Promise<number> {
       log('db lint: FAILED (supabase db lint --level warning found problems; counted as 1 failure)');
       total.failed += 1;
     }
+
+    // The SQL fixtures every suite shares (schema tests), after the lint: not part of the product.
+    await installTestsSchema(db.url);
+    log('tests schema: installed (supabase/tests/_fixtures/tests_schema.sql)');
 
     const tap = await runPgTap(db.url);
     if (tap) {

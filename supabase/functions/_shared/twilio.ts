@@ -23,6 +23,7 @@
 
 import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from './provider.ts';
 import { coerceError } from './errors.ts';
+import { isE164 } from './phone.ts';
 
 export const TWILIO_API_VERSION = '2010-04-01';
 export const DEFAULT_TWILIO_BASE_URL = 'https://api.twilio.com';
@@ -59,7 +60,6 @@ export interface TwilioProviderOptions {
   fetch?: typeof fetch;
 }
 
-const E164 = /^\+[1-9][0-9]{1,14}$/;
 const APPLICATION_SID = /^AP[0-9a-fA-F]{32}$/;
 /** What we accept as a provider call id (Twilio: CA + 32 hex). */
 const PROVIDER_CALL_ID = /^[A-Za-z0-9]{1,64}$/;
@@ -302,7 +302,7 @@ function isHttpUrl(s: string): boolean {
  */
 export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
-  if (!E164.test(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
+  if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
   const from = typeof req.from === 'string' ? req.from.trim() : '';
   if (!from) return misconfigured('no caller id (From)');
   if (!isHttpUrl(req.statusCallbackUrl)) return misconfigured('the status callback URL is not an absolute http(s) URL');
