@@ -49,13 +49,13 @@ async function sqlVerdicts(phone: string): Promise<boolean[]> {
     const attempts: Array<[string, unknown[]]> = [
       ['update public.campaigns set caller_id = $2 where id = $1', [rows[0]!.id, phone]],
       ['insert into public.contacts (campaign_id, phone) values ($1, $2)', [rows[0]!.id, phone]],
-      ['insert into public.do_not_call_numbers (phone) values ($2) on conflict do nothing', [rows[0]!.id, phone]],
+      ['insert into public.do_not_call_numbers (phone) values ($1) on conflict do nothing', [phone]],
     ];
     const verdicts: boolean[] = [];
     for (const [k, [sql, params]] of attempts.entries()) {
       await db.query('savepoint s');
       try {
-        await db.query(sql.replace('values ($2)', 'values ($2::text)').replace(/\$1/g, '$1::bigint'), params);
+        await db.query(sql, params);
         verdicts.push(true);
       } catch (err) {
         const e = err as { code?: string; constraint?: string };

@@ -88,9 +88,29 @@ function functionKey(name: string, params: string): string {
     // [mode] [name] type...: drop the mode, then the parameter name when a type follows it.
     if (/^(in|out|inout|variadic)$/i.test(words[0] ?? '')) words.shift();
     if (words.length > 1) words.shift();
-    return words.join(' ').toLowerCase().replace(/^public\./, '');
+    return normalType(words.join(' '));
   });
   return `${qualify(name)}(${types.join(', ')})`;
+}
+
+const TYPE_ALIASES: Record<string, string> = {
+  int: 'integer',
+  int4: 'integer',
+  int8: 'bigint',
+  int2: 'smallint',
+  bool: 'boolean',
+  float8: 'double precision',
+  varchar: 'character varying',
+  'timestamp with time zone': 'timestamptz',
+  'time without time zone': 'time',
+  'timestamp without time zone': 'timestamp',
+};
+
+function normalType(type: string): string {
+  const t = type.toLowerCase().replace(/^public\./, '').replace(/"/g, '');
+  const array = t.endsWith('[]');
+  const base = array ? t.slice(0, -2).trim() : t;
+  return (TYPE_ALIASES[base] ?? base) + (array ? '[]' : '');
 }
 
 function qualify(name: string): string {
@@ -186,7 +206,7 @@ describe('supabase/migrations in final form', () => {
             alter table public.t enable row level security;`,
     };
     const cases: Array<[string, RegExp]> = [
-      ['create function public.f(p_x int, p_y text) returns int language sql as $$ select 2 $$;', /defines again function public\.f\(int, text\)|defines again function public\.f/],
+      ['create function public.f(p_x int, p_y text) returns int language sql as $$ select 2 $$;', /defines again function public\.f\(integer, text\)/],
       ['create or replace function public.f(p_a integer, p_b text) returns int language sql as $$ select 2 $$;', /replaces function public\.f\(integer, text\)/],
       ['create or replace view public.v as select 2;', /replaces view public\.v/],
       ['drop index public.t_idx;', /drops a index/],
