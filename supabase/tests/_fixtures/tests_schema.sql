@@ -18,6 +18,7 @@ create function tests.wednesday_noon()
 returns timestamptz
 language sql
 immutable
+parallel safe
 as $$ select timestamptz '2026-12-02 12:00:00+00' $$;
 
 -- A campaign with the product's defaults (window 09:00-20:00 Monday to Friday, 3 attempts, retry
