@@ -173,7 +173,7 @@ async function main(): Promise<number> {
 
     // The SQL fixtures every suite shares (schema tests), after the lint: not part of the product.
     await installTestsSchema(db.url);
-    log('tests schema: installed (supabase/tests/_fixtures/tests_schema.sql)');
+    log('tests schema: installed (supabase/tests/_fixtures/tests_schema.psql)');
 
     const tap = await runPgTap(db.url);
     if (tap) {

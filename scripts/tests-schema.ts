@@ -1,4 +1,4 @@
-// The `tests` schema of SQL fixtures (supabase/tests/_fixtures/tests_schema.sql): installed once
+// The `tests` schema of SQL fixtures (supabase/tests/_fixtures/tests_schema.psql): installed once
 // after the migrations by `npm test`, and by `npm run bench` on its throwaway cluster. Not a
 // migration: a deployed project never has it.
 
@@ -13,7 +13,7 @@ export const TESTS_SCHEMA_FILE = path.resolve(
   'supabase',
   'tests',
   '_fixtures',
-  'tests_schema.sql',
+  'tests_schema.psql',
 );
 
 /** (Re)creates schema tests from TESTS_SCHEMA_FILE in the database at url. */

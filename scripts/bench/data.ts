@@ -282,7 +282,7 @@ export interface InvariantReport {
 
 /**
  * DESIGN.md invariants 1-3 on the data, after a run: the one SQL checker every suite uses
- * (tests.invariant_violations(), supabase/tests/_fixtures/tests_schema.sql, installed on the
+ * (tests.invariant_violations(), supabase/tests/_fixtures/tests_schema.psql, installed on the
  * benchmark's cluster) with `now` as the reservation time, plus what holds only here (the
  * benchmark never pauses a campaign nor lists a number): no active call for a campaign that is not
  * QUEUED/RUNNING, nor to a do-not-call number.

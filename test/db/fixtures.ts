@@ -155,7 +155,7 @@ export async function invariantViolations(
 ): Promise<string[]> {
   const pauses = opts.pauses ?? [];
   const listings = opts.listings ?? [];
-  // Invariants 1-3 on the state: the one SQL checker (supabase/tests/_fixtures/tests_schema.sql).
+  // Invariants 1-3 on the state: the one SQL checker (supabase/tests/_fixtures/tests_schema.psql).
   const { rows: state } = await db.query<{ violation: string }>(
     `select format('%s (%s)', detail, invariant) as violation from tests.invariant_violations()`,
   );

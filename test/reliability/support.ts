@@ -101,7 +101,7 @@ export function phones(n: number, block = 0): string[] {
  * state. One sentence per violation; empty when all hold.
  */
 export async function invariantViolations(db: Queryable, opts: { allowRunning?: boolean } = {}): Promise<string[]> {
-  // The one SQL checker (supabase/tests/_fixtures/tests_schema.sql).
+  // The one SQL checker (supabase/tests/_fixtures/tests_schema.psql).
   const { rows } = await db.query<{ v: string }>(
     `select format('%s (%s)', detail, invariant) as v from tests.invariant_violations(null, $1)`,
     [opts.allowRunning ?? false],
