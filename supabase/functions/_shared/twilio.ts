@@ -309,12 +309,11 @@ export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from'
 
   const s = req.settings ?? {};
   const given = (k: string) => s[k] !== undefined && s[k] !== null && s[k] !== '';
-  const instructions = ['url', 'twiml', 'application_sid'].filter(given);
-  if (instructions.length === 0) {
-    return misconfigured('provider_settings needs one of url, twiml or application_sid (what the call does when answered)');
-  }
-  if (instructions.length > 1) {
-    return misconfigured(`provider_settings has ${instructions.join(' and ')}: give exactly one of url, twiml, application_sid`);
+  // Which call action: the database dials only campaigns without a set-up problem
+  // (campaigns.set_up_problem: exactly one of url / twiml / application_sid), so there is one.
+  const actions = ['url', 'twiml', 'application_sid'].filter(given);
+  if (actions.length !== 1) {
+    throw new Error(`provider_settings names ${actions.join(' and ') || 'no call action'}: campaigns.set_up_problem should have kept this campaign from dialling`);
   }
 
   const params = new URLSearchParams();
@@ -546,7 +545,13 @@ export class TwilioProvider implements TelephonyProvider {
   }
 
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    const built = buildCreateCallParams(req);
+    let built: CreateCallParamsResult;
+    try {
+      built = buildCreateCallParams(req);
+    } catch (err) {
+      // Nothing was sent: a campaign the database should not have let through.
+      return { kind: 'permanent', reason: `malformed campaign: ${coerceError(err).message}`, invalidNumber: false };
+    }
     if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
     if (req.signal?.aborted) {
       // Nothing was sent: the call can safely go back to the queue.
