@@ -21,6 +21,7 @@ import {
 } from './stack/localdb.ts';
 import { vercelBuild } from './stack/vercel-build.ts';
 import { checkPgBouncer, startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
+import { installTestsSchema } from './tests-schema.ts';
 
 interface Tally {
   passed: number;
@@ -192,6 +193,10 @@ async function main(): Promise<number> {
       log('db lint: FAILED (supabase db lint --level warning found problems; counted as 1 failure)');
       total.failed += 1;
     }
+
+    // The SQL fixtures every suite shares (schema tests), after the lint: not part of the product.
+    await installTestsSchema(db.url);
+    log('tests schema: installed (supabase/tests/_fixtures/tests_schema.psql)');
 
     const tap = await runPgTap(db.url);
     if (tap) {

@@ -157,10 +157,11 @@ describe('buildCreateCallParams', () => {
   });
 
   it('refuses a malformed campaign: no instruction, two, or bad values (no default TwiML)', () => {
+    // No call action, or two: the database never dispatches such a campaign (set_up_problem).
+    for (const settings of [{}, { twiml: '' }, { twiml: '<Response/>', application_sid: `AP${'a'.repeat(32)}` }]) {
+      expect(() => buildCreateCallParams({ ...base, settings }), JSON.stringify(settings)).toThrow(/set_up_problem/);
+    }
     for (const settings of [
-      {},
-      { twiml: '' },
-      { twiml: '<Response/>', application_sid: `AP${'a'.repeat(32)}` },
       { url: 'not a url' },
       { url: '/relative' },
       { twiml: 'x'.repeat(4001) },

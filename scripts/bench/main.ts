@@ -33,6 +33,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from '../stack/localdb.ts';
+import { installTestsSchema } from '../tests-schema.ts';
 import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
 import {
   fmtInt,
@@ -339,6 +340,8 @@ async function main(): Promise<number> {
     await admin.connect();
     // A throwaway cluster holds nothing of anyone's; DATABASE_URL might.
     if (db.external) await assertWipeable(admin, args.wipe);
+    // The invariant checker (tests.invariant_violations()) every suite shares.
+    await installTestsSchema(db.url);
     for (const file of args.apply) {
       const sql = await readFile(file, 'utf8');
       await admin.query(sql);

@@ -31,24 +31,43 @@ create type public.scheduler_run_status as enum ('running', 'ok', 'partial', 'fa
 -- button. local: npm start's ticker.
 create type public.scheduler_trigger as enum ('pg_cron', 'pg_net', 'vercel', 'manual', 'local');
 
--- Validation helpers used by CHECK constraints. Immutable in practice: the time zone database
--- changes rarely, and a zone that disappears later never dials (see _local_time).
-create function public.is_e164(p_phone text)
-returns boolean
+-- What one reservation step did (reserve_due_calls()): 'reserved': it ran (whatever it reserved);
+-- 'busy': another reservation held the lock, so it did nothing.
+create type public.reservation_outcome as enum ('reserved', 'busy');
+
+-- What launch_due_calls() did with one campaign. busy: another launch_due_calls() held the lock (one
+-- row, campaign_id null, nothing done). served: examined inside its window (reserved may be 0).
+-- outside_window: no contact is inside its calling window. set_up_problem: the campaign cannot
+-- dial (problem says why; campaigns.set_up_problem). completed: nothing left to do.
+create type public.launch_outcome as enum ('busy', 'served', 'outside_window', 'set_up_problem', 'completed');
+
+-- Advisory lock keys, by name, in one place: hashtext() of the name, so no number is repeated
+-- anywhere (SQL or TypeScript). Transaction-scoped locks only (Supabase's pooler).
+create function public._lock_key(p_name text)
+returns bigint
 language sql
 immutable
 parallel safe
 set search_path = ''
-as $$ select p_phone ~ '^\+[1-9][0-9]{6,14}$' $$;
+as $$ select pg_catalog.hashtext('campaign_scheduler.' || p_name)::bigint $$;
 
-comment on function public.is_e164(text) is
-  'True when p_phone is an E.164 number: a plus sign, then 7 to 15 digits, not starting with 0.';
+comment on function public._lock_key(text) is
+  'The advisory lock key of a named critical section (launch_due_calls, manual_trigger): hashtext(''campaign_scheduler.'' || p_name).';
 
+-- E.164 (a plus sign, then 7 to 15 digits, not starting with 0) is checked by the CHECK constraints
+-- campaigns_caller_id_is_e164, contacts_phone_is_e164 and do_not_call_numbers_phone_is_e164, each
+-- written as `~ '^\+[1-9][0-9]{6,14}$'` (inline: a function pinned to a search_path is never
+-- inlined, and PostgreSQL runs every CHECK again on each update of a row). The same pattern is
+-- E164_PATTERN in supabase/functions/_shared/phone.ts; test/schema/e164.test.ts holds them equal.
+
+-- Time zones. Immutable in practice: the time zone database changes rarely, and a zone that
+-- disappears later never dials (is_within_calling_window() gives false for it).
+-- PARALLEL UNSAFE: the EXCEPTION block opens a subtransaction, which a parallel query refuses.
 create function public.is_valid_time_zone(p_time_zone text)
 returns boolean
 language plpgsql
 immutable
-parallel safe
+parallel unsafe
 set search_path = ''
 as $$
 begin
@@ -68,7 +87,28 @@ $$;
 comment on function public.is_valid_time_zone(text) is
   'True when p_time_zone is a time zone name PostgreSQL knows (IANA names such as Europe/Paris). POSIX offset strings such as UTC+5 are refused.';
 
-revoke all on function public.is_e164(text) from public, anon, authenticated;
+revoke all on function public._lock_key(text) from public, anon, authenticated;
 revoke all on function public.is_valid_time_zone(text) from public, anon, authenticated;
-grant execute on function public.is_e164(text) to service_role;
+grant execute on function public._lock_key(text) to service_role;
 grant execute on function public.is_valid_time_zone(text) to service_role;
+
+-- The time_zone columns of campaigns and contacts are checked by this trigger, only when a zone is
+-- written (a CHECK would run, with its subtransaction, on every update of the row: about 10 us per
+-- campaign served by a tick). It raises what a CHECK constraint would: SQLSTATE 23514, the
+-- constraint name TG_ARGV[0] (campaigns_time_zone_is_valid, contacts_time_zone_is_valid).
+create function public._check_time_zone()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.time_zone is not null and not public.is_valid_time_zone(new.time_zone) then
+    raise exception 'new row for relation "%" violates check constraint "%"', tg_table_name, tg_argv[0]
+      using errcode = 'check_violation', constraint = tg_argv[0], table = tg_table_name,
+            schema = tg_table_schema;
+  end if;
+  return new;
+end;
+$$;
+
+revoke all on function public._check_time_zone() from public, anon, authenticated;

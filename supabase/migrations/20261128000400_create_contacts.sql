@@ -14,8 +14,7 @@ create table public.contacts (
   metadata jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint contacts_phone_is_e164 check (public.is_e164(phone)),
-  constraint contacts_time_zone_is_valid check (time_zone is null or public.is_valid_time_zone(time_zone)),
+  constraint contacts_phone_is_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$'),
   constraint contacts_attempts_is_not_negative check (attempts >= 0),
   constraint contacts_metadata_is_object check (jsonb_typeof(metadata) = 'object'),
   constraint contacts_phone_is_unique_per_campaign unique (campaign_id, phone)
@@ -24,14 +23,20 @@ create table public.contacts (
 comment on table public.contacts is
   'Contacts of a campaign. time_zone (IANA) overrides the campaign''s for the calling window. attempts counts calls sent to the provider; a reserved call released before dialling does not count.';
 
--- Due contacts of a campaign, in the order they are served (contacts without their own zone).
-create index contacts_due_idx on public.contacts (campaign_id, next_attempt_at, id)
-  where status = 'pending' and time_zone is null;
--- Due contacts that carry their own time zone.
+-- contacts_time_zone_is_valid: see public._check_time_zone().
+create trigger contacts_time_zone_is_valid
+  before insert or update of time_zone on public.contacts
+  for each row execute function public._check_time_zone('contacts_time_zone_is_valid');
+
+-- Pending contacts of a campaign, in the order they are served: a campaign inside its window is
+-- read with one index probe, and the completion check probes it too (a contact in progress always
+-- has an active call, which already rules its campaign out). A reservation moves a contact out of
+-- pending: no index of open contacts to keep up.
+create index contacts_pending_idx on public.contacts (campaign_id, next_attempt_at, id)
+  where status = 'pending';
+-- Due contacts that carry their own time zone (served outside their campaign's window).
 create index contacts_due_own_time_zone_idx on public.contacts (campaign_id, next_attempt_at, id)
   where status = 'pending' and time_zone is not null;
--- "Anything left to do?" for campaign completion.
-create index contacts_open_idx on public.contacts (campaign_id) where status in ('pending', 'in_progress');
 -- Do-not-call matching.
 create index contacts_phone_idx on public.contacts (phone);
 

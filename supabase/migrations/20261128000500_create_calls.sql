@@ -1,15 +1,17 @@
 -- One row per dial attempt (reservation). Rows are never deleted by the scheduler.
 create table public.calls (
   id bigint generated always as identity primary key,
-  campaign_id bigint not null references public.campaigns (id) on delete cascade,
+  -- No foreign key to campaigns: the contact references its campaign, so deleting a campaign still
+  -- removes its contacts and their calls, and a tick checks one key per reserved call, not two.
+  campaign_id bigint not null,
   contact_id bigint not null references public.contacts (id) on delete cascade,
   attempt integer not null,
   status public.call_status not null default 'queued',
   provider text not null default 'twilio',
   provider_call_id text,
   to_phone text not null,
-  run_id bigint,
-  dispatch_run_id bigint,
+  run_id bigint references public.scheduler_runs (id) on delete set null,
+  dispatch_run_id bigint references public.scheduler_runs (id) on delete set null,
   dispatch_after timestamptz not null default now(),
   queued_at timestamptz not null default now(),
   dialed_at timestamptz,

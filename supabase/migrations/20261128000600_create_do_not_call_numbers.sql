@@ -4,7 +4,7 @@ create table public.do_not_call_numbers (
   phone text primary key,
   reason text,
   added_at timestamptz not null default now(),
-  constraint do_not_call_numbers_phone_is_e164 check (public.is_e164(phone))
+  constraint do_not_call_numbers_phone_is_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$')
 );
 
 comment on table public.do_not_call_numbers is 'Global do-not-call list (E.164). Contacts whose phone is listed are never dialled and are marked do_not_call.';

@@ -1,6 +1,8 @@
 -- Calling windows. A window runs from window_start to window_end local time on window_days
 -- (ISO: 1 = Monday ... 7 = Sunday). When window_start > window_end the window runs overnight, and
 -- the hours after midnight belong to the day on which the window opened.
+-- PARALLEL UNSAFE: the EXCEPTION block (an unknown zone) opens a subtransaction, which a parallel
+-- query refuses ("cannot start subtransactions during a parallel operation"), in its leader too.
 
 create function public.is_within_calling_window(
   p_now timestamptz,
@@ -12,7 +14,7 @@ create function public.is_within_calling_window(
 returns boolean
 language plpgsql
 stable
-parallel safe
+parallel unsafe
 set search_path = ''
 as $$
 declare

@@ -1,6 +1,6 @@
 -- The life of a call after launch_due_calls() reserved it:
 --
---   queued --claim_queued_calls()--> dialing --record_dispatch_result()--> dialing (accepted) | unknown | failed
+--   queued --claim_queued_calls()--> dialing --record_dispatch_results()--> dialing (accepted) | unknown | failed
 --      ^                               |                                   (retryable: back to queued, not an attempt)
 --      +-------------------------------+
 --   dialing/unknown --apply_call_status() (provider callback)--> ringing --> in_progress --> final
@@ -111,7 +111,9 @@ returns table (
 )
 language plpgsql
 set search_path = ''
-set plan_cache_mode = force_custom_plan
+-- No plan_cache_mode = force_custom_plan: the setting would reach the foreign-key checks of the
+-- calls it claims (dispatch_run_id) and re-plan each of them. The statement walks calls_queued_idx
+-- in order under any plan.
 as $$
 #variable_conflict use_column
 declare
@@ -143,8 +145,7 @@ begin
            c.provider_settings,
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
-             when public._campaign_problem(c.caller_id, c.provider_settings) is not null
-               then 'malformed campaign: ' || public._campaign_problem(c.caller_id, c.provider_settings)
+             when c.set_up_problem is not null then 'malformed campaign: ' || c.set_up_problem
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
              when ct.attempts >= c.max_attempts then 'max attempts reached'
@@ -205,12 +206,14 @@ $$;
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) is
   'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, do-not-call, max attempts, queue age and calling window; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
--- record_dispatch_result(): what the provider said to our create-call request.
+-- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
+-- The batch, record_dispatch_results() (below), is the only caller: it applies the common case
+-- set-based and hands every other answer to this function, in order.
 --   accepted  -> provider_call_id stored; status advances (never backwards: a callback may have come first)
 --   retryable -> (429/503: the provider did not create the call) back to queued at p_retry_at, attempt not counted
 --   permanent -> failed with the provider's reason; contact invalid (bad number) or retried per the rules
 --   unknown   -> unknown: never re-sent; reconciled by a callback or expired by the reaper
-create function public.record_dispatch_result(
+create function public._record_dispatch_result(
   p_call_id bigint,
   p_outcome text,
   p_provider_call_id text default null,
@@ -305,8 +308,8 @@ begin
 end;
 $$;
 
-comment on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) is
-  'Records the provider''s answer to a create-call request: accepted / retryable (back to queued, not an attempt) / permanent (failed) / unknown (never re-sent). Never moves a call backwards. Returns the call''s status afterwards.';
+revoke all on function public._record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
+grant execute on function public._record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) to service_role;
 
 -- apply_call_status(): a provider status callback. Finds the call by our id (carried in the
 -- callback URL) or by the provider's call id, ignores stale or duplicate news (a call never moves
@@ -480,7 +483,6 @@ revoke all on function public._call_status_rank(public.call_status) from public,
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) from public, anon, authenticated;
-revoke all on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
@@ -488,7 +490,200 @@ grant execute on function public._call_status_rank(public.call_status) to servic
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
 grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) to service_role;
-grant execute on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;
+
+-- record_dispatch_results(): the provider's answers to many create-call requests, and what they say
+-- about the provider's health, recorded in one round trip (one round trip per answer would cost
+-- more than the work itself at a few thousand calls per second: docs/performance.md, "Dispatch").
+-- It is the dispatcher's only way to record answers; record_dispatch_result() (one answer) is a
+-- thin wrapper over it.
+--
+-- Per call, applied in the order given:
+--   accepted  -> provider_call_id stored; status advances, never backwards (a callback may have come first)
+--   retryable -> back to queued, not an attempt; unless a callback already showed the provider has
+--                the call (provider_call_id set): then unknown, never re-sent
+--   permanent -> failed, contact settled (invalid number ends it)
+--   unknown   -> unknown: never re-sent
+--   a call no longer in dialing keeps what its callbacks said (stale / duplicate answers ignored)
+-- The common case (accepted, not already final, the call named once in the batch) is one set-based
+-- UPDATE with the same expressions as _record_dispatch_result(); every other row (other outcomes,
+-- an answer that already carries a final status, a call named more than once) is handed to
+-- _record_dispatch_result(), in the order given.
+--
+-- The breaker: each row may carry one provider result (breaker_success true / false, with
+-- breaker_reason), applied in the order given by _apply_breaker_results() (the breaker's one set
+-- of transitions, which record_provider_result() uses too), written once.
+--
+-- Input: p_results, a JSON array of objects
+--   {"call_id": 1, "outcome": "accepted", "provider_call_id": "CA..", "status": "dialing",
+--    "reason": null, "error_code": null, "retry_at": null, "invalid_number": false,
+--    "at": "2026-12-02T12:00:00Z", "breaker_success": true, "breaker_reason": null}
+-- where only call_id and outcome are required; "at" defaults to p_now.
+-- Output: one row per input element, in input order: the call's status afterwards and the
+-- breaker's state after that element's provider result (null when it carried none).
+--
+-- All or nothing: an unknown outcome (null included), a call that does not exist or an accepted
+-- answer without a provider call id refuses the whole batch, checked in that order; nothing is recorded, and the calls stay in dialing (never re-sent: the
+-- status callback or the reaper settles them). Calls are locked in id order, then the breaker row,
+-- so concurrent batches cannot deadlock.
+
+create function public.record_dispatch_results(
+  p_provider text,
+  p_results jsonb,
+  p_now timestamptz default now()
+)
+returns table (call_id bigint, status public.call_status, breaker_state text)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_ids bigint[];
+  v_outcomes text[];
+  v_provider_call_ids text[];
+  v_statuses public.call_status[];
+  v_reasons text[];
+  v_error_codes text[];
+  v_retry_ats timestamptz[];
+  v_invalid_numbers boolean[];
+  v_ats timestamptz[];
+  v_breaker_successes boolean[];
+  v_breaker_reasons text[];
+  v_fast boolean[];
+  v_slow_statuses public.call_status[];
+  v_breaker_states text[];
+  v_bad_ord bigint;
+  v_n integer;
+begin
+  if p_results is null or jsonb_typeof(p_results) <> 'array' then
+    raise exception 'p_results must be a JSON array of dispatch results' using errcode = 'invalid_parameter_value';
+  end if;
+
+  select coalesce(array_agg((e.j ->> 'call_id')::bigint order by e.ord), '{}'),
+         coalesce(array_agg(e.j ->> 'outcome' order by e.ord), '{}'),
+         coalesce(array_agg(e.j ->> 'provider_call_id' order by e.ord), '{}'),
+         coalesce(array_agg((e.j ->> 'status')::public.call_status order by e.ord), '{}'),
+         coalesce(array_agg(e.j ->> 'reason' order by e.ord), '{}'),
+         coalesce(array_agg(e.j ->> 'error_code' order by e.ord), '{}'),
+         coalesce(array_agg((e.j ->> 'retry_at')::timestamptz order by e.ord), '{}'),
+         coalesce(array_agg(coalesce((e.j ->> 'invalid_number')::boolean, false) order by e.ord), '{}'),
+         coalesce(array_agg(coalesce((e.j ->> 'at')::timestamptz, p_now) order by e.ord), '{}'),
+         coalesce(array_agg((e.j ->> 'breaker_success')::boolean order by e.ord), '{}'),
+         coalesce(array_agg(e.j ->> 'breaker_reason' order by e.ord), '{}')
+    into v_ids, v_outcomes, v_provider_call_ids, v_statuses, v_reasons, v_error_codes, v_retry_ats,
+         v_invalid_numbers, v_ats, v_breaker_successes, v_breaker_reasons
+    from jsonb_array_elements(p_results) with ordinality as e(j, ord);
+  v_n := coalesce(array_length(v_ids, 1), 0);
+  if v_n = 0 then
+    return;
+  end if;
+
+  -- The checks, for the whole batch before anything is written.
+  select min(o.ord) into v_bad_ord
+    from unnest(v_outcomes) with ordinality as o(outcome, ord)
+   where o.outcome is null or o.outcome not in ('accepted', 'retryable', 'permanent', 'unknown');
+  if v_bad_ord is not null then
+    raise exception 'unknown dispatch outcome: %', v_outcomes[v_bad_ord] using errcode = 'invalid_parameter_value';
+  end if;
+
+  perform 1 from public.calls cl where cl.id = any (v_ids) order by cl.id for update;
+  select min(r.ord) into v_bad_ord
+    from unnest(v_ids) with ordinality as r(id, ord)
+   where not exists (select 1 from public.calls cl where cl.id = r.id);
+  if v_bad_ord is not null then
+    raise exception 'call % does not exist', v_ids[v_bad_ord] using errcode = 'no_data_found';
+  end if;
+
+  select min(r.ord) into v_bad_ord
+    from unnest(v_outcomes, v_provider_call_ids) with ordinality as r(outcome, provider_call_id, ord)
+   where r.outcome = 'accepted' and r.provider_call_id is null;
+  if v_bad_ord is not null then
+    raise exception 'accepted outcome needs a provider call id' using errcode = 'invalid_parameter_value';
+  end if;
+
+  -- Set-based: accepted answers without a final status, for calls named once in the batch.
+  select array_agg(f.fast order by f.ord)
+    into v_fast
+    from (select r.ord,
+                 r.outcome = 'accepted'
+                 and (r.status is null or not public._is_final_call_status(r.status))
+                 and count(*) over (partition by r.id) = 1 as fast
+            from unnest(v_ids, v_outcomes, v_statuses) with ordinality as r(id, outcome, status, ord)) f;
+
+  update public.calls cl
+     set provider_call_id = coalesce(cl.provider_call_id, r.provider_call_id),
+         provider_accepted_at = coalesce(cl.provider_accepted_at, r.at),
+         status = case
+                    when not public._is_final_call_status(cl.status)
+                     and public._call_status_rank(coalesce(r.status, 'dialing')) > public._call_status_rank(cl.status)
+                      then coalesce(r.status, 'dialing')
+                    else cl.status
+                  end,
+         updated_at = r.at
+    from unnest(v_ids, v_provider_call_ids, v_statuses, v_ats, v_fast)
+           as r(id, provider_call_id, status, at, fast)
+   where cl.id = r.id
+     and r.fast;
+
+  -- Everything else, one by one and in order.
+  v_slow_statuses := array_fill(null::public.call_status, array[v_n]);
+  for v_i in 1 .. v_n loop
+    if not v_fast[v_i] then
+      v_slow_statuses[v_i] := public._record_dispatch_result(
+        v_ids[v_i], v_outcomes[v_i], v_provider_call_ids[v_i], v_statuses[v_i], v_reasons[v_i],
+        v_error_codes[v_i], v_retry_ats[v_i], v_invalid_numbers[v_i], v_ats[v_i]);
+    end if;
+  end loop;
+
+  v_breaker_states := public._apply_breaker_results(p_provider, v_breaker_successes, v_breaker_reasons, v_ats);
+
+  return query
+  select r.id,
+         case when r.fast then cl.status else v_slow_statuses[r.ord::integer] end,
+         v_breaker_states[r.ord::integer]
+    from unnest(v_ids, v_fast) with ordinality as r(id, fast, ord)
+    join public.calls cl on cl.id = r.id
+   order by r.ord;
+end;
+$$;
+
+comment on function public.record_dispatch_results(text, jsonb, timestamptz) is
+  'Records many create-call answers in one round trip: per call accepted / retryable (back to queued, not an attempt) / permanent (failed) / unknown (never re-sent), never backwards, never requeues a call the provider has, in the order given; the provider results they carry are applied to p_provider''s circuit breaker in order (as consecutive record_provider_result() calls would). All or nothing. Returns, in input order, each call''s status afterwards and the breaker state after its provider result (null when none).';
+
+revoke all on function public.record_dispatch_results(text, jsonb, timestamptz) from public, anon, authenticated;
+grant execute on function public.record_dispatch_results(text, jsonb, timestamptz) to service_role;
+
+-- record_dispatch_result(): one answer, as a batch of one (the breaker is left alone). Returns the
+-- call's status afterwards.
+create function public.record_dispatch_result(
+  p_call_id bigint,
+  p_outcome text,
+  p_provider_call_id text default null,
+  p_status public.call_status default null,
+  p_reason text default null,
+  p_error_code text default null,
+  p_retry_at timestamptz default null,
+  p_invalid_number boolean default false,
+  p_now timestamptz default now()
+)
+returns public.call_status
+language sql
+set search_path = ''
+as $$
+  select r.status
+    from public.record_dispatch_results(
+      (select cl.provider from public.calls cl where cl.id = p_call_id),
+      pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+        'call_id', p_call_id, 'outcome', p_outcome, 'provider_call_id', p_provider_call_id,
+        'status', p_status, 'reason', p_reason, 'error_code', p_error_code, 'retry_at', p_retry_at,
+        'invalid_number', p_invalid_number, 'at', p_now)),
+      p_now) r
+$$;
+
+comment on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) is
+  'Records the provider''s answer to one create-call request: record_dispatch_results() with a batch of one (accepted / retryable / permanent / unknown; never moves a call backwards). Returns the call''s status afterwards.';
+
+revoke all on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
+grant execute on function public.record_dispatch_result(bigint, text, text, public.call_status, text, text, timestamptz, boolean, timestamptz) to service_role;

@@ -30,7 +30,7 @@ begin
   end if;
 
   if p_trigger = 'manual' then
-    perform pg_catalog.pg_advisory_xact_lock(7345123003);
+    perform pg_catalog.pg_advisory_xact_lock(public._lock_key('manual_trigger'));
     v_min_interval := (public._settings()).manual_trigger_min_interval;
     select max(r.started_at) into v_last_manual
       from public.scheduler_runs r

@@ -1,5 +1,5 @@
--- The pg_cron side of the scheduler: every minute, housekeeping plus launch_due_calls(), recorded
--- in the run log as trigger 'pg_cron'; every day, the purge.
+-- The pg_cron side of the scheduler: every minute, reserve_due_calls() (housekeeping plus
+-- launch_due_calls()), recorded in the run log as trigger 'pg_cron'; every day, the purge.
 
 -- run_cron_tick(): one pg_cron tick. Always leaves exactly one run-log row: ok / partial / failed /
 -- skipped (another launch was running) / duplicate (this minute already ran). Errors, including a
@@ -12,15 +12,11 @@ as $$
 declare
   v_run_id bigint;
   v_duplicate_of bigint;
-  v_housekeeping jsonb;
-  v_reserved integer := 0;
-  v_processed integer := 0;
-  v_completed integer := 0;
-  v_skipped boolean := false;
+  v_step record;
+  v_stats jsonb := '{}'::jsonb;
   v_errors jsonb := '[]'::jsonb;
   v_status public.scheduler_run_status;
   v_message text;
-  v_row record;
   v_clock_start timestamptz := pg_catalog.clock_timestamp();
 begin
   -- The run starts at p_now (the tick's clock, which tests may set) and lasts as long as the work
@@ -32,54 +28,48 @@ begin
   end if;
 
   begin
-    v_housekeeping := public.run_housekeeping(p_now);
-    for v_row in select * from public.launch_due_calls(p_now, null, v_run_id) loop
-      if v_row.campaign_id is null then
-        v_skipped := true;
-      elsif v_row.note like 'completed:%' then
-        v_completed := v_completed + 1;
-      else
-        v_processed := v_processed + 1;
-        v_reserved := v_reserved + v_row.reserved;
-        if v_row.note like 'malformed campaign:%' then
-          v_errors := v_errors || jsonb_build_array(jsonb_build_object(
-            'stage', 'reserve', 'campaign_id', v_row.campaign_id, 'message', v_row.note));
-        end if;
-      end if;
-    end loop;
-    v_status := case when v_skipped then 'skipped'::public.scheduler_run_status
+    select * into strict v_step from public.reserve_due_calls(v_run_id, p_now);
+    v_errors := (select coalesce(jsonb_agg(jsonb_build_object(
+                   'stage', 'reserve', 'campaign_id', (p.value ->> 'campaign_id')::bigint,
+                   'message', p.value ->> 'message') order by p.ord), '[]'::jsonb)
+                   from jsonb_array_elements(v_step.problems) with ordinality as p(value, ord));
+    v_stats := jsonb_build_object(
+      'campaigns_processed', v_step.campaigns_processed,
+      'calls_reserved', v_step.calls_reserved,
+      'campaigns_completed', v_step.campaigns_completed,
+      'calls_released', v_step.calls_released,
+      'calls_expired', v_step.calls_expired);
+    v_status := case when v_step.outcome = 'busy' then 'skipped'::public.scheduler_run_status
                      when jsonb_array_length(v_errors) > 0 then 'partial'::public.scheduler_run_status
                      else 'ok'::public.scheduler_run_status end;
   exception
     when others or query_canceled then
       get stacked diagnostics v_message = message_text;
       v_status := 'failed'::public.scheduler_run_status;
-      v_errors := v_errors || jsonb_build_array(jsonb_build_object('stage', 'tick', 'message', v_message,
-                                                                   'sqlstate', sqlstate));
-      v_reserved := 0;
-      v_processed := 0;
-      v_completed := 0;
-      v_housekeeping := '{}'::jsonb;
+      v_errors := jsonb_build_array(jsonb_build_object('stage', 'tick', 'message', v_message,
+                                                       'sqlstate', sqlstate));
+      v_stats := '{}'::jsonb;
   end;
 
   perform public.finish_scheduler_run(
     v_run_id, v_status,
     jsonb_build_object(
-      'campaigns_processed', v_processed,
-      'calls_reserved', v_reserved,
-      'campaigns_completed', v_completed,
-      'calls_released', coalesce((v_housekeeping ->> 'calls_released')::integer, 0),
-      'calls_expired', coalesce((v_housekeeping ->> 'calls_expired')::integer, 0),
-      'details', jsonb_build_object('housekeeping', v_housekeeping)),
+      'campaigns_processed', coalesce((v_stats ->> 'campaigns_processed')::integer, 0),
+      'calls_reserved', coalesce((v_stats ->> 'calls_reserved')::integer, 0),
+      'campaigns_completed', coalesce((v_stats ->> 'campaigns_completed')::integer, 0),
+      'calls_released', coalesce((v_stats ->> 'calls_released')::integer, 0),
+      'calls_expired', coalesce((v_stats ->> 'calls_expired')::integer, 0)),
     v_errors,
     p_now + (pg_catalog.clock_timestamp() - v_clock_start));
-  return jsonb_build_object('run_id', v_run_id, 'status', v_status, 'calls_reserved', v_reserved,
-                            'campaigns_processed', v_processed, 'errors', v_errors);
+  return jsonb_build_object('run_id', v_run_id, 'status', v_status,
+                            'calls_reserved', coalesce((v_stats ->> 'calls_reserved')::integer, 0),
+                            'campaigns_processed', coalesce((v_stats ->> 'campaigns_processed')::integer, 0),
+                            'errors', v_errors);
 end;
 $$;
 
 comment on function public.run_cron_tick(timestamptz) is
-  'One pg_cron tick: housekeeping + launch_due_calls(), recorded as one scheduler_runs row (trigger pg_cron, scheduled for the current minute). Never raises: failures are recorded in the run row.';
+  'One pg_cron tick: reserve_due_calls() (housekeeping + launch_due_calls()), recorded as one scheduler_runs row (trigger pg_cron, scheduled for the current minute). Never raises: failures are recorded in the run row.';
 
 -- ensure_scheduler_cron_jobs(): (re)creates the named pg_cron jobs; running it again updates them
 -- in place and never creates a second job.

@@ -1,6 +1,11 @@
 -- Monitoring views for Supabase Studio, the dashboard and the metrics endpoint. security_invoker:
 -- they show only what the reader may read (service_role / postgres), as Supabase's advisors expect.
 
+-- Words: a call is reserved when launch_due_calls() inserts its row (scheduler_runs.calls_reserved),
+-- and launched (dispatched) when the provider accepted it (scheduler_runs.calls_dispatched, the
+-- tick's "launched"; here: dialled and the provider's call id known, whether its answer or a
+-- status callback told us).
+
 -- Calls launched per hour / day.
 create index calls_dialed_at_idx on public.calls (dialed_at) where dialed_at is not null;
 
@@ -42,8 +47,10 @@ select
   case when (select t.schedule from tick_job t) = '* * * * *'
        then date_trunc('minute', now()) + interval '1 minute' end as next_run_at,
   (select t.active from tick_job t) as cron_job_active,
-  (select count(*) from public.calls c where c.dialed_at > now() - interval '1 hour') as calls_launched_last_hour,
-  (select count(*) from public.calls c where c.dialed_at > now() - interval '1 day') as calls_launched_last_day,
+  (select count(*) from public.calls c
+    where c.dialed_at > now() - interval '1 hour' and c.provider_call_id is not null) as calls_launched_last_hour,
+  (select count(*) from public.calls c
+    where c.dialed_at > now() - interval '1 day' and c.provider_call_id is not null) as calls_launched_last_day,
   (select count(*) from public.calls c where c.status = 'completed' and c.ended_at > now() - interval '1 day') as calls_completed_last_day,
   (select h.finished from runs_hour h) as runs_last_hour,
   (select h.failed from runs_hour h) as failed_runs_last_hour,
@@ -59,7 +66,7 @@ select
   (select b.open_until from public.provider_circuit_breakers b where b.provider = 'twilio') as breaker_open_until;
 
 comment on view public.scheduler_status is
-  'One row: the last run and its outcome, the next scheduled run, calls launched in the last hour and day, the run error rate, active calls against the global cap, and the provider circuit breaker.';
+  'One row: the last run and its outcome, the next scheduled run, calls launched (accepted by the provider) in the last hour and day, the run error rate, active calls against the global cap, and the provider circuit breaker.';
 
 create view public.scheduler_campaign_progress
 with (security_invoker = true) as

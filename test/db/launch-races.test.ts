@@ -209,17 +209,18 @@ describe('a second launch while one is running', () => {
     const [holder] = workers as [pg.Client];
 
     await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock(7345123001)');
+    await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
     try {
       const rows = await launchDueCalls(admin, minutesAfterNoon(0));
       expect(rows).toEqual([
         {
           campaign_id: null,
+          outcome: 'busy',
           reserved: 0,
           active_calls: 0,
           max_concurrent_calls: 0,
           campaign_status: null,
-          note: 'skipped: another launch_due_calls() is running',
+          problem: null,
         },
       ]);
       const { rows: calls } = await admin.query('select id from public.calls');
@@ -231,13 +232,40 @@ describe('a second launch while one is running', () => {
     expect(reservedIn(await launchDueCalls(admin, minutesAfterNoon(0)))).toBe(3);
   });
 
+  it('makes reserve_due_calls() answer busy, reserving nothing', async () => {
+    const campaignId = await createCampaign(admin);
+    await addContacts(admin, campaignId, 2);
+    const [holder] = workers as [pg.Client];
+
+    await holder.query('begin');
+    await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
+    try {
+      const { rows } = await admin.query('select * from public.reserve_due_calls(null, $1)', [minutesAfterNoon(0)]);
+      expect(rows).toEqual([
+        {
+          outcome: 'busy',
+          campaigns_processed: 0,
+          calls_reserved: 0,
+          campaigns_completed: 0,
+          calls_released: 0,
+          calls_expired: 0,
+          problems: [],
+        },
+      ]);
+    } finally {
+      await holder.query('rollback');
+    }
+    const { rows } = await admin.query('select outcome, calls_reserved from public.reserve_due_calls(null, $1)', [minutesAfterNoon(0)]);
+    expect(rows).toEqual([{ outcome: 'reserved', calls_reserved: 2 }]);
+  });
+
   it('makes the pg_cron tick record one skipped run row', async () => {
     const campaignId = await createCampaign(admin);
     await addContacts(admin, campaignId, 2);
     const [holder] = workers as [pg.Client];
 
     await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock(7345123001)');
+    await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
     try {
       // now() as p_now: run_cron_tick() stamps its run with the wall clock.
       const { rows } = await admin.query<{ r: { status: string } }>('select public.run_cron_tick(now()) as r');

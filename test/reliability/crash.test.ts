@@ -43,6 +43,7 @@ import {
   tick,
   waitFor,
 } from './support.ts';
+import { installTestsSchema } from '../../scripts/tests-schema.ts';
 
 let db: pg.Client;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -283,6 +284,7 @@ describe('PostgreSQL restarts during a tick', () => {
       });
       await bootstrapSupabaseShape(cluster.url);
       await pushMigrations(cluster.url, { log: () => undefined });
+      await installTestsSchema(cluster.url);
       own = await connect(cluster.url);
       await disableCronJobs(own);
       await seed(own, 20, 'provider_calls_per_second = 50, dispatch_concurrency = 5, global_max_concurrent_calls = 100');

@@ -6,7 +6,7 @@
 //   tick       launch_due_calls() on 1-4 connections at once (one of them may be run_cron_tick()),
 //              with claim_queued_calls() on 0-3 other connections in the same instant
 //   claim      claim_queued_calls() on 1-3 connections at once
-//   results    the provider's answers to create-call requests, recorded with record_dispatch_result():
+//   results    the provider's answers to create-call requests, recorded with record_dispatch_results():
 //              accepted, 429 / 503 (retryable: not created), permanent (maybe an invalid number),
 //              timeout (unknown: created or not), 500 (unknown: created), a 503 for a call that was
 //              created after all (a proxy's answer), or never recorded at all (the dispatcher died:
@@ -369,35 +369,35 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
 
 async function recordAnswer(call: CallModel, random: () => number, now: Date, model: Model): Promise<void> {
   call.awaitingAnswer = false;
-  let sql: string;
-  let params: unknown[];
+  // One answer, as the dispatcher records answers: a batch for record_dispatch_results().
+  let answer: Record<string, unknown>;
   switch (call.fate) {
     case 'accepted':
-      sql = `select public.record_dispatch_result($1, 'accepted', $2, $3, p_now => $4) as s`;
-      params = [call.id, `CA${call.id}`, random() < 0.2 ? 'ringing' : null, now];
+      answer = { outcome: 'accepted', provider_call_id: `CA${call.id}`, status: random() < 0.2 ? 'ringing' : null };
       break;
     case 'rate_limited':
     case 'unavailable':
     case 'created_then_unavailable':
-      sql = `select public.record_dispatch_result($1, 'retryable', p_reason => $2, p_error_code => $3, p_retry_at => $4, p_now => $5) as s`;
-      params = [
-        call.id,
-        call.fate === 'rate_limited' ? 'Twilio 20429: Too Many Requests' : 'Twilio 20503: Service Unavailable',
-        call.fate === 'rate_limited' ? '20429' : '20503',
-        new Date(now.getTime() + Math.floor(random() * 180_000)),
-        now,
-      ];
+      answer = {
+        outcome: 'retryable',
+        reason: call.fate === 'rate_limited' ? 'Twilio 20429: Too Many Requests' : 'Twilio 20503: Service Unavailable',
+        error_code: call.fate === 'rate_limited' ? '20429' : '20503',
+        retry_at: new Date(now.getTime() + Math.floor(random() * 180_000)),
+      };
       break;
     case 'rejected':
-      sql = `select public.record_dispatch_result($1, 'permanent', p_reason => 'Twilio 21217: invalid', p_error_code => '21217',
-                                                   p_invalid_number => $2, p_now => $3) as s`;
-      params = [call.id, random() < 0.5, now];
+      answer = { outcome: 'permanent', reason: 'Twilio 21217: invalid', error_code: '21217', invalid_number: random() < 0.5 };
       break;
     default:
-      sql = `select public.record_dispatch_result($1, 'unknown', p_reason => $2, p_now => $3) as s`;
-      params = [call.id, call.fate === 'server_error' ? 'Twilio HTTP 500' : 'no answer from the provider within 8000 ms', now];
+      answer = {
+        outcome: 'unknown',
+        reason: call.fate === 'server_error' ? 'Twilio HTTP 500' : 'no answer from the provider within 8000 ms',
+      };
   }
-  const { rows } = await pool.query<{ s: string }>(sql, params);
+  const { rows } = await pool.query<{ s: string }>(
+    `select r.status as s from public.record_dispatch_results('twilio', $1::jsonb, $2) r`,
+    [JSON.stringify([{ call_id: call.id, ...answer, at: now }]), now],
+  );
   const status = rows[0]!.s;
   stats.answers++;
   if (RETRYABLE.has(call.fate)) {

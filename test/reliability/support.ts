@@ -101,48 +101,9 @@ export function phones(n: number, block = 0): string[] {
  * state. One sentence per violation; empty when all hold.
  */
 export async function invariantViolations(db: Queryable, opts: { allowRunning?: boolean } = {}): Promise<string[]> {
+  // The one SQL checker (supabase/tests/_fixtures/tests_schema.psql).
   const { rows } = await db.query<{ v: string }>(
-    `with active as (select * from public.calls where status in ${ACTIVE})
-     -- (1) per-campaign cap
-     select format('inv1: campaign %s holds %s active calls, cap %s', c.id, a.n, c.max_concurrent_calls) as v
-       from public.campaigns c
-       join (select campaign_id, count(*) as n from active group by 1) a on a.campaign_id = c.id
-      where a.n > c.max_concurrent_calls
-     union all
-     -- (1) global cap
-     select format('inv1: %s active calls, global cap %s', count(*), max(s.global_max_concurrent_calls))
-       from active, public.scheduler_settings s
-     having count(*) > max(s.global_max_concurrent_calls)
-     union all
-     -- (2) one active call per contact
-     select format('inv2: contact %s has %s active calls', contact_id, count(*))
-       from active group by contact_id having count(*) > 1
-     union all
-     -- (2) a contact is in_progress exactly when it holds an active call
-     select format('inv2: contact %s is %s with %s active call(s)', ct.id, ct.status, coalesce(a.n, 0))
-       from public.contacts ct
-       left join (select contact_id, count(*) as n from active group by 1) a on a.contact_id = ct.id
-      where (ct.status = 'in_progress') <> (coalesce(a.n, 0) > 0)
-     union all
-     -- (3) attempts
-     select format('inv3: contact %s has %s attempts, max_attempts %s', ct.id, ct.attempts, c.max_attempts)
-       from public.contacts ct join public.campaigns c on c.id = ct.campaign_id
-      where ct.attempts > c.max_attempts or ct.attempts < 0
-     union all
-     -- (3) nothing dialled for a campaign after it completed
-     select format('inv3: call %s dialled at %s, campaign %s completed at %s', cl.id, cl.dialed_at, c.id, c.completed_at)
-       from public.calls cl join public.campaigns c on c.id = cl.campaign_id
-      where c.status = 'COMPLETED' and cl.dialed_at > c.completed_at
-     union all
-     -- (3) a completed campaign holds no active call
-     select format('inv3: campaign %s is COMPLETED with %s active calls', c.id, count(*))
-       from public.campaigns c join active a on a.campaign_id = c.id
-      where c.status = 'COMPLETED' group by c.id
-     union all
-     -- (5) every run finished (no tick is running between steps)
-     select format('inv5: run %s (%s) is still running', r.id, r.trigger)
-       from public.scheduler_runs r where r.status = 'running' and not $1
-     order by 1`,
+    `select format('%s (%s)', detail, invariant) as v from tests.invariant_violations(null, $1)`,
     [opts.allowRunning ?? false],
   );
   return rows.map((r) => r.v);

@@ -37,6 +37,10 @@ const SAMPLE: Record<string, string> = {
   campaign_status: `'PAUSED'::public.campaign_status`,
   scheduler_trigger: `'manual'::public.scheduler_trigger`,
   scheduler_run_status: `'ok'::public.scheduler_run_status`,
+  'boolean[]': `'{true}'::boolean[]`,
+  'text[]': `'{x}'::text[]`,
+  'timestamp with time zone[]': `array[now()]`,
+  provider_circuit_breakers: `row('twilio', 'closed', 0, null, null, null, null, now())::public.provider_circuit_breakers`,
 };
 
 interface Attempt {
@@ -168,7 +172,7 @@ describe('row level security and the API roles', () => {
     await db.query('begin');
     try {
       await db.query('set local role service_role');
-      const { rows } = await db.query(`select public.is_e164('+15551234567') as ok, (select count(*) from public.campaigns) >= 0 as reads`);
+      const { rows } = await db.query(`select public.is_valid_time_zone('Europe/Paris') as ok, (select count(*) from public.campaigns) >= 0 as reads`);
       expect(rows).toEqual([{ ok: true, reads: true }]);
       const { rows: launched } = await db.query(`select count(*)::int as n from public.launch_due_calls(now())`);
       expect(launched[0]!.n).toBeGreaterThanOrEqual(0);

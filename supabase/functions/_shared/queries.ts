@@ -150,42 +150,29 @@ export interface Reservation {
   problems: Array<{ campaign_id: string; message: string }>;
 }
 
-/**
- * Housekeeping and the reservation in one transaction. Until public.reserve_due_calls(p_run_id,
- * p_now) lands (contract C1) this calls run_housekeeping() and launch_due_calls() and decodes the
- * latter's rows; the swap replaces this body with one `select * from public.reserve_due_calls($1, $2)`.
- */
-export async function reserveDueCalls(db: SqlPool, runId: string, now: Date): Promise<Reservation> {
-  return await withTransaction(db, async (client) => {
-    const hk = await client.query<{ h: { calls_released: number; calls_expired: number } }>('select public.run_housekeeping($1) as h', [now]);
-    const reservation = await client.query<{ campaign_id: string | null; reserved: number; note: string | null }>(
-      'select campaign_id::text, reserved, note from public.launch_due_calls($1, null, $2)',
-      [now, runId],
-    );
-    const out: Reservation = {
-      outcome: 'reserved',
-      campaignsProcessed: 0,
-      callsReserved: 0,
-      campaignsCompleted: 0,
-      callsReleased: hk.rows[0]?.h.calls_released ?? 0,
-      callsExpired: hk.rows[0]?.h.calls_expired ?? 0,
-      problems: [],
-    };
-    for (const row of reservation.rows) {
-      if (row.campaign_id === null) {
-        out.outcome = 'busy'; // pg_cron's tick is reserving right now
-        continue;
-      }
-      if (row.note?.startsWith('completed:')) {
-        out.campaignsCompleted++;
-        continue;
-      }
-      out.campaignsProcessed++;
-      out.callsReserved += row.reserved;
-      if (row.note?.startsWith('malformed campaign')) out.problems.push({ campaign_id: row.campaign_id, message: row.note });
-    }
-    return out;
-  });
+/** Housekeeping and the reservation: public.reserve_due_calls(p_run_id, p_now), one typed row. */
+export async function reserveDueCalls(db: SqlClient, runId: string, now: Date): Promise<Reservation> {
+  // Housekeeping + launch_due_calls() in one statement (one transaction, autocommit).
+  const { rows } = await db.query<{
+    outcome: ReservationOutcome;
+    campaigns_processed: number;
+    calls_reserved: number;
+    campaigns_completed: number;
+    calls_released: number;
+    calls_expired: number;
+    problems: Array<{ campaign_id: string; message: string }>;
+  }>('select * from public.reserve_due_calls($1, $2)', [runId, now]);
+  const step = rows[0];
+  if (!step) throw new Error('reserve_due_calls() answered no row');
+  return {
+    outcome: step.outcome,
+    campaignsProcessed: step.campaigns_processed,
+    callsReserved: step.calls_reserved,
+    campaignsCompleted: step.campaigns_completed,
+    callsReleased: step.calls_released,
+    callsExpired: step.calls_expired,
+    problems: step.problems,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

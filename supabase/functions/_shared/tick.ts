@@ -5,7 +5,7 @@
 //   2. jitter, counted inside the time budget
 //   3. single-flight (single-flight.ts): the 'dispatch' lease, a row with an owner, an expiry and a
 //      fencing token, renewed while dispatch runs; a tick that finds it held is 'skipped'
-//   4. housekeeping + the reservation in one transaction (reserveDueCalls: reserve within caps)
+//   4. reserve_due_calls(): housekeeping + launch_due_calls() in one statement (reserve within caps)
 //   5. dispatch (dispatch/): claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them
 //      at the provider with bounded concurrency, paced to the provider's calls per second, each
 //      request with a timeout, under the circuit breaker, until the queue is empty or the deadline

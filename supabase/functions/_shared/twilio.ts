@@ -23,6 +23,7 @@
 
 import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from './provider.ts';
 import { coerceError } from './errors.ts';
+import { isE164 } from './phone.ts';
 
 export const TWILIO_API_VERSION = '2010-04-01';
 export const DEFAULT_TWILIO_BASE_URL = 'https://api.twilio.com';
@@ -59,7 +60,6 @@ export interface TwilioProviderOptions {
   fetch?: typeof fetch;
 }
 
-const E164 = /^\+[1-9][0-9]{1,14}$/;
 const APPLICATION_SID = /^AP[0-9a-fA-F]{32}$/;
 /** What we accept as a provider call id (Twilio: CA + 32 hex). */
 const PROVIDER_CALL_ID = /^[A-Za-z0-9]{1,64}$/;
@@ -302,19 +302,18 @@ function isHttpUrl(s: string): boolean {
  */
 export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
-  if (!E164.test(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
+  if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
   const from = typeof req.from === 'string' ? req.from.trim() : '';
   if (!from) return misconfigured('no caller id (From)');
   if (!isHttpUrl(req.statusCallbackUrl)) return misconfigured('the status callback URL is not an absolute http(s) URL');
 
   const s = req.settings ?? {};
   const given = (k: string) => s[k] !== undefined && s[k] !== null && s[k] !== '';
-  const instructions = ['url', 'twiml', 'application_sid'].filter(given);
-  if (instructions.length === 0) {
-    return misconfigured('provider_settings needs one of url, twiml or application_sid (what the call does when answered)');
-  }
-  if (instructions.length > 1) {
-    return misconfigured(`provider_settings has ${instructions.join(' and ')}: give exactly one of url, twiml, application_sid`);
+  // Which call action: the database dials only campaigns without a set-up problem
+  // (campaigns.set_up_problem: exactly one of url / twiml / application_sid), so there is one.
+  const actions = ['url', 'twiml', 'application_sid'].filter(given);
+  if (actions.length !== 1) {
+    throw new Error(`provider_settings names ${actions.join(' and ') || 'no call action'}: campaigns.set_up_problem should have kept this campaign from dialling`);
   }
 
   const params = new URLSearchParams();
@@ -546,7 +545,13 @@ export class TwilioProvider implements TelephonyProvider {
   }
 
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    const built = buildCreateCallParams(req);
+    let built: CreateCallParamsResult;
+    try {
+      built = buildCreateCallParams(req);
+    } catch (err) {
+      // Nothing was sent: a campaign the database should not have let through.
+      return { kind: 'permanent', reason: `malformed campaign: ${coerceError(err).message}`, invalidNumber: false };
+    }
     if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
     if (req.signal?.aborted) {
       // Nothing was sent: the call can safely go back to the queue.

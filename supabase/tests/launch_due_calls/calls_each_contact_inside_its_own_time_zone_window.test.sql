@@ -33,11 +33,11 @@ select set_eq(
   format('values (%s::bigint)', :tokyo_london),
   'Tokyo campaign, closed at 21:00 Tokyo: only the contact in London (12:00) is called'
 );
-select is((select note from launched where campaign_id = :tokyo_id), null,
-          'a campaign that reserved calls has no note');
+select is((select outcome from launched where campaign_id = :tokyo_id), 'served'::launch_outcome,
+          'a campaign that reserved calls was served');
 select results_eq(
-  format('select reserved, note from launched where campaign_id = %s', :closed_id),
-  $$values (0, 'outside calling window')$$,
+  format('select reserved, outcome from launched where campaign_id = %s', :closed_id),
+  $$values (0, 'outside_window'::launch_outcome)$$,
   'a campaign that reserved nothing because its window is closed says so'
 );
 select is((select count(*)::integer from contacts where status = 'pending'), 5,

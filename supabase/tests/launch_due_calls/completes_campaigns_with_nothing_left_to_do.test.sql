@@ -24,11 +24,11 @@ update contacts set status = 'done' where id = :settled_contact;
 create temp table launched on commit drop as select * from launch_due_calls(tests.wednesday_noon());
 
 select results_eq(
-  $$select c.name, l.campaign_status, l.note from launched l join campaigns c on c.id = l.campaign_id
-     where l.note like 'completed:%' order by c.id$$,
-  $$values ('all settled', 'COMPLETED'::campaign_status, 'completed: no contacts left to call'),
-           ('running, no contacts', 'COMPLETED', 'completed: no contacts left to call'),
-           ('queued, only settled contacts', 'COMPLETED', 'completed: no contacts left to call')$$,
+  $$select c.name, l.campaign_status, l.outcome from launched l join campaigns c on c.id = l.campaign_id
+     where l.outcome = 'completed' order by c.id$$,
+  $$values ('all settled', 'COMPLETED'::campaign_status, 'completed'::launch_outcome),
+           ('running, no contacts', 'COMPLETED', 'completed'),
+           ('queued, only settled contacts', 'COMPLETED', 'completed')$$,
   'campaigns with nothing left are reported as completed'
 );
 select is((select status from campaigns where id = :settled_id), 'COMPLETED'::campaign_status,

@@ -3,7 +3,7 @@
 -- and the other campaigns are served.
 begin;
 \ir ../_helpers.psql
-select plan(5);
+select plan(6);
 
 select tests.create_campaign(name => 'no action', provider_settings => '{}'::jsonb) as bare \gset
 select tests.create_campaign(name => 'two actions',
@@ -15,24 +15,26 @@ select tests.add_contacts(:fine, 2);
 
 create temp table launched as select * from launch_due_calls(tests.wednesday_noon());
 
-select is((select note from launched where campaign_id = :bare),
-          'malformed campaign: provider_settings needs exactly one of url, twiml, application_sid',
-          'a campaign without a call action is reported');
-select is((select note from launched where campaign_id = :double),
-          'malformed campaign: provider_settings needs exactly one of url, twiml, application_sid',
-          'a campaign with two call actions is reported');
+select results_eq(
+  format('select outcome, problem from launched where campaign_id = %s', :bare),
+  $$values ('set_up_problem'::launch_outcome, 'provider_settings needs exactly one of url, twiml, application_sid')$$,
+  'a campaign without a call action is reported');
+select results_eq(
+  format('select outcome, problem from launched where campaign_id = %s', :double),
+  $$values ('set_up_problem'::launch_outcome, 'provider_settings needs exactly one of url, twiml, application_sid')$$,
+  'a campaign with two call actions is reported');
 select is((select count(*)::integer from calls where campaign_id in (:bare, :double)), 0,
           'no call is reserved for them');
 select is((select reserved from launched where campaign_id = :fine), 2, 'the other campaign is served');
 
 select tests.create_campaign(name => 'no caller id', caller_id => null) as anonymous \gset
 select tests.add_contacts(:anonymous, 1);
-select set_eq(
-  $$select l.campaign_id, l.note from launch_due_calls(tests.wednesday_noon()) l where l.note like 'malformed%'$$,
-  $$select c.id, 'malformed campaign: ' || public._campaign_problem(c.caller_id, c.provider_settings)
-      from campaigns c where public._campaign_problem(c.caller_id, c.provider_settings) is not null$$,
-  'launch_due_calls() (which writes the check out) reports exactly what _campaign_problem() says'
+select results_eq(
+  $$select l.outcome, l.problem from launch_due_calls(tests.wednesday_noon()) l where l.campaign_id = $$ || :anonymous,
+  $$values ('set_up_problem'::launch_outcome, 'caller_id is not set')$$,
+  'a campaign without a caller id is reported with its own problem'
 );
+select is((select set_up_problem from campaigns where id = :fine), null, 'a campaign that can dial has no set-up problem');
 
 select * from finish();
 rollback;

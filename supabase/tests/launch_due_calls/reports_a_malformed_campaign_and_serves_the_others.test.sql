@@ -1,5 +1,5 @@
 -- "Partial failure -> Others continue": a campaign that cannot dial (no caller id) is reported in
--- the note and reserves nothing; the other campaigns are served as usual.
+-- its row (outcome set_up_problem, with the problem) and reserves nothing; the other campaigns are served as usual.
 begin;
 \ir ../_helpers.psql
 select plan(4);
@@ -9,8 +9,8 @@ select tests.create_campaign(name => 'fine') as fine_id \gset
 select count(*) from campaigns c, tests.add_contacts(c.id, 2);
 
 select results_eq(
-  $$select c.name, l.reserved, l.note from launch_due_calls(tests.wednesday_noon()) l join campaigns c on c.id = l.campaign_id$$,
-  $$values ('no caller id', 0, 'malformed campaign: caller_id is not set'), ('fine', 2, null)$$,
+  $$select c.name, l.reserved, l.outcome, l.problem from launch_due_calls(tests.wednesday_noon()) l join campaigns c on c.id = l.campaign_id$$,
+  $$values ('no caller id', 0, 'set_up_problem'::launch_outcome, 'caller_id is not set'), ('fine', 2, 'served', null)$$,
   'the malformed campaign is reported with a reason; the other one reserves its calls'
 );
 select is((select count(*)::integer from calls where campaign_id = :broken_id), 0, 'the malformed campaign has no call');

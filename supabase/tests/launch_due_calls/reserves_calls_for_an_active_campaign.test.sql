@@ -11,8 +11,8 @@ create temp table launched on commit drop as
   select * from launch_due_calls(tests.wednesday_noon());
 
 select results_eq(
-  'select campaign_id, reserved, active_calls, max_concurrent_calls, campaign_status, note from launched',
-  format($$values (%s::bigint, 3, 3, 5, 'RUNNING'::campaign_status, null::text)$$, :campaign_id),
+  'select campaign_id, outcome, reserved, active_calls, max_concurrent_calls, campaign_status, problem from launched',
+  format($$values (%s::bigint, 'served'::launch_outcome, 3, 3, 5, 'RUNNING'::campaign_status, null::text)$$, :campaign_id),
   'launch_due_calls() reports one row for the campaign: 3 reserved, 3 active of 5, now RUNNING'
 );
 

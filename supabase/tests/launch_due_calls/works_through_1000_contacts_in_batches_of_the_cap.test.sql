@@ -31,8 +31,8 @@ select is((select count(*)::integer from contacts where status = 'done'), 1000, 
 select is((select count(*)::integer from calls), 1000, 'with exactly one call each');
 
 select results_eq(
-  $$select campaign_status, note from launch_due_calls(tests.wednesday_noon() + interval '101 seconds')$$,
-  $$values ('COMPLETED'::campaign_status, 'completed: no contacts left to call')$$,
+  $$select campaign_status, outcome from launch_due_calls(tests.wednesday_noon() + interval '101 seconds')$$,
+  $$values ('COMPLETED'::campaign_status, 'completed'::launch_outcome)$$,
   'the next round completes the campaign'
 );
 select is((select completed_at from campaigns), tests.wednesday_noon() + interval '101 seconds',

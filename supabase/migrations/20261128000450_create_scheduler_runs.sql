@@ -34,6 +34,8 @@ create table public.scheduler_runs (
 
 comment on table public.scheduler_runs is
   'One row per scheduler tick (pg_cron, vercel, manual, local): status ok / partial / failed / skipped / duplicate, counts per stage and errors (JSON array of {campaign_id?, call_id?, stage, message}). A second delivery of the same trigger''s scheduled minute is recorded as duplicate and does no work.';
+comment on column public.scheduler_runs.calls_reserved is 'Calls reserved: rows launch_due_calls() inserted (status queued) during this tick.';
+comment on column public.scheduler_runs.calls_dispatched is 'Calls launched: accepted by the provider during this tick (the tick''s "launched").';
 
 -- Tick identity: one real run per (trigger, scheduled minute).
 create unique index scheduler_runs_one_per_trigger_minute on public.scheduler_runs (trigger, scheduled_for)
@@ -44,7 +46,4 @@ create index scheduler_runs_running_idx on public.scheduler_runs (started_at) wh
 alter table public.scheduler_runs enable row level security;
 revoke all on table public.scheduler_runs from anon, authenticated;
 
-alter table public.calls
-  add constraint calls_run_id_fkey foreign key (run_id) references public.scheduler_runs (id) on delete set null,
-  add constraint calls_dispatch_run_id_fkey foreign key (dispatch_run_id) references public.scheduler_runs (id) on delete set null;
 revoke all on sequence public.scheduler_runs_id_seq from anon, authenticated;

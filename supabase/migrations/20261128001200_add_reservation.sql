@@ -1,82 +1,39 @@
--- Faster reservation ticks, measured by `npm run bench` (docs/performance.md). A tick writes one
--- call row per reservation and updates the contact and the campaign it serves; PostgreSQL runs
--- every CHECK of an updated row again, whatever the update changes, and checks each foreign key
--- of every inserted row. So:
---   * E.164 checks are written inline (a function call pinned to a search_path is never inlined);
---   * the time-zone checks become triggers that run only when a zone is written (the check opens
---     a subtransaction per row, about 10 us per campaign served; same constraint names, same
---     SQLSTATE 23514, same message);
---   * calls reference their contact only: the contact references its campaign, deleting a
---     campaign still removes its contacts and their calls, and a tick checks one key per call
---     instead of two;
---   * campaigns leave room on their pages and drop the serving-order index nothing used (the tick
---     reads every active campaign anyway), so the per-tick update of last_served_at is HOT;
---   * launch_due_calls() is one statement planned per call, with the completion check folded in.
+-- The reservation step of every tick: launch_due_calls() reserves calls (the core, which the
+-- benchmark measures alone); reserve_due_calls() runs housekeeping and launch_due_calls() in the
+-- caller's transaction and sums up what happened, for run_cron_tick() and the scheduler-tick
+-- function alike.
+--
+-- launch_due_calls():
+--
+-- Reserves calls (status queued) for due contacts of QUEUED and RUNNING campaigns, set-based, in
+-- one transaction, keeping invariants 1-3 of DESIGN.md:
+--   * per-campaign cap and global cap, counted from the rows of active calls (no counters);
+--   * one active call per contact (contacts move pending -> in_progress in the same statement);
+--   * max attempts, calling window in the contact's own time zone (else the campaign's; an
+--     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns.
+--
+-- Concurrency: callers are serialized with a transaction-scoped try-advisory-lock
+-- (_lock_key('launch_due_calls')). A second, concurrent call does not wait and does not reserve
+-- anything: it returns a single row whose outcome is 'busy' (campaign_id null). Every count below
+-- is taken after the lock is held, in statements that start after the previous holder committed,
+-- so concurrent ticks can never each see the same free room. Only this function creates active calls; every other
+-- writer (dispatcher, callbacks, reaper, pausing) only frees slots. Call it in READ COMMITTED
+-- (the default): under REPEATABLE READ the snapshot could predate the previous holder's commit,
+-- so the function refuses to run there.
 
-alter table public.contacts drop constraint contacts_phone_is_e164;
-alter table public.contacts add constraint contacts_phone_is_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$');
-alter table public.campaigns drop constraint campaigns_caller_id_is_e164;
-alter table public.campaigns add constraint campaigns_caller_id_is_e164
-  check (caller_id is null or caller_id ~ '^\+[1-9][0-9]{6,14}$');
-alter table public.do_not_call_numbers drop constraint do_not_call_numbers_phone_is_e164;
-alter table public.do_not_call_numbers add constraint do_not_call_numbers_phone_is_e164
-  check (phone ~ '^\+[1-9][0-9]{6,14}$');
-
--- Raises exactly what the CHECK constraint it replaces raised. TG_ARGV[0]: the constraint name.
-create function public._check_time_zone()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  if new.time_zone is not null and not public.is_valid_time_zone(new.time_zone) then
-    raise exception 'new row for relation "%" violates check constraint "%"', tg_table_name, tg_argv[0]
-      using errcode = 'check_violation', constraint = tg_argv[0], table = tg_table_name,
-            schema = tg_table_schema;
-  end if;
-  return new;
-end;
-$$;
-
-revoke all on function public._check_time_zone() from public, anon, authenticated;
-
-alter table public.campaigns drop constraint campaigns_time_zone_is_valid;
-create trigger campaigns_time_zone_is_valid
-  before insert or update of time_zone on public.campaigns
-  for each row execute function public._check_time_zone('campaigns_time_zone_is_valid');
-
-alter table public.contacts drop constraint contacts_time_zone_is_valid;
-create trigger contacts_time_zone_is_valid
-  before insert or update of time_zone on public.contacts
-  for each row execute function public._check_time_zone('contacts_time_zone_is_valid');
-
-alter table public.calls drop constraint calls_campaign_id_fkey;
-
-drop index public.campaigns_active_serving_order_idx;
-
--- One index of due contacts instead of two (the contacts that use the campaign's zone, and all
--- pending contacts), and no index of open contacts: a reservation moves a contact out of pending
--- and inserts one entry less into the contacts' indexes, a campaign inside its window is read with
--- one index probe, and the completion check probes the pending contacts (a contact in progress
--- always has an active call, which already rules the campaign out).
-create index contacts_pending_idx on public.contacts (campaign_id, next_attempt_at, id)
-  where status = 'pending';
-drop index public.contacts_due_idx;
-drop index public.contacts_open_idx;
-alter table public.campaigns set (fillfactor = 70);
-
-create or replace function public.launch_due_calls(
+create function public.launch_due_calls(
   p_now timestamptz default now(),
   p_max_campaigns integer default null,
   p_run_id bigint default null
 )
 returns table (
   campaign_id bigint,
+  outcome public.launch_outcome,
   reserved integer,
   active_calls integer,
   max_concurrent_calls integer,
   campaign_status public.campaign_status,
-  note text
+  problem text
 )
 language plpgsql
 set search_path = ''
@@ -98,9 +55,9 @@ begin
       using errcode = 'invalid_parameter_value';
   end if;
 
-  if not pg_catalog.pg_try_advisory_xact_lock(7345123001) then
-    return query select null::bigint, 0, 0, 0, null::public.campaign_status,
-      'skipped: another launch_due_calls() is running'::text;
+  if not pg_catalog.pg_try_advisory_xact_lock(public._lock_key('launch_due_calls')) then
+    return query select null::bigint, 'busy'::public.launch_outcome, 0, 0, 0, null::public.campaign_status,
+      null::text;
     return;
   end if;
 
@@ -144,14 +101,7 @@ begin
            c.window_start,
            c.window_end,
            c.window_days,
-           -- public._campaign_problem(), written out: a call to a function pinned to a
-           -- search_path costs ~10 us (the setting is swapped in and out), once per campaign.
-           case
-             when c.caller_id is null then 'caller_id is not set'
-             when pg_catalog.num_nonnulls(c.provider_settings ->> 'url', c.provider_settings ->> 'twiml',
-                                          c.provider_settings ->> 'application_sid') <> 1
-               then 'provider_settings needs exactly one of url, twiml, application_sid'
-           end as problem,
+           c.set_up_problem as problem,
            w.window_open,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
@@ -274,17 +224,17 @@ begin
     returning c.id, c.status
   )
   select s.id,
+         case
+           when cs.status = 'COMPLETED' then 'completed'
+           when s.problem is not null then 'set_up_problem'
+           when coalesce(pc.n, 0) = 0 and not s.window_open then 'outside_window'
+           else 'served'
+         end::public.launch_outcome,
          coalesce(pc.n, 0),
          s.active_n + coalesce(pc.n, 0),
          s.cap,
          coalesce(cs.status, s.status),
-         case
-           when cs.status = 'COMPLETED' then 'completed: no contacts left to call'
-           when s.problem is not null then 'malformed campaign: ' || s.problem
-           when coalesce(pc.n, 0) > 0 then null
-           when not s.window_open then 'outside calling window'
-           else null
-         end
+         case when cs.status is distinct from 'COMPLETED' then s.problem end
     from served s
     left join per_campaign pc on pc.campaign_id = s.id
     left join campaigns_served cs on cs.id = s.id
@@ -294,7 +244,55 @@ $sql$
 end;
 $$;
 
--- claim_queued_calls() no longer forces custom plans: the setting reached the foreign-key checks
--- of the calls it claims (dispatch_run_id), re-planning each of them. Its statement walks
--- calls_queued_idx in order under any plan.
-alter function public.claim_queued_calls(integer, bigint, timestamptz, bigint) reset plan_cache_mode;
+comment on function public.launch_due_calls(timestamptz, integer, bigint) is
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+
+revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
+grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;
+
+-- reserve_due_calls(): one reservation step, as both ticks run it (run_cron_tick() in the
+-- database, the scheduler-tick function over a connection): housekeeping (run_housekeeping())
+-- then launch_due_calls(), in the caller's transaction, summed up in one row. outcome 'busy':
+-- another reservation held the lock; housekeeping ran, nothing was reserved. problems: one
+-- {"campaign_id": "<id>", "message": "malformed campaign: <set_up_problem>"} per campaign that
+-- cannot dial, in serving order.
+create function public.reserve_due_calls(
+  p_run_id bigint,
+  p_now timestamptz default now()
+)
+returns table (
+  outcome public.reservation_outcome,
+  campaigns_processed integer,
+  calls_reserved integer,
+  campaigns_completed integer,
+  calls_released integer,
+  calls_expired integer,
+  problems jsonb
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_housekeeping jsonb;
+begin
+  v_housekeeping := public.run_housekeeping(p_now);
+  return query
+  select case when pg_catalog.bool_or(l.outcome = 'busy') then 'busy' else 'reserved' end::public.reservation_outcome,
+         (count(*) filter (where l.outcome not in ('busy', 'completed')))::integer,
+         coalesce(sum(l.reserved), 0)::integer,
+         (count(*) filter (where l.outcome = 'completed'))::integer,
+         (v_housekeeping ->> 'calls_released')::integer,
+         (v_housekeeping ->> 'calls_expired')::integer,
+         coalesce(jsonb_agg(jsonb_build_object('campaign_id', l.campaign_id::text,
+                                               'message', 'malformed campaign: ' || l.problem)
+                            order by l.ord) filter (where l.outcome = 'set_up_problem'), '[]'::jsonb)
+    from public.launch_due_calls(p_now, null, p_run_id) with ordinality
+           as l (campaign_id, outcome, reserved, active_calls, max_concurrent_calls, campaign_status, problem, ord);
+end;
+$$;
+
+comment on function public.reserve_due_calls(bigint, timestamptz) is
+  'One reservation step: run_housekeeping() then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. Returns one row: outcome (reserved, or busy when another reservation held the lock), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
+
+revoke all on function public.reserve_due_calls(bigint, timestamptz) from public, anon, authenticated;
+grant execute on function public.reserve_due_calls(bigint, timestamptz) to service_role;
