@@ -226,7 +226,7 @@ function renderStatus(data) {
   $('last-run-detail').textContent = hasRun ? lastRunDetail(s) : '';
 
   // Calls launched
-  $('launched-last-run').textContent = hasRun ? fmtInt(s.last_run_calls_dispatched) : '–';
+  $('launched-last-run').textContent = hasRun ? fmtInt(s.last_run_calls_launched) : '–';
   $('launched-last-run').title = hasRun ? `${fmtInt(s.last_run_calls_reserved)} reserved` : '';
   $('launched-last-hour').textContent = fmtInt(s.calls_launched_last_hour);
   $('launched-last-day').textContent = fmtInt(s.calls_launched_last_day);
@@ -352,7 +352,7 @@ function renderRuns(rows) {
         el('td', {}, [status]),
         el('td', { className: 'num', text: fmtDuration(r.duration_ms) }),
         el('td', { className: 'num', text: fmtInt(r.calls_reserved) }),
-        el('td', { className: 'num', text: fmtInt(r.calls_dispatched) }),
+        el('td', { className: 'num', text: fmtInt(r.calls_launched) }),
         el('td', { className: 'num', text: fmtInt(r.calls_failed) }),
         errorsCell,
       ]);

@@ -9,7 +9,7 @@ create table public.scheduler_runs (
   duration_ms integer,
   campaigns_processed integer not null default 0,
   calls_reserved integer not null default 0,
-  calls_dispatched integer not null default 0,
+  calls_launched integer not null default 0,
   calls_failed integer not null default 0,
   calls_unknown integer not null default 0,
   calls_requeued integer not null default 0,
@@ -27,7 +27,7 @@ create table public.scheduler_runs (
   constraint scheduler_runs_finished_unless_running check ((status = 'running') = (finished_at is null)),
   constraint scheduler_runs_scheduled_minute check (scheduled_for is null or scheduled_for = date_trunc('minute', scheduled_for)),
   constraint scheduler_runs_counts_not_negative check (
-    least(campaigns_processed, calls_reserved, calls_dispatched, calls_failed, calls_unknown,
+    least(campaigns_processed, calls_reserved, calls_launched, calls_failed, calls_unknown,
           calls_requeued, calls_released, calls_expired, campaigns_completed) >= 0
   )
 );
@@ -35,7 +35,7 @@ create table public.scheduler_runs (
 comment on table public.scheduler_runs is
   'One row per scheduler tick (pg_cron, vercel, manual, local): status ok / partial / failed / skipped / duplicate, counts per stage and errors (JSON array of {campaign_id?, call_id?, stage, message}). A second delivery of the same trigger''s scheduled minute is recorded as duplicate and does no work.';
 comment on column public.scheduler_runs.calls_reserved is 'Calls reserved: rows launch_due_calls() inserted (status queued) during this tick.';
-comment on column public.scheduler_runs.calls_dispatched is 'Calls launched: accepted by the provider during this tick (the tick''s "launched").';
+comment on column public.scheduler_runs.calls_launched is 'Calls launched: accepted by the provider during this tick (the tick''s "launched").';
 
 -- Tick identity: one real run per (trigger, scheduled minute).
 create unique index scheduler_runs_one_per_trigger_minute on public.scheduler_runs (trigger, scheduled_for)

@@ -69,7 +69,7 @@ comment on function public.start_scheduler_run(public.scheduler_trigger, timesta
   'Starts a run-log row for a tick. Returns run_id, and duplicate_of (not null when this trigger already ran for that scheduled minute: the row is recorded as duplicate and the caller must do no work). Manual triggers within manual_trigger_min_interval of the previous one get run_id null and retry_after_ms.';
 
 -- finish_scheduler_run(): records the end of a tick. p_stats keys: campaigns_processed,
--- calls_reserved, calls_dispatched, calls_failed, calls_unknown, calls_requeued, calls_released,
+-- calls_reserved, calls_launched, calls_failed, calls_unknown, calls_requeued, calls_released,
 -- calls_expired, campaigns_completed, breaker_state, details (object). A run that reports errors
 -- with status ok is recorded as partial. Finishing a run twice changes nothing.
 create function public.finish_scheduler_run(
@@ -102,7 +102,7 @@ begin
          duration_ms = greatest(0, round(extract(epoch from (greatest(p_now, r.started_at) - r.started_at)) * 1000))::integer,
          campaigns_processed = coalesce((v_stats ->> 'campaigns_processed')::integer, r.campaigns_processed),
          calls_reserved = coalesce((v_stats ->> 'calls_reserved')::integer, r.calls_reserved),
-         calls_dispatched = coalesce((v_stats ->> 'calls_dispatched')::integer, r.calls_dispatched),
+         calls_launched = coalesce((v_stats ->> 'calls_launched')::integer, r.calls_launched),
          calls_failed = coalesce((v_stats ->> 'calls_failed')::integer, r.calls_failed),
          calls_unknown = coalesce((v_stats ->> 'calls_unknown')::integer, r.calls_unknown),
          calls_requeued = coalesce((v_stats ->> 'calls_requeued')::integer, r.calls_requeued),

@@ -2,7 +2,7 @@
 -- they show only what the reader may read (service_role / postgres), as Supabase's advisors expect.
 
 -- Words: a call is reserved when launch_due_calls() inserts its row (scheduler_runs.calls_reserved),
--- and launched (dispatched) when the provider accepted it (scheduler_runs.calls_dispatched, the
+-- and launched (dispatched) when the provider accepted it (scheduler_runs.calls_launched, the
 -- tick's "launched"; here: dialled and the provider's call id known, whether its answer or a
 -- status callback told us).
 
@@ -41,7 +41,7 @@ select
   (select l.finished_at from last_run l) as last_run_finished_at,
   (select l.duration_ms from last_run l) as last_run_duration_ms,
   (select l.calls_reserved from last_run l) as last_run_calls_reserved,
-  (select l.calls_dispatched from last_run l) as last_run_calls_dispatched,
+  (select l.calls_launched from last_run l) as last_run_calls_launched,
   (select jsonb_array_length(l.errors) from last_run l) as last_run_error_count,
   (select l.errors from last_run l) as last_run_errors,
   case when (select t.schedule from tick_job t) = '* * * * *'
@@ -117,7 +117,7 @@ comment on view public.scheduler_campaign_progress is
 create view public.scheduler_recent_runs
 with (security_invoker = true) as
 select r.id, r.trigger, r.scheduled_for, r.status, r.started_at, r.finished_at, r.duration_ms,
-       r.campaigns_processed, r.calls_reserved, r.calls_dispatched, r.calls_failed, r.calls_unknown,
+       r.campaigns_processed, r.calls_reserved, r.calls_launched, r.calls_failed, r.calls_unknown,
        r.calls_requeued, r.calls_released, r.calls_expired, r.campaigns_completed, r.breaker_state,
        r.duplicate_of, jsonb_array_length(r.errors) as error_count, r.errors
   from public.scheduler_runs r

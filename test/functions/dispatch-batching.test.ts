@@ -93,7 +93,7 @@ describe('batched recording of provider answers', () => {
     expect(sim.stats().created).toBe(400);
     expect(dialledTwice()).toEqual([]);
     expect(await countWhere(admin, 'public.calls', `status = 'dialing' and provider_call_id is not null and provider_accepted_at is not null`)).toBe(400);
-    expect((await runRow(admin, result.runId!)).calls_dispatched).toBe(400);
+    expect((await runRow(admin, result.runId!)).calls_launched).toBe(400);
     expect(await breakerRow(admin)).toMatchObject({ state: 'closed', consecutive_failures: 0 });
 
     // Every answer went through a batch, none on its own; a batch never exceeds dispatch_batch_size.

@@ -83,7 +83,7 @@ describe('scheduler-metrics', () => {
     expect(m.get('scheduler_global_max_concurrent_calls')).toBe(100);
     expect(m.get('scheduler_calls_launched_last_hour')).toBe(3);
     expect(m.get('scheduler_runs_total{trigger="local",status="ok"}')).toBe(1);
-    expect(m.get('scheduler_calls_dispatched_total{trigger="local"}')).toBe(3);
+    expect(m.get('scheduler_calls_launched_total{trigger="local"}')).toBe(3);
     expect(m.get(`scheduler_campaign_active_calls{campaign_id="${campaign}"}`)).toBe(3);
     expect(m.get(`scheduler_campaign_max_concurrent_calls{campaign_id="${campaign}"}`)).toBe(3);
     expect(m.get(`scheduler_campaign_contacts_remaining{campaign_id="${campaign}"}`)).toBe(5);

@@ -79,7 +79,7 @@ describe('execution', () => {
       trigger: 'local',
       campaigns_processed: 1,
       calls_reserved: 3,
-      calls_dispatched: 3,
+      calls_launched: 3,
       calls_failed: 0,
       errors: [],
     });
@@ -189,7 +189,7 @@ describe('campaign processing', () => {
     // A QUEUED campaign without contacts is being filled: it is left alone.
     expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [empty]: 'QUEUED', [finished]: 'COMPLETED' });
     const run = await runRow(pool, a.json.run_id);
-    expect(run).toMatchObject({ status: 'ok', calls_reserved: 0, calls_dispatched: 0, campaigns_completed: 1 });
+    expect(run).toMatchObject({ status: 'ok', calls_reserved: 0, calls_launched: 0, campaigns_completed: 1 });
   });
 
   it('100 campaigns are all served in one tick, inside the default budget', async () => {
@@ -241,9 +241,9 @@ describe('idempotency', () => {
     for (const r of runs) {
       expect(['ok', 'skipped']).toContain(r.status);
       expect(r.finished_at).not.toBeNull();
-      if (r.status === 'skipped') expect(r.calls_dispatched).toBe(0);
+      if (r.status === 'skipped') expect(r.calls_launched).toBe(0);
     }
-    expect(runs.reduce((n, r) => n + r.calls_dispatched, 0)).toBe(60);
+    expect(runs.reduce((n, r) => n + r.calls_launched, 0)).toBe(60);
   });
 
   it('same trigger and same scheduled_for twice -> the second is a duplicate and does nothing', async () => {
@@ -316,7 +316,7 @@ describe('idempotency', () => {
 
     const run = await runRow(pool, a.json.run_id);
     expect(run.status).toBe('partial');
-    expect(run.calls_dispatched).toBe(6);
+    expect(run.calls_launched).toBe(6);
     expect(run.calls_failed).toBe(1);
     expect(run.errors).toEqual(
       expect.arrayContaining([
@@ -441,7 +441,7 @@ describe('a database error while calls are in flight', () => {
       const [sent] = await callRows(pool, 'c.id = $1', [first!.id]);
       expect(sent!.provider_call_id).toBe(sim.calls()[0]!.sid);
       const run = await runRow(pool, a.json.run_id);
-      expect(run).toMatchObject({ status: 'failed', calls_dispatched: 1 });
+      expect(run).toMatchObject({ status: 'failed', calls_launched: 1 });
       // The second call was never claimed: still queued, no attempt.
       expect((await callRows(pool, 'c.id = $1', [second!.id]))[0]!.status).toBe('queued');
 
@@ -543,7 +543,7 @@ describe('performance', () => {
     expect(await countWhere(pool, 'public.calls', `status = 'completed' and attempt = 1`)).toBe(1000);
     expect(await countWhere(pool, 'public.contacts', `status = 'done' and attempts = 1`)).toBe(1000);
     const runs = await allRuns(pool);
-    expect(runs.reduce((n, r) => n + r.calls_dispatched, 0)).toBe(1000);
+    expect(runs.reduce((n, r) => n + r.calls_launched, 0)).toBe(1000);
 
     // The first tick that found nothing left to call completed the campaign.
     expect(campaignsCompleted).toBe(1);
@@ -571,7 +571,7 @@ describe('performance', () => {
       expect(run.status).toBe('ok');
       expect(run.finished_at).not.toBeNull();
       expect(run.details).toMatchObject({ deadline_reached: true });
-      expect(run.calls_dispatched).toBe(launched);
+      expect(run.calls_launched).toBe(launched);
       expect(run.calls_reserved).toBe(10);
 
       // Nothing was sent after the deadline: every request the provider saw was answered and
@@ -609,7 +609,7 @@ describe('monitoring', () => {
       status: 'partial',
       campaigns_processed: 1,
       calls_reserved: 4,
-      calls_dispatched: 3,
+      calls_launched: 3,
       calls_failed: 1,
       calls_unknown: 0,
       breaker_state: 'closed',
@@ -638,7 +638,7 @@ describe('monitoring', () => {
     expect(typeof notAccepted[0]!.call_id).toBe('string');
 
     // The monitoring view the dashboard and Studio read shows this run.
-    const { rows } = await pool.query('select last_run_id::text, last_run_status::text, last_run_calls_dispatched from public.scheduler_status');
-    expect(rows[0]).toEqual({ last_run_id: runId, last_run_status: 'partial', last_run_calls_dispatched: 3 });
+    const { rows } = await pool.query('select last_run_id::text, last_run_status::text, last_run_calls_launched from public.scheduler_status');
+    expect(rows[0]).toEqual({ last_run_id: runId, last_run_status: 'partial', last_run_calls_launched: 3 });
   });
 });

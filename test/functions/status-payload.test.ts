@@ -29,7 +29,7 @@ const statusColumns: Columns<SchedulerStatusRow> = {
   last_run_finished_at: 'string',
   last_run_duration_ms: 'number',
   last_run_calls_reserved: 'number',
-  last_run_calls_dispatched: 'number',
+  last_run_calls_launched: 'number',
   last_run_error_count: 'number',
   last_run_errors: 'object',
   next_run_at: 'string',
@@ -81,7 +81,7 @@ const runColumns: Columns<RunRow> = {
   duration_ms: 'number',
   campaigns_processed: 'number',
   calls_reserved: 'number',
-  calls_dispatched: 'number',
+  calls_launched: 'number',
   calls_failed: 'number',
   calls_unknown: 'number',
   calls_requeued: 'number',
@@ -166,8 +166,8 @@ describe('the status payload', () => {
     expect(mismatches(payload.campaigns[0] as unknown as Record<string, unknown>, campaignColumns)).toEqual([]);
     expect(payload.runs).toHaveLength(1);
     expect(mismatches(payload.runs[0] as unknown as Record<string, unknown>, runColumns)).toEqual([]);
-    // The run log's calls_dispatched is the tick's launched count (accepted by the provider).
-    expect(payload.runs[0]!.calls_dispatched).toBe(tick.launched);
+    // The run log's calls_launched is the tick's launched count (accepted by the provider).
+    expect(payload.runs[0]!.calls_launched).toBe(tick.launched);
     expect(payload.runs[0]!.calls_reserved).toBe(tick.reserved);
   });
 });

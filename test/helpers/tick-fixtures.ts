@@ -124,7 +124,7 @@ export interface RunRow {
   duration_ms: number | null;
   campaigns_processed: number;
   calls_reserved: number;
-  calls_dispatched: number;
+  calls_launched: number;
   calls_failed: number;
   calls_unknown: number;
   calls_requeued: number;

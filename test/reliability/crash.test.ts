@@ -386,12 +386,12 @@ describe('the provider is down for several ticks, then comes back', () => {
     await expectNoDoubleDial(db, sim);
 
     // The run log tells the story: requeues while down, the open breaker, then the dispatches.
-    const { rows: runs } = await db.query<{ status: string; calls_requeued: number; calls_dispatched: number; breaker_state: string | null; errors: Array<{ message: string }> }>(
-      `select status::text, calls_requeued, calls_dispatched, breaker_state, errors from public.scheduler_runs order by id`,
+    const { rows: runs } = await db.query<{ status: string; calls_requeued: number; calls_launched: number; breaker_state: string | null; errors: Array<{ message: string }> }>(
+      `select status::text, calls_requeued, calls_launched, breaker_state, errors from public.scheduler_runs order by id`,
     );
-    expect(runs[0]).toMatchObject({ breaker_state: 'open', calls_dispatched: 0 });
+    expect(runs[0]).toMatchObject({ breaker_state: 'open', calls_launched: 0 });
     expect(runs[1]!.errors.map((e) => e.message).join(' ')).toMatch(/circuit breaker .* is open/);
-    expect(runs.reduce((n, r) => n + r.calls_dispatched, 0)).toBe(numbers.length);
+    expect(runs.reduce((n, r) => n + r.calls_launched, 0)).toBe(numbers.length);
     expect(runs.at(-1)?.breaker_state).toBe('closed');
     const { rows: breaker } = await db.query(`select state, consecutive_failures from public.provider_circuit_breakers`);
     expect(breaker).toEqual([{ state: 'closed', consecutive_failures: 0 }]);

@@ -243,11 +243,11 @@ describe(`load: ${CALLS} calls on loopback`, () => {
         done: callbackStats.applied,
         pending: CALLS - callbackStats.applied,
       });
-      const { rows: runs } = await db.query<{ status: string; calls_dispatched: number }>(
-        `select status::text, calls_dispatched from public.scheduler_runs order by id`,
+      const { rows: runs } = await db.query<{ status: string; calls_launched: number }>(
+        `select status::text, calls_launched from public.scheduler_runs order by id`,
       );
       expect(runs.map((r) => r.status)).toEqual(ticks.map(() => 'ok'));
-      expect(runs.reduce((n, r) => n + r.calls_dispatched, 0)).toBe(CALLS);
+      expect(runs.reduce((n, r) => n + r.calls_launched, 0)).toBe(CALLS);
     },
     // Generous: the test asserts correctness, never time; a busy machine only makes it slower.
     20 * 60_000,

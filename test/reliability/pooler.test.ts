@@ -88,8 +88,8 @@ async function seed(contacts: number, cap: number, settings: string): Promise<{ 
   return { campaign, numbers };
 }
 
-async function runRows(): Promise<Array<{ id: string; status: string; calls_dispatched: number; errors: Array<{ stage: string; message: string }> }>> {
-  const { rows } = await db.query(`select id::text, status, calls_dispatched, errors from public.scheduler_runs order by id`);
+async function runRows(): Promise<Array<{ id: string; status: string; calls_launched: number; errors: Array<{ stage: string; message: string }> }>> {
+  const { rows } = await db.query(`select id::text, status, calls_launched, errors from public.scheduler_runs order by id`);
   return rows;
 }
 
@@ -307,7 +307,7 @@ describe('(d) a second tick while the lease is held', () => {
 
     const runs = await runRows();
     expect(runs.map((r) => r.status)).toEqual(['ok', 'skipped', 'ok']);
-    expect(runs[1]!.calls_dispatched).toBe(0);
+    expect(runs[1]!.calls_launched).toBe(0);
     await expectOneRunRowPerTick([a.body.run_id, second.body.run_id, third.body.run_id].map(String));
     await waitFor(async () => (await activeCalls()) === 0, 20_000);
     await expectInvariants(sim);

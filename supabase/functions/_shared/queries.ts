@@ -75,7 +75,7 @@ export interface RunCounts {
   campaigns_processed: number;
   calls_reserved: number;
   /** Calls the provider accepted (launched). */
-  calls_dispatched: number;
+  calls_launched: number;
   calls_failed: number;
   calls_unknown: number;
   calls_requeued: number;
@@ -293,7 +293,7 @@ export interface MetricsRunGroup {
   status: string;
   n: number;
   /** Calls the provider accepted (launched), summed over the group's runs. */
-  dispatched: number;
+  launched: number;
   reserved: number;
   failed: number;
 }
@@ -312,7 +312,7 @@ export async function readMetrics(
   const [status, runs, campaigns] = await Promise.all([
     db.query<Record<string, unknown>>('select * from public.scheduler_status'),
     db.query<MetricsRunGroup>(
-      `select trigger::text, status::text, count(*)::float8 as n, coalesce(sum(calls_dispatched), 0)::float8 as dispatched,
+      `select trigger::text, status::text, count(*)::float8 as n, coalesce(sum(calls_launched), 0)::float8 as launched,
               coalesce(sum(calls_reserved), 0)::float8 as reserved, coalesce(sum(calls_failed), 0)::float8 as failed
          from public.scheduler_runs group by 1, 2`,
     ),

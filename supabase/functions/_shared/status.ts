@@ -3,7 +3,7 @@
 // (scheduler-admin GET /status; public/dashboard.js imports these types through JSDoc).
 //
 // Words: a call is *reserved* when the reservation (launch_due_calls) inserts it, and *launched*
-// when the provider accepts it. The run log keeps the launched count in calls_dispatched.
+// when the provider accepts it. The run log keeps the launched count in calls_launched.
 //
 // node-postgres turns bigint and numeric into strings, and timestamps travel as ISO strings.
 
@@ -36,7 +36,7 @@ export interface SchedulerStatusRow {
   last_run_duration_ms: number | null;
   last_run_calls_reserved: number | null;
   /** Calls the provider accepted in the last run. */
-  last_run_calls_dispatched: number | null;
+  last_run_calls_launched: number | null;
   last_run_error_count: number | null;
   last_run_errors: RunError[] | null;
   next_run_at: IsoTime | null;
@@ -91,7 +91,7 @@ export interface RunRow {
   campaigns_processed: number;
   calls_reserved: number;
   /** Calls the provider accepted (launched) in this run. */
-  calls_dispatched: number;
+  calls_launched: number;
   calls_failed: number;
   calls_unknown: number;
   calls_requeued: number;

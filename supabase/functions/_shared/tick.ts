@@ -247,7 +247,7 @@ async function finishRun(deps: TickDeps, state: TickState): Promise<void> {
       {
         campaigns_processed: r.processed,
         calls_reserved: r.reserved,
-        calls_dispatched: r.launched,
+        calls_launched: r.launched,
         calls_failed: r.failed,
         calls_unknown: r.unknown,
         calls_requeued: r.requeued,

@@ -7,9 +7,9 @@ select plan(7);
 select run_id from start_scheduler_run('vercel', tests.wednesday_noon(), p_now => tests.wednesday_noon()) \gset
 
 select results_eq(
-  format($$select status, calls_reserved, calls_dispatched, campaigns_processed, breaker_state, duration_ms, jsonb_array_length(errors)
+  format($$select status, calls_reserved, calls_launched, campaigns_processed, breaker_state, duration_ms, jsonb_array_length(errors)
              from finish_scheduler_run(%s, 'ok',
-                    '{"calls_reserved": 12, "calls_dispatched": 10, "campaigns_processed": 3, "breaker_state": "closed"}',
+                    '{"calls_reserved": 12, "calls_launched": 10, "campaigns_processed": 3, "breaker_state": "closed"}',
                     '[{"stage": "dispatch", "call_id": 7, "message": "HTTP 500"}]',
                     tests.wednesday_noon() + interval '2.5 seconds')$$, :run_id),
   $$values ('partial'::scheduler_run_status, 12, 10, 3, 'closed', 2500, 1)$$,
