@@ -1,11 +1,8 @@
 // `npm run lint`: `supabase db lint` (plpgsql_check, level warning) over the migrated schema on a
-// throwaway cluster (or DATABASE_URL), and `deno check` over the Edge Functions. Any finding fails.
+// throwaway cluster (or DATABASE_URL), `deno fmt --check`, `deno lint`, and `deno check` over the Edge
+// Functions (scripts/stack/deno-tools.ts). Any finding fails.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import {
-  REPO_ROOT,
   bootstrapSupabaseShape,
   checkPrerequisites,
   installTestExtensions,
@@ -13,6 +10,7 @@ import {
   pushMigrations,
   startLocalDb,
 } from './stack/localdb.ts';
+import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
 
 const log = (s: string) => process.stderr.write(`[lint] ${s}\n`);
 
@@ -32,34 +30,13 @@ async function dbLint(): Promise<boolean> {
   }
 }
 
-function denoCheck(): boolean {
-  const functionsDir = path.join(REPO_ROOT, 'supabase', 'functions');
-  const entries = existsSync(functionsDir)
-    ? readdirSync(functionsDir, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && !d.name.startsWith('_'))
-        .map((d) => path.join('supabase', 'functions', d.name, 'index.ts'))
-        .filter((f) => existsSync(path.join(REPO_ROOT, f)))
-    : [];
-  for (const gateway of ['functions-serve.ts', 'function-worker.ts']) {
-    if (existsSync(path.join(REPO_ROOT, 'scripts', 'stack', gateway))) entries.push(`scripts/stack/${gateway}`);
-  }
-  if (entries.length === 0) {
-    log('deno check: no Edge Functions yet');
-    return true;
-  }
-  const config = path.join('supabase', 'functions', 'deno.json');
-  const args = ['deno', 'check', ...(existsSync(path.join(REPO_ROOT, config)) ? ['--config', config] : []), ...entries];
-  log(`npx ${args.join(' ')}`);
-  const r = spawnSync('npx', args, { cwd: REPO_ROOT, stdio: 'inherit' });
-  log(r.status === 0 ? 'deno check: ok' : 'deno check: FAILED');
-  return r.status === 0;
-}
-
 let ok = false;
 try {
   const db = await dbLint();
-  const deno = denoCheck();
-  ok = db && deno;
+  const fmt = denoFmt(log);
+  const lint = denoLint(log);
+  const check = denoCheck(log);
+  ok = db && fmt && lint && check;
 } catch (err) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
 }

@@ -1,6 +1,6 @@
 // `npm test [-- <vitest args>]`: one throwaway PostgreSQL cluster (or DATABASE_URL), shaped like
 // Supabase, migrations pushed by the real CLI, and PgBouncer in transaction mode in front of it;
-// then `supabase db lint`, pgTAP (pg_prove over supabase/tests/**/*.test.sql) and vitest against it.
+// then `supabase db lint`, `deno fmt --check` / `deno lint` / `deno check`, pgTAP (pg_prove over supabase/tests/**/*.test.sql) and vitest against it.
 // Migrations, pgTAP and the test fixtures use the direct URL (DATABASE_URL / TEST_DATABASE_URL);
 // the Edge Functions under test get the pooler's (POOLER_DATABASE_URL), as Supabase's transaction
 // pooler serves them, unless DB_DIRECT=1. Ends with the line `N passed, N failed`.
@@ -20,6 +20,7 @@ import {
   type LocalDb,
 } from './stack/localdb.ts';
 import { vercelBuild } from './stack/vercel-build.ts';
+import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
 import { checkPgBouncer, startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
 import { installTestsSchema } from './tests-schema.ts';
 
@@ -193,6 +194,9 @@ async function main(): Promise<number> {
       log('db lint: FAILED (supabase db lint --level warning found problems; counted as 1 failure)');
       total.failed += 1;
     }
+
+    // The TypeScript side: formatter, linter and the functions' Deno type check, zero findings.
+    for (const ok of [denoFmt(log), denoLint(log), denoCheck(log)]) if (!ok) total.failed += 1;
 
     // The SQL fixtures every suite shares (schema tests), after the lint: not part of the product.
     await installTestsSchema(db.url);

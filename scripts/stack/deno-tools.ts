@@ -1,0 +1,47 @@
+// The TypeScript formatter, linter and Deno type check, with their settings in one place:
+// `deno fmt` and `deno lint` (they ship with the `deno` npm package) over every TypeScript and
+// JavaScript file of the project, and `deno check` over the Edge Functions as Supabase runs them.
+// Used by `npm test` (scripts/test.ts: each counts as one failure when it finds anything),
+// `npm run lint` and `npm run fmt` (which rewrites the files instead of checking them).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from './localdb.ts';
+
+/** What deno fmt and deno lint look at. */
+export const SOURCE_PATHS = ['api', 'public', 'scripts', 'supabase/functions', 'test', 'vitest.config.ts'];
+/** deno fmt's settings: the project's existing style. */
+export const FMT_FLAGS = ['--single-quote', '--line-width=130'];
+
+const deno = path.join(REPO_ROOT, 'node_modules', '.bin', 'deno');
+
+function run(args: string[], log: (s: string) => void, label: string): boolean {
+  log(`deno ${args.join(' ')}`);
+  const r = spawnSync(deno, args, { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+  const ok = r.status === 0;
+  log(`${label}: ${ok ? 'ok' : 'FAILED'}`);
+  return ok;
+}
+
+/** `deno fmt --check` (or, with write, formats the files). */
+export function denoFmt(log: (s: string) => void, opts: { write?: boolean } = {}): boolean {
+  return run(['fmt', ...(opts.write ? [] : ['--check']), ...FMT_FLAGS, ...SOURCE_PATHS], log, opts.write ? 'deno fmt' : 'deno fmt --check');
+}
+
+export function denoLint(log: (s: string) => void): boolean {
+  return run(['lint', ...SOURCE_PATHS], log, 'deno lint');
+}
+
+/** `deno check` of each function's index.ts and of the local gateway, with the functions' deno.json. */
+export function denoCheck(log: (s: string) => void): boolean {
+  const functionsDir = path.join(REPO_ROOT, 'supabase', 'functions');
+  const entries = readdirSync(functionsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('_'))
+    .map((d) => path.join('supabase', 'functions', d.name, 'index.ts'))
+    .filter((f) => existsSync(path.join(REPO_ROOT, f)));
+  for (const gateway of ['functions-serve.ts', 'function-worker.ts']) {
+    if (existsSync(path.join(REPO_ROOT, 'scripts', 'stack', gateway))) entries.push(`scripts/stack/${gateway}`);
+  }
+  return run(['check', '--config', path.join('supabase', 'functions', 'deno.json'), ...entries], log, 'deno check');
+}
