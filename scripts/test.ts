@@ -140,7 +140,7 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): P
     tally = { passed: json.numPassedTests ?? 0, failed: (json.numFailedTests ?? 0) + brokenFiles };
   } catch {
     // No report (vitest crashed before writing it): fall back to its summary line.
-    const m = /Tests\s+(?:(\d+) failed)?[ |]*(?:(\d+) passed)?/.exec(r.output.replace(/\x1b\[[0-9;]*m/g, ''));
+    const m = /Tests\s+(?:(\d+) failed)?[ |]*(?:(\d+) passed)?/.exec(r.output.replace(new RegExp(String.fromCharCode(27) + String.raw`\[[0-9;]*m`, 'g'), ''));
     tally = { passed: Number(m?.[2] ?? 0), failed: Number(m?.[1] ?? 0) };
   }
   if (r.code !== 0 && tally.failed === 0) tally.failed = 1;

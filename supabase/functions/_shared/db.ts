@@ -19,23 +19,3 @@ export interface SqlPool extends SqlClient {
   connect(): Promise<PooledClient>;
 }
 
-/** Runs fn inside BEGIN / COMMIT on one pooled connection (ROLLBACK on error). */
-export async function withTransaction<T>(pool: SqlPool, fn: (client: SqlClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    try {
-      await client.query('rollback');
-    } catch (rollbackErr) {
-      broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}

@@ -3,7 +3,7 @@
 // module writes SQL. Numbers that node-postgres returns as strings (bigint, numeric) are converted
 // here, once.
 
-import { withTransaction, type SqlClient, type SqlPool } from './db.ts';
+import type { SqlClient } from './db.ts';
 import type { StatusPayload, RunRow, CampaignProgressRow, SchedulerStatusRow } from './status.ts';
 
 // ---------------------------------------------------------------------------------------------
