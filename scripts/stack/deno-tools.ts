@@ -29,8 +29,15 @@ export function denoFmt(log: (s: string) => void, opts: { write?: boolean } = {}
   return run(['fmt', ...(opts.write ? [] : ['--check']), ...FMT_FLAGS, ...SOURCE_PATHS], log, opts.write ? 'deno fmt' : 'deno fmt --check');
 }
 
+/**
+ * deno lint's recommended rules, less require-await: an `async` function without `await` is how
+ * adapters, fakes and handlers satisfy an interface that returns a promise (a throw becomes a
+ * rejection, as callers expect).
+ */
+export const LINT_FLAGS = ['--rules-exclude=require-await'];
+
 export function denoLint(log: (s: string) => void): boolean {
-  return run(['lint', ...SOURCE_PATHS], log, 'deno lint');
+  return run(['lint', ...LINT_FLAGS, ...SOURCE_PATHS], log, 'deno lint');
 }
 
 /** `deno check` of each function's index.ts and of the local gateway, with the functions' deno.json. */
