@@ -4,7 +4,7 @@
 // here, once.
 
 import type { SqlClient } from './db.ts';
-import type { StatusPayload, RunRow, CampaignProgressRow, SchedulerStatusRow } from './status.ts';
+import type { CampaignProgressRow, RunCountColumns, RunRow, SchedulerStatusRow, StatusPayload } from './status.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -71,18 +71,7 @@ export async function startSchedulerRun(
 }
 
 /** The counts finish_scheduler_run() writes into the run row (its column names). */
-export interface RunCounts {
-  campaigns_processed: number;
-  calls_reserved: number;
-  /** Calls the provider accepted (launched). */
-  calls_launched: number;
-  calls_failed: number;
-  calls_unknown: number;
-  calls_requeued: number;
-  calls_released: number;
-  calls_expired: number;
-  campaigns_completed: number;
-  breaker_state: string | null;
+export interface RunCounts extends RunCountColumns {
   details: Record<string, unknown>;
 }
 

@@ -79,15 +79,8 @@ export interface CampaignProgressRow {
   completed_at: IsoTime | null;
 }
 
-/** One row of public.scheduler_recent_runs. */
-export interface RunRow {
-  id: BigintText;
-  trigger: RunTriggerName;
-  scheduled_for: IsoTime | null;
-  status: RunStatus;
-  started_at: IsoTime;
-  finished_at: IsoTime | null;
-  duration_ms: number | null;
+/** The counts of one run, as the run log's columns name them (scheduler_runs). */
+export interface RunCountColumns {
   campaigns_processed: number;
   calls_reserved: number;
   /** Calls the provider accepted (launched) in this run. */
@@ -99,6 +92,17 @@ export interface RunRow {
   calls_expired: number;
   campaigns_completed: number;
   breaker_state: string | null;
+}
+
+/** One row of public.scheduler_recent_runs. */
+export interface RunRow extends RunCountColumns {
+  id: BigintText;
+  trigger: RunTriggerName;
+  scheduled_for: IsoTime | null;
+  status: RunStatus;
+  started_at: IsoTime;
+  finished_at: IsoTime | null;
+  duration_ms: number | null;
   duplicate_of: BigintText | null;
   error_count: number;
   errors: RunError[];

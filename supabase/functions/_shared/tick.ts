@@ -22,7 +22,7 @@ import { coerceError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { SqlPool } from './db.ts';
 import { finishSchedulerRun, readSettings, reserveDueCalls, startSchedulerRun, type RunTrigger } from './queries.ts';
-import type { RunError, TickStatus } from './status.ts';
+import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { acquireSingleFlight } from './single-flight.ts';
 import { isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
@@ -34,26 +34,10 @@ export type TickError = RunError;
 /** Errors kept in one run row; the rest are counted. */
 export const MAX_RECORDED_ERRORS = 50;
 
-export interface TickResult {
-  runId: string | null;
-  status: TickStatus;
-  skipped: boolean;
-  duplicateOf: string | null;
+/** What a tick did: the answer's fields (TickOutcome), and what only the caller and the run log need. */
+export interface TickResult extends TickOutcome {
   /** Set when a manual trigger came too soon after the previous one. */
   retryAfterMs: number | null;
-  processed: number;
-  reserved: number;
-  launched: number;
-  failed: number;
-  unknown: number;
-  requeued: number;
-  released: number;
-  expired: number;
-  completed: number;
-  breaker: string | null;
-  deadlineReached: boolean;
-  durationMs: number;
-  errors: TickError[];
   errorsTruncated: number;
 }
 
