@@ -21,8 +21,9 @@
 //   --scales a,b,c        only these reservation scales (default: all three)
 //   --latency 0,150 / --concurrency 10,50,200 / --pool 20
 //                         dispatch: simulated latencies, concurrency levels, the dispatcher's pool
-//   --direct              dispatch: the dispatcher connects to the database directly, not through
-//                         PgBouncer in transaction mode (the default, as deployed: Supabase's 6543)
+//   --direct              dispatch: the dispatcher connects to the throwaway cluster directly, not
+//                         through PgBouncer in transaction mode (the default, as deployed: Supabase's
+//                         6543); a DATABASE_URL is always used as given
 //   --explain             also write EXPLAIN (ANALYZE, BUFFERS) of launch_due_calls()' statements
 //                         at the largest scale to bench-results/explain-*.txt
 //   --wipe                allow truncating a DATABASE_URL database that holds non-bench data
@@ -430,8 +431,9 @@ async function main(): Promise<number> {
     }
     if (args.only !== 'reserve') {
       // The deployed functions reach Postgres through Supabase's transaction pooler (port 6543):
-      // so does the dispatcher here, through PgBouncer in transaction mode.
-      if (!args.direct) pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
+      // so does the dispatcher here, through PgBouncer in transaction mode, in front of the
+      // throwaway cluster (a DATABASE_URL is used as given).
+      if (!args.direct && !db.external) pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
       dispatchRows = await benchDispatch(db.url, {
         runs: args.runs,
         quick: args.quick,
