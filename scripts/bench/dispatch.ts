@@ -7,14 +7,17 @@
 // above the rate (provider_calls_per_second 10000) so only concurrency and latency bind. The
 // simulator runs in its own process (as Twilio would be elsewhere: it must not share the
 // dispatcher's event loop), with status callbacks off (a pure create-call throughput run), and is
-// driven through its control API. After each run: every call was created at the provider exactly
-// once, every result was recorded, and invariants 1-3 hold.
+// driven through its control API. The dispatcher reaches the database through PgBouncer in
+// transaction mode (as the deployed functions reach Supabase's pooler on port 6543) unless the
+// bench was told --direct. After each run: every call was created at the provider exactly once,
+// every result was recorded, the tick gave its 'dispatch' lease back, and invariants 1-3 hold.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { DISPATCH_LEASE } from '../../supabase/functions/_shared/lease.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { runTick } from '../../supabase/functions/_shared/tick.ts';
@@ -35,6 +38,8 @@ export interface DispatchRow {
   /** Median tick duration, ms. */
   tickMs: Summary;
   dbPoolSize: number;
+  /** How the dispatcher reached the database: through PgBouncer (transaction mode) or directly. */
+  via: 'pgbouncer' | 'direct';
   /** When a proposed runTick was measured in the same runs (bench --propose-tick). */
   proposedCallsPerSecond?: Summary;
   bareOverProposed?: number;
@@ -51,6 +56,8 @@ export interface DispatchOptions {
   concurrencies?: number[];
   /** Pool size of the dispatcher (the Edge Function's DB_POOL_SIZE default, 20). */
   poolSize?: number;
+  /** The dispatcher's database URL when it goes through a pooler (PgBouncer); default: the direct URL. */
+  poolerUrl?: string;
   /** A candidate runTick measured beside ours, from the same fresh state, in the same runs. */
   proposedTick?: RunTick;
 }
@@ -74,6 +81,9 @@ function callsFor(latencyMs: number, concurrency: number, quick: boolean): numbe
 async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
   await truncateAll(c);
   await c.query('delete from public.provider_circuit_breakers');
+  // The previous run's tick released its lease (checked after every run); the row goes too, so a
+  // run that failed to release never makes the next one wait out a TTL (budget + 5 s).
+  await c.query('delete from public.scheduler_leases where name = $1', [DISPATCH_LEASE]);
   await c.query(
     `update public.scheduler_settings
         set global_max_concurrent_calls = 1000000, campaigns_per_tick = 100000, provider_calls_per_second = 10000,
@@ -215,7 +225,7 @@ async function tickOnce(
 ): Promise<{ rate: number; ms: number }> {
   await seedQueued(admin, n, concurrency);
   await simPrepare(sim, latencyMs);
-  const pool = createPool(url, poolSize);
+  const pool = createPool(opts.poolerUrl ?? url, poolSize);
   const provider = new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url });
   const where = `dispatch ${latencyMs} ms, concurrency ${concurrency}, ${who}`;
   try {
@@ -234,6 +244,11 @@ async function tickOnce(
     if (stats.created !== n || twice > 0) failures.push(`the provider created ${stats.created} calls for ${n} reserved; ${twice} numbers more than once (invariant 4)`);
     const dialing = await admin.query<{ n: number }>(`select count(*)::integer as n from public.calls where status = 'dialing' and provider_call_id is not null`);
     if (dialing.rows[0]?.n !== n) failures.push(`${dialing.rows[0]?.n} calls recorded as dialing with a provider call id, expected ${n}`);
+    const lease = await admin.query<{ released: boolean }>(
+      'select released_at is not null as released from public.scheduler_leases where name = $1',
+      [DISPATCH_LEASE],
+    );
+    if (lease.rows[0]?.released !== true) failures.push(`the tick did not release its '${DISPATCH_LEASE}' lease (${lease.rows.length ? 'still held' : 'never taken'})`);
     failures.push(...(await checkInvariants(admin, new Date())).failures);
     if (failures.length) opts.onInvariantFailure(where, failures);
     return { rate: r.launched / (ms / 1000), ms };
@@ -294,6 +309,7 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
           bareOverOurs: b.median / o.median,
           tickMs: summarize(ticks),
           dbPoolSize: poolSize,
+          via: opts.poolerUrl ? 'pgbouncer' : 'direct',
           ...(proposed.length
             ? { proposedCallsPerSecond: summarize(proposed), bareOverProposed: b.median / summarize(proposed).median }
             : {}),

@@ -21,6 +21,9 @@
 //   --scales a,b,c        only these reservation scales (default: all three)
 //   --latency 0,150 / --concurrency 10,50,200 / --pool 20
 //                         dispatch: simulated latencies, concurrency levels, the dispatcher's pool
+//   --direct              dispatch: the dispatcher connects to the throwaway cluster directly, not
+//                         through PgBouncer in transaction mode (the default, as deployed: Supabase's
+//                         6543); a DATABASE_URL is always used as given
 //   --explain             also write EXPLAIN (ANALYZE, BUFFERS) of launch_due_calls()' statements
 //                         at the largest scale to bench-results/explain-*.txt
 //   --wipe                allow truncating a DATABASE_URL database that holds non-bench data
@@ -33,6 +36,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from '../stack/localdb.ts';
+import { startPgBouncer, type PgBouncer } from '../stack/pgbouncer.ts';
 import { installTestsSchema } from '../tests-schema.ts';
 import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
 import {
@@ -61,6 +65,7 @@ interface Args {
   latencies: number[] | null;
   concurrencies: number[] | null;
   poolSize: number | null;
+  direct: boolean;
   explain: boolean;
   wipe: boolean;
   out: string;
@@ -73,7 +78,7 @@ function numbers(v: string): number[] {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: null, runs: 0, baselineRuns: null, apply: [], propose: null, proposeTick: null, scales: null, latencies: null, concurrencies: null, poolSize: null, explain: false, wipe: false, out: '' };
+  const a: Args = { quick: false, only: null, runs: 0, baselineRuns: null, apply: [], propose: null, proposeTick: null, scales: null, latencies: null, concurrencies: null, poolSize: null, direct: false, explain: false, wipe: false, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -95,6 +100,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--concurrency') a.concurrencies = numbers(value());
     else if (arg === '--pool') a.poolSize = Number(value());
     else if (arg === '--scales') a.scales = value().split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    else if (arg === '--direct') a.direct = true;
     else if (arg === '--explain') a.explain = true;
     else if (arg === '--wipe') a.wipe = true;
     else if (arg === '--out') a.out = path.resolve(value());
@@ -123,6 +129,7 @@ const USAGE = `usage: npm run bench [-- options]
   --latency 0,150       dispatch: simulated provider latencies, ms (default 0,150)
   --concurrency 10,50,200  dispatch: dispatch_concurrency levels (default 10,50,200)
   --pool N              dispatch: the dispatcher's pg pool size (default 20, DB_POOL_SIZE's default)
+  --direct              dispatch: connect directly, not through PgBouncer (transaction mode, the default)
   --explain             write EXPLAIN ANALYZE of launch_due_calls() at the largest scale
   --wipe                allow truncating a DATABASE_URL database holding non-bench data
   --out DIR             where bench.json goes (default bench-results/)
@@ -155,24 +162,31 @@ interface Target {
   met: boolean | null;
 }
 
+/**
+ * Every target is a ratio to a reference measured in the same run (absolute times differ 2x
+ * between two of these machines): the floor (a bare INSERT ... SELECT of the same rows), the
+ * baseline (the user story's per-campaign loop), the same tick without history, the bare HTTP loop
+ * against the same simulator. The thresholds, and the runs they come from, are in
+ * docs/performance.md ("Targets").
+ */
 function reserveTargets(rows: ReserveRow[], who: 'ours' | 'proposed'): Target[] {
   const find = (key: string, state: ReserveRow['state']) => rows.find((r) => r.scaleKey === key && r.state === state);
   const med = (r: ReserveRow | undefined, c: Contender) => r?.ms[c]?.median ?? Number.NaN;
   const tag = who === 'ours' ? '' : ' [proposed]';
   const out: Target[] = [];
-  const cSteady = find('c', 'steady');
-  if (cSteady?.ms[who]) {
-    out.push({ target: `(c) steady tick <= 250 ms${tag}`, measured: `${fmtMs(med(cSteady, who))} ms`, met: med(cSteady, who) <= 250 });
-  }
-  const cCold = find('c', 'cold');
-  if (cCold?.ms[who] && cCold.ms.floor) {
-    const ratio = med(cCold, who) / med(cCold, 'floor');
+  const overFloor = (key: string, state: ReserveRow['state'], want: number, what: string) => {
+    const r = find(key, state);
+    if (!r?.ms[who] || !r.ms.floor) return;
+    const ratio = med(r, who) / med(r, 'floor');
     out.push({
-      target: `(c) cold ${fmtInt(cCold.reserved)} reservations within 1.2x of the floor${tag}`,
-      measured: `${fmtRatio(ratio)} (${fmtMs(med(cCold, who))} vs ${fmtMs(med(cCold, 'floor'))} ms)`,
-      met: ratio <= 1.2,
+      target: `(${key}) ${state}: ${what} within ${want}x of the floor${tag}`,
+      measured: `${fmtRatio(ratio)} (${fmtMs(med(r, who))} vs ${fmtMs(med(r, 'floor'))} ms)`,
+      met: ratio <= want,
     });
-  }
+  };
+  overFloor('c', 'steady', 2.25, 'tick');
+  const cCold = find('c', 'cold');
+  overFloor('c', 'cold', 1.2, `${fmtInt(cCold?.reserved ?? Number.NaN)} reservations`);
   for (const [key, want] of [['a', 10], ['c', 15]] as const) {
     for (const state of ['cold', 'steady'] as const) {
       const r = find(key, state);
@@ -204,27 +218,30 @@ function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[
   if (zero.length) {
     const best = zero.reduce((a, b) => (rate(b) > rate(a) ? b : a));
     out.push({
-      target: `dispatch at zero latency >= 2,500 calls/s${tag}`,
-      measured: `${fmtInt(rate(best))} calls/s (concurrency ${best.concurrency})`,
-      met: rate(best) >= 2500,
+      target: `dispatch at zero latency, best concurrency: within 1.25x of the bare HTTP loop${tag}`,
+      measured: `${fmtRatio(slower(best))} (c${best.concurrency}: ${fmtInt(rate(best))} vs ${fmtInt(best.bareCallsPerSecond.median)} calls/s)`,
+      met: slower(best) <= 1.25,
     });
-    out.push({
-      target: `dispatch at zero latency within 2x of the bare HTTP loop${tag}`,
-      measured: zero.map((r) => `c${r.concurrency}: ${fmtRatio(slower(r))}`).join(', '),
-      met: slower(best) <= 2,
-    });
+    for (const r of zero) {
+      out.push({
+        target: `dispatch at zero latency, concurrency ${r.concurrency}: within 2x of the bare HTTP loop${tag}`,
+        measured: `${fmtRatio(slower(r))} (${fmtInt(rate(r))} vs ${fmtInt(r.bareCallsPerSecond.median)} calls/s)`,
+        met: slower(r) <= 2,
+      });
+    }
   }
   for (const r of rows.filter((x) => x.latencyMs > 0 && Number.isFinite(rate(x)))) {
     const bound = r.concurrency / (r.latencyMs / 1000);
-    const share = rate(r) / bound;
     out.push({
-      target: `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound (~${fmtInt(bound)} calls/s)${tag}`,
-      measured: `${fmtInt(rate(r))} calls/s (${(share * 100).toFixed(0)}% of the bound; bare loop ${fmtInt(r.bareCallsPerSecond.median)})`,
-      met: share >= 0.8,
+      target: `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound, within 1.25x of the bare HTTP loop${tag}`,
+      measured: `${fmtRatio(slower(r))} (${fmtInt(rate(r))} vs ${fmtInt(r.bareCallsPerSecond.median)} calls/s; ${pct(rate(r) / bound)} vs ${pct(r.bareCallsPerSecond.median / bound)} of c / latency = ${fmtInt(bound)})`,
+      met: slower(r) <= 1.25,
     });
   }
   return out;
 }
+
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 function reserveTable(rows: ReserveRow[]): string {
   const proposed = rows.some((r) => r.ms.proposed);
@@ -332,6 +349,7 @@ async function main(): Promise<number> {
   let proposal: { file: string; sql: string } | null = null;
   let tickProposal: string | null = null;
   let admin: pg.Client | null = null;
+  let pooler: PgBouncer | null = null;
   try {
     db = await startLocalDb({ persistent: false, log, settings: BENCH_CLUSTER_SETTINGS });
     await bootstrapSupabaseShape(db.url);
@@ -412,6 +430,10 @@ async function main(): Promise<number> {
       process.stdout.write(`proposed tick: ${tickProposal}, measured as 'proposed' beside runTick\n\n`);
     }
     if (args.only !== 'reserve') {
+      // The deployed functions reach Postgres through Supabase's transaction pooler (port 6543):
+      // so does the dispatcher here, through PgBouncer in transaction mode, in front of the
+      // throwaway cluster (a DATABASE_URL is used as given).
+      if (!args.direct && !db.external) pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
       dispatchRows = await benchDispatch(db.url, {
         runs: args.runs,
         quick: args.quick,
@@ -420,9 +442,13 @@ async function main(): Promise<number> {
         ...(args.latencies ? { latencies: args.latencies } : {}),
         ...(args.concurrencies ? { concurrencies: args.concurrencies } : {}),
         ...(args.poolSize ? { poolSize: args.poolSize } : {}),
+        ...(pooler ? { poolerUrl: pooler.url } : {}),
         ...(proposedTick ? { proposedTick } : {}),
       });
-      process.stdout.write(`Dispatch: runTick() end to end against the Twilio simulator on loopback, median of ${args.runs} runs (min..max)\n`);
+      process.stdout.write(
+        `Dispatch: runTick() end to end against the Twilio simulator on loopback, database ${pooler ? 'through PgBouncer (transaction mode)' : 'direct'}, ` +
+          `median of ${args.runs} runs (min..max)\n`,
+      );
       process.stdout.write(`${dispatchTable(dispatchRows)}\n\n`);
     }
 
@@ -444,7 +470,7 @@ async function main(): Promise<number> {
     const json = {
       startedAt: startedAt.toISOString(),
       durationSeconds: Math.round(seconds),
-      options: { quick: args.quick, only: args.only, runs: args.runs, baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3) },
+      options: { quick: args.quick, only: args.only, direct: args.direct, runs: args.runs, baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3) },
       machine: machine ? { ...machine, loadAverageAtEnd: loadAtEnd } : null,
       applied,
       proposal,
@@ -469,6 +495,7 @@ async function main(): Promise<number> {
   } finally {
     if (restoreCron) await restoreCron().catch(() => undefined);
     if (admin) await admin.end().catch(() => undefined);
+    if (pooler) await pooler.stop().catch(() => undefined);
     if (db) await db.stop();
   }
 }
