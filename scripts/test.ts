@@ -9,13 +9,13 @@ import path from 'node:path';
 import {
   REPO_ROOT,
   bootstrapSupabaseShape,
-  checkTestPrerequisites,
   installTestExtensions,
   lintDatabase,
   pushMigrations,
   startLocalDb,
   type LocalDb,
 } from './stack/localdb.ts';
+import { ensurePrerequisites } from './stack/prereqs.ts';
 
 interface Tally {
   passed: number;
@@ -154,8 +154,8 @@ async function main(): Promise<number> {
   let db: LocalDb | undefined;
   let setupFailed = false;
   try {
-    checkTestPrerequisites();
     refuseRemoteDatabase();
+    await ensurePrerequisites('test', { log });
     db = await startLocalDb({ persistent: false, log: (s) => log(s) });
     await bootstrapSupabaseShape(db.url);
     await installTestExtensions(db.url);
