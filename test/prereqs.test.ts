@@ -130,7 +130,7 @@ describe('ensurePrerequisites', () => {
       'npm start needs 2 Debian packages this machine lacks:',
       '  postgresql-15-cron  pg_cron, which reserves calls every minute inside the database',
       '  pgbouncer           PgBouncer, the transaction-mode pooler in front of the database',
-      'Nothing installed (not root, and sudo needs a password). Run this, then npm start again:',
+      'Nothing installed (not root, and no passwordless sudo). Run this, then npm start again:',
       '',
       '  sudo apt-get update && sudo apt-get install -y postgresql-15-cron pgbouncer',
     ]);

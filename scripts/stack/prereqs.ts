@@ -270,7 +270,7 @@ export function planPrerequisites(purpose: Purpose, opts: PlanOptions = {}): Pla
       action: 'manual',
       label,
       missing,
-      reason: 'not root, and sudo needs a password',
+      reason: 'not root, and no passwordless sudo',
       command: manualCommand(packages, false),
     };
   }
