@@ -171,12 +171,7 @@ export function probeInstalled(r: Requirement): boolean {
 }
 
 export const systemHost: Host = {
-  probe: (r) => {
-    const ok = probeInstalled(r);
-    // A PostgreSQL installed meanwhile must be found again (its absence is not cached).
-    if (!ok && r.id === 'postgresql') cachedInstall = undefined;
-    return ok;
-  },
+  probe: probeInstalled,
   privilege: () => {
     if (typeof process.getuid === 'function' && process.getuid() === 0) return 'root';
     if (!onPath('sudo')) return 'none';
