@@ -166,7 +166,7 @@ export function probeInstalled(r: Requirement): boolean {
     case 'chromium':
       return firstExisting([process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser']);
     case 'pgbouncer':
-      return firstExisting([process.env.PGBOUNCER_PATH, '/usr/sbin/pgbouncer']) || onPath('pgbouncer');
+      return firstExisting([process.env.PGBOUNCER_BIN, '/usr/sbin/pgbouncer']) || onPath('pgbouncer');
   }
 }
 
@@ -351,7 +351,7 @@ export async function ensurePrerequisites(purpose: Purpose, opts: EnsureOptions 
   if (still.length) {
     throw new PrerequisitesMissing(
       `apt-get installed ${plan.missing.map((r) => r.package).join(' ')}, but these are still not found:\n` +
-        `${missingLines(still).join('\n')}\n(PG_BINDIR / CHROMIUM_PATH / PGBOUNCER_PATH point elsewhere?)`,
+        `${missingLines(still).join('\n')}\n(PG_BINDIR / CHROMIUM_PATH / PGBOUNCER_BIN point elsewhere?)`,
     );
   }
   log(`installed ${plan.missing.map((r) => r.package).join(' ')} in ${seconds} s`);
