@@ -4,18 +4,18 @@
 
 import {
   bootstrapSupabaseShape,
-  checkPrerequisites,
   installTestExtensions,
   lintDatabase,
   pushMigrations,
   startLocalDb,
 } from './stack/localdb.ts';
 import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
+import { ensurePrerequisites } from './stack/prereqs.ts';
 
 const log = (s: string) => process.stderr.write(`[lint] ${s}\n`);
 
 async function dbLint(): Promise<boolean> {
-  if (!process.env.DATABASE_URL) checkPrerequisites(['pg_cron', 'plpgsql_check']);
+  await ensurePrerequisites('lint', { log });
   const db = await startLocalDb({ persistent: false, log });
   try {
     await bootstrapSupabaseShape(db.url);

@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { REPO_ROOT } from './stack/localdb.ts';
 import { seedDemoIfEmpty } from './stack/demo-seed.ts';
+import { ensurePrerequisites } from './stack/prereqs.ts';
 import { generateSecret, readStatusSummary, startStack, type Stack, type StackSecrets, type TickReply } from './stack/stack.ts';
 
 const USAGE = 'usage: npm start [-- --interval <seconds>] [--once] [--no-seed] [--verbose]';
@@ -200,6 +201,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  await ensurePrerequisites('start', { log });
   const startedAt = new Date();
   const secrets = await localSecrets(!opts.once);
   const stack = await startStack({

@@ -12,7 +12,6 @@ import path from 'node:path';
 import {
   REPO_ROOT,
   bootstrapSupabaseShape,
-  checkTestPrerequisites,
   installTestExtensions,
   lintDatabase,
   pushMigrations,
@@ -21,8 +20,9 @@ import {
 } from './stack/localdb.ts';
 import { vercelBuild } from './stack/vercel-build.ts';
 import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
-import { checkPgBouncer, startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
+import { startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
 import { installTestsSchema } from './tests-schema.ts';
+import { ensurePrerequisites } from './stack/prereqs.ts';
 
 interface Tally {
   passed: number;
@@ -168,9 +168,8 @@ async function main(): Promise<number> {
   let pooler: PgBouncer | undefined;
   let setupFailed = false;
   try {
-    checkTestPrerequisites();
-    checkPgBouncer();
     refuseRemoteDatabase();
+    await ensurePrerequisites('test', { log });
     // The real `vercel build` (test/vercel runs its output), beside the database's start-up.
     const build = vercelBuild(log).then(
       () => true,

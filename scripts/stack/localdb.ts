@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { ensurePrerequisites, pgInstall } from './prereqs.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -54,80 +55,12 @@ export function persistentDir(): string {
 const defaultLog = (s: string) => process.stderr.write(`[localdb] ${s}\n`);
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL installation and prerequisites
+// PostgreSQL installation (located, and its packages installed, by prereqs.ts)
 
-interface PgInstall {
-  bindir: string;
-  sharedir: string;
-  pkglibdir: string;
-  major: number;
-}
-
-let cachedInstall: PgInstall | undefined;
+export { pgInstall };
 
 function bin(name: string): string {
   return path.join(pgInstall().bindir, name);
-}
-
-/** Locates the PostgreSQL binaries: $PG_BINDIR, /usr/lib/postgresql/15/bin, or pg_config on PATH. */
-export function pgInstall(): PgInstall {
-  if (cachedInstall) return cachedInstall;
-  const candidates = [process.env.PG_BINDIR, '/usr/lib/postgresql/15/bin'].filter((d): d is string => !!d);
-  let pgConfig = candidates.map((d) => path.join(d, 'pg_config')).find((p) => existsSync(p));
-  if (!pgConfig) {
-    const which = spawnSync('sh', ['-c', 'command -v pg_config'], { encoding: 'utf8' });
-    if (which.status === 0 && which.stdout.trim()) pgConfig = which.stdout.trim();
-  }
-  if (!pgConfig) {
-    throw new Error('PostgreSQL 15 is not installed: apt-get install postgresql-15 (or set PG_BINDIR)');
-  }
-  const out = spawnSync(pgConfig, ['--bindir', '--sharedir', '--pkglibdir', '--version'], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`${pgConfig} failed: ${out.stderr}`);
-  const [bindir = '', sharedir = '', pkglibdir = '', version = ''] = out.stdout.trim().split('\n');
-  const major = Number(/PostgreSQL (\d+)/.exec(version)?.[1] ?? 0);
-  cachedInstall = { bindir, sharedir, pkglibdir, major };
-  return cachedInstall;
-}
-
-function hasExtension(name: string, lib?: string): boolean {
-  const { sharedir, pkglibdir } = pgInstall();
-  return (
-    existsSync(path.join(sharedir, 'extension', `${name}.control`)) &&
-    (!lib || existsSync(path.join(pkglibdir, `${lib}.so`)))
-  );
-}
-
-function onPath(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-type Prerequisite = 'pg_cron' | 'pgtap' | 'pg_prove' | 'plpgsql_check';
-
-/** Throws one error listing every missing prerequisite with the apt-get command that installs it. */
-export function checkPrerequisites(needed: Prerequisite[]): void {
-  const pkg = (s: string) => `postgresql-${pgInstall().major}-${s}`;
-  const problems: string[] = [];
-  for (const p of needed) {
-    if (p === 'pg_cron' && !hasExtension('pg_cron', 'pg_cron')) {
-      problems.push(`pg_cron is not installed: apt-get install ${pkg('cron')}`);
-    } else if (p === 'pgtap' && !hasExtension('pgtap')) {
-      problems.push(`pgTAP is not installed: apt-get install ${pkg('pgtap')}`);
-    } else if (p === 'pg_prove' && !onPath('pg_prove')) {
-      problems.push('pg_prove is not installed: apt-get install libtap-parser-sourcehandler-pgtap-perl');
-    } else if (p === 'plpgsql_check' && !hasExtension('plpgsql_check', 'plpgsql_check')) {
-      problems.push(`plpgsql_check is not installed: apt-get install ${pkg('plpgsql-check')}`);
-    }
-  }
-  if (problems.length) throw new Error(problems.join('\n'));
-}
-
-/**
- * What `npm test` / `npm run lint` need beyond pg_cron: pg_prove on PATH, and (unless the database
- * is external, where the server's own packages matter) the pgTAP and plpgsql_check extensions.
- */
-export function checkTestPrerequisites(opts: { external?: boolean } = {}): void {
-  const external = opts.external ?? !!process.env.DATABASE_URL;
-  checkPrerequisites(external ? ['pg_prove'] : ['pg_cron', 'pgtap', 'plpgsql_check', 'pg_prove']);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,7 +334,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     return { url: external, port: Number(u.port || 5432), dir: '', external: true, stop: async () => {} };
   }
 
-  checkPrerequisites(['pg_cron']);
+  await ensurePrerequisites('database', { log });
   const id = serverIdentity();
   const persistent = opts.persistent;
   let dir: string;

@@ -49,10 +49,6 @@ export function pgbouncerBin(): string | undefined {
   return which.status === 0 && which.stdout.trim() ? which.stdout.trim() : undefined;
 }
 
-export function checkPgBouncer(): void {
-  if (!pgbouncerBin()) throw new Error('PgBouncer is not installed: apt-get install pgbouncer (or set PGBOUNCER_BIN)');
-}
-
 /** The URL through the pooler: the direct URL with the pooler's host and port. */
 export function poolerUrl(databaseUrl: string, port: number, database?: string): string {
   const u = new URL(databaseUrl);

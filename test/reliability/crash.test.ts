@@ -20,12 +20,12 @@ import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   bootstrapSupabaseShape,
-  checkPrerequisites,
   pushMigrations,
   startLocalDb,
   stopCluster,
   type LocalDb,
 } from '../../scripts/stack/localdb.ts';
+import { missingPrerequisites } from '../../scripts/stack/prereqs.ts';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { disableCronJobs, resetData, waitForDispatchLeaseExpiry } from '../helpers/db.ts';
 import { startGateway, type Gateway } from '../helpers/functions.ts';
@@ -254,15 +254,10 @@ describe('the database connections of a running tick are terminated', () => {
 });
 
 describe('PostgreSQL restarts during a tick', () => {
-  let prerequisites: string | null = null;
-  try {
-    checkPrerequisites(['pg_cron']);
-  } catch (err) {
-    prerequisites = err instanceof Error ? err.message : String(err);
-  }
+  const prerequisites = missingPrerequisites('database', { external: false }).map((r) => r.package);
 
   // A dedicated throwaway cluster: restarting the shared test database would break other suites.
-  it.skipIf(prerequisites !== null)(
+  it.skipIf(prerequisites.length > 0)(
     'the functions keep running, reconnect, and nothing is sent twice or lost',
     async () => {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'ccs-restart-'));
