@@ -39,6 +39,7 @@ comment on column public.operator_tokens.last_used_at is 'Last time the token au
 
 alter table public.operator_tokens enable row level security;
 revoke all on table public.operator_tokens from anon, authenticated;
+revoke all on sequence public.operator_tokens_id_seq from anon, authenticated;
 
 create table public.operator_audit_log (
   id bigint generated always as identity primary key,
@@ -60,6 +61,7 @@ comment on table public.operator_audit_log is
 
 alter table public.operator_audit_log enable row level security;
 revoke all on table public.operator_audit_log from anon, authenticated;
+revoke all on sequence public.operator_audit_log_id_seq from anon, authenticated;
 
 -- _operator_token_json(): a token row as the audit trail and the API show it (no hash).
 create function public._operator_token_json(p_token public.operator_tokens)

@@ -13,7 +13,7 @@ import type { Logger } from './log.ts';
 import { recordAuthFailure } from './queries.ts';
 import { coerceError } from './errors.ts';
 
-/** What Deno.serve passes beside the request (the connection's address). */
+/** What the runtime's serve() passes beside the request (the connection's address). */
 export interface ServeInfo {
   remoteAddr?: { hostname?: string } | unknown;
 }

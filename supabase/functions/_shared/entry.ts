@@ -10,7 +10,7 @@ import { jsonResponse } from './http.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import type { ServeInfo } from './auth-limit.ts';
 
-/** A function's handler, as Deno.serve calls it (info: the connection, for the client address). */
+/** A function's handler, as the runtime's serve() calls it (info: the connection, for the client address). */
 export type Handler = (req: Request, info?: ServeInfo) => Promise<Response>;
 
 export interface ComposeOptions<C> {
