@@ -289,7 +289,7 @@ describe('the dashboard\'s headers', () => {
 
   function expectStrictCsp(csp: string | null | undefined): void {
     expect(csp).toBeTruthy();
-    const directives: Record<string, string[]> = Object.fromEntries(csp!.split(";").map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    const directives: Record<string, string[]> = Object.fromEntries(csp!.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
     expect(directives['default-src']).toEqual(["'none'"]);
     expect(directives['script-src']).toEqual(["'self'"]);
     expect(directives['style-src']).toEqual(["'self'"]);
