@@ -145,13 +145,7 @@ function functionFor(functions: Map<string, RunningFunction>, pathname: string):
 }
 
 /** Forwards the request to the function's launcher, the way Vercel's edge hands it over. */
-function forward(
-  fn: RunningFunction,
-  req: http.IncomingMessage,
-  body: Buffer,
-  res: http.ServerResponse,
-  extraHeaders: Record<string, string>,
-): Promise<void> {
+function forward(fn: RunningFunction, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     const target = new URL(req.url ?? '/', fn.url);
     const headers: http.OutgoingHttpHeaders = { ...req.headers };
@@ -162,7 +156,8 @@ function forward(
     headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
     headers['x-real-ip'] = req.socket.remoteAddress ?? '127.0.0.1';
     const upstream = http.request(target, { method: req.method ?? 'GET', headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, { ...extraHeaders, ...answer.headers });
+      // The function's own headers win over the routes' (set on res before this).
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
       answer.on('end', () => resolve());
       answer.on('error', reject);
@@ -193,7 +188,7 @@ export function createVercelLocalHandler(
       }
       throw err;
     }
-    await forward(fn, req, body, res, routeHeaders(routes, req, pathname));
+    await forward(fn, req, body, res);
   };
 
   const serveStatic = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
@@ -219,13 +214,14 @@ export function createVercelLocalHandler(
       'content-type': type,
       'content-length': data.length,
       'cache-control': 'no-cache',
-      ...routeHeaders(routes, req, pathname),
     });
     res.end(req.method === 'HEAD' ? undefined : data);
   };
 
   return (req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // The build's header routes (vercel.json "headers") on every answer, errors included, as on Vercel.
+    for (const [k, v] of Object.entries(routeHeaders(routes, req, pathname))) res.setHeader(k, v);
     const work = pathname === '/api' || pathname.startsWith('/api/') ? serveApi(req, res, pathname) : serveStatic(req, res, pathname);
     work.catch((err: unknown) => {
       log(JSON.stringify({ ts: new Date().toISOString(), level: 'error', service: 'vercel-local', event: 'request_failed', path: pathname, error: err instanceof Error ? err.message : String(err) }));

@@ -328,6 +328,10 @@ describe('the dashboard\'s headers', () => {
     expectStrictCsp(page.headers.get('content-security-policy'));
     // Served on loopback: the local variant lets the page reach the local functions.
     expect(page.headers.get('content-security-policy')).toMatch(/connect-src 'self' http:\/\/127\.0\.0\.1:\*/);
+    // On every answer, errors and API routes included, as Vercel sends them.
+    for (const other of ['/no-such-page', '/api/dashboard-config']) {
+      expect((await hit(`${vercel.url}${other}`)).headers.get('x-frame-options'), other).toBe('DENY');
+    }
     for (const asset of ['/dashboard.js', '/dashboard.css']) {
       expect((await hit(`${vercel.url}${asset}`)).headers.get('x-content-type-options')).toBe('nosniff');
     }

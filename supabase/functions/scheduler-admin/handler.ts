@@ -113,9 +113,15 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       // The only time the token is ever shown.
       return jsonResponse({ ...row, token }, 201);
     }
-    const revoke = /^DELETE \/tokens\/([^/]{1,64})$/.exec(route);
+    const revoke = /^DELETE \/tokens\/([^/]{1,192})$/.exec(route);
     if (revoke?.[1]) {
-      const row = await revokeOperatorToken(db, { token: decodeURIComponent(revoke[1]), actor: who.actor, actorTokenId: who.tokenId, now: now() });
+      let which: string;
+      try {
+        which = decodeURIComponent(revoke[1]);
+      } catch {
+        throw new HttpError(400, 'the token name is not valid URL encoding', 'bad_request');
+      }
+      const row = await revokeOperatorToken(db, { token: which, actor: who.actor, actorTokenId: who.tokenId, now: now() });
       return row ? jsonResponse(row) : jsonResponse({ error: 'not_found', message: 'no live token with that name or id' }, 404);
     }
     return jsonResponse({ error: 'not_found' }, 404);
