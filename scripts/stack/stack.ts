@@ -338,7 +338,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // CORS: the functions answer the dashboard's origin only (the local Vercel server, whose port
     // is chosen now).
     const vercelPort = (await pickPort(opts.ports?.vercel)) || (await freePort());
-    gatewayEnv.DASHBOARD_ORIGIN = `http://127.0.0.1:${vercelPort}`;
+    gatewayEnv.DASHBOARD_ORIGIN = `http://127.0.0.1:${vercelPort},http://localhost:${vercelPort}`;
     const gateway = await startGateway(gatewayEnv, await pickPort(opts.ports?.functions), (line) =>
       onServiceLog('functions', line),
     );
