@@ -15,7 +15,7 @@
 /** @typedef {import('../supabase/functions/_shared/status.ts').RunError} RunError */
 /** @typedef {import('../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
 /** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields. */
-/** @typedef {{ error?: string, retry_after_ms?: number } & Partial<TickResponseBody>} ErrorBody */
+/** @typedef {{ error?: string, message?: string, retry_after_ms?: number } & Partial<TickResponseBody>} ErrorBody */
 
 const TOKEN_KEY = 'campaign-scheduler.admin-token';
 const REFRESH_MS = 5000;
@@ -155,15 +155,21 @@ class HttpError extends Error {
 
 /**
  * @template T
- * @param {'GET' | 'POST'} method
- * @param {'/status' | '/trigger'} subPath
+ * @param {'GET' | 'POST' | 'DELETE'} method
+ * @param {string} subPath '/status', '/trigger', '/tokens', '/tokens/<id>'
+ * @param {string} [token]
+ * @param {unknown} [json] a JSON body
  * @returns {Promise<T>}
  */
-async function api(method, subPath, token = state.token) {
+async function api(method, subPath, token = state.token, json = undefined) {
+  /** @type {Record<string, string>} */
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  if (json !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${state.functionsUrl}/scheduler-admin${subPath}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    headers,
     cache: 'no-store',
+    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
   });
   /** @type {any} */
   let body = null;
@@ -203,6 +209,7 @@ function showDashboard() {
   $('login').hidden = true;
   $('dashboard').hidden = false;
   $('sign-out').hidden = false;
+  void loadTokens();
 }
 
 function signOut(message = '') {
@@ -480,6 +487,84 @@ async function triggerTick() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Operator tokens: each operator gets their own (shown once), revocable, with an optional expiry.
+
+/**
+ * @typedef {{ id: string, name: string, created_at: string, created_by: string, expires_at: string | null,
+ *   revoked_at: string | null, last_used_at: string | null, state: 'valid' | 'expired' | 'revoked' }} OperatorToken
+ */
+
+async function loadTokens() {
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('tokens-table').querySelector('tbody'));
+  try {
+    const { tokens } = /** @type {{ tokens: OperatorToken[] }} */ (await api('GET', '/tokens'));
+    tbody.replaceChildren(
+      ...tokens.map((t) => {
+        const tr = document.createElement('tr');
+        tr.dataset.testid = `token-${t.name}`;
+        const cells = [t.name, t.state, fmtDateTime(t.created_at), t.expires_at ? fmtDateTime(t.expires_at) : 'never', t.last_used_at ? fmtDateTime(t.last_used_at) : '–'];
+        for (const c of cells) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.append(td);
+        }
+        const td = document.createElement('td');
+        if (t.state !== 'revoked') {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'button ghost';
+          b.textContent = 'Revoke';
+          b.dataset.testid = `revoke-${t.name}`;
+          b.addEventListener('click', () => void revokeToken(t));
+          td.append(b);
+        }
+        tr.append(td);
+        return tr;
+      }),
+    );
+    $('no-tokens').hidden = tokens.length > 0;
+  } catch (err) {
+    $('token-result').textContent = `Cannot list the tokens: ${err instanceof HttpError ? `HTTP ${err.status}` : 'the API is unreachable'}.`;
+  }
+}
+
+/** @param {SubmitEvent} event */
+async function createToken(event) {
+  event.preventDefault();
+  const name = /** @type {HTMLInputElement} */ ($('token-name')).value.trim();
+  const days = Number(/** @type {HTMLInputElement} */ ($('token-days')).value);
+  const result = $('token-result');
+  const shown = /** @type {HTMLInputElement} */ ($('new-token'));
+  try {
+    const created = /** @type {{ name: string, token: string }} */ (
+      await api('POST', '/tokens', state.token, { name, ...(days > 0 ? { expires_in_days: days } : {}) })
+    );
+    shown.value = created.token;
+    $('new-token-box').hidden = false;
+    result.textContent = `Token for ${created.name} created. Copy it now: it is not shown again.`;
+    /** @type {HTMLFormElement} */ ($('token-form')).reset();
+  } catch (err) {
+    result.textContent = err instanceof HttpError ? `Not created: ${err.body?.message ?? err.body?.error ?? `HTTP ${err.status}`}.` : 'Not created: the API is unreachable.';
+  }
+  await loadTokens();
+}
+
+/** @param {string} iso */
+const fmtDateTime = (iso) => dateTimeFmt.format(new Date(iso));
+
+/** @param {OperatorToken} t */
+async function revokeToken(t) {
+  if (!window.confirm(`Revoke the token of ${t.name}? Whoever uses it is signed out at once.`)) return;
+  try {
+    await api('DELETE', `/tokens/${encodeURIComponent(t.id)}`);
+    $('token-result').textContent = `Token of ${t.name} revoked.`;
+  } catch (err) {
+    $('token-result').textContent = `Not revoked: ${err instanceof HttpError ? `HTTP ${err.status}` : 'the API is unreachable'}.`;
+  }
+  await loadTokens();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 /** @param {SubmitEvent} event */
@@ -528,6 +613,8 @@ async function main() {
   $('login-form').addEventListener('submit', (e) => void signIn(/** @type {SubmitEvent} */ (e)));
   $('sign-out').addEventListener('click', () => signOut());
   $('trigger-button').addEventListener('click', () => void triggerTick());
+  $('token-form').addEventListener('submit', (e) => void createToken(/** @type {SubmitEvent} */ (e)));
+  $('tokens-refresh').addEventListener('click', () => void loadTokens());
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {

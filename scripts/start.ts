@@ -211,6 +211,7 @@ async function main(): Promise<number> {
     // Calls ring 0.5-2 s and talk 2.5-20 s: short enough to see them end between two ticks.
     simulator: { timeScale: 0.5 },
     ...(process.env.TICK_JITTER_MS ? { tickJitterMs: Number(process.env.TICK_JITTER_MS) } : {}),
+    ...(process.env.METRICS_TOKEN ? { metricsToken: process.env.METRICS_TOKEN } : {}),
     log,
     onServiceLog: serviceLog,
   });
@@ -247,6 +248,8 @@ async function main(): Promise<number> {
         `  Dashboard    ${stack.dashboardUrl}`,
         `  Admin token  ${stack.secrets.adminToken}`,
         `               (paste it into the dashboard's sign-in form${opts.once ? '' : '; kept in .local/dev-secrets.json'})`,
+        `               named tokens per operator: the dashboard's "Operator tokens", or npm run operator -- create <name>`,
+        `  Metrics      ${stack.functionsUrl}/scheduler-metrics: ${process.env.METRICS_TOKEN ? 'with Authorization: Bearer $METRICS_TOKEN' : 'closed (401); start with METRICS_TOKEN=<token> to scrape them'}`,
         `  Functions    ${stack.functionsUrl}/{scheduler-tick,scheduler-admin,scheduler-metrics,call-status}`,
         `  Simulator    ${stack.simulator.url}  (Twilio-compatible: calls are not real)`,
         `  Database     ${redactUrl(stack.databaseUrl)}`,

@@ -99,11 +99,14 @@ const json = (status: number, body: unknown) =>
 // Headers that belong to one connection, not to the request.
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
 
-async function proxy(req: Request, fn: RunningFunction): Promise<Response> {
+async function proxy(req: Request, fn: RunningFunction, client: string): Promise<Response> {
   if (fn.port === null) return json(503, { error: 'function_unavailable', function: fn.name });
   const url = new URL(req.url);
   const headers = new Headers(req.headers);
   for (const h of HOP_BY_HOP) headers.delete(h);
+  // As a platform's proxy does: the client's address appended to X-Forwarded-For.
+  const forwarded = headers.get('x-forwarded-for');
+  headers.set('x-forwarded-for', forwarded ? `${forwarded}, ${client}` : client);
   try {
     return await fetch(`http://127.0.0.1:${fn.port}${url.pathname}${url.search}`, {
       method: req.method,
@@ -125,11 +128,12 @@ const names = functionNames();
 const running = new Map<string, RunningFunction>();
 
 const listening = Promise.withResolvers<number>();
-const server = Deno.serve({ hostname: host, port, onListen: ({ port: actual }) => listening.resolve(actual) }, (req) => {
+const server = Deno.serve({ hostname: host, port, onListen: ({ port: actual }) => listening.resolve(actual) }, (req, info) => {
   const match = /^\/functions\/v1\/([a-z0-9_-]+)(?:\/.*)?$/.exec(new URL(req.url).pathname);
   const fn = match?.[1] ? running.get(match[1]) : undefined;
   if (!fn) return json(404, { error: 'not_found' });
-  return proxy(req, fn);
+  const remote = info.remoteAddr as { hostname?: string };
+  return proxy(req, fn, remote.hostname ?? 'unknown');
 });
 const url = `http://${host}:${await listening.promise}/functions/v1`;
 // The workers read the environment when their index.ts loads: set the default before they start.

@@ -67,7 +67,7 @@ export interface StackOptions {
   ports?: { functions?: number; vercel?: number };
   /** TICK_JITTER_MS of the functions (default 0). */
   tickJitterMs?: number;
-  /** METRICS_TOKEN of the functions (unset: metrics are public). */
+  /** METRICS_TOKEN of the functions (unset: the metrics answer 401 metrics_closed). */
   metricsToken?: string;
   /** Progress messages. Default: stderr with a [stack] prefix. */
   log?: (message: string) => void;
@@ -122,6 +122,20 @@ function portIsFree(port: number): Promise<boolean> {
 async function pickPort(preferred: number | undefined): Promise<number> {
   if (preferred && (await portIsFree(preferred))) return preferred;
   return 0;
+}
+
+/** A port free right now (the OS picks it), for a server whose URL must be known before it starts. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 // Children still running when this process exits are killed, whatever the exit path.
@@ -321,6 +335,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
     };
     if (opts.metricsToken) gatewayEnv.METRICS_TOKEN = opts.metricsToken;
+    // CORS: the functions answer the dashboard's origin only (the local Vercel server, whose port
+    // is chosen now).
+    const vercelPort = (await pickPort(opts.ports?.vercel)) || (await freePort());
+    gatewayEnv.DASHBOARD_ORIGIN = `http://127.0.0.1:${vercelPort},http://localhost:${vercelPort}`;
     const gateway = await startGateway(gatewayEnv, await pickPort(opts.ports?.functions), (line) =>
       onServiceLog('functions', line),
     );
@@ -337,7 +355,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         SUPABASE_FUNCTIONS_URL: gateway.url,
         DATABASE_URL: undefined,
       },
-      port: await pickPort(opts.ports?.vercel),
+      port: vercelPort,
       onLog: (line) => onServiceLog('vercel', line),
     });
     stops.push({ name: 'local Vercel', stop: () => vercel.close() });

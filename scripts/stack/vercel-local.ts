@@ -2,7 +2,9 @@
 // scripts/stack/vercel-build.ts): static/ as static files (index.html at /), and each function of
 // functions/**/*.func at its route (/api/scheduler/tick, /api/dashboard-config), run by Vercel's
 // own Node.js launcher from a copy of its folder (scripts/stack/vercel-function.ts). So the local
-// stack runs the very files Vercel deploys, as Vercel compiled them.
+// stack runs the very files Vercel deploys, as Vercel compiled them. The response headers are the
+// build's own: config.json's header routes (vercel.json "headers": the dashboard's
+// Content-Security-Policy, X-Frame-Options, ...), matched as Vercel matches them (src, has).
 //
 // Vercel functions read process.env when their module loads, so each local "deployment" runs in a
 // child process with its own environment: startVercelLocal({env}) builds when the build is stale,
@@ -17,6 +19,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { VERCEL_OUTPUT_DIR, builtFunctions, ensureVercelBuild } from './vercel-build.ts';
 import { startBuiltFunction, type RunningFunction } from './vercel-function.ts';
 
@@ -42,10 +45,7 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface VercelLocalServerOptions {
   /** The Build Output API folder. Default: .vercel/output. */
   outputDir?: string;
-  /**
-   * The deployment's environment (in the child: its own process.env): the functions get it, as on
-   * Vercel; the server uses SUPABASE_FUNCTIONS_URL for the page's CSP.
-   */
+  /** The deployment's environment (in the child: its own process.env): the functions get it, as on Vercel. */
   env: Record<string, string | undefined>;
   log?: (line: string) => void;
 }
@@ -88,21 +88,49 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
   res.end(text);
 }
 
-/** Security headers for the dashboard: no inline code, API calls only to us and the functions. */
-function pageHeaders(env: Record<string, string | undefined>): Record<string, string> {
-  let functionsOrigin = '';
-  try {
-    if (env.SUPABASE_FUNCTIONS_URL) functionsOrigin = ` ${new URL(env.SUPABASE_FUNCTIONS_URL).origin}`;
-  } catch {
-    // a malformed URL shows up in the dashboard's own error message
+/** A route of the build output's config.json (Build Output API v3), the parts used here. */
+interface OutputRoute {
+  src?: string;
+  headers?: Record<string, string>;
+  continue?: boolean;
+  handle?: string;
+  has?: Array<{ type: string; key?: string; value?: string }>;
+  missing?: Array<{ type: string; key?: string; value?: string }>;
+}
+
+/** The header routes of config.json: those before the first `handle` phase (vercel.json "headers"). */
+export function headerRoutes(outputDir: string): OutputRoute[] {
+  const config = JSON.parse(readFileSync(path.join(outputDir, 'config.json'), 'utf8')) as { routes?: OutputRoute[] };
+  const out: OutputRoute[] = [];
+  for (const r of config.routes ?? []) {
+    if (r.handle) break;
+    if (r.headers && r.src) out.push(r);
   }
-  return {
-    'content-security-policy':
-      `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; ` +
-      `connect-src 'self'${functionsOrigin}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`,
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-  };
+  return out;
+}
+
+function conditionHolds(c: { type: string; key?: string; value?: string }, req: http.IncomingMessage, url: URL): boolean {
+  let actual: string | undefined;
+  if (c.type === 'host') actual = (req.headers.host ?? '').replace(/:\d+$/, '');
+  else if (c.type === 'header' && c.key) actual = req.headers[c.key.toLowerCase()] as string | undefined;
+  else if (c.type === 'query' && c.key) actual = url.searchParams.get(c.key) ?? undefined;
+  else return false;
+  if (actual === undefined) return false;
+  return c.value === undefined ? true : new RegExp(`^(?:${c.value})$`).test(actual);
+}
+
+/** The headers config.json's routes give this request (later routes override earlier ones). */
+export function routeHeaders(routes: OutputRoute[], req: http.IncomingMessage, pathname: string): Record<string, string> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const out: Record<string, string> = {};
+  for (const r of routes) {
+    if (!new RegExp(r.src!).test(pathname)) continue;
+    if (r.has && !r.has.every((c) => conditionHolds(c, req, url))) continue;
+    if (r.missing && r.missing.some((c) => conditionHolds(c, req, url))) continue;
+    for (const [k, v] of Object.entries(r.headers!)) out[k.toLowerCase()] = v;
+    if (r.continue === false) break;
+  }
+  return out;
 }
 
 /**
@@ -128,6 +156,7 @@ function forward(fn: RunningFunction, req: http.IncomingMessage, body: Buffer, r
     headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
     headers['x-real-ip'] = req.socket.remoteAddress ?? '127.0.0.1';
     const upstream = http.request(target, { method: req.method ?? 'GET', headers }, (answer) => {
+      // The function's own headers win over the routes' (set on res before this).
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
       answer.on('end', () => resolve());
@@ -143,6 +172,7 @@ export function createVercelLocalHandler(
   opts: VercelLocalServerOptions & { functions: Map<string, RunningFunction> },
 ): http.RequestListener {
   const publicDir = path.resolve(opts.outputDir ?? VERCEL_OUTPUT_DIR, 'static');
+  const routes = headerRoutes(path.resolve(opts.outputDir ?? VERCEL_OUTPUT_DIR));
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   const serveApi = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
@@ -184,13 +214,14 @@ export function createVercelLocalHandler(
       'content-type': type,
       'content-length': data.length,
       'cache-control': 'no-cache',
-      ...(type.startsWith('text/html') ? pageHeaders(opts.env) : { 'x-content-type-options': 'nosniff' }),
     });
     res.end(req.method === 'HEAD' ? undefined : data);
   };
 
   return (req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // The build's header routes (vercel.json "headers") on every answer, errors included, as on Vercel.
+    for (const [k, v] of Object.entries(routeHeaders(routes, req, pathname))) res.setHeader(k, v);
     const work = pathname === '/api' || pathname.startsWith('/api/') ? serveApi(req, res, pathname) : serveStatic(req, res, pathname);
     work.catch((err: unknown) => {
       log(JSON.stringify({ ts: new Date().toISOString(), level: 'error', service: 'vercel-local', event: 'request_failed', path: pathname, error: err instanceof Error ? err.message : String(err) }));

@@ -129,6 +129,37 @@ describe('admin dashboard', () => {
     await page.context().close();
   });
 
+  it('gives an operator a named token (shown once), which signs in; revoking it signs that operator out', async () => {
+    const admin = await newPage();
+    admin.on('dialog', (d) => void d.accept());
+    await signIn(admin, stack!.secrets.adminToken);
+    await admin.getByTestId('token-form').waitFor({ state: 'visible', timeout: 15_000 });
+    await admin.getByTestId('token-name').fill('dana');
+    await admin.getByTestId('token-days').fill('7');
+    await admin.getByTestId('token-create').click();
+    await expect.poll(() => admin.getByTestId('token-result').textContent(), { timeout: 15_000 }).toMatch(/dana created.*not shown again/i);
+    const token = await admin.getByTestId('new-token').inputValue();
+    expect(token).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
+    await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/dana\s*valid/);
+
+    // Dana signs in with her own token, in her own browser.
+    const dana = await newPage();
+    await signIn(dana, token);
+    await dana.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
+
+    // Revoked from the admin's dashboard: Dana's next refresh signs her out.
+    await admin.getByTestId('revoke-dana').click();
+    await expect.poll(() => admin.getByTestId('token-result').textContent(), { timeout: 15_000 }).toMatch(/dana revoked/i);
+    await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/revoked/);
+    await expect.poll(() => dana.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
+
+    // Both actions are in the audit trail, under the admin token.
+    const audit = await withClient((c) => c.query<{ a: string }>(`select actor || ' ' || action || ' ' || subject as a from public.operator_audit_log order by id`));
+    expect(audit.rows.map((r) => r.a)).toEqual(expect.arrayContaining(['admin_token token.create dana', 'admin_token token.revoke dana']));
+    await admin.context().close();
+    await dana.context().close();
+  });
+
   it('signs out when the token stops working', async () => {
     const page = await newPage();
     await page.goto(stack!.dashboardUrl);

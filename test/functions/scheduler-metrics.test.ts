@@ -1,5 +1,5 @@
-// scheduler-metrics over real HTTP: Prometheus text read from the monitoring views, public or
-// behind METRICS_TOKEN.
+// scheduler-metrics over real HTTP: Prometheus text read from the monitoring views, behind
+// METRICS_TOKEN, public only with METRICS_PUBLIC=true, closed (401) with neither.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -26,6 +26,7 @@ let pool: pg.Pool;
 let sim: TwilioSimulator;
 let open: Gateway;
 let guarded: Gateway;
+let closed: Gateway;
 
 /** Prometheus text -> sample lines keyed by metric name with labels. */
 function samples(text: string): Map<string, number> {
@@ -42,13 +43,15 @@ function samples(text: string): Map<string, number> {
 beforeAll(async () => {
   pool = newPool(4);
   sim = await startSim({ callbacks: false });
-  open = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));
+  open = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, METRICS_PUBLIC: 'true' }));
   guarded = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, METRICS_TOKEN }));
+  closed = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));
 });
 
 afterAll(async () => {
   await open?.stop();
   await guarded?.stop();
+  await closed?.stop();
   await sim?.close();
   await pool?.end();
 });
@@ -109,6 +112,23 @@ describe('scheduler-metrics', () => {
     const a = await request(`${open.url}/scheduler-metrics`, { method: 'POST' });
     expect(a.status).toBe(405);
     expect(a.headers.get('allow')).toBe('GET');
+  });
+
+  it('closed by default: without METRICS_TOKEN and METRICS_PUBLIC -> 401 metrics_closed for everyone, and the start-up log says how to open it', async () => {
+    for (const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }, { authorization: `Bearer ${SECRET}` }] as Array<Record<string, string>>) {
+      const a = await request(`${closed.url}/scheduler-metrics`, { headers });
+      expect(a.status).toBe(401);
+      expect(a.json).toMatchObject({ error: 'metrics_closed' });
+      expect(a.text).not.toContain('scheduler_active_calls');
+      expect(String(a.json.message)).toMatch(/METRICS_TOKEN/);
+      expect(String(a.json.message)).toMatch(/METRICS_PUBLIC=true/);
+    }
+    const notice = closed.events('metrics_closed');
+    expect(notice).toHaveLength(1);
+    expect(notice[0]).toMatchObject({ level: 'warn', service: 'scheduler-metrics' });
+    expect(String(notice[0]!.message)).toMatch(/METRICS_TOKEN.*METRICS_PUBLIC=true/);
+    // The public one says so at start-up too.
+    expect(open.events('metrics_public')).toHaveLength(1);
   });
 
   it('with METRICS_TOKEN set -> 401 without the token or with a wrong one, 200 with it', async () => {

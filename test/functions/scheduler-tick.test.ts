@@ -338,7 +338,8 @@ describe('database errors', () => {
   it('an unreachable database -> 500 JSON without a stack trace, and a tick_failed log line', async () => {
     const dbUrl = new URL(await unreachableDbUrl());
     dbUrl.password = randomSecret();
-    const broken = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, SUPABASE_DB_URL: dbUrl.toString() }));
+    // (Metrics public here, so that the database error, not the closed door, answers.)
+    const broken = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, SUPABASE_DB_URL: dbUrl.toString(), METRICS_PUBLIC: 'true' }));
     try {
       const a = await postTick(broken, SECRET);
       expect(a.status).toBe(500);

@@ -40,6 +40,8 @@ const SAMPLE: Record<string, string> = {
   'boolean[]': `'{true}'::boolean[]`,
   'text[]': `'{x}'::text[]`,
   'timestamp with time zone[]': `array[now()]`,
+  bytea: `'\\x00'::bytea`,
+  operator_tokens: 'null::public.operator_tokens',
   provider_circuit_breakers: `row('twilio', 'closed', 0, null, null, null, null, now())::public.provider_circuit_breakers`,
 };
 

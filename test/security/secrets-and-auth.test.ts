@@ -8,6 +8,7 @@
 //   * the manual trigger: 401 without or with a wrong ADMIN_TOKEN, 429 with Retry-After inside
 //     manual_trigger_min_interval; a missing ADMIN_TOKEN or CRON_SECRET closes the door (500).
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +93,8 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
     const files = [
       'supabase/functions/_shared/secrets.ts',
       'supabase/functions/_shared/twilio.ts',
+      'supabase/functions/_shared/operator-auth.ts',
+      'supabase/functions/_shared/auth-limit.ts',
       'supabase/functions/scheduler-tick/handler.ts',
       'supabase/functions/call-status/handler.ts',
       'supabase/functions/scheduler-admin/handler.ts',
@@ -108,7 +111,8 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
     expect(uses('supabase/functions/scheduler-tick/handler.ts', 'verifyCronSecret(')).toBe(true);
     expect(uses('api/_lib/tick-route.ts', 'verifyCronSecret(')).toBe(true);
     expect(uses('supabase/functions/call-status/handler.ts', 'verifyTwilioSignature(')).toBe(true);
-    expect(uses('supabase/functions/scheduler-admin/handler.ts', 'timingSafeEqualStrings(')).toBe(true);
+    expect(uses('supabase/functions/scheduler-admin/handler.ts', 'authenticateOperator(')).toBe(true);
+    expect(uses('supabase/functions/_shared/operator-auth.ts', 'timingSafeEqualStrings(')).toBe(true);
     expect(uses('supabase/functions/scheduler-metrics/handler.ts', 'timingSafeEqualStrings(')).toBe(true);
   });
 });
@@ -236,6 +240,21 @@ describe('secrets never show in responses, logs or the run log', () => {
     await hit(forged.url, { method: 'POST', headers: forged.headers, body: forged.body });
     const malformed = await signedCallback(sim.authToken, gw.url, calls[0]?.id ?? '1', { CallSid: `CA${sim.authToken}`, CallStatus: 'exploded' });
     await hit(malformed.url, { method: 'POST', headers: malformed.headers, body: malformed.body });
+    // A named operator token: made (its one showing is the only answer allowed to hold it), used, revoked, tried again.
+    const made = await fetch(`${gw.url}/scheduler-admin/tokens`, {
+      method: 'POST',
+      headers: { ...bearer(secrets.ADMIN_TOKEN!), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'scan', expires_in_days: 1 }),
+    });
+    expect(made.status).toBe(201);
+    const operatorToken = String(((await made.json()) as { token: string }).token);
+    secrets.OPERATOR_TOKEN = operatorToken;
+    expect(await hit(`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: bearer(operatorToken) })).toBe(200);
+    expect(await hit(`${gw.url}/scheduler-admin/tokens`, { headers: bearer(operatorToken) })).toBe(200);
+    expect(await hit(`${gw.url}/scheduler-admin/tokens/scan`, { method: 'DELETE', headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(200);
+    // Refused (429 rather than 401: this source has failed often enough above to be limited).
+    expect([401, 429]).toContain(await hit(`${gw.url}/scheduler-admin/status`, { headers: bearer(operatorToken) }));
+    await db.query(`update public.scheduler_settings set manual_trigger_min_interval = '0'`);
     // Dashboard, trigger, metrics with the right credentials.
     expect(await hit(`${gw.url}/scheduler-admin/status`, { headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(200);
     expect(await hit(`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(200);
@@ -268,6 +287,10 @@ describe('secrets never show in responses, logs or the run log', () => {
     await sleep(300); // the last log lines
     const { rows: runLog } = await db.query<{ t: string }>(`select row_to_json(r)::text as t from public.scheduler_runs r`);
     const { rows: callLog } = await db.query<{ t: string }>(`select coalesce(error, '') || ' ' || coalesce(error_code, '') as t from public.calls`);
+    const { rows: auditLog } = await db.query<{ t: string }>(`select row_to_json(a)::text as t from public.operator_audit_log a`);
+    const { rows: failures } = await db.query<{ t: string }>(`select row_to_json(f)::text as t from public.auth_failures f`);
+    expect(auditLog.length).toBeGreaterThanOrEqual(3); // token.create, tick.trigger, token.revoke
+    expect(failures.length).toBeGreaterThanOrEqual(1);
     const haystacks: Array<[string, string]> = [
       ['responses', responses.join('\n')],
       ['functions log', gw.logs.join('\n')],
@@ -275,6 +298,8 @@ describe('secrets never show in responses, logs or the run log', () => {
       ['Vercel route log', routeLog.join('\n')],
       ['run log', runLog.map((r) => r.t).join('\n')],
       ['calls', callLog.map((r) => r.t).join('\n')],
+      ['audit trail', auditLog.map((r) => r.t).join('\n')],
+      ['failed authentication counts', failures.map((r) => r.t).join('\n')],
     ];
     // The run was busy enough to have something to leak.
     expect(gw.logs.length).toBeGreaterThan(10);
@@ -284,6 +309,13 @@ describe('secrets never show in responses, logs or the run log', () => {
     for (const [where, text] of haystacks) {
       for (const [name, form] of leakForms({ ...secrets, ROUTE_SECRET: routeSecret }, sim.accountSid)) {
         if (text.includes(form)) leaks.push(`${name} in ${where}`);
+      }
+      // Nor the hash of any secret or token (what operator_tokens stores), in hex or base64.
+      for (const [name, value] of Object.entries(secrets)) {
+        const digest = createHash('sha256').update(value).digest();
+        for (const form of [digest.toString('hex'), digest.toString('base64'), digest.toString('base64url')]) {
+          if (text.includes(form)) leaks.push(`the SHA-256 of ${name} in ${where}`);
+        }
       }
     }
     expect(leaks).toEqual([]);

@@ -107,3 +107,48 @@ export function secretsOf(env: object): string[] {
   }
   return out;
 }
+
+/** Failed authentication per source (auth-limit.ts): how many failures in how long before 429. */
+export const AuthLimitEnv = z.object({
+  AUTH_FAILURE_LIMIT: intIn(1, 100_000, 20),
+  AUTH_FAILURE_WINDOW_SECONDS: intIn(1, 86_400, 900),
+});
+export type AuthLimitEnv = z.infer<typeof AuthLimitEnv>;
+
+export const authLimitOf = (env: AuthLimitEnv) => ({ limit: env.AUTH_FAILURE_LIMIT, windowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS });
+
+/**
+ * Browser origins allowed to call a function (CORS): DASHBOARD_ORIGIN, comma-separated origins
+ * (`https://scheduler.example.org`), or `*` when asked for explicitly. Unset: no browser origin.
+ */
+export const DashboardOriginEnv = z.object({
+  DASHBOARD_ORIGIN: optionalString.pipe(
+    z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (s === undefined) return [] as string[];
+        const out: string[] = [];
+        for (const part of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+          if (part === '*') {
+            out.push('*');
+            continue;
+          }
+          let origin: string | undefined;
+          try {
+            const u = new URL(part);
+            if ((u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash) origin = u.origin;
+          } catch {
+            origin = undefined;
+          }
+          if (!origin) {
+            ctx.addIssue({ code: 'custom', message: `not an origin (scheme://host[:port]): ${part}` });
+            return z.NEVER;
+          }
+          out.push(origin);
+        }
+        return out;
+      }),
+  ),
+});
+export type DashboardOriginEnv = z.infer<typeof DashboardOriginEnv>;

@@ -8,8 +8,10 @@ import { ConfigError, parseConfig, secretsOf } from './config.ts';
 import { coerceError } from './errors.ts';
 import { jsonResponse } from './http.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
+import type { ServeInfo } from './auth-limit.ts';
 
-export type Handler = (req: Request) => Promise<Response>;
+/** A function's handler, as the runtime's serve() calls it (info: the connection, for the client address). */
+export type Handler = (req: Request, info?: ServeInfo) => Promise<Response>;
 
 export interface ComposeOptions<C> {
   /** The function's name (its folder), used as the log's service. */
@@ -18,8 +20,8 @@ export interface ComposeOptions<C> {
   env: Record<string, string | undefined>;
   /** Builds the handler from the validated configuration, with a logger that redacts its secrets. */
   build(config: C, log: Logger): Handler;
-  /** Extra headers on the misconfigured answer (CORS for the dashboard API). */
-  misconfiguredHeaders?: Record<string, string>;
+  /** Extra headers on the misconfigured answer (CORS for the dashboard API), by request. */
+  misconfiguredHeaders?: (req: Request) => Record<string, string>;
   write?: (line: string, level: LogLevel) => void;
 }
 
@@ -34,7 +36,7 @@ export function composeFunction<C>(opts: ComposeOptions<C>): Handler {
       variable: err instanceof ConfigError ? err.variable : null,
       message: e.message,
     });
-    const headers = opts.misconfiguredHeaders ?? {};
-    return () => Promise.resolve(jsonResponse({ error: 'server_misconfigured' }, 500, headers));
+    const headers = opts.misconfiguredHeaders ?? (() => ({}));
+    return (req) => Promise.resolve(jsonResponse({ error: 'server_misconfigured' }, 500, headers(req)));
   }
 }

@@ -312,3 +312,107 @@ export async function readMetrics(
   ]);
   return { status: status.rows[0] ?? {}, runs: runs.rows, campaigns: campaigns.rows };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Operator credentials and the audit trail (operator-auth.ts, scheduler-admin, npm run operator)
+
+/** Bytes as hex text (bytea goes over the wire as decode($n, 'hex')). */
+const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** A named operator token as the API and the CLI list it (never its hash). */
+export interface OperatorTokenRow {
+  id: string;
+  name: string;
+  created_at: Date;
+  created_by: string;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  last_used_at: Date | null;
+  /** 'valid', 'expired' or 'revoked' at the time of the query. */
+  state: 'valid' | 'expired' | 'revoked';
+}
+
+/** The named token whose SHA-256 this is, when valid at now (neither revoked nor expired). */
+export async function authenticateOperatorToken(db: SqlClient, sha256: Uint8Array, now: Date): Promise<{ id: string; name: string } | null> {
+  const { rows } = await db.query<{ id: string; name: string }>(
+    "select id::text, name from public.authenticate_operator_token(decode($1, 'hex'), $2)",
+    [hex(sha256), now],
+  );
+  return rows[0] ?? null;
+}
+
+export async function createOperatorToken(
+  db: SqlClient,
+  t: { name: string; sha256: Uint8Array; expiresAt: Date | null; actor: string; actorTokenId: string | null; now: Date },
+): Promise<{ id: string; name: string; created_at: Date; expires_at: Date | null }> {
+  const { rows } = await db.query<{ id: string; name: string; created_at: Date; expires_at: Date | null }>(
+    "select id::text, name, created_at, expires_at from public.create_operator_token($1, decode($2, 'hex'), $3, $4, $5, $6)",
+    [t.name, hex(t.sha256), t.expiresAt, t.actor, t.actorTokenId, t.now],
+  );
+  if (!rows[0]) throw new Error('create_operator_token() answered no row');
+  return rows[0];
+}
+
+/** Revokes the live token with this name (or id); null when none matched. */
+export async function revokeOperatorToken(
+  db: SqlClient,
+  r: { token: string; actor: string; actorTokenId: string | null; now: Date },
+): Promise<{ id: string; name: string; revoked_at: Date } | null> {
+  const { rows } = await db.query<{ id: string; name: string; revoked_at: Date }>(
+    'select id::text, name, revoked_at from public.revoke_operator_token($1, $2, $3, $4)',
+    [r.token, r.actor, r.actorTokenId, r.now],
+  );
+  return rows[0] ?? null;
+}
+
+export async function listOperatorTokens(db: SqlClient, now: Date): Promise<OperatorTokenRow[]> {
+  const { rows } = await db.query<OperatorTokenRow>(
+    `select id::text, name, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at,
+            case when revoked_at is not null then 'revoked'
+                 when expires_at is not null and expires_at <= $1 then 'expired'
+                 else 'valid' end as state
+       from public.operator_tokens
+      order by id`,
+    [now],
+  );
+  return rows;
+}
+
+/** Appends one operator action to the audit trail. */
+export async function recordOperatorAction(
+  db: SqlClient,
+  a: { actor: string; actorTokenId: string | null; action: string; subject: string | null; before: unknown; after: unknown; now: Date },
+): Promise<void> {
+  await db.query('select public.record_operator_action($1, $2, $3, $4, $5, $6, $7)', [
+    a.actor,
+    a.actorTokenId,
+    a.action,
+    a.subject,
+    a.before === null || a.before === undefined ? null : JSON.stringify(a.before),
+    a.after === null || a.after === undefined ? null : JSON.stringify(a.after),
+    a.now,
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failed authentication per source (auth-limit.ts)
+
+export interface AuthFailureCount {
+  failures: number;
+  /** Over the limit in this window: answer 429. */
+  limited: boolean;
+  retryAfterMs: number;
+}
+
+export async function recordAuthFailure(
+  db: SqlClient,
+  f: { source: string; functionName: string; limit: number; windowSeconds: number; now: Date },
+): Promise<AuthFailureCount> {
+  const { rows } = await db.query<{ failures: number; limited: boolean; retry_after_ms: number }>(
+    `select failures, limited, retry_after_ms from public.record_auth_failure($1, $2, $3, $4 * interval '1 second', $5)`,
+    [f.source, f.functionName, f.limit, f.windowSeconds, f.now],
+  );
+  const r = rows[0];
+  return { failures: r?.failures ?? 0, limited: r?.limited === true, retryAfterMs: r?.retry_after_ms ?? 0 };
+}

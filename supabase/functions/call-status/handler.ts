@@ -7,6 +7,7 @@ import type { SqlClient } from '../_shared/db.ts';
 import { applyCallStatus } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
+import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 
@@ -16,10 +17,13 @@ export interface CallStatusHandlerOptions {
   /** Public URL of this function as the provider calls it, without query string. */
   publicUrl: string;
   log: Logger;
+  /** Forged signatures per source before 429. */
+  authLimit: AuthLimitConfig;
 }
 
-export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request) => Promise<Response> {
-  return async (req: Request): Promise<Response> => {
+export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
+  const limiter = createAuthFailureLimiter({ db: opts.db, functionName: 'call-status', config: opts.authLimit, log: opts.log });
+  return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
       const type = req.headers.get('content-type') ?? '';
@@ -33,7 +37,7 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       const signature = req.headers.get('x-twilio-signature') ?? '';
       if (!signature || !(await verifyTwilioSignature(opts.authToken, signedUrl, params, signature))) {
         opts.log.warn('callback_signature_invalid', { path: requestUrl.pathname });
-        return jsonResponse({ error: 'invalid_signature' }, 403);
+        return limiter.refuse(req, info, () => jsonResponse({ error: 'invalid_signature' }, 403));
       }
 
       const callIdParam = requestUrl.searchParams.get('call_id');

@@ -1,7 +1,7 @@
 // Supabase Edge Function entry point: call-status (the provider's status callbacks), built from its
 // own configuration.
 
-import { databaseUrl, publicFunctionsUrl } from '../_shared/config.ts';
+import { authLimitOf, databaseUrl, publicFunctionsUrl } from '../_shared/config.ts';
 import { composeFunction } from '../_shared/entry.ts';
 import { createPool } from '../_shared/pool.ts';
 import { CallStatusConfig } from './config.ts';
@@ -18,6 +18,7 @@ Deno.serve(
         authToken: config.TWILIO_AUTH_TOKEN,
         publicUrl: `${publicFunctionsUrl(config)}/call-status`,
         log,
+        authLimit: authLimitOf(config),
       }),
   }),
 );

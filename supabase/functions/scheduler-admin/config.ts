@@ -2,12 +2,26 @@
 // The manual trigger runs a tick, so it needs what the tick needs except the cron secret.
 
 import { z } from 'zod';
-import { DatabaseEnv, needsDatabase, needsPublicUrl, PublicUrlEnv, requiredString, TwilioEnv } from '../_shared/config.ts';
+import {
+  AuthLimitEnv,
+  DashboardOriginEnv,
+  DatabaseEnv,
+  needsDatabase,
+  needsPublicUrl,
+  optionalString,
+  PublicUrlEnv,
+  requiredString,
+  TwilioEnv,
+} from '../_shared/config.ts';
 
 export const AdminConfig = z
   .object({
-    /** Token the dashboard's operator types in to trigger a tick and read status (never the cron secret). */
+    /** The bootstrap operator credential (never the cron secret); named tokens are made with it. */
     ADMIN_TOKEN: requiredString,
+    /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
+    ADMIN_TOKEN_PREVIOUS: optionalString,
+    ...DashboardOriginEnv.shape,
+    ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,

@@ -1,17 +1,34 @@
 // Supabase Edge Function entry point: scheduler-admin (the dashboard's API), built from its own
 // configuration. Its manual trigger runs a tick with parts made the way scheduler-tick makes them.
 
+import { authLimitOf, DashboardOriginEnv } from '../_shared/config.ts';
+import { corsHeaders } from '../_shared/cors.ts';
 import { composeFunction } from '../_shared/entry.ts';
 import { createTickDeps } from '../_shared/tick-deps.ts';
 import { AdminConfig } from './config.ts';
-import { adminCorsHeaders, createAdminHandler } from './handler.ts';
+import { createAdminHandler } from './handler.ts';
+
+const env = Deno.env.toObject();
+const origins = DashboardOriginEnv.safeParse(env);
 
 Deno.serve(
   composeFunction({
     name: 'scheduler-admin',
     schema: AdminConfig,
-    env: Deno.env.toObject(),
-    misconfiguredHeaders: adminCorsHeaders(),
-    build: (config, log) => createAdminHandler({ adminToken: config.ADMIN_TOKEN, deps: createTickDeps(config, log), log }),
+    env,
+    misconfiguredHeaders: (req) => corsHeaders(req.headers.get('origin'), origins.success ? origins.data.DASHBOARD_ORIGIN : []),
+    build: (config, log) => {
+      if (config.DASHBOARD_ORIGIN.length === 0) {
+        log.warn('cors_closed', { message: 'DASHBOARD_ORIGIN is not set: no browser may call scheduler-admin; set it to the dashboard\'s origin (e.g. https://scheduler.example.org)' });
+      }
+      return createAdminHandler({
+        adminToken: config.ADMIN_TOKEN,
+        adminTokenPrevious: config.ADMIN_TOKEN_PREVIOUS,
+        deps: createTickDeps(config, log),
+        log,
+        allowedOrigins: config.DASHBOARD_ORIGIN,
+        authLimit: authLimitOf(config),
+      });
+    },
   }),
 );

@@ -1,5 +1,7 @@
 // scheduler-metrics: Prometheus text exposition of the scheduler's state, read from the monitoring
-// views. Optional bearer token (METRICS_TOKEN).
+// views. Closed by default: a bearer token (METRICS_TOKEN) is required; without one configured
+// every request gets 401 metrics_closed, unless the metrics were made public (METRICS_PUBLIC=true).
+// Wrong tokens are counted per source (auth-limit.ts): 429 with Retry-After over the limit.
 
 import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { jsonResponse } from '../_shared/http.ts';
@@ -7,13 +9,28 @@ import type { SqlClient } from '../_shared/db.ts';
 import { readMetrics } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
+import { bearerToken } from '../_shared/operator-auth.ts';
+import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export interface MetricsHandlerOptions {
   db: SqlClient;
-  /** Bearer token the request must carry; undefined: the metrics are public. */
-  token: string | undefined;
+  /**
+   * Who may read: a bearer token ({token}), anyone ('public', only when configured so), or nobody
+   * ('closed': no token configured).
+   */
+  access: { token: string } | 'public' | 'closed';
   log: Logger;
+  authLimit: AuthLimitConfig;
 }
+
+/** The metrics' access rule from the configuration: a token wins; public only when asked for. */
+export function metricsAccess(token: string | undefined, isPublic: boolean): MetricsHandlerOptions['access'] {
+  if (token) return { token };
+  return isPublic ? 'public' : 'closed';
+}
+
+export const METRICS_CLOSED_MESSAGE =
+  'the metrics are closed: set METRICS_TOKEN and scrape with Authorization: Bearer <token>, or set METRICS_PUBLIC=true to let anyone read them';
 
 type Sample = { name: string; help: string; type: 'gauge' | 'counter'; values: Array<{ labels?: Record<string, string>; value: number }> };
 
@@ -38,12 +55,19 @@ export function renderPrometheus(samples: Sample[]): string {
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const epoch = (v: unknown): number => (v instanceof Date ? v.getTime() / 1000 : v ? new Date(String(v)).getTime() / 1000 : 0);
 
-export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request) => Promise<Response> {
-  return async (req: Request): Promise<Response> => {
+export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
+  const limiter = createAuthFailureLimiter({ db: opts.db, functionName: 'scheduler-metrics', config: opts.authLimit, log: opts.log });
+  const access = opts.access;
+  return async (req: Request, info?: ServeInfo): Promise<Response> => {
     if (req.method !== 'GET') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET' });
-    if (opts.token) {
-      const m = /^Bearer[ ]+(\S{1,1024})\s*$/i.exec(req.headers.get('authorization') ?? '');
-      if (!m?.[1] || !(await timingSafeEqualStrings(m[1], opts.token))) return jsonResponse({ error: 'unauthorized' }, 401);
+    if (access === 'closed') {
+      return jsonResponse({ error: 'metrics_closed', message: METRICS_CLOSED_MESSAGE }, 401, { 'www-authenticate': 'Bearer' });
+    }
+    if (access !== 'public') {
+      const presented = bearerToken(req.headers);
+      if (presented === null || !(await timingSafeEqualStrings(presented, access.token))) {
+        return limiter.refuse(req, info, () => jsonResponse({ error: 'unauthorized' }, 401, { 'www-authenticate': 'Bearer' }));
+      }
     }
     try {
       const { status: s, runs, campaigns } = await readMetrics(opts.db);

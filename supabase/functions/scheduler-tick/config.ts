@@ -1,7 +1,7 @@
 // scheduler-tick's configuration: what its index.ts reads from the environment, validated once.
 
 import { z } from 'zod';
-import { DatabaseEnv, needsDatabase, needsPublicUrl, optionalString, PublicUrlEnv, requiredString, TwilioEnv } from '../_shared/config.ts';
+import { AuthLimitEnv, DatabaseEnv, needsDatabase, needsPublicUrl, optionalString, PublicUrlEnv, requiredString, TwilioEnv } from '../_shared/config.ts';
 
 export const TickConfig = z
   .object({
@@ -13,6 +13,7 @@ export const TickConfig = z
     TICK_JITTER_MS: z.coerce.number().int().min(0).max(30_000).default(0),
     /** Overrides scheduler_settings.tick_budget_ms when set. */
     TICK_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).optional(),
+    ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,

@@ -6,6 +6,7 @@ import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_sha
 import { runTick, type TickDeps } from '../_shared/tick.ts';
 import { tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
+import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export const MAX_TICK_BODY_BYTES = 4096;
 
@@ -23,19 +24,23 @@ export interface TickHandlerOptions {
   jitterMs: number;
   budgetMs?: number;
   log: Logger;
+  /** Failed secrets per source before 429 (a valid secret is never limited). */
+  authLimit: AuthLimitConfig;
   now?: () => number;
 }
 
-export function createTickHandler(opts: TickHandlerOptions): (req: Request) => Promise<Response> {
+export function createTickHandler(opts: TickHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? Date.now;
   if (opts.secrets.length === 0) throw new Error('scheduler-tick needs at least one accepted secret');
-  return async (req: Request): Promise<Response> => {
+  const limiter = createAuthFailureLimiter({ db: opts.deps.pool, functionName: 'scheduler-tick', config: opts.authLimit, log: opts.log });
+  return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
       if (req.method !== 'GET' && req.method !== 'POST') {
         return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET, POST' });
       }
+      // The secret first: a valid one is never counted nor limited (the cron caller is never locked out).
       if (!(await verifyCronSecret(req.headers, opts.secrets))) {
-        return new Response('Unauthorized', { status: 401 });
+        return limiter.refuse(req, info, () => new Response('Unauthorized', { status: 401 }));
       }
 
       const url = new URL(req.url);

@@ -1,5 +1,6 @@
 // Supabase Edge Function entry point: scheduler-tick, built from its own configuration.
 
+import { authLimitOf } from '../_shared/config.ts';
 import { composeFunction } from '../_shared/entry.ts';
 import { createTickDeps } from '../_shared/tick-deps.ts';
 import { TickConfig } from './config.ts';
@@ -17,6 +18,7 @@ Deno.serve(
         jitterMs: config.TICK_JITTER_MS,
         ...(config.TICK_BUDGET_MS !== undefined ? { budgetMs: config.TICK_BUDGET_MS } : {}),
         log,
+        authLimit: authLimitOf(config),
       }),
   }),
 );

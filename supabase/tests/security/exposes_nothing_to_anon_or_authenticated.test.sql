@@ -4,7 +4,7 @@
 -- no extension lives in public.
 begin;
 \ir ../_helpers.psql
-select plan(14);
+select plan(18);
 
 select is(
   (select array_agg(c.relname::text order by c.relname) from pg_class c
@@ -88,8 +88,18 @@ select throws_ok('select * from public.campaigns', '42501', 'permission denied f
                  'anon cannot read campaigns');
 select throws_ok('select public.launch_due_calls()', '42501', 'permission denied for function launch_due_calls',
                  'anon cannot launch calls');
+select throws_ok('select * from public.operator_tokens', '42501', 'permission denied for table operator_tokens',
+                 'anon cannot read the operator tokens (not even their hashes)');
+select throws_ok($$select * from public.authenticate_operator_token('\x00'::bytea)$$, '42501',
+                 'permission denied for function authenticate_operator_token',
+                 'anon cannot try operator tokens against the database');
 reset role;
 set local role authenticated;
+select throws_ok('select * from public.operator_audit_log', '42501', 'permission denied for table operator_audit_log',
+                 'authenticated cannot read the audit trail');
+select throws_ok($$select * from public.record_auth_failure('x', 'scheduler-tick', 1, '1 minute')$$, '42501',
+                 'permission denied for function record_auth_failure',
+                 'authenticated cannot write the failed-authentication counts');
 select throws_ok($$insert into public.do_not_call_numbers (phone) values ('+15550001111')$$, '42501',
                  'permission denied for table do_not_call_numbers',
                  'authenticated cannot write to the do-not-call list');
