@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E164_PATTERN, isE164 } from '../../supabase/functions/_shared/phone.ts';
-import { testDbUrl } from '../helpers/db.ts';
+import { testDbUrl } from '../support/db.ts';
 
 const CASES: Array<[string, boolean]> = [
   ['+15551234567', true],
