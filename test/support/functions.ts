@@ -101,27 +101,13 @@ export async function startGateway(env: Record<string, string | undefined>, opts
         clearTimeout(t);
       }
     },
-    events: (event: string) =>
-      logs
-        .filter((l) => l.startsWith('{'))
-        .map((l) => {
-          try {
-            return JSON.parse(l) as Record<string, unknown>;
-          } catch {
-            return {};
-          }
-        })
-        .filter((o) => o.event === event),
+    events: (event: string) => jsonEvents(logs, event),
   };
 }
 
-/**
- * JSON log lines of one event written after `mark` (an index into gw.logs taken earlier). Run and
- * call ids restart at 1 after resetData(), so a test looks only at its own lines.
- */
-export function eventsSince(gw: Gateway, mark: number, event: string): Array<Record<string, unknown>> {
-  return gw.logs
-    .slice(mark)
+/** The JSON lines among log lines that carry the given event name, parsed. */
+function jsonEvents(lines: string[], event: string): Array<Record<string, unknown>> {
+  return lines
     .filter((l) => l.startsWith('{'))
     .map((l) => {
       try {
@@ -131,6 +117,14 @@ export function eventsSince(gw: Gateway, mark: number, event: string): Array<Rec
       }
     })
     .filter((o) => o.event === event);
+}
+
+/**
+ * JSON log lines of one event written after `mark` (an index into gw.logs taken earlier). Run and
+ * call ids restart at 1 after resetData(), so a test looks only at its own lines.
+ */
+export function eventsSince(gw: Gateway, mark: number, event: string): Array<Record<string, unknown>> {
+  return jsonEvents(gw.logs.slice(mark), event);
 }
 
 // ---------------------------------------------------------------------------------------------
