@@ -3,8 +3,6 @@
 // provider answer into the right outcome (accepted / retryable / permanent / unknown), never send a
 // call twice, and its callbacks must arrive signed, verify and parse into our statuses. No database.
 
-import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from '../supabase/functions/_shared/provider.ts';
 import {
@@ -14,77 +12,8 @@ import {
   verifyTwilioSignature,
 } from '../supabase/functions/_shared/twilio.ts';
 import { startTwilioSimulator, type SimFaults, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
-
-// ---------------------------------------------------------------------------------------------
-// A callback receiver: what the call-status function sees (full URL, headers, form body).
-
-interface ReceivedCallback {
-  url: string;
-  method: string;
-  signature: string;
-  body: string;
-  params: URLSearchParams;
-}
-
-interface CallbackReceiver {
-  url: string;
-  received: ReceivedCallback[];
-  clear(): void;
-  close(): Promise<void>;
-}
-
-async function startReceiver(): Promise<CallbackReceiver> {
-  const received: ReceivedCallback[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const { port } = server.address() as net.AddressInfo;
-      received.push({
-        url: `http://127.0.0.1:${port}${req.url ?? '/'}`,
-        method: req.method ?? '',
-        signature: String(req.headers['x-twilio-signature'] ?? ''),
-        body,
-        params: new URLSearchParams(body),
-      });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"result":"applied"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/functions/v1/call-status`,
-    received,
-    clear: () => {
-      received.length = 0;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-/** A loopback port nobody listens on (bound, then released). */
-async function refusedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** Polls a condition (no wall-clock assertions: only a generous upper bound). */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from './support/clock.ts';
+import { closedPort, startCallbackReceiver, type CallbackReceiver, type ReceivedCallback } from './support/net.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The suite
@@ -123,7 +52,7 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
     beforeAll(async () => {
       // Calls last milliseconds: timeScale shrinks ring and talk times (60 s ring -> 60 ms).
       sim = await startTwilioSimulator({ seed: 7, timeScale: 0.001, faults: put.baseFaults ?? {} });
-      receiver = await startReceiver();
+      receiver = await startCallbackReceiver();
       provider = put.makeProvider({ baseUrl: sim.url, accountSid: sim.accountSid, authToken: sim.authToken });
     });
     afterAll(async () => {
@@ -245,7 +174,7 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
     });
 
     it('connection refused is retryable: the request never left this machine', async () => {
-      const dead = put.makeProvider({ baseUrl: `http://127.0.0.1:${await refusedPort()}`, accountSid: sim.accountSid, authToken: sim.authToken });
+      const dead = put.makeProvider({ baseUrl: `http://127.0.0.1:${await closedPort()}`, accountSid: sim.accountSid, authToken: sim.authToken });
       const out = await dead.createCall(request());
       expect(out.kind).toBe('retryable');
       expect(sim.stats().createRequests).toBe(0);
@@ -288,7 +217,7 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
       sim.setFaults({ hangRate: 1 });
       const ctl = new AbortController();
       const pending = provider.createCall(request({ signal: ctl.signal, timeoutMs: 30_000 }));
-      await until('the simulator to receive the request', () => sim.stats().createRequests === 1);
+      await waitFor('the simulator to receive the request', () => sim.stats().createRequests === 1, { timeoutMs: 10_000, intervalMs: 5 });
       ctl.abort();
       expect((await pending).kind).toBe('unknown');
       expect(sim.stats().createRequests).toBe(1);

@@ -3,14 +3,13 @@
 // control API, determinism and CLI. No database.
 
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 import { rfc2822, signTwilioRequest } from '../scripts/twilio-sim/core.ts';
+import { startCallbackReceiver, type CallbackReceiver } from './support/net.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -43,30 +42,9 @@ const form = (o: Record<string, string | string[]>) => {
   return p.toString();
 };
 
-async function receiver(status = 200) {
-  const got: Array<{ url: string; params: URLSearchParams; signature: string }> = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const { port } = server.address() as net.AddressInfo;
-      got.push({ url: `http://127.0.0.1:${port}${req.url}`, params: new URLSearchParams(body), signature: String(req.headers['x-twilio-signature']) });
-      res.writeHead(status);
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/call-status`,
-    got,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
 describe('Twilio simulator: the Calls API', () => {
   let sim: TwilioSimulator;
-  let rx: Awaited<ReturnType<typeof receiver>>;
+  let rx: CallbackReceiver;
   const valid = () => ({
     To: '+15555550100',
     From: '+15005550006',
@@ -78,7 +56,7 @@ describe('Twilio simulator: the Calls API', () => {
 
   beforeAll(async () => {
     sim = await startTwilioSimulator({ seed: 3, timeScale: 0.001 });
-    rx = await receiver();
+    rx = await startCallbackReceiver();
   });
   afterAll(async () => {
     await sim?.close();
@@ -185,7 +163,7 @@ describe('Twilio simulator: the Calls API', () => {
 
 describe('Twilio simulator: status callbacks and faults', () => {
   let sim: TwilioSimulator;
-  let rx: Awaited<ReturnType<typeof receiver>>;
+  let rx: CallbackReceiver;
   const create = (to = '+15555550100', extra: Record<string, string> = {}) =>
     call(sim, {
       body: form({
@@ -200,7 +178,7 @@ describe('Twilio simulator: status callbacks and faults', () => {
 
   beforeAll(async () => {
     sim = await startTwilioSimulator({ seed: 11, timeScale: 0.001 });
-    rx = await receiver();
+    rx = await startCallbackReceiver();
   });
   afterAll(async () => {
     await sim?.close();
@@ -208,15 +186,15 @@ describe('Twilio simulator: status callbacks and faults', () => {
   });
   beforeEach(() => {
     sim.reset();
-    rx.got.length = 0;
+    rx.clear();
   });
 
   it('signs each callback over the callback URL and its sorted parameters (node:crypto check)', async () => {
     sim.setFaults({ numbers: [{ match: '*', outcome: 'completed' }] });
     const a = await create('+15555550100', { MachineDetection: 'Enable' });
     await sim.settled();
-    expect(rx.got).toHaveLength(4);
-    for (const cb of rx.got) {
+    expect(rx.received).toHaveLength(4);
+    for (const cb of rx.received) {
       expect(cb.signature).toBe(signTwilioRequest(sim.authToken, cb.url, cb.params));
       expect(cb.params.get('CallSid')).toBe(a.body.sid);
       expect(cb.params.get('Direction')).toBe('outbound-api');
@@ -224,21 +202,21 @@ describe('Twilio simulator: status callbacks and faults', () => {
       expect(cb.params.get('To')).toBe('+15555550100');
       expect(cb.params.get('From')).toBe('+15005550006');
     }
-    expect(rx.got.map((c) => c.params.get('CallStatus'))).toEqual(['initiated', 'ringing', 'in-progress', 'completed']);
-    expect(rx.got[2]!.params.get('AnsweredBy')).toBe('human');
-    expect(rx.got[3]!.params.get('CallDuration')).toMatch(/^[1-9]\d*$/);
+    expect(rx.received.map((c) => c.params.get('CallStatus'))).toEqual(['initiated', 'ringing', 'in-progress', 'completed']);
+    expect(rx.received[2]!.params.get('AnsweredBy')).toBe('human');
+    expect(rx.received[3]!.params.get('CallDuration')).toMatch(/^[1-9]\d*$/);
   });
 
   it('sends only the events asked for', async () => {
     await create('+15555550100', { StatusCallbackEvent: 'completed' });
     await sim.settled();
-    expect(rx.got).toHaveLength(1);
-    expect(rx.got[0]!.params.get('SequenceNumber')).toBe('0');
-    expect(rx.got[0]!.params.get('CallStatus')).toMatch(/^(completed|busy|no-answer|failed)$/);
+    expect(rx.received).toHaveLength(1);
+    expect(rx.received[0]!.params.get('SequenceNumber')).toBe('0');
+    expect(rx.received[0]!.params.get('CallStatus')).toMatch(/^(completed|busy|no-answer|failed)$/);
   });
 
   it('counts callbacks the receiver refuses as failed', async () => {
-    const refusing = await receiver(500);
+    const refusing = await startCallbackReceiver(500);
     try {
       await call(sim, {
         body: form({ To: '+15555550100', From: '+15005550006', Twiml: '<Response/>', StatusCallback: refusing.url }),

@@ -6,8 +6,9 @@
 
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { addContacts, claimQueuedCalls, closeClients, createCampaign, launchDueCalls, openClients } from './fixtures.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { claimQueuedCalls, launchDueCalls } from '../support/rows.ts';
 
 let db: pg.Client;
 
@@ -85,7 +86,7 @@ describe('reservation in each contact\'s own time zone', () => {
     await launchDueCalls(db, new Date('2026-12-02T15:55:00Z'));
     const claimed = await claimQueuedCalls(db, 10, new Date('2026-12-02T16:05:00Z'));
 
-    expect(claimed.map((c) => [Number(c.contact_id), c.release_reason])).toEqual([[paris, 'outside calling window']]);
+    expect(claimed.map((c) => [c.contact_id, c.release_reason])).toEqual([[paris, 'outside calling window']]);
     const { rows } = await db.query('select status, attempts from public.contacts where id = $1', [paris]);
     expect(rows).toEqual([{ status: 'pending', attempts: 0 }]);
   });

@@ -6,19 +6,11 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import {
-  ACTIVE,
-  addContacts,
-  claimQueuedCalls,
-  closeClients,
-  createCampaign,
-  invariantViolations,
-  launchDueCalls,
-  minutesAfterNoon,
-  openClients,
-  type Period,
-} from './fixtures.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { minutesAfterNoon } from '../support/clock.ts';
+import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { invariantViolations, type Period } from '../support/invariants.ts';
+import { ACTIVE, claimQueuedCalls, launchDueCalls } from '../support/rows.ts';
 
 // A fixed seed keeps CI deterministic; FC_SEED=<n> explores other scenarios.
 const SEED = Number(process.env.FC_SEED ?? 20261202);
@@ -132,8 +124,8 @@ async function campaignsLeftOpen(): Promise<string[]> {
 }
 
 interface World {
-  campaigns: number[];
-  contacts: number[];
+  campaigns: string[];
+  contacts: string[];
   pauses: Period[];
   listings: Period[];
 }
@@ -143,7 +135,13 @@ async function setUp(scenario: Scenario): Promise<World> {
   await db.query('update public.scheduler_settings set global_max_concurrent_calls = $1', [scenario.globalCap]);
   const world: World = { campaigns: [], contacts: [], pauses: [], listings: [] };
   for (const [i, spec] of scenario.campaigns.entries()) {
-    const id = await createCampaign(db, { name: `campaign ${i}`, cap: spec.cap, maxAttempts: spec.maxAttempts, status: spec.status });
+    const id = await createCampaign(db, {
+      name: `campaign ${i}`,
+      cap: spec.cap,
+      maxAttempts: spec.maxAttempts,
+      status: spec.status,
+      retryDelay: '1 minute',
+    });
     world.campaigns.push(id);
     world.contacts.push(...(await addContacts(db, id, spec.contacts)));
     if (spec.status === 'PAUSED') world.pauses.push({ id, from: minutesAfterNoon(0), until: null });

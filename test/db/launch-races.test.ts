@@ -5,24 +5,12 @@
 
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import {
-  addContacts,
-  claimQueuedCalls,
-  closeClients,
-  createCampaign,
-  invariantViolations,
-  isSkipped,
-  launchDueCalls,
-  minutesAfterNoon,
-  openClients,
-  pick,
-  randomInt,
-  reservedIn,
-  seededRandom,
-  type LaunchRow,
-  type Period,
-} from './fixtures.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { minutesAfterNoon } from '../support/clock.ts';
+import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { invariantViolations, type Period } from '../support/invariants.ts';
+import { pick, randomInt, seededRandom } from '../support/random.ts';
+import { claimQueuedCalls, isSkipped, launchDueCalls, reservedIn, type LaunchRow } from '../support/rows.ts';
 
 const LAUNCHERS = 8;
 const WORKERS = 3;
@@ -109,13 +97,14 @@ describe('launch_due_calls() under concurrent ticks', () => {
     const rounds = 30;
 
     await admin.query('update public.scheduler_settings set global_max_concurrent_calls = 40');
-    const campaigns: number[] = [];
+    const campaigns: string[] = [];
     for (let i = 0; i < 15; i++) {
       const id = await createCampaign(admin, {
         name: `campaign ${i}`,
         cap: randomInt(random, 1, 8),
         maxAttempts: randomInt(random, 1, 3),
         priority: randomInt(random, 0, 2),
+        retryDelay: '1 minute',
       });
       await addContacts(admin, id, randomInt(random, 10, 40));
       campaigns.push(id);
@@ -182,7 +171,7 @@ describe('launch_due_calls() under concurrent ticks', () => {
 
   it('reserves every contact exactly once when 8 ticks race over 1000 contacts', async () => {
     await admin.query('update public.scheduler_settings set global_max_concurrent_calls = 1000');
-    const campaigns = [] as number[];
+    const campaigns = [] as string[];
     for (let i = 0; i < 10; i++) {
       const id = await createCampaign(admin, { cap: 100 });
       await addContacts(admin, id, 100);

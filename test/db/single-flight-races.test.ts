@@ -5,8 +5,9 @@
 
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { closeClients, minutesAfterNoon, openClients } from './fixtures.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { minutesAfterNoon } from '../support/clock.ts';
+import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
 
 const RACERS = 8;
 let admin: pg.Client;
@@ -80,16 +81,8 @@ describe('tick identity under concurrent deliveries', () => {
   });
 
   it('lets 8 simultaneous pg_cron ticks for one minute do the work once', async () => {
-    const { rows: campaign } = await admin.query<{ id: string }>(
-      `insert into public.campaigns (name, caller_id, provider_settings, window_start, window_end, window_days, max_concurrent_calls)
-       values ('always open', '+15559990000', '{"twiml": "<Response/>"}', '00:00', '24:00', '{1,2,3,4,5,6,7}', 50)
-       returning id`,
-    );
-    await admin.query(
-      `insert into public.contacts (campaign_id, phone, next_attempt_at)
-       select $1, '+1555' || lpad(n::text, 7, '0'), timestamptz '2026-01-01 00:00+00' from generate_series(1, 20) n`,
-      [campaign[0]!.id],
-    );
+    const campaign = await createCampaign(admin, { name: 'always open', cap: 50 });
+    await addContacts(admin, campaign, 20);
 
     const statuses = await Promise.all(
       racers.map(async (c) => {

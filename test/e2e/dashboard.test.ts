@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
 import { startStack, type Stack } from '../../scripts/stack/stack.ts';
-import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
+import { resetData, testDbUrl, withClient } from '../support/db.ts';
 import { launchChromium } from './browser.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard.png');

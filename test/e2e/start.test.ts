@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { resetData, testDbUrl, withClient } from '../helpers/db.ts';
+import { resetData, testDbUrl, withClient } from '../support/db.ts';
 
 interface Run {
   code: number | null;

@@ -11,18 +11,11 @@ import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { runTick, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
-import { newPool, resetData, testDbUrl } from '../helpers/db.ts';
-import {
-  FAST_SETTINGS,
-  addContacts,
-  breakerRow,
-  countWhere,
-  createCampaign,
-  runRow,
-  startSim,
-  updateSettings,
-  type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { FAST_SETTINGS, newPool, resetData, testDbUrl, updateSettings } from '../support/db.ts';
+import { startSim, type TwilioSimulator } from '../support/functions.ts';
+import { dialledTwice } from '../support/invariants.ts';
+import { breakerRow, countWhere, runRow } from '../support/rows.ts';
 
 const silent: Logger = { log: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -75,12 +68,6 @@ async function tickOnce(): Promise<{ result: TickResult; recorded: Recorded }> {
   }
 }
 
-function dialledTwice(): string[] {
-  return Object.entries(sim.stats().createdPerNumber)
-    .filter(([, n]) => n > 1)
-    .map(([phone]) => phone);
-}
-
 describe('batched recording of provider answers', () => {
   it('400 accepted calls: every answer recorded with its provider call id, in a few dozen round trips', async () => {
     await updateSettings(admin, { ...FAST_SETTINGS, global_max_concurrent_calls: 1000, dispatch_concurrency: 40, dispatch_batch_size: 20 });
@@ -91,7 +78,7 @@ describe('batched recording of provider answers', () => {
 
     expect(result).toMatchObject({ status: 'ok', reserved: 400, launched: 400, failed: 0, unknown: 0, requeued: 0, breaker: 'closed' });
     expect(sim.stats().created).toBe(400);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
     expect(await countWhere(admin, 'public.calls', `status = 'dialing' and provider_call_id is not null and provider_accepted_at is not null`)).toBe(400);
     expect((await runRow(admin, result.runId!)).calls_launched).toBe(400);
     expect(await breakerRow(admin)).toMatchObject({ state: 'closed', consecutive_failures: 0 });
@@ -146,7 +133,7 @@ describe('batched recording of provider answers', () => {
     const stats = sim.stats();
     expect(stats.created).toBe(result.launched + result.unknown);
     expect(stats.createRequests).toBe(300);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
     // Failures (500s, 503s) counted against the breaker, successes reset it: never near 1000.
     expect((await breakerRow(admin))?.state).toBe('closed');
   });

@@ -5,32 +5,25 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { newPool, resetData, waitForDispatchLeaseExpiry } from '../helpers/db.ts';
-import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { waitFor } from '../support/clock.ts';
+import { FAST_SETTINGS, newPool, resetData, updateSettings, waitForDispatchLeaseExpiry } from '../support/db.ts';
 import {
   ALL_COMPLETED,
-  FAST_SETTINGS,
-  activeCalls,
-  addContacts,
-  breakerRow,
-  callRows,
-  contactRows,
-  countWhere,
-  createCampaign,
   eventsSince,
   functionsEnv,
   postSignedCallback,
   postTick,
   randomSecret,
-  request,
-  runRow,
   startGateway,
   startSim,
-  updateSettings,
-  waitFor,
   type Gateway,
   type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+} from '../support/functions.ts';
+import { dialledTwice } from '../support/invariants.ts';
+import { request } from '../support/net.ts';
+import { activeCalls, breakerRow, callRows, contactRows, countWhere, runRow } from '../support/rows.ts';
+import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 
 const SECRET = randomSecret();
 /** Create requests time out after this long (the simulator's callbacks come much later). */
@@ -69,12 +62,6 @@ beforeEach(async () => {
   });
 });
 
-function dialledTwice(): string[] {
-  return Object.entries(sim.stats().createdPerNumber)
-    .filter(([, n]) => n > 1)
-    .map(([phone, n]) => `${phone} x${n}`);
-}
-
 describe('circuit breaker', () => {
   beforeEach(async () => {
     // Long enough that the tick right after the one that opened it surely finds it open.
@@ -92,7 +79,8 @@ describe('circuit breaker', () => {
 
   it('a provider outage opens the breaker; while open nothing is sent; after the cool-down one probe closes it', async () => {
     const campaign = await createCampaign(pool, { cap: 10 });
-    const phones = await addContacts(pool, campaign, 10);
+    const phones = freshPhones(10);
+    await addContacts(pool, campaign, phones);
     sim.setFaults({ outage: true });
     const mark = gw.logs.length;
 
@@ -156,7 +144,8 @@ describe('rate limiting', () => {
   it('429 backs off: the call goes back to the queue with dispatch_after in the future, no attempt, no breaker failure', async () => {
     await updateSettings(pool, { tick_budget_ms: 2000 });
     const campaign = await createCampaign(pool, { cap: 5 });
-    const [phone] = await addContacts(pool, campaign, 1);
+    const [phone] = freshPhones(1) as [string];
+    await addContacts(pool, campaign, [phone]);
     sim.setFaults({ rate429: 1, retryAfterSeconds: 3 });
     const mark = gw.logs.length;
 
@@ -204,7 +193,8 @@ describe('ambiguous create requests are never re-sent', () => {
     ['a 500 answer', { rate500: 1 }, /HTTP 500/],
   ] as const)('%s -> unknown, never re-sent, reconciled by its status callback', async (_what, fault, reason) => {
     const campaign = await createCampaign(pool, { cap: 5 });
-    const [phone] = await addContacts(pool, campaign, 1);
+    const [phone] = freshPhones(1) as [string];
+    await addContacts(pool, campaign, [phone]);
     sim.setFaults(fault);
 
     const a = await postTick(gw, SECRET);
@@ -240,7 +230,7 @@ describe('ambiguous create requests are never re-sent', () => {
     const c = await postTick(gw, SECRET);
     expect(c.json).toMatchObject({ launched: 0 });
     expect(sim.stats().createRequests).toBe(1);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
   });
 });
 
@@ -376,7 +366,8 @@ describe('status callbacks', () => {
   it('duplicated and reordered callbacks from the provider settle every call once, at its final status', async () => {
     sim.setFaults({ duplicateCallbackRate: 1, reorderCallbacks: true });
     const campaign = await createCampaign(pool, { cap: 10 });
-    const phones = await addContacts(pool, campaign, 5);
+    const phones = freshPhones(5);
+    await addContacts(pool, campaign, phones);
     const mark = gw.logs.length;
     const a = await postTick(gw, SECRET);
     expect(a.json.launched).toBe(5);
@@ -391,7 +382,7 @@ describe('status callbacks', () => {
     expect(results.filter((r) => r === 'ignored').length).toBeGreaterThanOrEqual(20);
     // Each call went to completed exactly once.
     expect(eventsSince(gw, mark, 'callback_applied').filter((e) => e.status === 'completed' && e.result === 'applied')).toHaveLength(5);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
   });
 });
 
@@ -399,7 +390,8 @@ describe('a crash between claim and provider answer', () => {
   it('the call is never sent twice, stays dialing, is expired by the reaper, and the killed run is marked failed', async () => {
     await updateSettings(pool, { provider_request_timeout_ms: 8000 });
     const campaign = await createCampaign(pool, { cap: 5 });
-    const [phone] = await addContacts(pool, campaign, 1);
+    const [phone] = freshPhones(1) as [string];
+    await addContacts(pool, campaign, [phone]);
     sim.setFaults({ latencyMs: 3000, dropCallbackRate: 1 });
 
     const victim = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));

@@ -3,21 +3,18 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { newPool, resetData } from '../helpers/db.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
-  FAST_SETTINGS,
-  addContacts,
-  createCampaign,
   functionsEnv,
   postTick,
   randomSecret,
-  request,
   startGateway,
   startSim,
-  updateSettings,
   type Gateway,
   type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+} from '../support/functions.ts';
+import { request } from '../support/net.ts';
 
 const SECRET = randomSecret();
 const METRICS_TOKEN = randomSecret();

@@ -4,20 +4,17 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { newPool, resetData } from '../helpers/db.ts';
+import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
-  FAST_SETTINGS,
   functionsEnv,
   looksLikeStackTrace,
   randomSecret,
-  request,
   startGateway,
   startSim,
-  updateSettings,
   type Gateway,
-  type HttpAnswer,
   type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+} from '../support/functions.ts';
+import { request, type HttpAnswer } from '../support/net.ts';
 
 const SECRET = randomSecret();
 const PREVIOUS = randomSecret();

@@ -4,33 +4,25 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { newPool, resetData, testDbUrl } from '../helpers/db.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { waitFor } from '../support/clock.ts';
+import { FAST_SETTINGS, newPool, resetData, testDbUrl, unreachableDbUrl, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
-  FAST_SETTINGS,
-  activeCalls,
-  addContacts,
-  allRuns,
-  callRows,
-  contactRows,
-  countWhere,
-  createCampaign,
   eventsSince,
   functionsEnv,
   looksLikeStackTrace,
   postSignedCallback,
   postTick,
   randomSecret,
-  request,
-  runRow,
   startGateway,
   startSim,
-  unreachableDbUrl,
-  updateSettings,
-  waitFor,
   type Gateway,
   type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+} from '../support/functions.ts';
+import { dialledTwice } from '../support/invariants.ts';
+import { request } from '../support/net.ts';
+import { activeCalls, allRuns, callRows, contactRows, countWhere, runRow } from '../support/rows.ts';
 
 const SECRET = randomSecret();
 const INVALID = '+15005550001'; // Twilio's magic invalid number: 21217
@@ -57,17 +49,11 @@ beforeEach(async () => {
   await updateSettings(pool, FAST_SETTINGS);
 });
 
-/** Numbers the simulator created a call for more than once (must always be empty). */
-function dialledTwice(): string[] {
-  return Object.entries(sim.stats().createdPerNumber)
-    .filter(([, n]) => n > 1)
-    .map(([phone, n]) => `${phone} x${n}`);
-}
-
 describe('execution', () => {
   it('valid secret -> the tick processes: run row ok, calls launched, the provider saw them', async () => {
     const campaign = await createCampaign(pool, { cap: 5 });
-    const phones = await addContacts(pool, campaign, 3);
+    const phones = freshPhones(3);
+    await addContacts(pool, campaign, phones);
 
     const a = await postTick(gw, SECRET);
     expect(a.status).toBe(200);
@@ -123,12 +109,13 @@ describe('campaign processing', () => {
     const paused = await createCampaign(pool, { name: 'paused', status: 'PAUSED' });
     const cancelled = await createCampaign(pool, { name: 'cancelled', status: 'CANCELLED' });
     const completed = await createCampaign(pool, { name: 'completed', status: 'COMPLETED' });
-    const served = [...(await addContacts(pool, queued, 2)), ...(await addContacts(pool, running, 2))];
-    const notServed = [
-      ...(await addContacts(pool, paused, 2)),
-      ...(await addContacts(pool, cancelled, 2)),
-      ...(await addContacts(pool, completed, 2)),
-    ];
+    const served = freshPhones(4);
+    await addContacts(pool, queued, served.slice(0, 2));
+    await addContacts(pool, running, served.slice(2));
+    const notServed = freshPhones(6);
+    await addContacts(pool, paused, notServed.slice(0, 2));
+    await addContacts(pool, cancelled, notServed.slice(2, 4));
+    await addContacts(pool, completed, notServed.slice(4));
 
     const a = await postTick(gw, SECRET);
     expect(a.status).toBe(200);
@@ -197,13 +184,15 @@ describe('campaign processing', () => {
     const phones: string[] = [];
     for (let i = 0; i < 100; i++) {
       const c = await createCampaign(pool, { name: `campaign ${i}`, cap: 1 });
-      phones.push(...(await addContacts(pool, c, 2)));
+      const two = freshPhones(2);
+      await addContacts(pool, c, two);
+      phones.push(...two);
     }
     const a = await postTick(gw, SECRET);
     expect(a.status).toBe(200);
     expect(a.json).toMatchObject({ status: 'ok', processed: 100, reserved: 100, launched: 100, deadline_reached: false });
     expect(sim.stats().created).toBe(100);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
     // One call per campaign (cap 1).
     const { rows } = await pool.query('select campaign_id, count(*)::int as n from public.calls group by 1');
     expect(rows).toHaveLength(100);
@@ -216,7 +205,8 @@ describe('idempotency', () => {
     sim.setFaults({ dropCallbackRate: 1 }); // one call per contact, no retries
     await updateSettings(pool, { dispatch_batch_size: 5 }); // several claim rounds: a longer race window
     const campaign = await createCampaign(pool, { cap: 60 });
-    const phones = await addContacts(pool, campaign, 60);
+    const phones = freshPhones(60);
+    await addContacts(pool, campaign, phones);
 
     for (let round = 0; round < 3; round++) {
       const answers = await Promise.all([postTick(gw, SECRET), postTick(gw, SECRET), postTick(gw, SECRET)]);
@@ -225,7 +215,7 @@ describe('idempotency', () => {
         expect(['ok', 'skipped']).toContain(a.json.status);
       }
       if (round === 0) expect(answers.some((a) => a.json.status === 'ok')).toBe(true);
-      expect(dialledTwice()).toEqual([]);
+      expect(dialledTwice(sim)).toEqual([]);
     }
 
     const stats = sim.stats();
@@ -281,19 +271,21 @@ describe('idempotency', () => {
     const other = await postTick(gw, SECRET, { trigger: 'pg_net', scheduled_for: minute.scheduled_for });
     expect(other.json).toMatchObject({ status: 'ok', launched: 2 });
     expect(sim.stats().created).toBe(4);
-    expect(dialledTwice()).toEqual([]);
+    expect(dialledTwice(sim)).toEqual([]);
   });
 
   it('partial failure -> the others continue; the run is partial with the errors recorded', async () => {
     const good = await createCampaign(pool, { name: 'good', cap: 10 });
-    const goodPhones = await addContacts(pool, good, 4);
+    const goodPhones = freshPhones(4);
+    await addContacts(pool, good, goodPhones);
     await addContacts(pool, good, [INVALID]);
     const malformed = await createCampaign(pool, { name: 'two actions', providerSettings: { twiml: '<Response/>', url: 'https://example.com/x' } });
     await addContacts(pool, malformed, 2);
     const noCaller = await createCampaign(pool, { name: 'no caller id', callerId: null });
     await addContacts(pool, noCaller, 1);
     const other = await createCampaign(pool, { name: 'other', cap: 10 });
-    const otherPhones = await addContacts(pool, other, 2);
+    const otherPhones = freshPhones(2);
+    await addContacts(pool, other, otherPhones);
 
     const a = await postTick(gw, SECRET);
     expect(a.status).toBe(200);
@@ -379,7 +371,8 @@ describe('database errors', () => {
     url.searchParams.set('options', '-c lock_timeout=300');
     const impatient = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, SUPABASE_DB_URL: url.toString() }));
     const campaign = await createCampaign(pool, { cap: 5 });
-    const phones = await addContacts(pool, campaign, 3);
+    const phones = freshPhones(3);
+    await addContacts(pool, campaign, phones);
     const locker = await pool.connect();
     try {
       await locker.query('begin');
@@ -448,7 +441,7 @@ describe('a database error while calls are in flight', () => {
 
       const b = await postTick(impatient, SECRET);
       expect(b.json).toMatchObject({ status: 'ok', launched: 1 });
-      expect(dialledTwice()).toEqual([]);
+      expect(dialledTwice(sim)).toEqual([]);
     } finally {
       await locker.query('rollback').catch(() => undefined);
       locker.release();
@@ -466,7 +459,8 @@ describe('a database error while calls are in flight', () => {
     // Callbacks start well after the create request has been answered (and its write has failed).
     sim.setFaults({ latencyMs: 300, numbers: [{ match: '*', outcome: 'completed' }] });
     const campaign = await createCampaign(pool, { cap: 5 });
-    const [phone] = await addContacts(pool, campaign, 1);
+    const [phone] = freshPhones(1) as [string];
+    await addContacts(pool, campaign, [phone]);
     const locker = await pool.connect();
     try {
       const ticking = postTick(impatient, SECRET);
@@ -502,7 +496,8 @@ describe('performance', () => {
   it('1000 contacts -> processed in batches under the cap, each contact called exactly once', async () => {
     await updateSettings(pool, { dispatch_concurrency: 25 });
     const campaign = await createCampaign(pool, { cap: 50 });
-    const phones = await addContacts(pool, campaign, 1000);
+    const phones = freshPhones(1000);
+    await addContacts(pool, campaign, phones);
 
     // Watch the cap from the side while the ticks and the callbacks run.
     let maxActive = 0;
@@ -559,7 +554,8 @@ describe('performance', () => {
     const budgeted = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, TICK_BUDGET_MS: '2000' }));
     try {
       const campaign = await createCampaign(pool, { cap: 10 });
-      const phones = await addContacts(pool, campaign, 10);
+      const phones = freshPhones(10);
+      await addContacts(pool, campaign, phones);
 
       const a = await postTick(budgeted, SECRET);
       expect(a.status).toBe(200);

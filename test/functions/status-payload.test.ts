@@ -13,9 +13,9 @@ import type {
   StatusPayload,
   TickResponseBody,
 } from '../../supabase/functions/_shared/status.ts';
-import { resetData } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import { connect, functionsEnv, insertCampaign, insertContacts, phones } from '../reliability/support.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { connect, resetData } from '../support/db.ts';
+import { functionsEnv, startGateway, type Gateway } from '../support/functions.ts';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object';
 type KindOf<T> = NonNullable<T> extends number ? 'number' : NonNullable<T> extends boolean ? 'boolean' : NonNullable<T> extends string ? 'string' : 'object';
@@ -146,8 +146,8 @@ afterAll(async () => {
 
 describe('the status payload', () => {
   it('has exactly the fields, and kinds, StatusPayload and TickResponseBody declare', async () => {
-    const campaign = await insertCampaign(db, { cap: 2 });
-    await insertContacts(db, campaign, phones(3));
+    const campaign = await createCampaign(db, { cap: 2 });
+    await addContacts(db, campaign, 3);
     const auth = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 
     const trigger = await fetch(`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: auth });

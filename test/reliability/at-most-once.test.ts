@@ -4,10 +4,12 @@
 
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { connect, insertCampaign, insertContacts, invariantViolations, phones } from './support.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { WEDNESDAY_NOON } from '../support/clock.ts';
+import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { invariantViolations } from '../support/invariants.ts';
 
-const T0 = new Date('2026-12-02T12:00:00Z');
+const T0 = WEDNESDAY_NOON;
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 let db: pg.Client;
@@ -23,8 +25,8 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetData(db);
-  const campaign = await insertCampaign(db, { cap: 1, maxAttempts: 3 });
-  await insertContacts(db, campaign, phones(1, 3));
+  const campaign = await createCampaign(db, { cap: 1, maxAttempts: 3, retryDelay: '1 minute' });
+  await addContacts(db, campaign, 1);
   await db.query('select * from public.launch_due_calls($1)', [T0]);
 });
 

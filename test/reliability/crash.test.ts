@@ -1,4 +1,4 @@
-// Crashes and faults in the middle of a tick, with the real Deno functions (test/helpers/functions.ts)
+// Crashes and faults in the middle of a tick, with the real Deno functions (test/support/functions.ts)
 // talking to the Twilio simulator, and what recovery looks like afterwards:
 //
 //   * the functions process is SIGKILLed while create-call requests are in flight;
@@ -27,22 +27,12 @@ import {
 } from '../../scripts/stack/localdb.ts';
 import { missingPrerequisites } from '../../scripts/stack/prereqs.ts';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
-import { disableCronJobs, resetData, waitForDispatchLeaseExpiry } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import {
-  ACTIVE,
-  connect,
-  createdPerCall,
-  functionsEnv,
-  insertCampaign,
-  insertContacts,
-  invariantViolations,
-  overDialledNumbers,
-  phones,
-  sleep,
-  tick,
-  waitFor,
-} from './support.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { sleep, waitFor } from '../support/clock.ts';
+import { connect, disableCronJobs, resetData, waitForDispatchLeaseExpiry } from '../support/db.ts';
+import { functionsEnv, startGateway, tick, type Gateway } from '../support/functions.ts';
+import { createdPerCall, invariantViolations, overDialledNumbers } from '../support/invariants.ts';
+import { ACTIVE, activeCalls } from '../support/rows.ts';
 import { installTestsSchema } from '../../scripts/tests-schema.ts';
 
 let db: pg.Client;
@@ -80,9 +70,9 @@ async function gateway(env: Record<string, string | undefined>): Promise<Gateway
 /** One campaign of n contacts, callable at any hour, cap n; returns the numbers. */
 async function seed(client: pg.ClientBase, n: number, settings: string): Promise<string[]> {
   await client.query(`update public.scheduler_settings set ${settings}`);
-  const id = await insertCampaign(client, { name: 'crash test', cap: n, maxAttempts: 3 });
-  const numbers = phones(n, 1);
-  await insertContacts(client, id, numbers);
+  const id = await createCampaign(client, { name: 'crash test', cap: n, maxAttempts: 3, retryDelay: '1 minute' });
+  const numbers = freshPhones(n);
+  await addContacts(client, id, numbers);
   return numbers;
 }
 
@@ -153,13 +143,13 @@ async function tickUntilDrained(
     const r = await tick(functionsUrl, cronSecret);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
   }
-  await waitFor(async () => {
+  await waitFor('the calls of the draining ticks to end', async () => {
     const { rows } = await client.query<{ n: string }>(
       `select count(*) as n from public.calls where status in ${ACTIVE} and dispatch_run_id is distinct from $1::bigint`,
       [crashedRunId],
     );
     return Number(rows[0]!.n) === 0;
-  }, 20_000);
+  }, { timeoutMs: 20_000, orTimeout: 'return' });
   return ticks;
 }
 
@@ -171,7 +161,7 @@ describe('a crash of the functions process', () => {
     const first = await gateway(env);
 
     const killedTick = tick(first.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 8, 20_000)).toBe(true);
+    expect(await waitFor('8 calls created at the provider', () => sim.stats().created >= 8, { timeoutMs: 20_000 })).toBe(true);
     await first.stop('SIGKILL');
     const killed = await killedTick;
     expect(killed.status, 'the killed tick never answered').toBe(0);
@@ -221,7 +211,7 @@ describe('the database connections of a running tick are terminated', () => {
     const gw = await gateway(env);
 
     const running = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 5, 20_000)).toBe(true);
+    expect(await waitFor('5 calls created at the provider', () => sim.stats().created >= 5, { timeoutMs: 20_000 })).toBe(true);
     // The tick's connections (the lock holder, the dispatcher's) are the pool's: application_name
     // 'campaign-scheduler'. Create-call requests are in flight meanwhile.
     const { rows: killedBackends } = await db.query<{ pid: number }>(
@@ -241,10 +231,10 @@ describe('the database connections of a running tick are terminated', () => {
     expect(log[0]!.status).not.toBe('running');
 
     // The answers of the requests in flight were recorded through fresh connections.
-    await waitFor(async () => {
+    await waitFor('every answer in flight to be recorded', async () => {
       const { rows } = await db.query<{ n: string }>(`select count(*) as n from public.calls where status = 'dialing' and provider_call_id is null`);
       return Number(rows[0]!.n) === 0;
-    }, 10_000);
+    }, { timeoutMs: 10_000, orTimeout: 'return' });
     await tickUntilDrained(db, gw.url, env.CRON_SECRET!);
     await expectNoDoubleDial(db, sim);
     await expectProviderCallsKnown(db, sim);
@@ -289,7 +279,7 @@ describe('PostgreSQL restarts during a tick', () => {
       const gw = await gateway(env);
 
       const running = tick(gw.url, env.CRON_SECRET!);
-      expect(await waitFor(() => sim.stats().created >= 3, 20_000)).toBe(true);
+      expect(await waitFor('3 calls created at the provider', () => sim.stats().created >= 3, { timeoutMs: 20_000 })).toBe(true);
       await own.end();
       own = undefined;
       expect(await stopCluster(path.join(dir, 'data'))).toBe(true);
@@ -368,10 +358,7 @@ describe('the provider is down for several ticks, then comes back', () => {
       expect(up.status).toBe(200);
       await sleep(1100); // requeued calls wait out their backoff (dispatch_after)
     }
-    await waitFor(async () => {
-      const { rows } = await db.query<{ n: string }>(`select count(*) as n from public.calls where status in ${ACTIVE}`);
-      return Number(rows[0]!.n) === 0;
-    }, 20_000);
+    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
 
     // Everyone dialled exactly once, every attempt counted once, the slots freed.
     expect(sim.stats().createdPerNumber).toEqual(Object.fromEntries(numbers.map((n) => [n, 1])));

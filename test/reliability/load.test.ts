@@ -15,9 +15,12 @@ import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { runTick, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
-import { disableCronJobs, resetData, testDbUrl } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import { ACTIVE, CALLER_ID, connect, functionsEnv, invariantViolations, signedCallback, sleep, TWIML } from './support.ts';
+import { CALLER_ID, DUE_SINCE } from '../support/builders.ts';
+import { sleep } from '../support/clock.ts';
+import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
+import { functionsEnv, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import { invariantViolations } from '../support/invariants.ts';
+import { ACTIVE } from '../support/rows.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CALLS = Number(process.env.LOAD_CALLS ?? 50_000);
@@ -109,16 +112,17 @@ describe(`load: ${CALLS} calls on loopback`, () => {
         [Math.max(CALLS, 50_000)],
       );
       await db.query(
-        `insert into public.campaigns (name, max_concurrent_calls, caller_id, provider_settings, window_start, window_end, window_days)
-         select 'load ' || g, $1, $2, $3, '00:00', '24:00', '{1,2,3,4,5,6,7}' from generate_series(1, $4) g`,
-        [perCampaign, CALLER_ID, JSON.stringify(TWIML), CAMPAIGNS],
+        `select tests.create_campaign(name => 'load ' || g, cap => $1, window_start => '00:00', window_end => '24:00',
+                                      window_days => '{1,2,3,4,5,6,7}')
+           from generate_series(1, $2) g`,
+        [perCampaign, CAMPAIGNS],
       );
       await db.query(
-        `insert into public.contacts (campaign_id, phone, next_attempt_at)
-         select c.id, '+1555' || lpad(((c.id - 1) * $1 + g)::text, 7, '0'), timestamptz '2026-01-01'
-           from public.campaigns c cross join generate_series(1, $1) g
-          where (c.id - 1) * $1 + g <= $2`,
-        [perCampaign, CALLS],
+        `select count(*)
+           from public.campaigns c,
+                tests.add_contacts(campaign_id => c.id, how_many => least($1::integer, $2::integer - (c.id::integer - 1) * $1::integer),
+                                   next_attempt_at => $3)`,
+        [perCampaign, CALLS, DUE_SINCE],
       );
 
       let t = performance.now();

@@ -21,30 +21,22 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { waitFor } from '../support/clock.ts';
 import {
+  connect,
   disableCronJobs,
   dispatchLease,
   pgbouncerAdminUrl,
   poolerDbUrl,
   resetData,
   testDbUrl,
+  unreachableDbUrl,
   waitForDispatchLeaseExpiry,
-} from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import { unreachableDbUrl } from '../helpers/tick-fixtures.ts';
-import {
-  ACTIVE,
-  connect,
-  createdPerCall,
-  functionsEnv,
-  insertCampaign,
-  insertContacts,
-  invariantViolations,
-  overDialledNumbers,
-  phones,
-  tick,
-  waitFor,
-} from './support.ts';
+} from '../support/db.ts';
+import { functionsEnv, startGateway, tick, type Gateway } from '../support/functions.ts';
+import { createdPerCall, invariantViolations, overDialledNumbers } from '../support/invariants.ts';
+import { activeCalls } from '../support/rows.ts';
 
 let db: pg.Client;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -80,11 +72,11 @@ async function gateway(env: Record<string, string | undefined>): Promise<Gateway
 }
 
 /** One campaign of `contacts` numbers, cap `cap`, any hour; returns its id and the numbers. */
-async function seed(contacts: number, cap: number, settings: string): Promise<{ campaign: number; numbers: string[] }> {
+async function seed(contacts: number, cap: number, settings: string): Promise<{ campaign: string; numbers: string[] }> {
   await db.query(`update public.scheduler_settings set ${settings}`);
-  const campaign = await insertCampaign(db, { name: 'pooler test', cap, maxAttempts: 3 });
-  const numbers = phones(contacts, 3);
-  await insertContacts(db, campaign, numbers);
+  const campaign = await createCampaign(db, { name: 'pooler test', cap, maxAttempts: 3, retryDelay: '1 minute' });
+  const numbers = freshPhones(contacts);
+  await addContacts(db, campaign, numbers);
   return { campaign, numbers };
 }
 
@@ -108,11 +100,6 @@ async function expectOneRunRowPerTick(runIds: string[], extraRows = 0): Promise<
   expect(rows).toHaveLength(runIds.length + extraRows);
   const logged = new Set(rows.map((r) => r.id));
   for (const id of runIds) expect(logged.has(id), `run ${id} is in the run log`).toBe(true);
-}
-
-async function activeCalls(): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status in ${ACTIVE}`);
-  return rows[0]!.n;
 }
 
 async function admin<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
@@ -162,7 +149,7 @@ describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
           launched: Number(t.body.launched),
         });
         // The calls end (the simulator answers and hangs up) before the next tick: slots are free.
-        await waitFor(async () => (await activeCalls()) === 0, 20_000);
+        await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
       }
 
       const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: sim.stats().created };
@@ -193,7 +180,7 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
     const gw = await gateway(env);
 
     const running = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 3, 20_000)).toBe(true);
+    expect(await waitFor('3 calls created at the provider', () => sim.stats().created >= 3, { timeoutMs: 20_000 })).toBe(true);
     // PgBouncer's server connections (SHOW SERVERS: remote_pid is the backend) are terminated while
     // create-call requests are in flight.
     const servers = await admin<{ database: string; remote_pid: string }>('show servers');
@@ -210,10 +197,10 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
     expect(run!.status).not.toBe('running');
 
     // Answers whose write was cut off are settled by their status callbacks; then tick to the end.
-    await waitFor(async () => {
+    await waitFor('every answer cut off to be settled by its callback', async () => {
       const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`);
       return rows[0]!.n === 0;
-    }, 20_000);
+    }, { timeoutMs: 20_000, orTimeout: 'return' });
     sim.setFaults({ latencyMs: null });
     // The tick released its lease through a fresh connection (or it expires after its TTL).
     await waitForDispatchLeaseExpiry(db);
@@ -222,7 +209,7 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
       expect(t.status, JSON.stringify(t.body)).toBe(200);
       expect(t.body.status).not.toBe('skipped');
       runIds.push(String(t.body.run_id));
-      await waitFor(async () => (await activeCalls()) === 0, 20_000);
+      await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
     }
     expect(sim.stats().created).toBe(20);
     await expectInvariants(sim);
@@ -240,7 +227,7 @@ describe('(c) the lease holder is killed mid-dispatch', () => {
     cleanups.push(() => victim.stop('SIGKILL'));
 
     const killedTick = tick(victim.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    expect(await waitFor('1 call created at the provider', () => sim.stats().created >= 1, { timeoutMs: 20_000 })).toBe(true);
     await victim.stop('SIGKILL');
     expect((await killedTick).status, 'the killed tick never answered').toBe(0);
     const createdAtKill = sim.stats().created;
@@ -292,7 +279,7 @@ describe('(d) a second tick while the lease is held', () => {
     const gw = await gateway(env);
 
     const first = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    expect(await waitFor('1 call created at the provider', () => sim.stats().created >= 1, { timeoutMs: 20_000 })).toBe(true);
     expect(await dispatchLease(db)).toMatchObject({ held: true });
     const second = await tick(gw.url, env.CRON_SECRET!);
     expect(second.status).toBe(200);
@@ -309,7 +296,7 @@ describe('(d) a second tick while the lease is held', () => {
     expect(runs.map((r) => r.status)).toEqual(['ok', 'skipped', 'ok']);
     expect(runs[1]!.calls_launched).toBe(0);
     await expectOneRunRowPerTick([a.body.run_id, second.body.run_id, third.body.run_id].map(String));
-    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
     await expectInvariants(sim);
   }, 90_000);
 });
@@ -322,7 +309,7 @@ describe('(e) the lease expires while its holder still works', () => {
     const gw = await gateway(env);
 
     const old = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor(() => sim.stats().created >= 1, 20_000)).toBe(true);
+    expect(await waitFor('1 call created at the provider', () => sim.stats().created >= 1, { timeoutMs: 20_000 })).toBe(true);
     const oldLease = await dispatchLease(db);
     expect(oldLease).toMatchObject({ held: true });
 
@@ -360,7 +347,7 @@ describe('(e) the lease expires while its holder still works', () => {
     const next = await tick(gw.url, env.CRON_SECRET!);
     expect(next.body).toMatchObject({ status: 'ok', launched: numbers.length - claimedAtTakeover });
 
-    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
     for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
     await expectInvariants(sim);
     await expectOneRunRowPerTick([a.body.run_id, skipped.body.run_id, next.body.run_id].map(String));
@@ -379,7 +366,7 @@ describe('which URL the functions use', () => {
     const t = await tick(gw.url, env.CRON_SECRET!);
     expect(t.body).toMatchObject({ status: 'ok', launched: 3 });
     expect(await pooledTransactions()).toBeGreaterThan(before);
-    await waitFor(async () => (await activeCalls()) === 0, 20_000);
+    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
     await expectInvariants(sim);
   }, 60_000);
 });

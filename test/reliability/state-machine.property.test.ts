@@ -30,8 +30,12 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { ACTIVE, insertCampaign, insertContacts, invariantViolations, prng, racePool, withinWindow } from './support.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { withinWindow } from '../support/clock.ts';
+import { disableCronJobs, newPool, resetData } from '../support/db.ts';
+import { invariantViolations } from '../support/invariants.ts';
+import { seededRandom } from '../support/random.ts';
+import { ACTIVE, claimQueuedCalls, type ClaimedCall } from '../support/rows.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261128);
 const RUNS = Number(process.env.FC_RUNS ?? 110);
@@ -194,7 +198,7 @@ const SCRIPTS: CallbackStatus[][] = [
 ];
 
 interface CampaignModel {
-  id: number;
+  id: string;
   zone: string;
   window: CallingWindow;
   maxAttempts: number;
@@ -203,7 +207,7 @@ interface CampaignModel {
 }
 
 interface ContactModel {
-  id: number;
+  id: string;
   campaign: CampaignModel;
   phone: string;
   zone: string | null;
@@ -230,20 +234,20 @@ interface CallModel {
 
 class Model {
   readonly campaigns: CampaignModel[] = [];
-  readonly contacts = new Map<number, ContactModel>();
+  readonly contacts = new Map<string, ContactModel>();
   readonly calls = new Map<string, CallModel>();
   readonly listed = new Set<string>();
   cronRuns = 0;
   readonly violations: string[] = [];
 
   /** Checks one claim_queued_calls() answer at p_now against invariants 3 and 4. */
-  onClaimed(rows: ClaimRow[], now: Date, random: () => number): void {
+  onClaimed(rows: ClaimedCall[], now: Date, random: () => number): void {
     for (const row of rows) {
       if (row.release_reason !== null) {
         stats.released[row.release_reason] = (stats.released[row.release_reason] ?? 0) + 1;
         continue;
       }
-      const contact = this.contacts.get(Number(row.contact_id));
+      const contact = this.contacts.get(row.contact_id);
       if (!contact) {
         this.violations.push(`claim returned unknown contact ${row.contact_id}`);
         continue;
@@ -294,12 +298,6 @@ class Model {
   }
 }
 
-interface ClaimRow {
-  call_id: string;
-  contact_id: string;
-  release_reason: string | null;
-}
-
 function pickWeighted<T>(random: () => number, items: Array<[T, number]>): T {
   const total = items.reduce((n, [, w]) => n + w, 0);
   let r = random() * total;
@@ -322,7 +320,7 @@ function shuffled<T>(random: () => number, items: T[]): T[] {
 let pool: pg.Pool;
 
 beforeAll(async () => {
-  pool = racePool(12);
+  pool = newPool(12);
   await disableCronJobs(pool);
 });
 
@@ -330,12 +328,8 @@ afterAll(async () => {
   await pool?.end();
 });
 
-async function claim(limit: number, now: Date): Promise<ClaimRow[]> {
-  const { rows } = await pool.query<ClaimRow>(
-    'select call_id::text, contact_id::text, release_reason from public.claim_queued_calls($1, null, $2)',
-    [limit, now],
-  );
-  return rows;
+function claim(limit: number, now: Date): Promise<ClaimedCall[]> {
+  return claimQueuedCalls(pool, limit, now);
 }
 
 async function setUp(s: Scenario, model: Model): Promise<void> {
@@ -347,7 +341,7 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
     [s.globalCap, s.queuedTtl],
   );
   for (const [i, spec] of s.campaigns.entries()) {
-    const id = await insertCampaign(pool, {
+    const id = await createCampaign(pool, {
       name: `campaign ${i}`,
       cap: spec.cap,
       maxAttempts: spec.maxAttempts,
@@ -360,7 +354,7 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
     const campaign: CampaignModel = { id, zone: spec.zone, window: spec.window, maxAttempts: spec.maxAttempts, held: null };
     model.campaigns.push(campaign);
     const numbers = spec.contacts.map((c) => PHONE_POOL[c.phone]!);
-    const ids = await insertContacts(pool, id, numbers, spec.contacts.map((c) => c.zone));
+    const ids = await addContacts(pool, id, numbers, { timeZone: spec.contacts.map((c) => c.zone) });
     ids.forEach((contactId, k) => {
       model.contacts.set(contactId, { id: contactId, campaign, phone: numbers[k]!, zone: spec.contacts[k]!.zone, sends: 0 });
     });
@@ -432,7 +426,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
   const now = clock.now;
   switch (step.kind) {
     case 'tick': {
-      const random = prng(now.getTime() + step.launchers * 7 + step.claimers);
+      const random = seededRandom(now.getTime() + step.launchers * 7 + step.claimers);
       const launches = Array.from({ length: step.launchers }, (_, i) =>
         step.cron && i === 0
           ? pool.query('select public.run_cron_tick($1)', [now]).then(() => {
@@ -448,19 +442,19 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
       return;
     }
     case 'claim': {
-      const random = prng(now.getTime() + step.claimers * 13 + step.limit);
+      const random = seededRandom(now.getTime() + step.claimers * 13 + step.limit);
       const claimed = await Promise.all(Array.from({ length: step.claimers }, () => claim(step.limit, now)));
       for (const rows of claimed) model.onClaimed(rows, now, random);
       return;
     }
     case 'results': {
-      const random = prng(step.seed);
+      const random = seededRandom(step.seed);
       const waiting = shuffled(random, [...model.calls.values()].filter((c) => c.awaitingAnswer)).slice(0, step.n);
       await Promise.all(waiting.map((call) => recordAnswer(call, random, now, model)));
       return;
     }
     case 'callbacks': {
-      const random = prng(step.seed);
+      const random = seededRandom(step.seed);
       const withNews = shuffled(random, [...model.calls.values()].filter((c) => c.pendingEvents.length > 0)).slice(0, step.n);
       const withHistory = shuffled(random, [...model.calls.values()].filter((c) => c.deliveredEvents.length > 0)).slice(
         0,
@@ -539,7 +533,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
       // a waiting call's calling window opens or closes (DST changes included), then a dispatcher comes.
       await pool.query('select * from public.launch_due_calls($1)', [now]);
       const { rows } = await pool.query<{ id: string }>(`select contact_id::text as id from public.calls where status = 'queued' order by id`);
-      const candidates = rows.length > 0 ? rows.map((r) => model.contacts.get(Number(r.id))!) : [...model.contacts.values()];
+      const candidates = rows.length > 0 ? rows.map((r) => model.contacts.get(r.id)!) : [...model.contacts.values()];
       const contact = candidates[step.contact % candidates.length]!;
       const c = contact.campaign;
       const zone = contact.zone ?? c.zone;
@@ -553,7 +547,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
           break;
         }
       }
-      const random = prng(clock.now.getTime());
+      const random = seededRandom(clock.now.getTime());
       const claimed = await Promise.all([claim(4, clock.now), claim(4, clock.now)]);
       for (const r of claimed) model.onClaimed(r, clock.now, random);
       return;
@@ -562,7 +556,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
       const fn = { expire: 'expire_stuck_calls', release: 'release_stale_queued_calls', housekeeping: 'run_housekeeping' }[step.which];
       const work: Array<Promise<unknown>> = [pool.query(`select public.${fn}($1)`, [now])];
       if (step.racingTick) {
-        const random = prng(now.getTime());
+        const random = seededRandom(now.getTime());
         work.push(pool.query('select * from public.launch_due_calls($1)', [now]));
         work.push(claim(3, now).then((rows) => model.onClaimed(rows, now, random)));
       }
@@ -589,7 +583,7 @@ async function drain(model: Model, clock: { now: Date }): Promise<string[]> {
   // past the longest queued_call_ttl (1 day), stuck_call_timeout and max_call_duration
   clock.now = new Date(clock.now.getTime() + 2 * 24 * 3_600_000);
   const now = clock.now;
-  const random = prng(now.getTime());
+  const random = seededRandom(now.getTime());
   await Promise.all([...model.calls.values()].filter((c) => c.awaitingAnswer).map((c) => recordAnswer(c, random, now, model)));
   for (const call of model.calls.values()) {
     // The provider delivers what it still has, in order (the final one last).

@@ -1,10 +1,11 @@
 // One E.164 rule: the same case list against the database's CHECK constraints (live) and the
 // TypeScript function the Twilio adapter uses (supabase/functions/_shared/phone.ts).
 
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E164_PATTERN, isE164 } from '../../supabase/functions/_shared/phone.ts';
-import { testDbUrl } from '../helpers/db.ts';
+import { createCampaign } from '../support/builders.ts';
+import { connect } from '../support/db.ts';
 
 const CASES: Array<[string, boolean]> = [
   ['+15551234567', true],
@@ -32,8 +33,7 @@ const CONSTRAINTS = ['campaigns_caller_id_is_e164', 'contacts_phone_is_e164', 'd
 
 let db: pg.Client;
 beforeAll(async () => {
-  db = new pg.Client({ connectionString: testDbUrl() });
-  await db.connect();
+  db = await connect();
 });
 afterAll(async () => {
   await db?.end();
@@ -43,12 +43,10 @@ afterAll(async () => {
 async function sqlVerdicts(phone: string): Promise<boolean[]> {
   await db.query('begin');
   try {
-    const { rows } = await db.query<{ id: string }>(
-      `insert into public.campaigns (name, provider_settings) values ('e164', '{"twiml": "<Response/>"}') returning id`,
-    );
+    const campaign = await createCampaign(db, { name: 'e164' });
     const attempts: Array<[string, unknown[]]> = [
-      ['update public.campaigns set caller_id = $2 where id = $1', [rows[0]!.id, phone]],
-      ['insert into public.contacts (campaign_id, phone) values ($1, $2)', [rows[0]!.id, phone]],
+      ['update public.campaigns set caller_id = $2 where id = $1', [campaign, phone]],
+      ['insert into public.contacts (campaign_id, phone) values ($1, $2)', [campaign, phone]],
       ['insert into public.do_not_call_numbers (phone) values ($1) on conflict do nothing', [phone]],
     ];
     const verdicts: boolean[] = [];

@@ -8,7 +8,7 @@
 
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../reliability/support.ts';
+import { connect } from '../support/db.ts';
 
 let db: pg.Client;
 

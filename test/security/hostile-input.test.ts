@@ -14,27 +14,18 @@ import { createTickRoute } from '../../api/_lib/tick-route.ts';
 import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { startVercelLocal, type VercelLocal } from '../../scripts/stack/vercel-local.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import {
-  connect,
-  functionsEnv,
-  insertCampaign,
-  insertContacts,
-  looksLikeStackTrace,
-  phones,
-  secret,
-  signedCallback,
-  snapshotTables,
-} from '../reliability/support.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { functionsEnv, looksLikeStackTrace, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import { snapshotTables } from '../support/rows.ts';
 
 let db: pg.Client;
 let sim: TwilioSimulator;
 let gw: Gateway;
 let vercel: VercelLocal;
 let env: Record<string, string | undefined>;
-const ROUTE_SECRET = secret('vercel-route');
-const METRICS_TOKEN = secret('metrics');
+const ROUTE_SECRET = randomSecret('vercel-route');
+const METRICS_TOKEN = randomSecret('metrics');
 
 beforeAll(async () => {
   db = await connect();
@@ -66,8 +57,8 @@ let knownCallId: string;
 const KNOWN_SID = 'CA00000000000000000000000000000001';
 beforeEach(async () => {
   await resetData(db);
-  const campaign = await insertCampaign(db, { name: 'target', cap: 2 });
-  await insertContacts(db, campaign, phones(2, 4));
+  const campaign = await createCampaign(db, { name: 'target', cap: 2 });
+  await addContacts(db, campaign, 2);
   await db.query('select * from public.launch_due_calls(now())');
   const { rows } = await db.query<{ call_id: string }>(
     'select call_id::text from public.claim_queued_calls(1, null, now()) where release_reason is null',
@@ -434,11 +425,11 @@ describe('hostile data written straight into the database', () => {
       '\u202Eevil\u202C 🎉 名前 \\x00',
       "Campaign {{trigger}} ${process.env.CRON_SECRET} %s %n",
     ];
-    const ids: number[] = [];
+    const ids: string[] = [];
     for (const name of names) {
-      const id = await insertCampaign(db, { name, cap: 1 });
+      const id = await createCampaign(db, { name, cap: 1 });
       ids.push(id);
-      await insertContacts(db, id, phones(1, 10 + ids.length));
+      await addContacts(db, id, 1);
     }
     const { rows } = await db.query<{ name: string }>('select name from public.campaigns where id = any($1::bigint[]) order by id', [ids]);
     expect(rows.map((r) => r.name)).toEqual(names);

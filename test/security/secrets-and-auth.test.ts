@@ -19,9 +19,10 @@ import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio
 import { createLogger } from '../../supabase/functions/_shared/log.ts';
 import { presentedSecret, timingSafeEqualStrings, verifyCronSecret } from '../../supabase/functions/_shared/secrets.ts';
 import { computeTwilioSignature, verifyTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { disableCronJobs, resetData, testDbUrl } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import { connect, functionsEnv, insertCampaign, insertContacts, phones, secret, signedCallback, sleep, waitFor } from '../reliability/support.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { sleep, waitFor } from '../support/clock.ts';
+import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
+import { functionsEnv, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -188,13 +189,13 @@ describe('secrets never show in responses, logs or the run log', () => {
 
   it('across a busy run of every function, with errors of every kind', async () => {
     sim = await startTwilioSimulator({ seed: 5, timeScale: 0.01, faults: { rate500: 0.2, rate503: 0.1 }, invalidNumbers: ['+15550500003'] });
-    const dbPassword = `db-${secret('password')}`;
+    const dbPassword = `db-${randomSecret('password')}`;
     const dbUrl = (await urlWithPassword(dbPassword)) ?? testDbUrl();
     const secrets: Record<string, string> = {
-      CRON_SECRET: secret('cron'),
-      CRON_SECRET_PREVIOUS: secret('cron-previous'),
-      ADMIN_TOKEN: secret('admin'),
-      METRICS_TOKEN: secret('metrics'),
+      CRON_SECRET: randomSecret('cron'),
+      CRON_SECRET_PREVIOUS: randomSecret('cron-previous'),
+      ADMIN_TOKEN: randomSecret('admin'),
+      METRICS_TOKEN: randomSecret('metrics'),
       TWILIO_AUTH_TOKEN: sim.authToken,
       ...(dbUrl.includes(dbPassword) ? { DB_PASSWORD: dbPassword } : {}),
     };
@@ -209,8 +210,8 @@ describe('secrets never show in responses, logs or the run log', () => {
     gateways.push(broken);
 
     await db.query(`update public.scheduler_settings set provider_calls_per_second = 100, dispatch_concurrency = 5, provider_request_timeout_ms = 2000`);
-    const campaign = await insertCampaign(db, { name: "secrets run", cap: 20 });
-    await insertContacts(db, campaign, [...phones(11, 6), '+15550500003']);
+    const campaign = await createCampaign(db, { name: "secrets run", cap: 20 });
+    await addContacts(db, campaign, [...freshPhones(11), '+15550500003']);
 
     const responses: string[] = [];
     const hit = async (url: string, init: RequestInit = {}) => {
@@ -234,7 +235,10 @@ describe('secrets never show in responses, logs or the run log', () => {
       }
     }
     // Callbacks: real ones (through the simulator), forged ones, malformed ones.
-    await waitFor(() => sim.stats().callbacksPending === 0 && sim.stats().created > 0, 15_000);
+    await waitFor('the simulator to deliver its callbacks', () => sim.stats().callbacksPending === 0 && sim.stats().created > 0, {
+      timeoutMs: 15_000,
+      orTimeout: 'return',
+    });
     const { rows: calls } = await db.query<{ id: string }>(`select id::text from public.calls where provider_call_id is not null limit 1`);
     const forged = await signedCallback(`${sim.authToken}x`, gw.url, calls[0]?.id ?? '1', { CallSid: 'CA1', CallStatus: 'completed' });
     await hit(forged.url, { method: 'POST', headers: forged.headers, body: forged.body });
@@ -267,7 +271,7 @@ describe('secrets never show in responses, logs or the run log', () => {
     await hit(forged.url.replace(gw.url, broken.url), { method: 'POST', headers: forged.headers, body: forged.body });
 
     // The Vercel route: a refused request, a forward that fails, a function that refuses our secret.
-    const routeSecret = secret('route');
+    const routeSecret = randomSecret('route');
     const routeLog: string[] = [];
     for (const answer of ['throw', 401, 302] as const) {
       const route = createTickRoute({

@@ -16,23 +16,20 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOutputConfig, builtFunctions, ensureVercelBuild, VERCEL_OUTPUT_DIR, type BuiltFunction } from '../../scripts/stack/vercel-build.ts';
 import { startBuiltFunction, type RunningFunction } from '../../scripts/stack/vercel-function.ts';
-import { newPool, resetData } from '../helpers/db.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
-  FAST_SETTINGS,
-  addContacts,
-  closedPort,
-  createCampaign,
   functionsEnv,
   looksLikeStackTrace,
   randomSecret,
-  runRow,
   startGateway,
   startSim,
-  updateSettings,
   type Gateway,
   type TwilioSimulator,
-} from '../helpers/tick-fixtures.ts';
+} from '../support/functions.ts';
+import { closedPort } from '../support/net.ts';
+import { runRow } from '../support/rows.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROUTE_SECRET = randomSecret();

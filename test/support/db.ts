@@ -1,0 +1,175 @@
+// The database under test, for the vitest suites: where it is, connections and pools, putting it
+// back to empty between tests, and the few rows of settings and leases a test changes or reads.
+// The suites share one database (prepared by scripts/test.ts, or any DATABASE_URL with the
+// migrations and the `tests` schema applied) and run one file at a time; each test starts from
+// resetData().
+
+import pg from 'pg';
+import { closedPort } from './net.ts';
+
+/** Anything that runs a query: a client, a pool, a pool's client. */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+// ---------------------------------------------------------------------------------------------
+// Where
+
+/** The database under test: TEST_DATABASE_URL, else DATABASE_URL. */
+export function testDbUrl(): string {
+  const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (!url) {
+    throw new Error(
+      'no test database: run `npm test` (starts a throwaway cluster), or set TEST_DATABASE_URL / DATABASE_URL ' +
+        'to a database with the migrations applied (e.g. `npm run db -- start`, then DATABASE_URL=$(npm run -s db -- url))',
+    );
+  }
+  return url;
+}
+
+/**
+ * The database URL through PgBouncer in transaction mode (what Supabase's pooler on port 6543 is to
+ * Edge Functions). `npm test` starts PgBouncer and sets POOLER_DATABASE_URL.
+ */
+export function poolerDbUrl(): string {
+  const url = process.env.POOLER_DATABASE_URL;
+  if (!url) {
+    throw new Error('no pooler: run `npm test` (starts PgBouncer in transaction mode), or set POOLER_DATABASE_URL');
+  }
+  return url;
+}
+
+/** PgBouncer's admin console (SHOW POOLS, KILL, RECONNECT; simple queries only). */
+export function pgbouncerAdminUrl(): string {
+  const url = process.env.PGBOUNCER_ADMIN_URL;
+  if (!url) throw new Error('no PgBouncer admin console: run `npm test`, or set PGBOUNCER_ADMIN_URL');
+  return url;
+}
+
+/**
+ * The URL the Edge Functions under test get as SUPABASE_DB_URL: the pooler's by default (as on
+ * Supabase), the direct one with DB_DIRECT=1 or when no pooler runs (vitest started by hand).
+ */
+export function functionsDbUrl(): string {
+  if (process.env.DB_DIRECT === '1' || !process.env.POOLER_DATABASE_URL) return testDbUrl();
+  return process.env.POOLER_DATABASE_URL;
+}
+
+/** A connection string like testDbUrl() but aimed at a loopback port nothing listens on. */
+export async function unreachableDbUrl(): Promise<string> {
+  const u = new URL(testDbUrl());
+  u.hostname = '127.0.0.1';
+  u.port = String(await closedPort());
+  return u.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+/** A connected client (its own backend); errors of an idle connection (server restart) are ignored. */
+export async function connect(url = testDbUrl()): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: 'test-suite' });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** n separate connections (each its own backend, so Promise.all over them really races). */
+export function openClients(n: number): Promise<pg.Client[]> {
+  return Promise.all(Array.from({ length: n }, () => connect()));
+}
+
+export async function closeClients(clients: Array<pg.Client | undefined>): Promise<void> {
+  await Promise.all(clients.map((c) => c?.end().catch(() => undefined)));
+}
+
+/** Runs fn with a fresh connected client, always closed afterwards. */
+export async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A pool of up to n connections to the test database (separate backends); end() it in afterAll. */
+export function newPool(n = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: testDbUrl(), max: n, application_name: 'test-suite' });
+  pool.on('error', () => undefined); // idle client errors (e.g. server restart) must not crash the run
+  return pool;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State between tests
+
+/**
+ * Empties every table in schema public (restart identity cascade) and puts back the default
+ * scheduler settings row that the migrations seed.
+ */
+export async function resetData(client: Queryable): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as name
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind in ('r', 'p')
+      order by 1`,
+  );
+  if (rows.length > 0) {
+    await client.query(`truncate table ${rows.map((r) => r.name).join(', ')} restart identity cascade`);
+  }
+  await client.query(`
+    do $reset$
+    begin
+      if to_regclass('public.scheduler_settings') is not null then
+        insert into public.scheduler_settings default values on conflict do nothing;
+      end if;
+    end
+    $reset$`);
+}
+
+/** Deactivates every pg_cron job, so the every-minute tick cannot launch calls mid-test. */
+export async function disableCronJobs(client: Queryable): Promise<void> {
+  await client.query(`
+    do $cron$
+    begin
+      if to_regclass('cron.job') is not null then
+        update cron.job set active = false where active;
+      end if;
+    end
+    $cron$`);
+}
+
+/** Updates the scheduler settings row (column -> value). */
+export async function updateSettings(db: Queryable, patch: Record<string, string | number>): Promise<void> {
+  const keys = Object.keys(patch);
+  if (keys.length === 0) return;
+  if (!keys.every((k) => /^[a-z_]+$/.test(k))) throw new Error(`bad settings key in ${keys.join(', ')}`);
+  const sets = keys.map((k, i) => `${k} = $${i + 1}`).join(', ');
+  await db.query(`update public.scheduler_settings set ${sets} where id`, Object.values(patch));
+}
+
+/** Settings for tests where pacing must not matter. */
+export const FAST_SETTINGS = { provider_calls_per_second: 1000 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// The dispatch lease
+
+/** The 'dispatch' lease row (public.scheduler_leases), if any. */
+export async function dispatchLease(
+  client: Queryable,
+): Promise<{ holder: string; token: string; expires_at: Date; released_at: Date | null; held: boolean } | undefined> {
+  const { rows } = await client.query(
+    `select holder, token::text as token, expires_at, released_at, (released_at is null and expires_at > now()) as held
+       from public.scheduler_leases where name = 'dispatch'`,
+  );
+  return rows[0];
+}
+
+/** Waits until the 'dispatch' lease is free (released, or expired by the database's clock). */
+export async function waitForDispatchLeaseExpiry(client: Queryable, timeoutMs = 40_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const lease = await dispatchLease(client);
+    if (!lease?.held) return;
+    if (Date.now() > until) throw new Error(`the dispatch lease of ${lease.holder} did not expire within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(10, lease.expires_at.getTime() - Date.now()))));
+  }
+}
