@@ -24,9 +24,8 @@ import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio
 import { generateOperatorToken } from '../../supabase/functions/_shared/operator-auth.ts';
 import { createOperatorToken } from '../../supabase/functions/_shared/queries.ts';
 import { launchChromium } from '../e2e/browser.ts';
-import { disableCronJobs, resetData } from '../helpers/db.ts';
-import { startGateway, type Gateway } from '../helpers/functions.ts';
-import { connect, functionsEnv, secret, signedCallback } from '../reliability/support.ts';
+import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { functionsEnv, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
 
 const DASHBOARD = 'https://dashboard.example.org';
 const FOREIGN = 'https://evil.example.net';
@@ -80,7 +79,7 @@ async function gateway(extra: Record<string, string | undefined>): Promise<{ gw:
 
 describe('named operator credentials', () => {
   it('ADMIN_TOKEN makes a named token, shown once and stored as its SHA-256; revoked and expired tokens are refused; every action is audited', async () => {
-    const previous = secret('admin-previous');
+    const previous = randomSecret('admin-previous');
     const { gw, env } = await gateway({ ADMIN_TOKEN_PREVIOUS: previous });
     const admin = env.ADMIN_TOKEN!;
     const admin$ = (p: string, init: RequestInit = {}) => hit(`${gw.url}/scheduler-admin${p}`, init);
@@ -181,7 +180,7 @@ describe('brute force', () => {
     const statuses: number[] = [];
     let lastRetryAfter = '';
     for (let i = 0; i < 100; i++) {
-      const wrong = secret('guess');
+      const wrong = randomSecret('guess');
       const r = await tick(wrong);
       statuses.push(r.status);
       if (r.status === 429) lastRetryAfter = r.headers.get('retry-after') ?? '';
@@ -199,7 +198,7 @@ describe('brute force', () => {
     expect((await tick(env.CRON_SECRET!)).status).toBe(200);
 
     // Another source is not limited by the first one's failures.
-    expect((await tick(secret('guess'), '198.51.100.9')).status).toBe(401);
+    expect((await tick(randomSecret('guess'), '198.51.100.9')).status).toBe(401);
 
     // Other functions count against the same source: admin, metrics, a forged callback.
     const other = '192.0.2.44';
@@ -225,7 +224,7 @@ describe('brute force', () => {
   });
 
   it('a limited source answers 429 on metrics and admin too, and the right credentials still pass', async () => {
-    const metrics = secret('metrics');
+    const metrics = randomSecret('metrics');
     const { gw, env } = await gateway({ METRICS_TOKEN: metrics, AUTH_FAILURE_LIMIT: '3' });
     const from = { 'x-forwarded-for': '203.0.113.99' };
     const codes: number[] = [];
