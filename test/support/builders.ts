@@ -94,7 +94,9 @@ export async function addContacts(
   const zone = opts.timeZone ?? null;
   if (typeof contacts === 'number') {
     if (contacts === 0) return [];
-    if (typeof zone === 'object' && zone !== null) throw new Error('addContacts: one time zone per contact needs their phone numbers');
+    if (typeof zone === 'object' && zone !== null) {
+      throw new Error('addContacts: one time zone per contact needs their phone numbers');
+    }
     const { rows } = await db.query<{ id: string }>(
       `select a.id::text as id
          from tests.add_contacts(campaign_id => $1, how_many => $2, time_zone => $3, next_attempt_at => $4) with ordinality as a (id, n)

@@ -4,14 +4,14 @@
 // test sends them: ticks, signed status callbacks. The gateway's JSON log lines are captured so tests
 // can look for events and for leaked secrets. Nothing here imitates a component.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import { functionsDbUrl } from './db.ts';
-import { request, type HttpAnswer } from './net.ts';
+import { type HttpAnswer, request } from './net.ts';
 
 export type { TwilioSimulator };
 
@@ -191,7 +191,11 @@ export function postTick(gw: { url: string }, secret: string, body?: Record<stri
 }
 
 /** A 'local' tick that never throws: a dead gateway (or no answer within timeoutMs) gives status 0. */
-export async function tick(functionsUrl: string, cronSecret: string, timeoutMs = 60_000): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function tick(
+  functionsUrl: string,
+  cronSecret: string,
+  timeoutMs = 60_000,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   try {
     const a = await request(`${functionsUrl}/scheduler-tick`, {
       method: 'POST',
@@ -242,8 +246,7 @@ export async function postSignedCallback(
 ): Promise<HttpAnswer> {
   const url = `${gw.url}/call-status${query}`;
   const signedUrl = `${gw.url}/call-status${opts.signatureFor?.query ?? query}`;
-  const signature =
-    opts.signature ??
+  const signature = opts.signature ??
     (await computeTwilioSignature(opts.signatureFor?.token ?? authToken, signedUrl, opts.signatureFor?.params ?? params));
   return request(url, {
     method: 'POST',

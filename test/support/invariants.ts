@@ -105,7 +105,9 @@ export async function overDialledNumbers(db: Queryable, createdPerNumber: Record
   for (const r of rows) {
     const created = createdPerNumber[r.phone] ?? 0;
     if (created > r.attempts || created > Number(r.dialled)) {
-      out.push(`${r.phone}: created ${created} times at the provider, ${r.attempts} attempts counted, ${r.dialled} calls dialled`);
+      out.push(
+        `${r.phone}: created ${created} times at the provider, ${r.attempts} attempts counted, ${r.dialled} calls dialled`,
+      );
     }
   }
   for (const phone of Object.keys(createdPerNumber)) {

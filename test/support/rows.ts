@@ -142,9 +142,12 @@ export async function countWhere(db: Queryable, table: string, where: string, pa
 export async function breakerRow(
   db: Queryable,
 ): Promise<{ state: string; consecutive_failures: number; open_until: Date | null } | undefined> {
-  const { rows } = await db.query('select state, consecutive_failures, open_until from public.provider_circuit_breakers where provider = $1', [
-    'twilio',
-  ]);
+  const { rows } = await db.query(
+    'select state, consecutive_failures, open_until from public.provider_circuit_breakers where provider = $1',
+    [
+      'twilio',
+    ],
+  );
   return rows[0];
 }
 
