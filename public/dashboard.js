@@ -113,10 +113,22 @@ function fmtCountdown(ms) {
 
 /** @type {Record<string, string>} */
 const TONES = {
-  ok: 'good', closed: 'good', COMPLETED: 'good', completed: 'good',
-  RUNNING: 'info', running: 'info', half_open: 'warn', probe: 'warn',
-  partial: 'warn', PAUSED: 'warn', skipped: 'neutral', duplicate: 'neutral', QUEUED: 'neutral',
-  failed: 'bad', open: 'bad', CANCELLED: 'bad',
+  ok: 'good',
+  closed: 'good',
+  COMPLETED: 'good',
+  completed: 'good',
+  RUNNING: 'info',
+  running: 'info',
+  half_open: 'warn',
+  probe: 'warn',
+  partial: 'warn',
+  PAUSED: 'warn',
+  skipped: 'neutral',
+  duplicate: 'neutral',
+  QUEUED: 'neutral',
+  failed: 'bad',
+  open: 'bad',
+  CANCELLED: 'bad',
 };
 
 /** @param {HTMLElement} el @param {string | null | undefined} value @param {string} [label] */
@@ -249,17 +261,18 @@ function renderStatus(data) {
   /** @type {HTMLElement} */ (bar.firstElementChild).style.width = `${pct}%`;
   bar.classList.toggle('full', cap > 0 && active >= cap);
   $('queued-calls').textContent =
-    `${fmtInt(s.queued_calls)} queued · ${fmtInt(s.active_campaigns)} active campaign${num(s.active_campaigns) === 1 ? '' : 's'}` +
+    `${fmtInt(s.queued_calls)} queued · ${fmtInt(s.active_campaigns)} active campaign${
+      num(s.active_campaigns) === 1 ? '' : 's'
+    }` +
     ` · ${fmtInt(s.calls_completed_last_day)} completed today`;
 
   // Breaker
   badge($('breaker-state'), s.breaker_state ?? 'closed');
-  $('breaker-detail').textContent =
-    s.breaker_state === 'open' && s.breaker_open_until
-      ? `Dispatch paused until ${fmtTime(s.breaker_open_until)}`
-      : s.breaker_state === 'half_open'
-        ? 'One probe call decides'
-        : 'Provider calls flowing';
+  $('breaker-detail').textContent = s.breaker_state === 'open' && s.breaker_open_until
+    ? `Dispatch paused until ${fmtTime(s.breaker_open_until)}`
+    : s.breaker_state === 'half_open'
+    ? 'One probe call decides'
+    : 'Provider calls flowing';
 
   // Errors
   const errors = Array.isArray(s.last_run_errors) ? s.last_run_errors : [];
@@ -267,7 +280,9 @@ function renderStatus(data) {
   const rate = num(s.run_error_rate_last_hour);
   const runs = num(s.runs_last_hour) ?? 0;
   $('error-rate').textContent = rate === null ? '–' : `${(rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0)} %`;
-  $('error-rate').title = `${runs} finished run${runs === 1 ? '' : 's'} in the last hour, ${fmtInt(s.failed_runs_last_hour)} failed`;
+  $('error-rate').title = `${runs} finished run${runs === 1 ? '' : 's'} in the last hour, ${
+    fmtInt(s.failed_runs_last_hour)
+  } failed`;
   renderErrors(errors);
 
   renderCampaigns(Array.isArray(data.campaigns) ? data.campaigns : []);
@@ -288,7 +303,11 @@ function renderErrors(errors) {
   const list = $('last-run-errors');
   list.replaceChildren(
     ...errors.slice(0, 20).map((e) => {
-      const where = [e.campaign_id ? `campaign ${e.campaign_id}` : '', e.call_id ? `call ${e.call_id}` : '', e.code ? `code ${e.code}` : '']
+      const where = [
+        e.campaign_id ? `campaign ${e.campaign_id}` : '',
+        e.call_id ? `call ${e.call_id}` : '',
+        e.code ? `code ${e.code}` : '',
+      ]
         .filter(Boolean)
         .join(' · ');
       return el('li', {}, [
@@ -427,7 +446,9 @@ async function refresh() {
       signOut('The admin token was refused. Check it and sign in again.');
       return;
     }
-    const why = err instanceof HttpError ? `answered HTTP ${err.status}${err.body?.error ? ` (${err.body.error})` : ''}` : 'is unreachable';
+    const why = err instanceof HttpError
+      ? `answered HTTP ${err.status}${err.body?.error ? ` (${err.body.error})` : ''}`
+      : 'is unreachable';
     showBanner(`The scheduler API at ${state.functionsUrl} ${why}. Retrying every ${REFRESH_MS / 1000} s.`);
     $('refresh-note').textContent = 'Connection problem';
   } finally {
@@ -452,11 +473,10 @@ async function triggerTick() {
     const r = /** @type {TickResponseBody} */ (await api('POST', '/trigger'));
     const errors = Array.isArray(r.errors) ? r.errors.length : 0;
     result.className = `trigger-result tone-${TONES[r.status] ?? 'neutral'}`;
-    result.textContent =
-      r.status === 'skipped'
-        ? `Run #${r.run_id} skipped: another tick was running at that moment; it serves the same calls.`
-        : `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
-          `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
+    result.textContent = r.status === 'skipped'
+      ? `Run #${r.run_id} skipped: another tick was running at that moment; it serves the same calls.`
+      : `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
+        `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
   } catch (err) {
     if (err instanceof HttpError && err.status === 401) {
       signOut('The admin token was refused. Check it and sign in again.');
@@ -502,7 +522,13 @@ async function loadTokens() {
       ...tokens.map((t) => {
         const tr = document.createElement('tr');
         tr.dataset.testid = `token-${t.name}`;
-        const cells = [t.name, t.state, fmtDateTime(t.created_at), t.expires_at ? fmtDateTime(t.expires_at) : 'never', t.last_used_at ? fmtDateTime(t.last_used_at) : '–'];
+        const cells = [
+          t.name,
+          t.state,
+          fmtDateTime(t.created_at),
+          t.expires_at ? fmtDateTime(t.expires_at) : 'never',
+          t.last_used_at ? fmtDateTime(t.last_used_at) : '–',
+        ];
         for (const c of cells) {
           const td = document.createElement('td');
           td.textContent = c;
@@ -524,7 +550,9 @@ async function loadTokens() {
     );
     $('no-tokens').hidden = tokens.length > 0;
   } catch (err) {
-    $('token-result').textContent = `Cannot list the tokens: ${err instanceof HttpError ? `HTTP ${err.status}` : 'the API is unreachable'}.`;
+    $('token-result').textContent = `Cannot list the tokens: ${
+      err instanceof HttpError ? `HTTP ${err.status}` : 'the API is unreachable'
+    }.`;
   }
 }
 
@@ -544,7 +572,9 @@ async function createToken(event) {
     result.textContent = `Token for ${created.name} created. Copy it now: it is not shown again.`;
     /** @type {HTMLFormElement} */ ($('token-form')).reset();
   } catch (err) {
-    result.textContent = err instanceof HttpError ? `Not created: ${err.body?.message ?? err.body?.error ?? `HTTP ${err.status}`}.` : 'Not created: the API is unreachable.';
+    result.textContent = err instanceof HttpError
+      ? `Not created: ${err.body?.message ?? err.body?.error ?? `HTTP ${err.status}`}.`
+      : 'Not created: the API is unreachable.';
   }
   await loadTokens();
 }
@@ -554,7 +584,7 @@ const fmtDateTime = (iso) => dateTimeFmt.format(new Date(iso));
 
 /** @param {OperatorToken} t */
 async function revokeToken(t) {
-  if (!window.confirm(`Revoke the token of ${t.name}? Whoever uses it is signed out at once.`)) return;
+  if (!globalThis.confirm(`Revoke the token of ${t.name}? Whoever uses it is signed out at once.`)) return;
   try {
     await api('DELETE', `/tokens/${encodeURIComponent(t.id)}`);
     $('token-result').textContent = `Token of ${t.name} revoked.`;
@@ -592,10 +622,9 @@ async function signIn(event) {
     $('refresh-note').textContent = `Updated ${timeFmt.format(new Date())}`;
   } catch (err) {
     input.setAttribute('aria-invalid', 'true');
-    $('login-error').textContent =
-      err instanceof HttpError && err.status === 401
-        ? 'That admin token was refused.'
-        : `Cannot reach the scheduler API at ${state.functionsUrl}.`;
+    $('login-error').textContent = err instanceof HttpError && err.status === 401
+      ? 'That admin token was refused.'
+      : `Cannot reach the scheduler API at ${state.functionsUrl}.`;
   } finally {
     submit.disabled = false;
   }

@@ -2,13 +2,7 @@
 // throwaway cluster (or DATABASE_URL), `deno fmt --check`, `deno lint`, and `deno check` over the Edge
 // Functions (scripts/stack/deno-tools.ts). Any finding fails.
 
-import {
-  bootstrapSupabaseShape,
-  installTestExtensions,
-  lintDatabase,
-  pushMigrations,
-  startLocalDb,
-} from './stack/localdb.ts';
+import { bootstrapSupabaseShape, installTestExtensions, lintDatabase, pushMigrations, startLocalDb } from './stack/localdb.ts';
 import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
 

@@ -41,7 +41,9 @@ async function main(argv: string[]): Promise<number> {
       for (const t of tokens) {
         const expires = t.expires_at ? `expires ${t.expires_at.toISOString()}` : 'no expiry';
         const used = t.last_used_at ? `last used ${t.last_used_at.toISOString()}` : 'never used';
-        console.log(`${t.id}\t${t.name}\t${t.state}\tcreated ${t.created_at.toISOString()} by ${t.created_by}\t${expires}\t${used}`);
+        console.log(
+          `${t.id}\t${t.name}\t${t.state}\tcreated ${t.created_at.toISOString()} by ${t.created_by}\t${expires}\t${used}`,
+        );
       }
       return 0;
     }
@@ -54,9 +56,18 @@ async function main(argv: string[]): Promise<number> {
       const i = rest.indexOf('--expires');
       const expiresAt = i >= 0 ? new Date(now.getTime() + parseExpiry(rest[i + 1] ?? '')) : null;
       const token = generateOperatorToken();
-      const row = await createOperatorToken(client, { name, sha256: await sha256(token), expiresAt, actor, actorTokenId: null, now });
-      console.error(`operator token ${row.id} for ${row.name} created${row.expires_at ? `, expires ${row.expires_at.toISOString()}` : ''}.`);
-      console.error('It is shown once, now: give it to the operator (the dashboard\'s sign-in, or Authorization: Bearer).');
+      const row = await createOperatorToken(client, {
+        name,
+        sha256: await sha256(token),
+        expiresAt,
+        actor,
+        actorTokenId: null,
+        now,
+      });
+      console.error(
+        `operator token ${row.id} for ${row.name} created${row.expires_at ? `, expires ${row.expires_at.toISOString()}` : ''}.`,
+      );
+      console.error("It is shown once, now: give it to the operator (the dashboard's sign-in, or Authorization: Bearer).");
       console.log(token);
       return 0;
     }

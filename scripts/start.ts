@@ -23,7 +23,7 @@ import pg from 'pg';
 import { REPO_ROOT } from './stack/localdb.ts';
 import { seedDemoIfEmpty } from './stack/demo-seed.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
-import { generateSecret, readStatusSummary, startStack, type Stack, type StackSecrets, type TickReply } from './stack/stack.ts';
+import { generateSecret, readStatusSummary, type Stack, type StackSecrets, startStack, type TickReply } from './stack/stack.ts';
 
 const USAGE = 'usage: npm start [-- --interval <seconds>] [--once] [--no-seed] [--verbose]';
 
@@ -249,11 +249,17 @@ async function main(): Promise<number> {
         `  Admin token  ${stack.secrets.adminToken}`,
         `               (paste it into the dashboard's sign-in form${opts.once ? '' : '; kept in .local/dev-secrets.json'})`,
         `               named tokens per operator: the dashboard's "Operator tokens", or npm run operator -- create <name>`,
-        `  Metrics      ${stack.functionsUrl}/scheduler-metrics: ${process.env.METRICS_TOKEN ? 'with Authorization: Bearer $METRICS_TOKEN' : 'closed (401); start with METRICS_TOKEN=<token> to scrape them'}`,
+        `  Metrics      ${stack.functionsUrl}/scheduler-metrics: ${
+          process.env.METRICS_TOKEN
+            ? 'with Authorization: Bearer $METRICS_TOKEN'
+            : 'closed (401); start with METRICS_TOKEN=<token> to scrape them'
+        }`,
         `  Functions    ${stack.functionsUrl}/{scheduler-tick,scheduler-admin,scheduler-metrics,call-status}`,
         `  Simulator    ${stack.simulator.url}  (Twilio-compatible: calls are not real)`,
         `  Database     ${redactUrl(stack.databaseUrl)}`,
-        `  Functions DB ${stack.poolerUrl ? `${redactUrl(stack.poolerUrl)} (PgBouncer, transaction mode)` : 'direct (DB_DIRECT=1)'}`,
+        `  Functions DB ${
+          stack.poolerUrl ? `${redactUrl(stack.poolerUrl)} (PgBouncer, transaction mode)` : 'direct (DB_DIRECT=1)'
+        }`,
         ...(opts.once ? [] : [`  Logs         ${path.relative(process.cwd(), LOG_DIR) || LOG_DIR}/{functions,vercel}.log`]),
         '',
         opts.once

@@ -10,17 +10,17 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  REPO_ROOT,
   bootstrapSupabaseShape,
   installTestExtensions,
   lintDatabase,
-  pushMigrations,
-  startLocalDb,
   type LocalDb,
+  pushMigrations,
+  REPO_ROOT,
+  startLocalDb,
 } from './stack/localdb.ts';
 import { vercelBuild } from './stack/vercel-build.ts';
 import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
-import { startPgBouncer, type PgBouncer } from './stack/pgbouncer.ts';
+import { type PgBouncer, startPgBouncer } from './stack/pgbouncer.ts';
 import { installTestsSchema } from './tests-schema.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
 
@@ -88,9 +88,7 @@ function parsePgProve(output: string, code: number): Tally {
 }
 
 async function runPgTap(url: string): Promise<Tally | undefined> {
-  const files = findFiles(path.join(REPO_ROOT, 'supabase', 'tests'), '.test.sql').map((f) =>
-    path.relative(REPO_ROOT, f),
-  );
+  const files = findFiles(path.join(REPO_ROOT, 'supabase', 'tests'), '.test.sql').map((f) => path.relative(REPO_ROOT, f));
   if (files.length === 0) {
     log('pgTAP: no supabase/tests/**/*.test.sql files yet; skipping pg_prove');
     return undefined;
@@ -140,7 +138,9 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): P
     tally = { passed: json.numPassedTests ?? 0, failed: (json.numFailedTests ?? 0) + brokenFiles };
   } catch {
     // No report (vitest crashed before writing it): fall back to its summary line.
-    const m = /Tests\s+(?:(\d+) failed)?[ |]*(?:(\d+) passed)?/.exec(r.output.replace(new RegExp(String.fromCharCode(27) + String.raw`\[[0-9;]*m`, 'g'), ''));
+    const m = /Tests\s+(?:(\d+) failed)?[ |]*(?:(\d+) passed)?/.exec(
+      r.output.replace(new RegExp(String.fromCharCode(27) + String.raw`\[[0-9;]*m`, 'g'), ''),
+    );
     tally = { passed: Number(m?.[2] ?? 0), failed: Number(m?.[1] ?? 0) };
   }
   if (r.code !== 0 && tally.failed === 0) tally.failed = 1;
@@ -183,7 +183,11 @@ async function main(): Promise<number> {
     await installTestExtensions(db.url);
     await pushMigrations(db.url, { log });
     pooler = await startPgBouncer({ databaseUrl: db.url, ...(db.dir ? { dir: db.dir } : {}), log });
-    log(process.env.DB_DIRECT === '1' ? 'functions: direct database URL (DB_DIRECT=1)' : 'functions: through PgBouncer (transaction mode)');
+    log(
+      process.env.DB_DIRECT === '1'
+        ? 'functions: direct database URL (DB_DIRECT=1)'
+        : 'functions: through PgBouncer (transaction mode)',
+    );
 
     const lint = await lintDatabase(db.url);
     if (lint.ok) {

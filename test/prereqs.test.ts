@@ -5,13 +5,13 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  PrerequisitesMissing,
   ensurePrerequisites,
+  type Host,
   neededBy,
   planPrerequisites,
-  requirements,
-  type Host,
+  PrerequisitesMissing,
   type Privilege,
+  requirements,
 } from '../scripts/stack/prereqs.ts';
 
 const ALL_PACKAGES = Object.values(requirements(15)).map((r) => r.package);
@@ -104,7 +104,7 @@ describe('ensurePrerequisites', () => {
     expect(m.ran).toEqual([
       'sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=300',
       'sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 ' +
-        'postgresql-15-pgtap chromium pgbouncer',
+      'postgresql-15-pgtap chromium pgbouncer',
     ]);
     expect(m.printed.slice(0, 4)).toEqual([
       'npm test needs 3 Debian packages this machine lacks; installing them with apt-get (through sudo):',

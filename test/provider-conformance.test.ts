@@ -4,16 +4,22 @@
 // call twice, and its callbacks must arrive signed, verify and parse into our statuses. No database.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from '../supabase/functions/_shared/provider.ts';
+import type {
+  CallStatus,
+  CreateCallOutcome,
+  CreateCallRequest,
+  StatusUpdate,
+  TelephonyProvider,
+} from '../supabase/functions/_shared/provider.ts';
 import {
-  TwilioProvider,
   mapTwilioCallStatus,
   parseTwilioStatusCallback,
+  TwilioProvider,
   verifyTwilioSignature,
 } from '../supabase/functions/_shared/twilio.ts';
-import { startTwilioSimulator, type SimFaults, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
+import { type SimFaults, startTwilioSimulator, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 import { waitFor } from './support/clock.ts';
-import { closedPort, startCallbackReceiver, type CallbackReceiver, type ReceivedCallback } from './support/net.ts';
+import { type CallbackReceiver, closedPort, type ReceivedCallback, startCallbackReceiver } from './support/net.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The suite
@@ -76,7 +82,8 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
         ...over,
       };
     };
-    const callbacksFor = (callId: string) => receiver.received.filter((c) => new URL(c.url).searchParams.get('call_id') === callId);
+    const callbacksFor = (callId: string) =>
+      receiver.received.filter((c) => new URL(c.url).searchParams.get('call_id') === callId);
     const bySequence = (cbs: ReceivedCallback[]) =>
       [...cbs].sort((a, b) => Number(a.params.get('SequenceNumber')) - Number(b.params.get('SequenceNumber')));
 
@@ -118,7 +125,9 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
     // --- permanent -----------------------------------------------------------------------------
 
     it('an invalid To is permanent with invalidNumber (21211 from a number rule, 21217 from a Twilio test number)', async () => {
-      sim.setFaults({ numbers: [{ match: '*0000', reject: { code: 21211, message: "The 'To' number is not a valid phone number." } }] });
+      sim.setFaults({
+        numbers: [{ match: '*0000', reject: { code: 21211, message: "The 'To' number is not a valid phone number." } }],
+      });
       const a = await provider.createCall(request({ to: '+15555550000' }));
       expect(a).toMatchObject({ kind: 'permanent', invalidNumber: true, code: '21211', httpStatus: 400 });
       const b = await provider.createCall(request({ to: '+15005550001' }));
@@ -150,7 +159,11 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
       const none = await provider.createCall(request({ settings: {} }));
       const two = await provider.createCall(request({ settings: { twiml: TWIML, url: 'https://example.com/x' } }));
       for (const out of [none, two]) {
-        expect(out).toMatchObject({ kind: 'permanent', invalidNumber: false, reason: expect.stringMatching(/malformed campaign/) });
+        expect(out).toMatchObject({
+          kind: 'permanent',
+          invalidNumber: false,
+          reason: expect.stringMatching(/malformed campaign/),
+        });
       }
       expect(sim.stats().createRequests).toBe(0);
     });
@@ -174,7 +187,11 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
     });
 
     it('connection refused is retryable: the request never left this machine', async () => {
-      const dead = put.makeProvider({ baseUrl: `http://127.0.0.1:${await closedPort()}`, accountSid: sim.accountSid, authToken: sim.authToken });
+      const dead = put.makeProvider({
+        baseUrl: `http://127.0.0.1:${await closedPort()}`,
+        accountSid: sim.accountSid,
+        authToken: sim.authToken,
+      });
       const out = await dead.createCall(request());
       expect(out.kind).toBe('retryable');
       expect(sim.stats().createRequests).toBe(0);
@@ -217,7 +234,10 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
       sim.setFaults({ hangRate: 1 });
       const ctl = new AbortController();
       const pending = provider.createCall(request({ signal: ctl.signal, timeoutMs: 30_000 }));
-      await waitFor('the simulator to receive the request', () => sim.stats().createRequests === 1, { timeoutMs: 10_000, intervalMs: 5 });
+      await waitFor('the simulator to receive the request', () => sim.stats().createRequests === 1, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+      });
       ctl.abort();
       expect((await pending).kind).toBe('unknown');
       expect(sim.stats().createRequests).toBe(1);
@@ -286,7 +306,9 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
       expect(cbs).toHaveLength(2 * steps);
       expect(sim.stats().callbacksDuplicated).toBe(steps);
       const groups = new Map<string, ReceivedCallback[]>();
-      for (const cb of cbs) groups.set(cb.params.get('SequenceNumber')!, [...(groups.get(cb.params.get('SequenceNumber')!) ?? []), cb]);
+      for (const cb of cbs) {
+        groups.set(cb.params.get('SequenceNumber')!, [...(groups.get(cb.params.get('SequenceNumber')!) ?? []), cb]);
+      }
       expect(groups.size).toBe(steps);
       for (const [, pair] of groups) {
         expect(pair).toHaveLength(2);
@@ -373,9 +395,12 @@ describe('mapTwilioCallStatus', () => {
     expect(mapTwilioCallStatus(twilio)).toBe(ours);
   });
 
-  it.each(['', 'answered', 'in_progress', 'no_answer', 'cancelled', 'toString', '__proto__', 'unknown'])('%j is not a Twilio call status', (s) => {
-    expect(mapTwilioCallStatus(s)).toBeNull();
-  });
+  it.each(['', 'answered', 'in_progress', 'no_answer', 'cancelled', 'toString', '__proto__', 'unknown'])(
+    '%j is not a Twilio call status',
+    (s) => {
+      expect(mapTwilioCallStatus(s)).toBeNull();
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -383,7 +408,8 @@ describe('mapTwilioCallStatus', () => {
 
 const twilio = {
   makeProvider: (e: Endpoint) => new TwilioProvider(e),
-  verifyCallback: (token: string, url: string, params: URLSearchParams, sig: string) => verifyTwilioSignature(token, url, params, sig),
+  verifyCallback: (token: string, url: string, params: URLSearchParams, sig: string) =>
+    verifyTwilioSignature(token, url, params, sig),
   parseCallback: parseTwilioStatusCallback,
 };
 

@@ -6,25 +6,30 @@ import { describe, expect, it } from 'vitest';
 import { coerceError } from '../supabase/functions/_shared/errors.ts';
 import type { CreateCallRequest } from '../supabase/functions/_shared/provider.ts';
 import {
-  MAX_RETRY_AFTER_MS,
-  TWILIO_INVALID_NUMBER_CODES,
-  TwilioProvider,
   buildCreateCallParams,
   classifyCreateCallResponse,
   isConnectionNeverMade,
+  MAX_RETRY_AFTER_MS,
   parseRetryAfter,
   parseTwilioStatusCallback,
+  TWILIO_INVALID_NUMBER_CODES,
+  TwilioProvider,
 } from '../supabase/functions/_shared/twilio.ts';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
-const twilioError = (code: number, status: number) => JSON.stringify({ code, message: `error ${code}`, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
+const twilioError = (code: number, status: number) =>
+  JSON.stringify({ code, message: `error ${code}`, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
 const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
   classifyCreateCallResponse(status, new Headers(headers), body, NOW);
 
 describe('classifyCreateCallResponse', () => {
   it('2xx with a call sid is accepted; a just-created call is dialing unless Twilio says ringing', () => {
     const sid = 'CA0123456789abcdef0123456789abcdef';
-    expect(classify(201, JSON.stringify({ sid, status: 'queued' }))).toEqual({ kind: 'accepted', providerCallId: sid, status: 'dialing' });
+    expect(classify(201, JSON.stringify({ sid, status: 'queued' }))).toEqual({
+      kind: 'accepted',
+      providerCallId: sid,
+      status: 'dialing',
+    });
     expect(classify(201, JSON.stringify({ sid, status: 'initiated' }))).toMatchObject({ status: 'dialing' });
     expect(classify(201, JSON.stringify({ sid, status: 'ringing' }))).toMatchObject({ status: 'ringing' });
     expect(classify(200, JSON.stringify({ sid, status: 'completed' }))).toMatchObject({ status: 'dialing' });
@@ -54,7 +59,11 @@ describe('classifyCreateCallResponse', () => {
   });
 
   it('503 is retryable; 500, 502, 504 and other 5xx are unknown', () => {
-    expect(classify(503, twilioError(20503, 503), { 'retry-after': '5' })).toMatchObject({ kind: 'retryable', httpStatus: 503, retryAfterMs: 5000 });
+    expect(classify(503, twilioError(20503, 503), { 'retry-after': '5' })).toMatchObject({
+      kind: 'retryable',
+      httpStatus: 503,
+      retryAfterMs: 5000,
+    });
     for (const status of [500, 501, 502, 504, 520, 599]) {
       expect(classify(status, twilioError(20500, status)).kind, String(status)).toBe('unknown');
       expect(classify(status, '<html>Bad gateway</html>').kind, String(status)).toBe('unknown');
@@ -79,23 +88,34 @@ describe('classifyCreateCallResponse', () => {
   });
 
   it('our own mistakes are permanent without invalidNumber: From, credentials, Url, account', () => {
-    for (const [code, status] of [
-      [21210, 400],
-      [21212, 400],
-      [21205, 400],
-      [20003, 401],
-      [20404, 404],
-      [21215, 400],
-      [21216, 400],
-    ] as const) {
-      expect(classify(status, twilioError(code, status))).toMatchObject({ kind: 'permanent', code: String(code), httpStatus: status, invalidNumber: false });
+    for (
+      const [code, status] of [
+        [21210, 400],
+        [21212, 400],
+        [21205, 400],
+        [20003, 401],
+        [20404, 404],
+        [21215, 400],
+        [21216, 400],
+      ] as const
+    ) {
+      expect(classify(status, twilioError(code, status))).toMatchObject({
+        kind: 'permanent',
+        code: String(code),
+        httpStatus: status,
+        invalidNumber: false,
+      });
     }
     expect(classify(403, '')).toMatchObject({ kind: 'permanent', httpStatus: 403, invalidNumber: false });
     expect(classify(400, 'garbage')).not.toHaveProperty('code');
   });
 
   it('a redirect is permanent: the base URL is wrong', () => {
-    expect(classify(301, '', { location: 'https://elsewhere.example/' })).toMatchObject({ kind: 'permanent', httpStatus: 301, invalidNumber: false });
+    expect(classify(301, '', { location: 'https://elsewhere.example/' })).toMatchObject({
+      kind: 'permanent',
+      httpStatus: 301,
+      invalidNumber: false,
+    });
   });
 
   it('accepts the error code as a string too', () => {
@@ -142,14 +162,20 @@ describe('buildCreateCallParams', () => {
   });
 
   it('takes Url (with Method) or ApplicationSid, machine detection and the ring timeout', () => {
-    const url = buildCreateCallParams({ ...base, settings: { url: 'https://example.com/t', method: 'get', machine_detection: true, timeout: '30' } });
+    const url = buildCreateCallParams({
+      ...base,
+      settings: { url: 'https://example.com/t', method: 'get', machine_detection: true, timeout: '30' },
+    });
     const p = (url as { params: URLSearchParams }).params;
     expect(p.get('Url')).toBe('https://example.com/t');
     expect(p.get('Method')).toBe('GET');
     expect(p.get('MachineDetection')).toBe('Enable');
     expect(p.get('Timeout')).toBe('30');
     expect(p.has('Twiml')).toBe(false);
-    const app = buildCreateCallParams({ ...base, settings: { application_sid: `AP${'a'.repeat(32)}`, machine_detection: 'detectmessageend' } });
+    const app = buildCreateCallParams({
+      ...base,
+      settings: { application_sid: `AP${'a'.repeat(32)}`, machine_detection: 'detectmessageend' },
+    });
     const q = (app as { params: URLSearchParams }).params;
     expect(q.get('ApplicationSid')).toBe(`AP${'a'.repeat(32)}`);
     expect(q.get('MachineDetection')).toBe('DetectMessageEnd');
@@ -161,19 +187,25 @@ describe('buildCreateCallParams', () => {
     for (const settings of [{}, { twiml: '' }, { twiml: '<Response/>', application_sid: `AP${'a'.repeat(32)}` }]) {
       expect(() => buildCreateCallParams({ ...base, settings }), JSON.stringify(settings)).toThrow(/set_up_problem/);
     }
-    for (const settings of [
-      { url: 'not a url' },
-      { url: '/relative' },
-      { twiml: 'x'.repeat(4001) },
-      { application_sid: 'AP123' },
-      { twiml: '<Response/>', machine_detection: 'yes' },
-      { twiml: '<Response/>', timeout: 0 },
-      { twiml: '<Response/>', timeout: 601 },
-      { twiml: '<Response/>', timeout: 1.5 },
-      { url: 'https://example.com/t', method: 'PUT' },
-    ]) {
+    for (
+      const settings of [
+        { url: 'not a url' },
+        { url: '/relative' },
+        { twiml: 'x'.repeat(4001) },
+        { application_sid: 'AP123' },
+        { twiml: '<Response/>', machine_detection: 'yes' },
+        { twiml: '<Response/>', timeout: 0 },
+        { twiml: '<Response/>', timeout: 601 },
+        { twiml: '<Response/>', timeout: 1.5 },
+        { url: 'https://example.com/t', method: 'PUT' },
+      ]
+    ) {
       const r = buildCreateCallParams({ ...base, settings });
-      expect(r, JSON.stringify(settings)).toMatchObject({ ok: false, invalidNumber: false, reason: expect.stringMatching(/^malformed campaign: /) });
+      expect(r, JSON.stringify(settings)).toMatchObject({
+        ok: false,
+        invalidNumber: false,
+        reason: expect.stringMatching(/^malformed campaign: /),
+      });
     }
   });
 
@@ -181,8 +213,14 @@ describe('buildCreateCallParams', () => {
     for (const to of ['', '5550100', '+0123', '+1 555 555 0100', '+1234567890123456']) {
       expect(buildCreateCallParams({ ...base, to, settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: true });
     }
-    expect(buildCreateCallParams({ ...base, from: ' ', settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: false });
-    expect(buildCreateCallParams({ ...base, statusCallbackUrl: '/call-status', settings: { twiml: 'x' } })).toMatchObject({ ok: false, invalidNumber: false });
+    expect(buildCreateCallParams({ ...base, from: ' ', settings: { twiml: 'x' } })).toMatchObject({
+      ok: false,
+      invalidNumber: false,
+    });
+    expect(buildCreateCallParams({ ...base, statusCallbackUrl: '/call-status', settings: { twiml: 'x' } })).toMatchObject({
+      ok: false,
+      invalidNumber: false,
+    });
   });
 });
 
@@ -211,7 +249,13 @@ describe('parseTwilioStatusCallback', () => {
   });
 
   it('keeps an error code, and leaves out what is absent or unreadable', () => {
-    const params = new URLSearchParams({ CallSid: 'CA1', CallStatus: 'failed', ErrorCode: '31005', CallDuration: 'x', Timestamp: 'yesterday' });
+    const params = new URLSearchParams({
+      CallSid: 'CA1',
+      CallStatus: 'failed',
+      ErrorCode: '31005',
+      CallDuration: 'x',
+      Timestamp: 'yesterday',
+    });
     expect(parseTwilioStatusCallback(params, new URL('https://h/call-status'))).toEqual({
       callId: null,
       providerCallId: 'CA1',
@@ -222,7 +266,9 @@ describe('parseTwilioStatusCallback', () => {
 
   it('throws on a missing CallSid or a status Twilio does not have', () => {
     expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallStatus: 'completed' }), url)).toThrow(/CallSid/);
-    expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallSid: 'CA1', CallStatus: 'exploded' }), url)).toThrow(/CallStatus/);
+    expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallSid: 'CA1', CallStatus: 'exploded' }), url)).toThrow(
+      /CallStatus/,
+    );
     expect(() => parseTwilioStatusCallback(new URLSearchParams({ CallSid: 'CA1' }), url)).toThrow(/CallStatus/);
   });
 });
@@ -230,15 +276,31 @@ describe('parseTwilioStatusCallback', () => {
 describe('isConnectionNeverMade', () => {
   const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
   it('recognises connect failures from Node (also inside an AggregateError) and from Deno', () => {
-    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED') }))).toBe(true);
-    const aggregate = Object.assign(new AggregateError([withCode('a', 'ECONNREFUSED'), withCode('b', 'ECONNREFUSED')]), { code: 'ECONNREFUSED' });
+    expect(
+      isConnectionNeverMade(
+        new TypeError('fetch failed', { cause: withCode('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED') }),
+      ),
+    ).toBe(true);
+    const aggregate = Object.assign(new AggregateError([withCode('a', 'ECONNREFUSED'), withCode('b', 'ECONNREFUSED')]), {
+      code: 'ECONNREFUSED',
+    });
     expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: aggregate }))).toBe(true);
-    expect(isConnectionNeverMade(new TypeError('error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)'))).toBe(true);
-    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('getaddrinfo ENOTFOUND api.example', 'ENOTFOUND') }))).toBe(true);
+    expect(
+      isConnectionNeverMade(
+        new TypeError('error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)'),
+      ),
+    ).toBe(true);
+    expect(
+      isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('getaddrinfo ENOTFOUND api.example', 'ENOTFOUND') })),
+    ).toBe(true);
   });
   it('anything that may have happened after sending is not', () => {
-    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') }))).toBe(false);
-    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('other side closed', 'UND_ERR_SOCKET') }))).toBe(false);
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') }))).toBe(
+      false,
+    );
+    expect(isConnectionNeverMade(new TypeError('fetch failed', { cause: withCode('other side closed', 'UND_ERR_SOCKET') }))).toBe(
+      false,
+    );
     expect(isConnectionNeverMade(new DOMException('The operation was aborted', 'AbortError'))).toBe(false);
     expect(isConnectionNeverMade('ECONNREFUSED')).toBe(false);
     expect(isConnectionNeverMade(null)).toBe(false);
@@ -282,7 +344,9 @@ describe('TwilioProvider with an injected fetch', () => {
       throw err;
     };
     const make = (err: unknown) => new TwilioProvider({ accountSid: 'AC1', authToken: 't', fetch: throwing(err) });
-    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    const refused = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    });
     const reset = new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
     expect((await make(refused).createCall(req())).kind).toBe('retryable');
     expect((await make(reset).createCall(req())).kind).toBe('unknown');

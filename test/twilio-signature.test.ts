@@ -77,7 +77,9 @@ describe('computeTwilioSignature', () => {
     ];
     const expected = referenceSignature(TOKEN, URL_, pairs);
     expect(await computeTwilioSignature(TOKEN, URL_, form(pairs))).toBe(expected);
-    expect(await computeTwilioSignature(TOKEN, URL_, { StatusCallbackEvent: ['ringing', 'completed'], To: '+15555550100' })).toBe(expected);
+    expect(await computeTwilioSignature(TOKEN, URL_, { StatusCallbackEvent: ['ringing', 'completed'], To: '+15555550100' })).toBe(
+      expected,
+    );
   });
 
   it('matches the node:crypto reference for arbitrary URLs and parameters', async () => {
@@ -155,14 +157,16 @@ describe('verifyTwilioSignature', () => {
   });
 
   it('refuses a different URL: another call id, path, scheme, host or port', async () => {
-    for (const url of [
-      'https://project.supabase.co/functions/v1/call-status?call_id=124',
-      'https://project.supabase.co/functions/v1/call-status',
-      'https://project.supabase.co/functions/v1/call-statuz?call_id=123',
-      'http://project.supabase.co/functions/v1/call-status?call_id=123',
-      'https://other.supabase.co/functions/v1/call-status?call_id=123',
-      'https://project.supabase.co:8443/functions/v1/call-status?call_id=123',
-    ]) {
+    for (
+      const url of [
+        'https://project.supabase.co/functions/v1/call-status?call_id=124',
+        'https://project.supabase.co/functions/v1/call-status',
+        'https://project.supabase.co/functions/v1/call-statuz?call_id=123',
+        'http://project.supabase.co/functions/v1/call-status?call_id=123',
+        'https://other.supabase.co/functions/v1/call-status?call_id=123',
+        'https://project.supabase.co:8443/functions/v1/call-status?call_id=123',
+      ]
+    ) {
       expect(await verifyTwilioSignature(TOKEN, url, form(CALLBACK), good), url).toBe(false);
     }
   });

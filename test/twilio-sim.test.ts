@@ -7,9 +7,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
+import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 import { rfc2822, signTwilioRequest } from '../scripts/twilio-sim/core.ts';
-import { startCallbackReceiver, type CallbackReceiver } from './support/net.ts';
+import { type CallbackReceiver, startCallbackReceiver } from './support/net.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -23,7 +23,10 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-async function call(sim: TwilioSimulator, init: { method?: string; path?: string; body?: string; auth?: string | null; contentType?: string }): Promise<Answer> {
+async function call(
+  sim: TwilioSimulator,
+  init: { method?: string; path?: string; body?: string; auth?: string | null; contentType?: string },
+): Promise<Answer> {
   const res = await fetch(`${sim.url}${init.path ?? `/2010-04-01/Accounts/${sim.accountSid}/Calls.json`}`, {
     method: init.method ?? 'POST',
     headers: {
@@ -85,10 +88,16 @@ describe('Twilio simulator: the Calls API', () => {
     sim.setFaults({ numbers: [{ match: '*', outcome: 'completed' }] });
     const created = await call(sim, { body: form(valid()) });
     await sim.settled();
-    const a = await call(sim, { method: 'GET', path: `/2010-04-01/Accounts/${sim.accountSid}/Calls/${String(created.body.sid)}.json` });
+    const a = await call(sim, {
+      method: 'GET',
+      path: `/2010-04-01/Accounts/${sim.accountSid}/Calls/${String(created.body.sid)}.json`,
+    });
     expect(a.status).toBe(200);
     expect(a.body).toMatchObject({ sid: created.body.sid, status: 'completed', duration: expect.stringMatching(/^[1-9]\d*$/) });
-    const missing = await call(sim, { method: 'GET', path: `/2010-04-01/Accounts/${sim.accountSid}/Calls/CA${'0'.repeat(32)}.json` });
+    const missing = await call(sim, {
+      method: 'GET',
+      path: `/2010-04-01/Accounts/${sim.accountSid}/Calls/CA${'0'.repeat(32)}.json`,
+    });
     expect(missing).toMatchObject({ status: 404, body: { code: 20404, status: 404 } });
   });
 
@@ -96,7 +105,12 @@ describe('Twilio simulator: the Calls API', () => {
     for (const auth of [null, basic(sim.accountSid, 'nope'), basic(`AC${'f'.repeat(32)}`, sim.authToken), 'Bearer x']) {
       const a = await call(sim, { body: form(valid()), auth });
       expect(a.status).toBe(401);
-      expect(a.body).toEqual({ code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
+      expect(a.body).toEqual({
+        code: 20003,
+        message: 'Authenticate',
+        more_info: 'https://www.twilio.com/docs/errors/20003',
+        status: 401,
+      });
     }
     const other = await call(sim, { body: form(valid()), path: `/2010-04-01/Accounts/AC${'e'.repeat(32)}/Calls.json` });
     expect(other).toMatchObject({ status: 404, body: { code: 20404 } });
@@ -122,7 +136,12 @@ describe('Twilio simulator: the Calls API', () => {
   ])('refuses %s with 400 and code %i, creating nothing', async (_what, change, code) => {
     const a = await call(sim, { body: form(change(valid())) });
     expect(a.status).toBe(400);
-    expect(a.body).toMatchObject({ code, status: 400, message: expect.any(String), more_info: `https://www.twilio.com/docs/errors/${code}` });
+    expect(a.body).toMatchObject({
+      code,
+      status: 400,
+      message: expect.any(String),
+      more_info: `https://www.twilio.com/docs/errors/${code}`,
+    });
     expect(sim.stats()).toMatchObject({ createRequests: 1, created: 0, rejected: { [String(code)]: 1 } });
   });
 
@@ -133,14 +152,16 @@ describe('Twilio simulator: the Calls API', () => {
   });
 
   it("refuses Twilio's test numbers like Twilio does", async () => {
-    for (const [to, from, code] of [
-      ['+15005550001', '+15005550006', 21217],
-      ['+15005550002', '+15005550006', 21214],
-      ['+15005550003', '+15005550006', 21215],
-      ['+15005550004', '+15005550006', 21216],
-      ['+15555550100', '+15005550001', 21212],
-      ['+15555550100', '+15005550007', 21210],
-    ] as const) {
+    for (
+      const [to, from, code] of [
+        ['+15005550001', '+15005550006', 21217],
+        ['+15005550002', '+15005550006', 21214],
+        ['+15005550003', '+15005550006', 21215],
+        ['+15005550004', '+15005550006', 21216],
+        ['+15555550100', '+15005550001', 21212],
+        ['+15555550100', '+15005550007', 21210],
+      ] as const
+    ) {
       expect((await call(sim, { body: form({ ...valid(), To: to, From: from }) })).body).toMatchObject({ code });
     }
     expect(sim.stats().created).toBe(0);
@@ -157,7 +178,9 @@ describe('Twilio simulator: the Calls API', () => {
 
   it('405 for other methods, 404 for other paths', async () => {
     expect((await call(sim, { method: 'DELETE' })).status).toBe(405);
-    expect((await call(sim, { method: 'GET', path: '/2010-04-01/Accounts/x/Messages.json' })).body).toMatchObject({ code: 20404 });
+    expect((await call(sim, { method: 'GET', path: '/2010-04-01/Accounts/x/Messages.json' })).body).toMatchObject({
+      code: 20404,
+    });
   });
 });
 
@@ -303,15 +326,19 @@ describe('Twilio simulator: control API', () => {
   afterAll(async () => sim?.close());
 
   const control = async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${sim.url}${p}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    const res = await fetch(`${sim.url}${p}`, {
+      method,
+      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
   it('merges faults (null removes one), replaces them with PUT, refuses invalid ones', async () => {
-    expect(await control('POST', '/__sim/faults', { rate429: 0.5, numbers: [{ match: '*0000', reject: { code: 21211 } }] })).toMatchObject({
-      status: 200,
-      body: { latencyMs: 1, rate429: 0.5, numbers: [{ match: '*0000' }] },
-    });
+    expect(await control('POST', '/__sim/faults', { rate429: 0.5, numbers: [{ match: '*0000', reject: { code: 21211 } }] }))
+      .toMatchObject({
+        status: 200,
+        body: { latencyMs: 1, rate429: 0.5, numbers: [{ match: '*0000' }] },
+      });
     expect((await control('POST', '/__sim/faults', { rate429: null })).body).not.toHaveProperty('rate429');
     expect((await control('PUT', '/__sim/faults', { outage: true })).body).toEqual({ outage: true });
     for (const bad of [{ rate429: 2 }, { nonsense: 1 }, { latencyMs: [5, 1] }, { script: ['boom'] }, [1]]) {
@@ -352,7 +379,11 @@ describe('Twilio simulator: CLI', () => {
         child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
       });
       const info = JSON.parse(line) as { event: string; url: string; accountSid: string; authToken: string };
-      expect(info).toMatchObject({ event: 'twilio_sim_listening', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), accountSid: expect.stringMatching(/^AC[0-9a-f]{32}$/) });
+      expect(info).toMatchObject({
+        event: 'twilio_sim_listening',
+        url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+        accountSid: expect.stringMatching(/^AC[0-9a-f]{32}$/),
+      });
       const res = await fetch(`${info.url}/2010-04-01/Accounts/${info.accountSid}/Calls.json`, {
         method: 'POST',
         headers: { authorization: basic(info.accountSid, info.authToken), 'content-type': 'application/x-www-form-urlencoded' },

@@ -48,13 +48,13 @@ export interface InvokeOptions {
 /** What a function call came to, whatever the function answered (supabase-js's error classes folded in). */
 export type InvokeResult =
   | {
-      answered: true;
-      status: number;
-      /** The parsed JSON body; undefined when the body was not JSON. */
-      json: unknown;
-      /** The body as text when it was not JSON (for messages; may be empty). */
-      text: string;
-    }
+    answered: true;
+    status: number;
+    /** The parsed JSON body; undefined when the body was not JSON. */
+    json: unknown;
+    /** The body as text when it was not JSON (for messages; may be empty). */
+    text: string;
+  }
   | { answered: false; timedOut: boolean; error: string };
 
 export type InvokeFunction = (name: string, opts?: InvokeOptions) => Promise<InvokeResult>;

@@ -37,25 +37,30 @@ export function createTickRoute(opts: TickRouteOptions): (req: Request) => Promi
   const parsed = RouteEnv.safeParse(
     Object.fromEntries(Object.entries(opts.env).map(([k, v]) => [k, v === '' ? undefined : v])),
   );
-  const secrets = parsed.success ? [parsed.data.CRON_SECRET, parsed.data.CRON_SECRET_PREVIOUS].filter((s): s is string => !!s) : [];
-  const log =
-    opts.log ??
-    createLogger({ service: 'vercel-tick-route', secrets: parsed.success ? [...secrets, parsed.data.SCHEDULER_TICK_SECRET] : [] });
+  const secrets = parsed.success
+    ? [parsed.data.CRON_SECRET, parsed.data.CRON_SECRET_PREVIOUS].filter((s): s is string => !!s)
+    : [];
+  const log = opts.log ??
+    createLogger({
+      service: 'vercel-tick-route',
+      secrets: parsed.success ? [...secrets, parsed.data.SCHEDULER_TICK_SECRET] : [],
+    });
   const now = opts.now ?? Date.now;
   const target = parsed.success ? parseFunctionUrl(parsed.data.SCHEDULER_TICK_URL) : undefined;
-  const invoke =
-    parsed.success && target
-      ? createFunctionsCaller({
-          functionsUrl: target.supabaseUrl,
-          secret: parsed.data.SCHEDULER_TICK_SECRET,
-          timeoutMs: parsed.data.TICK_FORWARD_TIMEOUT_MS,
-          userAgent: 'campaign-scheduler-vercel-route',
-          ...(opts.fetch ? { fetch: opts.fetch } : {}),
-        })
-      : undefined;
+  const invoke = parsed.success && target
+    ? createFunctionsCaller({
+      functionsUrl: target.supabaseUrl,
+      secret: parsed.data.SCHEDULER_TICK_SECRET,
+      timeoutMs: parsed.data.TICK_FORWARD_TIMEOUT_MS,
+      userAgent: 'campaign-scheduler-vercel-route',
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    })
+    : undefined;
   if (!parsed.success) {
     log.error('config_error', {
-      message: `the tick route is misconfigured: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      message: `the tick route is misconfigured: ${
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+      }`,
     });
   }
 
@@ -68,7 +73,10 @@ export function createTickRoute(opts: TickRouteOptions): (req: Request) => Promi
     const answer = await invoke(target.name, { method: 'POST', body: { trigger: 'vercel', scheduled_for: scheduledFor } });
     if (!answer.answered) {
       log.error('tick_forward_failed', { error: answer.error, timed_out: answer.timedOut });
-      return json({ error: answer.timedOut ? 'gateway_timeout' : 'bad_gateway', scheduled_for: scheduledFor }, answer.timedOut ? 504 : 502);
+      return json(
+        { error: answer.timedOut ? 'gateway_timeout' : 'bad_gateway', scheduled_for: scheduledFor },
+        answer.timedOut ? 504 : 502,
+      );
     }
     if (answer.status >= 300 && answer.status < 400) {
       log.error('tick_forward_redirected', { status: answer.status });
@@ -79,7 +87,7 @@ export function createTickRoute(opts: TickRouteOptions): (req: Request) => Promi
       return json({ error: 'bad_gateway', message: `scheduler-tick answered ${answer.status} without JSON` }, 502);
     }
     if (answer.status === 401) {
-      log.error('tick_forward_unauthorized', { message: 'SCHEDULER_TICK_SECRET does not match the function\'s CRON_SECRET' });
+      log.error('tick_forward_unauthorized', { message: "SCHEDULER_TICK_SECRET does not match the function's CRON_SECRET" });
       return json({ error: 'bad_gateway', message: 'scheduler-tick refused our secret' }, 502);
     }
     log.info('tick_forwarded', { status: answer.status, duration_ms: now() - started, scheduled_for: scheduledFor });

@@ -12,7 +12,7 @@
 // bench was told --direct. After each run: every call was created at the provider exactly once,
 // every result was recorded, the tick gave its 'dispatch' lease back, and invariants 1-3 hold.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -125,7 +125,14 @@ interface SimProcess {
 
 async function startSimProcess(): Promise<SimProcess> {
   const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [path.join(REPO_ROOT, 'scripts', 'twilio-sim', 'server.ts'), '--port', '0', '--seed', '7', '--no-callbacks'], {
+  const child = spawn(tsx, [
+    path.join(REPO_ROOT, 'scripts', 'twilio-sim', 'server.ts'),
+    '--port',
+    '0',
+    '--seed',
+    '7',
+    '--no-callbacks',
+  ], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -237,18 +244,34 @@ async function tickOnce(
     const ms = performance.now() - t0;
     const failures: string[] = [];
     if (r.launched !== n) {
-      failures.push(`launched ${r.launched} of ${n} (status ${r.status}, failed ${r.failed}, unknown ${r.unknown}, requeued ${r.requeued}, released ${r.released}, deadline ${r.deadlineReached}; ${r.errors[0]?.message ?? ''})`);
+      failures.push(
+        `launched ${r.launched} of ${n} (status ${r.status}, failed ${r.failed}, unknown ${r.unknown}, requeued ${r.requeued}, released ${r.released}, deadline ${r.deadlineReached}; ${
+          r.errors[0]?.message ?? ''
+        })`,
+      );
     }
     const stats = await simControl<{ created: number; createdPerNumber: Record<string, number> }>(sim, 'GET', '/__sim/stats');
     const twice = Object.values(stats.createdPerNumber).filter((k) => k > 1).length;
-    if (stats.created !== n || twice > 0) failures.push(`the provider created ${stats.created} calls for ${n} reserved; ${twice} numbers more than once (invariant 4)`);
-    const dialing = await admin.query<{ n: number }>(`select count(*)::integer as n from public.calls where status = 'dialing' and provider_call_id is not null`);
-    if (dialing.rows[0]?.n !== n) failures.push(`${dialing.rows[0]?.n} calls recorded as dialing with a provider call id, expected ${n}`);
+    if (stats.created !== n || twice > 0) {
+      failures.push(
+        `the provider created ${stats.created} calls for ${n} reserved; ${twice} numbers more than once (invariant 4)`,
+      );
+    }
+    const dialing = await admin.query<{ n: number }>(
+      `select count(*)::integer as n from public.calls where status = 'dialing' and provider_call_id is not null`,
+    );
+    if (dialing.rows[0]?.n !== n) {
+      failures.push(`${dialing.rows[0]?.n} calls recorded as dialing with a provider call id, expected ${n}`);
+    }
     const lease = await admin.query<{ released: boolean }>(
       'select released_at is not null as released from public.scheduler_leases where name = $1',
       [DISPATCH_LEASE],
     );
-    if (lease.rows[0]?.released !== true) failures.push(`the tick did not release its '${DISPATCH_LEASE}' lease (${lease.rows.length ? 'still held' : 'never taken'})`);
+    if (lease.rows[0]?.released !== true) {
+      failures.push(
+        `the tick did not release its '${DISPATCH_LEASE}' lease (${lease.rows.length ? 'still held' : 'never taken'})`,
+      );
+    }
     failures.push(...(await checkInvariants(admin, new Date())).failures);
     if (failures.length) opts.onInvariantFailure(where, failures);
     return { rate: r.launched / (ms / 1000), ms };

@@ -35,8 +35,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { REPO_ROOT, bootstrapSupabaseShape, pushMigrations, startLocalDb, type LocalDb } from '../stack/localdb.ts';
-import { startPgBouncer, type PgBouncer } from '../stack/pgbouncer.ts';
+import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startLocalDb } from '../stack/localdb.ts';
+import { type PgBouncer, startPgBouncer } from '../stack/pgbouncer.ts';
 import { installTestsSchema } from '../tests-schema.ts';
 import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
 import {
@@ -46,11 +46,11 @@ import {
   fmtSummary,
   latencyChartSvg,
   machineHeader,
+  type MachineInfo,
   machineInfo,
   renderTable,
-  type MachineInfo,
 } from './report.ts';
-import { PROPOSED_FUNCTION, benchScale, explainCold, type Contender, type ReserveRow } from './reserve.ts';
+import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, type DispatchRow, type RunTick } from './dispatch.ts';
 
 interface Args {
@@ -78,7 +78,23 @@ function numbers(v: string): number[] {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: null, runs: 0, baselineRuns: null, apply: [], propose: null, proposeTick: null, scales: null, latencies: null, concurrencies: null, poolSize: null, direct: false, explain: false, wipe: false, out: '' };
+  const a: Args = {
+    quick: false,
+    only: null,
+    runs: 0,
+    baselineRuns: null,
+    apply: [],
+    propose: null,
+    proposeTick: null,
+    scales: null,
+    latencies: null,
+    concurrencies: null,
+    poolSize: null,
+    direct: false,
+    explain: false,
+    wipe: false,
+    out: '',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -145,15 +161,15 @@ interface ScalePlan {
 function scales(quick: boolean): ScalePlan[] {
   return quick
     ? [
-        { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 100, cap: 10 } },
-        { scale: { key: 'b', campaigns: 300, contactsPerCampaign: 300, cap: 10 }, historyCalls: 180_000 },
-        { scale: { key: 'c', campaigns: 2_000, contactsPerCampaign: 50, cap: 5 } },
-      ]
+      { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 100, cap: 10 } },
+      { scale: { key: 'b', campaigns: 300, contactsPerCampaign: 300, cap: 10 }, historyCalls: 180_000 },
+      { scale: { key: 'c', campaigns: 2_000, contactsPerCampaign: 50, cap: 5 } },
+    ]
     : [
-        { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 1_000, cap: 10 } },
-        { scale: { key: 'b', campaigns: 1_000, contactsPerCampaign: 1_000, cap: 10 }, historyCalls: 2_000_000 },
-        { scale: { key: 'c', campaigns: 10_000, contactsPerCampaign: 100, cap: 5 } },
-      ];
+      { scale: { key: 'a', campaigns: 100, contactsPerCampaign: 1_000, cap: 10 } },
+      { scale: { key: 'b', campaigns: 1_000, contactsPerCampaign: 1_000, cap: 10 }, historyCalls: 2_000_000 },
+      { scale: { key: 'c', campaigns: 10_000, contactsPerCampaign: 100, cap: 5 } },
+    ];
 }
 
 interface Target {
@@ -192,7 +208,11 @@ function reserveTargets(rows: ReserveRow[], who: 'ours' | 'proposed'): Target[] 
       const r = find(key, state);
       if (r?.ms[who] && r.ms.baseline) {
         const ratio = med(r, 'baseline') / med(r, who);
-        out.push({ target: `(${key}) ${state}: >= ${want}x faster than the baseline${tag}`, measured: fmtRatio(ratio), met: ratio >= want });
+        out.push({
+          target: `(${key}) ${state}: >= ${want}x faster than the baseline${tag}`,
+          measured: fmtRatio(ratio),
+          met: ratio >= want,
+        });
       }
     }
   }
@@ -219,7 +239,9 @@ function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[
     const best = zero.reduce((a, b) => (rate(b) > rate(a) ? b : a));
     out.push({
       target: `dispatch at zero latency, best concurrency: within 1.25x of the bare HTTP loop${tag}`,
-      measured: `${fmtRatio(slower(best))} (c${best.concurrency}: ${fmtInt(rate(best))} vs ${fmtInt(best.bareCallsPerSecond.median)} calls/s)`,
+      measured: `${fmtRatio(slower(best))} (c${best.concurrency}: ${fmtInt(rate(best))} vs ${
+        fmtInt(best.bareCallsPerSecond.median)
+      } calls/s)`,
       met: slower(best) <= 1.25,
     });
     for (const r of zero) {
@@ -233,8 +255,11 @@ function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[
   for (const r of rows.filter((x) => x.latencyMs > 0 && Number.isFinite(rate(x)))) {
     const bound = r.concurrency / (r.latencyMs / 1000);
     out.push({
-      target: `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound, within 1.25x of the bare HTTP loop${tag}`,
-      measured: `${fmtRatio(slower(r))} (${fmtInt(rate(r))} vs ${fmtInt(r.bareCallsPerSecond.median)} calls/s; ${pct(rate(r) / bound)} vs ${pct(r.bareCallsPerSecond.median / bound)} of c / latency = ${fmtInt(bound)})`,
+      target:
+        `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound, within 1.25x of the bare HTTP loop${tag}`,
+      measured: `${fmtRatio(slower(r))} (${fmtInt(rate(r))} vs ${fmtInt(r.bareCallsPerSecond.median)} calls/s; ${
+        pct(rate(r) / bound)
+      } vs ${pct(r.bareCallsPerSecond.median / bound)} of c / latency = ${fmtInt(bound)})`,
       met: slower(r) <= 1.25,
     });
   }
@@ -246,9 +271,16 @@ const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 function reserveTable(rows: ReserveRow[]): string {
   const proposed = rows.some((r) => r.ms.proposed);
   const header = [
-    'scale', 'state', 'reserved', 'ours ms median (min..max)', 'calls/s',
+    'scale',
+    'state',
+    'reserved',
+    'ours ms median (min..max)',
+    'calls/s',
     ...(proposed ? ['proposed ms median (min..max)', 'calls/s'] : []),
-    'baseline ms median (min..max)', 'baseline/ours', 'floor ms median (min..max)', 'ours/floor',
+    'baseline ms median (min..max)',
+    'baseline/ours',
+    'floor ms median (min..max)',
+    'ours/floor',
     ...(proposed ? ['baseline/proposed', 'proposed/floor'] : []),
   ];
   const body = rows.map((r) => [
@@ -270,9 +302,15 @@ function reserveTable(rows: ReserveRow[]): string {
 function dispatchTable(rows: DispatchRow[]): string {
   const proposed = rows.some((r) => r.proposedCallsPerSecond);
   const header = [
-    'latency', 'concurrency', 'calls', 'ours calls/s median (min..max)',
+    'latency',
+    'concurrency',
+    'calls',
+    'ours calls/s median (min..max)',
     ...(proposed ? ['proposed calls/s median (min..max)'] : []),
-    'bare HTTP calls/s median (min..max)', 'bare/ours', ...(proposed ? ['bare/proposed'] : []), 'bound (c / latency)',
+    'bare HTTP calls/s median (min..max)',
+    'bare/ours',
+    ...(proposed ? ['bare/proposed'] : []),
+    'bound (c / latency)',
   ];
   const rate = (s: { median: number; min: number; max: number } | undefined) =>
     s ? `${fmtInt(s.median)} (${fmtInt(s.min)}..${fmtInt(s.max)})` : '-';
@@ -313,9 +351,9 @@ function chart(rows: ReserveRow[], m: MachineInfo): string {
       { name: 'baseline, steady', color: '#ff7f0e', dashed: true, points: pick('steady', 'baseline') },
       ...(rows.some((r) => r.ms.proposed)
         ? [
-            { name: 'proposed, cold', color: '#9467bd', points: pick('cold', 'proposed') },
-            { name: 'proposed, steady', color: '#8c564b', points: pick('steady', 'proposed') },
-          ]
+          { name: 'proposed, cold', color: '#9467bd', points: pick('cold', 'proposed') },
+          { name: 'proposed, steady', color: '#8c564b', points: pick('steady', 'proposed') },
+        ]
         : []),
     ],
   });
@@ -342,7 +380,7 @@ async function main(): Promise<number> {
   let db: LocalDb | null = null;
   let restoreCron: (() => Promise<void>) | null = null;
   const invariantFailures: { where: string; failures: string[] }[] = [];
-  let reserveRows: ReserveRow[] = [];
+  const reserveRows: ReserveRow[] = [];
   let dispatchRows: DispatchRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
@@ -378,8 +416,12 @@ async function main(): Promise<number> {
     restoreCron = await pauseCronJobs(admin);
     machine = await machineInfo(admin, db.external);
     process.stdout.write(`${machineHeader(machine)}\n`);
-    if (applied.length) process.stdout.write(`applied:  ${applied.map((a) => a.file).join(', ')} (on top of supabase/migrations)\n`);
-    if (proposal) process.stdout.write(`proposed: ${proposal.file}, measured as 'proposed' beside the migrated launch_due_calls()\n`);
+    if (applied.length) {
+      process.stdout.write(`applied:  ${applied.map((a) => a.file).join(', ')} (on top of supabase/migrations)\n`);
+    }
+    if (proposal) {
+      process.stdout.write(`proposed: ${proposal.file}, measured as 'proposed' beside the migrated launch_due_calls()\n`);
+    }
     process.stdout.write('\n');
 
     const onInvariantFailure = (where: string, failures: string[]) => {
@@ -416,7 +458,9 @@ async function main(): Promise<number> {
         });
       }
       process.stdout.write(
-        `Reservation tick: launch_due_calls(), ms per tick, median of ${args.runs} runs (min..max); baseline: ${args.baselineRuns ?? Math.min(args.runs, 3)} runs\n`,
+        `Reservation tick: launch_due_calls(), ms per tick, median of ${args.runs} runs (min..max); baseline: ${
+          args.baselineRuns ?? Math.min(args.runs, 3)
+        } runs\n`,
       );
       process.stdout.write(`${reserveTable(reserveRows)}\n\n`);
     }
@@ -433,7 +477,9 @@ async function main(): Promise<number> {
       // The deployed functions reach Postgres through Supabase's transaction pooler (port 6543):
       // so does the dispatcher here, through PgBouncer in transaction mode, in front of the
       // throwaway cluster (a DATABASE_URL is used as given).
-      if (!args.direct && !db.external) pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
+      if (!args.direct && !db.external) {
+        pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
+      }
       dispatchRows = await benchDispatch(db.url, {
         runs: args.runs,
         quick: args.quick,
@@ -446,7 +492,9 @@ async function main(): Promise<number> {
         ...(proposedTick ? { proposedTick } : {}),
       });
       process.stdout.write(
-        `Dispatch: runTick() end to end against the Twilio simulator on loopback, database ${pooler ? 'through PgBouncer (transaction mode)' : 'direct'}, ` +
+        `Dispatch: runTick() end to end against the Twilio simulator on loopback, database ${
+          pooler ? 'through PgBouncer (transaction mode)' : 'direct'
+        }, ` +
           `median of ${args.runs} runs (min..max)\n`,
       );
       process.stdout.write(`${dispatchTable(dispatchRows)}\n\n`);
@@ -462,7 +510,9 @@ async function main(): Promise<number> {
     const seconds = (performance.now() - started) / 1000;
     const loadAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
     process.stdout.write(
-      `invariants: ${invariantFailures.length === 0 ? 'all held after every run' : `BROKEN ${invariantFailures.length} time(s)`}; ` +
+      `invariants: ${
+        invariantFailures.length === 0 ? 'all held after every run' : `BROKEN ${invariantFailures.length} time(s)`
+      }; ` +
         `total ${seconds.toFixed(0)} s; load average at end ${loadAtEnd.join(' / ')}\n`,
     );
 
@@ -470,7 +520,13 @@ async function main(): Promise<number> {
     const json = {
       startedAt: startedAt.toISOString(),
       durationSeconds: Math.round(seconds),
-      options: { quick: args.quick, only: args.only, direct: args.direct, runs: args.runs, baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3) },
+      options: {
+        quick: args.quick,
+        only: args.only,
+        direct: args.direct,
+        runs: args.runs,
+        baselineRuns: args.baselineRuns ?? Math.min(args.runs, 3),
+      },
       machine: machine ? { ...machine, loadAverageAtEnd: loadAtEnd } : null,
       applied,
       proposal,

@@ -108,8 +108,8 @@ export function machineHeader(m: MachineInfo): string {
     `load:     ${m.loadAverageAtStart.join(' / ')} (1/5/15 min load average at start; other processes share these cores)`,
     `database: ${m.postgres} (${m.database})`,
     `settings: shared_buffers=${s.shared_buffers} work_mem=${s.work_mem} synchronous_commit=${s.synchronous_commit} ` +
-      `fsync=${s.fsync} full_page_writes=${s.full_page_writes} jit=${s.jit} random_page_cost=${s.random_page_cost} ` +
-      `effective_cache_size=${s.effective_cache_size} max_wal_size=${s.max_wal_size} autovacuum=${s.autovacuum}`,
+    `fsync=${s.fsync} full_page_writes=${s.full_page_writes} jit=${s.jit} random_page_cost=${s.random_page_cost} ` +
+    `effective_cache_size=${s.effective_cache_size} max_wal_size=${s.max_wal_size} autovacuum=${s.autovacuum}`,
   ].join('\n');
 }
 
@@ -157,7 +157,9 @@ export function latencyChartSvg(opts: { title: string; subtitle: string; series:
     const y = py(t).toFixed(1);
     out.push(
       `<line x1="${m.left}" x2="${W - m.right}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`,
-      `<text x="${m.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${esc(t >= 1000 ? `${t / 1000} s` : `${t} ms`)}</text>`,
+      `<text x="${m.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${
+        esc(t >= 1000 ? `${t / 1000} s` : `${t} ms`)
+      }</text>`,
     );
   }
   for (const t of xTicks) {
@@ -169,18 +171,28 @@ export function latencyChartSvg(opts: { title: string; subtitle: string; series:
   }
   out.push(
     `<text x="${(m.left + W - m.right) / 2}" y="${H - 12}" text-anchor="middle" fill="#222">campaigns (log scale)</text>`,
-    `<text x="18" y="${(m.top + H - m.bottom) / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 18 ${(m.top + H - m.bottom) / 2})">tick latency, median (log scale)</text>`,
-    `<rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${H - m.top - m.bottom}" fill="none" stroke="#999"/>`,
+    `<text x="18" y="${(m.top + H - m.bottom) / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 18 ${
+      (m.top + H - m.bottom) / 2
+    })">tick latency, median (log scale)</text>`,
+    `<rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${
+      H - m.top - m.bottom
+    }" fill="none" stroke="#999"/>`,
   );
   opts.series.forEach((s, i) => {
     const p = s.points.filter((q) => q.y > 0 && q.x > 0).sort((a, b) => a.x - b.x);
     if (p.length === 0) return;
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     out.push(
-      `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${p.map((q) => `${px(q.x).toFixed(1)},${py(q.y).toFixed(1)}`).join(' ')}"/>`,
+      `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${
+        p.map((q) => `${px(q.x).toFixed(1)},${py(q.y).toFixed(1)}`).join(' ')
+      }"/>`,
     );
     for (const q of p) {
-      out.push(`<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}: ${fmtMs(q.y)} ms at ${fmtInt(q.x)} campaigns${q.label ? ` (${q.label})` : ''}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${
+          esc(`${s.name}: ${fmtMs(q.y)} ms at ${fmtInt(q.x)} campaigns${q.label ? ` (${q.label})` : ''}`)
+        }</title></circle>`,
+      );
     }
     const ly = m.top + 10 + i * 22;
     const lx = W - m.right + 16;

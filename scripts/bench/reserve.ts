@@ -11,18 +11,18 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import {
   ACTIVE,
-  BENCH_EPOCH,
   addFinishedHistory,
+  BENCH_EPOCH,
   checkInvariants,
   computeExpected,
   diffFromExpected,
   freeSlots,
   markServed,
+  type Scale,
   scaleLabel,
   seedScale,
   snapshot,
   undo,
-  type Scale,
 } from './data.ts';
 import { summarize, type Summary } from './report.ts';
 
@@ -69,7 +69,8 @@ export interface ReserveOptions {
   explain?: (label: string, text: string) => void;
 }
 
-const tickSql = (fn: string) => `select count(*)::integer as campaigns, coalesce(sum(reserved), 0)::integer as reserved
+const tickSql = (fn: string) =>
+  `select count(*)::integer as campaigns, coalesce(sum(reserved), 0)::integer as reserved
                     from ${fn}($1::timestamptz, null, null)`;
 const OURS_SQL = tickSql('public.launch_due_calls');
 const PROPOSED_SQL = tickSql(PROPOSED_FUNCTION);
@@ -208,8 +209,15 @@ async function explainWith(ctx: Ctx, label: string, now: Date, sql: string): Pro
     await ctx.measure.query(sql, [now]);
     const ms = performance.now() - t0;
     // Keep the statements of launch_due_calls() itself (not the per-row helper functions).
-    const plans = notices.filter((n) => /Query Text: (with |select greatest|select \*|select count\(\*\)::integer as campaigns)/.test(n.replace(/^duration: [\d.]+ ms\s+plan:\s*/, '')));
-    ctx.opts.explain(label, `-- ${label}: one extra run under auto_explain (instrumented: ${ms.toFixed(0)} ms)\n\n${plans.join('\n\n')}\n`);
+    const plans = notices.filter((n) =>
+      /Query Text: (with |select greatest|select \*|select count\(\*\)::integer as campaigns)/.test(
+        n.replace(/^duration: [\d.]+ ms\s+plan:\s*/, ''),
+      )
+    );
+    ctx.opts.explain(
+      label,
+      `-- ${label}: one extra run under auto_explain (instrumented: ${ms.toFixed(0)} ms)\n\n${plans.join('\n\n')}\n`,
+    );
   } catch (err) {
     ctx.opts.log(`explain skipped: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
@@ -246,10 +254,10 @@ function toRow(
     oursOverFloor: med('ours') / med('floor'),
     ...(ms.proposed
       ? {
-          proposedCallsPerSecond: reservedMedian / (med('proposed') / 1000),
-          baselineOverProposed: med('baseline') / med('proposed'),
-          proposedOverFloor: med('proposed') / med('floor'),
-        }
+        proposedCallsPerSecond: reservedMedian / (med('proposed') / 1000),
+        baselineOverProposed: med('baseline') / med('proposed'),
+        proposedOverFloor: med('proposed') / med('floor'),
+      }
       : {}),
   };
 }

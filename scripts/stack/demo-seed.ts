@@ -92,8 +92,52 @@ export async function seedCampaign(client: Queryable, seed: CampaignSeed): Promi
   return { campaignId, name: seed.name, contacts: seed.contacts.length };
 }
 
-const FIRST = ['Ada', 'Ben', 'Chloe', 'Dev', 'Elena', 'Farid', 'Grace', 'Hiro', 'Ines', 'Jonas', 'Kemi', 'Liam', 'Maya', 'Noah', 'Olga', 'Priya', 'Quinn', 'Rosa', 'Sam', 'Tariq', 'Uma', 'Viktor', 'Wen', 'Yara', 'Zoe'];
-const LAST = ['Okafor', 'Smith', 'Nakamura', 'Rossi', 'Müller', 'García', 'Kowalski', 'Haddad', 'Nguyen', 'Johansson', 'Silva', 'Patel', 'Brown', 'Dubois', 'Ivanova', 'Kim', 'Murphy'];
+const FIRST = [
+  'Ada',
+  'Ben',
+  'Chloe',
+  'Dev',
+  'Elena',
+  'Farid',
+  'Grace',
+  'Hiro',
+  'Ines',
+  'Jonas',
+  'Kemi',
+  'Liam',
+  'Maya',
+  'Noah',
+  'Olga',
+  'Priya',
+  'Quinn',
+  'Rosa',
+  'Sam',
+  'Tariq',
+  'Uma',
+  'Viktor',
+  'Wen',
+  'Yara',
+  'Zoe',
+];
+const LAST = [
+  'Okafor',
+  'Smith',
+  'Nakamura',
+  'Rossi',
+  'Müller',
+  'García',
+  'Kowalski',
+  'Haddad',
+  'Nguyen',
+  'Johansson',
+  'Silva',
+  'Patel',
+  'Brown',
+  'Dubois',
+  'Ivanova',
+  'Kim',
+  'Murphy',
+];
 
 function personName(i: number): string {
   return `${FIRST[i % FIRST.length]} ${LAST[(i * 7 + 3) % LAST.length]}`;
@@ -122,7 +166,10 @@ export function demoCampaigns(): { campaigns: CampaignSeed[]; doNotCall: { phone
   // Early in the list, so the demo shows a rejected number (an error of a run) within minutes.
   reminders.splice(3, 0, { phone: INVALID_DEMO_NUMBER, name: 'Invalid Number (rejected by the provider)' });
   const survey: ContactSeed[] = Array.from({ length: 60 }, (_, i) => ({ phone: ukNumber(200 + i), name: personName(i + 210) }));
-  const invitations: ContactSeed[] = Array.from({ length: 39 }, (_, i) => ({ phone: usNumber(100 + i), name: personName(i + 270) }));
+  const invitations: ContactSeed[] = Array.from(
+    { length: 39 },
+    (_, i) => ({ phone: usNumber(100 + i), name: personName(i + 270) }),
+  );
 
   const campaigns: CampaignSeed[] = [
     {

@@ -26,7 +26,11 @@ function run(args: string[], log: (s: string) => void, label: string): boolean {
 
 /** `deno fmt --check` (or, with write, formats the files). */
 export function denoFmt(log: (s: string) => void, opts: { write?: boolean } = {}): boolean {
-  return run(['fmt', ...(opts.write ? [] : ['--check']), ...FMT_FLAGS, ...SOURCE_PATHS], log, opts.write ? 'deno fmt' : 'deno fmt --check');
+  return run(
+    ['fmt', ...(opts.write ? [] : ['--check']), ...FMT_FLAGS, ...SOURCE_PATHS],
+    log,
+    opts.write ? 'deno fmt' : 'deno fmt --check',
+  );
 }
 
 /**

@@ -30,7 +30,9 @@ Object.defineProperty(globalThis, 'EdgeRuntime', {
   value: Object.freeze({
     waitUntil<T>(promise: Promise<T>): Promise<T> {
       const kept: Promise<unknown> = Promise.resolve(promise)
-        .catch((err: unknown) => logLine('error', 'wait_until_rejected', { error: err instanceof Error ? err.message : String(err) }))
+        .catch((err: unknown) =>
+          logLine('error', 'wait_until_rejected', { error: err instanceof Error ? err.message : String(err) })
+        )
         .finally(() => pending.delete(kept));
       pending.add(kept);
       return promise;

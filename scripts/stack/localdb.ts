@@ -3,7 +3,7 @@
 // applied by the real Supabase CLI. Used by `npm start`, `npm test`, `npm run bench`, `npm run lint`
 // and CI alike. If DATABASE_URL is set, that database is used instead and nothing is started.
 
-import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { spawn, type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -283,7 +283,17 @@ async function initCluster(dir: string, dataDir: string, log: (s: string) => voi
   log(`initdb ${dataDir}`);
   const r = await run(
     bin('initdb'),
-    ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', `--locale=${hasCUtf8 ? 'C.UTF-8' : 'C'}`, '--no-instructions'],
+    [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      `--locale=${hasCUtf8 ? 'C.UTF-8' : 'C'}`,
+      '--no-instructions',
+    ],
     { asServer: true },
   );
   if (r.code !== 0) throw new Error(`initdb failed:\n${r.output}`);
@@ -439,7 +449,8 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
       const tail = await logTail(logFile);
       await stopCluster(dataDir).catch(() => false);
       startedHere = false;
-      lastError = `PostgreSQL did not start (pg_ctl exit ${r.code}).\n${r.output.trim()}\n--- server log tail (${logFile}) ---\n${tail}`;
+      lastError =
+        `PostgreSQL did not start (pg_ctl exit ${r.code}).\n${r.output.trim()}\n--- server log tail (${logFile}) ---\n${tail}`;
       if (opts.port || !/could not bind|address already in use/i.test(tail)) break;
       log(`port ${port} was taken meanwhile; retrying with another port`);
     }
@@ -557,9 +568,27 @@ export async function pushMigrations(url: string, opts: { cwd?: string; log?: (s
 // Schemas that are not ours: Supabase-managed ones, and `extensions` (pgTAP's own functions would
 // fill the lint report with warnings). Schemas created by an extension (cron) are skipped too.
 const FOREIGN_SCHEMAS = [
-  'extensions', 'cron', 'information_schema', 'supabase_migrations', 'auth', 'storage', 'realtime',
-  '_realtime', 'vault', 'net', 'graphql', 'graphql_public', 'pgbouncer', 'pgsodium', 'pgsodium_masks',
-  'supabase_functions', '_analytics', 'pgtle', 'topology', 'tiger', 'tiger_data',
+  'extensions',
+  'cron',
+  'information_schema',
+  'supabase_migrations',
+  'auth',
+  'storage',
+  'realtime',
+  '_realtime',
+  'vault',
+  'net',
+  'graphql',
+  'graphql_public',
+  'pgbouncer',
+  'pgsodium',
+  'pgsodium_masks',
+  'supabase_functions',
+  '_analytics',
+  'pgtle',
+  'topology',
+  'tiger',
+  'tiger_data',
 ];
 
 /** Our own schemas: every schema except system, Supabase-managed and extension-owned ones. */

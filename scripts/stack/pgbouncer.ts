@@ -8,7 +8,7 @@
 // cluster (trust); the database's own password, if its URL has one, is in the auth file for
 // PgBouncer's server logins. Stopped by stop(), and killed if this process exits first.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -62,7 +62,9 @@ function quote(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
 }
 
-function config(opts: { dbHost: string; dbPort: number; port: number; dir: string; poolSize: number; adminUser: string }): string {
+function config(
+  opts: { dbHost: string; dbPort: number; port: number; dir: string; poolSize: number; adminUser: string },
+): string {
   return [
     '; Written by scripts/stack/pgbouncer.ts on every start; edit that file, not this one.',
     '[databases]',

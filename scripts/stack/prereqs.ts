@@ -51,7 +51,9 @@ export function findPgInstall(): PgInstall | undefined {
 export function pgInstall(): PgInstall {
   const found = findPgInstall();
   if (!found) {
-    throw new Error(`PostgreSQL ${DEFAULT_PG_MAJOR} is not installed: apt-get install postgresql-${DEFAULT_PG_MAJOR} (or set PG_BINDIR)`);
+    throw new Error(
+      `PostgreSQL ${DEFAULT_PG_MAJOR} is not installed: apt-get install postgresql-${DEFAULT_PG_MAJOR} (or set PG_BINDIR)`,
+    );
   }
   return found;
 }
@@ -83,8 +85,18 @@ export function requirements(major = findPgInstall()?.major || DEFAULT_PG_MAJOR)
   const pg = `postgresql-${major}`;
   return {
     postgresql: { id: 'postgresql', package: pg, why: `the PostgreSQL ${major} server the local database runs on`, server: true },
-    psql: { id: 'psql', package: `postgresql-client-${major}`, why: 'psql, which pg_prove runs the pgTAP files with', server: false },
-    pg_cron: { id: 'pg_cron', package: `${pg}-cron`, why: 'pg_cron, which reserves calls every minute inside the database', server: true },
+    psql: {
+      id: 'psql',
+      package: `postgresql-client-${major}`,
+      why: 'psql, which pg_prove runs the pgTAP files with',
+      server: false,
+    },
+    pg_cron: {
+      id: 'pg_cron',
+      package: `${pg}-cron`,
+      why: 'pg_cron, which reserves calls every minute inside the database',
+      server: true,
+    },
     pgtap: { id: 'pgtap', package: `${pg}-pgtap`, why: 'pgTAP, the SQL test framework of supabase/tests', server: true },
     plpgsql_check: {
       id: 'plpgsql_check',
@@ -99,7 +111,12 @@ export function requirements(major = findPgInstall()?.major || DEFAULT_PG_MAJOR)
       server: false,
     },
     chromium: { id: 'chromium', package: 'chromium', why: 'headless Chromium for the dashboard browser test', server: false },
-    pgbouncer: { id: 'pgbouncer', package: 'pgbouncer', why: 'PgBouncer, the transaction-mode pooler in front of the database', server: false },
+    pgbouncer: {
+      id: 'pgbouncer',
+      package: 'pgbouncer',
+      why: 'PgBouncer, the transaction-mode pooler in front of the database',
+      server: false,
+    },
   };
 }
 
@@ -227,7 +244,11 @@ function installSteps(packages: string[], as: 'root' | 'sudo'): Step[] {
     ];
   }
   // sudo resets the environment: pass DEBIAN_FRONTEND through env(1).
-  const sudo = (argv: string[]): Step => ({ cmd: 'sudo', args: ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', ...argv], env: {} });
+  const sudo = (argv: string[]): Step => ({
+    cmd: 'sudo',
+    args: ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', ...argv],
+    env: {},
+  });
   return [sudo(update), sudo(install)];
 }
 
@@ -297,7 +318,7 @@ export function describePlan(plan: Plan): string[] {
       `${head}:`,
       ...missingLines(plan.missing),
       `Nothing installed (${plan.reason}): install them with this system's package manager ` +
-        `(Debian names: ${packages.join(' ')}), then run ${plan.label} again.`,
+      `(Debian names: ${packages.join(' ')}), then run ${plan.label} again.`,
     ];
   }
   return [

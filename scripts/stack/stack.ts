@@ -13,19 +13,13 @@
 // route first, so nothing new reaches the functions, then the functions, the simulator and the
 // database). Children are also killed if this process exits without calling stop().
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
-import {
-  REPO_ROOT,
-  bootstrapSupabaseShape,
-  pushMigrations,
-  startLocalDb,
-  type LocalDb,
-} from './localdb.ts';
+import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startLocalDb } from './localdb.ts';
 import { startPgBouncer } from './pgbouncer.ts';
 import { startVercelLocal, stopChild } from './vercel-local.ts';
 import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
@@ -186,7 +180,10 @@ async function startGateway(
   // cannot fetch the npm: imports).
   const childEnv: NodeJS.ProcessEnv = { NO_COLOR: '1', DENO_TLS_CA_STORE: 'mozilla,system' };
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|DENO_[A-Z_]+|NPM_CONFIG_[A-Z_]+|SSL_CERT_(FILE|DIR)|(HTTPS?|NO)_PROXY)$/i.test(k)) {
+    if (
+      v !== undefined &&
+      /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|DENO_[A-Z_]+|NPM_CONFIG_[A-Z_]+|SSL_CERT_(FILE|DIR)|(HTTPS?|NO)_PROXY)$/i.test(k)
+    ) {
       childEnv[k] = v;
     }
   }
@@ -255,12 +252,11 @@ async function postTick(url: string, init: RequestInit): Promise<TickReply> {
 /** A function's answer as a TickReply; a call that got no answer throws (as fetch would). */
 function tickReply(r: InvokeResult): TickReply {
   if (!r.answered) throw new Error(r.timedOut ? 'the tick timed out' : r.error);
-  const body =
-    r.json === undefined
-      ? { error: r.text.slice(0, 200) || `HTTP ${r.status}` }
-      : r.json && typeof r.json === 'object'
-        ? (r.json as Record<string, unknown>)
-        : { value: r.json };
+  const body = r.json === undefined
+    ? { error: r.text.slice(0, 200) || `HTTP ${r.status}` }
+    : r.json && typeof r.json === 'object'
+    ? (r.json as Record<string, unknown>)
+    : { value: r.json };
   return { httpStatus: r.status, body };
 }
 
@@ -339,8 +335,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // is chosen now).
     const vercelPort = (await pickPort(opts.ports?.vercel)) || (await freePort());
     gatewayEnv.DASHBOARD_ORIGIN = `http://127.0.0.1:${vercelPort},http://localhost:${vercelPort}`;
-    const gateway = await startGateway(gatewayEnv, await pickPort(opts.ports?.functions), (line) =>
-      onServiceLog('functions', line),
+    const gateway = await startGateway(
+      gatewayEnv,
+      await pickPort(opts.ports?.functions),
+      (line) => onServiceLog('functions', line),
     );
     stops.push({ name: 'functions gateway', stop: () => stopChild(gateway.child, 10_000) });
     log(`Edge Functions on ${gateway.url} (deno pid ${gateway.child.pid})`);

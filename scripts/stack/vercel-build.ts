@@ -61,7 +61,11 @@ export interface VercelStepResult {
 
 type Log = (message: string) => void;
 
-function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; output: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -73,13 +77,17 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
 }
 
 function pinnedVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
   return pkg.dependencies.vercel!;
 }
 
 function installedVersion(): string | undefined {
   try {
-    const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'node_modules', 'vercel', 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'node_modules', 'vercel', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     return pkg.version;
   } catch {
     return undefined;
@@ -181,7 +189,14 @@ export interface BuiltFunction {
   /** The route it serves, e.g. /api/scheduler/tick. */
   route: string;
   dir: string;
-  config: { handler: string; runtime: string; launcherType?: string; shouldAddHelpers?: boolean; maxDuration?: number; [k: string]: unknown };
+  config: {
+    handler: string;
+    runtime: string;
+    launcherType?: string;
+    shouldAddHelpers?: boolean;
+    maxDuration?: number;
+    [k: string]: unknown;
+  };
 }
 
 /** Every function in .vercel/output/functions. */
@@ -195,7 +210,11 @@ export function builtFunctions(outputDir = VERCEL_OUTPUT_DIR): BuiltFunction[] {
       const abs = path.join(dir, e.name);
       if (e.name.endsWith('.func')) {
         const rel = path.relative(root, abs).slice(0, -'.func'.length).split(path.sep).join('/');
-        out.push({ route: `/${rel}`, dir: abs, config: JSON.parse(readFileSync(path.join(abs, '.vc-config.json'), 'utf8')) as BuiltFunction['config'] });
+        out.push({
+          route: `/${rel}`,
+          dir: abs,
+          config: JSON.parse(readFileSync(path.join(abs, '.vc-config.json'), 'utf8')) as BuiltFunction['config'],
+        });
       } else {
         walk(abs);
       }

@@ -6,13 +6,13 @@
 // GET/POST/... web handlers into a Node request listener, and answers 405 for a method the module
 // does not export. The launcher listens on a loopback port; startBuiltFunction() resolves with it.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { VERCEL_TOOL_DIR, type BuiltFunction } from './vercel-build.ts';
+import { type BuiltFunction, VERCEL_TOOL_DIR } from './vercel-build.ts';
 
 /** @vercel/node's launcher (the serverless handler `vercel dev` runs functions in). */
 export const VERCEL_NODE_LAUNCHER = path.join(VERCEL_TOOL_DIR, 'node_modules', '@vercel', 'node', 'dist', 'dev-server.mjs');
@@ -42,9 +42,13 @@ export interface StartBuiltFunctionOptions {
 
 export async function startBuiltFunction(fn: BuiltFunction, opts: StartBuiltFunctionOptions): Promise<RunningFunction> {
   if (fn.config.launcherType !== 'Nodejs' || !String(fn.config.runtime).startsWith('nodejs')) {
-    throw new Error(`${fn.route}: runtime ${fn.config.runtime} (${fn.config.launcherType ?? 'no launcher'}) is not a Node.js function`);
+    throw new Error(
+      `${fn.route}: runtime ${fn.config.runtime} (${fn.config.launcherType ?? 'no launcher'}) is not a Node.js function`,
+    );
   }
-  if (!existsSync(VERCEL_NODE_LAUNCHER)) throw new Error(`the Vercel CLI is not installed in tools/vercel (npm ci --prefix tools/vercel)`);
+  if (!existsSync(VERCEL_NODE_LAUNCHER)) {
+    throw new Error(`the Vercel CLI is not installed in tools/vercel (npm ci --prefix tools/vercel)`);
+  }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vercel-fn-'));
   await cp(fn.dir, dir, { recursive: true, verbatimSymlinks: true });
 
@@ -74,7 +78,10 @@ export async function startBuiltFunction(fn: BuiltFunction, opts: StartBuiltFunc
 
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${fn.route}: the Vercel launcher did not start`)), opts.timeoutMs ?? 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${fn.route}: the Vercel launcher did not start`)),
+        opts.timeoutMs ?? 30_000,
+      );
       child.once('error', (err) => {
         clearTimeout(timer);
         reject(err);

@@ -13,15 +13,15 @@
 //
 //   node --import tsx scripts/stack/vercel-local.ts [--port N] [--host H]
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { VERCEL_OUTPUT_DIR, builtFunctions, ensureVercelBuild } from './vercel-build.ts';
-import { startBuiltFunction, type RunningFunction } from './vercel-function.ts';
+import { builtFunctions, ensureVercelBuild, VERCEL_OUTPUT_DIR } from './vercel-build.ts';
+import { type RunningFunction, startBuiltFunction } from './vercel-function.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 export const REPO_ROOT = path.resolve(path.dirname(HERE), '..', '..');
@@ -222,9 +222,20 @@ export function createVercelLocalHandler(
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     // The build's header routes (vercel.json "headers") on every answer, errors included, as on Vercel.
     for (const [k, v] of Object.entries(routeHeaders(routes, req, pathname))) res.setHeader(k, v);
-    const work = pathname === '/api' || pathname.startsWith('/api/') ? serveApi(req, res, pathname) : serveStatic(req, res, pathname);
+    const work = pathname === '/api' || pathname.startsWith('/api/')
+      ? serveApi(req, res, pathname)
+      : serveStatic(req, res, pathname);
     work.catch((err: unknown) => {
-      log(JSON.stringify({ ts: new Date().toISOString(), level: 'error', service: 'vercel-local', event: 'request_failed', path: pathname, error: err instanceof Error ? err.message : String(err) }));
+      log(
+        JSON.stringify({
+          ts: new Date().toISOString(),
+          level: 'error',
+          service: 'vercel-local',
+          event: 'request_failed',
+          path: pathname,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
       if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
       else res.destroy();
     });
@@ -244,7 +255,11 @@ export async function listenVercelLocal(opts: VercelLocalServerOptions & { port?
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const built = builtFunctions(opts.outputDir ?? VERCEL_OUTPUT_DIR);
-  if (built.length === 0) throw new Error(`no functions in ${opts.outputDir ?? VERCEL_OUTPUT_DIR}: run vercel build (npx tsx scripts/stack/vercel-build.ts)`);
+  if (built.length === 0) {
+    throw new Error(
+      `no functions in ${opts.outputDir ?? VERCEL_OUTPUT_DIR}: run vercel build (npx tsx scripts/stack/vercel-build.ts)`,
+    );
+  }
   const functions = new Map<string, RunningFunction>();
   const closeFunctions = () => Promise.all([...functions.values()].map((f) => f.close().catch(() => {})));
   try {

@@ -38,7 +38,15 @@ export const NumberRuleSchema = z
     /** Force the call's outcome. */
     outcome: z.enum(['completed', 'no-answer', 'busy', 'failed']).optional(),
     /** AnsweredBy when the request asked for MachineDetection and the call is answered. */
-    answeredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown']).optional(),
+    answeredBy: z.enum([
+      'human',
+      'machine_start',
+      'machine_end_beep',
+      'machine_end_silence',
+      'machine_end_other',
+      'fax',
+      'unknown',
+    ]).optional(),
   })
   .strict();
 export type NumberRule = z.infer<typeof NumberRuleSchema>;
@@ -114,7 +122,12 @@ export const DEFAULT_TIMING: SimTiming = {
 };
 
 /** Realistic default outcome mix of answered-or-not outbound calls. */
-export const DEFAULT_OUTCOME_WEIGHTS: Readonly<Record<SimOutcome, number>> = { completed: 60, 'no-answer': 20, busy: 10, failed: 10 };
+export const DEFAULT_OUTCOME_WEIGHTS: Readonly<Record<SimOutcome, number>> = {
+  completed: 60,
+  'no-answer': 20,
+  busy: 10,
+  failed: 10,
+};
 
 /**
  * Twilio's documented test numbers (test credentials) that fail Create Call, checked after the
@@ -138,7 +151,12 @@ export function ruleMatches(rule: NumberRule, to: string, from: string): boolean
   return value === rule.match;
 }
 
-export function findRule(rules: readonly NumberRule[], to: string, from: string, want: 'reject' | 'outcome'): NumberRule | undefined {
+export function findRule(
+  rules: readonly NumberRule[],
+  to: string,
+  from: string,
+  want: 'reject' | 'outcome',
+): NumberRule | undefined {
   return rules.find((r) => (want === 'reject' ? r.reject : r.outcome || r.answeredBy) && ruleMatches(r, to, from));
 }
 
@@ -193,7 +211,9 @@ export function rfc2822(ms: number): string {
   const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${days[d.getUTCDay()]}, ${p(d.getUTCDate())} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  return `${days[d.getUTCDay()]}, ${p(d.getUTCDate())} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${
+    p(d.getUTCMinutes())
+  }:${p(d.getUTCSeconds())} +0000`;
 }
 
 /** Twilio's X-Twilio-Signature, computed with node:crypto (names sorted; a repeated name's values sorted). */
@@ -215,13 +235,41 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /** Every parameter of Twilio's Create Call (2010-04-01); anything else is refused. */
 export const CREATE_CALL_PARAMETERS: ReadonlySet<string> = new Set([
-  'To', 'From', 'Url', 'Twiml', 'ApplicationSid', 'Method', 'FallbackUrl', 'FallbackMethod',
-  'StatusCallback', 'StatusCallbackEvent', 'StatusCallbackMethod', 'SendDigits', 'Timeout', 'Record',
-  'RecordingChannels', 'RecordingStatusCallback', 'RecordingStatusCallbackMethod', 'RecordingStatusCallbackEvent',
-  'SipAuthUsername', 'SipAuthPassword', 'MachineDetection', 'MachineDetectionTimeout',
-  'MachineDetectionSpeechThreshold', 'MachineDetectionSpeechEndThreshold', 'MachineDetectionSilenceTimeout',
-  'AsyncAmd', 'AsyncAmdStatusCallback', 'AsyncAmdStatusCallbackMethod', 'Trim', 'CallerId', 'Byoc',
-  'CallReason', 'CallToken', 'RecordingTrack', 'TimeLimit',
+  'To',
+  'From',
+  'Url',
+  'Twiml',
+  'ApplicationSid',
+  'Method',
+  'FallbackUrl',
+  'FallbackMethod',
+  'StatusCallback',
+  'StatusCallbackEvent',
+  'StatusCallbackMethod',
+  'SendDigits',
+  'Timeout',
+  'Record',
+  'RecordingChannels',
+  'RecordingStatusCallback',
+  'RecordingStatusCallbackMethod',
+  'RecordingStatusCallbackEvent',
+  'SipAuthUsername',
+  'SipAuthPassword',
+  'MachineDetection',
+  'MachineDetectionTimeout',
+  'MachineDetectionSpeechThreshold',
+  'MachineDetectionSpeechEndThreshold',
+  'MachineDetectionSilenceTimeout',
+  'AsyncAmd',
+  'AsyncAmdStatusCallback',
+  'AsyncAmdStatusCallbackMethod',
+  'Trim',
+  'CallerId',
+  'Byoc',
+  'CallReason',
+  'CallToken',
+  'RecordingTrack',
+  'TimeLimit',
 ]);
 
 export const STATUS_CALLBACK_EVENTS: ReadonlySet<string> = new Set(['initiated', 'ringing', 'answered', 'completed']);

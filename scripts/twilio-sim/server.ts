@@ -25,29 +25,29 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   API_VERSION,
-  DEFAULT_OUTCOME_WEIGHTS,
-  DEFAULT_TIMING,
-  TWILIO_TEST_NUMBER_RULES,
   between,
   createRng,
+  DEFAULT_OUTCOME_WEIGHTS,
+  DEFAULT_TIMING,
+  type FaultKind,
   findRule,
   isLoopbackHost,
   mergeFaults,
+  type NumberRule,
   outOfOrder,
   pickOutcome,
   planTimeline,
   rfc2822,
   signTwilioRequest,
-  twilioErrorBody,
-  validateCreateCall,
-  type FaultKind,
-  type NumberRule,
   type SimFaults,
   type SimFaultsPatch,
   type SimOutcome,
   type SimTiming,
   type TimelineStep,
+  TWILIO_TEST_NUMBER_RULES,
   type TwilioErrorAnswer,
+  twilioErrorBody,
+  validateCreateCall,
 } from './core.ts';
 
 export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './core.ts';
@@ -269,7 +269,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     if (res.writableEnded || res.destroyed) return;
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
   /**
@@ -326,7 +330,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 
   // --- status callbacks ----------------------------------------------------------------------
 
-  async function send(state: CallState, p: PlannedCallback, duplicate: boolean, gen: number, eventAt: number, token: string): Promise<void> {
+  async function send(
+    state: CallState,
+    p: PlannedCallback,
+    duplicate: boolean,
+    gen: number,
+    eventAt: number,
+    token: string,
+  ): Promise<void> {
     const c = state.call;
     if (!c.statusCallback || closed || gen !== generation) return;
     const target = new URL(c.statusCallback);
@@ -389,7 +400,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         stats.callbacksFailed++;
         if (p.record.delivery === 'pending') p.record.delivery = 'failed';
       }
-      log({ event: 'callback', call_sid: c.sid, status: p.step.status, sequence: p.sequence, duplicate, http_status: res.status });
+      log({
+        event: 'callback',
+        call_sid: c.sid,
+        status: p.step.status,
+        sequence: p.sequence,
+        duplicate,
+        http_status: res.status,
+      });
     } catch (err) {
       if (gen !== generation) return;
       stats.callbacksFailed++;
@@ -443,7 +461,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     });
     const subscribed = sendCallbacks && c.statusCallback ? steps.filter((s) => c.events.includes(s.event)) : [];
     const planned: PlannedCallback[] = subscribed.map((step, sequence) => {
-      const record: SimCallback = { sequence, event: step.event, status: step.status, delivery: 'pending', delivered: false, sends: 0 };
+      const record: SimCallback = {
+        sequence,
+        event: step.event,
+        status: step.status,
+        delivery: 'pending',
+        delivered: false,
+        sends: 0,
+      };
       c.callbacks.push(record);
       return {
         step,
@@ -479,7 +504,10 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     }
   }
 
-  function createCallRecord(v: ReturnType<typeof validateCreateCall> & { ok: true }, answeredWith: SimCall['answeredWith']): SimCall {
+  function createCallRecord(
+    v: ReturnType<typeof validateCreateCall> & { ok: true },
+    answeredWith: SimCall['answeredWith'],
+  ): SimCall {
     const { value } = v;
     const outcomeRule = findRule([...(faults.numbers ?? [])], value.to, value.from, 'outcome');
     const call: SimCall = {
@@ -519,12 +547,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     }
     const r = rng();
     let edge = 0;
-    for (const [kind, p] of [
-      ['429', faults.rate429],
-      ['503', faults.rate503],
-      ['500', faults.rate500],
-      ['hang', faults.hangRate],
-    ] as const) {
+    for (
+      const [kind, p] of [
+        ['429', faults.rate429],
+        ['503', faults.rate503],
+        ['500', faults.rate500],
+        ['hang', faults.hangRate],
+      ] as const
+    ) {
       edge += p ?? 0;
       if (r < edge) return kind;
     }
@@ -536,11 +566,19 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     if (!v.ok) return twilioError(res, v.error);
     const { to, from, statusCallback } = v.value;
     if (statusCallback !== null && !isLoopbackHost(new URL(statusCallback).hostname)) {
-      return twilioError(res, { status: 400, code: 21609, message: 'StatusCallback must be a loopback URL: the simulator never calls off this machine' });
+      return twilioError(res, {
+        status: 400,
+        code: 21609,
+        message: 'StatusCallback must be a loopback URL: the simulator never calls off this machine',
+      });
     }
     const rule = findRule([...(faults.numbers ?? []), ...extraRules, ...TWILIO_TEST_NUMBER_RULES], to, from, 'reject');
     if (rule?.reject) {
-      return twilioError(res, { status: rule.reject.status ?? 400, code: rule.reject.code, message: rule.reject.message ?? `Rejected by number rule ${rule.match}` });
+      return twilioError(res, {
+        status: rule.reject.status ?? 400,
+        code: rule.reject.code,
+        message: rule.reject.message ?? `Rejected by number rule ${rule.match}`,
+      });
     }
     const fault = drawFault();
     const ambiguousCreates = faults.ambiguousCreates ?? true;
@@ -549,13 +587,21 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         stats.injected['429']++;
         const after = faults.retryAfterSeconds ?? 1;
         log({ event: 'fault', kind: '429', to });
-        return twilioError(res, { status: 429, code: 20429, message: 'Too Many Requests' }, after > 0 ? { 'retry-after': String(after) } : {});
+        return twilioError(
+          res,
+          { status: 429, code: 20429, message: 'Too Many Requests' },
+          after > 0 ? { 'retry-after': String(after) } : {},
+        );
       }
       case '503': {
         stats.injected['503']++;
         const after = faults.retryAfterSeconds503;
         log({ event: 'fault', kind: '503', to });
-        return twilioError(res, { status: 503, code: 20503, message: 'Service Unavailable' }, after !== undefined ? { 'retry-after': String(after) } : {});
+        return twilioError(
+          res,
+          { status: 503, code: 20503, message: 'Service Unavailable' },
+          after !== undefined ? { 'retry-after': String(after) } : {},
+        );
       }
       case '500':
         stats.injected['500']++;
@@ -640,9 +686,13 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         stats.injected.outage++;
         return twilioError(res, { status: 503, code: 20503, message: 'Service Unavailable' });
       }
-      if (!m) return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
+      if (!m) {
+        return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
+      }
       if (!authorized(req)) {
-        return twilioError(res, { status: 401, code: 20003, message: 'Authenticate' }, { 'www-authenticate': 'Basic realm="Twilio API"' });
+        return twilioError(res, { status: 401, code: 20003, message: 'Authenticate' }, {
+          'www-authenticate': 'Basic realm="Twilio API"',
+        });
       }
       if (m[1] !== accountSid) {
         return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
@@ -651,7 +701,9 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       if (m[2] && req.method === 'GET') {
         stats.fetchRequests++;
         const state = states.get(m[2]);
-        if (!state) return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
+        if (!state) {
+          return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
+        }
         const snapshot = resource(state.call);
         return answer(() => json(res, 200, snapshot));
       }

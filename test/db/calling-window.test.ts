@@ -35,7 +35,7 @@ async function zonesReservedAt(at: Date): Promise<Array<string | null>> {
   return rows.map((r) => r.time_zone);
 }
 
-describe('reservation in each contact\'s own time zone', () => {
+describe("reservation in each contact's own time zone", () => {
   const zones = ['Asia/Tokyo', 'Europe/Paris', 'America/Los_Angeles', null] as const;
 
   it.each([
@@ -70,7 +70,12 @@ describe('reservation in each contact\'s own time zone', () => {
       local: 'Monday 09:30 in Tokyo, but still Sunday (16:30) in Los Angeles',
     },
   ])('at $at ($local) reserves exactly $reserved', async ({ at, reserved }) => {
-    const campaignId = await createCampaign(db, { cap: 10, windowStart: '09:00', windowEnd: '17:00', windowDays: [1, 2, 3, 4, 5] });
+    const campaignId = await createCampaign(db, {
+      cap: 10,
+      windowStart: '09:00',
+      windowEnd: '17:00',
+      windowDays: [1, 2, 3, 4, 5],
+    });
     for (const zone of zones) await addContacts(db, campaignId, 1, { timeZone: zone });
 
     await launchDueCalls(db, new Date(at));
@@ -97,12 +102,24 @@ describe('reservation across daylight-saving changes', () => {
   // 1 November. London: GMT -> BST on 29 March 2026, back on 25 October.
   it.each([
     { at: '2026-03-07T13:30:00Z', reserved: ['Europe/London'], local: 'New York 08:30 EST, London 13:30 GMT' },
-    { at: '2026-03-08T13:30:00Z', reserved: ['America/New_York', 'Europe/London'], local: 'New York 09:30 EDT, London 13:30 GMT' },
+    {
+      at: '2026-03-08T13:30:00Z',
+      reserved: ['America/New_York', 'Europe/London'],
+      local: 'New York 09:30 EDT, London 13:30 GMT',
+    },
     { at: '2026-03-28T08:30:00Z', reserved: [], local: 'London 08:30 GMT, New York 04:30 EDT' },
     { at: '2026-03-29T08:30:00Z', reserved: ['Europe/London'], local: 'London 09:30 BST, New York 04:30 EDT' },
     { at: '2026-10-24T16:30:00Z', reserved: ['America/New_York'], local: 'London 17:30 BST, New York 12:30 EDT' },
-    { at: '2026-10-25T16:30:00Z', reserved: ['America/New_York', 'Europe/London'], local: 'London 16:30 GMT, New York 12:30 EDT' },
-    { at: '2026-10-31T13:30:00Z', reserved: ['America/New_York', 'Europe/London'], local: 'New York 09:30 EDT, London 13:30 GMT' },
+    {
+      at: '2026-10-25T16:30:00Z',
+      reserved: ['America/New_York', 'Europe/London'],
+      local: 'London 16:30 GMT, New York 12:30 EDT',
+    },
+    {
+      at: '2026-10-31T13:30:00Z',
+      reserved: ['America/New_York', 'Europe/London'],
+      local: 'New York 09:30 EDT, London 13:30 GMT',
+    },
     { at: '2026-11-01T13:30:00Z', reserved: ['Europe/London'], local: 'New York 08:30 EST, London 13:30 GMT' },
   ])('at $at ($local) reserves exactly $reserved', async ({ at, reserved }) => {
     const campaignId = await createCampaign(db, { cap: 10, windowStart: '09:00', windowEnd: '17:00' });
@@ -117,17 +134,20 @@ describe('reservation across daylight-saving changes', () => {
   it.each([
     { night: 'spring forward, 7-8 March', from: '2026-03-07T22:00:00Z', firstCall: '2026-03-08T13:00:00Z' },
     { night: 'fall back, 31 October - 1 November', from: '2026-10-31T22:00:00Z', firstCall: '2026-11-01T14:00:00Z' },
-  ])('hourly ticks through the night of the $night first call New York at 09:00 local ($firstCall)', async ({ from, firstCall }) => {
-    const campaignId = await createCampaign(db, { timeZone: 'America/New_York', windowStart: '09:00', windowEnd: '17:00' });
-    await addContacts(db, campaignId, 1);
+  ])(
+    'hourly ticks through the night of the $night first call New York at 09:00 local ($firstCall)',
+    async ({ from, firstCall }) => {
+      const campaignId = await createCampaign(db, { timeZone: 'America/New_York', windowStart: '09:00', windowEnd: '17:00' });
+      await addContacts(db, campaignId, 1);
 
-    let first: string | null = null;
-    for (let hour = 0; hour < 20 && first === null; hour++) {
-      const at = new Date(new Date(from).getTime() + hour * 3_600_000);
-      const rows = await launchDueCalls(db, at);
-      if (rows.some((r) => r.reserved > 0)) first = at.toISOString();
-    }
+      let first: string | null = null;
+      for (let hour = 0; hour < 20 && first === null; hour++) {
+        const at = new Date(new Date(from).getTime() + hour * 3_600_000);
+        const rows = await launchDueCalls(db, at);
+        if (rows.some((r) => r.reserved > 0)) first = at.toISOString();
+      }
 
-    expect(first).toBe(new Date(firstCall).toISOString());
-  });
+      expect(first).toBe(new Date(firstCall).toISOString());
+    },
+  );
 });

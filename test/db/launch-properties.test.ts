@@ -157,7 +157,11 @@ async function apply(step: Step, world: World, now: Date): Promise<void> {
     case 'dispatch': {
       const claimed = await claimQueuedCalls(db, step.limit, now);
       for (const call of claimed.filter((c) => c.release_reason === null)) {
-        await db.query(`select public.record_dispatch_result($1, 'accepted', $2, p_now => $3)`, [call.call_id, `CA-${call.call_id}`, now]);
+        await db.query(`select public.record_dispatch_result($1, 'accepted', $2, p_now => $3)`, [
+          call.call_id,
+          `CA-${call.call_id}`,
+          now,
+        ]);
       }
       return;
     }
@@ -184,7 +188,9 @@ async function apply(step: Step, world: World, now: Date): Promise<void> {
     }
     case 'resume': {
       const id = world.campaigns[step.campaign % world.campaigns.length]!;
-      const { rowCount } = await db.query(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [id]);
+      const { rowCount } = await db.query(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [
+        id,
+      ]);
       const open = world.pauses.find((p) => p.id === id && p.until === null);
       if (rowCount && open) open.until = now;
       return;

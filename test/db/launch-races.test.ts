@@ -10,7 +10,7 @@ import { minutesAfterNoon } from '../support/clock.ts';
 import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
 import { invariantViolations, type Period } from '../support/invariants.ts';
 import { pick, randomInt, seededRandom } from '../support/random.ts';
-import { claimQueuedCalls, isSkipped, launchDueCalls, reservedIn, type LaunchRow } from '../support/rows.ts';
+import { claimQueuedCalls, isSkipped, launchDueCalls, type LaunchRow, reservedIn } from '../support/rows.ts';
 
 const LAUNCHERS = 8;
 const WORKERS = 3;
@@ -58,20 +58,30 @@ async function dispatchSome(db: pg.Client, random: () => number, now: Date): Pro
   for (const call of claimed.filter((c) => c.release_reason === null)) {
     const r = random();
     if (r < 0.5) {
-      await db.query(`select public.record_dispatch_result($1, 'accepted', $2, p_now => $3)`, [call.call_id, `CA-${call.call_id}`, now]);
+      await db.query(`select public.record_dispatch_result($1, 'accepted', $2, p_now => $3)`, [
+        call.call_id,
+        `CA-${call.call_id}`,
+        now,
+      ]);
     } else if (r < 0.65) {
       await db.query(
         `select public.record_dispatch_result($1, 'retryable', p_reason => '429', p_retry_at => $2, p_now => $3)`,
         [call.call_id, new Date(now.getTime() + 30_000), now],
       );
     } else if (r < 0.8) {
-      await db.query(`select public.record_dispatch_result($1, 'permanent', p_reason => 'refused', p_invalid_number => $2, p_now => $3)`, [
+      await db.query(
+        `select public.record_dispatch_result($1, 'permanent', p_reason => 'refused', p_invalid_number => $2, p_now => $3)`,
+        [
+          call.call_id,
+          random() < 0.3,
+          now,
+        ],
+      );
+    } else if (r < 0.9) {
+      await db.query(`select public.record_dispatch_result($1, 'unknown', p_reason => 'timeout', p_now => $2)`, [
         call.call_id,
-        random() < 0.3,
         now,
       ]);
-    } else if (r < 0.9) {
-      await db.query(`select public.record_dispatch_result($1, 'unknown', p_reason => 'timeout', p_now => $2)`, [call.call_id, now]);
     } // else: the answer is lost; the call stays dialing until a callback or the reaper
   }
 }
@@ -244,7 +254,9 @@ describe('a second launch while one is running', () => {
     } finally {
       await holder.query('rollback');
     }
-    const { rows } = await admin.query('select outcome, calls_reserved from public.reserve_due_calls(null, $1)', [minutesAfterNoon(0)]);
+    const { rows } = await admin.query('select outcome, calls_reserved from public.reserve_due_calls(null, $1)', [
+      minutesAfterNoon(0),
+    ]);
     expect(rows).toEqual([{ outcome: 'reserved', calls_reserved: 2 }]);
   });
 

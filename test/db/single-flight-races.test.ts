@@ -35,7 +35,9 @@ describe('the circuit breaker under concurrent dispatchers', () => {
 
     const answers = await Promise.all(
       racers.map(async (c) => {
-        const { rows } = await c.query<{ p: string }>(`select public.acquire_dispatch_permit('twilio', $1) as p`, [minutesAfterNoon(1)]);
+        const { rows } = await c.query<{ p: string }>(`select public.acquire_dispatch_permit('twilio', $1) as p`, [
+          minutesAfterNoon(1),
+        ]);
         return rows[0]!.p;
       }),
     );

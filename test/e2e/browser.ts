@@ -2,7 +2,7 @@
 // playwright-core (no browser download). CHROMIUM_PATH overrides the executable.
 
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 
 export const CHROMIUM_ARGS = [
   '--headless',

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
-import { startStack, type Stack } from '../../scripts/stack/stack.ts';
+import { type Stack, startStack } from '../../scripts/stack/stack.ts';
 import { resetData, testDbUrl, withClient } from '../support/db.ts';
 import { launchChromium } from './browser.ts';
 
@@ -137,7 +137,9 @@ describe('admin dashboard', () => {
     await admin.getByTestId('token-name').fill('dana');
     await admin.getByTestId('token-days').fill('7');
     await admin.getByTestId('token-create').click();
-    await expect.poll(() => admin.getByTestId('token-result').textContent(), { timeout: 15_000 }).toMatch(/dana created.*not shown again/i);
+    await expect.poll(() => admin.getByTestId('token-result').textContent(), { timeout: 15_000 }).toMatch(
+      /dana created.*not shown again/i,
+    );
     const token = await admin.getByTestId('new-token').inputValue();
     expect(token).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
     await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/dana\s*valid/);
@@ -154,8 +156,12 @@ describe('admin dashboard', () => {
     await expect.poll(() => dana.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
 
     // Both actions are in the audit trail, under the admin token.
-    const audit = await withClient((c) => c.query<{ a: string }>(`select actor || ' ' || action || ' ' || subject as a from public.operator_audit_log order by id`));
-    expect(audit.rows.map((r) => r.a)).toEqual(expect.arrayContaining(['admin_token token.create dana', 'admin_token token.revoke dana']));
+    const audit = await withClient((c) =>
+      c.query<{ a: string }>(`select actor || ' ' || action || ' ' || subject as a from public.operator_audit_log order by id`)
+    );
+    expect(audit.rows.map((r) => r.a)).toEqual(
+      expect.arrayContaining(['admin_token token.create dana', 'admin_token token.revoke dana']),
+    );
     await admin.context().close();
     await dana.context().close();
   });

@@ -59,7 +59,12 @@ async function tickOnce(): Promise<{ result: TickResult; recorded: Recorded }> {
   try {
     const provider = new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url });
     const result = await runTick(
-      { pool: watched, provider, log: silent, statusCallbackUrl: (id) => `http://127.0.0.1:9/functions/v1/call-status?call_id=${id}` },
+      {
+        pool: watched,
+        provider,
+        log: silent,
+        statusCallbackUrl: (id) => `http://127.0.0.1:9/functions/v1/call-status?call_id=${id}`,
+      },
       { trigger: 'local', budgetMs: 60_000 },
     );
     return { result, recorded };
@@ -70,16 +75,35 @@ async function tickOnce(): Promise<{ result: TickResult; recorded: Recorded }> {
 
 describe('batched recording of provider answers', () => {
   it('400 accepted calls: every answer recorded with its provider call id, in a few dozen round trips', async () => {
-    await updateSettings(admin, { ...FAST_SETTINGS, global_max_concurrent_calls: 1000, dispatch_concurrency: 40, dispatch_batch_size: 20 });
+    await updateSettings(admin, {
+      ...FAST_SETTINGS,
+      global_max_concurrent_calls: 1000,
+      dispatch_concurrency: 40,
+      dispatch_batch_size: 20,
+    });
     const campaign = await createCampaign(admin, { cap: 400 });
     await addContacts(admin, campaign, 400);
 
     const { result, recorded } = await tickOnce();
 
-    expect(result).toMatchObject({ status: 'ok', reserved: 400, launched: 400, failed: 0, unknown: 0, requeued: 0, breaker: 'closed' });
+    expect(result).toMatchObject({
+      status: 'ok',
+      reserved: 400,
+      launched: 400,
+      failed: 0,
+      unknown: 0,
+      requeued: 0,
+      breaker: 'closed',
+    });
     expect(sim.stats().created).toBe(400);
     expect(dialledTwice(sim)).toEqual([]);
-    expect(await countWhere(admin, 'public.calls', `status = 'dialing' and provider_call_id is not null and provider_accepted_at is not null`)).toBe(400);
+    expect(
+      await countWhere(
+        admin,
+        'public.calls',
+        `status = 'dialing' and provider_call_id is not null and provider_accepted_at is not null`,
+      ),
+    ).toBe(400);
     expect((await runRow(admin, result.runId!)).calls_launched).toBe(400);
     expect(await breakerRow(admin)).toMatchObject({ state: 'closed', consecutive_failures: 0 });
 
@@ -125,7 +149,11 @@ describe('batched recording of provider answers', () => {
     expect(await countWhere(admin, 'public.calls', `status = 'unknown' and provider_call_id is null`)).toBe(result.unknown);
     // 503: back in the queue after the provider's Retry-After, the attempt given back.
     expect(
-      await countWhere(admin, 'public.calls', `status = 'queued' and dispatch_after > now() + interval '20 seconds' and error_code = '20503'`),
+      await countWhere(
+        admin,
+        'public.calls',
+        `status = 'queued' and dispatch_after > now() + interval '20 seconds' and error_code = '20503'`,
+      ),
     ).toBe(result.requeued);
     expect(await countWhere(admin, 'public.contacts', `attempts = 0`)).toBe(result.requeued);
 

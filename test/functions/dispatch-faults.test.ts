@@ -12,12 +12,12 @@ import {
   ALL_COMPLETED,
   eventsSince,
   functionsEnv,
+  type Gateway,
   postSignedCallback,
   postTick,
   randomSecret,
   startGateway,
   startSim,
-  type Gateway,
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { dialledTwice } from '../support/invariants.ts';
@@ -188,10 +188,12 @@ describe('rate limiting', () => {
 });
 
 describe('ambiguous create requests are never re-sent', () => {
-  it.each([
-    ['a create request that times out', { hangRate: 1 }, /no answer from Twilio within 250 ms/],
-    ['a 500 answer', { rate500: 1 }, /HTTP 500/],
-  ] as const)('%s -> unknown, never re-sent, reconciled by its status callback', async (_what, fault, reason) => {
+  it.each(
+    [
+      ['a create request that times out', { hangRate: 1 }, /no answer from Twilio within 250 ms/],
+      ['a 500 answer', { rate500: 1 }, /HTTP 500/],
+    ] as const,
+  )('%s -> unknown, never re-sent, reconciled by its status callback', async (_what, fault, reason) => {
     const campaign = await createCampaign(pool, { cap: 5 });
     const [phone] = freshPhones(1) as [string];
     await addContacts(pool, campaign, [phone]);
@@ -345,7 +347,9 @@ describe('status callbacks', () => {
     expect(a.status).toBe(200);
     expect(a.json).toEqual({ result: 'mismatch' });
     expect(await snapshot(call.id)).toEqual(before);
-    expect(eventsSince(gw, mark, 'callback_unmatched')).toEqual([expect.objectContaining({ result: 'mismatch', call_id: call.id })]);
+    expect(eventsSince(gw, mark, 'callback_unmatched')).toEqual([
+      expect.objectContaining({ result: 'mismatch', call_id: call.id }),
+    ]);
   });
 
   it('a callback for an unknown call -> 200 not_found and a log line', async () => {
@@ -381,7 +385,8 @@ describe('status callbacks', () => {
     const results = eventsSince(gw, mark, 'callback_applied').map((e) => e.result);
     expect(results.filter((r) => r === 'ignored').length).toBeGreaterThanOrEqual(20);
     // Each call went to completed exactly once.
-    expect(eventsSince(gw, mark, 'callback_applied').filter((e) => e.status === 'completed' && e.result === 'applied')).toHaveLength(5);
+    expect(eventsSince(gw, mark, 'callback_applied').filter((e) => e.status === 'completed' && e.result === 'applied'))
+      .toHaveLength(5);
     expect(dialledTwice(sim)).toEqual([]);
   });
 });

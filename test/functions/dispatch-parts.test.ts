@@ -8,7 +8,7 @@ import { Pacer } from '../../supabase/functions/_shared/dispatch/pacer.ts';
 import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-batcher.ts';
 import { BreakerGate } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
-import { runClaimLoop, type ClaimLoopOptions } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
+import { type ClaimLoopOptions, runClaimLoop } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
 
 const call = (id: number, release: string | null = null): ClaimedCall => ({
@@ -194,7 +194,15 @@ describe('outcomeEffect / requeueRows', () => {
   it('accepted: launched, with the provider call id and a breaker success', () => {
     const e = outcomeEffect(call(7), { kind: 'accepted', providerCallId: 'CA1', status: 'queued' }, at, 100);
     expect(e).toEqual({
-      row: { call_id: '7', outcome: 'accepted', provider_call_id: 'CA1', status: 'queued', at: '2026-11-29T12:00:00.000Z', breaker_success: true, breaker_reason: null },
+      row: {
+        call_id: '7',
+        outcome: 'accepted',
+        provider_call_id: 'CA1',
+        status: 'queued',
+        at: '2026-11-29T12:00:00.000Z',
+        breaker_success: true,
+        breaker_reason: null,
+      },
       count: 'launched',
       rateLimitedForMs: null,
       error: null,
@@ -217,11 +225,21 @@ describe('outcomeEffect / requeueRows', () => {
   });
 
   it('permanent: failed; the provider is healthy unless it refused our credentials or endpoint', () => {
-    const bad = outcomeEffect(call(7), { kind: 'permanent', reason: 'invalid number', code: '21211', httpStatus: 400, invalidNumber: true }, at, 100);
+    const bad = outcomeEffect(
+      call(7),
+      { kind: 'permanent', reason: 'invalid number', code: '21211', httpStatus: 400, invalidNumber: true },
+      at,
+      100,
+    );
     expect(bad.count).toBe('failed');
     expect(bad.row).toMatchObject({ invalid_number: true, error_code: '21211', breaker_success: true });
     expect(bad.error).toEqual({ message: 'invalid number', code: '21211' });
-    const creds = outcomeEffect(call(7), { kind: 'permanent', reason: 'HTTP 401', httpStatus: 401, invalidNumber: false }, at, 100);
+    const creds = outcomeEffect(
+      call(7),
+      { kind: 'permanent', reason: 'HTTP 401', httpStatus: 401, invalidNumber: false },
+      at,
+      100,
+    );
     expect(creds.row.breaker_success).toBe(false);
     expect([301, 401, 403, 404].map(isConfigurationFailure)).toEqual([true, true, true, true]);
     expect([400, 429, 500, undefined].map(isConfigurationFailure)).toEqual([false, false, false, false]);
@@ -235,8 +253,20 @@ describe('outcomeEffect / requeueRows', () => {
 
   it('requeue rows: retryable, due now, no breaker bookkeeping', () => {
     expect(requeueRows([call(1), call(2)], 'not sent', at)).toEqual([
-      { call_id: '1', outcome: 'retryable', reason: 'not sent', retry_at: '2026-11-29T12:00:00.000Z', at: '2026-11-29T12:00:00.000Z' },
-      { call_id: '2', outcome: 'retryable', reason: 'not sent', retry_at: '2026-11-29T12:00:00.000Z', at: '2026-11-29T12:00:00.000Z' },
+      {
+        call_id: '1',
+        outcome: 'retryable',
+        reason: 'not sent',
+        retry_at: '2026-11-29T12:00:00.000Z',
+        at: '2026-11-29T12:00:00.000Z',
+      },
+      {
+        call_id: '2',
+        outcome: 'retryable',
+        reason: 'not sent',
+        retry_at: '2026-11-29T12:00:00.000Z',
+        at: '2026-11-29T12:00:00.000Z',
+      },
     ]);
   });
 });

@@ -30,9 +30,10 @@ function tsFiles(dir: string): string[] {
 /** Relative imports of a module (static, dynamic and re-exports), resolved to absolute paths. */
 function localImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
-    (m) => (m[1] ?? m[2])!,
-  );
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)]
+    .map(
+      (m) => (m[1] ?? m[2])!,
+    );
   return specs.filter((s) => s.startsWith('.')).map((s) => path.resolve(path.dirname(file), s));
 }
 
@@ -55,7 +56,9 @@ describe('entry points', () => {
   it('finds the four functions, each with its index.ts, handler.ts and config.ts', () => {
     expect(functionNames.sort()).toEqual(['call-status', 'scheduler-admin', 'scheduler-metrics', 'scheduler-tick']);
     for (const name of functionNames) {
-      for (const f of ['index.ts', 'handler.ts', 'config.ts']) expect(statSync(path.join(FUNCTIONS, name, f)).isFile(), `${name}/${f}`).toBe(true);
+      for (const f of ['index.ts', 'handler.ts', 'config.ts']) {
+        expect(statSync(path.join(FUNCTIONS, name, f)).isFile(), `${name}/${f}`).toBe(true);
+      }
     }
   });
 
@@ -73,7 +76,7 @@ describe('entry points', () => {
     const offenders = tsFiles(shared).flatMap((f) =>
       localImports(f)
         .filter((dep) => !dep.startsWith(shared + path.sep))
-        .map((dep) => `${path.relative(FUNCTIONS, f)} -> ${path.relative(FUNCTIONS, dep)}`),
+        .map((dep) => `${path.relative(FUNCTIONS, f)} -> ${path.relative(FUNCTIONS, dep)}`)
     );
     expect(offenders).toEqual([]);
   });
@@ -83,8 +86,8 @@ describe('entry points', () => {
       tsFiles(path.join(FUNCTIONS, name)).flatMap((f) =>
         localImports(f)
           .filter((dep) => ![name, '_shared'].includes(folderOf(dep)))
-          .map((dep) => `${path.relative(FUNCTIONS, f)} -> ${path.relative(FUNCTIONS, dep)}`),
-      ),
+          .map((dep) => `${path.relative(FUNCTIONS, f)} -> ${path.relative(FUNCTIONS, dep)}`)
+      )
     );
     expect(offenders).toEqual([]);
   });
@@ -95,7 +98,10 @@ describe('entry points', () => {
     try {
       mkdirSync(path.join(root, 'scheduler-admin'));
       const file = path.join(root, 'scheduler-admin', 'handler.ts');
-      writeFileSync(file, "import { x } from '../_shared/http.ts';\nimport { tickResponseBody } from '../scheduler-tick/handler.ts';\n");
+      writeFileSync(
+        file,
+        "import { x } from '../_shared/http.ts';\nimport { tickResponseBody } from '../scheduler-tick/handler.ts';\n",
+      );
       const folders = localImports(file).map((dep) => path.relative(root, dep).split(path.sep)[0]);
       expect(folders).toEqual(['_shared', 'scheduler-tick']);
     } finally {
@@ -128,7 +134,11 @@ describe("each function's own configuration", () => {
     TWILIO_AUTH_TOKEN: 'twilio-token',
   };
 
-  function compose(name: string, schema: Parameters<typeof composeFunction>[0]['schema'], env: Record<string, string | undefined>) {
+  function compose(
+    name: string,
+    schema: Parameters<typeof composeFunction>[0]['schema'],
+    env: Record<string, string | undefined>,
+  ) {
     const lines: Array<Record<string, unknown>> = [];
     let built = false;
     const handler = composeFunction({
@@ -144,15 +154,17 @@ describe("each function's own configuration", () => {
     return { handler, lines, built: () => built };
   }
 
-  it.each([
-    ['scheduler-tick', TickConfig, 'CRON_SECRET'],
-    ['scheduler-tick', TickConfig, 'TWILIO_AUTH_TOKEN'],
-    ['scheduler-tick', TickConfig, 'SUPABASE_DB_URL'],
-    ['scheduler-admin', AdminConfig, 'ADMIN_TOKEN'],
-    ['call-status', CallStatusConfig, 'PUBLIC_FUNCTIONS_URL'],
-    ['call-status', CallStatusConfig, 'TWILIO_AUTH_TOKEN'],
-    ['scheduler-metrics', MetricsConfig, 'SUPABASE_DB_URL'],
-  ] as const)('%s without %s: 500 server_misconfigured and one config_error line naming it', async (name, schema, variable) => {
+  it.each(
+    [
+      ['scheduler-tick', TickConfig, 'CRON_SECRET'],
+      ['scheduler-tick', TickConfig, 'TWILIO_AUTH_TOKEN'],
+      ['scheduler-tick', TickConfig, 'SUPABASE_DB_URL'],
+      ['scheduler-admin', AdminConfig, 'ADMIN_TOKEN'],
+      ['call-status', CallStatusConfig, 'PUBLIC_FUNCTIONS_URL'],
+      ['call-status', CallStatusConfig, 'TWILIO_AUTH_TOKEN'],
+      ['scheduler-metrics', MetricsConfig, 'SUPABASE_DB_URL'],
+    ] as const,
+  )('%s without %s: 500 server_misconfigured and one config_error line naming it', async (name, schema, variable) => {
     const c = compose(name, schema, { ...complete, [variable]: '  ' });
     expect(c.built()).toBe(false);
     const res = await c.handler(new Request('http://x/'));

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../support/functions.ts';
+import { type Gateway, startGateway } from '../support/functions.ts';
 
 const FUNCTIONS: Record<string, string> = {
   alpha: `

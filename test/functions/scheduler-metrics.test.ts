@@ -7,11 +7,11 @@ import { addContacts, createCampaign } from '../support/builders.ts';
 import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
   functionsEnv,
+  type Gateway,
   postTick,
   randomSecret,
   startGateway,
   startSim,
-  type Gateway,
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { request } from '../support/net.ts';
@@ -69,11 +69,16 @@ describe('scheduler-metrics', () => {
     const a = await request(`${open.url}/scheduler-metrics`);
     expect(a.status).toBe(200);
     expect(a.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(a.text).toMatch(/^# HELP scheduler_last_run_timestamp_seconds .+\n# TYPE scheduler_last_run_timestamp_seconds gauge\n/m);
+    expect(a.text).toMatch(
+      /^# HELP scheduler_last_run_timestamp_seconds .+\n# TYPE scheduler_last_run_timestamp_seconds gauge\n/m,
+    );
     const m = samples(a.text);
-    const { rows } = await pool.query('select extract(epoch from started_at)::float8 as t from public.scheduler_runs where id = $1', [
-      tick.json.run_id,
-    ]);
+    const { rows } = await pool.query(
+      'select extract(epoch from started_at)::float8 as t from public.scheduler_runs where id = $1',
+      [
+        tick.json.run_id,
+      ],
+    );
     expect(m.get('scheduler_last_run_timestamp_seconds')).toBeCloseTo(rows[0].t, 2);
     expect(m.get('scheduler_last_run_success')).toBe(1);
     expect(m.get('scheduler_active_calls')).toBe(3); // no callbacks: the three calls are still active
@@ -87,12 +92,14 @@ describe('scheduler-metrics', () => {
     expect(m.get(`scheduler_campaign_active_calls{campaign_id="${campaign}"}`)).toBe(3);
     expect(m.get(`scheduler_campaign_max_concurrent_calls{campaign_id="${campaign}"}`)).toBe(3);
     expect(m.get(`scheduler_campaign_contacts_remaining{campaign_id="${campaign}"}`)).toBe(5);
-    for (const name of [
-      'scheduler_last_run_duration_seconds',
-      'scheduler_next_run_timestamp_seconds',
-      'scheduler_calls_launched_last_day',
-      'scheduler_run_error_rate_last_hour',
-    ]) {
+    for (
+      const name of [
+        'scheduler_last_run_duration_seconds',
+        'scheduler_next_run_timestamp_seconds',
+        'scheduler_calls_launched_last_day',
+        'scheduler_run_error_rate_last_hour',
+      ]
+    ) {
       expect(m.has(name), name).toBe(true);
     }
   });
@@ -112,7 +119,11 @@ describe('scheduler-metrics', () => {
   });
 
   it('closed by default: without METRICS_TOKEN and METRICS_PUBLIC -> 401 metrics_closed for everyone, and the start-up log says how to open it', async () => {
-    for (const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }, { authorization: `Bearer ${SECRET}` }] as Array<Record<string, string>>) {
+    for (
+      const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }, { authorization: `Bearer ${SECRET}` }] as Array<
+        Record<string, string>
+      >
+    ) {
       const a = await request(`${closed.url}/scheduler-metrics`, { headers });
       expect(a.status).toBe(401);
       expect(a.json).toMatchObject({ error: 'metrics_closed' });
@@ -137,7 +148,9 @@ describe('scheduler-metrics', () => {
       expect(a.status).toBe(401);
     }
     // The cron secret is not the metrics token.
-    expect((await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(401);
+    expect((await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(
+      401,
+    );
     const ok = await request(`${guarded.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(ok.status).toBe(200);
     expect(ok.text).toContain('scheduler_active_calls 0');

@@ -7,14 +7,14 @@ import pg from 'pg';
 import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
   functionsEnv,
+  type Gateway,
   looksLikeStackTrace,
   randomSecret,
   startGateway,
   startSim,
-  type Gateway,
   type TwilioSimulator,
 } from '../support/functions.ts';
-import { request, type HttpAnswer } from '../support/net.ts';
+import { type HttpAnswer, request } from '../support/net.ts';
 
 const SECRET = randomSecret();
 const PREVIOUS = randomSecret();

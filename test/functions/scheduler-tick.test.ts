@@ -11,13 +11,13 @@ import {
   ALL_COMPLETED,
   eventsSince,
   functionsEnv,
+  type Gateway,
   looksLikeStackTrace,
   postSignedCallback,
   postTick,
   randomSecret,
   startGateway,
   startSim,
-  type Gateway,
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { dialledTwice } from '../support/invariants.ts';
@@ -248,7 +248,13 @@ describe('idempotency', () => {
     await addContacts(pool, campaign, 2); // work the duplicate must not do
     const second = await postTick(gw, SECRET, minute);
     expect(second.status).toBe(200);
-    expect(second.json).toMatchObject({ status: 'duplicate', skipped: true, duplicate_of: first.json.run_id, reserved: 0, launched: 0 });
+    expect(second.json).toMatchObject({
+      status: 'duplicate',
+      skipped: true,
+      duplicate_of: first.json.run_id,
+      reserved: 0,
+      launched: 0,
+    });
     expect(sim.stats().createRequests).toBe(2);
     expect(await countWhere(pool, 'public.calls', 'true')).toBe(2);
 
@@ -279,7 +285,10 @@ describe('idempotency', () => {
     const goodPhones = freshPhones(4);
     await addContacts(pool, good, goodPhones);
     await addContacts(pool, good, [INVALID]);
-    const malformed = await createCampaign(pool, { name: 'two actions', providerSettings: { twiml: '<Response/>', url: 'https://example.com/x' } });
+    const malformed = await createCampaign(pool, {
+      name: 'two actions',
+      providerSettings: { twiml: '<Response/>', url: 'https://example.com/x' },
+    });
     await addContacts(pool, malformed, 2);
     const noCaller = await createCampaign(pool, { name: 'no caller id', callerId: null });
     await addContacts(pool, noCaller, 1);
@@ -316,9 +325,15 @@ describe('idempotency', () => {
         expect.objectContaining({
           stage: 'reserve',
           campaign_id: malformed,
-          message: expect.stringMatching(/malformed campaign: provider_settings needs exactly one of url, twiml, application_sid/),
+          message: expect.stringMatching(
+            /malformed campaign: provider_settings needs exactly one of url, twiml, application_sid/,
+          ),
         }),
-        expect.objectContaining({ stage: 'reserve', campaign_id: noCaller, message: expect.stringMatching(/caller_id is not set/) }),
+        expect.objectContaining({
+          stage: 'reserve',
+          campaign_id: noCaller,
+          message: expect.stringMatching(/caller_id is not set/),
+        }),
       ]),
     );
     expect(run.errors).toHaveLength(3);
@@ -331,13 +346,18 @@ describe('database errors', () => {
     const dbUrl = new URL(await unreachableDbUrl());
     dbUrl.password = randomSecret();
     // (Metrics public here, so that the database error, not the closed door, answers.)
-    const broken = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET, SUPABASE_DB_URL: dbUrl.toString(), METRICS_PUBLIC: 'true' }));
+    const broken = await startGateway(
+      functionsEnv(sim, { CRON_SECRET: SECRET, SUPABASE_DB_URL: dbUrl.toString(), METRICS_PUBLIC: 'true' }),
+    );
     try {
       const a = await postTick(broken, SECRET);
       expect(a.status).toBe(500);
       expect(a.headers.get('content-type')).toMatch(/application\/json/);
       expect(a.json).toMatchObject({ run_id: null, status: 'failed', launched: 0 });
-      expect(a.json.errors).toEqual([{ stage: 'start', message: expect.stringMatching(/^could not record the run: .*ECONNREFUSED/) }]);
+      expect(a.json.errors).toEqual([{
+        stage: 'start',
+        message: expect.stringMatching(/^could not record the run: .*ECONNREFUSED/),
+      }]);
       expect(looksLikeStackTrace(a.text)).toBe(false);
       const failed = broken.events('tick_failed');
       expect(failed).toHaveLength(1);
@@ -427,7 +447,9 @@ describe('a database error while calls are in flight', () => {
       await locker.query('rollback');
 
       expect(a.json.status).toBe('failed');
-      expect(a.json.errors).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'tick', message: expect.stringMatching(/lock timeout/) })]));
+      expect(a.json.errors).toEqual(
+        expect.arrayContaining([expect.objectContaining({ stage: 'tick', message: expect.stringMatching(/lock timeout/) })]),
+      );
       expect(looksLikeStackTrace(a.text)).toBe(false);
       // The first call was sent before the claim failed: its answer is part of this run.
       expect(sim.stats().createdPerNumber[first!.to_phone]).toBe(1);
@@ -475,7 +497,9 @@ describe('a database error while calls are in flight', () => {
 
       expect(a.status).toBe(200);
       expect(a.json).toMatchObject({ status: 'partial', launched: 0 });
-      expect(a.json.errors).toEqual([expect.objectContaining({ stage: 'record', call_id: call!.id, message: expect.stringMatching(/lock timeout/) })]);
+      expect(a.json.errors).toEqual([
+        expect.objectContaining({ stage: 'record', call_id: call!.id, message: expect.stringMatching(/lock timeout/) }),
+      ]);
       expect(impatient.events('record_failed')).toEqual([expect.objectContaining({ call_id: call!.id })]);
       // Not re-sent by the next ticks.
       for (let i = 0; i < 2; i++) expect((await postTick(impatient, SECRET)).json).toMatchObject({ launched: 0, reserved: 0 });
@@ -613,7 +637,11 @@ describe('monitoring', () => {
     });
     expect(Array.isArray(run.errors)).toBe(true);
     expect(run.errors).toEqual([
-      expect.objectContaining({ stage: 'dispatch', code: '21217', message: expect.stringMatching(/21217.*not a valid phone number/) }),
+      expect.objectContaining({
+        stage: 'dispatch',
+        code: '21217',
+        message: expect.stringMatching(/21217.*not a valid phone number/),
+      }),
     ]);
     expect(typeof run.duration_ms).toBe('number');
     expect(run.duration_ms).toBeGreaterThanOrEqual(0);
@@ -635,7 +663,9 @@ describe('monitoring', () => {
     expect(typeof notAccepted[0]!.call_id).toBe('string');
 
     // The monitoring view the dashboard and Studio read shows this run.
-    const { rows } = await pool.query('select last_run_id::text, last_run_status::text, last_run_calls_launched from public.scheduler_status');
+    const { rows } = await pool.query(
+      'select last_run_id::text, last_run_status::text, last_run_calls_launched from public.scheduler_status',
+    );
     expect(rows[0]).toEqual({ last_run_id: runId, last_run_status: 'partial', last_run_calls_launched: 3 });
   });
 });

@@ -15,10 +15,13 @@ import type {
 } from '../../supabase/functions/_shared/status.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, resetData } from '../support/db.ts';
-import { functionsEnv, startGateway, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object';
-type KindOf<T> = NonNullable<T> extends number ? 'number' : NonNullable<T> extends boolean ? 'boolean' : NonNullable<T> extends string ? 'string' : 'object';
+type KindOf<T> = NonNullable<T> extends number ? 'number'
+  : NonNullable<T> extends boolean ? 'boolean'
+  : NonNullable<T> extends string ? 'string'
+  : 'object';
 type Columns<Row> = { [K in keyof Row]-?: KindOf<Row[K]> };
 
 const statusColumns: Columns<SchedulerStatusRow> = {

@@ -18,19 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  bootstrapSupabaseShape,
-  pushMigrations,
-  startLocalDb,
-  stopCluster,
-  type LocalDb,
-} from '../../scripts/stack/localdb.ts';
+import { bootstrapSupabaseShape, type LocalDb, pushMigrations, startLocalDb, stopCluster } from '../../scripts/stack/localdb.ts';
 import { missingPrerequisites } from '../../scripts/stack/prereqs.ts';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep, waitFor } from '../support/clock.ts';
 import { connect, disableCronJobs, resetData, waitForDispatchLeaseExpiry } from '../support/db.ts';
-import { functionsEnv, startGateway, tick, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, startGateway, tick } from '../support/functions.ts';
 import { createdPerCall, invariantViolations, overDialledNumbers } from '../support/invariants.ts';
 import { ACTIVE, activeCalls } from '../support/rows.ts';
 import { installTestsSchema } from '../../scripts/tests-schema.ts';
@@ -114,7 +108,9 @@ async function expectNothingLostAfterReaper(client: pg.ClientBase, reaperClock =
   });
 }
 
-async function runLog(client: pg.ClientBase): Promise<Array<{ id: string; status: string; errors: Array<{ stage: string; message: string }> }>> {
+async function runLog(
+  client: pg.ClientBase,
+): Promise<Array<{ id: string; status: string; errors: Array<{ stage: string; message: string }> }>> {
   const { rows } = await client.query(`select id::text, status::text, errors from public.scheduler_runs order by id`);
   return rows;
 }
@@ -155,7 +151,11 @@ async function tickUntilDrained(
 
 describe('a crash of the functions process', () => {
   it('SIGKILLed mid-dispatch: nothing is sent twice, the reaper settles what was in flight, the run is marked failed', async () => {
-    const numbers = await seed(db, 30, 'provider_calls_per_second = 20, dispatch_concurrency = 4, global_max_concurrent_calls = 100');
+    const numbers = await seed(
+      db,
+      30,
+      'provider_calls_per_second = 20, dispatch_concurrency = 4, global_max_concurrent_calls = 100',
+    );
     const sim = await simulator({ faults: { latencyMs: [300, 800] } });
     const env = functionsEnv(sim);
     const first = await gateway(env);
@@ -172,7 +172,9 @@ describe('a crash of the functions process', () => {
     expect(await invariantViolations(db, { allowRunning: true })).toEqual([]);
     const [crashedRun] = await runLog(db);
     expect(crashedRun?.status).toBe('running');
-    const { rows: stuck } = await db.query<{ n: string }>(`select count(*) as n from public.calls where status in ('dialing', 'unknown', 'ringing', 'in_progress')`);
+    const { rows: stuck } = await db.query<{ n: string }>(
+      `select count(*) as n from public.calls where status in ('dialing', 'unknown', 'ringing', 'in_progress')`,
+    );
     expect(Number(stuck[0]!.n)).toBeGreaterThan(0);
 
     // Recovery: a new process; housekeeping later than stuck_call_timeout, max_call_duration and
@@ -232,7 +234,9 @@ describe('the database connections of a running tick are terminated', () => {
 
     // The answers of the requests in flight were recorded through fresh connections.
     await waitFor('every answer in flight to be recorded', async () => {
-      const { rows } = await db.query<{ n: string }>(`select count(*) as n from public.calls where status = 'dialing' and provider_call_id is null`);
+      const { rows } = await db.query<{ n: string }>(
+        `select count(*) as n from public.calls where status = 'dialing' and provider_call_id is null`,
+      );
       return Number(rows[0]!.n) === 0;
     }, { timeoutMs: 10_000, orTimeout: 'return' });
     await tickUntilDrained(db, gw.url, env.CRON_SECRET!);
@@ -363,12 +367,22 @@ describe('the provider is down for several ticks, then comes back', () => {
     // Everyone dialled exactly once, every attempt counted once, the slots freed.
     expect(sim.stats().createdPerNumber).toEqual(Object.fromEntries(numbers.map((n) => [n, 1])));
     expect(sim.stats().rejected['20503']).toBeGreaterThanOrEqual(4);
-    const { rows: contacts } = await db.query<{ attempts: number; status: string }>(`select attempts, status::text from public.contacts`);
+    const { rows: contacts } = await db.query<{ attempts: number; status: string }>(
+      `select attempts, status::text from public.contacts`,
+    );
     expect(contacts.every((c) => c.attempts === 1 && c.status === 'done')).toBe(true);
     await expectNoDoubleDial(db, sim);
 
     // The run log tells the story: requeues while down, the open breaker, then the dispatches.
-    const { rows: runs } = await db.query<{ status: string; calls_requeued: number; calls_launched: number; breaker_state: string | null; errors: Array<{ message: string }> }>(
+    const { rows: runs } = await db.query<
+      {
+        status: string;
+        calls_requeued: number;
+        calls_launched: number;
+        breaker_state: string | null;
+        errors: Array<{ message: string }>;
+      }
+    >(
       `select status::text, calls_requeued, calls_launched, breaker_state, errors from public.scheduler_runs order by id`,
     );
     expect(runs[0]).toMatchObject({ breaker_state: 'open', calls_launched: 0 });

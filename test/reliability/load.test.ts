@@ -5,7 +5,7 @@
 // exactly once, nothing lost, caps held. It prints the figures (calls/s, callbacks/s) and never
 // asserts a time. LOAD_CALLS=<n> changes the size.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { CALLER_ID, DUE_SINCE } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
-import { functionsEnv, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, signedCallback, startGateway } from '../support/functions.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
 
@@ -200,7 +200,9 @@ describe(`load: ${CALLS} calls on loopback`, () => {
       const launchedCalls = ticks.reduce((n, r) => n + r.launched, 0);
       const stats = (await (await fetch(`${sim.url}/__sim/stats`)).json()) as SimStatsLike;
       console.log(
-        `[load] ${CALLS} calls: reserved in ${(launchMs / 1000).toFixed(2)} s; dispatched in ${(dispatchMs / 1000).toFixed(1)} s ` +
+        `[load] ${CALLS} calls: reserved in ${(launchMs / 1000).toFixed(2)} s; dispatched in ${
+          (dispatchMs / 1000).toFixed(1)
+        } s ` +
           `= ${Math.round((launchedCalls / dispatchMs) * 1000)} calls/s over ${ticks.length} tick(s) ` +
           `(concurrency 100, pool 20, simulator in its own process); callbacks: ${callbackStats.sent} sent in ` +
           `${(callbackMs / 1000).toFixed(1)} s = ${Math.round((callbackStats.sent / callbackMs) * 1000)}/s, ` +
@@ -208,7 +210,9 @@ describe(`load: ${CALLS} calls on loopback`, () => {
       );
 
       // Every call created exactly once; every create request answered and recorded.
-      expect(ticks.every((r) => r.status === 'ok'), JSON.stringify(ticks.map((r) => [r.status, r.errors.slice(0, 3)]))).toBe(true);
+      expect(ticks.every((r) => r.status === 'ok'), JSON.stringify(ticks.map((r) => [r.status, r.errors.slice(0, 3)]))).toBe(
+        true,
+      );
       expect(launchedCalls).toBe(CALLS);
       expect(stats.createRequests).toBe(CALLS);
       expect(stats.created).toBe(CALLS);

@@ -20,7 +20,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { startTwilioSimulator, type SimOptions, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
+import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
 import {
@@ -34,7 +34,7 @@ import {
   unreachableDbUrl,
   waitForDispatchLeaseExpiry,
 } from '../support/db.ts';
-import { functionsEnv, startGateway, tick, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, startGateway, tick } from '../support/functions.ts';
 import { createdPerCall, invariantViolations, overDialledNumbers } from '../support/invariants.ts';
 import { activeCalls } from '../support/rows.ts';
 
@@ -60,7 +60,12 @@ afterEach(async () => {
 });
 
 async function simulator(opts: SimOptions = {}): Promise<TwilioSimulator> {
-  const sim = await startTwilioSimulator({ seed: 11, timeScale: 0.005, outcomes: { completed: 1, 'no-answer': 0, busy: 0, failed: 0 }, ...opts });
+  const sim = await startTwilioSimulator({
+    seed: 11,
+    timeScale: 0.005,
+    outcomes: { completed: 1, 'no-answer': 0, busy: 0, failed: 0 },
+    ...opts,
+  });
   cleanups.push(() => sim.close());
   return sim;
 }
@@ -80,7 +85,9 @@ async function seed(contacts: number, cap: number, settings: string): Promise<{ 
   return { campaign, numbers };
 }
 
-async function runRows(): Promise<Array<{ id: string; status: string; calls_launched: number; errors: Array<{ stage: string; message: string }> }>> {
+async function runRows(): Promise<
+  Array<{ id: string; status: string; calls_launched: number; errors: Array<{ stage: string; message: string }> }>
+> {
   const { rows } = await db.query(`select id::text, status, calls_launched, errors from public.scheduler_runs order by id`);
   return rows;
 }
@@ -128,53 +135,70 @@ interface TickLine {
 
 describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
   for (const via of ['pgbouncer', 'direct'] as const) {
-    it(`calls everyone and skips no tick (${via === 'pgbouncer' ? 'through PgBouncer in transaction mode' : 'direct connection'})`, async () => {
-      const { numbers } = await seed(40, 7, 'provider_calls_per_second = 100, dispatch_concurrency = 10, global_max_concurrent_calls = 100');
-      const sim = await simulator();
-      const env = functionsEnv(sim, {}, via === 'pgbouncer' ? poolerDbUrl() : testDbUrl());
-      const gw = await gateway(env);
-      const xactsBefore = await pooledTransactions();
+    it(
+      `calls everyone and skips no tick (${via === 'pgbouncer' ? 'through PgBouncer in transaction mode' : 'direct connection'})`,
+      async () => {
+        const { numbers } = await seed(
+          40,
+          7,
+          'provider_calls_per_second = 100, dispatch_concurrency = 10, global_max_concurrent_calls = 100',
+        );
+        const sim = await simulator();
+        const env = functionsEnv(sim, {}, via === 'pgbouncer' ? poolerDbUrl() : testDbUrl());
+        const gw = await gateway(env);
+        const xactsBefore = await pooledTransactions();
 
-      const sequence: TickLine[] = [];
-      const runIds: string[] = [];
-      for (let i = 1; i <= 12; i++) {
-        const t = await tick(gw.url, env.CRON_SECRET!);
-        expect(t.status, JSON.stringify(t.body)).toBe(200);
-        runIds.push(String(t.body.run_id));
-        sequence.push({
-          tick: i,
-          http: t.status,
-          status: String(t.body.status),
-          reserved: Number(t.body.reserved),
-          launched: Number(t.body.launched),
-        });
-        // The calls end (the simulator answers and hangs up) before the next tick: slots are free.
-        await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
-      }
+        const sequence: TickLine[] = [];
+        const runIds: string[] = [];
+        for (let i = 1; i <= 12; i++) {
+          const t = await tick(gw.url, env.CRON_SECRET!);
+          expect(t.status, JSON.stringify(t.body)).toBe(200);
+          runIds.push(String(t.body.run_id));
+          sequence.push({
+            tick: i,
+            http: t.status,
+            status: String(t.body.status),
+            reserved: Number(t.body.reserved),
+            launched: Number(t.body.launched),
+          });
+          // The calls end (the simulator answers and hangs up) before the next tick: slots are free.
+          await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
+        }
 
-      const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: sim.stats().created };
-      process.stdout.write(`[pooler] tick sequence (${via}): ${JSON.stringify(report)}\n`);
-      await mkdir(path.join(REPO_ROOT, 'test-results'), { recursive: true });
-      await writeFile(path.join(REPO_ROOT, 'test-results', `pooler-tick-sequence-${via}.json`), `${JSON.stringify(report, null, 2)}\n`);
+        const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: sim.stats().created };
+        process.stdout.write(`[pooler] tick sequence (${via}): ${JSON.stringify(report)}\n`);
+        await mkdir(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+        await writeFile(
+          path.join(REPO_ROOT, 'test-results', `pooler-tick-sequence-${via}.json`),
+          `${JSON.stringify(report, null, 2)}\n`,
+        );
 
-      expect(sequence.filter((s) => s.status !== 'ok'), 'ticks that were not ok').toEqual([]);
-      expect(sequence.every((s) => s.reserved <= 7 && s.launched <= 7)).toBe(true);
-      expect(sequence.reduce((n, s) => n + s.launched, 0)).toBe(40);
-      expect(sim.stats().created).toBe(40);
-      for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
-      const { rows } = await db.query<{ status: string; n: number }>(`select status::text, count(*)::int as n from public.contacts group by 1`);
-      expect(rows).toEqual([{ status: 'done', n: 40 }]);
-      await expectInvariants(sim);
-      await expectOneRunRowPerTick(runIds);
-      expect(await dispatchLease(db)).toMatchObject({ held: false });
-      if (via === 'pgbouncer') expect(await pooledTransactions()).toBeGreaterThan(xactsBefore);
-    }, 180_000);
+        expect(sequence.filter((s) => s.status !== 'ok'), 'ticks that were not ok').toEqual([]);
+        expect(sequence.every((s) => s.reserved <= 7 && s.launched <= 7)).toBe(true);
+        expect(sequence.reduce((n, s) => n + s.launched, 0)).toBe(40);
+        expect(sim.stats().created).toBe(40);
+        for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+        const { rows } = await db.query<{ status: string; n: number }>(
+          `select status::text, count(*)::int as n from public.contacts group by 1`,
+        );
+        expect(rows).toEqual([{ status: 'done', n: 40 }]);
+        await expectInvariants(sim);
+        await expectOneRunRowPerTick(runIds);
+        expect(await dispatchLease(db)).toMatchObject({ held: false });
+        if (via === 'pgbouncer') expect(await pooledTransactions()).toBeGreaterThan(xactsBefore);
+      },
+      180_000,
+    );
   }
 });
 
 describe('(b) the pooler drops its server connections mid-tick', () => {
   it('the tick finishes and records its run; the next ticks carry on; nothing is dialled twice', async () => {
-    await seed(20, 20, 'provider_calls_per_second = 100, dispatch_concurrency = 5, dispatch_batch_size = 5, global_max_concurrent_calls = 100');
+    await seed(
+      20,
+      20,
+      'provider_calls_per_second = 100, dispatch_concurrency = 5, dispatch_batch_size = 5, global_max_concurrent_calls = 100',
+    );
     const sim = await simulator({ faults: { latencyMs: 1200 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const gw = await gateway(env);
@@ -186,7 +210,10 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
     const servers = await admin<{ database: string; remote_pid: string }>('show servers');
     const pids = servers.filter((s) => s.database === 'postgres').map((s) => Number(s.remote_pid)).filter((p) => p > 0);
     expect(pids.length).toBeGreaterThan(0);
-    const { rows: killed } = await db.query<{ ok: boolean }>('select pg_terminate_backend(pid) as ok from unnest($1::int[]) as pid', [pids]);
+    const { rows: killed } = await db.query<{ ok: boolean }>(
+      'select pg_terminate_backend(pid) as ok from unnest($1::int[]) as pid',
+      [pids],
+    );
     expect(killed.some((k) => k.ok)).toBe(true);
 
     const answer = await running;
@@ -198,7 +225,9 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
 
     // Answers whose write was cut off are settled by their status callbacks; then tick to the end.
     await waitFor('every answer cut off to be settled by its callback', async () => {
-      const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`);
+      const { rows } = await db.query<{ n: number }>(
+        `select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`,
+      );
       return rows[0]!.n === 0;
     }, { timeoutMs: 20_000, orTimeout: 'return' });
     sim.setFaults({ latencyMs: null });
@@ -220,7 +249,11 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
 describe('(c) the lease holder is killed mid-dispatch', () => {
   it('ticks are skipped until the lease expires, then the next tick takes over; nothing is dialled twice', async () => {
     // A short budget, so the lease's TTL (budget + grace) is short too.
-    const { numbers } = await seed(6, 6, 'provider_calls_per_second = 100, dispatch_concurrency = 2, dispatch_batch_size = 2, global_max_concurrent_calls = 100, tick_budget_ms = 2000');
+    const { numbers } = await seed(
+      6,
+      6,
+      'provider_calls_per_second = 100, dispatch_concurrency = 2, dispatch_batch_size = 2, global_max_concurrent_calls = 100, tick_budget_ms = 2000',
+    );
     const sim = await simulator({ faults: { latencyMs: 1500, dropCallbackRate: 1 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const victim = await startGateway(env);
@@ -266,14 +299,20 @@ describe('(c) the lease holder is killed mid-dispatch', () => {
     expect(sim.stats().created).toBe(createdAtKill + launchedAfter);
     await expectInvariants(sim, { allowRunning: true });
     await expectOneRunRowPerTick(runIds, 1);
-    const { rows: running } = await db.query<{ id: string }>(`select id::text from public.scheduler_runs where status = 'running'`);
+    const { rows: running } = await db.query<{ id: string }>(
+      `select id::text from public.scheduler_runs where status = 'running'`,
+    );
     expect(running.map((r) => r.id)).toEqual([killedRun!.id]);
   }, 120_000);
 });
 
 describe('(d) a second tick while the lease is held', () => {
   it("is 'skipped' with a run row of its own; the holder's tick is not disturbed", async () => {
-    await seed(4, 4, 'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100');
+    await seed(
+      4,
+      4,
+      'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100',
+    );
     const sim = await simulator({ faults: { latencyMs: 700 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const gw = await gateway(env);
@@ -303,7 +342,11 @@ describe('(d) a second tick while the lease is held', () => {
 
 describe('(e) the lease expires while its holder still works', () => {
   it('the old holder notices before it claims more (fencing), nothing is dialled twice, no cap breach', async () => {
-    const { numbers } = await seed(6, 6, 'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100');
+    const { numbers } = await seed(
+      6,
+      6,
+      'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100',
+    );
     const sim = await simulator({ faults: { latencyMs: 1000 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const gw = await gateway(env);
@@ -320,7 +363,9 @@ describe('(e) the lease expires while its holder still works', () => {
     const { rows: taken } = await db.query<{ acquired: boolean; token: string }>(
       `select acquired, token::text as token from public.acquire_scheduler_lease('dispatch', 'usurper (test)', 3600000, now() + interval '1 hour')`,
     );
-    const { rows: claimed } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status <> 'queued'`);
+    const { rows: claimed } = await db.query<{ n: number }>(
+      `select count(*)::int as n from public.calls where status <> 'queued'`,
+    );
     await db.query('commit');
     expect(taken[0]).toMatchObject({ acquired: true });
     expect(BigInt(taken[0]!.token)).toBeGreaterThan(BigInt(oldLease!.token));
@@ -331,12 +376,20 @@ describe('(e) the lease expires while its holder still works', () => {
     const a = await old;
     expect(a.status).toBe(200);
     expect(a.body.status).toBe('partial');
-    expect(a.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'dispatch', message: expect.stringMatching(/dispatch lease lost/) })]));
+    expect(a.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ stage: 'dispatch', message: expect.stringMatching(/dispatch lease lost/) }),
+      ]),
+    );
     // It claimed nothing after the takeover; what it had sent was answered and recorded.
-    expect(await db.query(`select count(*)::int as n from public.calls where status <> 'queued'`).then((r) => r.rows[0].n)).toBe(claimedAtTakeover);
+    expect(await db.query(`select count(*)::int as n from public.calls where status <> 'queued'`).then((r) => r.rows[0].n)).toBe(
+      claimedAtTakeover,
+    );
     expect(sim.stats().created).toBe(claimedAtTakeover);
     expect(Number(a.body.launched)).toBe(claimedAtTakeover);
-    const { rows: unrecorded } = await db.query<{ n: number }>(`select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`);
+    const { rows: unrecorded } = await db.query<{ n: number }>(
+      `select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`,
+    );
     expect(unrecorded[0]!.n).toBe(0);
 
     // While the usurper holds it, ticks are skipped; once it is released the queue is served.

@@ -35,7 +35,7 @@ import { withinWindow } from '../support/clock.ts';
 import { disableCronJobs, newPool, resetData } from '../support/db.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { seededRandom } from '../support/random.ts';
-import { ACTIVE, claimQueuedCalls, type ClaimedCall } from '../support/rows.ts';
+import { ACTIVE, type ClaimedCall, claimQueuedCalls } from '../support/rows.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261128);
 const RUNS = Number(process.env.FC_RUNS ?? 110);
@@ -109,16 +109,28 @@ const stepArb = fc.oneof(
   },
   {
     weight: 6,
-    arbitrary: fc.record({ kind: fc.constant('claim' as const), claimers: fc.integer({ min: 1, max: 3 }), limit: fc.integer({ min: 1, max: 6 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('claim' as const),
+      claimers: fc.integer({ min: 1, max: 3 }),
+      limit: fc.integer({ min: 1, max: 6 }),
+    }),
   },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('results' as const), n: fc.integer({ min: 1, max: 8 }), seed: seedArb }) },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('callbacks' as const), n: fc.integer({ min: 1, max: 8 }), seed: seedArb }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({ kind: fc.constant('results' as const), n: fc.integer({ min: 1, max: 8 }), seed: seedArb }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.record({ kind: fc.constant('callbacks' as const), n: fc.integer({ min: 1, max: 8 }), seed: seedArb }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), campaign: fc.nat() }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('resume' as const), campaign: fc.nat() }) },
   {
     weight: 1,
     // rarer than a pause: a cancelled campaign is done for good
-    arbitrary: fc.record({ kind: fc.constant('cancel' as const), campaign: fc.nat(), really: fc.boolean() }).filter((s) => s.really),
+    arbitrary: fc.record({ kind: fc.constant('cancel' as const), campaign: fc.nat(), really: fc.boolean() }).filter((s) =>
+      s.really
+    ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('list' as const), phone: fc.nat({ max: PHONE_POOL.length - 1 }) }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('advance' as const), seconds: fc.integer({ min: 5, max: 15 * 60 }) }) },
@@ -156,7 +168,15 @@ type Step = Scenario['steps'][number];
 // The model
 
 /** What the runs did, printed at the end (and asserted: at least MIN_TOTAL_STEPS steps). */
-const stats = { scenarios: 0, steps: 0, claims: 0, answers: 0, callbacksApplied: 0, callbacksIgnored: 0, released: {} as Record<string, number> };
+const stats = {
+  scenarios: 0,
+  steps: 0,
+  claims: 0,
+  answers: 0,
+  callbacksApplied: 0,
+  callbacksIgnored: 0,
+  released: {} as Record<string, number>,
+};
 
 type FinalStatus = 'completed' | 'busy' | 'no_answer' | 'failed' | 'canceled';
 type CallbackStatus = 'dialing' | 'ringing' | 'in_progress' | FinalStatus;
@@ -186,7 +206,13 @@ const FATES: Array<[Fate, number]> = [
   ['lost_unsent', 2],
   ['created_then_unavailable', 3],
 ];
-const CREATED: ReadonlySet<Fate> = new Set(['accepted', 'timeout_created', 'server_error', 'lost_created', 'created_then_unavailable']);
+const CREATED: ReadonlySet<Fate> = new Set([
+  'accepted',
+  'timeout_created',
+  'server_error',
+  'lost_created',
+  'created_then_unavailable',
+]);
 const RETRYABLE: ReadonlySet<Fate> = new Set(['rate_limited', 'unavailable', 'created_then_unavailable']);
 const SCRIPTS: CallbackStatus[][] = [
   ['dialing', 'ringing', 'in_progress', 'completed'],
@@ -427,12 +453,14 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
   switch (step.kind) {
     case 'tick': {
       const random = seededRandom(now.getTime() + step.launchers * 7 + step.claimers);
-      const launches = Array.from({ length: step.launchers }, (_, i) =>
-        step.cron && i === 0
-          ? pool.query('select public.run_cron_tick($1)', [now]).then(() => {
+      const launches = Array.from(
+        { length: step.launchers },
+        (_, i) =>
+          step.cron && i === 0
+            ? pool.query('select public.run_cron_tick($1)', [now]).then(() => {
               model.cronRuns++;
             })
-          : pool.query('select * from public.launch_due_calls($1)', [now]),
+            : pool.query('select * from public.launch_due_calls($1)', [now]),
       );
       const claims = Array.from({ length: step.claimers }, () => claim(step.limit, now));
       const [, racing] = await Promise.all([Promise.all(launches), Promise.all(claims)]);
@@ -484,7 +512,7 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
         }),
         // duplicated, or late (the call may have ended long ago)
         ...withHistory.map((call) =>
-          deliver(call, call.deliveredEvents[Math.floor(random() * call.deliveredEvents.length)]!, random() < 0.85, now, model),
+          deliver(call, call.deliveredEvents[Math.floor(random() * call.deliveredEvents.length)]!, random() < 0.85, now, model)
         ),
       ]);
       return;
@@ -532,7 +560,9 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
       // A reservation-only tick (pg_cron's), then the clock moves to a few seconds before or after
       // a waiting call's calling window opens or closes (DST changes included), then a dispatcher comes.
       await pool.query('select * from public.launch_due_calls($1)', [now]);
-      const { rows } = await pool.query<{ id: string }>(`select contact_id::text as id from public.calls where status = 'queued' order by id`);
+      const { rows } = await pool.query<{ id: string }>(
+        `select contact_id::text as id from public.calls where status = 'queued' order by id`,
+      );
       const candidates = rows.length > 0 ? rows.map((r) => model.contacts.get(r.id)!) : [...model.contacts.values()];
       const contact = candidates[step.contact % candidates.length]!;
       const c = contact.campaign;
@@ -553,7 +583,8 @@ async function runStep(step: Step, model: Model, clock: { now: Date }): Promise<
       return;
     }
     case 'reaper': {
-      const fn = { expire: 'expire_stuck_calls', release: 'release_stale_queued_calls', housekeeping: 'run_housekeeping' }[step.which];
+      const fn =
+        { expire: 'expire_stuck_calls', release: 'release_stale_queued_calls', housekeeping: 'run_housekeeping' }[step.which];
       const work: Array<Promise<unknown>> = [pool.query(`select public.${fn}($1)`, [now])];
       if (step.racingTick) {
         const random = seededRandom(now.getTime());
@@ -645,7 +676,9 @@ describe('the scheduler state machine under random concurrent interleavings', ()
             trail.push(`${i + 1}. ${clock.now.toISOString()} ${JSON.stringify(step)}`);
             const violations = [...model.violations, ...(await invariantViolations(pool)), ...(await runLogViolations(model))];
             if (violations.length > 0) {
-              throw new Error(`after step ${i + 1}:\n  ${violations.join('\n  ')}\nlast steps:\n  ${trail.slice(-12).join('\n  ')}`);
+              throw new Error(
+                `after step ${i + 1}:\n  ${violations.join('\n  ')}\nlast steps:\n  ${trail.slice(-12).join('\n  ')}`,
+              );
             }
           }
           const drained = [...(await drain(model, clock)), ...model.violations, ...(await invariantViolations(pool))];

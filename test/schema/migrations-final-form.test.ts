@@ -126,7 +126,9 @@ export function finalFormProblems(migrations: Migration[]): string[] {
   const functionNamesBy = new Map<string, string>(); // function name -> file
   for (const { file, sql } of migrations) {
     for (const stmt of statementsOf(sql)) {
-      const dropped = /^(?:alter table (?:only )?(?:if exists )?[\w."]+ )?drop (function|procedure|table|view|materialized view|index|trigger|type|domain|constraint|column|policy|schema)\b/i.exec(stmt);
+      const dropped =
+        /^(?:alter table (?:only )?(?:if exists )?[\w."]+ )?drop (function|procedure|table|view|materialized view|index|trigger|type|domain|constraint|column|policy|schema)\b/i
+          .exec(stmt);
       if (dropped) {
         problems.push(`${file}: drops a ${dropped[1]!.toLowerCase()}: ${stmt.slice(0, 120)}`);
         continue;
@@ -135,14 +137,18 @@ export function finalFormProblems(migrations: Migration[]): string[] {
       if (alterTable) {
         const table = qualify(alterTable[1]!);
         const madeIn = tablesBy.get(table);
-        if (madeIn && madeIn !== file) problems.push(`${file}: alters table ${table}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
+        if (madeIn && madeIn !== file) {
+          problems.push(`${file}: alters table ${table}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
+        }
         continue;
       }
       const alterFunction = /^alter function ([\w."]+)/i.exec(stmt);
       if (alterFunction) {
         const name = qualify(alterFunction[1]!);
         const madeIn = functionNamesBy.get(name);
-        if (madeIn && madeIn !== file) problems.push(`${file}: alters function ${name}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
+        if (madeIn && madeIn !== file) {
+          problems.push(`${file}: alters function ${name}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
+        }
         continue;
       }
       const fn = /^create (or replace )?function ([\w."]+)\s*\((.*?)\)\s*returns\b/i.exec(stmt);
@@ -206,8 +212,14 @@ describe('supabase/migrations in final form', () => {
             alter table public.t enable row level security;`,
     };
     const cases: Array<[string, RegExp]> = [
-      ['create function public.f(p_x int, p_y text) returns int language sql as $$ select 2 $$;', /defines again function public\.f\(integer, text\)/],
-      ['create or replace function public.f(p_a integer, p_b text) returns int language sql as $$ select 2 $$;', /replaces function public\.f\(integer, text\)/],
+      [
+        'create function public.f(p_x int, p_y text) returns int language sql as $$ select 2 $$;',
+        /defines again function public\.f\(integer, text\)/,
+      ],
+      [
+        'create or replace function public.f(p_a integer, p_b text) returns int language sql as $$ select 2 $$;',
+        /replaces function public\.f\(integer, text\)/,
+      ],
       ['create or replace view public.v as select 2;', /replaces view public\.v/],
       ['drop index public.t_idx;', /drops a index/],
       ['drop function public.f(integer, text);', /drops a function/],
@@ -223,6 +235,11 @@ describe('supabase/migrations in final form', () => {
       expect(problems[0], sql).toMatch(expected);
     }
     // A function of the same name with other argument types is another function.
-    expect(finalFormProblems([base, { file: '002_later.sql', sql: 'create function public.f(p_a bigint) returns int language sql as $$ select 1 $$;' }])).toEqual([]);
+    expect(
+      finalFormProblems([base, {
+        file: '002_later.sql',
+        sql: 'create function public.f(p_a bigint) returns int language sql as $$ select 1 $$;',
+      }]),
+    ).toEqual([]);
   });
 });

@@ -52,7 +52,9 @@ interface Attempt {
   object: string;
 }
 
-async function objects(): Promise<{ relations: Array<{ name: string; kind: string; column: string }>; sequences: string[]; functions: string[] }> {
+async function objects(): Promise<
+  { relations: Array<{ name: string; kind: string; column: string }>; sequences: string[]; functions: string[] }
+> {
   const { rows: relations } = await db.query<{ name: string; kind: string; column: string }>(
     `select format('public.%I', c.relname) as name, c.relkind::text as kind,
             (select quote_ident(a.attname) from pg_attribute a
@@ -102,7 +104,9 @@ async function allowedAs(role: string, attempts: Attempt[]): Promise<string[]> {
         // Denied for the object itself, or for the whole schema; a denial deeper inside (a function
         // that ran and then hit a table) means the object itself was allowed.
         const named = message.includes(`permission denied for schema`) || message.includes(a.object);
-        if (code !== '42501' || !named) allowed.push(`${a.what}: got ${code} ${message} instead of permission denied for ${a.object}`);
+        if (code !== '42501' || !named) {
+          allowed.push(`${a.what}: got ${code} ${message} instead of permission denied for ${a.object}`);
+        }
       }
       await db.query('rollback to savepoint probe');
     }
@@ -130,7 +134,11 @@ async function attempts(): Promise<Attempt[]> {
   for (const f of functions) out.push({ what: `execute ${f}`, sql: `select ${f}`, object: `function ${bare(f)}` });
   out.push({ what: 'create a table in public', sql: 'create table public.rls_probe (id int)', object: 'schema public' });
   out.push({ what: 'read cron.job', sql: 'select * from cron.job', object: 'schema cron' });
-  out.push({ what: 'schedule a pg_cron job', sql: `select cron.schedule('probe', '* * * * *', 'select 1')`, object: 'schema cron' });
+  out.push({
+    what: 'schedule a pg_cron job',
+    sql: `select cron.schedule('probe', '* * * * *', 'select 1')`,
+    object: 'schema cron',
+  });
   return out;
 }
 
@@ -147,7 +155,13 @@ describe('row level security and the API roles', () => {
   it('sees every table, view, sequence and function it must check', async () => {
     const { relations, sequences, functions } = await objects();
     expect(relations.map((r) => r.name)).toEqual(
-      expect.arrayContaining(['public.campaigns', 'public.contacts', 'public.calls', 'public.scheduler_runs', 'public.scheduler_status']),
+      expect.arrayContaining([
+        'public.campaigns',
+        'public.contacts',
+        'public.calls',
+        'public.scheduler_runs',
+        'public.scheduler_status',
+      ]),
     );
     expect(sequences.length).toBeGreaterThanOrEqual(3);
     expect(functions.length).toBeGreaterThanOrEqual(20);
@@ -174,7 +188,9 @@ describe('row level security and the API roles', () => {
     await db.query('begin');
     try {
       await db.query('set local role service_role');
-      const { rows } = await db.query(`select public.is_valid_time_zone('Europe/Paris') as ok, (select count(*) from public.campaigns) >= 0 as reads`);
+      const { rows } = await db.query(
+        `select public.is_valid_time_zone('Europe/Paris') as ok, (select count(*) from public.campaigns) >= 0 as reads`,
+      );
       expect(rows).toEqual([{ ok: true, reads: true }]);
       const { rows: launched } = await db.query(`select count(*)::int as n from public.launch_due_calls(now())`);
       expect(launched[0]!.n).toBeGreaterThanOrEqual(0);

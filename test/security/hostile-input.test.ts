@@ -16,7 +16,14 @@ import { startVercelLocal, type VercelLocal } from '../../scripts/stack/vercel-l
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, disableCronJobs, resetData } from '../support/db.ts';
-import { functionsEnv, looksLikeStackTrace, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import {
+  functionsEnv,
+  type Gateway,
+  looksLikeStackTrace,
+  randomSecret,
+  signedCallback,
+  startGateway,
+} from '../support/functions.ts';
 import { snapshotTables } from '../support/rows.ts';
 
 let db: pg.Client;
@@ -167,23 +174,82 @@ describe('scheduler-tick', () => {
       [
         { name: 'PUT', url: url(), init: { method: 'PUT', headers: auth() }, status: 405 },
         { name: 'DELETE', url: url(), init: { method: 'DELETE', headers: auth() }, status: 405 },
-        { name: 'oversized', url: url(), init: { method: 'POST', headers: json(), body: `{"trigger":"local","x":"${'y'.repeat(5000)}"}` }, status: 413 },
-        { name: 'oversized, streamed', url: url(), init: { method: 'POST', headers: json(), ...streamed(64 * 1024) }, status: 413 },
-        { name: 'text/plain', url: url(), init: { method: 'POST', headers: { ...auth(), 'content-type': 'text/plain' }, body: '{}' }, status: 415 },
-        { name: 'form', url: url(), init: { method: 'POST', headers: { ...auth(), 'content-type': 'application/x-www-form-urlencoded' }, body: 'trigger=local' }, status: 415 },
+        {
+          name: 'oversized',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: `{"trigger":"local","x":"${'y'.repeat(5000)}"}` },
+          status: 413,
+        },
+        {
+          name: 'oversized, streamed',
+          url: url(),
+          init: { method: 'POST', headers: json(), ...streamed(64 * 1024) },
+          status: 413,
+        },
+        {
+          name: 'text/plain',
+          url: url(),
+          init: { method: 'POST', headers: { ...auth(), 'content-type': 'text/plain' }, body: '{}' },
+          status: 415,
+        },
+        {
+          name: 'form',
+          url: url(),
+          init: {
+            method: 'POST',
+            headers: { ...auth(), 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'trigger=local',
+          },
+          status: 415,
+        },
         { name: 'not JSON', url: url(), init: { method: 'POST', headers: json(), body: '{"trigger":' }, status: 400 },
         { name: 'a JSON array', url: url(), init: { method: 'POST', headers: json(), body: '[1,2]' }, status: 400 },
         { name: 'a JSON string', url: url(), init: { method: 'POST', headers: json(), body: '"local"' }, status: 400 },
         { name: 'null', url: url(), init: { method: 'POST', headers: json(), body: 'null' }, status: 400 },
-        { name: 'unknown key', url: url(), init: { method: 'POST', headers: json(), body: '{"trigger":"local","drop":"table"}' }, status: 400 },
-        { name: '__proto__', url: url(), init: { method: 'POST', headers: json(), body: '{"__proto__":{"trigger":"vercel"}}' }, status: 400 },
-        { name: 'manual trigger', url: url(), init: { method: 'POST', headers: json(), body: '{"trigger":"manual"}' }, status: 400 },
-        { name: 'injection trigger', url: url(), init: { method: 'POST', headers: json(), body: `{"trigger":"local'); drop table public.calls; --"}` }, status: 400 },
-        { name: 'bad scheduled_for', url: url(), init: { method: 'POST', headers: json(), body: '{"trigger":"vercel","scheduled_for":"yesterday"}' }, status: 400 },
-        { name: 'scheduled_for without offset', url: url(), init: { method: 'POST', headers: json(), body: '{"trigger":"vercel","scheduled_for":"2026-12-02T12:00:00"}' }, status: 400 },
+        {
+          name: 'unknown key',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: '{"trigger":"local","drop":"table"}' },
+          status: 400,
+        },
+        {
+          name: '__proto__',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: '{"__proto__":{"trigger":"vercel"}}' },
+          status: 400,
+        },
+        {
+          name: 'manual trigger',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: '{"trigger":"manual"}' },
+          status: 400,
+        },
+        {
+          name: 'injection trigger',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: `{"trigger":"local'); drop table public.calls; --"}` },
+          status: 400,
+        },
+        {
+          name: 'bad scheduled_for',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: '{"trigger":"vercel","scheduled_for":"yesterday"}' },
+          status: 400,
+        },
+        {
+          name: 'scheduled_for without offset',
+          url: url(),
+          init: { method: 'POST', headers: json(), body: '{"trigger":"vercel","scheduled_for":"2026-12-02T12:00:00"}' },
+          status: 400,
+        },
         { name: 'invalid UTF-8', url: url(), init: { method: 'POST', headers: json(), body: INVALID_UTF8 }, status: 400 },
         { name: 'UTF-16 with BOM', url: url(), init: { method: 'POST', headers: json(), body: UTF16_BOM_JSON }, status: 400 },
-        { name: 'percent garbage in the query', url: `${url()}?trigger=%ZZ%E0%A4%A&scheduled_for=%00`, init: { headers: auth() }, status: 400 },
+        {
+          name: 'percent garbage in the query',
+          url: `${url()}?trigger=%ZZ%E0%A4%A&scheduled_for=%00`,
+          init: { headers: auth() },
+          status: 400,
+        },
         { name: 'NUL in the query', url: `${url()}?trigger=local%00`, init: { headers: auth() }, status: 400 },
       ],
       { json: true },
@@ -197,7 +263,12 @@ describe('the Vercel tick route', () => {
     const ticksBefore = gw.events('tick_start').length;
     await expectRefused([
       { name: 'no secret', url, status: 401 },
-      { name: 'the function secret instead of the route secret', url, init: { headers: { authorization: `Bearer ${env.CRON_SECRET}` } }, status: 401 },
+      {
+        name: 'the function secret instead of the route secret',
+        url,
+        init: { headers: { authorization: `Bearer ${env.CRON_SECRET}` } },
+        status: 401,
+      },
       { name: 'near miss', url, init: { headers: { authorization: `Bearer ${ROUTE_SECRET.slice(0, -1)}` } }, status: 401 },
       { name: 'near miss, x-cron-secret', url, init: { headers: { 'x-cron-secret': `${ROUTE_SECRET}!` } }, status: 401 },
       { name: 'PUT', url, init: { method: 'PUT', headers: { authorization: `Bearer ${ROUTE_SECRET}` } }, status: 405 },
@@ -213,15 +284,25 @@ describe('the Vercel tick route', () => {
   it('createTickRoute: a refused request is never forwarded; a forward failure is a clear 502/504, not a crash', async () => {
     const forwarded: string[] = [];
     const route = createTickRoute({
-      env: { CRON_SECRET: ROUTE_SECRET, SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick', SCHEDULER_TICK_SECRET: 'function-secret-0123456789' },
+      env: {
+        CRON_SECRET: ROUTE_SECRET,
+        SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick',
+        SCHEDULER_TICK_SECRET: 'function-secret-0123456789',
+      },
       fetch: async (input) => {
         forwarded.push(String(input));
         throw new TypeError('fetch failed');
       },
       log: { log() {}, info() {}, warn() {}, error() {} },
     });
-    const call = (headers: Record<string, string>, method = 'GET') => route(new Request('http://vercel.local/api/scheduler/tick', { method, headers }));
-    const refused: Array<Record<string, string>> = [{}, { authorization: `Bearer ${ROUTE_SECRET}x` }, { authorization: 'bearer' }, { 'x-cron-secret': '' }];
+    const call = (headers: Record<string, string>, method = 'GET') =>
+      route(new Request('http://vercel.local/api/scheduler/tick', { method, headers }));
+    const refused: Array<Record<string, string>> = [
+      {},
+      { authorization: `Bearer ${ROUTE_SECRET}x` },
+      { authorization: 'bearer' },
+      { 'x-cron-secret': '' },
+    ];
     for (const headers of refused) {
       expect((await call(headers)).status).toBe(401);
     }
@@ -235,7 +316,10 @@ describe('the Vercel tick route', () => {
     expect(forwarded).toHaveLength(1);
 
     // Misconfigured (short secrets): every request is a 500 server_misconfigured, never an open door.
-    const closed = createTickRoute({ env: { CRON_SECRET: 'short', SCHEDULER_TICK_URL: 'http://127.0.0.1:9', SCHEDULER_TICK_SECRET: 'short' }, log: { log() {}, info() {}, warn() {}, error() {} } });
+    const closed = createTickRoute({
+      env: { CRON_SECRET: 'short', SCHEDULER_TICK_URL: 'http://127.0.0.1:9', SCHEDULER_TICK_SECRET: 'short' },
+      log: { log() {}, info() {}, warn() {}, error() {} },
+    });
     const r = await closed(new Request('http://vercel.local/api/scheduler/tick', { headers: { authorization: 'Bearer short' } }));
     expect(r.status).toBe(500);
     expect(await r.json()).toEqual({ error: 'server_misconfigured' });
@@ -255,7 +339,10 @@ describe('call-status', () => {
     const otherHost = await computeTwilioSignature(sim.authToken, good.url.replace('127.0.0.1', 'localhost'), params);
     const wrongToken = await computeTwilioSignature(`${sim.authToken}x`, good.url, params);
     const withoutQuery = await computeTwilioSignature(sim.authToken, `${gw.url}/call-status`, params);
-    const post = (headers: Record<string, string>, body = good.body, url = good.url) => ({ url, init: { method: 'POST', headers: { ...formHeaders, ...headers }, body } });
+    const post = (headers: Record<string, string>, body = good.body, url = good.url) => ({
+      url,
+      init: { method: 'POST', headers: { ...formHeaders, ...headers }, body },
+    });
     await expectRefused(
       [
         { name: 'no signature', ...post({}), status: 403 },
@@ -265,9 +352,21 @@ describe('call-status', () => {
         { name: 'signed for another host', ...post({ 'x-twilio-signature': otherHost }), status: 403 },
         { name: 'signed with another token', ...post({ 'x-twilio-signature': wrongToken }), status: 403 },
         { name: 'signed without the query string', ...post({ 'x-twilio-signature': withoutQuery }), status: 403 },
-        { name: 'a parameter added after signing', ...post({ 'x-twilio-signature': sig }, `${good.body}&CallDuration=999`), status: 403 },
-        { name: 'the status changed after signing', ...post({ 'x-twilio-signature': sig }, good.body.replace('ringing', 'completed')), status: 403 },
-        { name: 'the call id changed after signing', ...post({ 'x-twilio-signature': sig }, good.body, good.url.replace(/call_id=\d+/, 'call_id=2')), status: 403 },
+        {
+          name: 'a parameter added after signing',
+          ...post({ 'x-twilio-signature': sig }, `${good.body}&CallDuration=999`),
+          status: 403,
+        },
+        {
+          name: 'the status changed after signing',
+          ...post({ 'x-twilio-signature': sig }, good.body.replace('ringing', 'completed')),
+          status: 403,
+        },
+        {
+          name: 'the call id changed after signing',
+          ...post({ 'x-twilio-signature': sig }, good.body, good.url.replace(/call_id=\d+/, 'call_id=2')),
+          status: 403,
+        },
         { name: 'a huge signature', ...post({ 'x-twilio-signature': 'A'.repeat(10_000) }), status: 403 },
         { name: 'the cron secret as a signature', ...post({ 'x-twilio-signature': env.CRON_SECRET! }), status: 403 },
       ],
@@ -289,23 +388,56 @@ describe('call-status', () => {
         { name: 'GET', url, status: 405 },
         { name: 'PUT', url, init: { method: 'PUT', headers: formHeaders, body: 'a=b' }, status: 405 },
         { name: 'no content type', url, init: { method: 'POST', body: new Uint8Array([1, 2, 3]) }, status: 415 },
-        { name: 'JSON', url, init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"CallSid":"CA1"}' }, status: 415 },
-        { name: 'multipart', url, init: { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--' }, status: 415 },
-        { name: 'oversized', url, init: { method: 'POST', headers: formHeaders, body: `CallSid=${'A'.repeat(70_000)}` }, status: 413 },
-        { name: 'oversized, streamed', url, init: { method: 'POST', headers: formHeaders, ...streamed(200 * 1024) }, status: 413 },
+        {
+          name: 'JSON',
+          url,
+          init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"CallSid":"CA1"}' },
+          status: 415,
+        },
+        {
+          name: 'multipart',
+          url,
+          init: { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--' },
+          status: 415,
+        },
+        {
+          name: 'oversized',
+          url,
+          init: { method: 'POST', headers: formHeaders, body: `CallSid=${'A'.repeat(70_000)}` },
+          status: 413,
+        },
+        {
+          name: 'oversized, streamed',
+          url,
+          init: { method: 'POST', headers: formHeaders, ...streamed(200 * 1024) },
+          status: 413,
+        },
         { name: 'invalid UTF-8', url, init: { method: 'POST', headers: formHeaders, body: INVALID_UTF8 }, status: 400 },
         { name: 'UTF-16 with BOM', url, init: { method: 'POST', headers: formHeaders, body: UTF16_BOM_JSON }, status: 400 },
-        { name: 'percent garbage, validly signed', url, init: { method: 'POST', headers: { ...formHeaders, 'x-twilio-signature': garbageSig }, body: garbage }, status: 400 },
+        {
+          name: 'percent garbage, validly signed',
+          url,
+          init: { method: 'POST', headers: { ...formHeaders, 'x-twilio-signature': garbageSig }, body: garbage },
+          status: 400,
+        },
         { name: 'call_id abc', ...(await signedFor('abc', form())), status: 400 },
         { name: 'call_id -1', ...(await signedFor('-1', form())), status: 400 },
         { name: 'call_id 0', ...(await signedFor('0', form())), status: 400 },
         { name: 'call_id 1e3', ...(await signedFor('1e3', form())), status: 400 },
         { name: 'call_id too big for bigint', ...(await signedFor('99999999999999999999', form())), status: 400 },
-        { name: 'call_id injection', ...(await signedFor("1; drop table public.calls", form())), status: 400 },
+        { name: 'call_id injection', ...(await signedFor('1; drop table public.calls', form())), status: 400 },
         { name: 'unknown CallStatus', ...(await signedFor(knownCallId, form(KNOWN_SID, 'exploded'))), status: 400 },
-        { name: 'CallStatus queued-ish injection', ...(await signedFor(knownCallId, form(KNOWN_SID, "completed'; --"))), status: 400 },
+        {
+          name: 'CallStatus queued-ish injection',
+          ...(await signedFor(knownCallId, form(KNOWN_SID, "completed'; --"))),
+          status: 400,
+        },
         { name: 'no CallSid', ...(await signedFor(knownCallId, { CallStatus: 'completed' })), status: 400 },
-        { name: 'CallSid injection', ...(await signedFor(knownCallId, form("CA1'); delete from public.calls; --", 'completed'))), status: 400 },
+        {
+          name: 'CallSid injection',
+          ...(await signedFor(knownCallId, form("CA1'); delete from public.calls; --", 'completed'))),
+          status: 400,
+        },
         { name: 'CallSid too long', ...(await signedFor(knownCallId, form(`CA${'0'.repeat(100)}`, 'completed'))), status: 400 },
       ],
       { json: true },
@@ -314,8 +446,18 @@ describe('call-status', () => {
 
   it('answers unknown calls and mismatched call ids with 200 and a recorded warning, and changes nothing', async () => {
     const before = await snapshotTables(db);
-    const unknown = await signedCallback(sim.authToken, gw.url, '987654321', form('CA00000000000000000000000000000999', 'completed'));
-    const mismatch = await signedCallback(sim.authToken, gw.url, knownCallId, form('CA00000000000000000000000000000777', 'completed'));
+    const unknown = await signedCallback(
+      sim.authToken,
+      gw.url,
+      '987654321',
+      form('CA00000000000000000000000000000999', 'completed'),
+    );
+    const mismatch = await signedCallback(
+      sim.authToken,
+      gw.url,
+      knownCallId,
+      form('CA00000000000000000000000000000777', 'completed'),
+    );
     const bySidOnly = await signedCallback(sim.authToken, gw.url, null, form('CA00000000000000000000000000000555', 'completed'));
     const answers: string[] = [];
     for (const cb of [unknown, mismatch, bySidOnly]) {
@@ -332,7 +474,9 @@ describe('call-status', () => {
     const ok = await signedCallback(sim.authToken, gw.url, knownCallId, form(KNOWN_SID, 'ringing'));
     const a = await send(ok.url, { method: 'POST', headers: ok.headers, body: ok.body });
     expect(JSON.parse(a.text)).toEqual({ result: 'applied' });
-    const { rows } = await db.query<{ id: string; status: string }>(`select id::text, status::text from public.calls order by id`);
+    const { rows } = await db.query<{ id: string; status: string }>(
+      `select id::text, status::text from public.calls order by id`,
+    );
     expect(rows.find((r) => r.id === knownCallId)?.status).toBe('ringing');
     expect(rows.filter((r) => r.id !== knownCallId).map((r) => r.status)).toEqual(['queued']);
   });
@@ -366,9 +510,24 @@ describe('scheduler-admin', () => {
   it('refuses odd requests from an authenticated operator with 4xx and runs no tick', async () => {
     await expectRefused(
       [
-        { name: 'oversized trigger body', url: url('/trigger'), init: { method: 'POST', headers: auth(), body: 'x'.repeat(2048) }, status: 413 },
-        { name: 'streamed trigger body', url: url('/trigger'), init: { method: 'POST', headers: auth(), ...streamed(64 * 1024) }, status: 413 },
-        { name: 'invalid UTF-8 trigger body', url: url('/trigger'), init: { method: 'POST', headers: auth(), body: INVALID_UTF8 }, status: 400 },
+        {
+          name: 'oversized trigger body',
+          url: url('/trigger'),
+          init: { method: 'POST', headers: auth(), body: 'x'.repeat(2048) },
+          status: 413,
+        },
+        {
+          name: 'streamed trigger body',
+          url: url('/trigger'),
+          init: { method: 'POST', headers: auth(), ...streamed(64 * 1024) },
+          status: 413,
+        },
+        {
+          name: 'invalid UTF-8 trigger body',
+          url: url('/trigger'),
+          init: { method: 'POST', headers: auth(), body: INVALID_UTF8 },
+          status: 400,
+        },
         { name: 'unknown route', url: url('/drop'), init: { headers: auth() }, status: 404 },
         { name: 'DELETE trigger', url: url('/trigger'), init: { method: 'DELETE', headers: auth() }, status: 404 },
         { name: 'GET trigger', url: url('/trigger'), init: { headers: auth() }, status: 404 },
@@ -388,7 +547,12 @@ describe('scheduler-metrics', () => {
         { name: 'no token', url, status: 401 },
         { name: 'wrong token', url, init: { headers: { authorization: `Bearer ${METRICS_TOKEN}x` } }, status: 401 },
         { name: 'admin token', url, init: { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } }, status: 401 },
-        { name: 'POST', url, init: { method: 'POST', headers: { authorization: `Bearer ${METRICS_TOKEN}` }, body: 'x' }, status: 405 },
+        {
+          name: 'POST',
+          url,
+          init: { method: 'POST', headers: { authorization: `Bearer ${METRICS_TOKEN}` }, body: 'x' },
+          status: 405,
+        },
         { name: 'unknown function', url: `${gw.url}/scheduler-metricz`, status: 404 },
       ],
       { json: true },
@@ -423,7 +587,7 @@ describe('hostile data written straight into the database', () => {
       '$$; drop schema public cascade; $$',
       '<script>alert(1)</script>',
       '\u202Eevil\u202C 🎉 名前 \\x00',
-      "Campaign {{trigger}} ${process.env.CRON_SECRET} %s %n",
+      'Campaign {{trigger}} ${process.env.CRON_SECRET} %s %n',
     ];
     const ids: string[] = [];
     for (const name of names) {
@@ -431,7 +595,10 @@ describe('hostile data written straight into the database', () => {
       ids.push(id);
       await addContacts(db, id, 1);
     }
-    const { rows } = await db.query<{ name: string }>('select name from public.campaigns where id = any($1::bigint[]) order by id', [ids]);
+    const { rows } = await db.query<{ name: string }>(
+      'select name from public.campaigns where id = any($1::bigint[]) order by id',
+      [ids],
+    );
     expect(rows.map((r) => r.name)).toEqual(names);
     // The scheduler serves them like any other, and every table is still there.
     const { rows: launched } = await db.query<{ campaign_id: string; reserved: number }>(
@@ -449,7 +616,9 @@ describe('hostile data written straight into the database', () => {
     const metrics = await send(`${gw.url}/scheduler-metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(metrics.status).toBe(200);
     for (const name of names) expect(metrics.text).not.toContain(name);
-    for (const line of metrics.text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+]+)$/);
+    for (const line of metrics.text.trim().split('\n')) {
+      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+]+)$/);
+    }
   });
 
   it('refuses impossible phone numbers, zones, caps and settings with the named CHECK constraint, and keeps every row', async () => {
@@ -458,18 +627,20 @@ describe('hostile data written straight into the database', () => {
     const insertContact = (phone: string, zone: string | null = null) =>
       sqlError('insert into public.contacts (campaign_id, phone, time_zone) values ($1, $2, $3)', [campaign, phone, zone]);
 
-    for (const phone of [
-      "+1555'; drop table public.contacts; --",
-      '15551234567',
-      '+0155512345',
-      '+1 555 123 4567',
-      '+1555123456789012',
-      '+１５５５１２３４５６７',
-      '+15551234567\n',
-      '',
-      '+',
-      '+123456',
-    ]) {
+    for (
+      const phone of [
+        "+1555'; drop table public.contacts; --",
+        '15551234567',
+        '+0155512345',
+        '+1 555 123 4567',
+        '+1555123456789012',
+        '+１５５５１２３４５６７',
+        '+15551234567\n',
+        '',
+        '+',
+        '+123456',
+      ]
+    ) {
       const e = await insertContact(phone);
       expect(e, JSON.stringify(phone)).toMatchObject({ code: '23514', constraint: 'contacts_phone_is_e164' });
       expect(e.message).toContain('contacts_phone_is_e164');
@@ -479,12 +650,31 @@ describe('hostile data written straight into the database', () => {
       constraint: 'do_not_call_numbers_phone_is_e164',
     });
 
-    for (const zone of ['Mars/Olympus', 'UTC+5', 'GMT-3', "America/New_York'; drop", '../../etc/passwd', 'America/New_York ', '', ' ']) {
-      expect(await insertContact('+15557654321', zone), JSON.stringify(zone)).toMatchObject({ code: '23514', constraint: 'contacts_time_zone_is_valid' });
+    for (
+      const zone of [
+        'Mars/Olympus',
+        'UTC+5',
+        'GMT-3',
+        "America/New_York'; drop",
+        '../../etc/passwd',
+        'America/New_York ',
+        '',
+        ' ',
+      ]
+    ) {
+      expect(await insertContact('+15557654321', zone), JSON.stringify(zone)).toMatchObject({
+        code: '23514',
+        constraint: 'contacts_time_zone_is_valid',
+      });
     }
 
     const insertCampaignWith = (column: string, value: unknown) => {
-      const row: Record<string, unknown> = { name: 'bad', caller_id: '+15559990000', provider_settings: '{"twiml":"<Response/>"}', [column]: value };
+      const row: Record<string, unknown> = {
+        name: 'bad',
+        caller_id: '+15559990000',
+        provider_settings: '{"twiml":"<Response/>"}',
+        [column]: value,
+      };
       const columns = Object.keys(row);
       return sqlError(
         `insert into public.campaigns (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
@@ -509,13 +699,21 @@ describe('hostile data written straight into the database', () => {
       ['provider_settings', '[]', 'campaigns_provider_settings_is_object'],
     ];
     for (const [column, value, constraint] of refusals) {
-      expect(await insertCampaignWith(column, value), `${column} = ${JSON.stringify(value)}`).toMatchObject({ code: '23514', constraint });
+      expect(await insertCampaignWith(column, value), `${column} = ${JSON.stringify(value)}`).toMatchObject({
+        code: '23514',
+        constraint,
+      });
     }
     expect(
       await sqlError(`insert into public.campaigns (name, window_start, window_end) values ('bad', '09:00', '09:00')`),
     ).toMatchObject({ code: '23514', constraint: 'campaigns_window_is_not_empty' });
-    expect(await sqlError('update public.campaigns set max_concurrent_calls = -1')).toMatchObject({ code: '23514', constraint: 'campaigns_cap_is_positive' });
-    expect(await sqlError(`insert into public.campaigns (name) values ($1)`, ['nul \u0000 byte'])).toMatchObject({ code: '22021' });
+    expect(await sqlError('update public.campaigns set max_concurrent_calls = -1')).toMatchObject({
+      code: '23514',
+      constraint: 'campaigns_cap_is_positive',
+    });
+    expect(await sqlError(`insert into public.campaigns (name) values ($1)`, ['nul \u0000 byte'])).toMatchObject({
+      code: '22021',
+    });
 
     const settings: Array<[string, unknown, string]> = [
       ['global_max_concurrent_calls', 0, 'scheduler_settings_global_cap_is_positive'],
@@ -527,9 +725,14 @@ describe('hostile data written straight into the database', () => {
       ['breaker_failure_threshold', 0, 'scheduler_settings_breaker_threshold_is_positive'],
     ];
     for (const [column, value, constraint] of settings) {
-      expect(await sqlError(`update public.scheduler_settings set ${column} = $1`, [value]), column).toMatchObject({ code: '23514', constraint });
+      expect(await sqlError(`update public.scheduler_settings set ${column} = $1`, [value]), column).toMatchObject({
+        code: '23514',
+        constraint,
+      });
     }
-    expect(await sqlError('insert into public.scheduler_settings (id) values (false)')).toMatchObject({ constraint: 'scheduler_settings_single_row' });
+    expect(await sqlError('insert into public.scheduler_settings (id) values (false)')).toMatchObject({
+      constraint: 'scheduler_settings_single_row',
+    });
 
     expect(await snapshotTables(db)).toEqual(before);
   });
@@ -546,8 +749,12 @@ describe('hostile data written straight into the database', () => {
       ["select public.apply_call_status($1, 'twilio', null, 'unknown')", [knownCallId], /cannot set status unknown/],
       ["select public.finish_scheduler_run(987654321, 'ok')", [], /does not exist/],
       ["select public.finish_scheduler_run(1, 'running')", [], /cannot finish with status running/],
-      ["select public.ensure_http_tick_cron_job($1)", ["http://x/'); select 1; --"], /must be an http\(s\) URL/],
-      ["select public.ensure_http_tick_cron_job('http://127.0.0.1/f', $1)", ["x'; drop table public.calls; --"], /plain Vault secret name/],
+      ['select public.ensure_http_tick_cron_job($1)', ["http://x/'); select 1; --"], /must be an http\(s\) URL/],
+      [
+        "select public.ensure_http_tick_cron_job('http://127.0.0.1/f', $1)",
+        ["x'; drop table public.calls; --"],
+        /plain Vault secret name/,
+      ],
     ];
     for (const [text, params, message] of cases) {
       const e = await sqlError(text, params);

@@ -25,7 +25,7 @@ import { generateOperatorToken } from '../../supabase/functions/_shared/operator
 import { createOperatorToken } from '../../supabase/functions/_shared/queries.ts';
 import { launchChromium } from '../e2e/browser.ts';
 import { connect, disableCronJobs, resetData } from '../support/db.ts';
-import { functionsEnv, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, randomSecret, signedCallback, startGateway } from '../support/functions.ts';
 
 const DASHBOARD = 'https://dashboard.example.org';
 const FOREIGN = 'https://evil.example.net';
@@ -37,6 +37,7 @@ const gateways: Gateway[] = [];
 const responses: string[] = [];
 const credentials = new Set<string>();
 
+// deno-lint-ignore no-explicit-any -- tests read whatever an answer holds
 async function hit(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
   const text = await res.text();
@@ -69,7 +70,9 @@ beforeEach(async () => {
   await resetData(db);
 });
 
-async function gateway(extra: Record<string, string | undefined>): Promise<{ gw: Gateway; env: Record<string, string | undefined> }> {
+async function gateway(
+  extra: Record<string, string | undefined>,
+): Promise<{ gw: Gateway; env: Record<string, string | undefined> }> {
   const env = functionsEnv(sim, { DASHBOARD_ORIGIN: DASHBOARD, ...extra });
   for (const k of ['CRON_SECRET', 'ADMIN_TOKEN', 'ADMIN_TOKEN_PREVIOUS', 'METRICS_TOKEN']) if (env[k]) credentials.add(env[k]!);
   const gw = await startGateway(env);
@@ -86,27 +89,43 @@ describe('named operator credentials', () => {
     const json = { 'content-type': 'application/json' };
 
     // Made by the bootstrap credential: the token once, in the answer.
-    const made = await admin$('/tokens', { method: 'POST', headers: { ...bearer(admin), ...json }, body: JSON.stringify({ name: 'alice', expires_in_days: 30 }) });
+    const made = await admin$('/tokens', {
+      method: 'POST',
+      headers: { ...bearer(admin), ...json },
+      body: JSON.stringify({ name: 'alice', expires_in_days: 30 }),
+    });
     expect(made.status).toBe(201);
     const alice = String(made.json.token);
     credentials.add(alice);
     expect(alice).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
     expect(made.json).toMatchObject({ name: 'alice' });
-    const { rows: stored } = await db.query<{ hex: string; name: string }>(`select encode(token_sha256, 'hex') as hex, name from public.operator_tokens`);
+    const { rows: stored } = await db.query<{ hex: string; name: string }>(
+      `select encode(token_sha256, 'hex') as hex, name from public.operator_tokens`,
+    );
     expect(stored).toEqual([{ hex: sha256hex(alice), name: 'alice' }]);
     expect(JSON.stringify(await db.query('select * from public.operator_tokens').then((r) => r.rows))).not.toContain(alice);
 
     // The named token works, and makes (and revokes) another one.
     expect((await admin$('/status', { headers: bearer(alice) })).status).toBe(200);
-    const bob = await admin$('/tokens', { method: 'POST', headers: { ...bearer(alice), ...json }, body: JSON.stringify({ name: 'bob' }) });
+    const bob = await admin$('/tokens', {
+      method: 'POST',
+      headers: { ...bearer(alice), ...json },
+      body: JSON.stringify({ name: 'bob' }),
+    });
     expect(bob.status).toBe(201);
     credentials.add(String(bob.json.token));
     expect((await admin$('/status', { headers: bearer(bob.json.token) })).status).toBe(200);
     const list = await admin$('/tokens', { headers: bearer(bob.json.token) });
-    expect(list.json.tokens.map((t: { name: string; state: string }) => `${t.name}:${t.state}`)).toEqual(['alice:valid', 'bob:valid']);
+    expect(list.json.tokens.map((t: { name: string; state: string }) => `${t.name}:${t.state}`)).toEqual([
+      'alice:valid',
+      'bob:valid',
+    ]);
     expect(list.text).not.toContain('sha256');
     // A name already live is refused.
-    expect((await admin$('/tokens', { method: 'POST', headers: { ...bearer(admin), ...json }, body: JSON.stringify({ name: 'BOB' }) })).status).toBe(409);
+    expect(
+      (await admin$('/tokens', { method: 'POST', headers: { ...bearer(admin), ...json }, body: JSON.stringify({ name: 'BOB' }) }))
+        .status,
+    ).toBe(409);
 
     // Revoked: refused at once.
     const revoked = await admin$('/tokens/bob', { method: 'DELETE', headers: bearer(alice) });
@@ -131,16 +150,21 @@ describe('named operator credentials', () => {
       now: new Date(Date.now() - dayMs),
     });
     expect((await admin$('/status', { headers: bearer(carol) })).status).toBe(401);
-    expect((await admin$('/tokens', { headers: bearer(admin) })).json.tokens.find((t: { name: string }) => t.name === 'carol').state).toBe('expired');
+    expect(
+      (await admin$('/tokens', { headers: bearer(admin) })).json.tokens.find((t: { name: string }) => t.name === 'carol').state,
+    ).toBe('expired');
 
     // ADMIN_TOKEN_PREVIOUS works during a rotation; its manual trigger is audited under its name.
     const trig = await admin$('/trigger', { method: 'POST', headers: bearer(previous) });
     expect(trig.status).toBe(200);
 
-    const { rows: audit } = await db.query<{ actor: string; action: string; subject: string | null; before: unknown; after: unknown }>(
+    const { rows: audit } = await db.query<
+      { actor: string; action: string; subject: string | null; before: unknown; after: unknown }
+    >(
       'select actor, action, subject, before, after from public.operator_audit_log order by id',
     );
-    const aliceId = (await db.query<{ id: string }>(`select id::text from public.operator_tokens where name = 'alice'`)).rows[0]!.id;
+    const aliceId =
+      (await db.query<{ id: string }>(`select id::text from public.operator_tokens where name = 'alice'`)).rows[0]!.id;
     expect(audit.map((a) => `${a.actor} ${a.action} ${a.subject}`)).toEqual([
       'admin_token token.create alice',
       `operator:${aliceId}:alice token.create bob`,
@@ -172,7 +196,7 @@ describe('named operator credentials', () => {
 });
 
 describe('brute force', () => {
-  it('100 wrong secrets in a row from the cron caller\'s address, then the right one: accepted; the failures are counted and limited per source', async () => {
+  it("100 wrong secrets in a row from the cron caller's address, then the right one: accepted; the failures are counted and limited per source", async () => {
     const { gw, env } = await gateway({});
     const cron = '203.0.113.7';
     const tick = (s: string, from = cron) =>
@@ -205,7 +229,9 @@ describe('brute force', () => {
     const from = { 'x-forwarded-for': other };
     expect((await hit(`${gw.url}/scheduler-admin/status`, { headers: { ...bearer('op_nope'), ...from } })).status).toBe(401);
     const forged = await signedCallback(`${sim.authToken}x`, gw.url, '1', { CallSid: 'CA1', CallStatus: 'completed' });
-    expect((await hit(forged.url, { method: 'POST', headers: { ...forged.headers, ...from }, body: forged.body })).status).toBe(403);
+    expect((await hit(forged.url, { method: 'POST', headers: { ...forged.headers, ...from }, body: forged.body })).status).toBe(
+      403,
+    );
 
     const { rows } = await db.query<{ source: string; failures: number; limited: boolean; last_function: string }>(
       'select source, failures, limited_since is not null as limited, last_function from public.auth_failures order by source',
@@ -228,14 +254,20 @@ describe('brute force', () => {
     const { gw, env } = await gateway({ METRICS_TOKEN: metrics, AUTH_FAILURE_LIMIT: '3' });
     const from = { 'x-forwarded-for': '203.0.113.99' };
     const codes: number[] = [];
-    for (let i = 0; i < 3; i++) codes.push((await hit(`${gw.url}/scheduler-metrics`, { headers: { ...bearer(`m${i}`), ...from } })).status);
-    const limitedAdmin = await hit(`${gw.url}/scheduler-admin/status`, { headers: { ...bearer('wrong'), ...from, origin: DASHBOARD } });
+    for (let i = 0; i < 3; i++) {
+      codes.push((await hit(`${gw.url}/scheduler-metrics`, { headers: { ...bearer(`m${i}`), ...from } })).status);
+    }
+    const limitedAdmin = await hit(`${gw.url}/scheduler-admin/status`, {
+      headers: { ...bearer('wrong'), ...from, origin: DASHBOARD },
+    });
     expect(codes).toEqual([401, 401, 401]);
     expect(limitedAdmin.status).toBe(429);
     expect(limitedAdmin.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
     expect(limitedAdmin.headers.get('access-control-allow-origin')).toBe(DASHBOARD);
     expect((await hit(`${gw.url}/scheduler-metrics`, { headers: { ...bearer(metrics), ...from } })).status).toBe(200);
-    expect((await hit(`${gw.url}/scheduler-admin/status`, { headers: { ...bearer(env.ADMIN_TOKEN!), ...from } })).status).toBe(200);
+    expect((await hit(`${gw.url}/scheduler-admin/status`, { headers: { ...bearer(env.ADMIN_TOKEN!), ...from } })).status).toBe(
+      200,
+    );
   });
 });
 
@@ -243,7 +275,10 @@ describe('CORS', () => {
   it('answers only DASHBOARD_ORIGIN; a preflight from a foreign origin gets no allow headers; * only when set', async () => {
     const { gw, env } = await gateway({ DASHBOARD_ORIGIN: `${DASHBOARD}, http://127.0.0.1:3000` });
     const preflight = (url: string, origin: string) =>
-      hit(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+      hit(url, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      });
 
     const foreign = await preflight(`${gw.url}/scheduler-admin/trigger`, FOREIGN);
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
@@ -254,7 +289,9 @@ describe('CORS', () => {
     expect(ours.headers.get('access-control-allow-origin')).toBe(DASHBOARD);
     expect(ours.headers.get('access-control-allow-headers')).toMatch(/authorization/);
     expect(ours.headers.get('vary')).toMatch(/Origin/);
-    expect((await preflight(`${gw.url}/scheduler-admin/status`, 'http://127.0.0.1:3000')).headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:3000');
+    expect(
+      (await preflight(`${gw.url}/scheduler-admin/status`, 'http://127.0.0.1:3000')).headers.get('access-control-allow-origin'),
+    ).toBe('http://127.0.0.1:3000');
     // A real request from the foreign origin: answered (the token decides), but the browser gets no allow header.
     const read = await hit(`${gw.url}/scheduler-admin/status`, { headers: { ...bearer(env.ADMIN_TOKEN!), origin: FOREIGN } });
     expect(read.status).toBe(200);
@@ -262,14 +299,15 @@ describe('CORS', () => {
 
     // Unset: no origin at all, and the start-up log says so; '*' only when asked for.
     const { gw: none } = await gateway({ DASHBOARD_ORIGIN: undefined });
-    expect((await preflight(`${none.url}/scheduler-admin/status`, DASHBOARD)).headers.get('access-control-allow-origin')).toBeNull();
+    expect((await preflight(`${none.url}/scheduler-admin/status`, DASHBOARD)).headers.get('access-control-allow-origin'))
+      .toBeNull();
     expect(none.events('cors_closed')).toHaveLength(1);
     const { gw: any } = await gateway({ DASHBOARD_ORIGIN: '*' });
     expect((await preflight(`${any.url}/scheduler-admin/status`, FOREIGN)).headers.get('access-control-allow-origin')).toBe('*');
   });
 });
 
-describe('the dashboard\'s headers', () => {
+describe("the dashboard's headers", () => {
   let vercel: (VercelLocal & { pid: number }) | undefined;
   let browser: Browser | undefined;
   let framer: http.Server | undefined;
@@ -288,7 +326,9 @@ describe('the dashboard\'s headers', () => {
 
   function expectStrictCsp(csp: string | null | undefined): void {
     expect(csp).toBeTruthy();
-    const directives: Record<string, string[]> = Object.fromEntries(csp!.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    const directives: Record<string, string[]> = Object.fromEntries(
+      csp!.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]),
+    );
     expect(directives['default-src']).toEqual(["'none'"]);
     expect(directives['script-src']).toEqual(["'self'"]);
     expect(directives['style-src']).toEqual(["'self'"]);
@@ -303,7 +343,9 @@ describe('the dashboard\'s headers', () => {
 
   it('are in the built output (config.json, from vercel.json), and the page has no inline script or style', async () => {
     await ensureVercelBuild();
-    const config = (await buildOutputConfig()) as { routes: Array<{ src?: string; headers?: Record<string, string>; has?: unknown }> };
+    const config = (await buildOutputConfig()) as {
+      routes: Array<{ src?: string; headers?: Record<string, string>; has?: unknown }>;
+    };
     const all = config.routes.find((r) => r.headers && !r.has && new RegExp(r.src!).test('/'));
     expect(all).toBeDefined();
     const headers = Object.fromEntries(Object.entries(all!.headers!).map(([k, v]) => [k.toLowerCase(), v]));
@@ -320,7 +362,9 @@ describe('the dashboard\'s headers', () => {
 
   it('are sent with the served page, and Chromium refuses to frame it from another origin', async () => {
     const { gw } = await gateway({});
-    vercel = await startVercelLocal({ env: { SUPABASE_FUNCTIONS_URL: gw.url, CRON_SECRET: undefined, SCHEDULER_TICK_URL: undefined } });
+    vercel = await startVercelLocal({
+      env: { SUPABASE_FUNCTIONS_URL: gw.url, CRON_SECRET: undefined, SCHEDULER_TICK_URL: undefined },
+    });
     const page = await hit(`${vercel.url}/`);
     expect(page.status).toBe(200);
     for (const [k, v] of Object.entries(EXPECTED)) expect(page.headers.get(k), k).toBe(v);
@@ -357,7 +401,8 @@ describe('the dashboard\'s headers', () => {
     expect(hasLogin).toBe(0);
     expect(victim?.url() ?? '').not.toBe(`${vercel.url}/`);
     // ... and Chromium says why.
-    expect(consoleLines.filter((l) => /Refused to frame|frame-ancestors|X-Frame-Options/i.test(l)), consoleLines.join('\n')).not.toEqual([]);
+    expect(consoleLines.filter((l) => /Refused to frame|frame-ancestors|X-Frame-Options/i.test(l)), consoleLines.join('\n')).not
+      .toEqual([]);
 
     // The same page opened directly loads, with no CSP violation.
     const direct = await context.newPage();

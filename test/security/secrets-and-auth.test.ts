@@ -22,7 +22,7 @@ import { computeTwilioSignature, verifyTwilioSignature } from '../../supabase/fu
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep, waitFor } from '../support/clock.ts';
 import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
-import { functionsEnv, randomSecret, signedCallback, startGateway, type Gateway } from '../support/functions.ts';
+import { functionsEnv, type Gateway, randomSecret, signedCallback, startGateway } from '../support/functions.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -43,7 +43,9 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
       ['x'.repeat(10_000), `${'x'.repeat(9_999)}y`, false],
     ];
     for (const [a, b, equal] of cases) {
-      expect(await timingSafeEqualStrings(a, b), `${JSON.stringify(a.slice(0, 20))} vs ${JSON.stringify(b.slice(0, 20))}`).toBe(equal);
+      expect(await timingSafeEqualStrings(a, b), `${JSON.stringify(a.slice(0, 20))} vs ${JSON.stringify(b.slice(0, 20))}`).toBe(
+        equal,
+      );
       expect(await timingSafeEqualStrings(b, a)).toBe(equal);
     }
   });
@@ -103,10 +105,12 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
       'api/_lib/tick-route.ts',
     ];
     const suspicious = files.flatMap((file) =>
-      secretComparisons(readFileSync(path.join(ROOT, file), 'utf8').split('\n')).map((l) => `${file}: ${l}`),
+      secretComparisons(readFileSync(path.join(ROOT, file), 'utf8').split('\n')).map((l) => `${file}: ${l}`)
     );
     // (the check itself finds what it looks for)
-    expect(secretComparisons(['if (presented === secret) ok = true;', 'return given == expected;', 'if (token.length === 0) return;'])).toHaveLength(2);
+    expect(
+      secretComparisons(['if (presented === secret) ok = true;', 'return given == expected;', 'if (token.length === 0) return;']),
+    ).toHaveLength(2);
     expect(suspicious).toEqual([]);
     const uses = (file: string, helper: string) => readFileSync(path.join(ROOT, file), 'utf8').includes(helper);
     expect(uses('supabase/functions/scheduler-tick/handler.ts', 'verifyCronSecret(')).toBe(true);
@@ -188,7 +192,12 @@ describe('secrets never show in responses, logs or the run log', () => {
   });
 
   it('across a busy run of every function, with errors of every kind', async () => {
-    sim = await startTwilioSimulator({ seed: 5, timeScale: 0.01, faults: { rate500: 0.2, rate503: 0.1 }, invalidNumbers: ['+15550500003'] });
+    sim = await startTwilioSimulator({
+      seed: 5,
+      timeScale: 0.01,
+      faults: { rate500: 0.2, rate503: 0.1 },
+      invalidNumbers: ['+15550500003'],
+    });
     const dbPassword = `db-${randomSecret('password')}`;
     const dbUrl = (await urlWithPassword(dbPassword)) ?? testDbUrl();
     const secrets: Record<string, string> = {
@@ -209,8 +218,10 @@ describe('secrets never show in responses, logs or the run log', () => {
     const broken = await startGateway({ ...env, SUPABASE_DB_URL: deadDb.toString() });
     gateways.push(broken);
 
-    await db.query(`update public.scheduler_settings set provider_calls_per_second = 100, dispatch_concurrency = 5, provider_request_timeout_ms = 2000`);
-    const campaign = await createCampaign(db, { name: "secrets run", cap: 20 });
+    await db.query(
+      `update public.scheduler_settings set provider_calls_per_second = 100, dispatch_concurrency = 5, provider_request_timeout_ms = 2000`,
+    );
+    const campaign = await createCampaign(db, { name: 'secrets run', cap: 20 });
     await addContacts(db, campaign, [...freshPhones(11), '+15550500003']);
 
     const responses: string[] = [];
@@ -239,10 +250,18 @@ describe('secrets never show in responses, logs or the run log', () => {
       timeoutMs: 15_000,
       orTimeout: 'return',
     });
-    const { rows: calls } = await db.query<{ id: string }>(`select id::text from public.calls where provider_call_id is not null limit 1`);
-    const forged = await signedCallback(`${sim.authToken}x`, gw.url, calls[0]?.id ?? '1', { CallSid: 'CA1', CallStatus: 'completed' });
+    const { rows: calls } = await db.query<{ id: string }>(
+      `select id::text from public.calls where provider_call_id is not null limit 1`,
+    );
+    const forged = await signedCallback(`${sim.authToken}x`, gw.url, calls[0]?.id ?? '1', {
+      CallSid: 'CA1',
+      CallStatus: 'completed',
+    });
     await hit(forged.url, { method: 'POST', headers: forged.headers, body: forged.body });
-    const malformed = await signedCallback(sim.authToken, gw.url, calls[0]?.id ?? '1', { CallSid: `CA${sim.authToken}`, CallStatus: 'exploded' });
+    const malformed = await signedCallback(sim.authToken, gw.url, calls[0]?.id ?? '1', {
+      CallSid: `CA${sim.authToken}`,
+      CallStatus: 'exploded',
+    });
     await hit(malformed.url, { method: 'POST', headers: malformed.headers, body: malformed.body });
     // A named operator token: made (its one showing is the only answer allowed to hold it), used, revoked, tried again.
     const made = await fetch(`${gw.url}/scheduler-admin/tokens`, {
@@ -255,7 +274,9 @@ describe('secrets never show in responses, logs or the run log', () => {
     secrets.OPERATOR_TOKEN = operatorToken;
     expect(await hit(`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: bearer(operatorToken) })).toBe(200);
     expect(await hit(`${gw.url}/scheduler-admin/tokens`, { headers: bearer(operatorToken) })).toBe(200);
-    expect(await hit(`${gw.url}/scheduler-admin/tokens/scan`, { method: 'DELETE', headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(200);
+    expect(await hit(`${gw.url}/scheduler-admin/tokens/scan`, { method: 'DELETE', headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(
+      200,
+    );
     // Refused (429 rather than 401: this source has failed often enough above to be limited).
     expect([401, 429]).toContain(await hit(`${gw.url}/scheduler-admin/status`, { headers: bearer(operatorToken) }));
     await db.query(`update public.scheduler_settings set manual_trigger_min_interval = '0'`);
@@ -275,12 +296,23 @@ describe('secrets never show in responses, logs or the run log', () => {
     const routeLog: string[] = [];
     for (const answer of ['throw', 401, 302] as const) {
       const route = createTickRoute({
-        env: { CRON_SECRET: routeSecret, SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`, SCHEDULER_TICK_SECRET: secrets.CRON_SECRET! },
+        env: {
+          CRON_SECRET: routeSecret,
+          SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+          SCHEDULER_TICK_SECRET: secrets.CRON_SECRET!,
+        },
         fetch: async () => {
           if (answer === 'throw') throw new TypeError(`connect ECONNREFUSED (Bearer ${secrets.CRON_SECRET})`);
-          return new Response(answer === 401 ? 'Unauthorized' : '', { status: answer, headers: answer === 302 ? { location: '/x' } : {} });
+          return new Response(answer === 401 ? 'Unauthorized' : '', {
+            status: answer,
+            headers: answer === 302 ? { location: '/x' } : {},
+          });
         },
-        log: createLogger({ service: 'route', secrets: [routeSecret, secrets.CRON_SECRET!], write: (line) => routeLog.push(line) }),
+        log: createLogger({
+          service: 'route',
+          secrets: [routeSecret, secrets.CRON_SECRET!],
+          write: (line) => routeLog.push(line),
+        }),
       });
       for (const headers of [bearer(routeSecret), bearer(`${routeSecret}x`)]) {
         const res = await route(new Request('http://vercel.local/api/scheduler/tick', { headers }));
@@ -290,7 +322,9 @@ describe('secrets never show in responses, logs or the run log', () => {
 
     await sleep(300); // the last log lines
     const { rows: runLog } = await db.query<{ t: string }>(`select row_to_json(r)::text as t from public.scheduler_runs r`);
-    const { rows: callLog } = await db.query<{ t: string }>(`select coalesce(error, '') || ' ' || coalesce(error_code, '') as t from public.calls`);
+    const { rows: callLog } = await db.query<{ t: string }>(
+      `select coalesce(error, '') || ' ' || coalesce(error_code, '') as t from public.calls`,
+    );
     const { rows: auditLog } = await db.query<{ t: string }>(`select row_to_json(a)::text as t from public.operator_audit_log a`);
     const { rows: failures } = await db.query<{ t: string }>(`select row_to_json(f)::text as t from public.auth_failures f`);
     expect(auditLog.length).toBeGreaterThanOrEqual(3); // token.create, tick.trigger, token.revoke
@@ -374,7 +408,9 @@ describe('the manual trigger', () => {
     // Concurrent presses inside the interval: none runs.
     const burst = await Promise.all(Array.from({ length: 5 }, () => trigger({ authorization: `Bearer ${env.ADMIN_TOKEN}` })));
     expect(burst.map((r) => r.status)).toEqual([429, 429, 429, 429, 429]);
-    const { rows } = await db.query<{ trigger: string; n: number }>(`select trigger::text, count(*)::int as n from public.scheduler_runs group by 1`);
+    const { rows } = await db.query<{ trigger: string; n: number }>(
+      `select trigger::text, count(*)::int as n from public.scheduler_runs group by 1`,
+    );
     expect(rows).toEqual([{ trigger: 'manual', n: 1 }]);
   });
 
@@ -383,14 +419,16 @@ describe('the manual trigger', () => {
     const env = functionsEnv(sim, { ADMIN_TOKEN: undefined, CRON_SECRET: '   ' });
     const gw = await startGateway(env);
     gateways.push(gw);
-    for (const [url, init] of [
-      [`${gw.url}/scheduler-admin/trigger`, { method: 'POST' }],
-      [`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: { authorization: 'Bearer undefined' } }],
-      [`${gw.url}/scheduler-admin/status`, { headers: { authorization: 'Bearer ' } }],
-      [`${gw.url}/scheduler-tick`, { method: 'POST' }],
-      [`${gw.url}/scheduler-tick`, { method: 'POST', headers: { authorization: 'Bearer    ' } }],
-      [`${gw.url}/scheduler-tick`, { method: 'POST', headers: { 'x-cron-secret': 'undefined' } }],
-    ] as const) {
+    for (
+      const [url, init] of [
+        [`${gw.url}/scheduler-admin/trigger`, { method: 'POST' }],
+        [`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: { authorization: 'Bearer undefined' } }],
+        [`${gw.url}/scheduler-admin/status`, { headers: { authorization: 'Bearer ' } }],
+        [`${gw.url}/scheduler-tick`, { method: 'POST' }],
+        [`${gw.url}/scheduler-tick`, { method: 'POST', headers: { authorization: 'Bearer    ' } }],
+        [`${gw.url}/scheduler-tick`, { method: 'POST', headers: { 'x-cron-secret': 'undefined' } }],
+      ] as const
+    ) {
       const res = await fetch(url, init as RequestInit);
       expect(res.status, url).toBe(500);
       expect(await res.json()).toEqual({ error: 'server_misconfigured' });

@@ -6,7 +6,7 @@
 // redirect, and answers 502 JSON when the function is unreachable.
 
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -14,18 +14,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOutputConfig, builtFunctions, ensureVercelBuild, VERCEL_OUTPUT_DIR, type BuiltFunction } from '../../scripts/stack/vercel-build.ts';
-import { startBuiltFunction, type RunningFunction } from '../../scripts/stack/vercel-function.ts';
+import {
+  buildOutputConfig,
+  type BuiltFunction,
+  builtFunctions,
+  ensureVercelBuild,
+  VERCEL_OUTPUT_DIR,
+} from '../../scripts/stack/vercel-build.ts';
+import { type RunningFunction, startBuiltFunction } from '../../scripts/stack/vercel-function.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
   functionsEnv,
+  type Gateway,
   looksLikeStackTrace,
   randomSecret,
   startGateway,
   startSim,
-  type Gateway,
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { closedPort } from '../support/net.ts';
@@ -126,7 +132,12 @@ describe('the build output', () => {
         const out = await new Promise<string>((resolve, reject) => {
           const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
             cwd: dir,
-            env: { PATH: process.env.PATH, CRON_SECRET: ROUTE_SECRET, SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`, SCHEDULER_TICK_SECRET: FUNCTION_SECRET },
+            env: {
+              PATH: process.env.PATH,
+              CRON_SECRET: ROUTE_SECRET,
+              SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+              SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
+            },
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           let stdout = '';
@@ -134,7 +145,10 @@ describe('the build output', () => {
           child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
           child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
           child.on('error', reject);
-          child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${f.route} failed to load (exit ${code}):\n${stderr}`))));
+          child.on(
+            'close',
+            (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${f.route} failed to load (exit ${code}):\n${stderr}`))),
+          );
         });
         const result = JSON.parse(out.trim().split('\n').at(-1)!) as { exports: string[]; status: number; body: string };
         answers.push({ case: `plain Node import, GET ${f.route} without credentials`, status: result.status, body: result.body });
@@ -166,7 +180,10 @@ describe("the tick route under Vercel's Node.js launcher", () => {
     const before = gw.events('tick_start').length;
     expect(await get(route, 'no secret')).toMatchObject({ status: 401, body: 'Unauthorized' });
     expect(await get(route, 'wrong secret', bearer(`${ROUTE_SECRET}x`))).toMatchObject({ status: 401, body: 'Unauthorized' });
-    expect(await get(route, "the function's secret", bearer(FUNCTION_SECRET))).toMatchObject({ status: 401, body: 'Unauthorized' });
+    expect(await get(route, "the function's secret", bearer(FUNCTION_SECRET))).toMatchObject({
+      status: 401,
+      body: 'Unauthorized',
+    });
     expect((await get(route, 'PUT with the secret', bearer(ROUTE_SECRET), 'PUT')).status).toBe(405);
     expect(gw.events('tick_start').length).toBe(before);
   });
@@ -205,14 +222,15 @@ describe('what the built route sends, and what it does with a bad answer', () =>
     return {
       url: `http://127.0.0.1:${port}`,
       seen,
-      close: () => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
     };
   }
 
-  it("sends its own secret as the Bearer and no other credential, and refuses a redirect (502 JSON)", async () => {
+  it('sends its own secret as the Bearer and no other credential, and refuses a redirect (502 JSON)', async () => {
     const elsewhere = await standIn((_req, res) => res.end('{}'));
     const fnStandIn = await standIn((_req, res) => {
       res.writeHead(307, { location: `${elsewhere.url}/functions/v1/scheduler-tick` });
@@ -226,7 +244,10 @@ describe('what the built route sends, and what it does with a bad answer', () =>
       });
       const a = await get(r, 'the function answers a redirect', bearer(ROUTE_SECRET));
       expect(a.status).toBe(502);
-      expect(JSON.parse(a.body)).toEqual({ error: 'bad_gateway', message: 'the scheduler-tick function answered with a redirect' });
+      expect(JSON.parse(a.body)).toEqual({
+        error: 'bad_gateway',
+        message: 'the scheduler-tick function answered with a redirect',
+      });
       expect(elsewhere.seen).toEqual([]);
       expect(fnStandIn.seen).toHaveLength(1);
       const sent = fnStandIn.seen[0]!;

@@ -41,7 +41,9 @@ export interface AuthFailureLimiter {
   refuse(req: Request, info: ServeInfo | undefined, refused: () => Response): Promise<Response>;
 }
 
-export function createAuthFailureLimiter(opts: { db: SqlClient; functionName: string; config: AuthLimitConfig; log: Logger; now?: () => Date }): AuthFailureLimiter {
+export function createAuthFailureLimiter(
+  opts: { db: SqlClient; functionName: string; config: AuthLimitConfig; log: Logger; now?: () => Date },
+): AuthFailureLimiter {
   const now = opts.now ?? (() => new Date());
   return {
     async refuse(req, info, refused) {
@@ -59,7 +61,9 @@ export function createAuthFailureLimiter(opts: { db: SqlClient; functionName: st
         }
         if (count.limited) {
           const seconds = Math.max(1, Math.ceil(count.retryAfterMs / 1000));
-          return jsonResponse({ error: 'too_many_failures', retry_after_ms: count.retryAfterMs }, 429, { 'retry-after': String(seconds) });
+          return jsonResponse({ error: 'too_many_failures', retry_after_ms: count.retryAfterMs }, 429, {
+            'retry-after': String(seconds),
+          });
         }
       } catch (err) {
         // Counting failed (database down): the request is refused anyway.

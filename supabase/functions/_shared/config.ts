@@ -15,8 +15,7 @@ export const optionalString = z
 /** A string variable the function cannot work without. */
 export const requiredString = optionalString.pipe(z.string({ error: 'is not set' }));
 
-export const intIn = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+export const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 export const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
 
@@ -80,7 +79,10 @@ export function databaseUrl(env: DatabaseEnv): string {
 export function publicFunctionsUrl(env: PublicUrlEnv): string {
   if (env.PUBLIC_FUNCTIONS_URL) return env.PUBLIC_FUNCTIONS_URL;
   if (env.SUPABASE_URL) return `${env.SUPABASE_URL}/functions/v1`;
-  throw new ConfigError('PUBLIC_FUNCTIONS_URL', 'PUBLIC_FUNCTIONS_URL (or SUPABASE_URL) is not set: status callbacks need a public URL');
+  throw new ConfigError(
+    'PUBLIC_FUNCTIONS_URL',
+    'PUBLIC_FUNCTIONS_URL (or SUPABASE_URL) is not set: status callbacks need a public URL',
+  );
 }
 
 /** Refinements every schema with a database (and a public URL) applies, so the helpers above never throw after parsing. */
@@ -115,7 +117,10 @@ export const AuthLimitEnv = z.object({
 });
 export type AuthLimitEnv = z.infer<typeof AuthLimitEnv>;
 
-export const authLimitOf = (env: AuthLimitEnv) => ({ limit: env.AUTH_FAILURE_LIMIT, windowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS });
+export const authLimitOf = (env: AuthLimitEnv) => ({
+  limit: env.AUTH_FAILURE_LIMIT,
+  windowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS,
+});
 
 /**
  * Browser origins allowed to call a function (CORS): DASHBOARD_ORIGIN, comma-separated origins
@@ -137,7 +142,10 @@ export const DashboardOriginEnv = z.object({
           let origin: string | undefined;
           try {
             const u = new URL(part);
-            if ((u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash) origin = u.origin;
+            if (
+              (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search &&
+              !u.hash
+            ) origin = u.origin;
           } catch {
             origin = undefined;
           }

@@ -18,4 +18,3 @@ export interface PooledClient extends SqlClient {
 export interface SqlPool extends SqlClient {
   connect(): Promise<PooledClient>;
 }
-

@@ -59,7 +59,10 @@ export interface HoldLeaseOptions {
  * Takes a lease and keeps it renewed (a heartbeat every ttl/3) until release(). Resolves with the
  * held lease, or with the current holder's state when someone else holds it.
  */
-export async function holdLease(db: SqlClient, opts: HoldLeaseOptions): Promise<{ held: HeldLease } | { held: null; state: LeaseState }> {
+export async function holdLease(
+  db: SqlClient,
+  opts: HoldLeaseOptions,
+): Promise<{ held: HeldLease } | { held: null; state: LeaseState }> {
   const state = await acquireLease(db, opts.name, opts.holder, opts.ttlMs, new Date(opts.now()));
   if (!state.acquired || state.token === null) return { held: null, state };
   const token = state.token;
@@ -75,7 +78,11 @@ export async function holdLease(db: SqlClient, opts: HoldLeaseOptions): Promise<
       }
     } catch (err) {
       // A dropped connection: the next heartbeat tries again; the lease lasts a whole TTL.
-      opts.log.warn('lease_renew_failed', { ...opts.context, lease: opts.name, error: err instanceof Error ? err.message : String(err) });
+      opts.log.warn('lease_renew_failed', {
+        ...opts.context,
+        lease: opts.name,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
   };
   const timer = setInterval(() => {
@@ -99,7 +106,11 @@ export async function holdLease(db: SqlClient, opts: HoldLeaseOptions): Promise<
         await releaseLease(db, opts.name, token);
       } catch (err) {
         // Not released: it expires after its TTL.
-        opts.log.warn('lease_release_failed', { ...opts.context, lease: opts.name, error: err instanceof Error ? err.message : String(err) });
+        opts.log.warn('lease_release_failed', {
+          ...opts.context,
+          lease: opts.name,
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     },
   };

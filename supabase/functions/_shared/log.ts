@@ -39,8 +39,7 @@ export function createLogger(opts: {
 }): Logger {
   const secrets = (opts.secrets ?? []).filter((s) => s.length > 0);
   const now = opts.now ?? (() => new Date());
-  const write =
-    opts.write ??
+  const write = opts.write ??
     ((line: string, level: LogLevel) => {
       if (level === 'error' || level === 'warn') console.error(line);
       else console.log(line);

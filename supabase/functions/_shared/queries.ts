@@ -82,7 +82,12 @@ export async function finishSchedulerRun(
   counts: RunCounts,
   errors: ReadonlyArray<object>,
 ): Promise<void> {
-  await db.query('select public.finish_scheduler_run($1, $2, $3, $4)', [runId, status, JSON.stringify(counts), JSON.stringify(errors)]);
+  await db.query('select public.finish_scheduler_run($1, $2, $3, $4)', [
+    runId,
+    status,
+    JSON.stringify(counts),
+    JSON.stringify(errors),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,12 +221,18 @@ export interface DispatchResultRow {
 }
 
 /** Records many answers in one round trip; returns the breaker state after each, in order. */
-export async function recordDispatchResults(db: SqlClient, provider: string, rows: DispatchResultRow[]): Promise<Array<string | null>> {
+export async function recordDispatchResults(
+  db: SqlClient,
+  provider: string,
+  rows: DispatchResultRow[],
+): Promise<Array<string | null>> {
   const { rows: out } = await db.query<{ breaker_state: string | null }>(
     'select breaker_state from public.record_dispatch_results($1, $2::jsonb)',
     [provider, JSON.stringify(rows)],
   );
-  if (out.length !== rows.length) throw new Error(`record_dispatch_results answered ${out.length} rows for ${rows.length} results`);
+  if (out.length !== rows.length) {
+    throw new Error(`record_dispatch_results answered ${out.length} rows for ${rows.length} results`);
+  }
   return out.map((o) => o.breaker_state);
 }
 
@@ -334,7 +345,11 @@ export interface OperatorTokenRow {
 }
 
 /** The named token whose SHA-256 this is, when valid at now (neither revoked nor expired). */
-export async function authenticateOperatorToken(db: SqlClient, sha256: Uint8Array, now: Date): Promise<{ id: string; name: string } | null> {
+export async function authenticateOperatorToken(
+  db: SqlClient,
+  sha256: Uint8Array,
+  now: Date,
+): Promise<{ id: string; name: string } | null> {
   const { rows } = await db.query<{ id: string; name: string }>(
     "select id::text, name from public.authenticate_operator_token(decode($1, 'hex'), $2)",
     [hex(sha256), now],
@@ -382,7 +397,15 @@ export async function listOperatorTokens(db: SqlClient, now: Date): Promise<Oper
 /** Appends one operator action to the audit trail. */
 export async function recordOperatorAction(
   db: SqlClient,
-  a: { actor: string; actorTokenId: string | null; action: string; subject: string | null; before: unknown; after: unknown; now: Date },
+  a: {
+    actor: string;
+    actorTokenId: string | null;
+    action: string;
+    subject: string | null;
+    before: unknown;
+    after: unknown;
+    now: Date;
+  },
 ): Promise<void> {
   await db.query('select public.record_operator_action($1, $2, $3, $4, $5, $6, $7)', [
     a.actor,

@@ -2,7 +2,7 @@
 // provider, and the status callback URL of each call. scheduler-tick and scheduler-admin (its
 // manual trigger) each build their own from their own configuration.
 
-import { databaseUrl, publicFunctionsUrl, type DatabaseEnv, type PublicUrlEnv, type TwilioEnv } from './config.ts';
+import { type DatabaseEnv, databaseUrl, publicFunctionsUrl, type PublicUrlEnv, type TwilioEnv } from './config.ts';
 import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';

@@ -21,7 +21,7 @@ import type { TelephonyProvider } from './provider.ts';
 import { coerceError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { SqlPool } from './db.ts';
-import { finishSchedulerRun, readSettings, reserveDueCalls, startSchedulerRun, type RunTrigger } from './queries.ts';
+import { finishSchedulerRun, readSettings, reserveDueCalls, type RunTrigger, startSchedulerRun } from './queries.ts';
 import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { acquireSingleFlight } from './single-flight.ts';
 import { isLeaseLost } from './lease.ts';

@@ -165,7 +165,7 @@ function groupParams(params: TwilioSignatureParams): Map<string, string[]> {
     for (const [k, v] of params) add(k, v);
   } else {
     for (const [k, v] of Object.entries(params)) {
-      if (Array.isArray(v)) for (const item of v) add(k, item);
+      if (Array.isArray(v)) { for (const item of v) add(k, item); }
       else add(k, v);
     }
   }
@@ -300,7 +300,9 @@ function isHttpUrl(s: string): boolean {
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
-export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>): CreateCallParamsResult {
+export function buildCreateCallParams(
+  req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>,
+): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
   const from = typeof req.from === 'string' ? req.from.trim() : '';
@@ -313,7 +315,11 @@ export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from'
   // (campaigns.set_up_problem: exactly one of url / twiml / application_sid), so there is one.
   const actions = ['url', 'twiml', 'application_sid'].filter(given);
   if (actions.length !== 1) {
-    throw new Error(`provider_settings names ${actions.join(' and ') || 'no call action'}: campaigns.set_up_problem should have kept this campaign from dialling`);
+    throw new Error(
+      `provider_settings names ${
+        actions.join(' and ') || 'no call action'
+      }: campaigns.set_up_problem should have kept this campaign from dialling`,
+    );
   }
 
   const params = new URLSearchParams();
@@ -345,7 +351,11 @@ export function buildCreateCallParams(req: Pick<CreateCallRequest, 'to' | 'from'
   const md = s.machine_detection;
   if (md !== undefined && md !== null && md !== false && md !== '') {
     const value = md === true ? 'Enable' : typeof md === 'string' ? md.trim() : '';
-    const normal = value.toLowerCase() === 'enable' ? 'Enable' : value.toLowerCase() === 'detectmessageend' ? 'DetectMessageEnd' : null;
+    const normal = value.toLowerCase() === 'enable'
+      ? 'Enable'
+      : value.toLowerCase() === 'detectmessageend'
+      ? 'DetectMessageEnd'
+      : null;
     if (!normal) return misconfigured('machine_detection must be "Enable", "DetectMessageEnd" or true');
     params.append('MachineDetection', normal);
   }
@@ -397,7 +407,11 @@ function parseErrorBody(text: string): TwilioErrorBody {
   if (!body || typeof body !== 'object') return {};
   const b = body as Record<string, unknown>;
   const out: TwilioErrorBody = {};
-  const code = typeof b.code === 'number' ? b.code : typeof b.code === 'string' && /^[0-9]+$/.test(b.code) ? Number(b.code) : undefined;
+  const code = typeof b.code === 'number'
+    ? b.code
+    : typeof b.code === 'string' && /^[0-9]+$/.test(b.code)
+    ? Number(b.code)
+    : undefined;
   if (code !== undefined) out.code = code;
   if (typeof b.message === 'string') out.message = b.message;
   if (typeof b.more_info === 'string') out.moreInfo = b.more_info;
@@ -442,11 +456,21 @@ export function classifyCreateCallResponse(
 
   // Rate limited: the call was not created. Not a failure of the call, nor of Twilio.
   if (httpStatus === 429 || err.code === TWILIO_RATE_LIMIT_CODE) {
-    return withCode({ kind: 'retryable' as const, reason: describeAnswer(httpStatus, err), httpStatus, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    return withCode({
+      kind: 'retryable' as const,
+      reason: describeAnswer(httpStatus, err),
+      httpStatus,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
   // Service unavailable: Twilio did not process the request.
   if (httpStatus === 503) {
-    return withCode({ kind: 'retryable' as const, reason: describeAnswer(httpStatus, err), httpStatus, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    return withCode({
+      kind: 'retryable' as const,
+      reason: describeAnswer(httpStatus, err),
+      httpStatus,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
   if (httpStatus >= 300 && httpStatus < 400) {
     return withCode({
@@ -490,7 +514,7 @@ function errorChain(err: unknown): unknown[] {
     if (typeof e !== 'object') return;
     visit((e as { cause?: unknown }).cause, depth + 1);
     const errors = (e as { errors?: unknown }).errors;
-    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+    if (Array.isArray(errors)) { for (const inner of errors) visit(inner, depth + 1); }
   };
   visit(err, 0);
   return out;
@@ -577,17 +601,26 @@ export class TwilioProvider implements TelephonyProvider {
       });
     } catch (err) {
       if (timeout.aborted) {
-        return { kind: 'unknown', reason: `no answer from Twilio within ${timeoutMs} ms (the call may have been created: not re-sent)` };
+        return {
+          kind: 'unknown',
+          reason: `no answer from Twilio within ${timeoutMs} ms (the call may have been created: not re-sent)`,
+        };
       }
       if (req.signal?.aborted) {
-        return { kind: 'unknown', reason: 'aborted while the request was in flight (the call may have been created: not re-sent)' };
+        return {
+          kind: 'unknown',
+          reason: 'aborted while the request was in flight (the call may have been created: not re-sent)',
+        };
       }
       const message = coerceError(err).message;
       if (isConnectionNeverMade(err)) {
         // Connection refused / DNS failure: the request never left this machine.
         return { kind: 'retryable', reason: `could not connect to Twilio: ${describeNetworkError(err, message)}` };
       }
-      return { kind: 'unknown', reason: `request to Twilio failed: ${describeNetworkError(err, message)} (the call may have been created: not re-sent)` };
+      return {
+        kind: 'unknown',
+        reason: `request to Twilio failed: ${describeNetworkError(err, message)} (the call may have been created: not re-sent)`,
+      };
     }
 
     let text: string;
@@ -595,7 +628,10 @@ export class TwilioProvider implements TelephonyProvider {
       text = await res.text();
     } catch (err) {
       if (res.status >= 200 && res.status < 300) {
-        return { kind: 'unknown', reason: `Twilio answered HTTP ${res.status} but the body was lost: ${coerceError(err).message}` };
+        return {
+          kind: 'unknown',
+          reason: `Twilio answered HTTP ${res.status} but the body was lost: ${coerceError(err).message}`,
+        };
       }
       text = '';
     }

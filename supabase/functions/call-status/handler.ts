@@ -7,7 +7,7 @@ import type { SqlClient } from '../_shared/db.ts';
 import { applyCallStatus } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
-import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
+import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 

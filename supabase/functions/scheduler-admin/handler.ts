@@ -14,13 +14,19 @@
 import { z } from 'zod';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { runTick, type TickDeps } from '../_shared/tick.ts';
-import { createOperatorToken, listOperatorTokens, readStatus, recordOperatorAction, revokeOperatorToken } from '../_shared/queries.ts';
-import { tickResponseBody, type StatusPayload } from '../_shared/status.ts';
+import {
+  createOperatorToken,
+  listOperatorTokens,
+  readStatus,
+  recordOperatorAction,
+  revokeOperatorToken,
+} from '../_shared/queries.ts';
+import { type StatusPayload, tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
-import { authenticateOperator, generateOperatorToken, sha256, type OperatorIdentity } from '../_shared/operator-auth.ts';
-import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
+import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha256 } from '../_shared/operator-auth.ts';
+import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export interface AdminHandlerOptions {
   adminToken: string;
@@ -35,7 +41,10 @@ export interface AdminHandlerOptions {
 
 const NewToken = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'name: 1-64 letters, digits, . _ @ - (starting with a letter or digit)'),
+    name: z.string().regex(
+      /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/,
+      'name: 1-64 letters, digits, . _ @ - (starting with a letter or digit)',
+    ),
     expires_in_days: z.number().positive().max(3650).optional(),
   })
   .strict();
@@ -68,7 +77,13 @@ function asHttpError(err: unknown): HttpError | undefined {
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? (() => new Date());
-  const limiter = createAuthFailureLimiter({ db: opts.deps.pool, functionName: 'scheduler-admin', config: opts.authLimit, log: opts.log, now });
+  const limiter = createAuthFailureLimiter({
+    db: opts.deps.pool,
+    functionName: 'scheduler-admin',
+    config: opts.authLimit,
+    log: opts.log,
+    now,
+  });
   const db = opts.deps.pool;
 
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
@@ -85,11 +100,13 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const result = await runTick(opts.deps, { trigger: 'manual', scheduledFor: null, jitterMs: 0 });
       if (result.status === 'rate_limited') {
         const retry = Math.ceil((result.retryAfterMs ?? 1000) / 1000);
-        return jsonResponse({ error: 'rate_limited', retry_after_ms: result.retryAfterMs }, 429, { 'retry-after': String(retry) });
+        return jsonResponse({ error: 'rate_limited', retry_after_ms: result.retryAfterMs }, 429, {
+          'retry-after': String(retry),
+        });
       }
       const body = tickResponseBody(result);
       await audit('tick.trigger', body.run_id === null ? null : `run ${body.run_id}`, null, body).catch((err) =>
-        opts.log.error('audit_failed', { action: 'tick.trigger', error: coerceError(err).message }),
+        opts.log.error('audit_failed', { action: 'tick.trigger', error: coerceError(err).message })
       );
       return jsonResponse(body, result.status === 'failed' ? 500 : 200);
     }
@@ -101,7 +118,9 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => i.message).join('; '));
       const token = generateOperatorToken();
       const at = now();
-      const expiresAt = parsed.data.expires_in_days === undefined ? null : new Date(at.getTime() + parsed.data.expires_in_days * 86_400_000);
+      const expiresAt = parsed.data.expires_in_days === undefined
+        ? null
+        : new Date(at.getTime() + parsed.data.expires_in_days * 86_400_000);
       const row = await createOperatorToken(db, {
         name: parsed.data.name,
         sha256: await sha256(token),

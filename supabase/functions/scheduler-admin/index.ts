@@ -19,7 +19,10 @@ Deno.serve(
     misconfiguredHeaders: (req) => corsHeaders(req.headers.get('origin'), origins.success ? origins.data.DASHBOARD_ORIGIN : []),
     build: (config, log) => {
       if (config.DASHBOARD_ORIGIN.length === 0) {
-        log.warn('cors_closed', { message: 'DASHBOARD_ORIGIN is not set: no browser may call scheduler-admin; set it to the dashboard\'s origin (e.g. https://scheduler.example.org)' });
+        log.warn('cors_closed', {
+          message:
+            "DASHBOARD_ORIGIN is not set: no browser may call scheduler-admin; set it to the dashboard's origin (e.g. https://scheduler.example.org)",
+        });
       }
       return createAdminHandler({
         adminToken: config.ADMIN_TOKEN,

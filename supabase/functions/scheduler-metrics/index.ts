@@ -16,8 +16,15 @@ Deno.serve(
     build: (config, log) => {
       const access = metricsAccess(config.METRICS_TOKEN, config.METRICS_PUBLIC);
       if (access === 'closed') log.warn('metrics_closed', { message: METRICS_CLOSED_MESSAGE });
-      if (access === 'public') log.warn('metrics_public', { message: 'METRICS_PUBLIC=true: anyone may read the metrics without a token' });
-      return createMetricsHandler({ db: createPool(databaseUrl(config), config.DB_POOL_SIZE), access, log, authLimit: authLimitOf(config) });
+      if (access === 'public') {
+        log.warn('metrics_public', { message: 'METRICS_PUBLIC=true: anyone may read the metrics without a token' });
+      }
+      return createMetricsHandler({
+        db: createPool(databaseUrl(config), config.DB_POOL_SIZE),
+        access,
+        log,
+        authLimit: authLimitOf(config),
+      });
     },
   }),
 );

@@ -1,7 +1,16 @@
 // scheduler-tick's configuration: what its index.ts reads from the environment, validated once.
 
 import { z } from 'zod';
-import { AuthLimitEnv, DatabaseEnv, needsDatabase, needsPublicUrl, optionalString, PublicUrlEnv, requiredString, TwilioEnv } from '../_shared/config.ts';
+import {
+  AuthLimitEnv,
+  DatabaseEnv,
+  needsDatabase,
+  needsPublicUrl,
+  optionalString,
+  PublicUrlEnv,
+  requiredString,
+  TwilioEnv,
+} from '../_shared/config.ts';
 
 export const TickConfig = z
   .object({

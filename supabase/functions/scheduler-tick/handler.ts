@@ -6,7 +6,7 @@ import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_sha
 import { runTick, type TickDeps } from '../_shared/tick.ts';
 import { tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
-import { createAuthFailureLimiter, type AuthLimitConfig, type ServeInfo } from '../_shared/auth-limit.ts';
+import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export const MAX_TICK_BODY_BYTES = 4096;
 
@@ -32,7 +32,12 @@ export interface TickHandlerOptions {
 export function createTickHandler(opts: TickHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? Date.now;
   if (opts.secrets.length === 0) throw new Error('scheduler-tick needs at least one accepted secret');
-  const limiter = createAuthFailureLimiter({ db: opts.deps.pool, functionName: 'scheduler-tick', config: opts.authLimit, log: opts.log });
+  const limiter = createAuthFailureLimiter({
+    db: opts.deps.pool,
+    functionName: 'scheduler-tick',
+    config: opts.authLimit,
+    log: opts.log,
+  });
   return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
       if (req.method !== 'GET' && req.method !== 'POST') {
@@ -75,12 +80,11 @@ export function createTickHandler(opts: TickHandlerOptions): (req: Request, info
       const ua = req.headers.get('user-agent') ?? '';
       const trigger = parsed.data.trigger ?? (/^vercel-cron\b/i.test(ua) ? 'vercel' : 'local');
       // Scheduled triggers are identified by their minute, so a second delivery is a duplicate.
-      const scheduledFor =
-        parsed.data.scheduled_for !== undefined
-          ? new Date(parsed.data.scheduled_for)
-          : trigger === 'local'
-            ? null
-            : new Date(Math.floor(now() / 60_000) * 60_000);
+      const scheduledFor = parsed.data.scheduled_for !== undefined
+        ? new Date(parsed.data.scheduled_for)
+        : trigger === 'local'
+        ? null
+        : new Date(Math.floor(now() / 60_000) * 60_000);
 
       const result = await runTick(opts.deps, {
         trigger,

@@ -72,7 +72,10 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       for (let i = 0; i < claimed.length; i++) {
         if (gate.opened || pacer.nextSendAt >= o.claimStopMs) {
           // Claimed but never sent: back to the queue, not an attempt.
-          await o.unclaim(claimed.slice(i), gate.opened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline');
+          await o.unclaim(
+            claimed.slice(i),
+            gate.opened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline',
+          );
           break;
         }
         const wait = pacer.waitMs(o.now());

@@ -8,11 +8,11 @@ import type { Logger } from '../log.ts';
 import type { CreateCallOutcome, TelephonyProvider } from '../provider.ts';
 import {
   acquireDispatchPermit,
-  claimQueuedCalls,
-  recordDispatchResults,
   type ClaimedCall,
+  claimQueuedCalls,
   type DispatchResultRow,
   type DispatchSettings,
+  recordDispatchResults,
 } from '../queries.ts';
 import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
@@ -77,7 +77,10 @@ export async function dispatch(
     () => acquireDispatchPermit(deps.pool, provider.name, new Date(now())),
     (reason) => {
       deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
-      report.error({ stage: 'breaker', message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}` });
+      report.error({
+        stage: 'breaker',
+        message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}`,
+      });
     },
   );
   try {
@@ -128,7 +131,11 @@ export async function dispatch(
         await batcher.add(effect.row);
         r[effect.count]++;
         if (effect.rateLimitedForMs !== null) {
-          deps.log.warn('provider_rate_limited', { run_id: r.runId, call_id: call.call_id, retry_after_ms: effect.rateLimitedForMs });
+          deps.log.warn('provider_rate_limited', {
+            run_id: r.runId,
+            call_id: call.call_id,
+            retry_after_ms: effect.rateLimitedForMs,
+          });
         }
         if (effect.error) {
           report.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, ...effect.error });

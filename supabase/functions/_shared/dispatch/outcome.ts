@@ -20,7 +20,8 @@ export interface OutcomeEffect {
 
 /** Provider answers that mean our side is misconfigured (credentials, account, base URL), not the call. */
 export function isConfigurationFailure(httpStatus: number | undefined): boolean {
-  return httpStatus === 401 || httpStatus === 403 || httpStatus === 404 || (httpStatus !== undefined && httpStatus >= 300 && httpStatus < 400);
+  return httpStatus === 401 || httpStatus === 403 || httpStatus === 404 ||
+    (httpStatus !== undefined && httpStatus >= 300 && httpStatus < 400);
 }
 
 /**

@@ -68,7 +68,7 @@ export class ResultBatcher<Row, Answer> {
       (answers) => {
         try {
           // In the order the database applied them, as one round trip per answer would have seen them.
-          if (this.opts.applied) for (let i = 0; i < batch.length; i++) this.opts.applied(batch[i]!.row, answers[i]);
+          if (this.opts.applied) { for (let i = 0; i < batch.length; i++) this.opts.applied(batch[i]!.row, answers[i]); }
         } finally {
           for (const p of batch) p.resolve();
         }
