@@ -1,6 +1,7 @@
 // Reading the database back: the scheduler's SQL entry points as the suites call them, and typed
 // rows of runs, calls, contacts and the breaker. Ids are text (as pg returns bigint).
 
+import type { RunCountColumns } from '../../supabase/functions/_shared/status.ts';
 import type { Queryable } from './db.ts';
 
 /** The statuses that hold a slot of the caps (DESIGN.md: "Active"), as an SQL list for `status in ${ACTIVE}`. */
@@ -51,7 +52,7 @@ export async function claimQueuedCalls(db: Queryable, limit: number, now: Date):
 // ---------------------------------------------------------------------------------------------
 // Rows
 
-export interface RunRow {
+export interface RunRow extends RunCountColumns {
   id: string;
   trigger: string;
   scheduled_for: Date | null;
@@ -59,16 +60,6 @@ export interface RunRow {
   started_at: Date;
   finished_at: Date | null;
   duration_ms: number | null;
-  campaigns_processed: number;
-  calls_reserved: number;
-  calls_launched: number;
-  calls_failed: number;
-  calls_unknown: number;
-  calls_requeued: number;
-  calls_released: number;
-  calls_expired: number;
-  campaigns_completed: number;
-  breaker_state: string | null;
   duplicate_of: string | null;
   errors: Array<Record<string, unknown>>;
   details: Record<string, unknown>;
