@@ -7,6 +7,20 @@
 //   GET    /tokens         the named operator tokens (never a token or its hash)
 //   POST   /tokens         {name, expires_in_days?} -> {id, name, token, expires_at}: the token, shown once
 //   DELETE /tokens/<name|id>  revokes it
+//   GET    /campaigns      {campaigns: [row...]} (newest first)
+//   POST   /campaigns      CampaignCreate (_shared/campaign-schema.ts) -> 201 row; audited campaign.create
+//   GET    /campaigns/<id> the row
+//   PATCH  /campaigns/<id> CampaignPatch -> the row after; audited campaign.update (before/after)
+//   GET    /campaigns/<id>/preview-action?action=pause|resume|cancel
+//                          -> {allowed, reason, status, status_after, queued_calls_released,
+//                              active_calls_finishing, pending_contacts_ended, pending_contacts}
+//   POST   /campaigns/<id>/pause|resume|cancel
+//                          -> {campaign, queued_calls_released, active_calls_finishing, pending_contacts_ended};
+//                             409 when the status does not allow it; audited campaign.<action>
+//   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
+//
+// A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
+// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}.
 //
 // Failed authentication is counted per source (auth-limit.ts): 429 with Retry-After over the limit.
 // CORS answers only the configured dashboard origins (DASHBOARD_ORIGIN).
@@ -15,12 +29,26 @@ import { z } from 'zod';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { runTick, type TickDeps } from '../_shared/tick.ts';
 import {
+  applyCampaignAction,
+  createCampaign,
   createOperatorToken,
+  listAuditLog,
+  listCampaigns,
   listOperatorTokens,
+  previewCampaignAction,
+  readCampaign,
   readStatus,
   recordOperatorAction,
   revokeOperatorToken,
+  updateCampaign,
 } from '../_shared/queries.ts';
+import {
+  CAMPAIGN_ACTIONS,
+  CAMPAIGN_CONSTRAINT_FIELDS,
+  CampaignCreate,
+  CampaignPatch,
+  describeIssues,
+} from '../_shared/campaign-schema.ts';
 import { type StatusPayload, tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
@@ -55,8 +83,8 @@ function subPath(req: Request): string {
   return i >= 0 ? path.slice(i + '/scheduler-admin'.length) || '/' : path || '/';
 }
 
-async function readJson(req: Request): Promise<unknown> {
-  const text = await readBodyLimited(req, 4096);
+async function readJson(req: Request, maxBytes = 4096): Promise<unknown> {
+  const text = await readBodyLimited(req, maxBytes);
   if (!/^application\/json\b/i.test(req.headers.get('content-type') ?? '')) {
     throw new HttpError(415, 'body must be application/json', 'unsupported_media_type');
   }
@@ -67,13 +95,45 @@ async function readJson(req: Request): Promise<unknown> {
   }
 }
 
-/** A database refusal the caller can fix (a name taken, a bad value), as a 4xx. */
+/** A request body the schema refused: 400 naming each field. */
+class InvalidFields extends HttpError {
+  constructor(readonly issues: Array<{ field: string; message: string }>) {
+    super(400, issues.map((i) => `${i.field}: ${i.message}`).join('; '), 'bad_request');
+  }
+}
+
+/** A database refusal the caller can fix (a name taken, a bad value, a wrong state), as a 4xx. */
 function asHttpError(err: unknown): HttpError | undefined {
-  const code = (err as { code?: unknown })?.code;
-  if (code === '23505') return new HttpError(409, coerceError(err).message, 'conflict');
-  if (code === '22023' || code === '23514') return new HttpError(400, coerceError(err).message, 'bad_request');
+  const e = err as { code?: unknown; constraint?: unknown; column?: unknown };
+  const message = coerceError(err).message;
+  if (e?.code === '23505') return new HttpError(409, message, 'conflict');
+  if (e?.code === '55000') return new HttpError(409, message, 'conflict');
+  if (e?.code === '23514' || e?.code === '23502') {
+    const field = typeof e.constraint === 'string' ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] : undefined;
+    const column = typeof e.column === 'string' ? e.column : undefined;
+    if (field ?? column) return new InvalidFields([{ field: (field ?? column)!, message }]);
+    return new HttpError(400, message, 'bad_request');
+  }
+  // 22023 invalid_parameter_value, 22007/22008 bad date/time, 22P02 bad text representation, 22003 out of range
+  if (e?.code === '22023' || e?.code === '22007' || e?.code === '22008' || e?.code === '22P02' || e?.code === '22003') {
+    return new HttpError(400, message, 'bad_request');
+  }
   return undefined;
 }
+
+function errorAnswer(err: HttpError): Response {
+  if (err instanceof InvalidFields) {
+    return jsonResponse({
+      error: err.code,
+      message: err.message,
+      issues: err.issues,
+      ...(err.issues.length === 1 ? { field: err.issues[0]!.field } : {}),
+    }, 400);
+  }
+  return errorResponse(err);
+}
+
+const CAMPAIGN_ID = /^[1-9][0-9]{0,17}$/;
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? (() => new Date());
@@ -143,6 +203,51 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const row = await revokeOperatorToken(db, { token: which, actor: who.actor, actorTokenId: who.tokenId, now: now() });
       return row ? jsonResponse(row) : jsonResponse({ error: 'not_found', message: 'no live token with that name or id' }, 404);
     }
+
+    // Campaigns
+    const actor = () => ({ actor: who.actor, actorTokenId: who.tokenId, now: now() });
+    const noCampaign = () => jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    if (route === 'GET /campaigns') {
+      return jsonResponse({ campaigns: await listCampaigns(db) });
+    }
+    if (route === 'POST /campaigns') {
+      const parsed = CampaignCreate.safeParse(await readJson(req, 65_536));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      return jsonResponse(await createCampaign(db, parsed.data, actor()), 201);
+    }
+    if (route === 'GET /audit') {
+      const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
+      return jsonResponse({ entries: await listAuditLog(db, limit) });
+    }
+    const one = /^(GET|PATCH|POST) \/campaigns\/([^/]+)(?:\/([a-z-]+))?$/.exec(route);
+    if (one) {
+      const [, method, id, verb] = one as unknown as [string, string, string, string | undefined];
+      if (!CAMPAIGN_ID.test(id)) return noCampaign();
+      if (method === 'GET' && verb === undefined) {
+        const row = await readCampaign(db, id);
+        return row ? jsonResponse(row) : noCampaign();
+      }
+      if (method === 'PATCH' && verb === undefined) {
+        const parsed = CampaignPatch.safeParse(await readJson(req, 65_536));
+        if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+        const row = await updateCampaign(db, id, parsed.data, actor());
+        return row ? jsonResponse(row) : noCampaign();
+      }
+      if (method === 'GET' && verb === 'preview-action') {
+        const action = new URL(req.url).searchParams.get('action') ?? '';
+        if (!(CAMPAIGN_ACTIONS as readonly string[]).includes(action)) {
+          throw new HttpError(400, 'action must be pause, resume or cancel');
+        }
+        const preview = await previewCampaignAction(db, id, action);
+        return preview ? jsonResponse(preview) : noCampaign();
+      }
+      if (method === 'POST' && verb !== undefined && (CAMPAIGN_ACTIONS as readonly string[]).includes(verb)) {
+        await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
+        const result = await applyCampaignAction(db, id, verb, actor());
+        return result ? jsonResponse(result) : noCampaign();
+      }
+    }
     return jsonResponse({ error: 'not_found' }, 404);
   };
 
@@ -164,7 +269,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       return withCors(await routes(req, who));
     } catch (err) {
       const known = err instanceof HttpError ? err : asHttpError(err);
-      if (known) return withCors(errorResponse(known));
+      if (known) return withCors(errorAnswer(known));
       opts.log.error('admin_error', { error: coerceError(err).message });
       return withCors(jsonResponse({ error: 'internal_error' }, 500));
     }

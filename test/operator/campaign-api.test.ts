@@ -1,0 +1,207 @@
+// Campaigns through scheduler-admin's API, against the real gateway and database: create and edit
+// validated by the shared zod schema (400 naming the field), the database's CHECKs as the last word
+// (400 naming the field), pause / resume / cancel with a preview of what happens to queued and
+// active calls and pending contacts, and every action in operator_audit_log naming the credential.
+
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CampaignCreate, CampaignPatch } from '../../supabase/functions/_shared/campaign-schema.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { functionsEnv, type Gateway, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { invariantViolations } from '../support/invariants.ts';
+import { type HttpAnswer, request } from '../support/net.ts';
+
+let db: pg.Client;
+let sim: TwilioSimulator;
+let gw: Gateway;
+let env: Record<string, string | undefined>;
+
+beforeAll(async () => {
+  db = await connect();
+  await disableCronJobs(db);
+  sim = await startSim({ seed: 14, callbacks: false });
+  env = functionsEnv(sim);
+  gw = await startGateway(env);
+});
+
+afterAll(async () => {
+  await gw?.stop('SIGKILL');
+  await sim?.close();
+  await db?.end();
+});
+
+beforeEach(async () => {
+  await resetData(db);
+});
+
+function admin(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${init.token ?? env.ADMIN_TOKEN}` };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  return request(`${gw.url}/scheduler-admin${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    signal: AbortSignal.timeout(30_000),
+  });
+}
+
+async function auditRows(): Promise<Array<{ actor: string; action: string; subject: string; before: unknown; after: unknown }>> {
+  return (await db.query('select actor, action, subject, before, after from public.operator_audit_log order by id')).rows;
+}
+
+describe('the shared campaign schema', () => {
+  it('names the field of each refusal, and accepts what the table accepts', () => {
+    expect(CampaignCreate.safeParse({ name: 'x', caller_id: '+15551230000', window_end: '24:00' }).success).toBe(true);
+    const bad = CampaignCreate.safeParse({ name: ' ', max_concurrent_calls: 0, caller_id: '555', window_days: [1, 1], extra: 1 });
+    expect(bad.success).toBe(false);
+    const fields = bad.error!.issues.map((i) => i.path.join('.') || i.code);
+    expect(fields).toEqual(expect.arrayContaining(['name', 'max_concurrent_calls', 'caller_id', 'window_days']));
+    expect(bad.error!.issues.some((i) => i.code === 'unrecognized_keys')).toBe(true);
+    expect(CampaignPatch.safeParse({}).success).toBe(false);
+    expect(CampaignPatch.safeParse({ retry_delay: '31 days' }).success).toBe(false);
+    expect(CampaignPatch.safeParse({ retry_delay: '30 minutes' }).success).toBe(true);
+  });
+});
+
+describe('campaigns through the admin API', () => {
+  it('creates and edits a campaign, refuses bad fields by name (schema, then the database), and audits both', async () => {
+    const made = await admin('/campaigns', {
+      method: 'POST',
+      body: {
+        name: 'Spring reminders',
+        max_concurrent_calls: 3,
+        caller_id: '+15551230000',
+        provider_settings: { twiml: '<Response><Say>Hi</Say></Response>' },
+        time_zone: 'Europe/Paris',
+        window_start: '09:30',
+        window_end: '18:00',
+        window_days: [1, 2, 3],
+        retry_delay: '30 minutes',
+      },
+    });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({
+      name: 'Spring reminders',
+      status: 'QUEUED',
+      max_concurrent_calls: 3,
+      set_up_problem: null,
+    });
+    expect(made.json.window_start).toBe('09:30:00');
+    expect(made.json.retry_delay).toBe('00:30:00');
+    expect(made.json.max_attempts).toBe(3); // the table's default
+    const id = String(made.json.id);
+
+    // The schema refuses, naming the fields; nothing is written.
+    const refused = await admin('/campaigns', { method: 'POST', body: { name: '', max_concurrent_calls: -1, colour: 'red' } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues.map((i: { field: string }) => i.field)).toEqual(
+      expect.arrayContaining(['name', 'max_concurrent_calls']),
+    );
+    // The database is the last word: an unknown time zone passes the schema's shape, not the trigger.
+    const zone = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { time_zone: 'Mars/Olympus_Mons' } });
+    expect(zone.status).toBe(400);
+    expect(zone.json.field).toBe('time_zone');
+    expect(zone.json.message).toContain('campaigns_time_zone_is_valid');
+
+    const edited = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { max_concurrent_calls: 7, priority: 2 } });
+    expect(edited.status).toBe(200);
+    expect(edited.json).toMatchObject({ max_concurrent_calls: 7, priority: 2, time_zone: 'Europe/Paris' });
+    expect((await admin(`/campaigns/${id}`)).json.max_concurrent_calls).toBe(7);
+    expect((await admin('/campaigns/999999', { method: 'PATCH', body: { priority: 1 } })).status).toBe(404);
+    expect((await admin('/campaigns')).json.campaigns.map((c: { id: number }) => String(c.id))).toEqual([id]);
+
+    const audit = await auditRows();
+    expect(audit.map((a) => `${a.actor} ${a.action} ${a.subject}`)).toEqual([
+      `admin_token campaign.create campaign ${id}`,
+      `admin_token campaign.update campaign ${id}`,
+    ]);
+    expect(audit[1]!.before).toMatchObject({ max_concurrent_calls: 3, priority: 0 });
+    expect(audit[1]!.after).toMatchObject({ max_concurrent_calls: 7, priority: 2 });
+    const listed = await admin('/audit?limit=10');
+    expect(listed.json.entries.map((e: { action: string }) => e.action)).toEqual(['campaign.update', 'campaign.create']);
+  });
+
+  it('pause releases queued calls and keeps active ones; resume serves again; cancel ends pending contacts; each previewed and audited', async () => {
+    const id = await createCampaign(db, { cap: 4 });
+    await addContacts(db, id, 6);
+    const at = new Date('2026-06-03T12:00:00Z');
+    await db.query('select public.launch_due_calls($1)', [at]); // 4 queued
+    await db.query('select * from public.claim_queued_calls(1, null, $1)', [at]); // 1 dialing, 3 queued
+
+    const preview = await admin(`/campaigns/${id}/preview-action?action=pause`);
+    expect(preview.status).toBe(200);
+    expect(preview.json).toMatchObject({
+      allowed: true,
+      status_after: 'PAUSED',
+      queued_calls_released: 3,
+      active_calls_finishing: 1,
+      pending_contacts_ended: 0,
+      pending_contacts: 2,
+    });
+    expect((await admin(`/campaigns/${id}/preview-action?action=resume`)).json).toMatchObject({ allowed: false });
+
+    const paused = await admin(`/campaigns/${id}/pause`, { method: 'POST' });
+    expect(paused.status).toBe(200);
+    expect(paused.json).toMatchObject({ queued_calls_released: 3, active_calls_finishing: 1, campaign: { status: 'PAUSED' } });
+    const calls = await db.query<{ status: string; n: number }>(
+      `select status::text, count(*)::int as n from public.calls where campaign_id = $1 group by 1 order by 1`,
+      [id],
+    );
+    expect(calls.rows).toEqual([{ status: 'canceled', n: 3 }, { status: 'dialing', n: 1 }]);
+    const attempts = await db.query<{ n: number }>('select sum(attempts)::int as n from public.contacts where campaign_id = $1', [
+      id,
+    ]);
+    expect(attempts.rows[0]!.n).toBe(1); // a released call is not an attempt
+    expect(
+      await db.query('select public.launch_due_calls($1)', [at]).then(() =>
+        db.query(
+          `select count(*)::int as n from public.calls where campaign_id = $1 and status = 'queued'`,
+          [id],
+        )
+      ),
+    ).toMatchObject({ rows: [{ n: 0 }] }); // nothing reserved while paused
+    expect((await admin(`/campaigns/${id}/pause`, { method: 'POST' })).status).toBe(409);
+
+    const resumed = await admin(`/campaigns/${id}/resume`, { method: 'POST' });
+    expect(resumed.status).toBe(200);
+    expect(['QUEUED', 'RUNNING']).toContain(resumed.json.campaign.status);
+    await db.query('select public.launch_due_calls($1)', [at]);
+    const queued = await db.query<{ n: number }>(
+      `select count(*)::int as n from public.calls where campaign_id = $1 and status = 'queued'`,
+      [id],
+    );
+    expect(queued.rows[0]!.n).toBe(3); // cap 4, one still dialing
+
+    const cancelPreview = await admin(`/campaigns/${id}/preview-action?action=cancel`);
+    expect(cancelPreview.json).toMatchObject({
+      allowed: true,
+      queued_calls_released: 3,
+      active_calls_finishing: 1,
+      pending_contacts_ended: 5,
+    });
+    const cancelled = await admin(`/campaigns/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.json).toMatchObject({ queued_calls_released: 3, active_calls_finishing: 1, pending_contacts_ended: 5 });
+    const contacts = await db.query<{ status: string; n: number }>(
+      `select status::text, count(*)::int as n from public.contacts where campaign_id = $1 group by 1 order by 1`,
+      [id],
+    );
+    expect(contacts.rows).toEqual([{ status: 'cancelled', n: 5 }, { status: 'in_progress', n: 1 }]);
+    expect((await admin(`/campaigns/${id}/resume`, { method: 'POST' })).status).toBe(409);
+    expect(await invariantViolations(db)).toEqual([]);
+
+    const audit = await auditRows();
+    expect(audit.map((a) => a.action)).toEqual(['campaign.pause', 'campaign.resume', 'campaign.cancel']);
+    expect(audit[0]!.before).toMatchObject({ status: expect.stringMatching(/QUEUED|RUNNING/) });
+    expect(audit[2]!.after).toMatchObject({ campaign: { status: 'CANCELLED' }, pending_contacts_ended: 5 });
+  });
+
+  it('refuses without a credential, and names a named token in the audit trail', async () => {
+    expect((await admin('/campaigns', { token: 'wrong' })).status).toBe(401);
+    const token = await admin('/tokens', { method: 'POST', body: { name: 'dana' } });
+    const made = await admin('/campaigns', { method: 'POST', body: { name: 'by dana' }, token: token.json.token });
+    expect(made.status).toBe(201);
+    const audit = await auditRows();
+    expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `operator:${token.json.id}:dana` });
+  });
+});
