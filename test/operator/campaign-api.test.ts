@@ -3,6 +3,9 @@
 // (400 naming the field), pause / resume / cancel with a preview of what happens to queued and
 // active calls and pending contacts, and every action in operator_audit_log naming the credential.
 
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CampaignCreate, CampaignPatch } from '../../supabase/functions/_shared/campaign-schema.ts';
@@ -203,5 +206,84 @@ describe('campaigns through the admin API', () => {
     expect(made.status).toBe(201);
     const audit = await auditRows();
     expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `operator:${token.json.id}:dana` });
+  });
+});
+
+describe('npm run campaign (the CLI, through the API)', () => {
+  const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  function cli(args: string[], token = env.ADMIN_TOKEN!): Promise<{ code: number; out: string; err: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/campaign.ts', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, SUPABASE_FUNCTIONS_URL: gw.url, OPERATOR_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, out, err }));
+    });
+  }
+
+  it('creates, edits, lists, and pauses / resumes / cancels only after showing the counts', async () => {
+    const token = (await admin('/tokens', { method: 'POST', body: { name: 'cli-erin' } })).json;
+    const made = await cli([
+      'create',
+      '--name',
+      'From the CLI',
+      '--cap',
+      '2',
+      '--caller-id',
+      '+15551230000',
+      '--twiml',
+      '<Response/>',
+      '--window',
+      '08:00-17:30',
+      '--days',
+      '1,2,3,4,5,6,7',
+    ], token.token);
+    expect(made.err).toBe('');
+    expect(made.code).toBe(0);
+    const id = /^created: (\d+)\t/.exec(made.out)![1]!;
+
+    const bad = await cli(['edit', id, '--cap', '0', '--caller-id', '12'], token.token);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('max_concurrent_calls');
+    expect(bad.err).toContain('caller_id');
+    const zone = await cli(['edit', id, '--time-zone', 'Nowhere/Special'], token.token);
+    expect(zone.code).toBe(1);
+    expect(zone.err).toContain('time_zone');
+    expect((await cli(['edit', id, '--cap', '9'], token.token)).code).toBe(0);
+    expect((await cli(['list'], token.token)).out).toMatch(
+      new RegExp(`^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC`),
+    );
+
+    await addContacts(db, id, 3);
+    const unconfirmed = await cli(['pause', id], token.token);
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.out).toContain('QUEUED -> PAUSED');
+    expect(unconfirmed.err).toContain('--yes');
+    expect((await db.query('select status::text from public.campaigns where id = $1', [id])).rows[0]!.status).toBe('QUEUED');
+
+    const paused = await cli(['pause', id, '--yes'], token.token);
+    expect(paused.code).toBe(0);
+    expect(paused.out).toContain('is PAUSED');
+    expect((await cli(['resume', id, '--yes'], token.token)).out).toContain('is QUEUED');
+    const cancelled = await cli(['cancel', id, '--yes'], token.token);
+    expect(cancelled.out).toContain('pending contacts ended: 3');
+    expect(cancelled.out).toContain('3 pending contacts ended');
+    expect((await cli(['resume', id, '--yes'], token.token)).code).toBe(1);
+    expect((await cli(['pause', id], 'wrong-token')).err).toContain('401');
+
+    const actor = `operator:${token.id}:cli-erin`;
+    expect((await auditRows()).filter((a) => a.actor === actor).map((a) => a.action)).toEqual([
+      'campaign.create',
+      'campaign.update',
+      'campaign.pause',
+      'campaign.resume',
+      'campaign.cancel',
+    ]);
   });
 });
