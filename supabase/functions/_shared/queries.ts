@@ -543,3 +543,36 @@ export async function listAuditLog(db: SqlClient, limit: number): Promise<Array<
   );
   return rows;
 }
+
+/** One batch of CSV contacts (public.import_contacts): each line's outcome. */
+export async function importContactsBatch(
+  db: SqlClient,
+  campaignId: string,
+  rows: Array<{ line: number; phone: string; name: string | null; time_zone: string | null; metadata: Record<string, string> }>,
+  now: Date,
+): Promise<Array<{ line: number; outcome: string }>> {
+  const { rows: out } = await db.query<{ line: number; outcome: string }>(
+    'select line, outcome from public.import_contacts($1, $2, $3)',
+    [campaignId, JSON.stringify(rows), now],
+  );
+  return out;
+}
+
+/** A campaign's contacts with their outcomes, in id order, after contact id `after` (keyset pages). */
+export async function exportContactsPage(
+  db: SqlClient,
+  campaignId: string,
+  after: string,
+  limit: number,
+): Promise<Array<Record<string, unknown> & { id: string }>> {
+  const { rows } = await db.query(
+    `select ct.id::text, ct.phone, ct.name, ct.time_zone, ct.status::text, ct.attempts, ct.last_call_status::text,
+            ct.last_error, ct.next_attempt_at, ct.metadata, ct.created_at, ct.updated_at
+       from public.contacts ct
+      where ct.campaign_id = $1 and ct.id > $2
+      order by ct.id
+      limit $3`,
+    [campaignId, after, limit],
+  );
+  return rows;
+}

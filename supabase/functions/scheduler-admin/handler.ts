@@ -17,6 +17,12 @@
 //   POST   /campaigns/<id>/pause|resume|cancel
 //                          -> {campaign, queued_calls_released, active_calls_finishing, pending_contacts_ended};
 //                             409 when the status does not allow it; audited campaign.<action>
+//   POST   /campaigns/<id>/contacts?region=US&delimiter=%3B&line_offset=N   (text/csv body, streamed)
+//                          -> ImportReport (_shared/contacts-csv.ts): {rows, imported, duplicates,
+//                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
+//                             stopped, committed_through_line, batches}; 422 when the file stopped
+//                             part-way (what was imported before is said); audited contacts.import
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)
 //   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
@@ -32,6 +38,8 @@ import {
   applyCampaignAction,
   createCampaign,
   createOperatorToken,
+  exportContactsPage,
+  importContactsBatch,
   listAuditLog,
   listCampaigns,
   listOperatorTokens,
@@ -42,6 +50,8 @@ import {
   revokeOperatorToken,
   updateCampaign,
 } from '../_shared/queries.ts';
+import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
+import { csvLine } from '../_shared/csv-export.ts';
 import {
   CAMPAIGN_ACTIONS,
   CAMPAIGN_CONSTRAINT_FIELDS,
@@ -146,6 +156,98 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
   });
   const db = opts.deps.pool;
 
+  const importContacts = async (
+    req: Request,
+    id: string,
+    a: { actor: string; actorTokenId: string | null; now: Date },
+  ): Promise<Response> => {
+    const campaign = await readCampaign(db, id);
+    if (!campaign) {
+      await req.body?.cancel().catch(() => undefined);
+      return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    }
+    if (campaign.status === 'CANCELLED' || campaign.status === 'COMPLETED') {
+      await req.body?.cancel().catch(() => undefined);
+      throw new HttpError(409, `campaign ${id} is ${campaign.status.toLowerCase()}: contacts cannot be added`, 'conflict');
+    }
+    if (!/^text\/(csv|plain)\b/i.test(req.headers.get('content-type') ?? '')) {
+      throw new HttpError(415, 'body must be text/csv (UTF-8)', 'unsupported_media_type');
+    }
+    const q = new URL(req.url).searchParams;
+    const region = q.get('region')?.toUpperCase() || undefined;
+    if (region !== undefined && !isRegion(region)) throw new HttpError(400, 'region: an ISO 3166 code such as US or FR');
+    const delimiter = q.get('delimiter') ?? ',';
+    if (![',', ';', '\t', '|'].includes(delimiter)) throw new HttpError(400, 'delimiter: one of , ; | or tab (%09)');
+    const lineOffset = Number(q.get('line_offset') ?? '0');
+    if (!Number.isInteger(lineOffset) || lineOffset < 0) throw new HttpError(400, 'line_offset: a whole number');
+    const report = await importContactsCsv(req.body ?? new ReadableStream({ start: (c) => c.close() }), {
+      region,
+      delimiter,
+      lineOffset,
+      batchSize: 1000,
+      maxBytes: 64 * 1024 * 1024,
+      writeBatch: (rows) => importContactsBatch(db, id, rows, now()),
+    });
+    await recordOperatorAction(db, {
+      ...a,
+      action: 'contacts.import',
+      subject: `campaign ${id}`,
+      before: null,
+      after: { ...report, errors: report.errors.slice(0, 20), duplicate_lines: report.duplicate_lines.slice(0, 20) },
+      now: now(),
+    });
+    return jsonResponse(
+      report.complete
+        ? report
+        : { error: 'csv_stopped', message: `${report.stopped!.reason}; ${report.imported} rows imported before it`, ...report },
+      report.complete ? 200 : 422,
+    );
+  };
+
+  const EXPORT_COLUMNS = [
+    'id',
+    'phone',
+    'name',
+    'time_zone',
+    'status',
+    'attempts',
+    'last_call_status',
+    'last_error',
+    'next_attempt_at',
+    'created_at',
+    'updated_at',
+    'metadata',
+  ] as const;
+  const exportContacts = async (id: string): Promise<Response> => {
+    if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    const encoder = new TextEncoder();
+    let after = '0';
+    let headerSent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (!headerSent) {
+          headerSent = true;
+          controller.enqueue(encoder.encode(csvLine(EXPORT_COLUMNS)));
+          return;
+        }
+        const page = await exportContactsPage(db, id, after, 2000);
+        if (page.length === 0) {
+          controller.close();
+          return;
+        }
+        after = page[page.length - 1]!.id;
+        controller.enqueue(encoder.encode(page.map((r) => csvLine(EXPORT_COLUMNS.map((c) => r[c]))).join('')));
+      },
+    });
+    return new Response(body, {
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="campaign-${id}-contacts.csv"`,
+        'cache-control': 'no-store',
+      },
+    });
+  };
+
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
     const route = `${req.method} ${subPath(req)}`;
     const audit = (action: string, subject: string | null, before: unknown, after: unknown) =>
@@ -242,6 +344,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
         const preview = await previewCampaignAction(db, id, action);
         return preview ? jsonResponse(preview) : noCampaign();
       }
+      if (method === 'POST' && verb === 'contacts') return await importContacts(req, id, actor());
+      if (method === 'GET' && verb === 'export') return await exportContacts(id);
       if (method === 'POST' && verb !== undefined && (CAMPAIGN_ACTIONS as readonly string[]).includes(verb)) {
         await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
         const result = await applyCampaignAction(db, id, verb, actor());
