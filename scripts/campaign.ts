@@ -6,6 +6,10 @@
 //   show <id>
 //   create --name <name> [fields]
 //   edit <id> [fields]
+//   import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
+//                                      streams the file in parts of --rows rows (one request each,
+//                                      progress after each), never holding it whole
+//   export <id> [--out file.csv]       the contacts with their outcomes (formula-safe cells)
 //   pause|resume|cancel <id> [--yes]   prints what happens to queued and active calls and pending
 //                                      contacts first; acts only with --yes (or "yes" typed on a terminal)
 //
@@ -17,7 +21,10 @@
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
 // gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name>) or ADMIN_TOKEN.
 
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
+import { parse } from 'csv-parse';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '../api/_lib/functions-client.ts';
@@ -25,6 +32,8 @@ import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/funct
 
 const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
                             | pause|resume|cancel <id> [--yes]
+                            | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
+                            | export <id> [--out file.csv]
 fields: --cap --priority --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
@@ -55,6 +64,10 @@ const FIELD_OPTIONS = {
   'retry-backoff': { type: 'string' },
   json: { type: 'string' },
   yes: { type: 'boolean' },
+  region: { type: 'string' },
+  delimiter: { type: 'string' },
+  rows: { type: 'string' },
+  out: { type: 'string' },
 } as const;
 
 function num(flag: string, text: string): number {
@@ -196,6 +209,82 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
         );
         return 0;
       }
+      case 'import': {
+        const which = id();
+        const file = positionals[1];
+        if (!file) throw new UsageError('import needs a CSV file');
+        const rowsPerPart = values.rows === undefined ? 5000 : num('rows', values.rows);
+        if (!Number.isInteger(rowsPerPart) || rowsPerPart < 1 || rowsPerPart > 50_000) throw new UsageError('--rows: 1 to 50000');
+        const total = { rows: 0, imported: 0, duplicates: 0, errors: 0, parts: 0 };
+        let failed = false;
+        const parts = csvParts(file, rowsPerPart, values.delimiter ?? ',');
+        for (;;) {
+          let next: IteratorResult<{ text: string; lineOffset: number }>;
+          try {
+            next = await parts.next();
+          } catch (err) {
+            io.err(
+              `stopped reading ${file}: ${
+                (err as Error).message
+              }; ${total.imported} rows imported before it (${total.parts} parts sent)`,
+            );
+            failed = true;
+            break;
+          }
+          if (next.done) break;
+          const part = next.value;
+          const q = new URLSearchParams({ line_offset: String(part.lineOffset) });
+          if (values.region) q.set('region', values.region);
+          if (values.delimiter) q.set('delimiter', values.delimiter);
+          const res = await invoke(`scheduler-admin/campaigns/${which}/contacts?${q}`, {
+            method: 'POST',
+            body: part.text,
+            headers: { 'content-type': 'text/csv; charset=utf-8' },
+          });
+          if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+          const r = (res.json ?? {}) as Record<string, unknown>;
+          if (res.status !== 200 && res.status !== 422) {
+            throw new ApiError(res.status, `${res.status} ${String(r.error ?? '')}: ${String(r.message ?? res.text)}`);
+          }
+          total.parts++;
+          total.rows += Number(r.rows ?? 0);
+          total.imported += Number(r.imported ?? 0);
+          total.duplicates += Number(r.duplicates ?? 0);
+          total.errors += Number(r.errors_total ?? 0);
+          for (const e of (r.errors ?? []) as Array<{ line: number; column: string; reason: string }>) {
+            io.err(`line ${e.line}${e.column ? `, column ${e.column}` : ''}: ${e.reason}`);
+          }
+          const dups = (r.duplicate_lines ?? []) as number[];
+          if (dups.length > 0) io.err(`duplicates at lines ${dups.join(', ')}`);
+          io.out(
+            `part ${total.parts}: through line ${String(r.committed_through_line)}: ${total.imported} imported, ` +
+              `${total.duplicates} duplicates, ${total.errors} errors so far`,
+          );
+          if (res.status === 422) {
+            io.err(
+              `stopped: ${String(r.message)}; the rows before line ${
+                String((r.stopped as { line: number }).line)
+              } were handled (${total.imported} imported in all)`,
+            );
+            failed = true;
+            break;
+          }
+        }
+        io.out(
+          `${
+            failed ? 'stopped' : 'done'
+          }: ${total.rows} rows, ${total.imported} imported, ${total.duplicates} duplicates, ${total.errors} errors`,
+        );
+        return failed ? 1 : 0;
+      }
+      case 'export': {
+        const res = await invoke(`scheduler-admin/campaigns/${id()}/export`, { method: 'GET' });
+        if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+        if (res.status !== 200) throw new ApiError(res.status, `${res.status}: ${res.text}`);
+        if (values.out) await writeFile(values.out, res.text);
+        else process.stdout.write(res.text);
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
@@ -207,6 +296,50 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     io.err((err as Error).message);
     return 1;
   }
+}
+
+/**
+ * The file in parts of `rows` records, each part the header line and its records exactly as they
+ * are in the file (raw text: quoting and line breaks kept), with the line offset that makes the
+ * function's line numbers the file's. Read as a stream: one part in memory at a time.
+ */
+export async function* csvParts(
+  file: string,
+  rows: number,
+  delimiter: string,
+): AsyncGenerator<{ text: string; lineOffset: number }> {
+  const parser = createReadStream(file).pipe(parse({
+    bom: true,
+    raw: true,
+    info: true,
+    delimiter,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: false,
+    max_record_size: 1024 * 1024,
+  }));
+  let header: string | null = null;
+  let headerLines = 1;
+  let part: string[] = [];
+  let firstLine = 0;
+  let lastLine = 0;
+  for await (const item of parser as AsyncIterable<{ raw: string; info: { lines: number } }>) {
+    if (header === null) {
+      header = item.raw.endsWith('\n') ? item.raw : `${item.raw}\n`;
+      headerLines = item.info.lines;
+      lastLine = item.info.lines;
+      continue;
+    }
+    if (part.length === 0) firstLine = lastLine + 1;
+    part.push(item.raw.endsWith('\n') ? item.raw : `${item.raw}\n`);
+    lastLine = item.info.lines;
+    if (part.length >= rows) {
+      yield { text: header + part.join(''), lineOffset: firstLine - headerLines - 1 };
+      part = [];
+    }
+  }
+  if (header === null) yield { text: '', lineOffset: 0 };
+  else if (part.length > 0) yield { text: header + part.join(''), lineOffset: firstLine - headerLines - 1 };
 }
 
 class ApiError extends Error {

@@ -4,6 +4,8 @@
 // active calls and pending contacts, and every action in operator_audit_log naming the credential.
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -285,5 +287,51 @@ describe('npm run campaign (the CLI, through the API)', () => {
       'campaign.resume',
       'campaign.cancel',
     ]);
+  });
+});
+
+describe('npm run campaign -- import / export (the CLI, in parts)', () => {
+  it('sends the file in parts of --rows rows, reports errors and duplicates with the file line numbers, and exports', async () => {
+    const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'campaign-cli-'));
+    const lines = ['phone,name'];
+    for (let i = 0; i < 12; i++) lines.push(`(415) 555-01${String(10 + i)},"Person ${i}"`);
+    lines[5] = 'nope,Bad'; // file line 6
+    lines[9] = '"(415) 555-0111","multi\nline"'; // file lines 10-11: a duplicate of line 3
+    lines.push('');
+    lines.push('(415) 555-0199,Last'); // after an empty line
+    const file = path.join(dir, 'contacts.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const id = await createCampaign(db);
+    const run = (args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
+        const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/campaign.ts', ...args], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, SUPABASE_FUNCTIONS_URL: gw.url, ADMIN_TOKEN: env.ADMIN_TOKEN },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? 1, out, err }));
+      });
+    const imported = await run(['import', id, file, '--region', 'US', '--rows', '5']);
+    expect(imported.code).toBe(0);
+    expect(imported.out.match(/^part \d+:/gm)).toHaveLength(3);
+    expect(imported.err).toContain('line 6, column phone: not a phone number');
+    expect(imported.err).toContain('duplicates at lines 11');
+    expect(imported.out).toContain('done: 13 rows, 11 imported, 1 duplicates, 1 errors');
+    const count = await db.query<{ n: number }>('select count(*)::int as n from public.contacts where campaign_id = $1', [id]);
+    expect(count.rows[0]!.n).toBe(11);
+
+    const out = path.join(dir, 'export.csv');
+    expect((await run(['export', id, '--out', out])).code).toBe(0);
+    const exported = readFileSync(out, 'utf8').trimEnd().split('\r\n');
+    expect(exported).toHaveLength(12);
+    expect(exported[1]).toMatch(/^\d+,'\+14155550110,Person 0,,pending,0,/);
+    const audit = (await auditRows()).map((a) => a.action);
+    expect(audit).toEqual(['contacts.import', 'contacts.import', 'contacts.import']);
   });
 });
