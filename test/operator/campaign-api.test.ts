@@ -13,7 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CampaignCreate, CampaignPatch } from '../../supabase/functions/_shared/campaign-schema.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, disableCronJobs, resetData } from '../support/db.ts';
-import { functionsEnv, type Gateway, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { functionsEnv, type Gateway, randomSecret, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { mintSupabaseJwt } from '../../scripts/stack/operator-jwt.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { type HttpAnswer, request } from '../support/net.ts';
 
@@ -333,5 +334,41 @@ describe('npm run campaign -- import / export (the CLI, in parts)', () => {
     expect(exported[1]).toMatch(/^\d+,'\+14155550110,Person 0,,pending,0,/);
     const audit = (await auditRows()).map((a) => a.action);
     expect(audit).toEqual(['contacts.import', 'contacts.import', 'contacts.import']);
+  });
+});
+
+describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
+  it('accepts an operator user, names the user in the audit trail, and refuses the rest', async () => {
+    const secret = randomSecret('jwt');
+    const jwtEnv = functionsEnv(sim, { SUPABASE_JWT_SECRET: secret });
+    const g = await startGateway(jwtEnv);
+    try {
+      const call = (token: string, body?: unknown) =>
+        request(`${g.url}/scheduler-admin/campaigns`, {
+          method: body ? 'POST' : 'GET',
+          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+      const sub = '5f0c7a52-1d1e-4d3c-9a51-3b7f3c1d2e01';
+      const ok = mintSupabaseJwt(secret, { sub, email: 'olga@example.org' });
+      const made = await call(ok, { name: 'by olga' });
+      expect(made.status).toBe(201);
+      const audit = await auditRows();
+      expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `user:${sub}:olga@example.org` });
+
+      expect((await call(mintSupabaseJwt(secret, { appRole: null }))).status).toBe(401); // not an operator
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(401);
+      expect((await call(mintSupabaseJwt('another-secret-another-secret-xx'))).status).toBe(401); // forged
+      expect((await call(mintSupabaseJwt(secret, { ttlSeconds: -10 }))).status).toBe(401); // expired
+      expect((await call(mintSupabaseJwt(secret, { aud: 'anon' }))).status).toBe(401);
+      const [h, p] = ok.split('.');
+      const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.${'A'.repeat(43)}`;
+      expect((await call(none)).status).toBe(401);
+      expect(h).toBeTruthy();
+      // Without SUPABASE_JWT_SECRET (the shared gateway) a session is not a credential.
+      expect((await admin('/campaigns', { token: ok })).status).toBe(401);
+    } finally {
+      await g.stop('SIGKILL');
+    }
   });
 });

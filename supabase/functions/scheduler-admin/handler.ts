@@ -1,6 +1,7 @@
 // scheduler-admin: what the dashboard (and scripts) talk to. Every route needs an operator
 // credential (operator-auth.ts: ADMIN_TOKEN, ADMIN_TOKEN_PREVIOUS during a rotation, or a named
-// operator token), sent as Authorization: Bearer; never the cron secret.
+// operator token, or a Supabase Auth access token of a user with app_metadata.role 'operator' when
+// SUPABASE_JWT_SECRET is set), sent as Authorization: Bearer; never the cron secret.
 //
 //   GET    /status         last run, next run, counts, campaigns, recent runs
 //   POST   /trigger        a manual tick (rate-limited in the database); audited as tick.trigger
@@ -69,6 +70,8 @@ import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '
 export interface AdminHandlerOptions {
   adminToken: string;
   adminTokenPrevious?: string | undefined;
+  /** SUPABASE_JWT_SECRET: Supabase Auth sessions of operator users are accepted when set. */
+  jwtSecret?: string | undefined;
   deps: TickDeps;
   log: Logger;
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
@@ -366,6 +369,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const who = await authenticateOperator(req.headers, {
         adminToken: opts.adminToken,
         adminTokenPrevious: opts.adminTokenPrevious,
+        jwtSecret: opts.jwtSecret,
         db,
         now,
       });
