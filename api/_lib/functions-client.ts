@@ -41,8 +41,11 @@ export interface FunctionsCallerOptions {
 }
 
 export interface InvokeOptions {
-  method?: 'GET' | 'POST';
-  body?: Record<string, unknown>;
+  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** JSON (an object), or text sent as is (with headers['content-type'], e.g. text/csv). */
+  body?: Record<string, unknown> | string;
+  /** Extra request headers (never Authorization: the caller's secret is always the one sent). */
+  headers?: Record<string, string>;
 }
 
 /** What a function call came to, whatever the function answered (supabase-js's error classes folded in). */
@@ -94,12 +97,12 @@ export function createFunctionsCaller(opts: FunctionsCallerOptions): InvokeFunct
     },
   });
 
-  return async (name, { method = 'POST', body } = {}) => {
+  return async (name, { method = 'POST', body, headers } = {}) => {
     const signal = AbortSignal.timeout(opts.timeoutMs);
     const { data, error } = await client.functions.invoke(name, {
       method,
-      ...(body ? { body } : {}),
-      headers: { Authorization: `Bearer ${opts.secret}` },
+      ...(body !== undefined ? { body } : {}),
+      headers: { ...headers, Authorization: `Bearer ${opts.secret}` },
       signal,
     });
     if (!error) {

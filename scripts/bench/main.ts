@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only reserve|dispatch]`: seeds synthetic data on a throwaway
+// `npm run bench [-- --quick] [-- --only reserve|dispatch|import]`: seeds synthetic data on a throwaway
 // PostgreSQL cluster (or DATABASE_URL) and measures the reservation tick (launch_due_calls())
 // against the user story's naive loop and a bare INSERT ... SELECT floor, and the dispatcher
 // (runTick: claim, Twilio adapter, simulator on loopback, result recorded) against a bare HTTP
@@ -8,7 +8,7 @@
 //
 // Options:
 //   --quick               fewer runs, smaller scales (a smoke run: a few minutes)
-//   --only reserve|dispatch
+//   --only reserve|dispatch|import   (import: a 100,000-row CSV contacts import, rows/s and memory)
 //   --runs N              runs per figure (default 5; --quick 3)
 //   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
 //   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change; recorded in
@@ -39,6 +39,7 @@ import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startL
 import { type PgBouncer, startPgBouncer } from '../stack/pgbouncer.ts';
 import { installTestsSchema } from '../tests-schema.ts';
 import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
+import { benchImport, type ImportRow, importTable } from './import.ts';
 import {
   fmtInt,
   fmtMs,
@@ -55,7 +56,7 @@ import { benchDispatch, type DispatchRow, type RunTick } from './dispatch.ts';
 
 interface Args {
   quick: boolean;
-  only: 'reserve' | 'dispatch' | null;
+  only: 'reserve' | 'dispatch' | 'import' | null;
   runs: number;
   baselineRuns: number | null;
   apply: string[];
@@ -105,7 +106,9 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') a.quick = true;
     else if (arg === '--only') {
       const v = value();
-      if (v !== 'reserve' && v !== 'dispatch') throw new Error(`--only takes reserve or dispatch, got ${v}`);
+      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import') {
+        throw new Error(`--only takes reserve, dispatch or import, got ${v}`);
+      }
       a.only = v;
     } else if (arg === '--runs') a.runs = Number(value());
     else if (arg === '--baseline-runs') a.baselineRuns = Number(value());
@@ -133,7 +136,7 @@ function parseArgs(argv: string[]): Args {
 
 const USAGE = `usage: npm run bench [-- options]
   --quick               fewer runs, smaller scales (a smoke run: a few minutes)
-  --only reserve|dispatch
+  --only reserve|dispatch|import
   --runs N              runs per figure (default 5; --quick 3)
   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change)
@@ -382,6 +385,7 @@ async function main(): Promise<number> {
   const invariantFailures: { where: string; failures: string[] }[] = [];
   const reserveRows: ReserveRow[] = [];
   let dispatchRows: DispatchRow[] = [];
+  const importRows: ImportRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
   let proposal: { file: string; sql: string } | null = null;
@@ -429,7 +433,7 @@ async function main(): Promise<number> {
       log(`INVARIANT BROKEN at ${where}: ${failures.join('; ')}`);
     };
 
-    if (args.only !== 'dispatch') {
+    if (args.only === null || args.only === 'reserve') {
       const plans = scales(args.quick).filter((p) => !args.scales || args.scales.includes(p.scale.key));
       if (plans.length === 0) throw new Error(`--scales: no scale named ${args.scales?.join(', ')} (a, b, c)`);
       for (const plan of plans) {
@@ -466,18 +470,36 @@ async function main(): Promise<number> {
     }
 
     let proposedTick: RunTick | null = null;
-    if (args.proposeTick && args.only !== 'reserve') {
+    if (args.proposeTick && (args.only === null || args.only === 'dispatch')) {
       const mod = (await import(pathToFileURL(args.proposeTick).href)) as { runTick?: RunTick };
       if (typeof mod.runTick !== 'function') throw new Error(`${args.proposeTick} does not export runTick`);
       proposedTick = mod.runTick;
       tickProposal = path.relative(REPO_ROOT, args.proposeTick);
       process.stdout.write(`proposed tick: ${tickProposal}, measured as 'proposed' beside runTick\n\n`);
     }
-    if (args.only !== 'reserve') {
+    if (args.only === null || args.only === 'import') {
+      if (!args.direct && !db.external && !pooler) {
+        pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
+      }
+      importRows.push(
+        await benchImport(db.url, {
+          rows: args.quick ? 20_000 : 100_000,
+          batchSize: 1000,
+          log,
+          ...(pooler ? { poolerUrl: pooler.url } : {}),
+        }),
+      );
+      process.stdout.write(
+        `CSV import: importContactsCsv (scheduler-admin's import) in-process, batches into import_contacts() ${
+          pooler ? 'through PgBouncer' : 'direct'
+        }\n${importTable(importRows)}\n\n`,
+      );
+    }
+    if (args.only === null || args.only === 'dispatch') {
       // The deployed functions reach Postgres through Supabase's transaction pooler (port 6543):
       // so does the dispatcher here, through PgBouncer in transaction mode, in front of the
       // throwaway cluster (a DATABASE_URL is used as given).
-      if (!args.direct && !db.external) {
+      if (!args.direct && !db.external && !pooler) {
         pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
       }
       dispatchRows = await benchDispatch(db.url, {
@@ -533,6 +555,7 @@ async function main(): Promise<number> {
       tickProposal,
       reserve: reserveRows,
       dispatch: dispatchRows,
+      import: importRows,
       targets,
       invariantFailures,
     };

@@ -8,8 +8,9 @@ create type public.campaign_status as enum ('QUEUED', 'RUNNING', 'PAUSED', 'COMP
 
 -- pending: waiting for its next attempt (next_attempt_at). in_progress: has exactly one active call.
 -- done: a call completed. exhausted: max attempts used. invalid: the provider rejected the number.
--- do_not_call: the number is on the do-not-call list.
-create type public.contact_status as enum ('pending', 'in_progress', 'done', 'exhausted', 'invalid', 'do_not_call');
+-- do_not_call: the number is on the do-not-call list. cancelled: its campaign was cancelled before
+-- the contact was done (an operator's cancel ends every pending contact).
+create type public.contact_status as enum ('pending', 'in_progress', 'done', 'exhausted', 'invalid', 'do_not_call', 'cancelled');
 
 -- Active (holding a slot of the cap): queued, dialing, unknown, ringing, in_progress.
 -- queued: reserved by launch_due_calls(), not yet sent. dialing: claimed by a dispatcher and sent

@@ -439,3 +439,140 @@ export async function recordAuthFailure(
   const r = rows[0];
   return { failures: r?.failures ?? 0, limited: r?.limited === true, retryAfterMs: r?.retry_after_ms ?? 0 };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns from the admin API (scheduler-admin /campaigns; the CLI through it). Each write is one
+// statement: the change and its operator_audit_log row commit together.
+
+/** A campaign row as the admin API answers it (JSON from to_jsonb(campaigns)). */
+export type CampaignJson = Record<string, unknown> & { id: number; name: string; status: string };
+
+interface Actor {
+  actor: string;
+  actorTokenId: string | null;
+  now: Date;
+}
+
+export async function listCampaigns(db: SqlClient): Promise<CampaignJson[]> {
+  const { rows } = await db.query<{ c: CampaignJson }>(
+    'select to_jsonb(c) as c from public.campaigns c order by c.id desc limit 1000',
+  );
+  return rows.map((r) => r.c);
+}
+
+export async function readCampaign(db: SqlClient, id: string): Promise<CampaignJson | null> {
+  const { rows } = await db.query<{ c: CampaignJson }>('select to_jsonb(c) as c from public.campaigns c where c.id = $1', [id]);
+  return rows[0]?.c ?? null;
+}
+
+export async function createCampaign(db: SqlClient, fields: Record<string, unknown>, a: Actor): Promise<CampaignJson> {
+  const { rows } = await db.query<{ c: CampaignJson }>('select public.admin_create_campaign($1, $2, $3, $4) as c', [
+    JSON.stringify(fields),
+    a.actor,
+    a.actorTokenId,
+    a.now,
+  ]);
+  if (!rows[0]?.c) throw new Error('admin_create_campaign() answered no row');
+  return rows[0].c;
+}
+
+export async function updateCampaign(
+  db: SqlClient,
+  id: string,
+  fields: Record<string, unknown>,
+  a: Actor,
+): Promise<CampaignJson | null> {
+  const { rows } = await db.query<{ c: CampaignJson | null }>('select public.admin_update_campaign($1, $2, $3, $4, $5) as c', [
+    id,
+    JSON.stringify(fields),
+    a.actor,
+    a.actorTokenId,
+    a.now,
+  ]);
+  return rows[0]?.c ?? null;
+}
+
+/** What pause / resume / cancel would do now (allowed, status_after, counts), or null: no such campaign. */
+export interface CampaignActionPreview {
+  campaign_id: number;
+  action: string;
+  status: string;
+  allowed: boolean;
+  reason: string | null;
+  status_after: string;
+  queued_calls_released: number;
+  active_calls_finishing: number;
+  pending_contacts_ended: number;
+  pending_contacts: number;
+}
+
+export async function previewCampaignAction(db: SqlClient, id: string, action: string): Promise<CampaignActionPreview | null> {
+  const { rows } = await db.query<{ p: CampaignActionPreview | null }>('select public.campaign_action_preview($1, $2) as p', [
+    id,
+    action,
+  ]);
+  return rows[0]?.p ?? null;
+}
+
+export interface CampaignActionResult {
+  campaign: CampaignJson;
+  queued_calls_released: number;
+  active_calls_finishing: number;
+  pending_contacts_ended: number;
+}
+
+export async function applyCampaignAction(
+  db: SqlClient,
+  id: string,
+  action: string,
+  a: Actor,
+): Promise<CampaignActionResult | null> {
+  const { rows } = await db.query<{ r: CampaignActionResult | null }>(
+    'select public.admin_campaign_action($1, $2, $3, $4, $5) as r',
+    [id, action, a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]?.r ?? null;
+}
+
+/** The latest operator actions, newest first. */
+export async function listAuditLog(db: SqlClient, limit: number): Promise<Array<Record<string, unknown>>> {
+  const { rows } = await db.query(
+    `select id::text, at, actor, action, subject, before, after
+       from public.operator_audit_log order by id desc limit $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/** One batch of CSV contacts (public.import_contacts): each line's outcome. */
+export async function importContactsBatch(
+  db: SqlClient,
+  campaignId: string,
+  rows: Array<{ line: number; phone: string; name: string | null; time_zone: string | null; metadata: Record<string, string> }>,
+  now: Date,
+): Promise<Array<{ line: number; outcome: string }>> {
+  const { rows: out } = await db.query<{ line: number; outcome: string }>(
+    'select line, outcome from public.import_contacts($1, $2, $3)',
+    [campaignId, JSON.stringify(rows), now],
+  );
+  return out;
+}
+
+/** A campaign's contacts with their outcomes, in id order, after contact id `after` (keyset pages). */
+export async function exportContactsPage(
+  db: SqlClient,
+  campaignId: string,
+  after: string,
+  limit: number,
+): Promise<Array<Record<string, unknown> & { id: string }>> {
+  const { rows } = await db.query(
+    `select ct.id::text, ct.phone, ct.name, ct.time_zone, ct.status::text, ct.attempts, ct.last_call_status::text,
+            ct.last_error, ct.next_attempt_at, ct.metadata, ct.created_at, ct.updated_at
+       from public.contacts ct
+      where ct.campaign_id = $1 and ct.id > $2
+      order by ct.id
+      limit $3`,
+    [campaignId, after, limit],
+  );
+  return rows;
+}

@@ -20,6 +20,8 @@ export const AdminConfig = z
     ADMIN_TOKEN: requiredString,
     /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
     ADMIN_TOKEN_PREVIOUS: optionalString,
+    /** The project's JWT secret: when set, Supabase Auth users with app_metadata.role 'operator' may sign in. */
+    SUPABASE_JWT_SECRET: optionalString,
     ...DashboardOriginEnv.shape,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,

@@ -1,12 +1,33 @@
 // scheduler-admin: what the dashboard (and scripts) talk to. Every route needs an operator
 // credential (operator-auth.ts: ADMIN_TOKEN, ADMIN_TOKEN_PREVIOUS during a rotation, or a named
-// operator token), sent as Authorization: Bearer; never the cron secret.
+// operator token, or a Supabase Auth access token of a user with app_metadata.role 'operator' when
+// SUPABASE_JWT_SECRET is set), sent as Authorization: Bearer; never the cron secret.
 //
 //   GET    /status         last run, next run, counts, campaigns, recent runs
 //   POST   /trigger        a manual tick (rate-limited in the database); audited as tick.trigger
 //   GET    /tokens         the named operator tokens (never a token or its hash)
 //   POST   /tokens         {name, expires_in_days?} -> {id, name, token, expires_at}: the token, shown once
 //   DELETE /tokens/<name|id>  revokes it
+//   GET    /campaigns      {campaigns: [row...]} (newest first)
+//   POST   /campaigns      CampaignCreate (_shared/campaign-schema.ts) -> 201 row; audited campaign.create
+//   GET    /campaigns/<id> the row
+//   PATCH  /campaigns/<id> CampaignPatch -> the row after; audited campaign.update (before/after)
+//   GET    /campaigns/<id>/preview-action?action=pause|resume|cancel
+//                          -> {allowed, reason, status, status_after, queued_calls_released,
+//                              active_calls_finishing, pending_contacts_ended, pending_contacts}
+//   POST   /campaigns/<id>/pause|resume|cancel
+//                          -> {campaign, queued_calls_released, active_calls_finishing, pending_contacts_ended};
+//                             409 when the status does not allow it; audited campaign.<action>
+//   POST   /campaigns/<id>/contacts?region=US&delimiter=%3B&line_offset=N   (text/csv body, streamed)
+//                          -> ImportReport (_shared/contacts-csv.ts): {rows, imported, duplicates,
+//                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
+//                             stopped, committed_through_line, batches}; 422 when the file stopped
+//                             part-way (what was imported before is said); audited contacts.import
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)
+//   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
+//
+// A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
+// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}.
 //
 // Failed authentication is counted per source (auth-limit.ts): 429 with Retry-After over the limit.
 // CORS answers only the configured dashboard origins (DASHBOARD_ORIGIN).
@@ -15,12 +36,30 @@ import { z } from 'zod';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { runTick, type TickDeps } from '../_shared/tick.ts';
 import {
+  applyCampaignAction,
+  createCampaign,
   createOperatorToken,
+  exportContactsPage,
+  importContactsBatch,
+  listAuditLog,
+  listCampaigns,
   listOperatorTokens,
+  previewCampaignAction,
+  readCampaign,
   readStatus,
   recordOperatorAction,
   revokeOperatorToken,
+  updateCampaign,
 } from '../_shared/queries.ts';
+import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
+import { csvLine } from '../_shared/csv-export.ts';
+import {
+  CAMPAIGN_ACTIONS,
+  CAMPAIGN_CONSTRAINT_FIELDS,
+  CampaignCreate,
+  CampaignPatch,
+  describeIssues,
+} from '../_shared/campaign-schema.ts';
 import { type StatusPayload, tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
@@ -31,6 +70,8 @@ import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '
 export interface AdminHandlerOptions {
   adminToken: string;
   adminTokenPrevious?: string | undefined;
+  /** SUPABASE_JWT_SECRET: Supabase Auth sessions of operator users are accepted when set. */
+  jwtSecret?: string | undefined;
   deps: TickDeps;
   log: Logger;
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
@@ -55,8 +96,8 @@ function subPath(req: Request): string {
   return i >= 0 ? path.slice(i + '/scheduler-admin'.length) || '/' : path || '/';
 }
 
-async function readJson(req: Request): Promise<unknown> {
-  const text = await readBodyLimited(req, 4096);
+async function readJson(req: Request, maxBytes = 4096): Promise<unknown> {
+  const text = await readBodyLimited(req, maxBytes);
   if (!/^application\/json\b/i.test(req.headers.get('content-type') ?? '')) {
     throw new HttpError(415, 'body must be application/json', 'unsupported_media_type');
   }
@@ -67,13 +108,45 @@ async function readJson(req: Request): Promise<unknown> {
   }
 }
 
-/** A database refusal the caller can fix (a name taken, a bad value), as a 4xx. */
+/** A request body the schema refused: 400 naming each field. */
+class InvalidFields extends HttpError {
+  constructor(readonly issues: Array<{ field: string; message: string }>) {
+    super(400, issues.map((i) => `${i.field}: ${i.message}`).join('; '), 'bad_request');
+  }
+}
+
+/** A database refusal the caller can fix (a name taken, a bad value, a wrong state), as a 4xx. */
 function asHttpError(err: unknown): HttpError | undefined {
-  const code = (err as { code?: unknown })?.code;
-  if (code === '23505') return new HttpError(409, coerceError(err).message, 'conflict');
-  if (code === '22023' || code === '23514') return new HttpError(400, coerceError(err).message, 'bad_request');
+  const e = err as { code?: unknown; constraint?: unknown; column?: unknown };
+  const message = coerceError(err).message;
+  if (e?.code === '23505') return new HttpError(409, message, 'conflict');
+  if (e?.code === '55000') return new HttpError(409, message, 'conflict');
+  if (e?.code === '23514' || e?.code === '23502') {
+    const field = typeof e.constraint === 'string' ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] : undefined;
+    const column = typeof e.column === 'string' ? e.column : undefined;
+    if (field ?? column) return new InvalidFields([{ field: (field ?? column)!, message }]);
+    return new HttpError(400, message, 'bad_request');
+  }
+  // 22023 invalid_parameter_value, 22007/22008 bad date/time, 22P02 bad text representation, 22003 out of range
+  if (e?.code === '22023' || e?.code === '22007' || e?.code === '22008' || e?.code === '22P02' || e?.code === '22003') {
+    return new HttpError(400, message, 'bad_request');
+  }
   return undefined;
 }
+
+function errorAnswer(err: HttpError): Response {
+  if (err instanceof InvalidFields) {
+    return jsonResponse({
+      error: err.code,
+      message: err.message,
+      issues: err.issues,
+      ...(err.issues.length === 1 ? { field: err.issues[0]!.field } : {}),
+    }, 400);
+  }
+  return errorResponse(err);
+}
+
+const CAMPAIGN_ID = /^[1-9][0-9]{0,17}$/;
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? (() => new Date());
@@ -85,6 +158,98 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     now,
   });
   const db = opts.deps.pool;
+
+  const importContacts = async (
+    req: Request,
+    id: string,
+    a: { actor: string; actorTokenId: string | null; now: Date },
+  ): Promise<Response> => {
+    const campaign = await readCampaign(db, id);
+    if (!campaign) {
+      await req.body?.cancel().catch(() => undefined);
+      return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    }
+    if (campaign.status === 'CANCELLED' || campaign.status === 'COMPLETED') {
+      await req.body?.cancel().catch(() => undefined);
+      throw new HttpError(409, `campaign ${id} is ${campaign.status.toLowerCase()}: contacts cannot be added`, 'conflict');
+    }
+    if (!/^text\/(csv|plain)\b/i.test(req.headers.get('content-type') ?? '')) {
+      throw new HttpError(415, 'body must be text/csv (UTF-8)', 'unsupported_media_type');
+    }
+    const q = new URL(req.url).searchParams;
+    const region = q.get('region')?.toUpperCase() || undefined;
+    if (region !== undefined && !isRegion(region)) throw new HttpError(400, 'region: an ISO 3166 code such as US or FR');
+    const delimiter = q.get('delimiter') ?? ',';
+    if (![',', ';', '\t', '|'].includes(delimiter)) throw new HttpError(400, 'delimiter: one of , ; | or tab (%09)');
+    const lineOffset = Number(q.get('line_offset') ?? '0');
+    if (!Number.isInteger(lineOffset) || lineOffset < 0) throw new HttpError(400, 'line_offset: a whole number');
+    const report = await importContactsCsv(req.body ?? new ReadableStream({ start: (c) => c.close() }), {
+      region,
+      delimiter,
+      lineOffset,
+      batchSize: 1000,
+      maxBytes: 64 * 1024 * 1024,
+      writeBatch: (rows) => importContactsBatch(db, id, rows, now()),
+    });
+    await recordOperatorAction(db, {
+      ...a,
+      action: 'contacts.import',
+      subject: `campaign ${id}`,
+      before: null,
+      after: { ...report, errors: report.errors.slice(0, 20), duplicate_lines: report.duplicate_lines.slice(0, 20) },
+      now: now(),
+    });
+    return jsonResponse(
+      report.complete
+        ? report
+        : { error: 'csv_stopped', message: `${report.stopped!.reason}; ${report.imported} rows imported before it`, ...report },
+      report.complete ? 200 : 422,
+    );
+  };
+
+  const EXPORT_COLUMNS = [
+    'id',
+    'phone',
+    'name',
+    'time_zone',
+    'status',
+    'attempts',
+    'last_call_status',
+    'last_error',
+    'next_attempt_at',
+    'created_at',
+    'updated_at',
+    'metadata',
+  ] as const;
+  const exportContacts = async (id: string): Promise<Response> => {
+    if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    const encoder = new TextEncoder();
+    let after = '0';
+    let headerSent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (!headerSent) {
+          headerSent = true;
+          controller.enqueue(encoder.encode(csvLine(EXPORT_COLUMNS)));
+          return;
+        }
+        const page = await exportContactsPage(db, id, after, 2000);
+        if (page.length === 0) {
+          controller.close();
+          return;
+        }
+        after = page[page.length - 1]!.id;
+        controller.enqueue(encoder.encode(page.map((r) => csvLine(EXPORT_COLUMNS.map((c) => r[c]))).join('')));
+      },
+    });
+    return new Response(body, {
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="campaign-${id}-contacts.csv"`,
+        'cache-control': 'no-store',
+      },
+    });
+  };
 
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
     const route = `${req.method} ${subPath(req)}`;
@@ -143,6 +308,53 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const row = await revokeOperatorToken(db, { token: which, actor: who.actor, actorTokenId: who.tokenId, now: now() });
       return row ? jsonResponse(row) : jsonResponse({ error: 'not_found', message: 'no live token with that name or id' }, 404);
     }
+
+    // Campaigns
+    const actor = () => ({ actor: who.actor, actorTokenId: who.tokenId, now: now() });
+    const noCampaign = () => jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
+    if (route === 'GET /campaigns') {
+      return jsonResponse({ campaigns: await listCampaigns(db) });
+    }
+    if (route === 'POST /campaigns') {
+      const parsed = CampaignCreate.safeParse(await readJson(req, 65_536));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      return jsonResponse(await createCampaign(db, parsed.data, actor()), 201);
+    }
+    if (route === 'GET /audit') {
+      const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
+      return jsonResponse({ entries: await listAuditLog(db, limit) });
+    }
+    const one = /^(GET|PATCH|POST) \/campaigns\/([^/]+)(?:\/([a-z-]+))?$/.exec(route);
+    if (one) {
+      const [, method, id, verb] = one as unknown as [string, string, string, string | undefined];
+      if (!CAMPAIGN_ID.test(id)) return noCampaign();
+      if (method === 'GET' && verb === undefined) {
+        const row = await readCampaign(db, id);
+        return row ? jsonResponse(row) : noCampaign();
+      }
+      if (method === 'PATCH' && verb === undefined) {
+        const parsed = CampaignPatch.safeParse(await readJson(req, 65_536));
+        if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+        const row = await updateCampaign(db, id, parsed.data, actor());
+        return row ? jsonResponse(row) : noCampaign();
+      }
+      if (method === 'GET' && verb === 'preview-action') {
+        const action = new URL(req.url).searchParams.get('action') ?? '';
+        if (!(CAMPAIGN_ACTIONS as readonly string[]).includes(action)) {
+          throw new HttpError(400, 'action must be pause, resume or cancel');
+        }
+        const preview = await previewCampaignAction(db, id, action);
+        return preview ? jsonResponse(preview) : noCampaign();
+      }
+      if (method === 'POST' && verb === 'contacts') return await importContacts(req, id, actor());
+      if (method === 'GET' && verb === 'export') return await exportContacts(id);
+      if (method === 'POST' && verb !== undefined && (CAMPAIGN_ACTIONS as readonly string[]).includes(verb)) {
+        await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
+        const result = await applyCampaignAction(db, id, verb, actor());
+        return result ? jsonResponse(result) : noCampaign();
+      }
+    }
     return jsonResponse({ error: 'not_found' }, 404);
   };
 
@@ -157,6 +369,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const who = await authenticateOperator(req.headers, {
         adminToken: opts.adminToken,
         adminTokenPrevious: opts.adminTokenPrevious,
+        jwtSecret: opts.jwtSecret,
         db,
         now,
       });
@@ -164,7 +377,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       return withCors(await routes(req, who));
     } catch (err) {
       const known = err instanceof HttpError ? err : asHttpError(err);
-      if (known) return withCors(errorResponse(known));
+      if (known) return withCors(errorAnswer(known));
       opts.log.error('admin_error', { error: coerceError(err).message });
       return withCors(jsonResponse({ error: 'internal_error' }, 500));
     }

@@ -27,6 +27,7 @@ Deno.serve(
       return createAdminHandler({
         adminToken: config.ADMIN_TOKEN,
         adminTokenPrevious: config.ADMIN_TOKEN_PREVIOUS,
+        jwtSecret: config.SUPABASE_JWT_SECRET,
         deps: createTickDeps(config, log),
         log,
         allowedOrigins: config.DASHBOARD_ORIGIN,

@@ -1,0 +1,368 @@
+// `npm run campaign -- <command>`: campaigns through scheduler-admin's API (the one the dashboard
+// uses; supabase-js functions.invoke, as the Vercel route calls the functions), so whatever it does
+// is what a deployment does, audited under the credential it presents.
+//
+//   list
+//   show <id>
+//   create --name <name> [fields]
+//   edit <id> [fields]
+//   import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
+//                                      streams the file in parts of --rows rows (one request each,
+//                                      progress after each), never holding it whole
+//   export <id> [--out file.csv]       the contacts with their outcomes (formula-safe cells)
+//   pause|resume|cancel <id> [--yes]   prints what happens to queued and active calls and pending
+//                                      contacts first; acts only with --yes (or "yes" typed on a terminal)
+//
+// fields: --cap <n> --priority <n> --caller-id <+E164|none> --url <url> | --twiml <xml> |
+//         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
+//         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x> --json '<object>'
+// Checked first by the same zod schema as the API (_shared/campaign-schema.ts).
+//
+// Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
+// gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name>) or ADMIN_TOKEN.
+
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
+import { parse } from 'csv-parse';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '../api/_lib/functions-client.ts';
+import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/functions/_shared/campaign-schema.ts';
+
+const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
+                            | pause|resume|cancel <id> [--yes]
+                            | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
+                            | export <id> [--out file.csv]
+fields: --cap --priority --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
+        --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff --json '{...}'
+env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Asks a yes/no question; undefined when there is no terminal to ask on. */
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+class UsageError extends Error {}
+
+const FIELD_OPTIONS = {
+  name: { type: 'string' },
+  cap: { type: 'string' },
+  priority: { type: 'string' },
+  'caller-id': { type: 'string' },
+  url: { type: 'string' },
+  twiml: { type: 'string' },
+  'application-sid': { type: 'string' },
+  'time-zone': { type: 'string' },
+  window: { type: 'string' },
+  days: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  'retry-delay': { type: 'string' },
+  'retry-backoff': { type: 'string' },
+  json: { type: 'string' },
+  yes: { type: 'boolean' },
+  region: { type: 'string' },
+  delimiter: { type: 'string' },
+  rows: { type: 'string' },
+  out: { type: 'string' },
+} as const;
+
+function num(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** The campaign fields given as flags (and --json), not yet validated. */
+export function fieldsFromFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
+  const f: Record<string, unknown> = {};
+  if (typeof values.json === 'string') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(values.json);
+    } catch {
+      throw new UsageError('--json is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new UsageError('--json takes a JSON object');
+    }
+    Object.assign(f, parsed);
+  }
+  const s = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  if (s('name') !== undefined) f.name = s('name');
+  if (s('cap') !== undefined) f.max_concurrent_calls = num('cap', s('cap')!);
+  if (s('priority') !== undefined) f.priority = num('priority', s('priority')!);
+  if (s('caller-id') !== undefined) f.caller_id = s('caller-id') === 'none' ? null : s('caller-id');
+  for (const [flag, key] of [['url', 'url'], ['twiml', 'twiml'], ['application-sid', 'application_sid']] as const) {
+    if (s(flag) !== undefined) f.provider_settings = { [key]: s(flag) };
+  }
+  if (s('time-zone') !== undefined) f.time_zone = s('time-zone');
+  if (s('window') !== undefined) {
+    const m = /^([0-9:]+)-([0-9:]+)$/.exec(s('window')!);
+    if (!m) throw new UsageError('--window takes HH:MM-HH:MM (e.g. 09:00-18:00)');
+    f.window_start = m[1];
+    f.window_end = m[2];
+  }
+  if (s('days') !== undefined) f.window_days = s('days')!.split(',').map((d) => num('days', d));
+  if (s('max-attempts') !== undefined) f.max_attempts = num('max-attempts', s('max-attempts')!);
+  if (s('retry-delay') !== undefined) f.retry_delay = s('retry-delay');
+  if (s('retry-backoff') !== undefined) f.retry_backoff = num('retry-backoff', s('retry-backoff')!);
+  return f;
+}
+
+function describeCampaign(c: Record<string, unknown>): string {
+  const problem = c.set_up_problem ? `\tcannot dial: ${String(c.set_up_problem)}` : '';
+  return `${String(c.id)}\t${String(c.status)}\t${String(c.name)}\tcap ${String(c.max_concurrent_calls)}\t` +
+    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${problem}`;
+}
+
+function describePreview(p: Record<string, unknown>): string {
+  if (!p.allowed) return `refused: ${String(p.reason)}`;
+  return [
+    `campaign ${String(p.campaign_id)}: ${String(p.status)} -> ${String(p.status_after)}`,
+    `  queued calls released (not an attempt): ${String(p.queued_calls_released)}`,
+    `  active calls left to finish: ${String(p.active_calls_finishing)}`,
+    `  pending contacts ended: ${String(p.pending_contacts_ended)} (of ${String(p.pending_contacts)} pending)`,
+  ].join('\n');
+}
+
+export async function runCampaignCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command) throw new UsageError('no command');
+    const { values, positionals } = parseArgs({ args: rest, options: FIELD_OPTIONS, allowPositionals: true, strict: true });
+    const token = io.env.OPERATOR_TOKEN || io.env.ADMIN_TOKEN;
+    if (!token) throw new UsageError('set OPERATOR_TOKEN (npm run operator -- create <name>) or ADMIN_TOKEN');
+    const invoke: InvokeFunction = createFunctionsCaller({
+      functionsUrl: io.env.SUPABASE_FUNCTIONS_URL || 'http://127.0.0.1:54321/functions/v1',
+      secret: token,
+      timeoutMs: 60_000,
+      userAgent: 'campaign-cli',
+    });
+    const call = async (path: string, opts: InvokeOptions = {}): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const res = await invoke(`scheduler-admin${path}`, { method: 'GET', ...opts });
+      if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+      const json = (res.json ?? {}) as Record<string, unknown>;
+      if (res.status >= 400) {
+        const issues = Array.isArray(json.issues) ? (json.issues as Array<{ field: string; message: string }>) : [];
+        const detail = issues.length > 0
+          ? issues.map((i) => `  ${i.field}: ${i.message}`).join('\n')
+          : `  ${String(json.message ?? res.text)}`;
+        throw new ApiError(res.status, `${res.status} ${String(json.error ?? '')}\n${detail}`);
+      }
+      return { status: res.status, json };
+    };
+    const id = (): string => {
+      const v = positionals[0];
+      if (!v || !/^[1-9][0-9]{0,17}$/.test(v)) throw new UsageError(`${command} needs a campaign id`);
+      return v;
+    };
+
+    switch (command) {
+      case 'list': {
+        const { json } = await call('/campaigns');
+        const campaigns = json.campaigns as Array<Record<string, unknown>>;
+        if (campaigns.length === 0) io.out('no campaigns');
+        for (const c of campaigns) io.out(describeCampaign(c));
+        return 0;
+      }
+      case 'show': {
+        io.out(JSON.stringify((await call(`/campaigns/${id()}`)).json, null, 2));
+        return 0;
+      }
+      case 'create':
+      case 'edit': {
+        const fields = fieldsFromFlags(values);
+        const parsed = command === 'create' ? CampaignCreate.safeParse(fields) : CampaignPatch.safeParse(fields);
+        if (!parsed.success) {
+          io.err(`refused:\n${describeIssues(parsed.error).map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
+          return 1;
+        }
+        const { json } = command === 'create'
+          ? await call('/campaigns', { method: 'POST', body: parsed.data })
+          : await call(`/campaigns/${id()}`, { method: 'PATCH', body: parsed.data });
+        io.out(`${command === 'create' ? 'created' : 'updated'}: ${describeCampaign(json)}`);
+        return 0;
+      }
+      case 'pause':
+      case 'resume':
+      case 'cancel': {
+        const which = id();
+        const preview = (await call(`/campaigns/${which}/preview-action?action=${command}`)).json;
+        io.out(describePreview(preview));
+        if (!preview.allowed) return 1;
+        const go = values.yes === true || (io.confirm ? await io.confirm(`${command} campaign ${which}? (yes/no) `) : false);
+        if (!go) {
+          io.err(`not done: run again with --yes to ${command} it`);
+          return 1;
+        }
+        const { json } = await call(`/campaigns/${which}/${command}`, { method: 'POST' });
+        const c = json.campaign as Record<string, unknown>;
+        io.out(
+          `done: campaign ${String(c.id)} is ${String(c.status)}; ${String(json.queued_calls_released)} queued calls released, ` +
+            `${String(json.active_calls_finishing)} active calls finishing, ${
+              String(json.pending_contacts_ended)
+            } pending contacts ended`,
+        );
+        return 0;
+      }
+      case 'import': {
+        const which = id();
+        const file = positionals[1];
+        if (!file) throw new UsageError('import needs a CSV file');
+        const rowsPerPart = values.rows === undefined ? 5000 : num('rows', values.rows);
+        if (!Number.isInteger(rowsPerPart) || rowsPerPart < 1 || rowsPerPart > 50_000) throw new UsageError('--rows: 1 to 50000');
+        const total = { rows: 0, imported: 0, duplicates: 0, errors: 0, parts: 0 };
+        let failed = false;
+        const parts = csvParts(file, rowsPerPart, values.delimiter ?? ',');
+        for (;;) {
+          let next: IteratorResult<{ text: string; lineOffset: number }>;
+          try {
+            next = await parts.next();
+          } catch (err) {
+            io.err(
+              `stopped reading ${file}: ${
+                (err as Error).message
+              }; ${total.imported} rows imported before it (${total.parts} parts sent)`,
+            );
+            failed = true;
+            break;
+          }
+          if (next.done) break;
+          const part = next.value;
+          const q = new URLSearchParams({ line_offset: String(part.lineOffset) });
+          if (values.region) q.set('region', values.region);
+          if (values.delimiter) q.set('delimiter', values.delimiter);
+          const res = await invoke(`scheduler-admin/campaigns/${which}/contacts?${q}`, {
+            method: 'POST',
+            body: part.text,
+            headers: { 'content-type': 'text/csv; charset=utf-8' },
+          });
+          if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+          const r = (res.json ?? {}) as Record<string, unknown>;
+          if (res.status !== 200 && res.status !== 422) {
+            throw new ApiError(res.status, `${res.status} ${String(r.error ?? '')}: ${String(r.message ?? res.text)}`);
+          }
+          total.parts++;
+          total.rows += Number(r.rows ?? 0);
+          total.imported += Number(r.imported ?? 0);
+          total.duplicates += Number(r.duplicates ?? 0);
+          total.errors += Number(r.errors_total ?? 0);
+          for (const e of (r.errors ?? []) as Array<{ line: number; column: string; reason: string }>) {
+            io.err(`line ${e.line}${e.column ? `, column ${e.column}` : ''}: ${e.reason}`);
+          }
+          const dups = (r.duplicate_lines ?? []) as number[];
+          if (dups.length > 0) io.err(`duplicates at lines ${dups.join(', ')}`);
+          io.out(
+            `part ${total.parts}: through line ${String(r.committed_through_line)}: ${total.imported} imported, ` +
+              `${total.duplicates} duplicates, ${total.errors} errors so far`,
+          );
+          if (res.status === 422) {
+            io.err(
+              `stopped: ${String(r.message)}; the rows before line ${
+                String((r.stopped as { line: number }).line)
+              } were handled (${total.imported} imported in all)`,
+            );
+            failed = true;
+            break;
+          }
+        }
+        io.out(
+          `${
+            failed ? 'stopped' : 'done'
+          }: ${total.rows} rows, ${total.imported} imported, ${total.duplicates} duplicates, ${total.errors} errors`,
+        );
+        return failed ? 1 : 0;
+      }
+      case 'export': {
+        const res = await invoke(`scheduler-admin/campaigns/${id()}/export`, { method: 'GET' });
+        if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+        if (res.status !== 200) throw new ApiError(res.status, `${res.status}: ${res.text}`);
+        if (values.out) await writeFile(values.out, res.text);
+        else process.stdout.write(res.text);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    io.err((err as Error).message);
+    return 1;
+  }
+}
+
+/**
+ * The file in parts of `rows` records, each part the header line and its records exactly as they
+ * are in the file (raw text: quoting and line breaks kept), with the line offset that makes the
+ * function's line numbers the file's. Read as a stream: one part in memory at a time.
+ */
+export async function* csvParts(
+  file: string,
+  rows: number,
+  delimiter: string,
+): AsyncGenerator<{ text: string; lineOffset: number }> {
+  const parser = createReadStream(file).pipe(parse({
+    bom: true,
+    raw: true,
+    info: true,
+    delimiter,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: false,
+    max_record_size: 1024 * 1024,
+  }));
+  let header: string | null = null;
+  let headerLines = 1;
+  let part: string[] = [];
+  let firstLine = 0;
+  let lastLine = 0;
+  for await (const item of parser as AsyncIterable<{ raw: string; info: { lines: number } }>) {
+    if (header === null) {
+      header = item.raw.endsWith('\n') ? item.raw : `${item.raw}\n`;
+      headerLines = item.info.lines;
+      lastLine = item.info.lines;
+      continue;
+    }
+    if (part.length === 0) firstLine = lastLine + 1;
+    part.push(item.raw.endsWith('\n') ? item.raw : `${item.raw}\n`);
+    lastLine = item.info.lines;
+    if (part.length >= rows) {
+      yield { text: header + part.join(''), lineOffset: firstLine - headerLines - 1 };
+      part = [];
+    }
+  }
+  if (header === null) yield { text: '', lineOffset: 0 };
+  else if (part.length > 0) yield { text: header + part.join(''), lineOffset: firstLine - headerLines - 1 };
+}
+
+class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const confirm = process.stdin.isTTY
+    ? async (q: string) => {
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      try {
+        return /^y(es)?$/i.test((await rl.question(q)).trim());
+      } finally {
+        rl.close();
+      }
+    }
+    : undefined;
+  process.exitCode = await runCampaignCli(process.argv.slice(2), {
+    env: process.env,
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    ...(confirm ? { confirm } : {}),
+  });
+}

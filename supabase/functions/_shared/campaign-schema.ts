@@ -1,0 +1,94 @@
+// The one shape of a campaign as an operator writes it: scheduler-admin validates requests with it,
+// the CLI (scripts/campaign.ts) checks its arguments with it before sending them. The database's
+// CHECK constraints and triggers stay the last word: a violation comes back as a 400 naming the
+// field (CAMPAIGN_CONSTRAINT_FIELDS).
+//
+// Fields (all optional when editing; name required when creating; absent ones keep the table's
+// defaults): name, max_concurrent_calls, priority, provider, caller_id (E.164 or null),
+// provider_settings ({url} | {twiml} | {application_sid}, plus provider options), time_zone (IANA),
+// window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
+// max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
+// retry_backoff (1-10).
+
+import { z } from 'zod';
+import { E164_PATTERN } from './phone.ts';
+
+const TIME_OF_DAY = /^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)$/;
+const INTERVAL = /^([1-9][0-9]{0,6}) (second|minute|hour|day)s?$/;
+const SECONDS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86_400 };
+const MAX_INT = 2_147_483_647;
+
+export const CAMPAIGN_ACTIONS = ['pause', 'resume', 'cancel'] as const;
+export type CampaignAction = (typeof CAMPAIGN_ACTIONS)[number];
+
+export const CampaignFields = z.object({
+  name: z.string().trim().min(1, 'name must not be blank').max(200, 'name: at most 200 characters'),
+  max_concurrent_calls: z.number().int().min(1, 'max_concurrent_calls must be at least 1').max(100_000),
+  priority: z.number().int().min(-MAX_INT).max(MAX_INT),
+  provider: z.literal('twilio'),
+  caller_id: z.string().regex(E164_PATTERN, 'caller_id must be an E.164 number such as +15551230000').nullable(),
+  provider_settings: z
+    .record(z.string().max(64), z.unknown())
+    .refine(
+      (s) => ['url', 'twiml', 'application_sid'].filter((k) => typeof s[k] === 'string' && s[k] !== '').length <= 1,
+      'provider_settings: at most one of url, twiml, application_sid',
+    ),
+  time_zone: z.string().regex(
+    /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/,
+    'time_zone must be an IANA name such as Europe/Paris',
+  )
+    .max(64),
+  window_start: z.string().regex(TIME_OF_DAY, 'window_start must be HH:MM'),
+  window_end: z.string().regex(TIME_OF_DAY, 'window_end must be HH:MM'),
+  window_days: z
+    .array(z.number().int().min(1).max(7))
+    .min(1, 'window_days: at least one day')
+    .max(7)
+    .refine((d) => new Set(d).size === d.length, 'window_days: each day once'),
+  max_attempts: z.number().int().min(1, 'max_attempts: 1 to 100').max(100, 'max_attempts: 1 to 100'),
+  retry_delay: z
+    .string()
+    .regex(INTERVAL, "retry_delay must look like '30 minutes' (seconds, minutes, hours or days)")
+    .refine((s) => {
+      const m = INTERVAL.exec(s);
+      return m !== null && Number(m[1]) * SECONDS[m[2]!]! <= 30 * 86_400;
+    }, 'retry_delay: at most 30 days'),
+  retry_backoff: z.number().min(1, 'retry_backoff: 1 to 10').max(10, 'retry_backoff: 1 to 10'),
+});
+
+/** A new campaign: name required, every other field optional (the table's defaults). */
+export const CampaignCreate = CampaignFields.partial().required({ name: true }).strict()
+  .refine((c) => c.window_start === undefined || c.window_start !== c.window_end, {
+    message: 'window_start and window_end must differ',
+    path: ['window_end'],
+  });
+export type CampaignCreate = z.infer<typeof CampaignCreate>;
+
+/** An edit: any of the fields, at least one. */
+export const CampaignPatch = CampaignFields.partial().strict()
+  .refine((c) => Object.keys(c).length > 0, 'nothing to change: give at least one field')
+  .refine((c) => c.window_start === undefined || c.window_start !== c.window_end, {
+    message: 'window_start and window_end must differ',
+    path: ['window_end'],
+  });
+export type CampaignPatch = z.infer<typeof CampaignPatch>;
+
+/** The field each CHECK constraint (or checking trigger) of public.campaigns guards. */
+export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
+  campaigns_name_is_not_blank: 'name',
+  campaigns_cap_is_positive: 'max_concurrent_calls',
+  campaigns_caller_id_is_e164: 'caller_id',
+  campaigns_provider_is_known: 'provider',
+  campaigns_provider_settings_is_object: 'provider_settings',
+  campaigns_window_is_not_empty: 'window_end',
+  campaigns_window_days_are_iso_weekdays: 'window_days',
+  campaigns_max_attempts_is_positive: 'max_attempts',
+  campaigns_retry_delay_is_positive: 'retry_delay',
+  campaigns_retry_backoff_is_sane: 'retry_backoff',
+  campaigns_time_zone_is_valid: 'time_zone',
+};
+
+/** zod issues as one line each: "field: message". */
+export function describeIssues(error: z.ZodError): Array<{ field: string; message: string }> {
+  return error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+}

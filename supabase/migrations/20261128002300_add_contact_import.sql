@@ -1,0 +1,57 @@
+-- Contacts imported from CSV (scheduler-admin POST /campaigns/<id>/contacts, npm run campaign --
+-- import): the function parses and normalises the file (E.164 with libphonenumber-js) and sends the
+-- good rows here in batches, each batch its own statement (one transaction through the pooler).
+-- Each row comes back with its outcome: imported, duplicate (its number is already a contact of the
+-- campaign, or an earlier row of the batch has it), or bad_time_zone (not an IANA zone: not
+-- inserted, the rest of the batch is). CHECK constraints stay the last word.
+
+create function public.import_contacts(p_campaign_id bigint, p_rows jsonb, p_now timestamptz default now())
+returns table (line integer, outcome text)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_status public.campaign_status;
+begin
+  select c.status into v_status from public.campaigns c where c.id = p_campaign_id for key share;
+  if not found then
+    raise exception 'no campaign with id %', p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_status in ('CANCELLED', 'COMPLETED') then
+    raise exception 'campaign % is %: contacts cannot be added', p_campaign_id, lower(v_status::text)
+      using errcode = 'object_not_in_prerequisite_state';
+  end if;
+  if jsonb_typeof(p_rows) is distinct from 'array' then
+    raise exception 'p_rows must be a JSON array' using errcode = 'invalid_parameter_value';
+  end if;
+  return query
+  with input as (
+    select r.line, r.phone, r.name, r.time_zone, coalesce(r.metadata, '{}'::jsonb) as metadata,
+           (r.time_zone is null or public.is_valid_time_zone(r.time_zone)) as zone_ok,
+           row_number() over (partition by r.phone order by r.line) as nth
+      from jsonb_to_recordset(p_rows) as r (line integer, phone text, name text, time_zone text, metadata jsonb)
+  ),
+  inserted as (
+    insert into public.contacts (campaign_id, phone, name, time_zone, metadata, next_attempt_at, created_at, updated_at)
+    select p_campaign_id, i.phone, i.name, i.time_zone, i.metadata, p_now, p_now, p_now
+      from input i
+     where i.zone_ok and i.nth = 1
+     order by i.line
+    on conflict (campaign_id, phone) do nothing
+    returning phone
+  )
+  select i.line,
+         case when not i.zone_ok then 'bad_time_zone'
+              when i.nth = 1 and exists (select 1 from inserted n where n.phone = i.phone) then 'imported'
+              else 'duplicate' end
+    from input i
+   order by i.line;
+end;
+$$;
+
+comment on function public.import_contacts(bigint, jsonb, timestamptz) is
+  'Adds a batch of contacts to campaign p_campaign_id: p_rows is a JSON array of {line, phone (E.164), name, time_zone, metadata}. Returns each line with its outcome: imported, duplicate (already a contact of the campaign, or an earlier line of the batch), bad_time_zone (not inserted). Refuses a cancelled or completed campaign (SQLSTATE 55000) and a missing one (P0002).';
+
+revoke all on function public.import_contacts(bigint, jsonb, timestamptz) from public, anon, authenticated;
+grant execute on function public.import_contacts(bigint, jsonb, timestamptz) to service_role;

@@ -1,0 +1,374 @@
+// Campaigns through scheduler-admin's API, against the real gateway and database: create and edit
+// validated by the shared zod schema (400 naming the field), the database's CHECKs as the last word
+// (400 naming the field), pause / resume / cancel with a preview of what happens to queued and
+// active calls and pending contacts, and every action in operator_audit_log naming the credential.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CampaignCreate, CampaignPatch } from '../../supabase/functions/_shared/campaign-schema.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { functionsEnv, type Gateway, randomSecret, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { mintSupabaseJwt } from '../../scripts/stack/operator-jwt.ts';
+import { invariantViolations } from '../support/invariants.ts';
+import { type HttpAnswer, request } from '../support/net.ts';
+
+let db: pg.Client;
+let sim: TwilioSimulator;
+let gw: Gateway;
+let env: Record<string, string | undefined>;
+
+beforeAll(async () => {
+  db = await connect();
+  await disableCronJobs(db);
+  sim = await startSim({ seed: 14, callbacks: false });
+  env = functionsEnv(sim);
+  gw = await startGateway(env);
+});
+
+afterAll(async () => {
+  await gw?.stop('SIGKILL');
+  await sim?.close();
+  await db?.end();
+});
+
+beforeEach(async () => {
+  await resetData(db);
+});
+
+function admin(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${init.token ?? env.ADMIN_TOKEN}` };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  return request(`${gw.url}/scheduler-admin${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    signal: AbortSignal.timeout(30_000),
+  });
+}
+
+async function auditRows(): Promise<Array<{ actor: string; action: string; subject: string; before: unknown; after: unknown }>> {
+  return (await db.query('select actor, action, subject, before, after from public.operator_audit_log order by id')).rows;
+}
+
+describe('the shared campaign schema', () => {
+  it('names the field of each refusal, and accepts what the table accepts', () => {
+    expect(CampaignCreate.safeParse({ name: 'x', caller_id: '+15551230000', window_end: '24:00' }).success).toBe(true);
+    const bad = CampaignCreate.safeParse({ name: ' ', max_concurrent_calls: 0, caller_id: '555', window_days: [1, 1], extra: 1 });
+    expect(bad.success).toBe(false);
+    const fields = bad.error!.issues.map((i) => i.path.join('.') || i.code);
+    expect(fields).toEqual(expect.arrayContaining(['name', 'max_concurrent_calls', 'caller_id', 'window_days']));
+    expect(bad.error!.issues.some((i) => i.code === 'unrecognized_keys')).toBe(true);
+    expect(CampaignPatch.safeParse({}).success).toBe(false);
+    expect(CampaignPatch.safeParse({ retry_delay: '31 days' }).success).toBe(false);
+    expect(CampaignPatch.safeParse({ retry_delay: '30 minutes' }).success).toBe(true);
+  });
+});
+
+describe('campaigns through the admin API', () => {
+  it('creates and edits a campaign, refuses bad fields by name (schema, then the database), and audits both', async () => {
+    const made = await admin('/campaigns', {
+      method: 'POST',
+      body: {
+        name: 'Spring reminders',
+        max_concurrent_calls: 3,
+        caller_id: '+15551230000',
+        provider_settings: { twiml: '<Response><Say>Hi</Say></Response>' },
+        time_zone: 'Europe/Paris',
+        window_start: '09:30',
+        window_end: '18:00',
+        window_days: [1, 2, 3],
+        retry_delay: '30 minutes',
+      },
+    });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({
+      name: 'Spring reminders',
+      status: 'QUEUED',
+      max_concurrent_calls: 3,
+      set_up_problem: null,
+    });
+    expect(made.json.window_start).toBe('09:30:00');
+    expect(made.json.retry_delay).toBe('00:30:00');
+    expect(made.json.max_attempts).toBe(3); // the table's default
+    const id = String(made.json.id);
+
+    // The schema refuses, naming the fields; nothing is written.
+    const refused = await admin('/campaigns', { method: 'POST', body: { name: '', max_concurrent_calls: -1, colour: 'red' } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues.map((i: { field: string }) => i.field)).toEqual(
+      expect.arrayContaining(['name', 'max_concurrent_calls']),
+    );
+    // The database is the last word: an unknown time zone passes the schema's shape, not the trigger.
+    const zone = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { time_zone: 'Mars/Olympus_Mons' } });
+    expect(zone.status).toBe(400);
+    expect(zone.json.field).toBe('time_zone');
+    expect(zone.json.message).toContain('campaigns_time_zone_is_valid');
+
+    const edited = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { max_concurrent_calls: 7, priority: 2 } });
+    expect(edited.status).toBe(200);
+    expect(edited.json).toMatchObject({ max_concurrent_calls: 7, priority: 2, time_zone: 'Europe/Paris' });
+    expect((await admin(`/campaigns/${id}`)).json.max_concurrent_calls).toBe(7);
+    expect((await admin('/campaigns/999999', { method: 'PATCH', body: { priority: 1 } })).status).toBe(404);
+    expect((await admin('/campaigns')).json.campaigns.map((c: { id: number }) => String(c.id))).toEqual([id]);
+
+    const audit = await auditRows();
+    expect(audit.map((a) => `${a.actor} ${a.action} ${a.subject}`)).toEqual([
+      `admin_token campaign.create campaign ${id}`,
+      `admin_token campaign.update campaign ${id}`,
+    ]);
+    expect(audit[1]!.before).toMatchObject({ max_concurrent_calls: 3, priority: 0 });
+    expect(audit[1]!.after).toMatchObject({ max_concurrent_calls: 7, priority: 2 });
+    const listed = await admin('/audit?limit=10');
+    expect(listed.json.entries.map((e: { action: string }) => e.action)).toEqual(['campaign.update', 'campaign.create']);
+  });
+
+  it('pause releases queued calls and keeps active ones; resume serves again; cancel ends pending contacts; each previewed and audited', async () => {
+    const id = await createCampaign(db, { cap: 4 });
+    await addContacts(db, id, 6);
+    const at = new Date('2026-06-03T12:00:00Z');
+    await db.query('select public.launch_due_calls($1)', [at]); // 4 queued
+    await db.query('select * from public.claim_queued_calls(1, null, $1)', [at]); // 1 dialing, 3 queued
+
+    const preview = await admin(`/campaigns/${id}/preview-action?action=pause`);
+    expect(preview.status).toBe(200);
+    expect(preview.json).toMatchObject({
+      allowed: true,
+      status_after: 'PAUSED',
+      queued_calls_released: 3,
+      active_calls_finishing: 1,
+      pending_contacts_ended: 0,
+      pending_contacts: 2,
+    });
+    expect((await admin(`/campaigns/${id}/preview-action?action=resume`)).json).toMatchObject({ allowed: false });
+
+    const paused = await admin(`/campaigns/${id}/pause`, { method: 'POST' });
+    expect(paused.status).toBe(200);
+    expect(paused.json).toMatchObject({ queued_calls_released: 3, active_calls_finishing: 1, campaign: { status: 'PAUSED' } });
+    const calls = await db.query<{ status: string; n: number }>(
+      `select status::text, count(*)::int as n from public.calls where campaign_id = $1 group by 1 order by 1`,
+      [id],
+    );
+    expect(calls.rows).toEqual([{ status: 'canceled', n: 3 }, { status: 'dialing', n: 1 }]);
+    const attempts = await db.query<{ n: number }>('select sum(attempts)::int as n from public.contacts where campaign_id = $1', [
+      id,
+    ]);
+    expect(attempts.rows[0]!.n).toBe(1); // a released call is not an attempt
+    expect(
+      await db.query('select public.launch_due_calls($1)', [at]).then(() =>
+        db.query(
+          `select count(*)::int as n from public.calls where campaign_id = $1 and status = 'queued'`,
+          [id],
+        )
+      ),
+    ).toMatchObject({ rows: [{ n: 0 }] }); // nothing reserved while paused
+    expect((await admin(`/campaigns/${id}/pause`, { method: 'POST' })).status).toBe(409);
+
+    const resumed = await admin(`/campaigns/${id}/resume`, { method: 'POST' });
+    expect(resumed.status).toBe(200);
+    expect(['QUEUED', 'RUNNING']).toContain(resumed.json.campaign.status);
+    await db.query('select public.launch_due_calls($1)', [at]);
+    const queued = await db.query<{ n: number }>(
+      `select count(*)::int as n from public.calls where campaign_id = $1 and status = 'queued'`,
+      [id],
+    );
+    expect(queued.rows[0]!.n).toBe(3); // cap 4, one still dialing
+
+    const cancelPreview = await admin(`/campaigns/${id}/preview-action?action=cancel`);
+    expect(cancelPreview.json).toMatchObject({
+      allowed: true,
+      queued_calls_released: 3,
+      active_calls_finishing: 1,
+      pending_contacts_ended: 5,
+    });
+    const cancelled = await admin(`/campaigns/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.json).toMatchObject({ queued_calls_released: 3, active_calls_finishing: 1, pending_contacts_ended: 5 });
+    const contacts = await db.query<{ status: string; n: number }>(
+      `select status::text, count(*)::int as n from public.contacts where campaign_id = $1 group by 1 order by 1`,
+      [id],
+    );
+    expect(contacts.rows).toEqual([{ status: 'cancelled', n: 5 }, { status: 'in_progress', n: 1 }]);
+    expect((await admin(`/campaigns/${id}/resume`, { method: 'POST' })).status).toBe(409);
+    expect(await invariantViolations(db)).toEqual([]);
+
+    const audit = await auditRows();
+    expect(audit.map((a) => a.action)).toEqual(['campaign.pause', 'campaign.resume', 'campaign.cancel']);
+    expect(audit[0]!.before).toMatchObject({ status: expect.stringMatching(/QUEUED|RUNNING/) });
+    expect(audit[2]!.after).toMatchObject({ campaign: { status: 'CANCELLED' }, pending_contacts_ended: 5 });
+  });
+
+  it('refuses without a credential, and names a named token in the audit trail', async () => {
+    expect((await admin('/campaigns', { token: 'wrong' })).status).toBe(401);
+    const token = await admin('/tokens', { method: 'POST', body: { name: 'dana' } });
+    const made = await admin('/campaigns', { method: 'POST', body: { name: 'by dana' }, token: token.json.token });
+    expect(made.status).toBe(201);
+    const audit = await auditRows();
+    expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `operator:${token.json.id}:dana` });
+  });
+});
+
+describe('npm run campaign (the CLI, through the API)', () => {
+  const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  function cli(args: string[], token = env.ADMIN_TOKEN!): Promise<{ code: number; out: string; err: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/campaign.ts', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, SUPABASE_FUNCTIONS_URL: gw.url, OPERATOR_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, out, err }));
+    });
+  }
+
+  it('creates, edits, lists, and pauses / resumes / cancels only after showing the counts', async () => {
+    const token = (await admin('/tokens', { method: 'POST', body: { name: 'cli-erin' } })).json;
+    const made = await cli([
+      'create',
+      '--name',
+      'From the CLI',
+      '--cap',
+      '2',
+      '--caller-id',
+      '+15551230000',
+      '--twiml',
+      '<Response/>',
+      '--window',
+      '08:00-17:30',
+      '--days',
+      '1,2,3,4,5,6,7',
+    ], token.token);
+    expect(made.err).toBe('');
+    expect(made.code).toBe(0);
+    const id = /^created: (\d+)\t/.exec(made.out)![1]!;
+
+    const bad = await cli(['edit', id, '--cap', '0', '--caller-id', '12'], token.token);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('max_concurrent_calls');
+    expect(bad.err).toContain('caller_id');
+    const zone = await cli(['edit', id, '--time-zone', 'Nowhere/Special'], token.token);
+    expect(zone.code).toBe(1);
+    expect(zone.err).toContain('time_zone');
+    expect((await cli(['edit', id, '--cap', '9'], token.token)).code).toBe(0);
+    expect((await cli(['list'], token.token)).out).toMatch(
+      new RegExp(`^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC`),
+    );
+
+    await addContacts(db, id, 3);
+    const unconfirmed = await cli(['pause', id], token.token);
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.out).toContain('QUEUED -> PAUSED');
+    expect(unconfirmed.err).toContain('--yes');
+    expect((await db.query('select status::text from public.campaigns where id = $1', [id])).rows[0]!.status).toBe('QUEUED');
+
+    const paused = await cli(['pause', id, '--yes'], token.token);
+    expect(paused.code).toBe(0);
+    expect(paused.out).toContain('is PAUSED');
+    expect((await cli(['resume', id, '--yes'], token.token)).out).toContain('is QUEUED');
+    const cancelled = await cli(['cancel', id, '--yes'], token.token);
+    expect(cancelled.out).toContain('pending contacts ended: 3');
+    expect(cancelled.out).toContain('3 pending contacts ended');
+    expect((await cli(['resume', id, '--yes'], token.token)).code).toBe(1);
+    expect((await cli(['pause', id], 'wrong-token')).err).toContain('401');
+
+    const actor = `operator:${token.id}:cli-erin`;
+    expect((await auditRows()).filter((a) => a.actor === actor).map((a) => a.action)).toEqual([
+      'campaign.create',
+      'campaign.update',
+      'campaign.pause',
+      'campaign.resume',
+      'campaign.cancel',
+    ]);
+  });
+});
+
+describe('npm run campaign -- import / export (the CLI, in parts)', () => {
+  it('sends the file in parts of --rows rows, reports errors and duplicates with the file line numbers, and exports', async () => {
+    const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'campaign-cli-'));
+    const lines = ['phone,name'];
+    for (let i = 0; i < 12; i++) lines.push(`(415) 555-01${String(10 + i)},"Person ${i}"`);
+    lines[5] = 'nope,Bad'; // file line 6
+    lines[9] = '"(415) 555-0111","multi\nline"'; // file lines 10-11: a duplicate of line 3
+    lines.push('');
+    lines.push('(415) 555-0199,Last'); // after an empty line
+    const file = path.join(dir, 'contacts.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const id = await createCampaign(db);
+    const run = (args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
+        const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/campaign.ts', ...args], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, SUPABASE_FUNCTIONS_URL: gw.url, ADMIN_TOKEN: env.ADMIN_TOKEN },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? 1, out, err }));
+      });
+    const imported = await run(['import', id, file, '--region', 'US', '--rows', '5']);
+    expect(imported.code).toBe(0);
+    expect(imported.out.match(/^part \d+:/gm)).toHaveLength(3);
+    expect(imported.err).toContain('line 6, column phone: not a phone number');
+    expect(imported.err).toContain('duplicates at lines 11');
+    expect(imported.out).toContain('done: 13 rows, 11 imported, 1 duplicates, 1 errors');
+    const count = await db.query<{ n: number }>('select count(*)::int as n from public.contacts where campaign_id = $1', [id]);
+    expect(count.rows[0]!.n).toBe(11);
+
+    const out = path.join(dir, 'export.csv');
+    expect((await run(['export', id, '--out', out])).code).toBe(0);
+    const exported = readFileSync(out, 'utf8').trimEnd().split('\r\n');
+    expect(exported).toHaveLength(12);
+    expect(exported[1]).toMatch(/^\d+,'\+14155550110,Person 0,,pending,0,/);
+    const audit = (await auditRows()).map((a) => a.action);
+    expect(audit).toEqual(['contacts.import', 'contacts.import', 'contacts.import']);
+  });
+});
+
+describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
+  it('accepts an operator user, names the user in the audit trail, and refuses the rest', async () => {
+    const secret = randomSecret('jwt');
+    const jwtEnv = functionsEnv(sim, { SUPABASE_JWT_SECRET: secret });
+    const g = await startGateway(jwtEnv);
+    try {
+      const call = (token: string, body?: unknown) =>
+        request(`${g.url}/scheduler-admin/campaigns`, {
+          method: body ? 'POST' : 'GET',
+          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+      const sub = '5f0c7a52-1d1e-4d3c-9a51-3b7f3c1d2e01';
+      const ok = mintSupabaseJwt(secret, { sub, email: 'olga@example.org' });
+      const made = await call(ok, { name: 'by olga' });
+      expect(made.status).toBe(201);
+      const audit = await auditRows();
+      expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `user:${sub}:olga@example.org` });
+
+      expect((await call(mintSupabaseJwt(secret, { appRole: null }))).status).toBe(401); // not an operator
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(401);
+      expect((await call(mintSupabaseJwt('another-secret-another-secret-xx'))).status).toBe(401); // forged
+      expect((await call(mintSupabaseJwt(secret, { ttlSeconds: -10 }))).status).toBe(401); // expired
+      expect((await call(mintSupabaseJwt(secret, { aud: 'anon' }))).status).toBe(401);
+      const [h, p] = ok.split('.');
+      const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.${'A'.repeat(43)}`;
+      expect((await call(none)).status).toBe(401);
+      expect(h).toBeTruthy();
+      // Without SUPABASE_JWT_SECRET (the shared gateway) a session is not a credential.
+      expect((await admin('/campaigns', { token: ok })).status).toBe(401);
+    } finally {
+      await g.stop('SIGKILL');
+    }
+  });
+});
