@@ -213,6 +213,10 @@ comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigi
 --   retryable -> (429/503: the provider did not create the call) back to queued at p_retry_at, attempt not counted
 --   permanent -> failed with the provider's reason; contact invalid (bad number) or retried per the rules
 --   unknown   -> unknown: never re-sent; reconciled by a callback or expired by the reaper
+--   campaign_rejected -> the provider refused the campaign as a whole (caller id, answer URL,
+--                account: nothing was created): the call is released (not an attempt, the contact
+--                back to pending) and the campaign PAUSED with the reason, so no other contact
+--                burns an attempt on it
 create function public._record_dispatch_result(
   p_call_id bigint,
   p_outcome text,
@@ -231,7 +235,7 @@ as $$
 declare
   v_call public.calls;
 begin
-  if p_outcome not in ('accepted', 'retryable', 'permanent', 'unknown') then
+  if p_outcome not in ('accepted', 'retryable', 'permanent', 'unknown', 'campaign_rejected') then
     raise exception 'unknown dispatch outcome: %', p_outcome using errcode = 'invalid_parameter_value';
   end if;
 
@@ -293,7 +297,29 @@ begin
        set attempts = greatest(attempts - 1, 0), updated_at = p_now
      where id = v_call.contact_id;
     return 'queued'::public.call_status;
-  elsif p_outcome = 'permanent' then
+  elsif p_outcome = 'campaign_rejected' and v_call.provider_call_id is null then
+    update public.calls
+       set status = 'canceled', released_at = p_now, dialed_at = null, ended_at = p_now,
+           error = 'released: the provider refused the campaign: ' || coalesce(p_reason, 'no reason given'),
+           error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    update public.contacts ct
+       set attempts = greatest(ct.attempts - 1, 0),
+           status = case when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                         then 'do_not_call'::public.contact_status
+                         else 'pending'::public.contact_status end,
+           last_error = 'call released: the provider refused the campaign', updated_at = p_now
+     where ct.id = v_call.contact_id and ct.status = 'in_progress';
+    update public.campaigns c
+       set status = 'PAUSED',
+           paused_reason = 'the provider refused the campaign'
+                           || coalesce(' (code ' || p_error_code || ')', '') || ': ' || coalesce(p_reason, 'no reason given'),
+           paused_at = p_now, updated_at = p_now
+     where c.id = v_call.campaign_id and c.status in ('QUEUED', 'RUNNING');
+    return 'canceled'::public.call_status;
+  elsif p_outcome in ('permanent', 'campaign_rejected') then
+    -- (campaign_rejected for a call the provider has, as a callback showed: it was dialled, so it
+    -- fails like any permanent refusal.)
     update public.calls
        set status = 'failed', ended_at = p_now, error = p_reason, error_code = p_error_code, updated_at = p_now
      where id = p_call_id;
@@ -506,6 +532,8 @@ grant execute on function public.release_stale_queued_calls(timestamptz) to serv
 --                the call (provider_call_id set): then unknown, never re-sent
 --   permanent -> failed, contact settled (invalid number ends it)
 --   unknown   -> unknown: never re-sent
+--   campaign_rejected -> the provider refused the campaign as a whole: call released (not an
+--                attempt), contact back to pending, campaign PAUSED with paused_reason
 --   a call no longer in dialing keeps what its callbacks said (stale / duplicate answers ignored)
 -- The common case (accepted, not already final, the call named once in the batch) is one set-based
 -- UPDATE with the same expressions as _record_dispatch_result(); every other row (other outcomes,
@@ -583,7 +611,7 @@ begin
   -- The checks, for the whole batch before anything is written.
   select min(o.ord) into v_bad_ord
     from unnest(v_outcomes) with ordinality as o(outcome, ord)
-   where o.outcome is null or o.outcome not in ('accepted', 'retryable', 'permanent', 'unknown');
+   where o.outcome is null or o.outcome not in ('accepted', 'retryable', 'permanent', 'unknown', 'campaign_rejected');
   if v_bad_ord is not null then
     raise exception 'unknown dispatch outcome: %', v_outcomes[v_bad_ord] using errcode = 'invalid_parameter_value';
   end if;

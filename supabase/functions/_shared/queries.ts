@@ -207,7 +207,8 @@ export async function claimQueuedCalls(
 /** One provider answer as record_dispatch_results() takes it (see its migration). */
 export interface DispatchResultRow {
   call_id: string;
-  outcome: 'accepted' | 'retryable' | 'permanent' | 'unknown';
+  /** campaign_rejected: a campaign-level refusal (the call released, the campaign paused). */
+  outcome: 'accepted' | 'retryable' | 'permanent' | 'unknown' | 'campaign_rejected';
   provider_call_id?: string | null;
   status?: string | null;
   reason?: string | null;

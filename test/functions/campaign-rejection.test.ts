@@ -1,0 +1,132 @@
+// A campaign-level refusal by the provider (issue 13): Twilio refuses the caller id (21210) from
+// the middle of a campaign on. Over real HTTP: the real Deno gateway, the real database, the
+// Twilio simulator. The campaign pauses with the reason, the refused calls are released (the
+// contacts keep their attempts), the run reports one line for the campaign, not one per call, and
+// the other campaign goes on.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { addContacts, CALLER_ID, createCampaign } from '../support/builders.ts';
+import { waitFor } from '../support/clock.ts';
+import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
+import {
+  ALL_COMPLETED,
+  functionsEnv,
+  type Gateway,
+  postTick,
+  randomSecret,
+  startGateway,
+  startSim,
+  type TwilioSimulator,
+} from '../support/functions.ts';
+import { activeCalls, callRows, contactRows, runRow } from '../support/rows.ts';
+
+const SECRET = randomSecret();
+const OTHER_CALLER_ID = '+15559990001';
+
+let pool: pg.Pool;
+let sim: TwilioSimulator;
+let gw: Gateway;
+
+beforeAll(async () => {
+  pool = newPool(4);
+  sim = await startSim({ outcomes: ALL_COMPLETED });
+  gw = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await sim?.close();
+  await pool?.end();
+});
+
+beforeEach(async () => {
+  sim.reset();
+  await resetData(pool);
+  await updateSettings(pool, FAST_SETTINGS);
+});
+
+async function campaign(id: string): Promise<{ status: string; paused_reason: string | null; paused_at: Date | null }> {
+  const { rows } = await pool.query(
+    'select status::text as status, paused_reason, paused_at from public.scheduler_campaign_progress where campaign_id = $1',
+    [id],
+  );
+  return rows[0];
+}
+
+describe('a caller id that starts failing mid-campaign', () => {
+  it("pauses the campaign with the reason, keeps the contacts' attempts, reports one line; the other campaign goes on", async () => {
+    const refused = await createCampaign(pool, { name: 'refused', cap: 3 });
+    const other = await createCampaign(pool, { name: 'other', cap: 3, callerId: OTHER_CALLER_ID });
+    await addContacts(pool, refused, 9);
+    await addContacts(pool, other, 6);
+
+    const first = await postTick(gw, SECRET);
+    expect(first.json).toMatchObject({ status: 'ok', launched: 6 });
+    await waitFor('the first calls to end', async () => (await activeCalls(pool)) === 0);
+
+    // From now on Twilio refuses the first campaign's caller id.
+    sim.setFaults({
+      numbers: [{ match: CALLER_ID, field: 'From', reject: { code: 21210, message: "'From' phone number not verified" } }],
+    });
+    const second = await postTick(gw, SECRET);
+    expect(second.json).toMatchObject({ status: 'partial', launched: 3 });
+    const run = await runRow(pool, second.json.run_id);
+    // One line for the campaign, none per call.
+    expect(run.errors).toEqual([
+      expect.objectContaining({
+        stage: 'dispatch',
+        campaign_id: refused,
+        code: '21210',
+        message: expect.stringMatching(/^campaign \d+ paused: the caller id \(From\) is not verified/),
+      }),
+    ]);
+    expect(run.errors[0]).not.toHaveProperty('call_id');
+
+    const paused = await campaign(refused);
+    expect(paused.status).toBe('PAUSED');
+    expect(paused.paused_reason).toMatch(
+      /^the provider refused the campaign \(code 21210\): the caller id \(From\) is not verified/,
+    );
+    expect(paused.paused_at).not.toBeNull();
+    expect((await campaign(other)).status).toBe('RUNNING');
+
+    // The refused calls were released: not attempts; the contacts wait with the attempts they had.
+    const refusedCalls = await callRows(pool, `campaign_id = $1 and error_code = '21210'`, [refused]);
+    expect(refusedCalls).toHaveLength(3);
+    for (const c of refusedCalls) {
+      expect(c).toMatchObject({ status: 'canceled', dialed_at: null });
+      expect(c.error).toMatch(/^released: the provider refused the campaign/);
+    }
+    const contacts = await contactRows(pool, refused);
+    expect(contacts.filter((c) => c.status === 'done' && c.attempts === 1)).toHaveLength(3);
+    expect(contacts.filter((c) => c.status === 'pending' && c.attempts === 0)).toHaveLength(6);
+
+    // Paused: the next tick reserves nothing for it.
+    await waitFor("the other campaign's calls to end", async () => (await activeCalls(pool)) === 0);
+    const requestsBefore = sim.stats().createRequests;
+    const third = await postTick(gw, SECRET);
+    expect(third.json).toMatchObject({ status: 'ok', launched: 0 });
+    expect(sim.stats().createRequests).toBe(requestsBefore);
+    expect(await callRows(pool, 'campaign_id = $1', [refused])).toHaveLength(6);
+
+    // The operator fixes the caller id and resumes: the reason goes, the waiting contacts are called.
+    sim.setFaults({ numbers: null });
+    await pool.query(`update public.campaigns set status = 'RUNNING' where id = $1`, [refused]);
+    expect(await campaign(refused)).toMatchObject({ status: 'RUNNING', paused_reason: null, paused_at: null });
+    const fourth = await postTick(gw, SECRET);
+    expect(fourth.json).toMatchObject({ status: 'ok', launched: 3 });
+    const again = await callRows(pool, `campaign_id = $1 and dispatch_run_id = $2`, [refused, fourth.json.run_id]);
+    expect(again.map((c) => c.attempt)).toEqual([1, 1, 1]);
+  });
+
+  it('a scheduler-paused campaign keeps its reason only while PAUSED (named CHECK)', async () => {
+    const id = await createCampaign(pool, { status: 'RUNNING' });
+    await expect(pool.query(`update public.campaigns set paused_reason = 'x' where id = $1`, [id])).rejects.toThrow(
+      /campaigns_paused_reason_only_when_paused/,
+    );
+    await pool.query(`update public.campaigns set status = 'PAUSED', paused_reason = 'x', paused_at = now() where id = $1`, [id]);
+    await pool.query(`update public.campaigns set status = 'CANCELLED' where id = $1`, [id]);
+    expect(await campaign(id)).toMatchObject({ status: 'CANCELLED', paused_reason: null, paused_at: null });
+  });
+});
