@@ -16,6 +16,10 @@ create table public.campaigns (
   max_attempts integer not null default 3,
   retry_delay interval not null default '1 hour',
   retry_backoff numeric not null default 2,
+  -- What a call answered by a machine means (the provider reports AnsweredBy when
+  -- provider_settings.machine_detection asks for detection): 'retry' (no person was reached: the
+  -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
+  machine_answer_policy text not null default 'retry',
   -- Why the campaign cannot dial, or null when it can: it needs a caller id and exactly one of
   -- provider_settings.url / twiml / application_sid (what the provider does when the call is
   -- answered). Computed here once; launch_due_calls() reports it and reserves nothing,
@@ -49,6 +53,7 @@ create table public.campaigns (
   constraint campaigns_max_attempts_is_positive check (max_attempts between 1 and 100),
   constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
   constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10),
+  constraint campaigns_machine_answer_policy_is_known check (machine_answer_policy in ('retry', 'done')),
   constraint campaigns_paused_reason_only_when_paused check (paused_reason is null or status = 'PAUSED')
 )
 -- Room on each page, so that the tick's update of last_served_at stays HOT (no index entry
@@ -60,6 +65,7 @@ comment on table public.campaigns is
 comment on column public.campaigns.set_up_problem is 'Why the campaign cannot dial (no caller_id; not exactly one of provider_settings.url / twiml / application_sid), or null. Generated.';
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 
+comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
 comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';
 
 -- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused.

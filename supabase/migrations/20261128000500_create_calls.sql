@@ -21,10 +21,15 @@ create table public.calls (
   ended_at timestamptz,
   released_at timestamptz,
   duration_seconds integer,
+  -- Who answered, as the provider reported it (Twilio AnsweredBy: human, machine_start,
+  -- machine_end_beep, machine_end_silence, machine_end_other, fax, unknown; any other value is kept
+  -- as sent, at most 64 characters, and treated as a person).
+  answered_by text,
   error text,
   error_code text,
   updated_at timestamptz not null default now(),
   constraint calls_attempt_is_positive check (attempt > 0),
+  constraint calls_answered_by_is_short check (length(answered_by) <= 64),
   constraint calls_released_only_when_canceled check (released_at is null or status = 'canceled'),
   constraint calls_released_were_never_dialed check (released_at is null or dialed_at is null),
   constraint calls_final_have_ended_at check (

@@ -349,7 +349,8 @@ create function public.apply_call_status(
   p_status public.call_status,
   p_duration_seconds integer default null,
   p_error_code text default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_answered_by text default null
 )
 returns text
 language plpgsql
@@ -357,6 +358,8 @@ set search_path = ''
 as $$
 declare
   v_call public.calls;
+  v_answered_by text := left(nullif(btrim(p_answered_by), ''), 64);
+  v_machine boolean;
 begin
   if p_status is null or p_status = 'queued' or p_status = 'unknown' then
     raise exception 'a status callback cannot set status %', coalesce(p_status::text, 'null')
@@ -400,21 +403,34 @@ begin
          answered_at = case when p_status = 'in_progress' then coalesce(answered_at, p_now) else answered_at end,
          ended_at = case when public._is_final_call_status(p_status) then p_now else null end,
          duration_seconds = coalesce(p_duration_seconds, duration_seconds),
+         answered_by = coalesce(v_answered_by, answered_by),
          error_code = coalesce(p_error_code, error_code),
          error = case when v_call.status = 'unknown' and not public._is_final_call_status(p_status) then null else error end,
          updated_at = p_now
    where id = v_call.id;
 
   if public._is_final_call_status(p_status) then
-    perform public._settle_contact(v_call.contact_id, p_status, false,
-      case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
+    -- A completed call answered by a machine reached no person: with the campaign's 'retry' policy
+    -- the contact is settled like a no-answer (tried again while attempts remain). Any other
+    -- AnsweredBy (human, unknown, a value we do not know) counts as a person reached.
+    v_machine := p_status = 'completed'
+      and coalesce(v_answered_by, v_call.answered_by) in
+          ('machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax')
+      and exists (select 1 from public.campaigns c where c.id = v_call.campaign_id and c.machine_answer_policy = 'retry');
+    if v_machine then
+      perform public._settle_contact(v_call.contact_id, 'no_answer', false,
+        'answered by a machine (' || coalesce(v_answered_by, v_call.answered_by) || '): tried again later', p_now);
+    else
+      perform public._settle_contact(v_call.contact_id, p_status, false,
+        case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
+    end if;
   end if;
   return 'applied';
 end;
 $$;
 
-comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) is
-  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. Returns applied / ignored / not_found / mismatch.';
+comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) is
+  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. Returns applied / ignored / not_found / mismatch.';
 
 -- expire_stuck_calls(): the reaper. Calls stuck in dialing/unknown past stuck_call_timeout (lost
 -- callback, crashed function) and calls ringing/in progress past max_call_duration become failed:
@@ -509,14 +525,14 @@ revoke all on function public._call_status_rank(public.call_status) from public,
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) from public, anon, authenticated;
-revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) from public, anon, authenticated;
+revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
 grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) to service_role;
-grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) to service_role;
+grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;
 

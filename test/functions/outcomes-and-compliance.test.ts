@@ -1,12 +1,12 @@
-// A campaign-level refusal by the provider (issue 13): Twilio refuses the caller id (21210) from
-// the middle of a campaign on. Over real HTTP: the real Deno gateway, the real database, the
+// Call outcomes and compliance (issue 13), over real HTTP. A campaign-level refusal by the
+// provider: Twilio refuses the caller id (21210) from the middle of a campaign on. Over real HTTP: the real Deno gateway, the real database, the
 // Twilio simulator. The campaign pauses with the reason, the refused calls are released (the
 // contacts keep their attempts), the run reports one line for the campaign, not one per call, and
 // the other campaign goes on.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { addContacts, CALLER_ID, createCampaign } from '../support/builders.ts';
+import { addContacts, CALLER_ID, createCampaign, freshPhones, TWIML } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
 import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
@@ -128,5 +128,98 @@ describe('a caller id that starts failing mid-campaign', () => {
     await pool.query(`update public.campaigns set status = 'PAUSED', paused_reason = 'x', paused_at = now() where id = $1`, [id]);
     await pool.query(`update public.campaigns set status = 'CANCELLED' where id = $1`, [id]);
     expect(await campaign(id)).toMatchObject({ status: 'CANCELLED', paused_reason: null, paused_at: null });
+  });
+});
+
+describe('machine answers and a bad caller id in one run of the simulator', () => {
+  it('machine answers are retried (policy retry) or end the contact (policy done); the bad caller id pauses its campaign', async () => {
+    const detect = { ...TWIML, machine_detection: 'Enable' };
+    const retry = await createCampaign(pool, {
+      name: 'retry',
+      cap: 4,
+      maxAttempts: 2,
+      retryDelay: '1 second',
+      providerSettings: detect,
+    });
+    const done = await createCampaign(pool, { name: 'done', cap: 2, providerSettings: detect });
+    await pool.query(`update public.campaigns set machine_answer_policy = 'done' where id = $1`, [done]);
+    // +15005550007: the simulator's (and Twilio's) test caller id that is not verified: 21210.
+    const refused = await createCampaign(pool, { name: 'bad caller id', cap: 5, callerId: '+15005550007' });
+    const [beep, start, human1, human2, left1, left2] = freshPhones(6);
+    await addContacts(pool, retry, [beep!, start!, human1!, human2!]);
+    await addContacts(pool, done, [left1!, left2!]);
+    await addContacts(pool, refused, 5);
+    const machines: Array<{ match: string; answeredBy: 'machine_end_beep' | 'machine_start' }> = [
+      { match: beep!, answeredBy: 'machine_end_beep' },
+      { match: start!, answeredBy: 'machine_start' },
+      { match: left1!, answeredBy: 'machine_end_beep' },
+      { match: left2!, answeredBy: 'machine_end_beep' },
+    ];
+    sim.setFaults({ numbers: machines });
+
+    const first = await postTick(gw, SECRET);
+    expect(first.json).toMatchObject({ status: 'partial', launched: 6 });
+    await waitFor('the calls to end', async () => (await activeCalls(pool)) === 0);
+    // The retry policy waits one second, then the machines are called again (attempt 2 of 2).
+    await waitFor('the retry delay', async () => {
+      const { rows } = await pool.query(
+        `select count(*)::int as n from public.contacts where status = 'pending' and next_attempt_at > now()`,
+      );
+      return rows[0].n === 0;
+    });
+    const second = await postTick(gw, SECRET);
+    expect(second.json).toMatchObject({ status: 'ok', launched: 2 });
+    await waitFor('the retries to end', async () => (await activeCalls(pool)) === 0);
+
+    const { rows: calls } = await pool.query(
+      `select c.name as campaign, ct.phone, cl.attempt, cl.status::text as status, cl.answered_by, cl.error_code
+         from public.calls cl join public.contacts ct on ct.id = cl.contact_id join public.campaigns c on c.id = cl.campaign_id
+        order by cl.id`,
+    );
+    const { rows: contacts } = await pool.query(
+      `select c.name as campaign, c.status::text as campaign_status, c.paused_reason, ct.phone, ct.status::text as status,
+              ct.attempts, ct.last_error
+         from public.contacts ct join public.campaigns c on c.id = ct.campaign_id order by ct.id`,
+    );
+    const runs = await Promise.all([first, second].map((t) => runRow(pool, t.json.run_id)));
+    // The closing note of issue 13: what paused, what was retried, the attempts kept.
+    console.log(
+      [
+        ...runs.map((r) =>
+          `run ${r.id}: ${r.status}, launched ${r.calls_launched}, released ${r.calls_released}, errors ${
+            JSON.stringify(r.errors)
+          }`
+        ),
+        ...calls.map((c) =>
+          `call ${c.campaign} ${c.phone} attempt ${c.attempt}: ${c.status}, answered_by ${c.answered_by}, error_code ${c.error_code}`
+        ),
+        ...contacts.map((c) =>
+          `contact ${c.campaign} (${c.campaign_status}${
+            c.paused_reason ? `: ${c.paused_reason}` : ''
+          }) ${c.phone}: ${c.status}, attempts ${c.attempts}, ${c.last_error}`
+        ),
+      ].join('\n'),
+    );
+
+    const byPhone = new Map(contacts.map((c) => [c.phone, c]));
+    expect(byPhone.get(beep!)).toMatchObject({
+      status: 'exhausted',
+      attempts: 2,
+      last_error: 'answered by a machine (machine_end_beep): tried again later',
+    });
+    expect(byPhone.get(start!)).toMatchObject({ status: 'exhausted', attempts: 2 });
+    expect(byPhone.get(human1!)).toMatchObject({ status: 'done', attempts: 1 });
+    expect(byPhone.get(human2!)).toMatchObject({ status: 'done', attempts: 1 });
+    expect(byPhone.get(left1!)).toMatchObject({ status: 'done', attempts: 1 });
+    expect(byPhone.get(left2!)).toMatchObject({ status: 'done', attempts: 1 });
+    expect(calls.filter((c) => c.campaign === 'retry' && c.answered_by?.startsWith('machine_'))).toHaveLength(4);
+    expect(calls.filter((c) => c.answered_by === 'human')).toHaveLength(2);
+    const refusedContacts = contacts.filter((c) => c.campaign === 'bad caller id');
+    expect(refusedContacts).toHaveLength(5);
+    for (const c of refusedContacts) {
+      expect(c).toMatchObject({ campaign_status: 'PAUSED', status: 'pending', attempts: 0 });
+      expect(c.paused_reason).toMatch(/code 21210/);
+    }
+    expect(runs[0]!.errors).toEqual([expect.objectContaining({ campaign_id: refused, code: '21210' })]);
   });
 });
