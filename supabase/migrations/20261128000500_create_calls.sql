@@ -43,6 +43,10 @@ comment on table public.calls is
 -- Invariant 2 backstop: a contact never has two active calls. launch_due_calls() never relies on it.
 create unique index calls_one_active_per_contact on public.calls (contact_id)
   where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- One person, one call: at most one active call per phone number, across all campaigns.
+-- launch_due_calls() never reserves a number with an active call; this backs it.
+create unique index calls_one_active_per_number on public.calls (to_phone)
+  where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
 -- (contact, attempt) is unique among calls that were not released before dialling.
 create unique index calls_one_row_per_attempt on public.calls (contact_id, attempt) where released_at is null;
 -- Status callbacks find calls by the provider's id.
