@@ -47,6 +47,8 @@ create unique index calls_one_active_per_contact on public.calls (contact_id)
 -- launch_due_calls() never reserves a number with an active call; this backs it.
 create unique index calls_one_active_per_number on public.calls (to_phone)
   where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- Calls per number per rolling 24 hours (scheduler_settings.max_calls_per_number_per_day).
+create index calls_per_number_recent_idx on public.calls (to_phone, queued_at) where released_at is null;
 -- (contact, attempt) is unique among calls that were not released before dialling.
 create unique index calls_one_row_per_attempt on public.calls (contact_id, attempt) where released_at is null;
 -- Status callbacks find calls by the provider's id.

@@ -10,7 +10,9 @@
 --   * per-campaign cap and global cap, counted from the rows of active calls (no counters);
 --   * one active call per contact (contacts move pending -> in_progress in the same statement),
 --     and per phone number across all campaigns (a number with an active call is skipped; a
---     number due in several campaigns is reserved once per tick; index calls_one_active_per_number);
+--     number due in several campaigns is reserved once per tick; index calls_one_active_per_number),
+--     and at most scheduler_settings.max_calls_per_number_per_day calls (not released) to a number
+--     in any rolling 24 hours across campaigns, when set;
 --   * max attempts, calling window in the contact's own time zone (else the campaign's; an
 --     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns.
 --
@@ -139,6 +141,11 @@ begin
            and not exists (select 1 from public.calls cl
                             where cl.to_phone = ct.phone
                               and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+           -- The frequency cap across campaigns (null: off; the plan drops the probe then).
+           and ($5::integer is null
+                or (select count(*) from public.calls cl
+                     where cl.to_phone = ct.phone and cl.released_at is null
+                       and cl.queued_at >= $1 - interval '24 hours') < $5)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
        union all
@@ -158,6 +165,11 @@ begin
            and not exists (select 1 from public.calls cl
                             where cl.to_phone = ct.phone
                               and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+           -- The frequency cap across campaigns (null: off; the plan drops the probe then).
+           and ($5::integer is null
+                or (select count(*) from public.calls cl
+                     where cl.to_phone = ct.phone and cl.released_at is null
+                       and cl.queued_at >= $1 - interval '24 hours') < $5)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
         ) u
@@ -253,7 +265,8 @@ begin
     left join campaigns_served cs on cs.id = s.id
    order by s.serve_rank
 $sql$
-  using p_now, v_max_campaigns, p_run_id, v_settings.global_max_concurrent_calls;
+  using p_now, v_max_campaigns, p_run_id, v_settings.global_max_concurrent_calls,
+        v_settings.max_calls_per_number_per_day;
 end;
 $$;
 
