@@ -23,6 +23,20 @@ const twilioError = (code: number, status: number) =>
 const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
   classifyCreateCallResponse(status, new Headers(headers), body, NOW);
 
+describe('the answer URL', () => {
+  it("carries call_id and contact_id, keeping the campaign's own query parameters", () => {
+    const built = buildCreateCallParams({
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      settings: { url: 'https://agent.example/answer?agent=sales&call_id=forged' },
+      callId: '7',
+      contactId: '42',
+    });
+    expect(built.ok && built.params.get('Url')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42');
+  });
+});
+
 describe('classifyCreateCallResponse', () => {
   it('2xx with a call sid is accepted; a just-created call is dialing unless Twilio says ringing', () => {
     const sid = 'CA0123456789abcdef0123456789abcdef';

@@ -223,3 +223,18 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
     expect(runs[0]!.errors).toEqual([expect.objectContaining({ campaign_id: refused, code: '21210' })]);
   });
 });
+
+describe('the call flow learns whom it calls', () => {
+  it("the answer URL carries our call id and contact id, and keeps the campaign's own query", async () => {
+    const id = await createCampaign(pool, { providerSettings: { url: 'https://agent.example/answer?agent=sales' } });
+    const [contact] = await addContacts(pool, id, freshPhones(1));
+    const t = await postTick(gw, SECRET);
+    expect(t.json).toMatchObject({ status: 'ok', launched: 1 });
+    const [call] = await callRows(pool, 'campaign_id = $1', [id]);
+    const seen = sim.calls().filter((c) => c.action.param === 'Url');
+    expect(seen).toHaveLength(1);
+    const url = new URL(seen[0]!.action.value);
+    expect(url.origin + url.pathname).toBe('https://agent.example/answer');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ agent: 'sales', call_id: call!.id, contact_id: contact });
+  });
+});

@@ -29,6 +29,8 @@ export type CallStatus =
 export interface CreateCallRequest {
   /** Our calls.id, as text. */
   callId: string;
+  /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
+  contactId?: string;
   to: string;
   from: string;
   /** Where the provider sends status callbacks; it already carries our call id. */

@@ -311,12 +311,15 @@ function isHttpUrl(s: string): boolean {
 
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
- * exactly one of `url` (with optional `method` GET/POST), `twiml`, `application_sid`; optional
+ * exactly one of `url` (with optional `method` GET/POST; call_id and contact_id are added to its
+ * query), `twiml`, `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
 export function buildCreateCallParams(
-  req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>,
+  req:
+    & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId'>>,
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
@@ -342,7 +345,12 @@ export function buildCreateCallParams(
   params.append('From', from);
   if (given('url')) {
     if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
-    params.append('Url', s.url);
+    // The call flow learns whom it calls: our call id and contact id as query parameters (the
+    // agent fetches the rest by id); the campaign's own query parameters are kept.
+    const answerUrl = new URL(s.url);
+    if (req.callId) answerUrl.searchParams.set('call_id', req.callId);
+    if (req.contactId) answerUrl.searchParams.set('contact_id', req.contactId);
+    params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';
       if (m !== 'GET' && m !== 'POST') return misconfigured('method must be GET or POST');

@@ -114,6 +114,7 @@ export async function dispatch(
       try {
         outcome = await provider.createCall({
           callId: call.call_id,
+          contactId: call.contact_id,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
