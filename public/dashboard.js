@@ -342,7 +342,13 @@ function renderCampaigns(rows) {
       badge(status, c.status);
       const tr = el('tr', { testid: 'campaign-row' }, [
         el('th', { text: c.name, title: `Campaign ${c.campaign_id}` }),
-        el('td', {}, [status]),
+        el(
+          'td',
+          {},
+          c.paused_reason
+            ? [status, el('div', { className: 'muted', testid: 'paused-reason', text: c.paused_reason })]
+            : [status],
+        ),
         el('td', { className: 'num', text: fmtInt(c.priority) }),
         el('td', {}, [capCell(c.active_calls, c.max_concurrent_calls)]),
         el('td', { className: 'num', text: fmtInt(c.queued_calls) }),

@@ -12,6 +12,7 @@ import {
   MAX_RETRY_AFTER_MS,
   parseRetryAfter,
   parseTwilioStatusCallback,
+  TWILIO_CAMPAIGN_LEVEL_CODES,
   TWILIO_INVALID_NUMBER_CODES,
   TwilioProvider,
 } from '../supabase/functions/_shared/twilio.ts';
@@ -21,6 +22,20 @@ const twilioError = (code: number, status: number) =>
   JSON.stringify({ code, message: `error ${code}`, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
 const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
   classifyCreateCallResponse(status, new Headers(headers), body, NOW);
+
+describe('the answer URL', () => {
+  it("carries call_id and contact_id, keeping the campaign's own query parameters", () => {
+    const built = buildCreateCallParams({
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      settings: { url: 'https://agent.example/answer?agent=sales&call_id=forged' },
+      callId: '7',
+      contactId: '42',
+    });
+    expect(built.ok && built.params.get('Url')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42');
+  });
+});
 
 describe('classifyCreateCallResponse', () => {
   it('2xx with a call sid is accepted; a just-created call is dialing unless Twilio says ringing', () => {
@@ -108,6 +123,28 @@ describe('classifyCreateCallResponse', () => {
     }
     expect(classify(403, '')).toMatchObject({ kind: 'permanent', httpStatus: 403, invalidNumber: false });
     expect(classify(400, 'garbage')).not.toHaveProperty('code');
+  });
+
+  it('the codes that refuse the campaign or the account are campaignLevel (the campaign pauses), the others are not', () => {
+    expect([...TWILIO_CAMPAIGN_LEVEL_CODES.keys()].sort()).toEqual([10001, 20003, 20005, 21205, 21210, 21212, 21213]);
+    for (
+      const [code, status] of [[21210, 400], [21212, 400], [21213, 400], [21205, 400], [20003, 401], [20005, 401], [
+        10001,
+        403,
+      ]] as const
+    ) {
+      const out = classify(status, twilioError(code, status));
+      expect(out).toMatchObject({ kind: 'permanent', code: String(code), invalidNumber: false, campaignLevel: true });
+      // The reason says what is wrong in words, and keeps Twilio's answer.
+      expect(out.kind === 'permanent' ? out.reason : '').toBe(
+        `${TWILIO_CAMPAIGN_LEVEL_CODES.get(code)}: Twilio answered HTTP ${status} code ${code}: error ${code}`,
+      );
+    }
+    // About this destination only (bad number, geographic permission, blocked), or unknown: not campaign-level.
+    for (const [code, status] of [[21211, 400], [21217, 400], [21215, 400], [21216, 400], [20404, 404], [21609, 400]] as const) {
+      expect(classify(status, twilioError(code, status))).not.toHaveProperty('campaignLevel');
+    }
+    expect(classify(403, '')).not.toHaveProperty('campaignLevel');
   });
 
   it('a redirect is permanent: the base URL is wrong', () => {

@@ -16,6 +16,10 @@ create table public.campaigns (
   max_attempts integer not null default 3,
   retry_delay interval not null default '1 hour',
   retry_backoff numeric not null default 2,
+  -- What a call answered by a machine means (the provider reports AnsweredBy when
+  -- provider_settings.machine_detection asks for detection): 'retry' (no person was reached: the
+  -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
+  machine_answer_policy text not null default 'retry',
   -- Why the campaign cannot dial, or null when it can: it needs a caller id and exactly one of
   -- provider_settings.url / twiml / application_sid (what the provider does when the call is
   -- answered). Computed here once; launch_due_calls() reports it and reserves nothing,
@@ -28,6 +32,10 @@ create table public.campaigns (
         then 'provider_settings needs exactly one of url, twiml, application_sid'
     end
   ) stored,
+  -- Why the campaign is PAUSED, when the scheduler paused it (a campaign-level refusal by the
+  -- provider: caller id, answer URL, account); null otherwise. Cleared when it leaves PAUSED.
+  paused_reason text,
+  paused_at timestamptz,
   last_served_at timestamptz,
   started_at timestamptz,
   completed_at timestamptz,
@@ -44,7 +52,9 @@ create table public.campaigns (
   ),
   constraint campaigns_max_attempts_is_positive check (max_attempts between 1 and 100),
   constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
-  constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10)
+  constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10),
+  constraint campaigns_machine_answer_policy_is_known check (machine_answer_policy in ('retry', 'done')),
+  constraint campaigns_paused_reason_only_when_paused check (paused_reason is null or status = 'PAUSED')
 )
 -- Room on each page, so that the tick's update of last_served_at stays HOT (no index entry
 -- written). No index of active campaigns: the tick reads every active campaign anyway.
@@ -54,6 +64,31 @@ comment on table public.campaigns is
   'Outbound calling campaigns. The scheduler serves QUEUED and RUNNING ones every minute, never exceeding max_concurrent_calls active calls, only inside the calling window (window_start..window_end on window_days, ISO 1=Monday, in time_zone; window_start > window_end means overnight).';
 comment on column public.campaigns.set_up_problem is 'Why the campaign cannot dial (no caller_id; not exactly one of provider_settings.url / twiml / application_sid), or null. Generated.';
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
+
+comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
+comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';
+
+-- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused.
+create function public._campaigns_clear_paused_reason()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.status <> 'PAUSED' then
+    new.paused_reason := null;
+    new.paused_at := null;
+  end if;
+  return new;
+end;
+$$;
+
+revoke all on function public._campaigns_clear_paused_reason() from public, anon, authenticated;
+
+create trigger campaigns_clear_paused_reason
+  before update of status on public.campaigns
+  for each row when (new.status is distinct from old.status and new.status <> 'PAUSED')
+  execute function public._campaigns_clear_paused_reason();
 
 -- campaigns_time_zone_is_valid: see public._check_time_zone().
 create trigger campaigns_time_zone_is_valid

@@ -21,10 +21,15 @@ create table public.calls (
   ended_at timestamptz,
   released_at timestamptz,
   duration_seconds integer,
+  -- Who answered, as the provider reported it (Twilio AnsweredBy: human, machine_start,
+  -- machine_end_beep, machine_end_silence, machine_end_other, fax, unknown; any other value is kept
+  -- as sent, at most 64 characters, and treated as a person).
+  answered_by text,
   error text,
   error_code text,
   updated_at timestamptz not null default now(),
   constraint calls_attempt_is_positive check (attempt > 0),
+  constraint calls_answered_by_is_short check (length(answered_by) <= 64),
   constraint calls_released_only_when_canceled check (released_at is null or status = 'canceled'),
   constraint calls_released_were_never_dialed check (released_at is null or dialed_at is null),
   constraint calls_final_have_ended_at check (
@@ -38,6 +43,12 @@ comment on table public.calls is
 -- Invariant 2 backstop: a contact never has two active calls. launch_due_calls() never relies on it.
 create unique index calls_one_active_per_contact on public.calls (contact_id)
   where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- One person, one call: at most one active call per phone number, across all campaigns.
+-- launch_due_calls() never reserves a number with an active call; this backs it.
+create unique index calls_one_active_per_number on public.calls (to_phone)
+  where status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress');
+-- Calls per number per rolling 24 hours (scheduler_settings.max_calls_per_number_per_day).
+create index calls_per_number_recent_idx on public.calls (to_phone, queued_at) where released_at is null;
 -- (contact, attempt) is unique among calls that were not released before dialling.
 create unique index calls_one_row_per_attempt on public.calls (contact_id, attempt) where released_at is null;
 -- Status callbacks find calls by the provider's id.

@@ -16,6 +16,9 @@ create table public.scheduler_settings (
   abandoned_run_timeout interval not null default '10 minutes',
   run_log_retention interval not null default '30 days',
   manual_trigger_min_interval interval not null default '10 seconds',
+  -- Calls per phone number per rolling 24 hours, across all campaigns (null: no limit). Several US
+  -- states allow 3 calls per 24 hours on the same subject.
+  max_calls_per_number_per_day integer,
   updated_at timestamptz not null default now(),
   constraint scheduler_settings_single_row check (id),
   constraint scheduler_settings_global_cap_is_positive check (global_max_concurrent_calls between 1 and 1000000),
@@ -32,11 +35,12 @@ create table public.scheduler_settings (
   constraint scheduler_settings_max_call_duration_is_sane check (max_call_duration between interval '1 minute' and interval '2 days'),
   constraint scheduler_settings_abandoned_run_timeout_is_sane check (abandoned_run_timeout between interval '1 minute' and interval '1 day'),
   constraint scheduler_settings_retention_is_sane check (run_log_retention between interval '1 hour' and interval '3650 days'),
-  constraint scheduler_settings_manual_interval_is_sane check (manual_trigger_min_interval between interval '0' and interval '1 hour')
+  constraint scheduler_settings_manual_interval_is_sane check (manual_trigger_min_interval between interval '0' and interval '1 hour'),
+  constraint scheduler_settings_calls_per_number_is_sane check (max_calls_per_number_per_day between 1 and 100)
 );
 
 comment on table public.scheduler_settings is
-  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown.';
+  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted).';
 
 insert into public.scheduler_settings default values;
 

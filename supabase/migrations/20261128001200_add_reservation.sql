@@ -8,7 +8,11 @@
 -- Reserves calls (status queued) for due contacts of QUEUED and RUNNING campaigns, set-based, in
 -- one transaction, keeping invariants 1-3 of DESIGN.md:
 --   * per-campaign cap and global cap, counted from the rows of active calls (no counters);
---   * one active call per contact (contacts move pending -> in_progress in the same statement);
+--   * one active call per contact (contacts move pending -> in_progress in the same statement),
+--     and per phone number across all campaigns (a number with an active call is skipped; a
+--     number due in several campaigns is reserved once per tick; index calls_one_active_per_number),
+--     and at most scheduler_settings.max_calls_per_number_per_day calls (not released) to a number
+--     in any rolling 24 hours across campaigns, when set;
 --   * max attempts, calling window in the contact's own time zone (else the campaign's; an
 --     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns.
 --
@@ -117,12 +121,12 @@ begin
   picked as (
     -- Per campaign, its room's worth of due contacts, each with its rank inside the campaign: one
     -- index probe (a one-time filter on the campaign's window picks which of the two runs).
-    select s.id as campaign_id, s.serve_rank, p.id as contact_id, p.rn
+    select s.id as campaign_id, s.serve_rank, p.id as contact_id, p.phone, p.rn
       from served s
      cross join lateral (
-      select u.id, row_number() over (order by u.next_attempt_at, u.id) as rn
+      select u.id, u.phone, row_number() over (order by u.next_attempt_at, u.id) as rn
         from (
-       (select ct.id, ct.next_attempt_at
+       (select ct.id, ct.phone, ct.next_attempt_at
           from public.contacts ct
          where s.window_open
            and s.problem is null
@@ -133,11 +137,20 @@ begin
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+           -- One person, one call: no active call to this number in any campaign.
+           and not exists (select 1 from public.calls cl
+                            where cl.to_phone = ct.phone
+                              and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+           -- The frequency cap across campaigns (null: off; the plan drops the probe then).
+           and ($5::integer is null
+                or (select count(*) from public.calls cl
+                     where cl.to_phone = ct.phone and cl.released_at is null
+                       and cl.queued_at >= $1 - interval '24 hours') < $5)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
        union all
        -- Outside the campaign's window only contacts with a zone of their own can be due.
-       (select ct.id, ct.next_attempt_at
+       (select ct.id, ct.phone, ct.next_attempt_at
           from public.contacts ct
          where not s.window_open
            and s.problem is null
@@ -148,6 +161,15 @@ begin
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+           -- One person, one call: no active call to this number in any campaign.
+           and not exists (select 1 from public.calls cl
+                            where cl.to_phone = ct.phone
+                              and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+           -- The frequency cap across campaigns (null: off; the plan drops the probe then).
+           and ($5::integer is null
+                or (select count(*) from public.calls cl
+                     where cl.to_phone = ct.phone and cl.released_at is null
+                       and cl.queued_at >= $1 - interval '24 hours') < $5)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
         ) u
@@ -157,7 +179,10 @@ begin
   ),
   ranked as (
     select pk.campaign_id, pk.contact_id
-      from picked pk
+      from (select pk.*, row_number() over (partition by pk.phone order by pk.rn, pk.serve_rank) as per_phone
+              from picked pk) pk
+     -- One person, one call: a number due in several campaigns is reserved once per tick.
+     where pk.per_phone = 1
      order by pk.rn, pk.serve_rank
      -- The global room, counted from the active call rows.
      limit greatest($4 - (select coalesce(sum(a.n), 0) from active a), 0)
@@ -244,7 +269,8 @@ begin
     left join campaigns_served cs on cs.id = s.id
    order by s.serve_rank
 $sql$
-  using p_now, v_max_campaigns, p_run_id, v_settings.global_max_concurrent_calls;
+  using p_now, v_max_campaigns, p_run_id, v_settings.global_max_concurrent_calls,
+        v_settings.max_calls_per_number_per_day;
 end;
 $$;
 

@@ -213,6 +213,10 @@ comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigi
 --   retryable -> (429/503: the provider did not create the call) back to queued at p_retry_at, attempt not counted
 --   permanent -> failed with the provider's reason; contact invalid (bad number) or retried per the rules
 --   unknown   -> unknown: never re-sent; reconciled by a callback or expired by the reaper
+--   campaign_rejected -> the provider refused the campaign as a whole (caller id, answer URL,
+--                account: nothing was created): the call is released (not an attempt, the contact
+--                back to pending) and the campaign PAUSED with the reason, so no other contact
+--                burns an attempt on it
 create function public._record_dispatch_result(
   p_call_id bigint,
   p_outcome text,
@@ -231,7 +235,7 @@ as $$
 declare
   v_call public.calls;
 begin
-  if p_outcome not in ('accepted', 'retryable', 'permanent', 'unknown') then
+  if p_outcome not in ('accepted', 'retryable', 'permanent', 'unknown', 'campaign_rejected') then
     raise exception 'unknown dispatch outcome: %', p_outcome using errcode = 'invalid_parameter_value';
   end if;
 
@@ -293,7 +297,29 @@ begin
        set attempts = greatest(attempts - 1, 0), updated_at = p_now
      where id = v_call.contact_id;
     return 'queued'::public.call_status;
-  elsif p_outcome = 'permanent' then
+  elsif p_outcome = 'campaign_rejected' and v_call.provider_call_id is null then
+    update public.calls
+       set status = 'canceled', released_at = p_now, dialed_at = null, ended_at = p_now,
+           error = 'released: the provider refused the campaign: ' || coalesce(p_reason, 'no reason given'),
+           error_code = p_error_code, updated_at = p_now
+     where id = p_call_id;
+    update public.contacts ct
+       set attempts = greatest(ct.attempts - 1, 0),
+           status = case when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                         then 'do_not_call'::public.contact_status
+                         else 'pending'::public.contact_status end,
+           last_error = 'call released: the provider refused the campaign', updated_at = p_now
+     where ct.id = v_call.contact_id and ct.status = 'in_progress';
+    update public.campaigns c
+       set status = 'PAUSED',
+           paused_reason = 'the provider refused the campaign'
+                           || coalesce(' (code ' || p_error_code || ')', '') || ': ' || coalesce(p_reason, 'no reason given'),
+           paused_at = p_now, updated_at = p_now
+     where c.id = v_call.campaign_id and c.status in ('QUEUED', 'RUNNING');
+    return 'canceled'::public.call_status;
+  elsif p_outcome in ('permanent', 'campaign_rejected') then
+    -- (campaign_rejected for a call the provider has, as a callback showed: it was dialled, so it
+    -- fails like any permanent refusal.)
     update public.calls
        set status = 'failed', ended_at = p_now, error = p_reason, error_code = p_error_code, updated_at = p_now
      where id = p_call_id;
@@ -323,7 +349,8 @@ create function public.apply_call_status(
   p_status public.call_status,
   p_duration_seconds integer default null,
   p_error_code text default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_answered_by text default null
 )
 returns text
 language plpgsql
@@ -331,6 +358,8 @@ set search_path = ''
 as $$
 declare
   v_call public.calls;
+  v_answered_by text := left(nullif(btrim(p_answered_by), ''), 64);
+  v_machine boolean;
 begin
   if p_status is null or p_status = 'queued' or p_status = 'unknown' then
     raise exception 'a status callback cannot set status %', coalesce(p_status::text, 'null')
@@ -374,21 +403,34 @@ begin
          answered_at = case when p_status = 'in_progress' then coalesce(answered_at, p_now) else answered_at end,
          ended_at = case when public._is_final_call_status(p_status) then p_now else null end,
          duration_seconds = coalesce(p_duration_seconds, duration_seconds),
+         answered_by = coalesce(v_answered_by, answered_by),
          error_code = coalesce(p_error_code, error_code),
          error = case when v_call.status = 'unknown' and not public._is_final_call_status(p_status) then null else error end,
          updated_at = p_now
    where id = v_call.id;
 
   if public._is_final_call_status(p_status) then
-    perform public._settle_contact(v_call.contact_id, p_status, false,
-      case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
+    -- A completed call answered by a machine reached no person: with the campaign's 'retry' policy
+    -- the contact is settled like a no-answer (tried again while attempts remain). Any other
+    -- AnsweredBy (human, unknown, a value we do not know) counts as a person reached.
+    v_machine := p_status = 'completed'
+      and coalesce(v_answered_by, v_call.answered_by) in
+          ('machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax')
+      and exists (select 1 from public.campaigns c where c.id = v_call.campaign_id and c.machine_answer_policy = 'retry');
+    if v_machine then
+      perform public._settle_contact(v_call.contact_id, 'no_answer', false,
+        'answered by a machine (' || coalesce(v_answered_by, v_call.answered_by) || '): tried again later', p_now);
+    else
+      perform public._settle_contact(v_call.contact_id, p_status, false,
+        case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
+    end if;
   end if;
   return 'applied';
 end;
 $$;
 
-comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) is
-  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. Returns applied / ignored / not_found / mismatch.';
+comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) is
+  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. Returns applied / ignored / not_found / mismatch.';
 
 -- expire_stuck_calls(): the reaper. Calls stuck in dialing/unknown past stuck_call_timeout (lost
 -- callback, crashed function) and calls ringing/in progress past max_call_duration become failed:
@@ -483,14 +525,14 @@ revoke all on function public._call_status_rank(public.call_status) from public,
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) from public, anon, authenticated;
-revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) from public, anon, authenticated;
+revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
 grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) to service_role;
-grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz) to service_role;
+grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;
 
@@ -506,6 +548,8 @@ grant execute on function public.release_stale_queued_calls(timestamptz) to serv
 --                the call (provider_call_id set): then unknown, never re-sent
 --   permanent -> failed, contact settled (invalid number ends it)
 --   unknown   -> unknown: never re-sent
+--   campaign_rejected -> the provider refused the campaign as a whole: call released (not an
+--                attempt), contact back to pending, campaign PAUSED with paused_reason
 --   a call no longer in dialing keeps what its callbacks said (stale / duplicate answers ignored)
 -- The common case (accepted, not already final, the call named once in the batch) is one set-based
 -- UPDATE with the same expressions as _record_dispatch_result(); every other row (other outcomes,
@@ -583,7 +627,7 @@ begin
   -- The checks, for the whole batch before anything is written.
   select min(o.ord) into v_bad_ord
     from unnest(v_outcomes) with ordinality as o(outcome, ord)
-   where o.outcome is null or o.outcome not in ('accepted', 'retryable', 'permanent', 'unknown');
+   where o.outcome is null or o.outcome not in ('accepted', 'retryable', 'permanent', 'unknown', 'campaign_rejected');
   if v_bad_ord is not null then
     raise exception 'unknown dispatch outcome: %', v_outcomes[v_bad_ord] using errcode = 'invalid_parameter_value';
   end if;

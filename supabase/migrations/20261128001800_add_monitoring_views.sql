@@ -88,7 +88,9 @@ select
   coalesce(k.pending, 0) + coalesce(k.in_progress, 0) as contacts_remaining,
   c.last_served_at,
   c.started_at,
-  c.completed_at
+  c.completed_at,
+  c.paused_reason,
+  c.paused_at
 from public.campaigns c
 left join (
   select cl.campaign_id,
@@ -112,7 +114,7 @@ left join (
 ) k on k.campaign_id = c.id;
 
 comment on view public.scheduler_campaign_progress is
-  'Per campaign: active calls against its cap, queued calls, and contacts by status (remaining = pending + in progress).';
+  'Per campaign: active calls against its cap, queued calls, contacts by status (remaining = pending + in progress), and why the scheduler paused it (paused_reason), if it did.';
 
 create view public.scheduler_recent_runs
 with (security_invoker = true) as

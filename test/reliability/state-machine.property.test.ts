@@ -154,6 +154,8 @@ const scenarioArb = fc.record({
   globalCap: fc.integer({ min: 2, max: 10 }),
   // a long TTL lets reserved calls wait across window changes until a dispatcher comes
   queuedTtl: fc.constantFrom('10 minutes', '1 day'),
+  // the frequency cap across campaigns (issue 13): off, or 1..3 calls per number per 24 hours
+  callsPerNumberPerDay: fc.constantFrom(null, 1, 2, 3),
   start: fc.constantFrom(...STARTS),
   startOffsetMinutes: fc.integer({ min: 0, max: 24 * 60 }),
   campaigns: fc.array(campaignArb, { minLength: 1, maxLength: 4 }),
@@ -363,8 +365,8 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
   await pool.query(
     `update public.scheduler_settings
         set global_max_concurrent_calls = $1, queued_call_ttl = $2::interval, stuck_call_timeout = '15 minutes',
-            max_call_duration = '2 hours'`,
-    [s.globalCap, s.queuedTtl],
+            max_call_duration = '2 hours', max_calls_per_number_per_day = $3`,
+    [s.globalCap, s.queuedTtl, s.callsPerNumberPerDay],
   );
   for (const [i, spec] of s.campaigns.entries()) {
     const id = await createCampaign(pool, {

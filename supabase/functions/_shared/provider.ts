@@ -4,7 +4,8 @@
 //   accepted  - the provider created the call.
 //   retryable - the provider certainly did NOT create it (429 rate limit, 503, connection refused
 //               before anything was sent): the call goes back to the queue; not an attempt.
-//   permanent - the provider refused it for good (bad number, bad caller id, bad credentials).
+//   permanent - the provider refused it for good (bad number, bad caller id, bad credentials);
+//               campaignLevel when the refusal is about the campaign or account, not the contact.
 //   unknown   - we cannot know (timeout, reset after sending, 500/502/504): never re-sent
 //               automatically, because double-dialling a person is worse than a missed attempt.
 //               The status callback (its URL carries our call id) reconciles the row later.
@@ -28,6 +29,8 @@ export type CallStatus =
 export interface CreateCallRequest {
   /** Our calls.id, as text. */
   callId: string;
+  /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
+  contactId?: string;
   to: string;
   from: string;
   /** Where the provider sends status callbacks; it already carries our call id. */
@@ -41,7 +44,19 @@ export interface CreateCallRequest {
 export type CreateCallOutcome =
   | { kind: 'accepted'; providerCallId: string; status: CallStatus }
   | { kind: 'retryable'; reason: string; code?: string; retryAfterMs?: number; httpStatus?: number }
-  | { kind: 'permanent'; reason: string; code?: string; httpStatus?: number; invalidNumber: boolean }
+  | {
+    kind: 'permanent';
+    reason: string;
+    code?: string;
+    httpStatus?: number;
+    invalidNumber: boolean;
+    /**
+     * The refusal is about the campaign or the account (caller id, answer URL, credentials), not this
+     * contact: every call of the campaign would fail the same way. The campaign pauses; the contact
+     * keeps its attempt.
+     */
+    campaignLevel?: boolean;
+  }
   | { kind: 'unknown'; reason: string };
 
 export interface StatusUpdate {

@@ -207,7 +207,8 @@ export async function claimQueuedCalls(
 /** One provider answer as record_dispatch_results() takes it (see its migration). */
 export interface DispatchResultRow {
   call_id: string;
-  outcome: 'accepted' | 'retryable' | 'permanent' | 'unknown';
+  /** campaign_rejected: a campaign-level refusal (the call released, the campaign paused). */
+  outcome: 'accepted' | 'retryable' | 'permanent' | 'unknown' | 'campaign_rejected';
   provider_call_id?: string | null;
   status?: string | null;
   reason?: string | null;
@@ -254,18 +255,24 @@ export interface CallStatusChange {
   status: string;
   durationSeconds: number | null;
   errorCode: string | null;
+  /** The provider's AnsweredBy, when it reported one. */
+  answeredBy?: string | null;
 }
 
 /** apply_call_status()'s answer: 'applied', 'duplicate', 'stale', 'not_found', 'mismatch', ... */
 export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promise<string> {
-  const { rows } = await db.query<{ r: string }>('select public.apply_call_status($1, $2, $3, $4, $5, $6) as r', [
-    c.callId,
-    c.provider,
-    c.providerCallId,
-    c.status,
-    c.durationSeconds,
-    c.errorCode,
-  ]);
+  const { rows } = await db.query<{ r: string }>(
+    'select public.apply_call_status($1, $2, $3, $4, $5, $6, p_answered_by => $7) as r',
+    [
+      c.callId,
+      c.provider,
+      c.providerCallId,
+      c.status,
+      c.durationSeconds,
+      c.errorCode,
+      c.answeredBy ?? null,
+    ],
+  );
   return rows[0]?.r ?? 'not_found';
 }
 

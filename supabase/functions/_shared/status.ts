@@ -77,6 +77,9 @@ export interface CampaignProgressRow {
   last_served_at: IsoTime | null;
   started_at: IsoTime | null;
   completed_at: IsoTime | null;
+  /** Why the scheduler paused the campaign (the provider refused it as a whole), or null. */
+  paused_reason: string | null;
+  paused_at: IsoTime | null;
 }
 
 /** The counts of one run, as the run log's columns name them (scheduler_runs). */

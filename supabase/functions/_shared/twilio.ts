@@ -10,8 +10,9 @@
 //   429, or code 20429            retryable  rate limited: Twilio did not create the call; Retry-After
 //                                            is honoured
 //   503                           retryable  Twilio documents 503 as "not processed, try again later"
-//   4xx (not 408, 429)            permanent  Twilio refused it: bad To (invalidNumber), bad From,
-//                                            credentials, account, campaign settings
+//   4xx (not 408, 429)            permanent  Twilio refused it: bad To (invalidNumber), or bad From,
+//                                            Url, credentials, account (campaignLevel: the
+//                                            campaign pauses, TWILIO_CAMPAIGN_LEVEL_CODES)
 //   408                           unknown    only proxies send it; we cannot tell what reached Twilio
 //   3xx                           permanent  Twilio's API never redirects: TWILIO_API_BASE_URL is wrong
 //   500, 502, 504, other 5xx      unknown    the call may have been created before the error
@@ -44,9 +45,23 @@ export const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
  */
 export const TWILIO_INVALID_NUMBER_CODES: ReadonlySet<number> = new Set([21211, 21214, 21217, 21401, 21407, 13223, 13224]);
 
-// Every other 4xx code is permanent without invalidNumber: it is about us, not the contact (20003
-// credentials, 20404 account, 21205 Url, 21210 / 21212 / 21213 From, 21215 geographic permission,
-// 21216 blocked for the account, 21609 StatusCallback, 21626 StatusCallbackEvent).
+/**
+ * Twilio error codes that refuse the campaign (or the whole account), not the contact: every call
+ * with the same From / Url / credentials fails the same way, so the campaign pauses with the
+ * reason and no contact is charged an attempt (Twilio's error dictionary, twilio.com/docs/api/errors).
+ */
+export const TWILIO_CAMPAIGN_LEVEL_CODES: ReadonlyMap<number, string> = new Map([
+  [10001, 'the Twilio account is not active'],
+  [20003, 'Twilio refused the credentials (permission denied)'],
+  [20005, 'the Twilio account is not active'],
+  [21205, 'the answer URL is not a valid URL'],
+  [21210, 'the caller id (From) is not verified for the account'],
+  [21212, 'the caller id (From) is not a valid phone number'],
+  [21213, 'the caller id (From) is missing'],
+]);
+
+// Every other 4xx code is permanent for this call only (21215 geographic permission and 21216
+// blocked depend on the destination; 21609 StatusCallback, 21626 StatusCallbackEvent).
 
 /** Twilio's rate-limit error code (with HTTP 429). */
 export const TWILIO_RATE_LIMIT_CODE = 20429;
@@ -296,12 +311,15 @@ function isHttpUrl(s: string): boolean {
 
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
- * exactly one of `url` (with optional `method` GET/POST), `twiml`, `application_sid`; optional
+ * exactly one of `url` (with optional `method` GET/POST; call_id and contact_id are added to its
+ * query), `twiml`, `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
 export function buildCreateCallParams(
-  req: Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>,
+  req:
+    & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId'>>,
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
@@ -327,7 +345,12 @@ export function buildCreateCallParams(
   params.append('From', from);
   if (given('url')) {
     if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
-    params.append('Url', s.url);
+    // The call flow learns whom it calls: our call id and contact id as query parameters (the
+    // agent fetches the rest by id); the campaign's own query parameters are kept.
+    const answerUrl = new URL(s.url);
+    if (req.callId) answerUrl.searchParams.set('call_id', req.callId);
+    if (req.contactId) answerUrl.searchParams.set('contact_id', req.contactId);
+    params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';
       if (m !== 'GET' && m !== 'POST') return misconfigured('method must be GET or POST');
@@ -486,6 +509,16 @@ export function classifyCreateCallResponse(
   }
   if (httpStatus >= 400 && httpStatus < 500) {
     const invalidNumber = err.code !== undefined && TWILIO_INVALID_NUMBER_CODES.has(err.code);
+    const campaignProblem = err.code !== undefined ? TWILIO_CAMPAIGN_LEVEL_CODES.get(err.code) : undefined;
+    if (campaignProblem !== undefined) {
+      return withCode({
+        kind: 'permanent' as const,
+        reason: `${campaignProblem}: ${describeAnswer(httpStatus, err)}`,
+        httpStatus,
+        invalidNumber: false,
+        campaignLevel: true,
+      });
+    }
     return withCode({ kind: 'permanent' as const, reason: describeAnswer(httpStatus, err), httpStatus, invalidNumber });
   }
   // 500, 502, 504 and any other answer: Twilio may have created the call before failing.

@@ -63,6 +63,7 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
           status: update.status,
           durationSeconds: update.durationSeconds ?? null,
           errorCode: update.errorCode ?? null,
+          answeredBy: update.answeredBy ?? null,
         });
       } catch (err) {
         // Tell the provider to try again later; nothing was changed.

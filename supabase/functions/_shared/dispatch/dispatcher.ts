@@ -92,6 +92,8 @@ export async function dispatch(
 
     /** Create-call requests sent and not answered yet. */
     let sending = 0;
+    /** Campaigns the provider refused in this run (reported once each). */
+    const pausedCampaigns = new Set<string>();
     const batcher = new ResultBatcher<DispatchResultRow, string | null>({
       batchSize: settings.dispatchBatchSize,
       flushDelayMs: RECORD_FLUSH_DELAY_MS,
@@ -112,6 +114,7 @@ export async function dispatch(
       try {
         outcome = await provider.createCall({
           callId: call.call_id,
+          contactId: call.contact_id,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
@@ -137,7 +140,14 @@ export async function dispatch(
             retry_after_ms: effect.rateLimitedForMs,
           });
         }
-        if (effect.error) {
+        if (effect.error?.campaignLevel) {
+          // One line per paused campaign, not one per call it would have burnt.
+          if (!pausedCampaigns.has(call.campaign_id)) {
+            pausedCampaigns.add(call.campaign_id);
+            const { campaignLevel: _, ...error } = effect.error;
+            report.error({ stage: 'dispatch', campaign_id: call.campaign_id, ...error });
+          }
+        } else if (effect.error) {
           report.error({ stage: 'dispatch', call_id: call.call_id, campaign_id: call.campaign_id, ...effect.error });
         }
       } catch (err) {

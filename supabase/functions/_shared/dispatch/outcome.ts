@@ -7,15 +7,18 @@ import type { CreateCallOutcome } from '../provider.ts';
 import type { ClaimedCall, DispatchResultRow } from '../queries.ts';
 
 /** The run count an answer adds to: launched means the provider accepted the call. */
-export type OutcomeCount = 'launched' | 'requeued' | 'failed' | 'unknown';
+export type OutcomeCount = 'launched' | 'requeued' | 'failed' | 'unknown' | 'released';
 
 export interface OutcomeEffect {
   row: DispatchResultRow;
   count: OutcomeCount;
   /** Set on a 429: how long no request may go out (ms from the answer), not even before the row is written. */
   rateLimitedForMs: number | null;
-  /** Set when the answer is a failure the run reports. */
-  error: { message: string; code?: string } | null;
+  /**
+   * Set when the answer is a failure the run reports. campaignLevel: the provider refused the
+   * campaign (the run reports it once per campaign, not once per call).
+   */
+  error: { message: string; code?: string; campaignLevel?: boolean } | null;
 }
 
 /** Provider answers that mean our side is misconfigured (credentials, account, base URL), not the call. */
@@ -63,6 +66,28 @@ export function outcomeEffect(call: ClaimedCall, outcome: CreateCallOutcome, atM
       };
     }
     case 'permanent':
+      if (outcome.campaignLevel) {
+        // Not this contact's fault: the call is released (not an attempt) and the campaign pauses
+        // with the reason. The breaker sees it as for any permanent answer.
+        return {
+          row: {
+            call_id: call.call_id,
+            outcome: 'campaign_rejected',
+            reason: outcome.reason,
+            error_code: outcome.code ?? null,
+            at: at.toISOString(),
+            breaker_success: !isConfigurationFailure(outcome.httpStatus),
+            breaker_reason: outcome.reason,
+          },
+          count: 'released',
+          rateLimitedForMs: null,
+          error: {
+            message: `campaign ${call.campaign_id} paused: ${outcome.reason}`,
+            ...(outcome.code ? { code: outcome.code } : {}),
+            campaignLevel: true,
+          },
+        };
+      }
       // The provider answered: it is up, unless it refused our credentials or our endpoint is
       // wrong (every call would fail the same way: let the breaker stop the bleeding).
       return {
