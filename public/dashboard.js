@@ -711,7 +711,8 @@ function fillForm(c) {
   $('campaign-save').textContent = c ? 'Save changes' : 'Create campaign';
   for (const f of FORM_FIELDS) {
     const v = c ? /** @type {Record<string, unknown>} */ (c)[f] : undefined;
-    input(`f-${f}`).value = v === null || v === undefined ? '' : String(v).replace(/^(\d\d:\d\d):00$/, '$1');
+    const shown = v === null || v === undefined ? '' : String(v);
+    input(`f-${f}`).value = f.startsWith('window_') ? shown.replace(/^(\d\d:\d\d):00$/, '$1') : shown;
   }
   const settings = c?.provider_settings ?? {};
   const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';

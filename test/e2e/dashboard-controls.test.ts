@@ -65,11 +65,17 @@ async function signedIn(): Promise<Page> {
 const text = async (page: Page, testid: string) => (await page.getByTestId(testid).textContent()) ?? '';
 
 /** Press an action, check the confirmation's counts, confirm, and wait for the new status. */
-async function act(page: Page, action: 'pause' | 'resume' | 'cancel', after: RegExp): Promise<string> {
+async function act(
+  page: Page,
+  action: 'pause' | 'resume' | 'cancel',
+  after: RegExp,
+  beforeConfirming: () => Promise<void> = async () => {},
+): Promise<string> {
   await page.getByTestId(`action-${action}`).click();
   await page.getByTestId('action-confirm').waitFor({ state: 'visible', timeout: 15_000 });
   const confirmation = await text(page, 'action-confirm-text');
   expect(confirmation).toMatch(/\d+ queued calls? released, \d+ active calls? finishing, \d+ of \d+ pending contacts ended/);
+  await beforeConfirming();
   await page.getByTestId('action-confirm-yes').click();
   await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(after);
   return confirmation;
@@ -149,7 +155,12 @@ describe('dashboard controls', () => {
     await rm(file, { force: true });
 
     // Pause, resume, cancel: each confirmation first shows the counts.
-    const pause = await act(page, 'pause', /is paused/);
+    // The screenshot (for humans and CI artifacts) shows the pause confirmation with its counts.
+    const pause = await act(page, 'pause', /is paused/, async () => {
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await rm(SCREENSHOT, { force: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    });
     expect(pause).toMatch(/→ paused/);
     expect(pause).toMatch(/0 of 4 pending contacts ended/);
     await act(page, 'resume', /is (queued|running)/);
@@ -190,13 +201,6 @@ describe('dashboard controls', () => {
     ]);
     expect(await page.locator('[data-testid=audit-row] td:nth-child(2)').first().textContent()).toBe('admin_token');
 
-    // A screenshot of the controls for humans and CI artifacts, with the confirmation shown.
-    await page.getByTestId('campaign-edit').click();
-    await page.getByTestId('action-pause').click();
-    await page.getByTestId('controls').scrollIntoViewIfNeeded();
-    await mkdir(path.dirname(SCREENSHOT), { recursive: true });
-    await rm(SCREENSHOT, { force: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
     const png = await readFile(SCREENSHOT);
     expect(png.length).toBeGreaterThan(10_000);
     await page.context().close();
