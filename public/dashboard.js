@@ -14,8 +14,14 @@
 /** @typedef {import('../supabase/functions/_shared/status.ts').RunRow} RunRow */
 /** @typedef {import('../supabase/functions/_shared/status.ts').RunError} RunError */
 /** @typedef {import('../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
-/** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields. */
-/** @typedef {{ error?: string, message?: string, retry_after_ms?: number } & Partial<TickResponseBody>} ErrorBody */
+/** @typedef {import('../supabase/functions/_shared/campaign-schema.ts').CampaignCreate} CampaignCreate */
+/** @typedef {import('../supabase/functions/_shared/campaign-schema.ts').CampaignAction} CampaignAction */
+/** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields; a refused
+ * campaign names its fields (`issues` from the schema, `field` from a database constraint). */
+/**
+ * @typedef {{ error?: string, message?: string, retry_after_ms?: number, field?: string,
+ *   issues?: Array<{ field: string, message: string }> } & Partial<TickResponseBody>} ErrorBody
+ */
 
 const TOKEN_KEY = 'campaign-scheduler.admin-token';
 const REFRESH_MS = 5000;
@@ -167,7 +173,7 @@ class HttpError extends Error {
 
 /**
  * @template T
- * @param {'GET' | 'POST' | 'DELETE'} method
+ * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
  * @param {string} subPath '/status', '/trigger', '/tokens', '/tokens/<id>'
  * @param {string} [token]
  * @param {unknown} [json] a JSON body
@@ -222,6 +228,8 @@ function showDashboard() {
   $('dashboard').hidden = false;
   $('sign-out').hidden = false;
   void loadTokens();
+  void loadCampaigns();
+  void loadAudit();
 }
 
 function signOut(message = '') {
@@ -601,6 +609,427 @@ async function revokeToken(t) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Campaign controls: create / edit (the fields of _shared/campaign-schema.ts), CSV import,
+// pause / resume / cancel after a preview of what happens, export, and the audit trail.
+
+/**
+ * @typedef {CampaignCreate & { id: string, status: string, paused_reason?: string | null,
+ *   provider_settings?: Record<string, unknown> }} CampaignRow
+ */
+/**
+ * @typedef {{ allowed: boolean, reason: string | null, status: string, status_after: string | null,
+ *   queued_calls_released: number, active_calls_finishing: number, pending_contacts_ended: number,
+ *   pending_contacts: number }} ActionPreview
+ */
+/**
+ * @typedef {{ rows: number, imported: number, duplicates: number, duplicate_lines: number[],
+ *   errors_total: number, errors: Array<{ line: number, column: string | null, reason: string }>,
+ *   complete: boolean, stopped: { line: number, reason: string } | null, committed_through_line: number }} ImportReport
+ */
+/** @typedef {{ id: string, at: string, actor: string, action: string, subject: string | null }} AuditEntry */
+
+const FORM_FIELDS = /** @type {const} */ ([
+  'name',
+  'max_concurrent_calls',
+  'priority',
+  'caller_id',
+  'time_zone',
+  'window_start',
+  'window_end',
+  'max_attempts',
+  'retry_delay',
+  'retry_backoff',
+]);
+const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
+const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
+/** Records per POST when a big file is sent in parts (as `npm run campaign -- import` does). */
+const ROWS_PER_PART = 5000;
+
+/**
+ * @type {{ campaigns: CampaignRow[], editing: string | null, loaded: Record<string, unknown>,
+ *   pendingAction: CampaignAction | null }}
+ */
+const controls = { campaigns: [], editing: null, loaded: {}, pendingAction: null };
+
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ ($(id));
+
+/** @param {unknown} err */
+const apiProblem = (err) =>
+  err instanceof HttpError ? err.body?.message ?? err.body?.error ?? `HTTP ${err.status}` : 'the scheduler API is unreachable';
+
+/** @param {string} text @param {string} [tone] */
+function controlsResult(text, tone = 'neutral') {
+  const out = $('controls-result');
+  out.className = `trigger-result tone-${tone}`;
+  out.textContent = text;
+}
+
+function selectedCampaignId() {
+  return /** @type {HTMLSelectElement} */ ($('campaign-select')).value;
+}
+
+async function loadCampaigns() {
+  try {
+    const { campaigns } = /** @type {{ campaigns: CampaignRow[] }} */ (await api('GET', '/campaigns'));
+    controls.campaigns = campaigns;
+    const select = /** @type {HTMLSelectElement} */ ($('campaign-select'));
+    const keep = select.value;
+    select.replaceChildren(
+      ...campaigns.map((c) => {
+        const o = /** @type {HTMLOptionElement} */ (el('option', { text: `${c.name} (#${c.id}, ${c.status.toLowerCase()})` }));
+        o.value = String(c.id);
+        return o;
+      }),
+    );
+    if (campaigns.some((c) => String(c.id) === keep)) select.value = keep;
+  } catch (err) {
+    controlsResult(`Cannot list the campaigns: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+function clearFieldErrors() {
+  for (const node of document.querySelectorAll('#campaign-form .field-error')) node.textContent = '';
+}
+
+/** @param {ErrorBody | null} body */
+function showFieldErrors(body) {
+  const issues = body?.issues ?? (body?.field ? [{ field: body.field, message: body.message ?? 'refused' }] : []);
+  for (const i of issues) {
+    const field = i.field.split('.')[0] ?? '';
+    const target = document.getElementById(`err-${field}`) ?? $('err-form');
+    target.textContent = target.textContent ? `${target.textContent}; ${i.message}` : i.message;
+  }
+  if (issues.length === 0) $('err-form').textContent = body?.message ?? body?.error ?? 'refused';
+}
+
+/** @param {CampaignRow | null} c */
+function fillForm(c) {
+  clearFieldErrors();
+  controls.editing = c ? String(c.id) : null;
+  $('campaign-form-title').textContent = c ? `Edit campaign #${c.id}` : 'New campaign';
+  $('campaign-save').textContent = c ? 'Save changes' : 'Create campaign';
+  for (const f of FORM_FIELDS) {
+    const v = c ? /** @type {Record<string, unknown>} */ (c)[f] : undefined;
+    const shown = v === null || v === undefined ? '' : String(v);
+    input(`f-${f}`).value = f.startsWith('window_') ? shown.replace(/^(\d\d:\d\d):00$/, '$1') : shown;
+  }
+  const settings = c?.provider_settings ?? {};
+  const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';
+  /** @type {HTMLSelectElement} */ ($('f-action_kind')).value = kind;
+  input('f-action_value').value = kind ? String(settings[kind]) : '';
+  const days = new Set((c?.window_days ?? []).map(String));
+  for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#campaign-form input[name=day]'))) {
+    box.checked = days.has(box.value);
+  }
+  // An edit sends only what the operator changed (the row's own spelling of an interval or a
+  // time stays as it is).
+  controls.loaded = formBody();
+}
+
+/** The form as a request body: only the fields given (the table's defaults for the rest). */
+function formBody() {
+  /** @type {Record<string, unknown>} */
+  const body = {};
+  for (const f of FORM_FIELDS) {
+    const raw = input(`f-${f}`).value.trim();
+    if (raw === '') {
+      if (f === 'caller_id' && controls.editing) body[f] = null;
+      continue;
+    }
+    // A number field that is not a number goes as it is typed: the schema names the field.
+    body[f] = NUMBER_FIELDS.has(f) && raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  const kind = /** @type {HTMLSelectElement} */ ($('f-action_kind')).value;
+  const value = input('f-action_value').value.trim();
+  if (kind) body.provider_settings = { [kind]: value };
+  const days = [...document.querySelectorAll('#campaign-form input[name=day]')]
+    .filter((b) => /** @type {HTMLInputElement} */ (b).checked)
+    .map((b) => Number(/** @type {HTMLInputElement} */ (b).value));
+  if (days.length > 0 || controls.editing) body.window_days = days;
+  return body;
+}
+
+/** @param {SubmitEvent} event */
+async function saveCampaign(event) {
+  event.preventDefault();
+  clearFieldErrors();
+  const editing = controls.editing;
+  const body = formBody();
+  if (editing) {
+    for (const [k, v] of Object.entries(body)) {
+      if (JSON.stringify(v) === JSON.stringify(controls.loaded[k])) delete body[k];
+    }
+  }
+  try {
+    const row = /** @type {CampaignRow} */ (
+      editing
+        ? await api('PATCH', `/campaigns/${encodeURIComponent(editing)}`, state.token, body)
+        : await api('POST', '/campaigns', state.token, body)
+    );
+    controlsResult(`Campaign ${row.name} (#${row.id}) ${editing ? 'saved' : 'created'}.`, 'good');
+    await loadCampaigns();
+    /** @type {HTMLSelectElement} */ ($('campaign-select')).value = String(row.id);
+    fillForm(editing ? row : null);
+    void refresh();
+    void loadAudit();
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 400) showFieldErrors(err.body);
+    else $('err-form').textContent = `Not saved: ${apiProblem(err)}.`;
+  }
+}
+
+function editSelected() {
+  const c = controls.campaigns.find((x) => String(x.id) === selectedCampaignId());
+  if (c) fillForm(c);
+}
+
+/** @param {CampaignAction} action */
+async function previewAction(action) {
+  const id = selectedCampaignId();
+  if (!id) return controlsResult('Choose a campaign first.', 'warn');
+  try {
+    const p = /** @type {ActionPreview} */ (
+      await api('GET', `/campaigns/${encodeURIComponent(id)}/preview-action?action=${action}`)
+    );
+    if (!p.allowed) {
+      controlsResult(`Cannot ${action}: ${p.reason ?? `the campaign is ${p.status.toLowerCase()}`}.`, 'warn');
+      return;
+    }
+    const name = controls.campaigns.find((x) => String(x.id) === id)?.name ?? `#${id}`;
+    const lines = [
+      `${action[0]?.toUpperCase()}${action.slice(1)} ${name}: ${p.status.toLowerCase()} → ${
+        String(p.status_after).toLowerCase()
+      }.`,
+      `${fmtInt(p.queued_calls_released)} queued call${p.queued_calls_released === 1 ? '' : 's'} released,`,
+      `${fmtInt(p.active_calls_finishing)} active call${p.active_calls_finishing === 1 ? '' : 's'} finishing,`,
+      `${fmtInt(p.pending_contacts_ended)} of ${fmtInt(p.pending_contacts)} pending contacts ended.`,
+    ];
+    controls.pendingAction = action;
+    $('action-confirm-text').textContent = lines.join(' ');
+    $('action-confirm-yes').textContent = `Confirm ${action}`;
+    $('action-confirm').hidden = false;
+    $('action-confirm-yes').focus();
+  } catch (err) {
+    controlsResult(`Cannot ${action}: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+async function confirmAction() {
+  const action = controls.pendingAction;
+  const id = selectedCampaignId();
+  $('action-confirm').hidden = true;
+  controls.pendingAction = null;
+  if (!action || !id) return;
+  try {
+    const r = /** @type {{ campaign: CampaignRow, queued_calls_released: number, active_calls_finishing: number,
+       *   pending_contacts_ended: number }} */
+      (await api('POST', `/campaigns/${encodeURIComponent(id)}/${action}`));
+    controlsResult(
+      `${r.campaign.name} is ${r.campaign.status.toLowerCase()}: ${fmtInt(r.queued_calls_released)} queued calls released, ` +
+        `${fmtInt(r.active_calls_finishing)} active calls finishing, ${fmtInt(r.pending_contacts_ended)} pending contacts ended.`,
+      'good',
+    );
+  } catch (err) {
+    controlsResult(`Not done: ${apiProblem(err)}.`, 'bad');
+  }
+  await loadCampaigns();
+  void refresh();
+  void loadAudit();
+}
+
+/**
+ * A big file in parts of ROWS_PER_PART records, each the header and its records as they are in the
+ * file, with the line offset that keeps the reported line numbers the file's. A record ends at a
+ * line break outside quotes.
+ * @param {string} text
+ * @returns {Array<{ body: string, lineOffset: number }>}
+ */
+function csvParts(text) {
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  /** @type {Array<{ body: string, lineOffset: number }>} */
+  const parts = [];
+  let header = '';
+  let headerLines = 0;
+  /** @type {string[]} */
+  let part = [];
+  let records = 0;
+  let firstLine = 0;
+  let record = '';
+  let inQuotes = false;
+  let recordStart = 1;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (!inQuotes) recordStart = i + 1;
+    record += `${line}\n`;
+    inQuotes = ((line.match(/"/g)?.length ?? 0) % 2 === 1) !== inQuotes;
+    if (inQuotes) continue;
+    if (!header) {
+      header = record;
+      headerLines = i + 1;
+    } else {
+      if (part.length === 0) firstLine = recordStart;
+      part.push(record);
+      records++;
+      if (records === ROWS_PER_PART) {
+        parts.push({ body: header + part.join(''), lineOffset: firstLine - headerLines - 1 });
+        part = [];
+        records = 0;
+      }
+    }
+    record = '';
+  }
+  if (record) part.push(record);
+  if (part.length > 0) parts.push({ body: header + part.join(''), lineOffset: firstLine - headerLines - 1 });
+  return parts;
+}
+
+/** @param {SubmitEvent} event */
+async function importCsv(event) {
+  event.preventDefault();
+  const id = selectedCampaignId();
+  const file = input('csv-file').files?.[0];
+  const report = $('import-report');
+  const list = $('import-errors');
+  list.replaceChildren();
+  if (!id || !file) {
+    report.textContent = 'Choose a campaign and a CSV file first.';
+    return;
+  }
+  const region = input('csv-region').value.trim().toUpperCase();
+  // A small file goes as it is (the function reports encoding problems); a big one in parts.
+  const parts = file.size < 2 * 1024 * 1024
+    ? [{ body: /** @type {Blob | string} */ (file), lineOffset: 0 }]
+    : csvParts(await file.text());
+  const total = { rows: 0, imported: 0, duplicates: 0, errors: 0 };
+  /** @type {ImportReport['errors']} */
+  const errors = [];
+  /** @type {number[]} */
+  const duplicateLines = [];
+  let stopped = '';
+  for (const [n, part] of parts.entries()) {
+    report.textContent = `Importing ${file.name}: part ${n + 1} of ${parts.length}…`;
+    const q = new URLSearchParams({ line_offset: String(part.lineOffset) });
+    if (region) q.set('region', region);
+    try {
+      const res = await fetch(`${state.functionsUrl}/scheduler-admin/campaigns/${encodeURIComponent(id)}/contacts?${q}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${state.token}`,
+          'content-type': 'text/csv; charset=utf-8',
+          accept: 'application/json',
+        },
+        body: part.body,
+        cache: 'no-store',
+      });
+      const r = /** @type {Partial<ImportReport> & ErrorBody} */ (await res.json().catch(() => ({})));
+      if (res.status !== 200 && res.status !== 422) {
+        stopped = `HTTP ${res.status}: ${r.message ?? r.error ?? ''}`;
+        break;
+      }
+      total.rows += r.rows ?? 0;
+      total.imported += r.imported ?? 0;
+      total.duplicates += r.duplicates ?? 0;
+      total.errors += r.errors_total ?? 0;
+      errors.push(...(r.errors ?? []));
+      duplicateLines.push(...(r.duplicate_lines ?? []));
+      if (r.complete === false || r.stopped) {
+        stopped = r.stopped ? `line ${r.stopped.line}: ${r.stopped.reason}` : 'the file stopped part-way';
+        break;
+      }
+    } catch {
+      stopped = 'the scheduler API is unreachable';
+      break;
+    }
+  }
+  report.className = `import-report tone-${stopped ? 'bad' : total.errors > 0 ? 'warn' : 'good'}`;
+  report.textContent = `${file.name}: ${fmtInt(total.rows)} rows, ${fmtInt(total.imported)} imported, ` +
+    `${fmtInt(total.duplicates)} duplicate${total.duplicates === 1 ? '' : 's'}` +
+    `${duplicateLines.length ? ` (lines ${duplicateLines.slice(0, 20).join(', ')})` : ''}, ${fmtInt(total.errors)} with errors.` +
+    (stopped ? ` Stopped at ${stopped}; the rows before it are imported.` : '');
+  list.replaceChildren(
+    ...errors.slice(0, 100).map((e) =>
+      el('li', { testid: 'import-error' }, [
+        el('span', { className: 'chip', text: `line ${e.line}${e.column ? `, ${e.column}` : ''}` }),
+        el('span', { className: 'error-message', text: e.reason }),
+      ])
+    ),
+  );
+  if (total.errors > errors.length || errors.length > 100) {
+    list.append(el('li', { className: 'muted', text: `… ${fmtInt(total.errors - Math.min(errors.length, 100))} more` }));
+  }
+  void loadCampaigns();
+  void refresh();
+  void loadAudit();
+}
+
+async function exportCsv() {
+  const id = selectedCampaignId();
+  if (!id) return controlsResult('Choose a campaign first.', 'warn');
+  try {
+    const res = await fetch(`${state.functionsUrl}/scheduler-admin/campaigns/${encodeURIComponent(id)}/export`, {
+      headers: { authorization: `Bearer ${state.token}` },
+      cache: 'no-store',
+    });
+    if (!res.ok) throw new HttpError(res.status, await res.json().catch(() => null), res.headers);
+    const url = URL.createObjectURL(await res.blob());
+    const a = /** @type {HTMLAnchorElement} */ (el('a'));
+    a.href = url;
+    a.download = `campaign-${id}-contacts.csv`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    controlsResult(`Exported the contacts of campaign #${id}.`, 'good');
+  } catch (err) {
+    controlsResult(`Export failed: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+async function loadAudit() {
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('audit-table').querySelector('tbody'));
+  try {
+    const { entries } = /** @type {{ entries: AuditEntry[] }} */ (await api('GET', '/audit?limit=50'));
+    tbody.replaceChildren(
+      ...entries.map((e) =>
+        el('tr', { testid: 'audit-row' }, [
+          el('td', { text: fmtDateTime(e.at), title: e.at }),
+          el('td', { className: 'mono', text: e.actor }),
+          el('td', { text: e.action }),
+          el('td', { text: e.subject ?? '' }),
+        ])
+      ),
+    );
+    $('no-audit').hidden = entries.length > 0;
+  } catch (err) {
+    $('no-audit').hidden = false;
+    $('no-audit').textContent = `Cannot list the audit trail: ${apiProblem(err)}.`;
+  }
+}
+
+function wireControls() {
+  $('campaign-form').addEventListener('submit', (e) => void saveCampaign(/** @type {SubmitEvent} */ (e)));
+  $('campaign-new').addEventListener('click', () => fillForm(null));
+  $('campaign-edit').addEventListener('click', editSelected);
+  for (const b of document.querySelectorAll('[data-action]')) {
+    const action = /** @type {CampaignAction} */ (/** @type {HTMLElement} */ (b).dataset.action);
+    b.addEventListener('click', () => void previewAction(action));
+  }
+  $('action-confirm-yes').addEventListener('click', () => void confirmAction());
+  $('action-confirm-no').addEventListener('click', () => {
+    $('action-confirm').hidden = true;
+    controls.pendingAction = null;
+  });
+  $('campaign-select').addEventListener('change', () => {
+    $('action-confirm').hidden = true;
+  });
+  $('campaign-export').addEventListener('click', () => void exportCsv());
+  $('import-form').addEventListener('submit', (e) => void importCsv(/** @type {SubmitEvent} */ (e)));
+  $('audit-refresh').addEventListener('click', () => void loadAudit());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 /** @param {SubmitEvent} event */
@@ -650,6 +1079,7 @@ async function main() {
   $('trigger-button').addEventListener('click', () => void triggerTick());
   $('token-form').addEventListener('submit', (e) => void createToken(/** @type {SubmitEvent} */ (e)));
   $('tokens-refresh').addEventListener('click', () => void loadTokens());
+  wireControls();
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {

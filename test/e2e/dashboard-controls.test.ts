@@ -1,0 +1,208 @@
+// The dashboard's operator controls, end to end in real headless Chromium against the whole stack
+// (Deno functions gateway, local Vercel, the test database): create a campaign (the API's per-field
+// refusals shown next to the fields first), import a CSV with bad rows and a duplicate (line and
+// column shown), pause / resume / cancel after a confirmation that shows the counts, export the
+// contacts (formula cells prefixed), and read the audit trail the session left.
+
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
+import { type Stack, startStack } from '../../scripts/stack/stack.ts';
+import { resetData, testDbUrl, withClient } from '../support/db.ts';
+import { launchChromium } from './browser.ts';
+
+const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-controls.png');
+
+let stack: Stack | undefined;
+let browser: Browser | undefined;
+const serviceLog: string[] = [];
+
+beforeAll(async () => {
+  await withClient(resetData);
+  stack = await startStack({
+    databaseUrl: testDbUrl(),
+    migrate: false,
+    log: () => {},
+    onServiceLog: (service, line) => {
+      serviceLog.push(`[${service}] ${line}`);
+      if (serviceLog.length > 200) serviceLog.shift();
+    },
+  });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  await withClient(resetData);
+});
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
+});
+
+async function signedIn(): Promise<Page> {
+  const context = await browser!.newContext({
+    viewport: { width: 1280, height: 1000 },
+    colorScheme: 'light',
+    acceptDownloads: true,
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') serviceLog.push(`[console] ${m.text()}`);
+  });
+  await page.goto(stack!.dashboardUrl);
+  await page.getByTestId('token-input').fill(stack!.secrets.adminToken);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('campaign-form').waitFor({ state: 'visible', timeout: 15_000 });
+  return page;
+}
+
+const text = async (page: Page, testid: string) => (await page.getByTestId(testid).textContent()) ?? '';
+
+/** Press an action, check the confirmation's counts, confirm, and wait for the new status. */
+async function act(
+  page: Page,
+  action: 'pause' | 'resume' | 'cancel',
+  after: RegExp,
+  beforeConfirming: () => Promise<void> = async () => {},
+): Promise<string> {
+  await page.getByTestId(`action-${action}`).click();
+  await page.getByTestId('action-confirm').waitFor({ state: 'visible', timeout: 15_000 });
+  const confirmation = await text(page, 'action-confirm-text');
+  expect(confirmation).toMatch(/\d+ queued calls? released, \d+ active calls? finishing, \d+ of \d+ pending contacts ended/);
+  await beforeConfirming();
+  await page.getByTestId('action-confirm-yes').click();
+  await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(after);
+  return confirmation;
+}
+
+describe('dashboard controls', () => {
+  it('creates, imports, pauses, resumes, cancels, exports and lists the audit trail', async () => {
+    const page = await signedIn();
+
+    // Refused by the schema: the errors sit next to their fields.
+    await page.getByTestId('f-name').fill('Spring reminders');
+    await page.getByTestId('f-max_concurrent_calls').fill('0');
+    await page.getByTestId('f-caller_id').fill('12345');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'err-max_concurrent_calls'), { timeout: 15_000 }).toMatch(/at least 1/);
+    expect(await text(page, 'err-caller_id')).toMatch(/E\.164/);
+    expect(await text(page, 'err-name')).toBe('');
+
+    // Refused by the database (an unknown time zone passes the schema's shape): named field too.
+    await page.getByTestId('f-max_concurrent_calls').fill('3');
+    await page.getByTestId('f-caller_id').fill('+15551230000');
+    await page.getByTestId('f-time_zone').fill('Mars/Olympus_Mons');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'err-time_zone'), { timeout: 15_000 }).not.toBe('');
+    expect(await text(page, 'err-max_concurrent_calls')).toBe('');
+
+    // Created.
+    await page.getByTestId('f-time_zone').fill('Europe/London');
+    await page.getByTestId('f-action_kind').selectOption('twiml');
+    await page.getByTestId('f-action_value').fill('<Response><Say>Hello</Say></Response>');
+    await page.getByTestId('f-window_start').fill('09:00');
+    await page.getByTestId('f-window_end').fill('18:00');
+    for (const day of ['1', '2', '3', '4', '5']) await page.locator(`#campaign-form input[name=day][value="${day}"]`).check();
+    await page.getByTestId('f-max_attempts').fill('3');
+    await page.getByTestId('f-retry_delay').fill('30 minutes');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Spring reminders \(#\d+\) created/);
+    const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
+    expect(await page.getByTestId('campaign-select').inputValue()).toBe(id);
+
+    // Edited: the cap goes up.
+    await page.getByTestId('campaign-edit').click();
+    expect(await page.getByTestId('f-max_concurrent_calls').inputValue()).toBe('3');
+    await page.getByTestId('f-max_concurrent_calls').fill('5');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/saved/);
+    const cap = await withClient((c) =>
+      c.query<{ cap: number }>('select max_concurrent_calls as cap from campaigns where id = $1', [id])
+    );
+    expect(cap.rows[0]!.cap).toBe(5);
+
+    // A CSV with a bad number, a duplicate and a formula in a name.
+    const csv = [
+      'phone,name,note',
+      '+14155550101,Ada,first',
+      '(415) 555-0102,Grace,national number',
+      'not-a-number,Bad,row',
+      '+14155550101,Ada again,duplicate',
+      '+14155550103,=HYPERLINK(1),formula',
+      '+14155550104,Alan,',
+    ].join('\n') + '\n';
+    const file = path.join(os.tmpdir(), `dashboard-controls-${process.pid}.csv`);
+    await writeFile(file, csv);
+    await page.getByTestId('csv-file').setInputFiles(file);
+    await page.getByTestId('csv-region').fill('US');
+    await page.getByTestId('csv-upload').click();
+    await expect.poll(() => text(page, 'import-report'), { timeout: 30_000 }).toMatch(/ rows, /);
+    process.stdout.write(
+      `import: ${await text(page, 'import-report')}\n${(await page.getByTestId('import-error').allTextContents()).join('\n')}\n`,
+    );
+    expect(await text(page, 'import-report')).toMatch(
+      /6 rows, 4 imported, 1 duplicate \(lines 5\), 1 with errors/,
+    );
+    const errors = await page.getByTestId('import-error').allTextContents();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^line 4, phone/);
+    await rm(file, { force: true });
+
+    // Pause, resume, cancel: each confirmation first shows the counts.
+    // The screenshot (for humans and CI artifacts) shows the pause confirmation with its counts.
+    const pause = await act(page, 'pause', /is paused/, async () => {
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await rm(SCREENSHOT, { force: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    });
+    expect(pause).toMatch(/→ paused/);
+    expect(pause).toMatch(/0 of 4 pending contacts ended/);
+    await act(page, 'resume', /is (queued|running)/);
+    const cancel = await act(page, 'cancel', /is cancelled.*4 pending contacts ended/);
+    expect(cancel).toMatch(/4 of 4 pending contacts ended/);
+    // Nothing more is allowed once cancelled.
+    await page.getByTestId('action-resume').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Cannot resume/);
+
+    // Export: the browser downloads the CSV; the formula cell is prefixed.
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 15_000 }),
+      page.getByTestId('campaign-export').click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`campaign-${id}-contacts.csv`);
+    const exported = await readFile((await download.path())!, 'utf8');
+    expect(exported.split('\n')[0]).toMatch(/phone/);
+    expect(exported).toContain('+14155550102');
+    expect(exported).toContain(`'=HYPERLINK(1)`);
+    expect(exported).not.toMatch(/(^|,)"?=HYPERLINK/m);
+    expect(exported).toContain(`'+14155550101`);
+
+    // The audit trail lists the session, newest first.
+    await page.getByTestId('audit-refresh').click();
+    await expect.poll(() => page.getByTestId('audit-row').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(6);
+    const audit = await page.getByTestId('audit-row').evaluateAll((rows) =>
+      rows.map((r) => [...r.children].map((td) => td.getAttribute('title') ?? td.textContent).join(' | '))
+    );
+    process.stdout.write(`audit rows left by this session (dashboard, newest first):\n${audit.join('\n')}\n`);
+    const actions = await page.locator('[data-testid=audit-row] td:nth-child(3)').allTextContents();
+    expect(actions.slice(0, 6)).toEqual([
+      'campaign.cancel',
+      'campaign.resume',
+      'campaign.pause',
+      'contacts.import',
+      'campaign.update',
+      'campaign.create',
+    ]);
+    expect(await page.locator('[data-testid=audit-row] td:nth-child(2)').first().textContent()).toBe('admin_token');
+
+    const png = await readFile(SCREENSHOT);
+    expect(png.length).toBeGreaterThan(10_000);
+    await page.context().close();
+  });
+});
