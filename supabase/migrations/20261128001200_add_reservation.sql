@@ -106,6 +106,8 @@ begin
            c.window_end,
            c.window_days,
            c.set_up_problem as problem,
+           -- Past its end: reserves nothing and completes (even when its room is full).
+           coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
@@ -114,7 +116,9 @@ begin
        and w.window_end = c.window_end and w.window_days = c.window_days
       left join active a on a.campaign_id = c.id
      where c.status in ('QUEUED', 'RUNNING')
-       and c.max_concurrent_calls > coalesce(a.n, 0)
+       -- Before its start a campaign is not served at all.
+       and (c.starts_at is null or c.starts_at <= $1)
+       and (c.max_concurrent_calls > coalesce(a.n, 0) or c.ends_at <= $1)
      order by c.last_served_at nulls first, c.priority desc, c.id
      limit $2
   ),
@@ -130,6 +134,7 @@ begin
           from public.contacts ct
          where s.window_open
            and s.problem is null
+           and not s.ended
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.next_attempt_at <= $1
@@ -154,6 +159,7 @@ begin
           from public.contacts ct
          where not s.window_open
            and s.problem is null
+           and not s.ended
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.time_zone is not null
@@ -225,6 +231,7 @@ begin
     -- per campaign). A contact in progress has an active call, so none is left here.
     select s.id, coalesce(pc.n, 0) as n,
            case
+             when s.ended then true
              when pc.n > 0 or s.active_n > 0 then false
              when exists (select 1 from public.contacts ct
                            where ct.campaign_id = s.id
@@ -275,7 +282,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;
