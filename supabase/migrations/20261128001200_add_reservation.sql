@@ -87,13 +87,19 @@ begin
      group by cl.campaign_id
   ),
   windows as materialized (
-    -- The calling window once per distinct (zone, window), not once per campaign.
-    select w.time_zone, w.window_start, w.window_end, w.window_days,
-           public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
-             as window_open
-      from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
-              from public.campaigns c
-             where c.status in ('QUEUED', 'RUNNING')) w
+    -- The calling window once per distinct (zone, window), not once per campaign, with the
+    -- prefixes the calling-hours rules close in that zone (calling_hours_rules; '' = every
+    -- number: then the window counts as closed for the contacts that use the campaign's zone).
+    select h.time_zone, h.window_start, h.window_end, h.window_days, h.closed,
+           h.window_open and not ('' = any (h.closed)) as window_open
+      from (select w.*,
+                   public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
+                     as window_open,
+                   public.closed_calling_hours_prefixes($1, w.time_zone) as closed
+              from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
+                      from public.campaigns c
+                     where c.status in ('QUEUED', 'RUNNING')) w
+            offset 0) h
   ),
   served as (
     select c.id,
@@ -109,6 +115,7 @@ begin
            -- Past its end: reserves nothing and completes (even when its room is full).
            coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
+           w.closed,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
       join windows w
@@ -141,6 +148,12 @@ begin
            and ct.attempts < s.max_attempts
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
+           -- Calling-hours rules: the campaign zone's closed prefixes (computed once), or the
+           -- contact's own zone's (strictest wins: any closed matching prefix refuses).
+           and not exists (select 1
+                             from unnest(case when ct.time_zone is null then s.closed
+                                              else public.closed_calling_hours_prefixes($1, ct.time_zone) end) h (prefix)
+                            where starts_with(ct.phone, h.prefix))
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -166,6 +179,7 @@ begin
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
+           and public.calling_hours_allow($1, ct.time_zone, ct.phone)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -282,7 +296,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;
