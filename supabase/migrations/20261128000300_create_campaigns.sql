@@ -21,8 +21,8 @@ create table public.campaigns (
   -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
   machine_answer_policy text not null default 'retry',
   -- When the campaign may start reserving calls (null: at once) and when it stops (null: never).
-  -- Before starts_at nothing is reserved; from ends_at on nothing is reserved and the scheduler
-  -- marks it COMPLETED (its queued calls are released at claim).
+  -- Before starts_at nothing is reserved; from ends_at on nothing is reserved, its queued calls
+  -- are released at claim, and the scheduler marks it COMPLETED once no call of it is active.
   starts_at timestamptz,
   ends_at timestamptz,
   -- Why the campaign cannot dial, or null when it can: it needs a caller id and exactly one of
@@ -73,7 +73,7 @@ comment on column public.campaigns.last_served_at is 'When launch_due_calls() la
 
 comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
 comment on column public.campaigns.starts_at is 'When the campaign may start reserving calls, or null (at once).';
-comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls and becomes COMPLETED (queued calls released at claim), or null (never). After starts_at.';
+comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls (queued calls released at claim) and becomes COMPLETED once no call of it is active, or null (never). After starts_at.';
 comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';
 
 -- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused.

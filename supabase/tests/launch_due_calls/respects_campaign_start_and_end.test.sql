@@ -1,9 +1,9 @@
 -- Campaign dates: before starts_at a campaign is not served (nothing reserved, still QUEUED); past
--- ends_at it reserves nothing and becomes COMPLETED, even with contacts left, even at its cap;
--- claim_queued_calls() releases the calls it had queued. ends_at must come after starts_at.
+-- ends_at it reserves nothing, claim_queued_calls() releases the calls it had queued, and it becomes
+-- COMPLETED once no call of it is active, even with contacts left. ends_at must come after starts_at.
 begin;
 \ir ../_helpers.psql
-select plan(10);
+select plan(11);
 
 select tests.create_campaign(name => 'not started') as later_id \gset
 update campaigns set starts_at = tests.wednesday_noon() + interval '1 hour' where id = :later_id;
@@ -31,29 +31,35 @@ select is((select count(*)::integer from launched where campaign_id = :later_id)
 select is((select count(*)::integer from calls where campaign_id = :open_id), 2,
           'a campaign between starts_at and ends_at is served');
 select results_eq(
-  $$select outcome, reserved, campaign_status from launched where campaign_id = $$ || :ended_id,
-  $$values ('completed'::launch_outcome, 0, 'COMPLETED'::campaign_status)$$,
-  'a campaign past ends_at, at its cap with contacts left, reserves nothing and completes'
-);
-select is((select completed_at from campaigns where id = :ended_id), tests.wednesday_noon(),
-          'completed_at is p_now');
-
-select is(
-  (select count(*)::integer from launch_due_calls(tests.wednesday_noon() + interval '2 hours')
-    where campaign_id = :later_id and reserved = 0), 0,
-  'once started the campaign reserves calls'
+  $$select reserved, campaign_status from launched where campaign_id = $$ || :ended_id,
+  $$values (0, 'RUNNING'::campaign_status)$$,
+  'a campaign past ends_at reserves nothing, even with room and contacts left; its call in flight keeps it open'
 );
 
 -- The claim re-checks the dates: the ended campaign's queued call is released, not dialled.
-update campaigns set status = 'RUNNING' where id = :ended_id;
 select is(
-  (select release_reason from claim_queued_calls(100, null, tests.wednesday_noon() + interval '2 hours 1 minute')
+  (select release_reason from claim_queued_calls(100, null, tests.wednesday_noon() + interval '1 minute')
     where campaign_id = :ended_id),
   'campaign has ended',
   'claim_queued_calls() releases a queued call of a campaign past its end'
 );
 select is((select attempts from contacts where campaign_id = :ended_id order by id limit 1), 0,
           'the released call counts no attempt');
+
+select results_eq(
+  $$select outcome, reserved, campaign_status from launch_due_calls(tests.wednesday_noon() + interval '2 minutes')
+     where campaign_id = $$ || :ended_id,
+  $$values ('completed'::launch_outcome, 0, 'COMPLETED'::campaign_status)$$,
+  'with no call in flight, the ended campaign completes although contacts are left'
+);
+select is((select completed_at from campaigns where id = :ended_id), tests.wednesday_noon() + interval '2 minutes',
+          'completed_at is p_now');
+
+select is(
+  (select count(*)::integer from launch_due_calls(tests.wednesday_noon() + interval '2 hours')
+    where campaign_id = :later_id and reserved = 2), 1,
+  'once started the campaign reserves calls'
+);
 
 select throws_ok(
   $$update campaigns set starts_at = '2026-12-01', ends_at = '2026-11-01' where id = $$ || :open_id,
