@@ -20,6 +20,11 @@ create table public.campaigns (
   -- provider_settings.machine_detection asks for detection): 'retry' (no person was reached: the
   -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
   machine_answer_policy text not null default 'retry',
+  -- When the campaign may start reserving calls (null: at once) and when it stops (null: never).
+  -- Before starts_at nothing is reserved; from ends_at on nothing is reserved, its queued calls
+  -- are released at claim, and the scheduler marks it COMPLETED once no call of it is active.
+  starts_at timestamptz,
+  ends_at timestamptz,
   -- Why the campaign cannot dial, or null when it can: it needs a caller id and exactly one of
   -- provider_settings.url / twiml / application_sid (what the provider does when the call is
   -- answered). Computed here once; launch_due_calls() reports it and reserves nothing,
@@ -54,7 +59,8 @@ create table public.campaigns (
   constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
   constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10),
   constraint campaigns_machine_answer_policy_is_known check (machine_answer_policy in ('retry', 'done')),
-  constraint campaigns_paused_reason_only_when_paused check (paused_reason is null or status = 'PAUSED')
+  constraint campaigns_paused_reason_only_when_paused check (paused_reason is null or status = 'PAUSED'),
+  constraint campaigns_ends_after_starts check (starts_at is null or ends_at is null or ends_at > starts_at)
 )
 -- Room on each page, so that the tick's update of last_served_at stays HOT (no index entry
 -- written). No index of active campaigns: the tick reads every active campaign anyway.
@@ -66,6 +72,8 @@ comment on column public.campaigns.set_up_problem is 'Why the campaign cannot di
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 
 comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
+comment on column public.campaigns.starts_at is 'When the campaign may start reserving calls, or null (at once).';
+comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls (queued calls released at claim) and becomes COMPLETED once no call of it is active, or null (never). After starts_at.';
 comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';
 
 -- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused.

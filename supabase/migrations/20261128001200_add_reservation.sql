@@ -87,13 +87,19 @@ begin
      group by cl.campaign_id
   ),
   windows as materialized (
-    -- The calling window once per distinct (zone, window), not once per campaign.
-    select w.time_zone, w.window_start, w.window_end, w.window_days,
-           public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
-             as window_open
-      from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
-              from public.campaigns c
-             where c.status in ('QUEUED', 'RUNNING')) w
+    -- The calling window once per distinct (zone, window), not once per campaign, with the
+    -- prefixes the calling-hours rules close in that zone (calling_hours_rules; '' = every
+    -- number: then the window counts as closed for the contacts that use the campaign's zone).
+    select h.time_zone, h.window_start, h.window_end, h.window_days, h.closed,
+           h.window_open and not ('' = any (h.closed)) as window_open
+      from (select w.*,
+                   public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
+                     as window_open,
+                   public.closed_calling_hours_prefixes($1, w.time_zone) as closed
+              from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
+                      from public.campaigns c
+                     where c.status in ('QUEUED', 'RUNNING')) w
+            offset 0) h
   ),
   served as (
     select c.id,
@@ -106,7 +112,10 @@ begin
            c.window_end,
            c.window_days,
            c.set_up_problem as problem,
+           -- Past its end: reserves nothing and completes (even when its room is full).
+           coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
+           w.closed,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
       join windows w
@@ -114,7 +123,9 @@ begin
        and w.window_end = c.window_end and w.window_days = c.window_days
       left join active a on a.campaign_id = c.id
      where c.status in ('QUEUED', 'RUNNING')
-       and c.max_concurrent_calls > coalesce(a.n, 0)
+       -- Before its start a campaign is not served at all.
+       and (c.starts_at is null or c.starts_at <= $1)
+       and (c.max_concurrent_calls > coalesce(a.n, 0) or c.ends_at <= $1)
      order by c.last_served_at nulls first, c.priority desc, c.id
      limit $2
   ),
@@ -130,12 +141,19 @@ begin
           from public.contacts ct
          where s.window_open
            and s.problem is null
+           and not s.ended
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
+           -- Calling-hours rules: the campaign zone's closed prefixes (computed once), or the
+           -- contact's own zone's (strictest wins: any closed matching prefix refuses).
+           and not exists (select 1
+                             from unnest(case when ct.time_zone is null then s.closed
+                                              else public.closed_calling_hours_prefixes($1, ct.time_zone) end) h (prefix)
+                            where starts_with(ct.phone, h.prefix))
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -154,12 +172,14 @@ begin
           from public.contacts ct
          where not s.window_open
            and s.problem is null
+           and not s.ended
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.time_zone is not null
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
+           and public.calling_hours_allow($1, ct.time_zone, ct.phone)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -225,6 +245,9 @@ begin
     -- per campaign). A contact in progress has an active call, so none is left here.
     select s.id, coalesce(pc.n, 0) as n,
            case
+             -- Past its end: completes once its calls in flight are over (claim_queued_calls
+             -- releases its queued ones).
+             when s.ended then s.active_n = 0
              when pc.n > 0 or s.active_n > 0 then false
              when exists (select 1 from public.contacts ct
                            where ct.campaign_id = s.id
@@ -275,7 +298,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;

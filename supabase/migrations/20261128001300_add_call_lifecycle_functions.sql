@@ -146,6 +146,8 @@ begin
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
              when c.set_up_problem is not null then 'malformed campaign: ' || c.set_up_problem
+             when c.starts_at > p_now then 'campaign has not started'
+             when c.ends_at <= p_now then 'campaign has ended'
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
              when ct.attempts >= c.max_attempts then 'max attempts reached'
@@ -153,6 +155,8 @@ begin
              when not public.is_within_calling_window(p_now, coalesce(ct.time_zone, c.time_zone),
                                                       c.window_start, c.window_end, c.window_days)
                then 'outside calling window'
+             when not public.calling_hours_allow(p_now, coalesce(ct.time_zone, c.time_zone), cl.to_phone)
+               then 'outside calling hours'
            end as release_reason
       from candidates k
       join public.calls cl on cl.id = k.id
@@ -204,7 +208,7 @@ end;
 $$;
 
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, do-not-call, max attempts, queue age and calling window; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case

@@ -128,9 +128,60 @@ select r.id, r.trigger, r.scheduled_for, r.status, r.started_at, r.finished_at, 
 
 comment on view public.scheduler_recent_runs is 'The 200 most recent scheduler runs, newest first.';
 
+-- Why not now: the contacts of each open campaign (QUEUED, RUNNING, PAUSED) that are not being
+-- called, counted by the first reason that holds, in the order the scheduler checks them. Evaluated
+-- at now(), per contact (calling windows and rules in the contact's zone): a look for an operator,
+-- not a tick's query. 'due' contacts wait only for room under the caps.
+create view public.contact_wait_reasons
+with (security_invoker = true) as
+select w.campaign_id, w.campaign_name, w.reason,
+       case w.reason
+         when 'campaign paused' then w.paused_reason
+         when 'campaign set-up problem' then w.set_up_problem
+       end as detail,
+       count(*) as contacts,
+       min(w.next_attempt_at) as next_attempt_at
+  from (
+    select c.id as campaign_id, c.name as campaign_name, c.paused_reason, c.set_up_problem,
+           ct.next_attempt_at,
+           case
+             when c.status = 'PAUSED' then 'campaign paused'
+             when c.starts_at > now() then 'campaign not started'
+             when c.ends_at <= now() then 'campaign ended'
+             when c.set_up_problem is not null then 'campaign set-up problem'
+             when ct.status = 'do_not_call'
+                  or exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone) then 'do-not-call'
+             when ct.status = 'exhausted' or ct.attempts >= c.max_attempts then 'attempts used'
+             when ct.next_attempt_at > now() then 'retry later'
+             when not public.is_within_calling_window(now(), coalesce(ct.time_zone, c.time_zone), c.window_start,
+                                                      c.window_end, c.window_days) then 'window closed'
+             when not public.calling_hours_allow(now(), coalesce(ct.time_zone, c.time_zone), ct.phone)
+               then 'quiet hours'
+             when exists (select 1 from public.calls cl
+                           where cl.to_phone = ct.phone
+                             and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
+               then 'number in a call'
+             when (select s.max_calls_per_number_per_day from public.scheduler_settings s where s.id) <=
+                  (select count(*) from public.calls cl
+                    where cl.to_phone = ct.phone and cl.released_at is null
+                      and cl.queued_at >= now() - interval '24 hours') then 'frequency cap'
+             else 'due'
+           end as reason
+      from public.campaigns c
+      join public.contacts ct on ct.campaign_id = c.id
+     where c.status in ('QUEUED', 'RUNNING', 'PAUSED')
+       and ct.status in ('pending', 'exhausted', 'do_not_call')
+  ) w
+ group by w.campaign_id, w.campaign_name, w.reason, detail;
+
+comment on view public.contact_wait_reasons is
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, retry later (next_attempt_at: the earliest), window closed, quiet hours (calling_hours_rules), number in a call, frequency cap, due (waiting for room under the caps).';
+
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;
 revoke all on public.scheduler_recent_runs from anon, authenticated;
 grant select on public.scheduler_status to service_role;
 grant select on public.scheduler_campaign_progress to service_role;
 grant select on public.scheduler_recent_runs to service_role;
+revoke all on public.contact_wait_reasons from anon, authenticated;
+grant select on public.contact_wait_reasons to service_role;

@@ -67,6 +67,12 @@ describe('the shared campaign schema', () => {
     expect(CampaignPatch.safeParse({}).success).toBe(false);
     expect(CampaignPatch.safeParse({ retry_delay: '31 days' }).success).toBe(false);
     expect(CampaignPatch.safeParse({ retry_delay: '30 minutes' }).success).toBe(true);
+    // Campaign dates: ISO 8601 with an offset (or null), the end after the start.
+    expect(CampaignPatch.safeParse({ starts_at: '2026-12-01T08:00:00Z', ends_at: null }).success).toBe(true);
+    expect(CampaignPatch.safeParse({ starts_at: 'next monday' }).success).toBe(false);
+    const backwards = CampaignPatch.safeParse({ starts_at: '2026-12-02T00:00:00+01:00', ends_at: '2026-12-01T00:00:00Z' });
+    expect(backwards.success).toBe(false);
+    expect(backwards.error!.issues.map((i) => i.path.join('.'))).toEqual(['ends_at']);
   });
 });
 
@@ -126,6 +132,19 @@ describe('campaigns through the admin API', () => {
     expect(audit[1]!.after).toMatchObject({ max_concurrent_calls: 7, priority: 2 });
     const listed = await admin('/audit?limit=10');
     expect(listed.json.entries.map((e: { action: string }) => e.action)).toEqual(['campaign.update', 'campaign.create']);
+
+    // Campaign dates: set through the API; an end before the stored start is refused by the table.
+    const dated = await admin(`/campaigns/${id}`, {
+      method: 'PATCH',
+      body: { starts_at: '2026-12-01T08:00:00Z', ends_at: '2026-12-31T18:00:00Z' },
+    });
+    expect(dated.status).toBe(200);
+    expect(Date.parse(dated.json.starts_at)).toBe(Date.parse('2026-12-01T08:00:00Z'));
+    expect(Date.parse(dated.json.ends_at)).toBe(Date.parse('2026-12-31T18:00:00Z'));
+    const early = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { ends_at: '2026-11-01T00:00:00Z' } });
+    expect(early.status).toBe(400);
+    expect(early.json.field).toBe('ends_at');
+    expect(early.json.message).toContain('campaigns_ends_after_starts');
   });
 
   it('pause releases queued calls and keeps active ones; resume serves again; cancel ends pending contacts; each previewed and audited', async () => {

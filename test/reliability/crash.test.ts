@@ -276,6 +276,9 @@ describe('PostgreSQL restarts during a tick', () => {
       await installTestsSchema(cluster.url);
       own = await connect(cluster.url);
       await disableCronJobs(own);
+      // A fresh cluster keeps the seeded calling-hours rules (resetData empties them elsewhere):
+      // the tick runs on the wall clock, which the US federal rule would make depend on the hour.
+      await own.query('update public.calling_hours_rules set enabled = false');
       await seed(own, 20, 'provider_calls_per_second = 50, dispatch_concurrency = 5, global_max_concurrent_calls = 100');
 
       const sim = await simulator({ faults: { latencyMs: 1000 } });

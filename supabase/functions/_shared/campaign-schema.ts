@@ -8,7 +8,7 @@
 // provider_settings ({url} | {twiml} | {application_sid}, plus provider options), time_zone (IANA),
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
-// retry_backoff (1-10).
+// retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts).
 
 import { z } from 'zod';
 import { E164_PATTERN } from './phone.ts';
@@ -54,14 +54,22 @@ export const CampaignFields = z.object({
       return m !== null && Number(m[1]) * SECONDS[m[2]!]! <= 30 * 86_400;
     }, 'retry_delay: at most 30 days'),
   retry_backoff: z.number().min(1, 'retry_backoff: 1 to 10').max(10, 'retry_backoff: 1 to 10'),
+  starts_at: z.string().datetime({ offset: true, message: 'starts_at must be an ISO 8601 date-time' }).nullable(),
+  ends_at: z.string().datetime({ offset: true, message: 'ends_at must be an ISO 8601 date-time' }).nullable(),
 });
+
+/** ends_at after starts_at, when both are given. */
+function endsAfterStarts(c: { starts_at?: string | null; ends_at?: string | null }): boolean {
+  return !c.starts_at || !c.ends_at || Date.parse(c.ends_at) > Date.parse(c.starts_at);
+}
 
 /** A new campaign: name required, every other field optional (the table's defaults). */
 export const CampaignCreate = CampaignFields.partial().required({ name: true }).strict()
   .refine((c) => c.window_start === undefined || c.window_start !== c.window_end, {
     message: 'window_start and window_end must differ',
     path: ['window_end'],
-  });
+  })
+  .refine(endsAfterStarts, { message: 'ends_at must be after starts_at', path: ['ends_at'] });
 export type CampaignCreate = z.infer<typeof CampaignCreate>;
 
 /** An edit: any of the fields, at least one. */
@@ -70,7 +78,8 @@ export const CampaignPatch = CampaignFields.partial().strict()
   .refine((c) => c.window_start === undefined || c.window_start !== c.window_end, {
     message: 'window_start and window_end must differ',
     path: ['window_end'],
-  });
+  })
+  .refine(endsAfterStarts, { message: 'ends_at must be after starts_at', path: ['ends_at'] });
 export type CampaignPatch = z.infer<typeof CampaignPatch>;
 
 /** The field each CHECK constraint (or checking trigger) of public.campaigns guards. */
@@ -86,6 +95,7 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_retry_delay_is_positive: 'retry_delay',
   campaigns_retry_backoff_is_sane: 'retry_backoff',
   campaigns_time_zone_is_valid: 'time_zone',
+  campaigns_ends_after_starts: 'ends_at',
 };
 
 /** zod issues as one line each: "field: message". */

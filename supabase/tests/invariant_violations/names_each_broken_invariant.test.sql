@@ -2,7 +2,7 @@
 -- suites: silent on a healthy state, and one row naming the invariant for each thing broken by hand.
 begin;
 \ir ../_helpers.psql
-select plan(7);
+select plan(8);
 
 select tests.create_campaign(cap => 3) as campaign_id \gset
 select tests.add_contacts(:campaign_id, 5);
@@ -49,6 +49,12 @@ select is((select count(*)::integer from tests.invariant_violations(tests.wednes
             where invariant = 'inv3: reserved inside the calling window'), 3,
           'calls reserved at p_now outside the window (one row each)');
 update campaigns set window_days = '{1,2,3,4,5}' where id = :campaign_id;
+
+update calling_hours_rules set start_time = '13:00' where prefix = '';
+select is((select count(*)::integer from tests.invariant_violations(tests.wednesday_noon())
+            where invariant = 'inv3: reserved inside the calling hours'), 3,
+          'calls reserved at p_now outside the calling-hours rules (one row each)');
+update calling_hours_rules set start_time = '08:00' where prefix = '';
 
 insert into scheduler_runs (trigger) values ('manual');
 select results_eq(

@@ -1,0 +1,99 @@
+-- Calling-hours rules: the law's hours, on top of each campaign's own window. A rule applies to
+-- the numbers that start with its prefix ('' = every number; an E.164 prefix such as '+1305' =
+-- one area); every enabled rule that matches a number must allow the call (the strictest wins),
+-- in the contact's time zone (else the campaign's). An unknown zone never dials.
+-- Edited in Supabase Studio (or SQL): the reservation (launch_due_calls) and the dial-time check
+-- (claim_queued_calls) read the table on every tick.
+
+create table public.calling_hours_rules (
+  id bigint generated always as identity primary key,
+  prefix text not null default '',
+  start_time time not null default '08:00',
+  end_time time not null default '21:00',
+  days smallint[] not null default '{1,2,3,4,5,6,7}',
+  holidays date[] not null default '{}',
+  enabled boolean not null default true,
+  note text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint calling_hours_rules_prefix_is_e164_start check (prefix = '' or prefix ~ '^\+[1-9][0-9]{0,14}$'),
+  constraint calling_hours_rules_start_before_end check (start_time < end_time),
+  constraint calling_hours_rules_days_are_iso_weekdays check (
+    cardinality(days) between 1 and 7 and days <@ '{1,2,3,4,5,6,7}'::smallint[]
+  ),
+  constraint calling_hours_rules_holidays_not_null check (array_position(holidays, null) is null)
+);
+
+comment on table public.calling_hours_rules is
+  'Calling hours by number prefix (legal quiet hours). Every enabled rule whose prefix starts the number must allow a call (strictest wins): local time in [start_time, end_time) on days (ISO 1 = Monday) and the local date not in holidays, in the contact''s zone (else the campaign''s). Unknown zones never dial. Seeded with the US federal rule (every number, 08:00-21:00) and disabled state examples.';
+comment on column public.calling_hours_rules.prefix is '''''(empty) = every number; else an E.164 prefix such as +1305. Overlapping prefixes all apply.';
+
+alter table public.calling_hours_rules enable row level security;
+revoke all on table public.calling_hours_rules from anon, authenticated;
+revoke all on sequence public.calling_hours_rules_id_seq from anon, authenticated;
+
+insert into public.calling_hours_rules (prefix, start_time, end_time, days, holidays, enabled, note) values
+  ('', '08:00', '21:00', '{1,2,3,4,5,6,7}', '{}', true,
+   'US federal rule (47 CFR 64.1200(c)(1)): no telephone solicitation before 8 am or after 9 pm, called party''s local time.'),
+  ('+1305', '08:00', '20:00', '{1,2,3,4,5,6,7}', '{}', false,
+   'Example (Florida, Fla. Stat. 501.059): 8 am to 8 pm. Add a rule per Florida area code, check the current law, then enable.'),
+  ('+1405', '08:00', '20:00', '{1,2,3,4,5,6}', '{2026-12-25,2027-01-01}', false,
+   'Example (Oklahoma, 15 O.S. 775C.4): 8 am to 8 pm, no Sundays or state holidays. Add every area code and holiday, then enable.');
+
+-- The prefixes of the enabled rules that forbid calling at p_now in p_time_zone ('' among them
+-- when the every-number rule does; {''} when the zone is unknown or null: nothing may be dialled).
+-- The reservation computes it once per distinct zone and tests each number against the list.
+create function public.closed_calling_hours_prefixes(p_now timestamptz, p_time_zone text)
+returns text[]
+language plpgsql
+stable
+parallel unsafe
+set search_path = ''
+as $$
+declare
+  v_local timestamp;
+begin
+  if p_now is null or p_time_zone is null then
+    return '{""}'::text[];
+  end if;
+  begin
+    v_local := pg_catalog.timezone(p_time_zone, p_now);
+  exception
+    when invalid_parameter_value then
+      return '{""}'::text[]; -- an unknown zone never dials
+  end;
+  return coalesce(
+    (select array_agg(distinct r.prefix order by r.prefix)
+       from public.calling_hours_rules r
+      where r.enabled
+        and not (v_local::time >= r.start_time and v_local::time < r.end_time
+                 and extract(isodow from v_local)::smallint = any (r.days)
+                 and not (v_local::date = any (r.holidays)))),
+    '{}'::text[]);
+end;
+$$;
+
+comment on function public.closed_calling_hours_prefixes(timestamptz, text) is
+  'The prefixes of the enabled calling_hours_rules that forbid a call at p_now in p_time_zone (empty: none). An unknown or null zone gives {''''} (every number closed).';
+
+-- True when p_phone may be called at p_now in p_time_zone under every enabled matching rule.
+create function public.calling_hours_allow(p_now timestamptz, p_time_zone text, p_phone text)
+returns boolean
+language sql
+stable
+parallel unsafe
+set search_path = ''
+as $$
+  select not exists (
+    select 1 from pg_catalog.unnest(public.closed_calling_hours_prefixes(p_now, p_time_zone)) as c (prefix)
+     where pg_catalog.starts_with(p_phone, c.prefix)
+  )
+$$;
+
+comment on function public.calling_hours_allow(timestamptz, text, text) is
+  'True when every enabled calling_hours_rules row whose prefix starts p_phone allows a call at p_now in p_time_zone (strictest wins). Unknown or null zones give false.';
+
+revoke all on function public.closed_calling_hours_prefixes(timestamptz, text) from public, anon, authenticated;
+grant execute on function public.closed_calling_hours_prefixes(timestamptz, text) to service_role;
+revoke all on function public.calling_hours_allow(timestamptz, text, text) from public, anon, authenticated;
+grant execute on function public.calling_hours_allow(timestamptz, text, text) to service_role;
