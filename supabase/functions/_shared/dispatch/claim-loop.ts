@@ -12,6 +12,12 @@ import type { RateHold } from './rate.ts';
 
 /** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
 export const RATE_RETRY_MS = 100;
+/**
+ * Claims are made for this much later than now: a slot handed out for "now" would already be
+ * past when the claim's answer arrives, and a call sent late may share a one-second window with
+ * the next second's calls (see claim_queued_calls). A claim's round trip fits in it.
+ */
+export const CLAIM_LEAD_MS = 100;
 
 export interface ClaimLoopOptions {
   /** Requests out at once (dispatch_concurrency). */
@@ -28,7 +34,10 @@ export interface ClaimLoopOptions {
   sleep(ms: number): Promise<void>;
   hold: RateHold;
   gate: BreakerGate;
-  /** Claims up to `want` calls at time t with slots up to t + horizonMs; rows with a release_reason were released, not to be sent. */
+  /**
+   * Claims up to `want` calls as of time t (CLAIM_LEAD_MS from now) with slots from t to t + horizonMs;
+   * rows with a release_reason were released, not to be sent.
+   */
   claim(want: number, t: number, horizonMs: number): Promise<ClaimedCall[]>;
   /** True when queued calls are due that the claim did not take (the rate bucket is ahead, or another claim holds them). */
   queuedDue(t: number): Promise<boolean>;
@@ -80,7 +89,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         continue;
       }
       const want = Math.min(room, o.batchSize, gate.probing ? 1 : Number.MAX_SAFE_INTEGER);
-      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t)));
+      const rows = await o.claim(want, t + CLAIM_LEAD_MS, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t - CLAIM_LEAD_MS)));
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
       if (claimed.length === 0) {
