@@ -375,8 +375,11 @@ describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
       const audit = await auditRows();
       expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `user:${sub}:olga@example.org` });
 
-      expect((await call(mintSupabaseJwt(secret, { appRole: null }))).status).toBe(401); // not an operator
-      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(401);
+      // A signed-in user who is not an operator: forbidden, saying why.
+      const notOperator = await call(mintSupabaseJwt(secret, { appRole: null }));
+      expect(notOperator.status).toBe(403);
+      expect(notOperator.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/operator role/) });
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(403);
       expect((await call(mintSupabaseJwt('another-secret-another-secret-xx'))).status).toBe(401); // forged
       expect((await call(mintSupabaseJwt(secret, { ttlSeconds: -10 }))).status).toBe(401); // expired
       expect((await call(mintSupabaseJwt(secret, { aud: 'anon' }))).status).toBe(401);
