@@ -109,9 +109,9 @@ function sessionLines(stack: Stack): string[] {
   const token = stack.operatorSession();
   const until = new Date(Date.now() + LOCAL_SESSION_TTL_SECONDS * 1000);
   return [
-    `  Operator session  ${token}`,
-    `               (a Supabase Auth session of ${LOCAL_OPERATOR.email}, app_metadata.role operator, signed with the local`,
-    `               SUPABASE_JWT_SECRET; paste it into the sign-in form instead of the admin token; valid until ${
+    `  Session      ${token}`,
+    `               (a Supabase Auth session of the operator ${LOCAL_OPERATOR.email}, signed with the local SUPABASE_JWT_SECRET;`,
+    `               it signs in to the dashboard like the admin token; valid until ${
       until.toISOString().slice(0, 16).replace('T', ' ')
     } UTC)`,
   ];

@@ -62,7 +62,7 @@ describe('npm start -- --once', () => {
     expect(run.stdout).toMatch(/Dashboard\s+http:\/\/127\.0\.0\.1:\d+\//);
     expect(run.stdout).toMatch(/Admin token\s+\S{16,}/);
     // The local operator's session: verified by the function's own check with the secret it was given.
-    const session = /Operator session\s+(\S+)/.exec(run.stdout)?.[1] ?? '';
+    const session = / Session\s+(\S+)/.exec(run.stdout)?.[1] ?? '';
     expect(await verifySupabaseSession(session, { jwtSecret: JWT_SECRET }, new Date())).toEqual({
       ok: true,
       sub: LOCAL_OPERATOR.sub,

@@ -88,12 +88,15 @@ describe('the JWKS key source', () => {
     server.requests = 0;
   });
 
-  it('derives the URL from SUPABASE_URL unless SUPABASE_JWKS_URL names one (or off)', () => {
+  it('derives the URL from SUPABASE_URL unless SUPABASE_JWKS_URL (or JWKS_URL) names one (or off)', () => {
     expect(jwksUrlOf({ SUPABASE_URL: 'https://abc.supabase.co/' })).toBe('https://abc.supabase.co/auth/v1/.well-known/jwks.json');
     expect(jwksUrlOf({ SUPABASE_URL: 'https://abc.supabase.co', SUPABASE_JWKS_URL: 'https://keys.example.org/jwks' })).toBe(
       'https://keys.example.org/jwks',
     );
     expect(jwksUrlOf({ SUPABASE_URL: 'https://abc.supabase.co', SUPABASE_JWKS_URL: 'off' })).toBeNull();
+    expect(jwksUrlOf({ SUPABASE_URL: 'https://abc.supabase.co', JWKS_URL: 'https://keys.example.org/jwks' })).toBe(
+      'https://keys.example.org/jwks',
+    );
     expect(jwksUrlOf({})).toBeNull();
   });
 
@@ -216,9 +219,10 @@ describe('scheduler-admin with SUPABASE_JWKS_URL (real gateway)', () => {
     await disableCronJobs(db);
     await resetData(db);
     sim = await startSim({ seed: 15, callbacks: false });
-    // Both kinds configured: the HS256 secret and the JWKS (an HS256 token must never be checked with a public key).
+    // Both kinds configured: the HS256 secret (under JWT_SECRET, the name a hosted project can set)
+    // and the JWKS (an HS256 token must never be checked with a public key).
     gw = await startGateway(
-      functionsEnv(sim, { SUPABASE_JWT_SECRET: secret, SUPABASE_JWKS_URL: server.url, AUTH_FAILURE_LIMIT: '1000' }),
+      functionsEnv(sim, { JWT_SECRET: secret, SUPABASE_JWKS_URL: server.url, AUTH_FAILURE_LIMIT: '1000' }),
     );
   });
 
@@ -250,7 +254,7 @@ describe('scheduler-admin with SUPABASE_JWKS_URL (real gateway)', () => {
     );
     expect(audit.rows[0]).toEqual({ actor: `user:${sub}:ines@example.org`, action: 'campaign.create' });
     expect((await call(mintSupabaseJwtWithKey(rs, {}))).status).toBe(200);
-    // The HS256 secret still works beside the JWKS.
+    // The HS256 secret (JWT_SECRET) still works beside the JWKS.
     expect((await call(mintSupabaseJwt(secret, {}))).status).toBe(200);
   });
 

@@ -210,9 +210,15 @@ export class JwksKeySource {
   }
 }
 
-/** The JWKS URL the configuration names: SUPABASE_JWKS_URL, else derived from SUPABASE_URL, else none. */
-export function jwksUrlOf(env: { SUPABASE_JWKS_URL?: string | undefined; SUPABASE_URL?: string | undefined }): string | null {
-  if (env.SUPABASE_JWKS_URL) return env.SUPABASE_JWKS_URL === 'off' ? null : env.SUPABASE_JWKS_URL;
+/**
+ * The JWKS URL the configuration names: SUPABASE_JWKS_URL (or JWKS_URL, a name a hosted project can
+ * set), else derived from SUPABASE_URL (which Supabase sets for Edge Functions), else none; 'off': none.
+ */
+export function jwksUrlOf(
+  env: { SUPABASE_JWKS_URL?: string | undefined; JWKS_URL?: string | undefined; SUPABASE_URL?: string | undefined },
+): string | null {
+  const named = env.SUPABASE_JWKS_URL ?? env.JWKS_URL;
+  if (named) return named === 'off' ? null : named;
   if (env.SUPABASE_URL) return `${env.SUPABASE_URL.replace(/\/+$/, '')}/auth/v1/.well-known/jwks.json`;
   return null;
 }

@@ -5,9 +5,9 @@
 //   - a named operator token (`op_` + 43 base64url characters: 256 random bits), looked up by its
 //     SHA-256 in public.operator_tokens: valid while neither revoked nor expired;
 //   - a Supabase Auth session (the user's access token, a JWT), signed either
-//       HS256 with the project's JWT secret (SUPABASE_JWT_SECRET, when set), or
+//       HS256 with the project's JWT secret (SUPABASE_JWT_SECRET or JWT_SECRET, when set), or
 //       ES256 / RS256 with one of the project's asymmetric signing keys, looked up by the token's
-//       kid in the project's JWKS (jwks.ts: SUPABASE_JWKS_URL, or derived from SUPABASE_URL);
+//       kid in the project's JWKS (jwks.ts: SUPABASE_JWKS_URL / JWKS_URL, or derived from SUPABASE_URL);
 //     the algorithm comes from the token but only picks among what is configured: an HS256 token
 //     is only ever checked with the secret, an ES256 / RS256 one only with a JWKS key of that
 //     algorithm (so a public key can never serve as an HMAC secret), and 'none' or any other alg

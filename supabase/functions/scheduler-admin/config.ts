@@ -22,15 +22,21 @@ export const AdminConfig = z
     ADMIN_TOKEN: requiredString,
     /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
     ADMIN_TOKEN_PREVIOUS: optionalString,
-    /** The project's JWT secret: when set, Supabase Auth users with app_metadata.role 'operator' may sign in. */
+    // Supabase Auth sessions (operator-auth.ts). Hosted Supabase reserves the SUPABASE_ prefix for
+    // the secrets it sets itself (`supabase secrets set` skips such names), hence the plain aliases.
+    /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role 'operator' sign in. */
     SUPABASE_JWT_SECRET: optionalString,
+    /** The same, under a name a hosted project can set (self-hosted Supabase gives functions JWT_SECRET). */
+    JWT_SECRET: optionalString,
     /**
      * The project's JWKS (asymmetric session signing keys, ES256 / RS256); default
      * <SUPABASE_URL>/auth/v1/.well-known/jwks.json when SUPABASE_URL is set; 'off': none.
      */
     SUPABASE_JWKS_URL: z.union([z.literal('off'), url]).optional(),
+    /** The same, under a name a hosted project can set. */
+    JWKS_URL: z.union([z.literal('off'), url]).optional(),
     /** How long a fetched JWKS is used before it is fetched again (an unknown kid fetches it at once, at most every 30 s). */
-    SUPABASE_JWKS_TTL_SECONDS: intIn(30, 86_400, 600),
+    JWKS_TTL_SECONDS: intIn(30, 86_400, 600),
     ...DashboardOriginEnv.shape,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,

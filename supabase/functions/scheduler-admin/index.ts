@@ -29,14 +29,14 @@ Deno.serve(
       const jwks = jwksUrl
         ? new JwksKeySource({
           url: jwksUrl,
-          ttlMs: config.SUPABASE_JWKS_TTL_SECONDS * 1000,
+          ttlMs: config.JWKS_TTL_SECONDS * 1000,
           onError: (message) => log.warn('jwks_fetch_failed', { message }),
         })
         : undefined;
       return createAdminHandler({
         adminToken: config.ADMIN_TOKEN,
         adminTokenPrevious: config.ADMIN_TOKEN_PREVIOUS,
-        jwtSecret: config.SUPABASE_JWT_SECRET,
+        jwtSecret: config.SUPABASE_JWT_SECRET ?? config.JWT_SECRET,
         jwks,
         deps: createTickDeps(config, log),
         log,
