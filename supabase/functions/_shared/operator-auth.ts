@@ -51,7 +51,7 @@ function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
 
 /** How Supabase Auth sessions are verified: the HS256 secret, the JWKS, either or both. */
 export interface SessionVerifier {
-  /** SUPABASE_JWT_SECRET: HS256 sessions. */
+  /** SUPABASE_JWT_SECRET / JWT_SECRET: HS256 sessions. */
   jwtSecret?: string | undefined;
   /** The project's JWKS: ES256 / RS256 sessions. */
   jwks?: JwksKeySource | undefined;
@@ -86,7 +86,7 @@ export async function verifySupabaseSession(token: string, verifier: SessionVeri
     const signingInput = encoder.encode(`${m[1]}.${m[2]}`);
     const signature = base64urlBytes(m[3]!);
     if (header.alg === 'HS256') {
-      if (!verifier.jwtSecret) return refuse('HS256 sessions are not accepted (SUPABASE_JWT_SECRET is not set)');
+      if (!verifier.jwtSecret) return refuse('HS256 sessions are not accepted (no JWT secret configured)');
       const key = await crypto.subtle.importKey(
         'raw',
         encoder.encode(verifier.jwtSecret),
@@ -109,7 +109,8 @@ export async function verifySupabaseSession(token: string, verifier: SessionVeri
     }
     const claims = JSON.parse(new TextDecoder().decode(base64urlBytes(m[2]!))) as Record<string, unknown>;
     const seconds = now.getTime() / 1000;
-    if (typeof claims.exp !== 'number' || claims.exp <= seconds) return refuse('session expired', true);
+    if (typeof claims.exp !== 'number') return refuse('no expiry (exp)', true);
+    if (claims.exp <= seconds) return refuse('session expired', true);
     if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) return refuse('session not yet valid', true);
     const aud = claims.aud;
     if (!(aud === 'authenticated' || (Array.isArray(aud) && aud.includes('authenticated')))) {
