@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { JwksKeySource, jwksUrlOf } from '../../supabase/functions/_shared/jwks.ts';
+import { JwksKeySource, jwksSeedOf, jwksUrlOf } from '../../supabase/functions/_shared/jwks.ts';
 import { verifySupabaseSession } from '../../supabase/functions/_shared/operator-auth.ts';
 import { mintSupabaseJwt, mintSupabaseJwtWithKey } from '../../scripts/stack/operator-jwt.ts';
 import { connect, disableCronJobs, resetData } from '../support/db.ts';
@@ -191,6 +191,25 @@ describe('the JWKS key source', () => {
       expect(await source.key(kid, 'ES256')).toBeNull();
       expect(await source.key(kid, 'RS256')).toBeNull();
     }
+  });
+
+  it('starts from SUPABASE_JWKS (no fetch at a cold start) for the project URL only; an unknown kid still fetches', async () => {
+    expect(jwksSeedOf({ SUPABASE_JWKS: '{"keys":[]}' })).toBe('{"keys":[]}');
+    expect(jwksSeedOf({ SUPABASE_JWKS: '{"keys":[]}', JWKS_URL: 'https://keys.example.org/jwks' })).toBeUndefined();
+    expect(jwksSeedOf({ SUPABASE_JWKS: '{"keys":[]}', SUPABASE_JWKS_URL: 'https://keys.example.org/jwks' })).toBeUndefined();
+
+    const seeded = new JwksKeySource({ url: server.url, initial: JSON.stringify({ keys: [jwkOf(es)] }) });
+    expect(await seeded.key('es-key-1', 'ES256')).not.toBeNull();
+    expect(server.requests).toBe(0);
+    expect(await seeded.key('rs-key-1', 'RS256')).not.toBeNull(); // not in the seed: fetched
+    expect(server.requests).toBe(1);
+
+    const errors: string[] = [];
+    const broken = new JwksKeySource({ url: server.url, initial: 'not json', onError: (m) => errors.push(m) });
+    expect(await broken.key('es-key-1', 'ES256')).not.toBeNull(); // the URL instead
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^SUPABASE_JWKS/);
+    expect(server.requests).toBe(2);
   });
 
   it('verifies sessions in Node too (same WebCrypto code as the function)', async () => {

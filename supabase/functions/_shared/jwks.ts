@@ -10,6 +10,10 @@
 // past its TTL (an Auth outage does not sign every operator out at once); a fetch that succeeds
 // replaces the set (a key removed from the JWKS is no longer accepted).
 //
+// Supabase also hands Edge Functions the same JWKS in the SUPABASE_JWKS variable: when the URL is the
+// project's own (derived from SUPABASE_URL), that set seeds the cache (`initial`), as if fetched at
+// start-up: no request at a cold start; an unknown kid or the TTL's end fetches the URL as above.
+//
 // Keys are imported with WebCrypto: EC P-256 for ES256, RSA (2048 bits or more) for RS256; a key
 // whose own alg / use / key_ops do not allow verifying that algorithm is skipped, and symmetric
 // ('oct') keys are never used.
@@ -31,6 +35,8 @@ export interface JwksOptions {
   maxKeys?: number;
   /** How long past its TTL a key set stays usable while fetching it again fails (default 1 hour). */
   staleIfErrorMs?: number;
+  /** A JWKS document to start with (SUPABASE_JWKS), used as if fetched when the source is made. */
+  initial?: string | undefined;
   /** Reports a failed fetch (the message names the URL and the reason, never a token). */
   onError?: (message: string) => void;
   fetch?: typeof fetch;
@@ -127,6 +133,7 @@ export class JwksKeySource {
   private attemptedAt = Number.NEGATIVE_INFINITY;
   private lastFailed = false;
   private inflight: Promise<void> | null = null;
+  private seeding: Promise<void> | null = null;
   /** Fetches started (successful or not): for tests and logs. */
   fetches = 0;
 
@@ -141,10 +148,40 @@ export class JwksKeySource {
     this.onError = opts.onError ?? (() => {});
     this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init));
     this.now = opts.now ?? (() => Date.now());
+    if (opts.initial) this.seeding = this.seed(opts.initial);
+  }
+
+  private async seed(initial: string): Promise<void> {
+    try {
+      if (initial.length > this.maxBytes) throw new Error(`larger than ${this.maxBytes} bytes`);
+      this.keys = await this.importSet(initial);
+      this.fetchedAt = this.now();
+    } catch (err) {
+      this.onError(`SUPABASE_JWKS (the JWKS given to the function): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The usable keys of a JWKS document (at most maxKeys looked at; bad or unusable keys skipped). */
+  private async importSet(text: string): Promise<Map<string, CachedKey>> {
+    const doc = JSON.parse(text) as { keys?: unknown };
+    if (!doc || !Array.isArray(doc.keys)) throw new Error('no "keys" array');
+    const next = new Map<string, CachedKey>();
+    for (const jwk of doc.keys.slice(0, this.maxKeys) as Jwk[]) {
+      if (!jwk || typeof jwk !== 'object' || typeof jwk.kid !== 'string' || jwk.kid === '' || jwk.kid.length > 200) continue;
+      const alg = algOf(jwk);
+      if (!alg || next.has(jwk.kid)) continue;
+      try {
+        next.set(jwk.kid, { alg, key: await importKey(jwk, alg) });
+      } catch {
+        // a malformed key: skipped, the others still count
+      }
+    }
+    return next;
   }
 
   /** The key the JWKS publishes under `kid` for `alg`, or null (unknown kid, other algorithm, JWKS unreachable). */
   async key(kid: string, alg: AsymmetricAlg): Promise<CryptoKey | null> {
+    if (this.seeding) await this.seeding;
     let found = this.usable(kid);
     if (!found || this.expired()) {
       // A fetch under way is waited for (concurrent lookups share it); else one starts if allowed.
@@ -187,20 +224,7 @@ export class JwksKeySource {
         await res.body?.cancel();
         throw new Error(`HTTP ${res.status}`);
       }
-      const doc = JSON.parse(await readLimited(res, this.maxBytes)) as { keys?: unknown };
-      if (!doc || !Array.isArray(doc.keys)) throw new Error('no "keys" array');
-      const next = new Map<string, CachedKey>();
-      for (const jwk of doc.keys.slice(0, this.maxKeys) as Jwk[]) {
-        if (!jwk || typeof jwk !== 'object' || typeof jwk.kid !== 'string' || jwk.kid === '' || jwk.kid.length > 200) continue;
-        const alg = algOf(jwk);
-        if (!alg || next.has(jwk.kid)) continue;
-        try {
-          next.set(jwk.kid, { alg, key: await importKey(jwk, alg) });
-        } catch {
-          // a malformed key: skipped, the others still count
-        }
-      }
-      this.keys = next;
+      this.keys = await this.importSet(await readLimited(res, this.maxBytes));
       this.fetchedAt = this.now();
       this.lastFailed = false;
     } catch (err) {
@@ -221,4 +245,14 @@ export function jwksUrlOf(
   if (named) return named === 'off' ? null : named;
   if (env.SUPABASE_URL) return `${env.SUPABASE_URL.replace(/\/+$/, '')}/auth/v1/.well-known/jwks.json`;
   return null;
+}
+
+/**
+ * The JWKS to seed the cache with: SUPABASE_JWKS (set by Supabase for Edge Functions) when the URL is
+ * the project's own (no SUPABASE_JWKS_URL / JWKS_URL given), else none.
+ */
+export function jwksSeedOf(
+  env: { SUPABASE_JWKS_URL?: string | undefined; JWKS_URL?: string | undefined; SUPABASE_JWKS?: string | undefined },
+): string | undefined {
+  return env.SUPABASE_JWKS_URL || env.JWKS_URL ? undefined : env.SUPABASE_JWKS;
 }

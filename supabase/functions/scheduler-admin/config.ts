@@ -33,6 +33,8 @@ export const AdminConfig = z
      * <SUPABASE_URL>/auth/v1/.well-known/jwks.json when SUPABASE_URL is set; 'off': none.
      */
     SUPABASE_JWKS_URL: z.union([z.literal('off'), url]).optional(),
+    /** The project's JWKS itself (Supabase sets it for Edge Functions): seeds the cache when the URL is the project's. */
+    SUPABASE_JWKS: optionalString,
     /** The same, under a name a hosted project can set. */
     JWKS_URL: z.union([z.literal('off'), url]).optional(),
     /** How long a fetched JWKS is used before it is fetched again (an unknown kid fetches it at once, at most every 30 s). */
