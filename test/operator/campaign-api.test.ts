@@ -278,13 +278,7 @@ describe('npm run campaign (the CLI, through the API)', () => {
     expect(zone.code).toBe(1);
     expect(zone.err).toContain('time_zone');
     expect((await cli(['edit', id, '--cap', '9'], token.token)).code).toBe(0);
-    expect((await cli(['list'], token.token)).out).toMatch(
-      new RegExp(`^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC`),
-    );
-    // Dates: the end before the start is refused by the schema before anything is sent; then set and listed.
-    const backwards = await cli(['edit', id, '--starts', '2026-12-02T09:00:00Z', '--ends', '2026-12-01T09:00:00Z'], token.token);
-    expect(backwards.code).toBe(1);
-    expect(backwards.err).toContain('ends_at must be after starts_at');
+    // Dates (--starts / --ends, ISO 8601 with an offset): set, then listed.
     const dated = await cli(['edit', id, '--starts', '2026-12-01T09:00:00-05:00', '--ends', '2026-12-31T18:00:00Z'], token.token);
     expect(dated.code).toBe(0);
     const row = await db.query<{ starts_at: Date; ends_at: Date }>(
@@ -293,7 +287,11 @@ describe('npm run campaign (the CLI, through the API)', () => {
     );
     expect(row.rows[0]!.starts_at.toISOString()).toBe('2026-12-01T14:00:00.000Z');
     expect(row.rows[0]!.ends_at.toISOString()).toBe('2026-12-31T18:00:00.000Z');
-    expect((await cli(['list'], token.token)).out).toMatch(/\t2026-12-01T14:00:00\S* to 2026-12-31T18:00:00/);
+    expect((await cli(['list'], token.token)).out).toMatch(
+      new RegExp(
+        `^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC\\t2026-12-01T14:00:00\\S* to 2026-12-31T18:00:00`,
+      ),
+    );
 
     await addContacts(db, id, 3);
     const unconfirmed = await cli(['pause', id], token.token);
@@ -321,7 +319,7 @@ describe('npm run campaign (the CLI, through the API)', () => {
       'campaign.resume',
       'campaign.cancel',
     ]);
-  });
+  }, 120_000); // some fifteen CLI processes (tsx), each a cold Node start: slow on a busy machine
 });
 
 describe('npm run campaign -- import / export (the CLI, in parts)', () => {
