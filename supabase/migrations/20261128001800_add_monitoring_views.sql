@@ -91,6 +91,8 @@ select
   c.last_served_at,
   c.started_at,
   c.completed_at,
+  c.starts_at,
+  c.ends_at,
   c.paused_reason,
   c.paused_at
 from public.campaigns c
@@ -116,7 +118,7 @@ left join (
 ) k on k.campaign_id = c.id;
 
 comment on view public.scheduler_campaign_progress is
-  'Per campaign: active calls against its cap, queued calls, contacts by status (remaining = pending + in progress), and why the scheduler paused it (paused_reason), if it did.';
+  'Per campaign: active calls against its cap, queued calls, contacts by status (remaining = pending + in progress), its dates (starts_at / ends_at, null: none), and why the scheduler paused it (paused_reason), if it did.';
 
 create view public.scheduler_recent_runs
 with (security_invoker = true) as
