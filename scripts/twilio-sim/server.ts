@@ -61,6 +61,12 @@ export interface SimOptions {
   accountSid?: string;
   /** Default: 32 random hex digits. */
   authToken?: string;
+  /**
+   * Subaccounts of the main account (SID -> auth token): calls are created under
+   * /Accounts/{subaccount}/Calls.json with the main account's credentials, and their status
+   * callbacks carry the subaccount's AccountSid and are signed with its token, as Twilio does.
+   */
+  subaccounts?: Record<string, string>;
   /** Seeds every decision (faults, outcomes, timing). Default: random. */
   seed?: number;
   /** Multiplies every simulated duration (ring, talk, no-answer timeout): 0.01 is 100 times faster. Default 1. */
@@ -100,6 +106,8 @@ export interface SimCallback {
 
 export interface SimCall {
   sid: string;
+  /** The account (main or subaccount) the call was created under. */
+  accountSid: string;
   to: string;
   from: string;
   /** Url, Twiml or ApplicationSid, as given. */
@@ -232,6 +240,9 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const startFaults = mergeFaults({}, opts.faults ?? {});
   const log = opts.log ?? (() => {});
   const expectedAuth = Buffer.from(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`);
+  const subaccounts: Record<string, string> = { ...opts.subaccounts };
+  /** The auth token of the account that owns a call: it signs the call's callbacks. */
+  const tokenOf = (sid: string): string => (Object.hasOwn(subaccounts, sid) ? subaccounts[sid]! : authToken);
 
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
@@ -300,7 +311,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     date_created: rfc2822(c.createdAt),
     date_updated: rfc2822(c.endedAt ?? c.startedAt ?? c.createdAt),
     parent_call_sid: null,
-    account_sid: accountSid,
+    account_sid: c.accountSid,
     to: c.to,
     to_formatted: c.to,
     from: c.from,
@@ -320,11 +331,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     caller_name: null,
     queue_time: '0',
     trunk_sid: null,
-    uri: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}.json`,
+    uri: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}.json`,
     subresource_uris: {
-      notifications: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Notifications.json`,
-      recordings: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Recordings.json`,
-      events: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Events.json`,
+      notifications: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Notifications.json`,
+      recordings: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Recordings.json`,
+      events: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Events.json`,
     },
   });
 
@@ -349,7 +360,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       return;
     }
     const params = new URLSearchParams({
-      AccountSid: accountSid,
+      AccountSid: c.accountSid,
       ApiVersion: API_VERSION,
       CallSid: c.sid,
       CallStatus: p.step.status,
@@ -368,10 +379,10 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     let signature: string;
     if (c.statusCallbackMethod === 'GET') {
       url = `${url}${url.includes('?') ? '&' : '?'}${params.toString()}`;
-      signature = signTwilioRequest(authToken, url, new URLSearchParams());
+      signature = signTwilioRequest(tokenOf(c.accountSid), url, new URLSearchParams());
     } else {
       body = params.toString();
-      signature = signTwilioRequest(authToken, url, params);
+      signature = signTwilioRequest(tokenOf(c.accountSid), url, params);
     }
     stats.callbacksSent++;
     if (duplicate) stats.callbacksDuplicated++;
@@ -507,11 +518,13 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   function createCallRecord(
     v: ReturnType<typeof validateCreateCall> & { ok: true },
     answeredWith: SimCall['answeredWith'],
+    owner: string,
   ): SimCall {
     const { value } = v;
     const outcomeRule = findRule([...(faults.numbers ?? [])], value.to, value.from, 'outcome');
     const call: SimCall = {
       sid: `CA${randomBytes(16).toString('hex')}`,
+      accountSid: owner,
       to: value.to,
       from: value.from,
       action: value.action,
@@ -561,7 +574,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     return 'ok';
   }
 
-  function handleCreate(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+  function handleCreate(req: http.IncomingMessage, res: http.ServerResponse, body: string, owner: string): void {
     const v = validateCreateCall(String(req.headers['content-type'] ?? ''), body);
     if (!v.ok) return twilioError(res, v.error);
     const { to, from, statusCallback } = v.value;
@@ -605,19 +618,19 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       }
       case '500':
         stats.injected['500']++;
-        if (ambiguousCreates) createCallRecord(v, 500);
+        if (ambiguousCreates) createCallRecord(v, 500, owner);
         log({ event: 'fault', kind: '500', to, created: ambiguousCreates });
         return twilioError(res, { status: 500, code: 20500, message: 'Internal Server Error' });
       case 'hang':
         stats.injected.hang++;
         stats.hanging++;
-        if (ambiguousCreates) createCallRecord(v, 'hang');
+        if (ambiguousCreates) createCallRecord(v, 'hang', owner);
         log({ event: 'fault', kind: 'hang', to, created: ambiguousCreates });
         hangingResponses.add(res);
         res.on('close', () => hangingResponses.delete(res));
         return; // never answered: the client gives up, or close()/reset() drops the connection
       case 'ok': {
-        const call = createCallRecord(v, 201);
+        const call = createCallRecord(v, 201, owner);
         const body201 = resource(call);
         // The resource as it was at creation, even if the timeline moves on during the latency.
         return answer(() => json(res, 201, { ...body201, status: 'queued' }));
@@ -694,10 +707,10 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
           'www-authenticate': 'Basic realm="Twilio API"',
         });
       }
-      if (m[1] !== accountSid) {
+      if (m[1] !== accountSid && !Object.hasOwn(subaccounts, m[1]!)) {
         return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
       }
-      if (isCreate) return handleCreate(req, res, body);
+      if (isCreate) return handleCreate(req, res, body, m[1]!);
       if (m[2] && req.method === 'GET') {
         stats.fetchRequests++;
         const state = states.get(m[2]);

@@ -32,6 +32,8 @@ export interface CreateCallRequest {
   /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
   contactId?: string;
   contactName?: string | null;
+  /** The (sub)account to create the call under, when not the provider's main account. */
+  accountSid?: string | null;
   to: string;
   from: string;
   /** Where the provider sends status callbacks; it already carries our call id. */

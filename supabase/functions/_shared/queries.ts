@@ -209,6 +209,8 @@ export interface ClaimedCall {
   /** The call's send slot from its account's rate bucket (null for a released call): never send before it. */
   send_at: Date | null;
   contact_name: string | null;
+  /** The Twilio subaccount the call is created under (null: the main account). */
+  account_sid: string | null;
 }
 
 /**
@@ -222,7 +224,7 @@ export async function claimQueuedCalls(
 ): Promise<ClaimedCall[]> {
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason, provider_account, send_at, contact_name
+            provider_settings, release_reason, provider_account, send_at, contact_name, account_sid
        from public.claim_queued_calls($1, $2, $3, $4, $5)`,
     [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs))],
   );

@@ -601,6 +601,15 @@ export class TwilioProvider implements TelephonyProvider {
     return this.#callsUrl;
   }
 
+  /**
+   * The Calls resource of a subaccount: created there with the main account's credentials, as
+   * Twilio allows a main account to act for its subaccounts.
+   */
+  callsUrlOf(accountSid: string | null | undefined): string {
+    if (!accountSid || accountSid === this.#accountSid) return this.#callsUrl;
+    return `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(accountSid)}/Calls.json`;
+  }
+
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
     let built: CreateCallParamsResult;
     try {
@@ -621,7 +630,7 @@ export class TwilioProvider implements TelephonyProvider {
 
     let res: Response;
     try {
-      res = await this.#fetch(this.callsUrl, {
+      res = await this.#fetch(this.callsUrlOf(req.accountSid), {
         method: 'POST',
         headers: {
           authorization: this.#authorization,

@@ -134,6 +134,7 @@ export async function dispatch(
           callId: call.call_id,
           contactId: call.contact_id,
           contactName: call.contact_name,
+          accountSid: call.account_sid,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
