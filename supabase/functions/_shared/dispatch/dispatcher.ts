@@ -72,6 +72,8 @@ export interface DispatchPhase {
    * background, refill and wait for more (true: go on).
    */
   idle: ((now: number) => Promise<boolean>) | null;
+  /** True once this phase should stop claiming (the function is being shut down). */
+  stopped?: () => boolean;
 }
 
 export async function dispatch(
@@ -232,6 +234,7 @@ export async function dispatch(
       },
       // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
       beforeDrain: () => batcher.flush(),
+      ...(phase.stopped ? { stopped: phase.stopped } : {}),
     });
     // Calls that wait because their account's breaker is open: one line per account, not one per call.
     for (const b of await blockedAccounts(deps.pool, new Date(now()))) {
