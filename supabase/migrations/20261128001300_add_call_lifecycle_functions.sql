@@ -107,7 +107,8 @@ returns table (
   caller_id text,
   provider text,
   provider_settings jsonb,
-  release_reason text
+  release_reason text,
+  contact_name text
 )
 language plpgsql
 set search_path = ''
@@ -142,7 +143,7 @@ begin
   ),
   checked as (
     select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, c.caller_id, c.provider,
-           c.provider_settings,
+           c.provider_settings, ct.name as contact_name,
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
              when c.set_up_problem is not null then 'malformed campaign: ' || c.set_up_problem
@@ -201,7 +202,7 @@ begin
     returning ct.id
   )
   select k.id, k.campaign_id, k.contact_id, k.attempt, k.to_phone, k.caller_id, k.provider,
-         k.provider_settings, k.release_reason
+         k.provider_settings, k.release_reason, k.contact_name
     from checked k
    order by k.id;
 end;

@@ -21,6 +21,7 @@ const call = (id: number, release: string | null = null): ClaimedCall => ({
   provider: 'twilio',
   provider_settings: {},
   release_reason: release,
+  contact_name: null,
 });
 
 /** A manual clock: sleep() moves it forward at once. */

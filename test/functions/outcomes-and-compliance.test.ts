@@ -225,16 +225,32 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
 });
 
 describe('the call flow learns whom it calls', () => {
-  it("the answer URL carries our call id and contact id, and keeps the campaign's own query", async () => {
+  it("the answer URL carries our call id, contact id and the contact's name, and keeps the campaign's own query", async () => {
     const id = await createCampaign(pool, { providerSettings: { url: 'https://agent.example/answer?agent=sales' } });
-    const [contact] = await addContacts(pool, id, freshPhones(1));
+    const phones = freshPhones(3);
+    const contacts = await addContacts(pool, id, phones);
+    // contacts.name as an import or Studio leaves it: with spaces, & and unicode; empty; none.
+    const names = ['Zoë Ann & Co', '', null];
+    for (const [i, contact] of contacts.entries()) {
+      await pool.query('update public.contacts set name = $2 where id = $1', [contact, names[i]]);
+    }
     const t = await postTick(gw, SECRET);
-    expect(t.json).toMatchObject({ status: 'ok', launched: 1 });
-    const [call] = await callRows(pool, 'campaign_id = $1', [id]);
+    expect(t.json).toMatchObject({ status: 'ok', launched: 3 });
+    const calls = await callRows(pool, 'campaign_id = $1', [id]);
     const seen = sim.calls().filter((c) => c.action.param === 'Url');
-    expect(seen).toHaveLength(1);
-    const url = new URL(seen[0]!.action.value);
-    expect(url.origin + url.pathname).toBe('https://agent.example/answer');
-    expect(Object.fromEntries(url.searchParams)).toEqual({ agent: 'sales', call_id: call!.id, contact_id: contact });
+    expect(seen).toHaveLength(3);
+    for (const [i, contact] of contacts.entries()) {
+      const call = calls.find((c) => c.contact_id === contact);
+      const sent = seen.find((c) => c.to === phones[i]);
+      const url = new URL(sent!.action.value);
+      expect(url.origin + url.pathname).toBe('https://agent.example/answer');
+      expect(Object.fromEntries(url.searchParams)).toEqual({
+        agent: 'sales',
+        call_id: call!.id,
+        contact_id: contact,
+        ...(names[i] ? { contact_name: names[i] } : {}),
+      });
+    }
+    expect(seen.find((c) => c.to === phones[0])!.action.value).toContain('contact_name=Zo%C3%AB+Ann+%26+Co');
   });
 });

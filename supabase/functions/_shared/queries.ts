@@ -183,6 +183,8 @@ export interface ClaimedCall {
   provider: string;
   provider_settings: Record<string, unknown>;
   release_reason: string | null;
+  /** The contact's name (contacts.name), for the call flow. */
+  contact_name: string | null;
 }
 
 /**
@@ -197,7 +199,7 @@ export async function claimQueuedCalls(
   const fenced = claim.leaseToken !== null;
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason
+            provider_settings, release_reason, contact_name
        from public.claim_queued_calls($1, $2, $3${fenced ? ', $4' : ''})`,
     fenced ? [claim.limit, claim.runId, claim.now, claim.leaseToken] : [claim.limit, claim.runId, claim.now],
   );

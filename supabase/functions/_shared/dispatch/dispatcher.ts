@@ -115,6 +115,7 @@ export async function dispatch(
         outcome = await provider.createCall({
           callId: call.call_id,
           contactId: call.contact_id,
+          contactName: call.contact_name,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
