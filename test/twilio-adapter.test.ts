@@ -58,9 +58,16 @@ describe('the answer URL', () => {
       expect(raw, name).not.toMatch(/[ #\u0080-\uffff]/);
       const url = new URL(raw);
       expect(url.searchParams.getAll('contact_name'), name).toEqual([name]);
-      expect(Object.fromEntries(url.searchParams), name).toEqual({ agent: 'sales', call_id: '7', contact_id: '42', contact_name: name });
+      expect(Object.fromEntries(url.searchParams), name).toEqual({
+        agent: 'sales',
+        call_id: '7',
+        contact_id: '42',
+        contact_name: name,
+      });
     }
-    expect(answerUrl('Ann & Bob')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42&contact_name=Ann+%26+Bob');
+    expect(answerUrl('Ann & Bob')).toBe(
+      'https://agent.example/answer?agent=sales&call_id=7&contact_id=42&contact_name=Ann+%26+Bob',
+    );
     expect(answerUrl('José')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42&contact_name=Jos%C3%A9');
   });
 
