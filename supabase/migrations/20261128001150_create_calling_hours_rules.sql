@@ -4,6 +4,11 @@
 -- in the contact's time zone (else the campaign's). An unknown zone never dials.
 -- Edited in Supabase Studio (or SQL): the reservation (launch_due_calls) and the dial-time check
 -- (claim_queued_calls) read the table on every tick.
+-- A rule allows [start_time, end_time) local time. start_time > end_time is a period that wraps
+-- midnight (22:00-06:00: from 22:00 to 06:00 the next morning); as with campaign windows, the hours
+-- after midnight belong to the day on which the period opened: `days` and `holidays` are checked
+-- against that day (a 22:00-06:00 rule on Friday allows Saturday 03:00, not Monday 03:00).
+-- start_time = end_time is refused (empty or the whole day? say 00:00-24:00 for the whole day).
 
 create table public.calling_hours_rules (
   id bigint generated always as identity primary key,
@@ -17,7 +22,10 @@ create table public.calling_hours_rules (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint calling_hours_rules_prefix_is_e164_start check (prefix = '' or prefix ~ '^\+[1-9][0-9]{0,14}$'),
-  constraint calling_hours_rules_start_before_end check (start_time < end_time),
+  -- start > end wraps midnight; equal is ambiguous (00:00-24:00 is the whole day).
+  constraint calling_hours_rules_start_differs_from_end check (start_time <> end_time),
+  -- 24:00 ends a day, it starts none.
+  constraint calling_hours_rules_start_before_midnight check (start_time < time '24:00'),
   constraint calling_hours_rules_days_are_iso_weekdays check (
     cardinality(days) between 1 and 7 and days <@ '{1,2,3,4,5,6,7}'::smallint[]
   ),
@@ -25,8 +33,16 @@ create table public.calling_hours_rules (
 );
 
 comment on table public.calling_hours_rules is
-  'Calling hours by number prefix (legal quiet hours). Every enabled rule whose prefix starts the number must allow a call (strictest wins): local time in [start_time, end_time) on days (ISO 1 = Monday) and the local date not in holidays, in the contact''s zone (else the campaign''s). Unknown zones never dial. Seeded with the US federal rule (every number, 08:00-21:00) and disabled state examples.';
+  'Calling hours by number prefix (legal quiet hours). Every enabled rule whose prefix starts the number must allow a call (strictest wins): local time in [start_time, end_time) on days (ISO 1 = Monday) and the local date not in holidays, in the contact''s zone (else the campaign''s). start_time > end_time wraps midnight; its hours after midnight belong to the day it opened (days, holidays). Unknown zones never dial. Seeded with the US federal rule (every number, 08:00-21:00) and disabled state examples.';
 comment on column public.calling_hours_rules.prefix is '''''(empty) = every number; else an E.164 prefix such as +1305. Overlapping prefixes all apply.';
+comment on column public.calling_hours_rules.start_time is
+  'Local time from which calls are allowed. After end_time: the period wraps midnight (22:00-06:00), and its hours after midnight belong to the day it opened (days, holidays).';
+comment on column public.calling_hours_rules.end_time is
+  'Local time from which calls are no longer allowed (24:00 = until midnight). Must differ from start_time.';
+comment on constraint calling_hours_rules_start_differs_from_end on public.calling_hours_rules is
+  'start_time = end_time is not a period: use start_time < end_time for a daytime period, start_time > end_time for one that wraps midnight, 00:00-24:00 for the whole day.';
+comment on constraint calling_hours_rules_start_before_midnight on public.calling_hours_rules is
+  'start_time 24:00 starts nothing: write 00:00.';
 
 alter table public.calling_hours_rules enable row level security;
 revoke all on table public.calling_hours_rules from anon, authenticated;
@@ -62,13 +78,27 @@ begin
     when invalid_parameter_value then
       return '{""}'::text[]; -- an unknown zone never dials
   end;
+  -- A rule allows [start_time, end_time) on one of its days that is not a holiday; a period that
+  -- wraps midnight (start_time > end_time) allows from start_time on such a day, and before
+  -- end_time on the day after one (the hours after midnight belong to the day it opened).
   return coalesce(
     (select array_agg(distinct r.prefix order by r.prefix)
        from public.calling_hours_rules r
       where r.enabled
-        and not (v_local::time >= r.start_time and v_local::time < r.end_time
-                 and extract(isodow from v_local)::smallint = any (r.days)
-                 and not (v_local::date = any (r.holidays)))),
+        and not (
+          case
+            when r.start_time < r.end_time then
+              v_local::time >= r.start_time and v_local::time < r.end_time
+              and extract(isodow from v_local)::smallint = any (r.days)
+              and not (v_local::date = any (r.holidays))
+            else
+              (v_local::time >= r.start_time
+               and extract(isodow from v_local)::smallint = any (r.days)
+               and not (v_local::date = any (r.holidays)))
+              or (v_local::time < r.end_time
+                  and extract(isodow from v_local - interval '1 day')::smallint = any (r.days)
+                  and not ((v_local - interval '1 day')::date = any (r.holidays)))
+          end)),
     '{}'::text[]);
 end;
 $$;
