@@ -123,7 +123,60 @@ $$;
 comment on function public.calling_hours_allow(timestamptz, text, text) is
   'True when every enabled calling_hours_rules row whose prefix starts p_phone allows a call at p_now in p_time_zone (strictest wins). Unknown or null zones give false.';
 
+-- When a number may be called next (why not now: "window closed until ..."): the first instant at
+-- or after p_now, within 15 days, at which both the calling window and every matching enabled rule
+-- allow it in p_time_zone. Every period of either opens at a window_start or a rule's start_time
+-- (their hours after midnight belong to the day they opened), so those local times on each of the
+-- next 15 days, and p_now itself, are the only candidates. Null: none within 15 days, or an
+-- unknown / null zone (never dials). For an operator's look, not for the reservation.
+create function public.next_calling_time(
+  p_now timestamptz,
+  p_time_zone text,
+  p_window_start time,
+  p_window_end time,
+  p_window_days smallint[],
+  p_phone text
+)
+returns timestamptz
+language plpgsql
+stable
+parallel unsafe
+set search_path = ''
+as $$
+declare
+  v_local timestamp;
+begin
+  if p_now is null or p_time_zone is null or p_phone is null then
+    return null;
+  end if;
+  begin
+    v_local := pg_catalog.timezone(p_time_zone, p_now);
+  exception
+    when invalid_parameter_value then
+      return null; -- an unknown zone never dials
+  end;
+  return (
+    select min(c.at)
+      from (select p_now as at
+            union
+            select pg_catalog.timezone(p_time_zone, (v_local::date + d.n)::timestamp + s.t)
+              from pg_catalog.generate_series(0, 14) as d (n),
+                   (select p_window_start as t
+                    union
+                    select r.start_time from public.calling_hours_rules r
+                     where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)) as s) as c
+     where c.at >= p_now
+       and public.is_within_calling_window(c.at, p_time_zone, p_window_start, p_window_end, p_window_days)
+       and public.calling_hours_allow(c.at, p_time_zone, p_phone));
+end;
+$$;
+
+comment on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) is
+  'The first instant at or after p_now (within 15 days) at which the calling window (p_window_start, p_window_end, p_window_days) and every enabled calling_hours_rules row matching p_phone allow a call in p_time_zone; null when none, or for an unknown or null zone.';
+
 revoke all on function public.closed_calling_hours_prefixes(timestamptz, text) from public, anon, authenticated;
 grant execute on function public.closed_calling_hours_prefixes(timestamptz, text) to service_role;
 revoke all on function public.calling_hours_allow(timestamptz, text, text) from public, anon, authenticated;
 grant execute on function public.calling_hours_allow(timestamptz, text, text) to service_role;
+revoke all on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) from public, anon, authenticated;
+grant execute on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) to service_role;

@@ -214,6 +214,21 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
     expect(byPhone.get(left2!)).toMatchObject({ status: 'done', attempts: 1 });
     expect(calls.filter((c) => c.campaign === 'retry' && c.answered_by?.startsWith('machine_'))).toHaveLength(4);
     expect(calls.filter((c) => c.answered_by === 'human')).toHaveLength(2);
+    // The machine answers are counted per campaign and in all (the monitoring views the dashboard and
+    // the metrics read): 4 in 'retry' (2 numbers, twice each), 2 in 'done'.
+    const { rows: machineCounts } = await pool.query(
+      `select name, machine_answers_last_hour::int as hour, machine_answers_last_day::int as day
+         from public.scheduler_campaign_progress order by campaign_id`,
+    );
+    expect(machineCounts).toEqual([
+      { name: 'retry', hour: 4, day: 4 },
+      { name: 'done', hour: 2, day: 2 },
+      { name: 'bad caller id', hour: 0, day: 0 },
+    ]);
+    const { rows: [overall] } = await pool.query(
+      'select machine_answers_last_hour::int as hour, machine_answers_last_day::int as day from public.scheduler_status',
+    );
+    expect(overall).toEqual({ hour: 6, day: 6 });
     const refusedContacts = contacts.filter((c) => c.campaign === 'bad caller id');
     expect(refusedContacts).toHaveLength(5);
     for (const c of refusedContacts) {

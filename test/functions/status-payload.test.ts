@@ -51,6 +51,8 @@ const statusColumns: Columns<SchedulerStatusRow> = {
   active_campaigns: 'string',
   breaker_state: 'string',
   breaker_open_until: 'string',
+  machine_answers_last_hour: 'string',
+  machine_answers_last_day: 'string',
 };
 
 const campaignColumns: Columns<CampaignProgressRow> = {
@@ -74,6 +76,8 @@ const campaignColumns: Columns<CampaignProgressRow> = {
   completed_at: 'string',
   paused_reason: 'string',
   paused_at: 'string',
+  machine_answers_last_hour: 'string',
+  machine_answers_last_day: 'string',
 };
 
 const runColumns: Columns<RunRow> = {

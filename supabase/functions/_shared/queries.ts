@@ -313,6 +313,7 @@ export interface MetricsCampaign {
   active_calls: number;
   max_concurrent_calls: number;
   contacts_remaining: number;
+  machine_answers_last_day: number;
 }
 
 export async function readMetrics(
@@ -326,7 +327,8 @@ export async function readMetrics(
          from public.scheduler_runs group by 1, 2`,
     ),
     db.query<MetricsCampaign>(
-      `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8
+      `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8,
+              machine_answers_last_day::float8
          from public.scheduler_campaign_progress where status in ('QUEUED', 'RUNNING') order by campaign_id limit 500`,
     ),
   ]);

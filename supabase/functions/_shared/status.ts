@@ -55,6 +55,9 @@ export interface SchedulerStatusRow {
   active_campaigns: BigintText;
   breaker_state: BreakerState;
   breaker_open_until: IsoTime | null;
+  /** Calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour / day. */
+  machine_answers_last_hour: BigintText;
+  machine_answers_last_day: BigintText;
 }
 
 /** One row of public.scheduler_campaign_progress. */
@@ -80,6 +83,9 @@ export interface CampaignProgressRow {
   /** Why the scheduler paused the campaign (the provider refused it as a whole), or null. */
   paused_reason: string | null;
   paused_at: IsoTime | null;
+  /** The campaign's calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour / day. */
+  machine_answers_last_hour: BigintText;
+  machine_answers_last_day: BigintText;
 }
 
 /** The counts of one run, as the run log's columns name them (scheduler_runs). */
