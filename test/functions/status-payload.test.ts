@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import type {
   CampaignProgressRow,
+  ContactWaitRow,
   RunRow,
   SchedulerStatusRow,
   StatusPayload,
   TickResponseBody,
+  WaitReasonsPayload,
 } from '../../supabase/functions/_shared/status.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, resetData } from '../support/db.ts';
@@ -103,6 +105,17 @@ const runColumns: Columns<RunRow> = {
   errors: 'object',
 };
 
+const waitColumns: Columns<ContactWaitRow> = {
+  campaign_id: 'string',
+  campaign_name: 'string',
+  reason: 'string',
+  detail: 'string',
+  contacts: 'string',
+  next_attempt_at: 'string',
+  opens_at: 'string',
+  time_zone: 'string',
+};
+
 const tickColumns: Columns<TickResponseBody> = {
   run_id: 'string',
   status: 'string',
@@ -178,5 +191,15 @@ describe('the status payload', () => {
     // The run log's calls_launched is the tick's launched count (accepted by the provider).
     expect(payload.runs[0]!.calls_launched).toBe(tick.launched);
     expect(payload.runs[0]!.calls_reserved).toBe(tick.reserved);
+
+    // Why not now: the campaign's third contact is due (no room under its cap of 2).
+    const waiting = await fetch(`${gw.url}/scheduler-admin/wait-reasons`, { headers: auth });
+    expect(waiting.status).toBe(200);
+    const why = (await waiting.json()) as WaitReasonsPayload;
+    expect(Object.keys(why).sort()).toEqual(['now', 'reasons']);
+    expect(why.reasons).toHaveLength(1);
+    expect(mismatches(why.reasons[0] as unknown as Record<string, unknown>, waitColumns)).toEqual([]);
+    expect(why.reasons[0]).toMatchObject({ campaign_id: campaign, reason: 'due', contacts: '1', opens_at: null });
+    expect((await fetch(`${gw.url}/scheduler-admin/wait-reasons`)).status).toBe(401);
   });
 });

@@ -4,7 +4,14 @@
 // here, once.
 
 import type { SqlClient } from './db.ts';
-import type { CampaignProgressRow, RunCountColumns, RunRow, SchedulerStatusRow, StatusPayload } from './status.ts';
+import type {
+  CampaignProgressRow,
+  ContactWaitRow,
+  RunCountColumns,
+  RunRow,
+  SchedulerStatusRow,
+  StatusPayload,
+} from './status.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -292,6 +299,21 @@ export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'no
     db.query<RunRow>('select * from public.scheduler_recent_runs limit 20'),
   ]);
   return { status: status.rows[0] ?? null, campaigns: campaigns.rows, runs: runs.rows };
+}
+
+/**
+ * Why not now (public.contact_wait_reasons), for the dashboard: evaluated per contact at now(), so
+ * read on its own route and less often than the status.
+ */
+export async function readWaitReasons(db: SqlClient): Promise<ContactWaitRow[]> {
+  const { rows } = await db.query<ContactWaitRow>(
+    `select campaign_id::text as campaign_id, campaign_name, reason, detail, contacts::text as contacts,
+            next_attempt_at, opens_at, time_zone
+       from public.contact_wait_reasons
+      order by campaign_id, contacts desc, reason
+      limit 1000`,
+  );
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------

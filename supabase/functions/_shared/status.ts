@@ -88,6 +88,43 @@ export interface CampaignProgressRow {
   machine_answers_last_day: BigintText;
 }
 
+/** Why a campaign's contacts are not being called now (public.contact_wait_reasons). */
+export type WaitReason =
+  | 'campaign paused'
+  | 'campaign not started'
+  | 'campaign ended'
+  | 'campaign set-up problem'
+  | 'do-not-call'
+  | 'attempts used'
+  | 'retry later'
+  | 'window closed'
+  | 'quiet hours'
+  | 'number in a call'
+  | 'frequency cap'
+  | 'due';
+
+/** One row of public.contact_wait_reasons: the contacts of an open campaign waiting for one reason. */
+export interface ContactWaitRow {
+  campaign_id: BigintText;
+  campaign_name: string;
+  reason: WaitReason;
+  /** The paused reason, or the set-up problem. */
+  detail: string | null;
+  contacts: BigintText;
+  /** The earliest next_attempt_at of these contacts. */
+  next_attempt_at: IsoTime | null;
+  /** Until when: the next moment the window and rules allow one of them, the start, or the earliest retry. */
+  opens_at: IsoTime | null;
+  /** The campaign's zone, to show opens_at in. */
+  time_zone: string;
+}
+
+/** scheduler-admin GET /wait-reasons (why not now). */
+export interface WaitReasonsPayload {
+  now: IsoTime;
+  reasons: ContactWaitRow[];
+}
+
 /** The counts of one run, as the run log's columns name them (scheduler_runs). */
 export interface RunCountColumns {
   campaigns_processed: number;

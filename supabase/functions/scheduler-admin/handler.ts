@@ -4,6 +4,7 @@
 // SUPABASE_JWT_SECRET is set), sent as Authorization: Bearer; never the cron secret.
 //
 //   GET    /status         last run, next run, counts, campaigns, recent runs
+//   GET    /wait-reasons   why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
 //   POST   /trigger        a manual tick (rate-limited in the database); audited as tick.trigger
 //   GET    /tokens         the named operator tokens (never a token or its hash)
 //   POST   /tokens         {name, expires_in_days?} -> {id, name, token, expires_at}: the token, shown once
@@ -47,6 +48,7 @@ import {
   previewCampaignAction,
   readCampaign,
   readStatus,
+  readWaitReasons,
   recordOperatorAction,
   revokeOperatorToken,
   updateCampaign,
@@ -60,7 +62,7 @@ import {
   CampaignPatch,
   describeIssues,
 } from '../_shared/campaign-schema.ts';
-import { type StatusPayload, tickResponseBody } from '../_shared/status.ts';
+import { type StatusPayload, tickResponseBody, type WaitReasonsPayload } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
@@ -258,6 +260,10 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
 
     if (route === 'GET /status') {
       const payload: StatusPayload = { now: now().toISOString(), ...(await readStatus(db)) };
+      return jsonResponse(payload);
+    }
+    if (route === 'GET /wait-reasons') {
+      const payload: WaitReasonsPayload = { now: now().toISOString(), reasons: await readWaitReasons(db) };
       return jsonResponse(payload);
     }
     if (route === 'POST /trigger') {
