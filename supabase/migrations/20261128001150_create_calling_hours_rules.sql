@@ -127,8 +127,12 @@ comment on function public.calling_hours_allow(timestamptz, text, text) is
 -- or after p_now, within 15 days, at which both the calling window and every matching enabled rule
 -- allow it in p_time_zone. Every period of either opens at a window_start or a rule's start_time
 -- (their hours after midnight belong to the day they opened), so those local times on each of the
--- next 15 days, and p_now itself, are the only candidates. Null: none within 15 days, or an
--- unknown / null zone (never dials). For an operator's look, not for the reservation.
+-- next 15 days, and p_now itself, are the candidates. Around DST changes a local time names no
+-- instant (spring forward: PostgreSQL reads 02:15 as 03:15, while the period opened when the clock
+-- jumped, 03:00) or two (fall back: 01:30 is read as the later one), so each candidate's hour and
+-- the instant an hour earlier are candidates too; every candidate is checked, the earliest open one
+-- wins. Null: none within 15 days, or an unknown / null zone (never dials). For an operator's
+-- look, not for the reservation.
 create function public.next_calling_time(
   p_now timestamptz,
   p_time_zone text,
@@ -159,12 +163,15 @@ begin
     select min(c.at)
       from (select p_now as at
             union
-            select pg_catalog.timezone(p_time_zone, (v_local::date + d.n)::timestamp + s.t)
+            select v.at
               from pg_catalog.generate_series(0, 14) as d (n),
                    (select p_window_start as t
                     union
                     select r.start_time from public.calling_hours_rules r
-                     where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)) as s) as c
+                     where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)) as s,
+                   lateral (select pg_catalog.timezone(p_time_zone, (v_local::date + d.n)::timestamp + s.t) as at) as o,
+                   lateral (values (o.at), (pg_catalog.date_trunc('hour', o.at)), (o.at - interval '1 hour')) as v (at)
+           ) as c
      where c.at >= p_now
        and public.is_within_calling_window(c.at, p_time_zone, p_window_start, p_window_end, p_window_days)
        and public.calling_hours_allow(c.at, p_time_zone, p_phone));

@@ -4,8 +4,8 @@
 // model written here from the rules' definition (README, 20261128001150): every enabled rule whose
 // prefix starts the number allows [start, end) local time on its days, not on its holidays; start >
 // end wraps midnight and its hours after midnight belong to the day it opened. next_calling_time()
-// must answer the first minute at which the window and the rules allow a call (zones without DST:
-// a start time inside a DST gap has no instant of its own).
+// must answer the first minute at which the window and the rules allow a call, also across DST
+// changes (a start time inside the spring-forward gap, or twice in the fall-back hour).
 
 import fc from 'fast-check';
 import type pg from 'pg';
@@ -165,7 +165,7 @@ describe('calling-hours rules agree with their definition', () => {
       base: fc.constantFrom(...BASES),
       minutes: fc.integer({ min: 0, max: 4 * 24 * 60 }),
       seconds: fc.integer({ min: 0, max: 59 }),
-      zone: fc.constantFrom('UTC', 'Asia/Tokyo', 'Asia/Kolkata', 'Etc/GMT+5'),
+      zone: fc.constantFrom('UTC', 'Asia/Kolkata', 'America/New_York', 'Europe/Paris', 'America/Los_Angeles'),
       phone: fc.constantFrom(...PHONES),
     });
     await fc.assert(

@@ -4,7 +4,7 @@
 -- 15 days. Wednesday 2026-12-02 12:00 UTC is the suite's clock; New York is UTC-5 in December.
 begin;
 \ir ../_helpers.psql
-select plan(12);
+select plan(14);
 
 update calling_hours_rules set enabled = false;
 
@@ -25,6 +25,12 @@ select is(pg_temp.next('2026-12-02 12:00+00', 'UTC', '22:00', '06:00', '{3}'), '
           'an overnight window: tonight at its start');
 select is(pg_temp.next('2026-12-03 03:00+00', 'UTC', '22:00', '06:00', '{3}'), '2026-12-03 03:00+00'::timestamptz,
           'an overnight window after midnight, belonging to the day it opened: now');
+
+-- DST: New York springs forward on 2026-03-08 (02:00 EST -> 03:00 EDT) and falls back on 2026-11-01.
+select is(pg_temp.next('2026-03-08 06:00+00', 'America/New_York', '02:15', '05:00', '{1,2,3,4,5,6,7}'),
+          '2026-03-08 07:00+00'::timestamptz, 'a start inside the spring-forward gap: open when the clock jumps (03:00 EDT)');
+select is(pg_temp.next('2026-11-01 04:00+00', 'America/New_York', '01:30', '05:00', '{1,2,3,4,5,6,7}'),
+          '2026-11-01 05:30+00'::timestamptz, 'a start in the repeated fall-back hour: its first occurrence (01:30 EDT)');
 
 -- Rules: the strictest wins, including one that wraps midnight.
 update calling_hours_rules set enabled = true where prefix = '';   -- federal 08:00-21:00
