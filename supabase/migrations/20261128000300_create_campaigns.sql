@@ -7,6 +7,8 @@ create table public.campaigns (
   max_concurrent_calls integer not null default 5,
   priority integer not null default 0,
   provider text not null default 'twilio',
+  -- The account the calls are created under: its rate and concurrency apply besides the caps here.
+  provider_account text not null default 'default' references public.provider_accounts (id),
   caller_id text,
   provider_settings jsonb not null default '{}'::jsonb,
   time_zone text not null default 'UTC',
@@ -69,6 +71,7 @@ with (fillfactor = 70);
 comment on table public.campaigns is
   'Outbound calling campaigns. The scheduler serves QUEUED and RUNNING ones every minute, never exceeding max_concurrent_calls active calls, only inside the calling window (window_start..window_end on window_days, ISO 1=Monday, in time_zone; window_start > window_end means overnight).';
 comment on column public.campaigns.set_up_problem is 'Why the campaign cannot dial (no caller_id; not exactly one of provider_settings.url / twiml / application_sid), or null. Generated.';
+comment on column public.campaigns.provider_account is 'The provider account (provider_accounts) the calls are created under; its calls_per_second and max_concurrent_calls apply too.';
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 
 comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';

@@ -19,6 +19,20 @@ create table public.scheduler_settings (
   -- Calls per phone number per rolling 24 hours, across all campaigns (null: no limit). Several US
   -- states allow 3 calls per 24 hours on the same subject.
   max_calls_per_number_per_day integer,
+  -- Continuous dispatch: after a tick has answered (inside tick_budget_ms), its dispatcher goes on
+  -- in the background (EdgeRuntime.waitUntil) until background_dispatch_ms after the tick started,
+  -- or until the next tick takes the dispatch lease over; 0 = dispatch only inside the tick. The
+  -- default outlasts the minute between ticks (a late tick still finds a dispatcher running) and
+  -- stays inside Supabase's wall-clock limit of a function (150 s on the free plan).
+  background_dispatch_ms integer not null default 90000,
+  -- While dispatching in the background, a queue that ran dry triggers a reservation (refilling
+  -- the slots freed by final status callbacks) at most this often.
+  refill_interval_ms integer not null default 1000,
+  -- The provider's rate is a token bucket in the database (provider_accounts.next_send_at): calls
+  -- are spaced (1000 + rate_margin_ms) / calls_per_second ms apart, and a dispatcher that would
+  -- send a call more than rate_margin_ms / 2 after its slot gives the slot up, so no one-second
+  -- window as the provider sees it ever holds more than calls_per_second requests.
+  rate_margin_ms integer not null default 30,
   updated_at timestamptz not null default now(),
   constraint scheduler_settings_single_row check (id),
   constraint scheduler_settings_global_cap_is_positive check (global_max_concurrent_calls between 1 and 1000000),
@@ -36,11 +50,14 @@ create table public.scheduler_settings (
   constraint scheduler_settings_abandoned_run_timeout_is_sane check (abandoned_run_timeout between interval '1 minute' and interval '1 day'),
   constraint scheduler_settings_retention_is_sane check (run_log_retention between interval '1 hour' and interval '3650 days'),
   constraint scheduler_settings_manual_interval_is_sane check (manual_trigger_min_interval between interval '0' and interval '1 hour'),
-  constraint scheduler_settings_calls_per_number_is_sane check (max_calls_per_number_per_day between 1 and 100)
+  constraint scheduler_settings_calls_per_number_is_sane check (max_calls_per_number_per_day between 1 and 100),
+  constraint scheduler_settings_background_dispatch_is_sane check (background_dispatch_ms between 0 and 400000),
+  constraint scheduler_settings_refill_interval_is_sane check (refill_interval_ms between 100 and 60000),
+  constraint scheduler_settings_rate_margin_is_sane check (rate_margin_ms between 0 and 500)
 );
 
 comment on table public.scheduler_settings is
-  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted).';
+  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted). background_dispatch_ms: how long after a tick started its dispatcher goes on after the answer (0: only inside the tick); refill_interval_ms: how often a background dispatcher with an empty queue reserves again; rate_margin_ms: slack kept in every one-second window of the provider rate.';
 
 insert into public.scheduler_settings default values;
 

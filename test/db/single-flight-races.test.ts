@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { minutesAfterNoon } from '../support/clock.ts';
-import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { closeClients, disableCronJobs, openClients, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 
 const RACERS = 8;
 let admin: pg.Client;
@@ -25,6 +25,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetData(admin);
+  await updateSettings(admin, UNTHROTTLED);
 });
 
 describe('the circuit breaker under concurrent dispatchers', () => {

@@ -102,8 +102,10 @@ export function newPool(n = 10): pg.Pool {
 // State between tests
 
 /**
- * Empties every table in schema public (restart identity cascade) and puts back the default
- * scheduler settings row that the migrations seed.
+ * Empties every table in schema public (restart identity cascade) and puts back what the
+ * migrations seed: the scheduler settings row and the 'default' provider account. One setting
+ * differs from the product's default: background_dispatch_ms = 0, so a tick ends when its own
+ * part does (tests of continuous dispatch set it themselves).
  */
 export async function resetData(client: Queryable): Promise<void> {
   const { rows } = await client.query<{ name: string }>(
@@ -120,6 +122,10 @@ export async function resetData(client: Queryable): Promise<void> {
     begin
       if to_regclass('public.scheduler_settings') is not null then
         insert into public.scheduler_settings default values on conflict do nothing;
+        update public.scheduler_settings set background_dispatch_ms = 0;
+      end if;
+      if to_regclass('public.provider_accounts') is not null then
+        insert into public.provider_accounts (id) values ('default') on conflict do nothing;
       end if;
     end
     $reset$`);
@@ -146,8 +152,17 @@ export async function updateSettings(db: Queryable, patch: Record<string, string
   await db.query(`update public.scheduler_settings set ${sets} where id`, Object.values(patch));
 }
 
-/** Settings for tests where pacing must not matter. */
-export const FAST_SETTINGS = { provider_calls_per_second: 1000 } as const;
+/**
+ * Settings for tests where pacing must not matter: a fast rate, and a wide margin so a call sent up
+ * to 100 ms after its slot (a loaded machine) still goes out (rate_margin_ms / 2).
+ */
+export const FAST_SETTINGS = { provider_calls_per_second: 1000, rate_margin_ms: 200 } as const;
+
+/**
+ * For tests that claim calls in SQL at a simulated clock, where the rate bucket is not the subject:
+ * 10,000 calls per second, so one claim takes every due call.
+ */
+export const UNTHROTTLED = { provider_calls_per_second: 10000, rate_margin_ms: 0 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // The dispatch lease
