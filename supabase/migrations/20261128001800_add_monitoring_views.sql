@@ -70,8 +70,10 @@ select
   (select s.global_max_concurrent_calls from public.scheduler_settings s where s.id) as global_max_concurrent_calls,
   (select count(*) from public.calls c where c.status = 'queued') as queued_calls,
   (select count(*) from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) as active_campaigns,
-  coalesce((select b.state from public.provider_circuit_breakers b where b.provider = 'twilio'), 'closed') as breaker_state,
-  (select b.open_until from public.provider_circuit_breakers b where b.provider = 'twilio') as breaker_open_until,
+  -- The worst breaker over the provider accounts (open, then half open, then closed).
+  coalesce((select b.state from public.provider_circuit_breakers b
+             order by case b.state when 'open' then 0 when 'half_open' then 1 else 2 end limit 1), 'closed') as breaker_state,
+  (select max(b.open_until) from public.provider_circuit_breakers b where b.state = 'open') as breaker_open_until,
   (select count(*) from public.calls c
     where c.answered_by in ('machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax')
       and c.ended_at > now() - interval '1 hour') as machine_answers_last_hour,
