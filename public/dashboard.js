@@ -354,7 +354,7 @@ function renderCampaigns(rows) {
       const status = el('span');
       badge(status, c.status);
       const tr = el('tr', { testid: 'campaign-row' }, [
-        el('th', { text: c.name, title: `Campaign ${c.campaign_id}` }),
+        campaignNameCell(c),
         el(
           'td',
           {},
@@ -467,8 +467,9 @@ async function refresh() {
     renderStatus(data);
     $('refresh-note').textContent = `Updated ${timeFmt.format(new Date())}`;
   } catch (err) {
-    if (err instanceof HttpError && err.status === 401) {
-      signOut('The admin token was refused. Check it and sign in again.');
+    const refused = credentialRefused(err, 'The admin token was refused. Check it and sign in again.');
+    if (refused) {
+      signOut(refused);
       return;
     }
     const why = err instanceof HttpError
@@ -503,8 +504,9 @@ async function triggerTick() {
       : `Run #${r.run_id} ${r.status}: launched ${fmtInt(r.launched)}, reserved ${fmtInt(r.reserved)}, ` +
         `${errors} error${errors === 1 ? '' : 's'} in ${fmtDuration(r.duration_ms)}.`;
   } catch (err) {
-    if (err instanceof HttpError && err.status === 401) {
-      signOut('The admin token was refused. Check it and sign in again.');
+    const refused = credentialRefused(err, 'The admin token was refused. Check it and sign in again.');
+    if (refused) {
+      signOut(refused);
       return;
     }
     result.className = 'trigger-result tone-warn';
@@ -733,6 +735,7 @@ function fillForm(c) {
   for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#campaign-form input[name=day]'))) {
     box.checked = days.has(box.value);
   }
+  fillDates(c);
   // An edit sends only what the operator changed (the row's own spelling of an interval or a
   // time stays as it is).
   controls.loaded = formBody();
@@ -758,6 +761,7 @@ function formBody() {
     .filter((b) => /** @type {HTMLInputElement} */ (b).checked)
     .map((b) => Number(/** @type {HTMLInputElement} */ (b).value));
   if (days.length > 0 || controls.editing) body.window_days = days;
+  Object.assign(body, datesBody());
   return body;
 }
 
@@ -1147,6 +1151,109 @@ function wireControls() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Campaign dates (starts_at / ends_at): entered and shown in this browser's time zone, sent as ISO
+// 8601 instants (UTC). The shared schema and the database both refuse an end before the start.
+
+const DATE_FIELDS = /** @type {const} */ (['starts_at', 'ends_at']);
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** @param {number} n */
+const pad2 = (n) => String(n).padStart(2, '0');
+
+/**
+ * An instant as a datetime-local value in this browser's time zone ('' for none).
+ * @param {unknown} iso
+ */
+function localInputValue(iso) {
+  if (typeof iso !== 'string' || iso === '') return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** This browser's UTC offset now, e.g. 'UTC+01:00'. */
+function browserOffset() {
+  const minutes = -new Date().getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
+}
+
+/** @param {CampaignRow | null} c */
+function fillDates(c) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  for (const note of document.querySelectorAll('#campaign-form .tz-note')) note.textContent = `(${zone}, ${browserOffset()})`;
+  for (const f of DATE_FIELDS) input(`f-${f}`).value = localInputValue(c ? /** @type {Record<string, unknown>} */ (c)[f] : null);
+}
+
+/** The dates of the form as request fields: an instant each, null to clear one when editing. */
+function datesBody() {
+  /** @type {Record<string, string | null>} */
+  const body = {};
+  for (const f of DATE_FIELDS) {
+    const raw = input(`f-${f}`).value.trim();
+    if (raw === '') {
+      if (controls.editing) body[f] = null;
+      continue;
+    }
+    const d = new Date(raw); // a datetime-local value: this browser's local time
+    // Not a date: sent as typed, the schema names the field.
+    body[f] = Number.isNaN(d.getTime()) ? raw : d.toISOString();
+  }
+  return body;
+}
+
+/**
+ * The campaign list's name cell: the name, and the campaign's dates when it has any.
+ * @param {CampaignProgressRow} c
+ */
+function campaignNameCell(c) {
+  const th = el('th', { title: `Campaign ${c.campaign_id}` }, [el('span', { text: c.name })]);
+  const dates = campaignDatesText(c.starts_at, c.ends_at, serverNow());
+  if (dates) th.append(el('div', { className: 'muted campaign-dates', testid: 'campaign-dates', text: dates }));
+  return th;
+}
+
+/**
+ * 'from 1 Dec 2026, 09:00 to 31 Dec 2026, 18:00', 'starts ...' / 'ended ...' relative to now; '' without dates.
+ * @param {string | null | undefined} startsAt
+ * @param {string | null | undefined} endsAt
+ * @param {number} now
+ */
+function campaignDatesText(startsAt, endsAt, now) {
+  const start = startsAt ? new Date(startsAt) : null;
+  const end = endsAt ? new Date(endsAt) : null;
+  if (end && end.getTime() <= now) return `ended ${dateFmt.format(end)}`;
+  const parts = [];
+  if (start) parts.push(`${start.getTime() > now ? 'starts' : 'from'} ${dateFmt.format(start)}`);
+  if (end) parts.push(`${start ? 'until' : 'ends'} ${dateFmt.format(end)}`);
+  return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in refusals. The form takes any operator credential: the admin token, a named operator token
+// (op_...) or a Supabase Auth session (an access token: HS256 or, with the project's JWKS, ES256 /
+// RS256). 401: not a credential (the API says why only for a validly signed session: expired...);
+// 403: a signed-in Supabase user without the operator role.
+
+/**
+ * What to tell the operator when the API refused the credential, or null when it did not.
+ * @param {unknown} err
+ * @param {string} fallback the message for a refused token the API says nothing about
+ * @returns {string | null}
+ */
+function credentialRefused(err, fallback) {
+  if (!(err instanceof HttpError)) return null;
+  if (err.status === 403) {
+    return "That Supabase user does not hold the operator role (app_metadata.role 'operator'): ask an admin to grant it.";
+  }
+  if (err.status !== 401) return null;
+  const why = err.body?.message;
+  if (why === 'session expired') return 'That Supabase session has expired: sign in again with a new one.';
+  return why ? `That session was refused: ${why}.` : fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 /** @param {SubmitEvent} event */
@@ -1155,7 +1262,7 @@ async function signIn(event) {
   const input = /** @type {HTMLInputElement} */ ($('token-input'));
   const token = input.value.trim();
   if (!token) {
-    $('login-error').textContent = 'Enter the admin token.';
+    $('login-error').textContent = 'Enter the admin token, an operator token or a Supabase session.';
     return;
   }
   const submit = /** @type {HTMLButtonElement} */ (event.submitter ?? $('login-form').querySelector('button'));
@@ -1174,9 +1281,8 @@ async function signIn(event) {
     $('refresh-note').textContent = `Updated ${timeFmt.format(new Date())}`;
   } catch (err) {
     input.setAttribute('aria-invalid', 'true');
-    $('login-error').textContent = err instanceof HttpError && err.status === 401
-      ? 'That admin token was refused.'
-      : `Cannot reach the scheduler API at ${state.functionsUrl}.`;
+    $('login-error').textContent = credentialRefused(err, 'That admin token was refused.') ??
+      `Cannot reach the scheduler API at ${state.functionsUrl}.`;
   } finally {
     submit.disabled = false;
   }

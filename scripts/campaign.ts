@@ -15,7 +15,8 @@
 //
 // fields: --cap <n> --priority <n> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
-//         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x> --json '<object>'
+//         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
+//         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --json '<object>'
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts).
 //
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
@@ -35,7 +36,8 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
                             | export <id> [--out file.csv]
 fields: --cap --priority --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
-        --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff --json '{...}'
+        --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
+        --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
 
 export interface CliIo {
@@ -62,6 +64,8 @@ const FIELD_OPTIONS = {
   'max-attempts': { type: 'string' },
   'retry-delay': { type: 'string' },
   'retry-backoff': { type: 'string' },
+  starts: { type: 'string' },
+  ends: { type: 'string' },
   json: { type: 'string' },
   yes: { type: 'boolean' },
   region: { type: 'string' },
@@ -110,13 +114,18 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   if (s('max-attempts') !== undefined) f.max_attempts = num('max-attempts', s('max-attempts')!);
   if (s('retry-delay') !== undefined) f.retry_delay = s('retry-delay');
   if (s('retry-backoff') !== undefined) f.retry_backoff = num('retry-backoff', s('retry-backoff')!);
+  if (s('starts') !== undefined) f.starts_at = s('starts') === 'none' ? null : s('starts');
+  if (s('ends') !== undefined) f.ends_at = s('ends') === 'none' ? null : s('ends');
   return f;
 }
 
 function describeCampaign(c: Record<string, unknown>): string {
   const problem = c.set_up_problem ? `\tcannot dial: ${String(c.set_up_problem)}` : '';
+  const dates = c.starts_at || c.ends_at
+    ? `\t${c.starts_at ? String(c.starts_at) : '…'} to ${c.ends_at ? String(c.ends_at) : '…'}`
+    : '';
   return `${String(c.id)}\t${String(c.status)}\t${String(c.name)}\tcap ${String(c.max_concurrent_calls)}\t` +
-    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${problem}`;
+    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${dates}${problem}`;
 }
 
 function describePreview(p: Record<string, unknown>): string {

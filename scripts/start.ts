@@ -2,7 +2,8 @@
 //
 // Starts (or resumes) the persistent local database in .local/, the Twilio simulator, the Edge
 // Functions (real Deno) and a local Vercel with the dashboard; seeds demo campaigns when there are
-// none; prints the URLs and the admin token; then ticks like Vercel Cron: every 60 s on the minute,
+// none; prints the URLs, the admin token and a local operator's Supabase Auth session (minted with
+// the local SUPABASE_JWT_SECRET); then ticks like Vercel Cron: every 60 s on the minute,
 // GET /api/scheduler/tick with `Authorization: Bearer <route secret>`, one line per tick.
 // pg_cron's own every-minute job runs inside the database as well (reservation only): both are
 // safe together. Ctrl-C stops everything; the next `npm start` resumes where this one stopped.
@@ -23,7 +24,16 @@ import pg from 'pg';
 import { REPO_ROOT } from './stack/localdb.ts';
 import { seedDemoIfEmpty } from './stack/demo-seed.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
-import { generateSecret, readStatusSummary, type Stack, type StackSecrets, startStack, type TickReply } from './stack/stack.ts';
+import {
+  generateSecret,
+  LOCAL_OPERATOR,
+  LOCAL_SESSION_TTL_SECONDS,
+  readStatusSummary,
+  type Stack,
+  type StackSecrets,
+  startStack,
+  type TickReply,
+} from './stack/stack.ts';
 
 const USAGE = 'usage: npm start [-- --interval <seconds>] [--once] [--no-seed] [--verbose]';
 
@@ -63,7 +73,8 @@ const SECRETS_FILE = path.join(LOCAL_DIR, 'dev-secrets.json');
 const LOG_DIR = path.join(LOCAL_DIR, 'logs');
 
 /**
- * The local secrets: from the environment (ADMIN_TOKEN, CRON_SECRET, VERCEL_CRON_SECRET), else from
+ * The local secrets: from the environment (ADMIN_TOKEN, CRON_SECRET, VERCEL_CRON_SECRET,
+ * SUPABASE_JWT_SECRET), else from
  * .local/dev-secrets.json (so the dashboard stays signed in across restarts), else generated there.
  */
 async function localSecrets(persist: boolean): Promise<StackSecrets> {
@@ -79,6 +90,7 @@ async function localSecrets(persist: boolean): Promise<StackSecrets> {
     adminToken: process.env.ADMIN_TOKEN || saved.adminToken || generateSecret(),
     cronSecret: process.env.CRON_SECRET || saved.cronSecret || generateSecret(),
     routeSecret: process.env.VERCEL_CRON_SECRET || saved.routeSecret || generateSecret(),
+    jwtSecret: process.env.SUPABASE_JWT_SECRET || saved.jwtSecret || generateSecret(),
   };
   if (persist) {
     await mkdir(LOCAL_DIR, { recursive: true });
@@ -86,6 +98,23 @@ async function localSecrets(persist: boolean): Promise<StackSecrets> {
     await chmod(SECRETS_FILE, 0o600);
   }
   return secrets;
+}
+
+/**
+ * The sign-in a Supabase Auth user would get, minted here (GoTrue is not run locally): an access
+ * token of LOCAL_OPERATOR with app_metadata.role 'operator', HS256-signed with the functions'
+ * SUPABASE_JWT_SECRET. A fresh one at every start.
+ */
+function sessionLines(stack: Stack): string[] {
+  const token = stack.operatorSession();
+  const until = new Date(Date.now() + LOCAL_SESSION_TTL_SECONDS * 1000);
+  return [
+    `  Session      ${token}`,
+    `               (a Supabase Auth session of the operator ${LOCAL_OPERATOR.email}, signed with the local SUPABASE_JWT_SECRET;`,
+    `               it signs in to the dashboard like the admin token; valid until ${
+      until.toISOString().slice(0, 16).replace('T', ' ')
+    } UTC)`,
+  ];
 }
 
 function clock(d = new Date()): string {
@@ -249,6 +278,7 @@ async function main(): Promise<number> {
         `  Admin token  ${stack.secrets.adminToken}`,
         `               (paste it into the dashboard's sign-in form${opts.once ? '' : '; kept in .local/dev-secrets.json'})`,
         `               named tokens per operator: the dashboard's "Operator tokens", or npm run operator -- create <name>`,
+        ...sessionLines(stack),
         `  Metrics      ${stack.functionsUrl}/scheduler-metrics: ${
           process.env.METRICS_TOKEN
             ? 'with Authorization: Bearer $METRICS_TOKEN'

@@ -6,6 +6,7 @@
 //     pooler on port 6543: the functions get its URL as SUPABASE_DB_URL (DB_DIRECT=1: the direct URL)
 //   Twilio simulator (scripts/twilio-sim/server.ts): create-call API, signed status callbacks
 //   Edge Functions gateway (real Deno, scripts/stack/functions-serve.ts: each function's index.ts in its own worker): /functions/v1/<name>
+//     (with SUPABASE_JWT_SECRET: the stack mints a local operator's Supabase Auth session, operatorSession())
 //   local Vercel (scripts/stack/vercel-local.ts): the `vercel build` output: dashboard, /api/scheduler/tick,
 //     /api/dashboard-config
 //
@@ -24,6 +25,7 @@ import { startPgBouncer } from './pgbouncer.ts';
 import { startVercelLocal, stopChild } from './vercel-local.ts';
 import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
 import { startTwilioSimulator } from '../twilio-sim/server.ts';
+import { mintSupabaseJwt, type SessionClaims } from './operator-jwt.ts';
 
 export type TwilioSimulator = Awaited<ReturnType<typeof startTwilioSimulator>>;
 export type TwilioSimulatorOptions = NonNullable<Parameters<typeof startTwilioSimulator>[0]>;
@@ -37,7 +39,17 @@ export interface StackSecrets {
   adminToken: string;
   /** The Vercel route's own CRON_SECRET: what Vercel Cron sends to /api/scheduler/tick. */
   routeSecret: string;
+  /**
+   * The functions' SUPABASE_JWT_SECRET (the project's JWT secret): the stack mints Supabase Auth
+   * sessions for a local operator user with it (Stack.operatorSession), as GoTrue would.
+   */
+  jwtSecret: string;
 }
+
+/** The local operator user the stack mints sessions for (GoTrue is not run here). */
+export const LOCAL_OPERATOR = { sub: '6f1d3c2a-0b4e-4c8d-9a7f-1e2d3c4b5a60', email: 'operator@localhost.test' } as const;
+/** How long a minted local session is valid (GoTrue's default is 1 hour; a local demo runs longer). */
+export const LOCAL_SESSION_TTL_SECONDS = 24 * 3600;
 
 export interface StackOptions {
   /** Persistent cluster in .local/ (npm start) or a throwaway one (default). */
@@ -90,6 +102,12 @@ export interface Stack {
   vercelUrl: string;
   dashboardUrl: string;
   secrets: StackSecrets;
+  /**
+   * A Supabase Auth access token (HS256, signed with secrets.jwtSecret) of the local operator user
+   * (LOCAL_OPERATOR, app_metadata.role 'operator', valid LOCAL_SESSION_TTL_SECONDS): it signs in to
+   * the dashboard and the admin API like a real project's session. Claims may be overridden (tests).
+   */
+  operatorSession(claims?: SessionClaims): string;
   /** A tick exactly as Vercel Cron sends it: GET /api/scheduler/tick, Bearer routeSecret. */
   tickViaRoute(): Promise<TickReply>;
   /** A tick straight to the scheduler-tick function with trigger 'local' (not deduplicated per minute). */
@@ -268,6 +286,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cronSecret: opts.secrets?.cronSecret ?? generateSecret(),
     adminToken: opts.secrets?.adminToken ?? generateSecret(),
     routeSecret: opts.secrets?.routeSecret ?? generateSecret(),
+    jwtSecret: opts.secrets?.jwtSecret ?? generateSecret(),
   };
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   let stopped = false;
@@ -325,6 +344,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       SUPABASE_DB_URL: functionsDatabaseUrl,
       CRON_SECRET: secrets.cronSecret,
       ADMIN_TOKEN: secrets.adminToken,
+      SUPABASE_JWT_SECRET: secrets.jwtSecret,
       TWILIO_ACCOUNT_SID: simulator.accountSid,
       TWILIO_AUTH_TOKEN: simulator.authToken,
       TWILIO_API_BASE_URL: simulator.url,
@@ -377,6 +397,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       vercelUrl: vercel.url,
       dashboardUrl: `${vercel.url}/`,
       secrets,
+      operatorSession: (claims = {}) =>
+        mintSupabaseJwt(secrets.jwtSecret, {
+          sub: LOCAL_OPERATOR.sub,
+          email: LOCAL_OPERATOR.email,
+          ttlSeconds: LOCAL_SESSION_TTL_SECONDS,
+          ...claims,
+        }),
       tickViaRoute: () =>
         postTick(`${vercel.url}/api/scheduler/tick`, {
           method: 'GET',

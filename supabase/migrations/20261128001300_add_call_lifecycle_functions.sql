@@ -350,13 +350,6 @@ begin
     update public.contacts
        set attempts = greatest(attempts - 1, 0), updated_at = p_now
      where id = v_call.contact_id;
-    -- A provider's 429 holds the account's rate bucket back for every dispatcher, not only this one.
-    update public.provider_accounts a
-       set next_send_at = p_retry_at, updated_at = p_now
-      from public.campaigns c
-     where c.id = v_call.campaign_id
-       and a.id = c.provider_account
-       and p_retry_at > a.next_send_at;
     return 'queued'::public.call_status;
   elsif p_outcome = 'campaign_rejected' and v_call.provider_call_id is null then
     update public.calls
@@ -626,8 +619,10 @@ grant execute on function public.release_stale_queued_calls(timestamptz) to serv
 -- Input: p_results, a JSON array of objects
 --   {"call_id": 1, "outcome": "accepted", "provider_call_id": "CA..", "status": "dialing",
 --    "reason": null, "error_code": null, "retry_at": null, "invalid_number": false,
---    "at": "2026-12-02T12:00:00Z", "breaker_success": true, "breaker_reason": null}
--- where only call_id and outcome are required; "at" defaults to p_now.
+--    "at": "2026-12-02T12:00:00Z", "breaker_success": true, "breaker_reason": null,
+--    "hold_until": null}
+-- where only call_id and outcome are required; "at" defaults to p_now. "hold_until" (a 429's
+-- Retry-After) holds the rate bucket of the call's provider account until then, for every dispatcher.
 -- Output: one row per input element, in input order: the call's status afterwards and the
 -- breaker's state after that element's provider result (null when it carried none).
 --
@@ -755,6 +750,18 @@ begin
   end loop;
 
   -- The provider results go to the breaker of each call's provider account, in order.
+  -- A provider's 429 (hold_until) holds the account's rate bucket back for every dispatcher.
+  update public.provider_accounts a
+     set next_send_at = h.until, updated_at = p_now
+    from (select c.provider_account as account, max((e.j ->> 'hold_until')::timestamptz) as until
+            from jsonb_array_elements(p_results) as e(j)
+            join public.calls cl on cl.id = (e.j ->> 'call_id')::bigint
+            join public.campaigns c on c.id = cl.campaign_id
+           where e.j ->> 'hold_until' is not null
+           group by c.provider_account) h
+   where a.id = h.account
+     and h.until > a.next_send_at;
+
   v_breaker_states := array_fill(null::text, array[v_n]);
   if array_position(v_breaker_successes, true) is not null or array_position(v_breaker_successes, false) is not null then
     select array_agg(c.provider_account order by r.ord)

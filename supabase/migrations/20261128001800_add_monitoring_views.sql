@@ -105,6 +105,8 @@ select
   c.last_served_at,
   c.started_at,
   c.completed_at,
+  c.starts_at,
+  c.ends_at,
   c.paused_reason,
   c.paused_at,
   coalesce(m.last_hour, 0) as machine_answers_last_hour,
@@ -141,7 +143,7 @@ left join (
 ) m on m.campaign_id = c.id;
 
 comment on view public.scheduler_campaign_progress is
-  'Per campaign: active calls against its cap, queued calls, contacts by status (remaining = pending + in progress), why the scheduler paused it (paused_reason), if it did, and its calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour and day.';
+  'Per campaign: active calls against its cap, queued calls, contacts by status (remaining = pending + in progress), its dates (starts_at / ends_at, null: none), why the scheduler paused it (paused_reason), if it did, and its calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour and day.';
 
 create view public.scheduler_recent_runs
 with (security_invoker = true) as

@@ -2,7 +2,11 @@
 // (Deno functions gateway, local Vercel, the test database): create a campaign (the API's per-field
 // refusals shown next to the fields first), import a CSV with bad rows and a duplicate (line and
 // column shown), pause / resume / cancel after a confirmation that shows the counts, export the
-// contacts (formula cells prefixed), and read the audit trail the session left.
+// contacts (formula cells prefixed), and read the audit trail the session left. The campaign's dates
+// are entered in the browser's time zone (New York here: one date in winter time, one in summer
+// time), refused end-before-start by the shared schema and by the database, and shown in the list.
+// Sign-in with the Supabase Auth session the local stack mints (npm start prints one): accepted;
+// refused without the operator role (403), expired or wrongly signed (401), each said on the form.
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +14,9 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { type Stack, startStack } from '../../scripts/stack/stack.ts';
+import { LOCAL_OPERATOR, type Stack, startStack } from '../../scripts/stack/stack.ts';
+import { mintSupabaseJwt } from '../../scripts/stack/operator-jwt.ts';
+import { request } from '../support/net.ts';
 import { resetData, testDbUrl, withClient } from '../support/db.ts';
 import { launchChromium } from './browser.ts';
 
@@ -44,11 +50,14 @@ afterEach((ctx) => {
   if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
 });
 
-async function signedIn(): Promise<Page> {
+/** A fresh page (its own context: nothing kept from another sign-in) in New York's time zone. */
+async function freshPage(): Promise<Page> {
   const context = await browser!.newContext({
     viewport: { width: 1280, height: 1000 },
     colorScheme: 'light',
     acceptDownloads: true,
+    timezoneId: 'America/New_York',
+    locale: 'en-US',
   });
   const page = await context.newPage();
   page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
@@ -56,7 +65,12 @@ async function signedIn(): Promise<Page> {
     if (m.type() === 'error') serviceLog.push(`[console] ${m.text()}`);
   });
   await page.goto(stack!.dashboardUrl);
-  await page.getByTestId('token-input').fill(stack!.secrets.adminToken);
+  return page;
+}
+
+async function signedIn(token = stack!.secrets.adminToken): Promise<Page> {
+  const page = await freshPage();
+  await page.getByTestId('token-input').fill(token);
   await page.getByTestId('login-submit').click();
   await page.getByTestId('campaign-form').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
@@ -111,14 +125,43 @@ describe('dashboard controls', () => {
     for (const day of ['1', '2', '3', '4', '5']) await page.locator(`#campaign-form input[name=day][value="${day}"]`).check();
     await page.getByTestId('f-max_attempts').fill('3');
     await page.getByTestId('f-retry_delay').fill('30 minutes');
+    // Dates the wrong way round: the shared schema refuses the end, next to its field.
+    await page.getByTestId('f-starts_at').fill('2027-03-31T18:00');
+    await page.getByTestId('f-ends_at').fill('2027-03-01T09:00');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'err-ends_at'), { timeout: 15_000 }).toMatch(/after starts_at/);
+    expect(await text(page, 'err-starts_at')).toBe('');
+    // New York time: 1 March is winter time (UTC-5), 31 March summer time (UTC-4).
+    await page.getByTestId('f-starts_at').fill('2027-03-01T09:00');
+    await page.getByTestId('f-ends_at').fill('2027-03-31T18:00');
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Spring reminders \(#\d+\) created/);
     const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
     expect(await page.getByTestId('campaign-select').inputValue()).toBe(id);
+    const dates = async () =>
+      (await withClient((c) =>
+        c.query<{ starts_at: Date; ends_at: Date }>('select starts_at, ends_at from campaigns where id = $1', [id])
+      ))
+        .rows[0]!;
+    expect((await dates()).starts_at.toISOString()).toBe('2027-03-01T14:00:00.000Z');
+    expect((await dates()).ends_at.toISOString()).toBe('2027-03-31T22:00:00.000Z');
+    // The campaign list shows them (in the browser's time zone).
+    const listed = page.getByTestId('campaign-row').filter({ hasText: 'Spring reminders' }).getByTestId('campaign-dates');
+    await expect.poll(async () => (await listed.count()) > 0 ? await listed.textContent() : '', { timeout: 15_000 }).toMatch(
+      /^starts Mar 1, 2027, 9:00\sAM until Mar 31, 2027, 6:00\sPM$/,
+    );
 
-    // Edited: the cap goes up.
+    // Edited: an end before the stored start (only the end is sent, so the schema cannot see the
+    // start: the database refuses it, named field); then the cap goes up.
     await page.getByTestId('campaign-edit').click();
     expect(await page.getByTestId('f-max_concurrent_calls').inputValue()).toBe('3');
+    expect(await page.getByTestId('f-starts_at').inputValue()).toBe('2027-03-01T09:00');
+    expect(await page.getByTestId('f-ends_at').inputValue()).toBe('2027-03-31T18:00');
+    await page.getByTestId('f-ends_at').fill('2027-02-01T09:00');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'err-ends_at'), { timeout: 15_000 }).toMatch(/campaigns_ends_after_starts/);
+    expect((await dates()).ends_at.toISOString()).toBe('2027-03-31T22:00:00.000Z');
+    await page.getByTestId('f-ends_at').fill('2027-03-31T18:00');
     await page.getByTestId('f-max_concurrent_calls').fill('5');
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/saved/);
@@ -203,6 +246,49 @@ describe('dashboard controls', () => {
 
     const png = await readFile(SCREENSHOT);
     expect(png.length).toBeGreaterThan(10_000);
+    await page.context().close();
+  });
+
+  it("signs in with the local stack's Supabase Auth session; refuses one without the operator role, expired or forged", async () => {
+    const admin = (token: string) =>
+      request(`${stack!.functionsUrl}/scheduler-admin/status`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(15_000),
+      });
+    const session = stack!.operatorSession();
+    expect((await admin(session)).status).toBe(200);
+    const noRole = stack!.operatorSession({ appRole: null });
+    expect((await admin(noRole)).status).toBe(403);
+    const expired = stack!.operatorSession({ ttlSeconds: -60 });
+    expect((await admin(expired)).status).toBe(401);
+    const forged = mintSupabaseJwt('not-the-stack-secret-not-the-stack-secret', { sub: LOCAL_OPERATOR.sub });
+    expect((await admin(forged)).status).toBe(401);
+
+    // In the dashboard: each refusal is said on the sign-in form.
+    for (
+      const [token, said] of [
+        [noRole, /does not hold the operator role/],
+        [expired, /session has expired/],
+        [forged, /refused/],
+      ] as const
+    ) {
+      const page = await freshPage();
+      await page.getByTestId('token-input').fill(token);
+      await page.getByTestId('login-submit').click();
+      await expect.poll(() => text(page, 'login-error'), { timeout: 15_000 }).toMatch(said);
+      expect(await page.getByTestId('campaign-form').isVisible()).toBe(false);
+      await page.context().close();
+    }
+
+    // The minted session signs in; what the operator does is audited under the user.
+    const page = await signedIn(session);
+    await page.getByTestId('f-name').fill('Made with a session');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Made with a session \(#\d+\) created/);
+    await page.getByTestId('audit-refresh').click();
+    await expect
+      .poll(() => page.locator('[data-testid=audit-row] td:nth-child(2)').first().textContent(), { timeout: 15_000 })
+      .toBe(`user:${LOCAL_OPERATOR.sub}:${LOCAL_OPERATOR.email}`);
     await page.context().close();
   });
 });

@@ -1,11 +1,15 @@
 // `npm start -- --once` against the test database: starts the whole stack, seeds the demo into the
 // empty database, ticks once through the local Vercel route exactly as Vercel Cron would, prints
-// one tick line and exits 0, leaving no process behind.
+// one tick line and exits 0, leaving no process behind. It prints the admin token and a local
+// operator's Supabase Auth session signed with the functions' SUPABASE_JWT_SECRET (its sign-in is
+// proven in test/e2e/dashboard-controls.test.ts).
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
+import { LOCAL_OPERATOR } from '../../scripts/stack/stack.ts';
+import { verifySupabaseSession } from '../../supabase/functions/_shared/operator-auth.ts';
 import { resetData, testDbUrl, withClient } from '../support/db.ts';
 
 interface Run {
@@ -15,11 +19,13 @@ interface Run {
   stderr: string;
 }
 
+const JWT_SECRET = 'start-test-jwt-secret-0123456789abcdef';
+
 function runStart(args: string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'start.ts'), ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, DATABASE_URL: testDbUrl() },
+      env: { ...process.env, DATABASE_URL: testDbUrl(), SUPABASE_JWT_SECRET: JWT_SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -55,6 +61,13 @@ describe('npm start -- --once', () => {
 
     expect(run.stdout).toMatch(/Dashboard\s+http:\/\/127\.0\.0\.1:\d+\//);
     expect(run.stdout).toMatch(/Admin token\s+\S{16,}/);
+    // The local operator's session: verified by the function's own check with the secret it was given.
+    const session = / Session\s+(\S+)/.exec(run.stdout)?.[1] ?? '';
+    expect(await verifySupabaseSession(session, { jwtSecret: JWT_SECRET }, new Date())).toEqual({
+      ok: true,
+      sub: LOCAL_OPERATOR.sub,
+      email: LOCAL_OPERATOR.email,
+    });
     const ticks = run.stdout.split('\n').filter((l) => /^\d\d:\d\d:\d\d tick /.test(l));
     expect(ticks).toHaveLength(1);
     expect(ticks[0]).toMatch(

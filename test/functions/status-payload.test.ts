@@ -76,6 +76,8 @@ const campaignColumns: Columns<CampaignProgressRow> = {
   last_served_at: 'string',
   started_at: 'string',
   completed_at: 'string',
+  starts_at: 'string',
+  ends_at: 'string',
   paused_reason: 'string',
   paused_at: 'string',
   machine_answers_last_hour: 'string',

@@ -278,8 +278,19 @@ describe('npm run campaign (the CLI, through the API)', () => {
     expect(zone.code).toBe(1);
     expect(zone.err).toContain('time_zone');
     expect((await cli(['edit', id, '--cap', '9'], token.token)).code).toBe(0);
+    // Dates (--starts / --ends, ISO 8601 with an offset): set, then listed.
+    const dated = await cli(['edit', id, '--starts', '2026-12-01T09:00:00-05:00', '--ends', '2026-12-31T18:00:00Z'], token.token);
+    expect(dated.code).toBe(0);
+    const row = await db.query<{ starts_at: Date; ends_at: Date }>(
+      'select starts_at, ends_at from public.campaigns where id = $1',
+      [id],
+    );
+    expect(row.rows[0]!.starts_at.toISOString()).toBe('2026-12-01T14:00:00.000Z');
+    expect(row.rows[0]!.ends_at.toISOString()).toBe('2026-12-31T18:00:00.000Z');
     expect((await cli(['list'], token.token)).out).toMatch(
-      new RegExp(`^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC`),
+      new RegExp(
+        `^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC\\t2026-12-01T14:00:00\\S* to 2026-12-31T18:00:00`,
+      ),
     );
 
     await addContacts(db, id, 3);
@@ -303,11 +314,12 @@ describe('npm run campaign (the CLI, through the API)', () => {
     expect((await auditRows()).filter((a) => a.actor === actor).map((a) => a.action)).toEqual([
       'campaign.create',
       'campaign.update',
+      'campaign.update',
       'campaign.pause',
       'campaign.resume',
       'campaign.cancel',
     ]);
-  });
+  }, 120_000); // some fifteen CLI processes (tsx), each a cold Node start: slow on a busy machine
 });
 
 describe('npm run campaign -- import / export (the CLI, in parts)', () => {
@@ -375,8 +387,11 @@ describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
       const audit = await auditRows();
       expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `user:${sub}:olga@example.org` });
 
-      expect((await call(mintSupabaseJwt(secret, { appRole: null }))).status).toBe(401); // not an operator
-      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(401);
+      // A signed-in user who is not an operator: forbidden, saying why.
+      const notOperator = await call(mintSupabaseJwt(secret, { appRole: null }));
+      expect(notOperator.status).toBe(403);
+      expect(notOperator.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/operator role/) });
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(403);
       expect((await call(mintSupabaseJwt('another-secret-another-secret-xx'))).status).toBe(401); // forged
       expect((await call(mintSupabaseJwt(secret, { ttlSeconds: -10 }))).status).toBe(401); // expired
       expect((await call(mintSupabaseJwt(secret, { aud: 'anon' }))).status).toBe(401);

@@ -1,19 +1,25 @@
-// Who is this operator? The one check every operator endpoint uses (scheduler-admin today; the
-// Supabase Auth sign-in of the operator-controls issue adds its kind here, beside these two).
+// Who is this operator? The one check every operator endpoint uses (scheduler-admin today).
 //
 //   - ADMIN_TOKEN, the bootstrap credential (and ADMIN_TOKEN_PREVIOUS while it is rotated), compared
 //     in constant time, in memory;
 //   - a named operator token (`op_` + 43 base64url characters: 256 random bits), looked up by its
 //     SHA-256 in public.operator_tokens: valid while neither revoked nor expired;
-//   - a Supabase Auth session (the user's access token, a JWT) when SUPABASE_JWT_SECRET is set: HS256
-//     signature checked with that secret (the project's JWT secret), exp / nbf checked, aud
-//     'authenticated', and the user must hold the operator role: app_metadata.role = 'operator'
-//     (set by the project's admins with the service key: app_metadata cannot be changed by the user).
-//     The audit trail names the user (user:<sub>:<email>).
+//   - a Supabase Auth session (the user's access token, a JWT), signed either
+//       HS256 with the project's JWT secret (SUPABASE_JWT_SECRET or JWT_SECRET, when set), or
+//       ES256 / RS256 with one of the project's asymmetric signing keys, looked up by the token's
+//       kid in the project's JWKS (jwks.ts: SUPABASE_JWKS_URL / JWKS_URL, or derived from SUPABASE_URL);
+//     the algorithm comes from the token but only picks among what is configured: an HS256 token
+//     is only ever checked with the secret, an ES256 / RS256 one only with a JWKS key of that
+//     algorithm (so a public key can never serve as an HMAC secret), and 'none' or any other alg
+//     is refused. exp / nbf are checked and aud must be 'authenticated'. A valid session of a user
+//     without the operator role (app_metadata.role = 'operator', set by the project's admins with
+//     the service key: app_metadata cannot be changed by the user) is forbidden (403), not
+//     unauthenticated. The audit trail names the user (user:<sub>:<email>).
 //
 // The answer names the credential (for the audit trail), never the token.
 
 import type { SqlClient } from './db.ts';
+import { type AsymmetricAlg, isAsymmetricAlg, type JwksKeySource, VERIFY_PARAMS } from './jwks.ts';
 import { authenticateOperatorToken } from './queries.ts';
 import { timingSafeEqualStrings } from './secrets.ts';
 
@@ -22,47 +28,103 @@ export type OperatorIdentity =
   | { kind: 'operator_token'; actor: string; tokenId: string; name: string }
   | { kind: 'supabase_user'; actor: string; tokenId: null; name: string };
 
+/**
+ * A credential refused: 401 (not a credential we accept: unknown, forged, expired...) or 403 (a
+ * valid Supabase session of a user who is not an operator). `reason` is said to the caller only
+ * when the token's signature was valid (the holder may learn that it expired).
+ */
+export interface AuthRefusal {
+  kind: 'refused';
+  status: 401 | 403;
+  reason: string | null;
+}
+
 /** The app_metadata.role a Supabase Auth user needs to act as an operator. */
 export const OPERATOR_ROLE = 'operator';
-const JWT = /^([A-Za-z0-9_-]{2,200})\.([A-Za-z0-9_-]{2,8000})\.([A-Za-z0-9_-]{43})$/;
+// header . payload . signature (HS256: 43 characters; ES256: 86; RS256 2048-4096 bits: 342-683).
+const JWT = /^([A-Za-z0-9_-]{2,400})\.([A-Za-z0-9_-]{2,7000})\.([A-Za-z0-9_-]{43,700})$/;
 
 function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
   const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
 
+/** How Supabase Auth sessions are verified: the HS256 secret, the JWKS, either or both. */
+export interface SessionVerifier {
+  /** SUPABASE_JWT_SECRET / JWT_SECRET: HS256 sessions. */
+  jwtSecret?: string | undefined;
+  /** The project's JWKS: ES256 / RS256 sessions. */
+  jwks?: JwksKeySource | undefined;
+}
+
+export type SessionVerdict =
+  | { ok: true; sub: string; email: string | null }
+  | { ok: false; status: 401 | 403; reason: string; signed: boolean };
+
+const refuse = (reason: string, signed = false, status: 401 | 403 = 401): SessionVerdict => ({
+  ok: false,
+  status,
+  reason,
+  signed,
+});
+
 /**
- * The operator a Supabase Auth access token names, when it is an HS256 JWT signed with `secret`,
- * in date, for aud 'authenticated', of a user whose app_metadata.role is 'operator'; else null.
+ * A Supabase Auth access token checked: signature (HS256 with the secret, or ES256 / RS256 with the
+ * JWKS key its kid names), exp / nbf, aud 'authenticated', a subject, and the operator role (403
+ * without it). Never throws.
  */
-export async function verifySupabaseOperatorJwt(
-  token: string,
-  secret: string,
-  now: Date,
-): Promise<{ sub: string; email: string | null } | null> {
+export async function verifySupabaseSession(token: string, verifier: SessionVerifier, now: Date): Promise<SessionVerdict> {
   const m = JWT.exec(token);
-  if (!m) return null;
+  if (!m) return refuse('not a JWT');
   try {
-    const header = JSON.parse(new TextDecoder().decode(base64urlBytes(m[1]!))) as { alg?: unknown; typ?: unknown };
-    if (header.alg !== 'HS256') return null;
-    const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-      'verify',
-    ]);
-    const ok = await crypto.subtle.verify('HMAC', key, base64urlBytes(m[3]!), encoder.encode(`${m[1]}.${m[2]}`));
-    if (!ok) return null;
+    const header = JSON.parse(new TextDecoder().decode(base64urlBytes(m[1]!))) as {
+      alg?: unknown;
+      kid?: unknown;
+      crit?: unknown;
+    };
+    if (header.crit !== undefined) return refuse('critical header parameters are not supported');
+    const signingInput = encoder.encode(`${m[1]}.${m[2]}`);
+    const signature = base64urlBytes(m[3]!);
+    if (header.alg === 'HS256') {
+      if (!verifier.jwtSecret) return refuse('HS256 sessions are not accepted (no JWT secret configured)');
+      const key = await crypto.subtle.importKey(
+        'raw',
+        encoder.encode(verifier.jwtSecret),
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        [
+          'verify',
+        ],
+      );
+      if (!(await crypto.subtle.verify('HMAC', key, signature, signingInput))) return refuse('bad signature');
+    } else if (isAsymmetricAlg(header.alg)) {
+      if (!verifier.jwks) return refuse(`${header.alg} sessions are not accepted (no JWKS configured)`);
+      if (typeof header.kid !== 'string' || header.kid === '' || header.kid.length > 200) return refuse('no kid');
+      const alg: AsymmetricAlg = header.alg;
+      const key = await verifier.jwks.key(header.kid, alg);
+      if (!key) return refuse('unknown kid');
+      if (!(await crypto.subtle.verify(VERIFY_PARAMS[alg], key, signature, signingInput))) return refuse('bad signature');
+    } else {
+      return refuse('algorithm not accepted');
+    }
     const claims = JSON.parse(new TextDecoder().decode(base64urlBytes(m[2]!))) as Record<string, unknown>;
     const seconds = now.getTime() / 1000;
-    if (typeof claims.exp !== 'number' || claims.exp <= seconds) return null;
-    if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) return null;
+    if (typeof claims.exp !== 'number') return refuse('no expiry (exp)', true);
+    if (claims.exp <= seconds) return refuse('session expired', true);
+    if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) return refuse('session not yet valid', true);
     const aud = claims.aud;
-    if (!(aud === 'authenticated' || (Array.isArray(aud) && aud.includes('authenticated')))) return null;
-    if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 100) return null;
+    if (!(aud === 'authenticated' || (Array.isArray(aud) && aud.includes('authenticated')))) {
+      return refuse("not a signed-in user's session (aud is not 'authenticated')", true);
+    }
+    if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 100) return refuse('no subject', true);
     const app = claims.app_metadata as { role?: unknown } | undefined;
-    if (app?.role !== OPERATOR_ROLE) return null;
+    if (app?.role !== OPERATOR_ROLE) {
+      return refuse(`this user does not hold the operator role (app_metadata.role '${OPERATOR_ROLE}')`, true, 403);
+    }
     const email = typeof claims.email === 'string' && claims.email.length <= 100 ? claims.email : null;
-    return { sub: claims.sub, email };
+    return { ok: true, sub: claims.sub, email };
   } catch {
-    return null;
+    return refuse('malformed token');
   }
 }
 
@@ -85,7 +147,7 @@ export function generateOperatorToken(): string {
 
 /** The Bearer token of a request (bounded), or null. */
 export function bearerToken(headers: Headers): string | null {
-  const m = /^Bearer[ ]+(\S{1,1024})\s*$/i.exec(headers.get('authorization') ?? '');
+  const m = /^Bearer[ ]+(\S{1,8192})\s*$/i.exec(headers.get('authorization') ?? '');
   return m?.[1] ?? null;
 }
 
@@ -94,31 +156,44 @@ export interface OperatorAuthOptions {
   adminToken: string;
   /** ADMIN_TOKEN_PREVIOUS: also accepted while the admin token is rotated. */
   adminTokenPrevious?: string | undefined;
-  /** SUPABASE_JWT_SECRET: when set, Supabase Auth sessions of operator users are accepted. */
+  /** SUPABASE_JWT_SECRET: when set, HS256 Supabase Auth sessions of operator users are accepted. */
   jwtSecret?: string | undefined;
+  /** The project's JWKS: when set, ES256 / RS256 Supabase Auth sessions of operator users are accepted. */
+  jwks?: JwksKeySource | undefined;
   db: SqlClient;
   now?: () => Date;
 }
 
 /**
- * The operator presenting `Authorization: Bearer <token>`, or null when the token is missing,
- * wrong, revoked or expired. Both admin tokens are always compared (timing does not tell which
- * matched); a named token costs one indexed lookup by hash.
+ * The operator presenting `Authorization: Bearer <token>`, or a refusal: 401 when the token is
+ * missing, wrong, revoked, expired or forged; 403 for a valid Supabase session of a user who is not
+ * an operator. Both admin tokens are always compared (timing does not tell which matched); a named
+ * token costs one indexed lookup by hash.
  */
-export async function authenticateOperator(headers: Headers, opts: OperatorAuthOptions): Promise<OperatorIdentity | null> {
+export async function authenticateOperator(
+  headers: Headers,
+  opts: OperatorAuthOptions,
+): Promise<OperatorIdentity | AuthRefusal> {
+  const unauthorized: AuthRefusal = { kind: 'refused', status: 401, reason: null };
   const presented = bearerToken(headers);
-  if (presented === null) return null;
+  if (presented === null) return unauthorized;
   const current = await timingSafeEqualStrings(presented, opts.adminToken);
   const previous = opts.adminTokenPrevious ? await timingSafeEqualStrings(presented, opts.adminTokenPrevious) : false;
   if (current) return { kind: 'admin_token', actor: 'admin_token', tokenId: null, name: null };
   if (previous) return { kind: 'admin_token', actor: 'admin_token_previous', tokenId: null, name: null };
-  if (opts.jwtSecret && presented.split('.').length === 3) {
-    const user = await verifySupabaseOperatorJwt(presented, opts.jwtSecret, (opts.now ?? (() => new Date()))());
-    if (!user) return null;
-    const label = `user:${user.sub}${user.email ? `:${user.email}` : ''}`.slice(0, 200);
-    return { kind: 'supabase_user', actor: label, tokenId: null, name: user.email ?? user.sub };
+  if ((opts.jwtSecret || opts.jwks) && presented.split('.').length === 3) {
+    const verdict = await verifySupabaseSession(
+      presented,
+      { jwtSecret: opts.jwtSecret, jwks: opts.jwks },
+      (opts.now ?? (() => new Date()))(),
+    );
+    if (!verdict.ok) return { kind: 'refused', status: verdict.status, reason: verdict.signed ? verdict.reason : null };
+    const label = `user:${verdict.sub}${verdict.email ? `:${verdict.email}` : ''}`.slice(0, 200);
+    return { kind: 'supabase_user', actor: label, tokenId: null, name: verdict.email ?? verdict.sub };
   }
-  if (!OPERATOR_TOKEN.test(presented)) return null;
+  if (!OPERATOR_TOKEN.test(presented)) return unauthorized;
   const row = await authenticateOperatorToken(opts.db, await sha256(presented), (opts.now ?? (() => new Date()))());
-  return row ? { kind: 'operator_token', actor: `operator:${row.id}:${row.name}`, tokenId: row.id, name: row.name } : null;
+  return row
+    ? { kind: 'operator_token', actor: `operator:${row.id}:${row.name}`, tokenId: row.id, name: row.name }
+    : unauthorized;
 }

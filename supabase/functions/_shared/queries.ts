@@ -289,6 +289,8 @@ export interface DispatchResultRow {
   retry_at?: string | null;
   invalid_number?: boolean;
   at: string;
+  /** A 429: the account's rate bucket is held until then (Retry-After), for every dispatcher. */
+  hold_until?: string | null;
   /** What the answer says about the provider's health (record_provider_result), if anything. */
   breaker_success?: boolean;
   breaker_reason?: string | null;

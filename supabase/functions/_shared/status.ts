@@ -80,6 +80,9 @@ export interface CampaignProgressRow {
   last_served_at: IsoTime | null;
   started_at: IsoTime | null;
   completed_at: IsoTime | null;
+  /** The campaign's dates (campaigns.starts_at / ends_at): nothing reserved before the start nor from the end. */
+  starts_at: IsoTime | null;
+  ends_at: IsoTime | null;
   /** Why the scheduler paused the campaign (the provider refused it as a whole), or null. */
   paused_reason: string | null;
   paused_at: IsoTime | null;

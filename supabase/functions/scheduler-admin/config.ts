@@ -6,12 +6,14 @@ import {
   AuthLimitEnv,
   DashboardOriginEnv,
   DatabaseEnv,
+  intIn,
   needsDatabase,
   needsPublicUrl,
   optionalString,
   PublicUrlEnv,
   requiredString,
   TwilioEnv,
+  url,
 } from '../_shared/config.ts';
 
 export const AdminConfig = z
@@ -20,8 +22,23 @@ export const AdminConfig = z
     ADMIN_TOKEN: requiredString,
     /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
     ADMIN_TOKEN_PREVIOUS: optionalString,
-    /** The project's JWT secret: when set, Supabase Auth users with app_metadata.role 'operator' may sign in. */
+    // Supabase Auth sessions (operator-auth.ts). Hosted Supabase reserves the SUPABASE_ prefix for
+    // the secrets it sets itself (`supabase secrets set` skips such names), hence the plain aliases.
+    /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role 'operator' sign in. */
     SUPABASE_JWT_SECRET: optionalString,
+    /** The same, under a name a hosted project can set (self-hosted Supabase gives functions JWT_SECRET). */
+    JWT_SECRET: optionalString,
+    /**
+     * The project's JWKS (asymmetric session signing keys, ES256 / RS256); default
+     * <SUPABASE_URL>/auth/v1/.well-known/jwks.json when SUPABASE_URL is set; 'off': none.
+     */
+    SUPABASE_JWKS_URL: z.union([z.literal('off'), url]).optional(),
+    /** The project's JWKS itself (Supabase sets it for Edge Functions): seeds the cache when the URL is the project's. */
+    SUPABASE_JWKS: optionalString,
+    /** The same, under a name a hosted project can set. */
+    JWKS_URL: z.union([z.literal('off'), url]).optional(),
+    /** How long a fetched JWKS is used before it is fetched again (an unknown kid fetches it at once, at most every 30 s). */
+    JWKS_TTL_SECONDS: intIn(30, 86_400, 600),
     ...DashboardOriginEnv.shape,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,

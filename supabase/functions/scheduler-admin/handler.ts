@@ -1,7 +1,9 @@
 // scheduler-admin: what the dashboard (and scripts) talk to. Every route needs an operator
 // credential (operator-auth.ts: ADMIN_TOKEN, ADMIN_TOKEN_PREVIOUS during a rotation, or a named
-// operator token, or a Supabase Auth access token of a user with app_metadata.role 'operator' when
-// SUPABASE_JWT_SECRET is set), sent as Authorization: Bearer; never the cron secret.
+// operator token, or a Supabase Auth access token of a user with app_metadata.role 'operator':
+// HS256 when SUPABASE_JWT_SECRET is set, ES256 / RS256 with the project's JWKS), sent as
+// Authorization: Bearer; never the cron secret. No credential, or a bad one: 401 (counted); a
+// valid session of a user without the operator role: 403 {error: 'forbidden', message}.
 //
 //   GET    /status         last run, next run, counts, campaigns, recent runs
 //   GET    /wait-reasons   why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
@@ -68,13 +70,16 @@ import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha256 } from '../_shared/operator-auth.ts';
+import type { JwksKeySource } from '../_shared/jwks.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export interface AdminHandlerOptions {
   adminToken: string;
   adminTokenPrevious?: string | undefined;
-  /** SUPABASE_JWT_SECRET: Supabase Auth sessions of operator users are accepted when set. */
+  /** SUPABASE_JWT_SECRET: HS256 Supabase Auth sessions of operator users are accepted when set. */
   jwtSecret?: string | undefined;
+  /** The project's JWKS (SUPABASE_JWKS_URL / SUPABASE_URL): ES256 / RS256 sessions are accepted when set. */
+  jwks?: JwksKeySource | undefined;
   deps: TickDeps;
   log: Logger;
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
@@ -378,10 +383,18 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
         adminToken: opts.adminToken,
         adminTokenPrevious: opts.adminTokenPrevious,
         jwtSecret: opts.jwtSecret,
+        jwks: opts.jwks,
         db,
         now,
       });
-      if (!who) return withCors(await limiter.refuse(req, info, () => jsonResponse({ error: 'unauthorized' }, 401)));
+      // A signed-in Supabase user without the operator role: forbidden (a valid credential, not counted).
+      if (who.kind === 'refused' && who.status === 403) {
+        return withCors(jsonResponse({ error: 'forbidden', message: who.reason ?? 'not an operator' }, 403));
+      }
+      if (who.kind === 'refused') {
+        const body = who.reason ? { error: 'unauthorized', message: who.reason } : { error: 'unauthorized' };
+        return withCors(await limiter.refuse(req, info, () => jsonResponse(body, 401)));
+      }
       return withCors(await routes(req, who));
     } catch (err) {
       const known = err instanceof HttpError ? err : asHttpError(err);

@@ -4,6 +4,7 @@
 import { authLimitOf, DashboardOriginEnv } from '../_shared/config.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { composeFunction } from '../_shared/entry.ts';
+import { JwksKeySource, jwksSeedOf, jwksUrlOf } from '../_shared/jwks.ts';
 import { createTickDeps } from '../_shared/tick-deps.ts';
 import { AdminConfig } from './config.ts';
 import { createAdminHandler } from './handler.ts';
@@ -24,10 +25,20 @@ Deno.serve(
             "DASHBOARD_ORIGIN is not set: no browser may call scheduler-admin; set it to the dashboard's origin (e.g. https://scheduler.example.org)",
         });
       }
+      const jwksUrl = jwksUrlOf(config);
+      const jwks = jwksUrl
+        ? new JwksKeySource({
+          url: jwksUrl,
+          ttlMs: config.JWKS_TTL_SECONDS * 1000,
+          initial: jwksSeedOf(config),
+          onError: (message) => log.warn('jwks_fetch_failed', { message }),
+        })
+        : undefined;
       return createAdminHandler({
         adminToken: config.ADMIN_TOKEN,
         adminTokenPrevious: config.ADMIN_TOKEN_PREVIOUS,
-        jwtSecret: config.SUPABASE_JWT_SECRET,
+        jwtSecret: config.SUPABASE_JWT_SECRET ?? config.JWT_SECRET,
+        jwks,
         deps: createTickDeps(config, log),
         log,
         allowedOrigins: config.DASHBOARD_ORIGIN,

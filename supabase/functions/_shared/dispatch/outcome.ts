@@ -57,7 +57,12 @@ export function outcomeEffect(call: ClaimedCall, outcome: CreateCallOutcome, atM
       const rateLimited = outcome.httpStatus === 429;
       return {
         row: row(
-          { reason: outcome.reason, error_code: outcome.code ?? null, retry_at: new Date(atMs + backoffMs).toISOString() },
+          {
+            reason: outcome.reason,
+            error_code: outcome.code ?? null,
+            retry_at: new Date(atMs + backoffMs).toISOString(),
+            ...(rateLimited ? { hold_until: new Date(atMs + backoffMs).toISOString() } : {}),
+          },
           rateLimited ? null : { success: false, reason: outcome.reason },
         ),
         count: 'requeued',
