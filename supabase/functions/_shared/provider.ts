@@ -31,6 +31,7 @@ export interface CreateCallRequest {
   callId: string;
   /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
   contactId?: string;
+  /** The contact's name (contacts.name), null or absent when it has none: the answer URL carries it too. */
   contactName?: string | null;
   /** The (sub)account to create the call under, when not the provider's main account. */
   accountSid?: string | null;
