@@ -13,12 +13,15 @@
 // Control API (loopback, no auth, JSON):
 //   GET  /__sim/stats          counters (see SimStats)
 //   GET  /__sim/calls          every call with its callbacks
+//   GET  /__sim/arrivals       arrival time (epoch ms, sub-millisecond) of every create-call request
+//   GET  /__sim/rate?windowMs=1000   the most create-call requests in any window [t, t + windowMs)
 //   GET  /__sim/faults         the fault settings in force
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
 //                              the start options, PRNG re-seeded
 
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +35,7 @@ import {
   type FaultKind,
   findRule,
   isLoopbackHost,
+  maxRequestsInWindow,
   mergeFaults,
   type NumberRule,
   outOfOrder,
@@ -72,6 +76,8 @@ export interface SimOptions {
   /** Shorthands for timing.ringMs / timing.talkMs. */
   ringMs?: [number, number];
   talkMs?: [number, number];
+  /** Shorthand for timing.noAnswerMs: how long a no-answer rings (default: the request's Timeout). */
+  noAnswerMs?: [number, number];
   /** More To numbers refused as invalid (code 21217), besides Twilio's test numbers. */
   invalidNumbers?: string[];
   /** Send status callbacks at all (default true; off for pure throughput runs). */
@@ -161,6 +167,13 @@ export interface TwilioSimulator {
   faults(): SimFaults;
   stats(): SimStats;
   calls(): SimCall[];
+  /**
+   * When each create-call request (POST .../Calls.json) arrived, whatever its answer, in arrival
+   * order: epoch milliseconds with sub-millisecond precision (performance.timeOrigin + now()).
+   */
+  createArrivals(): number[];
+  /** The most create-call requests that arrived in any half-open window [t, t + windowMs). */
+  maxRequestsInWindow(windowMs: number): number;
   /** Forgets calls and counters, cancels pending callbacks, faults back to the start options, re-seeds. */
   reset(): void;
   /** Resolves when every call has ended and every callback was sent (rejects after timeoutMs). */
@@ -219,6 +232,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     ...DEFAULT_TIMING,
     ...(opts.ringMs ? { ringMs: opts.ringMs } : {}),
     ...(opts.talkMs ? { talkMs: opts.talkMs } : {}),
+    ...(opts.noAnswerMs ? { noAnswerMs: opts.noAnswerMs } : {}),
     ...opts.timing,
   };
   const weights = { ...DEFAULT_OUTCOME_WEIGHTS, ...opts.outcomes };
@@ -236,6 +250,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
   let stats = freshStats();
+  let arrivals: number[] = [];
   let states = new Map<string, CallState>();
   let generation = 0;
   let closed = false;
@@ -634,11 +649,24 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     return given.length === expectedAuth.length && timingSafeEqual(given, expectedAuth);
   }
 
-  function handleControl(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, body: string): void {
+  function handleControl(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    query: URLSearchParams,
+    body: string,
+  ): void {
     const parse = (): unknown => (body.trim() ? JSON.parse(body) : {});
     try {
       if (pathname === '/__sim/stats' && req.method === 'GET') return json(res, 200, api.stats());
       if (pathname === '/__sim/calls' && req.method === 'GET') return json(res, 200, api.calls());
+      if (pathname === '/__sim/arrivals' && req.method === 'GET') {
+        return json(res, 200, { arrivals: api.createArrivals() });
+      }
+      if (pathname === '/__sim/rate' && req.method === 'GET') {
+        const windowMs = Number(query.get('windowMs') ?? '1000');
+        return json(res, 200, { windowMs, maxRequests: api.maxRequestsInWindow(windowMs), requests: arrivals.length });
+      }
       if (pathname === '/__sim/faults' && req.method === 'GET') return json(res, 200, api.faults());
       if (pathname === '/__sim/faults' && req.method === 'POST') {
         api.setFaults(parse() as SimFaultsPatch);
@@ -673,11 +701,12 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       const url = new URL(req.url ?? '/', 'http://sim.invalid');
       if (tooBig) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
-      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, body);
+      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, url.searchParams, body);
 
       const m = CALLS.exec(url.pathname);
       const isCreate = m !== null && !m[2] && req.method === 'POST';
       if (isCreate) {
+        arrivals.push(performance.timeOrigin + performance.now());
         stats.createRequests++;
         const to = new URLSearchParams(body).get('To');
         if (to) bump(stats.requestsPerNumber, to);
@@ -746,11 +775,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     faults: () => structuredClone(faults),
     stats: () => structuredClone(stats),
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
+    createArrivals: () => [...arrivals],
+    maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
     reset: () => {
       cancelEverything();
       rng = createRng(seed);
       faults = structuredClone(startFaults);
       stats = freshStats();
+      arrivals = [];
       states = new Map();
       const waiters = idleWaiters;
       idleWaiters = [];
