@@ -18,7 +18,7 @@
 //   GET  /__sim/faults         the fault settings in force
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
-//                              the start options, PRNG re-seeded
+//                              the start options, PRNG re-seeded (body {"seed": N}: with N from now on)
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -174,8 +174,11 @@ export interface TwilioSimulator {
   createArrivals(): number[];
   /** The most create-call requests that arrived in any half-open window [t, t + windowMs). */
   maxRequestsInWindow(windowMs: number): number;
-  /** Forgets calls and counters, cancels pending callbacks, faults back to the start options, re-seeds. */
-  reset(): void;
+  /**
+   * Forgets calls and counters, cancels pending callbacks, faults back to the start options,
+   * re-seeds (with `seed` from now on when given: a new series of decisions on the same port).
+   */
+  reset(opts?: { seed?: number }): void;
   /** Resolves when every call has ended and every callback was sent (rejects after timeoutMs). */
   settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -225,7 +228,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   if (!isLoopbackHost(host)) throw new Error(`the simulator listens on loopback only, not ${host}`);
   const accountSid = opts.accountSid ?? `AC${randomBytes(16).toString('hex')}`;
   const authToken = opts.authToken ?? randomBytes(16).toString('hex');
-  const seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
+  let seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
   const timeScale = opts.timeScale ?? 1;
   if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error('timeScale must be a finite number >= 0');
   const timing: SimTiming = {
@@ -677,7 +680,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         return json(res, 200, api.faults());
       }
       if (pathname === '/__sim/reset' && req.method === 'POST') {
-        api.reset();
+        const b = parse() as { seed?: unknown };
+        if (b.seed !== undefined && (typeof b.seed !== 'number' || !Number.isFinite(b.seed))) {
+          throw new Error('seed must be a number');
+        }
+        api.reset(typeof b.seed === 'number' ? { seed: b.seed } : {});
         return json(res, 200, { ok: true });
       }
       return json(res, 404, { error: 'not_found' });
@@ -777,8 +784,9 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
     createArrivals: () => [...arrivals],
     maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
-    reset: () => {
+    reset: (o = {}) => {
       cancelEverything();
+      if (o.seed !== undefined) seed = o.seed;
       rng = createRng(seed);
       faults = structuredClone(startFaults);
       stats = freshStats();
