@@ -81,13 +81,15 @@ function callsFor(latencyMs: number, concurrency: number, quick: boolean): numbe
 async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
   await truncateAll(c);
   await c.query('delete from public.provider_circuit_breakers');
+  // One tick's own part is measured (no continuous dispatch after it; see --only campaign for that).
   // The previous run's tick released its lease (checked after every run); the row goes too, so a
   // run that failed to release never makes the next one wait out a TTL (budget + 5 s).
   await c.query('delete from public.scheduler_leases where name = $1', [DISPATCH_LEASE]);
   await c.query(
     `update public.scheduler_settings
         set global_max_concurrent_calls = 1000000, campaigns_per_tick = 100000, provider_calls_per_second = 10000,
-            dispatch_concurrency = $1, queued_call_ttl = interval '1 hour'`,
+            dispatch_concurrency = $1, queued_call_ttl = interval '1 hour', background_dispatch_ms = 0,
+            rate_margin_ms = 0`,
     [concurrency],
   );
   const per = n / CAMPAIGNS;

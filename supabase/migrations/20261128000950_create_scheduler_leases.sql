@@ -30,7 +30,7 @@ create table public.scheduler_leases (
 );
 
 comment on table public.scheduler_leases is
-  'Leases with an expiry, an owner and a fencing token (single-flight across pooled connections). Held while released_at is null and expires_at > now(). ''dispatch'': the scheduler tick''s dispatcher; a tick that finds it held is recorded as skipped. A crashed holder''s lease expires by itself.';
+  'Leases with an expiry, an owner and a fencing token (single-flight across pooled connections). Held while released_at is null and expires_at > now(). ''dispatch'': the dispatcher that goes on after its tick answered (continuous dispatch); the next tick takes it over. A crashed holder''s lease expires by itself.';
 comment on column public.scheduler_leases.holder is 'Who holds (or last held) the lease, e.g. the scheduler run and the function instance.';
 comment on column public.scheduler_leases.token is 'Fencing token of the current (or last) acquisition; strictly increasing.';
 comment on column public.scheduler_leases.expires_at is 'The lease is lost at this instant unless renewed before.';
@@ -43,11 +43,14 @@ revoke all on sequence public.scheduler_lease_tokens from anon, authenticated;
 -- acquire_scheduler_lease(): takes the lease when it is free (never taken, released, or expired at
 -- p_now) for p_ttl_ms, with a new token. Otherwise leaves it alone and answers acquired = false
 -- with the current holder, token and expiry. Concurrent callers serialise on the row: one wins.
+-- p_take_over: take it even from a live holder (the handover of continuous dispatch: the newest
+-- tick's dispatcher goes on, the previous one's next guarded write is refused).
 create function public.acquire_scheduler_lease(
   p_name text,
   p_holder text,
   p_ttl_ms integer,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_take_over boolean default false
 )
 returns table (acquired boolean, token bigint, holder text, expires_at timestamptz)
 language plpgsql
@@ -74,7 +77,7 @@ begin
   on conflict (name) do update
      set holder = excluded.holder, token = excluded.token, acquired_at = excluded.acquired_at,
          renewed_at = excluded.renewed_at, expires_at = excluded.expires_at, released_at = null
-   where l.released_at is not null or l.expires_at <= p_now
+   where l.released_at is not null or l.expires_at <= p_now or p_take_over
   returning true, l.token, l.holder, l.expires_at;
   if found then
     return;
@@ -87,8 +90,8 @@ begin
 end;
 $$;
 
-comment on function public.acquire_scheduler_lease(text, text, integer, timestamptz) is
-  'Takes lease p_name for p_holder for p_ttl_ms when it is free at p_now (never taken, released or expired), with a new fencing token. Returns one row: acquired, and the token, holder and expiry of whoever holds it now.';
+comment on function public.acquire_scheduler_lease(text, text, integer, timestamptz, boolean) is
+  'Takes lease p_name for p_holder for p_ttl_ms when it is free at p_now (never taken, released or expired), or from anyone when p_take_over, with a new fencing token. Returns one row: acquired, and the token, holder and expiry of whoever holds it now.';
 
 -- renew_scheduler_lease(): extends a lease still held with p_token at p_now to p_now + p_ttl_ms.
 -- False when the lease was released, expired or taken over: the holder has lost it and must stop.
@@ -159,11 +162,11 @@ $$;
 comment on function public._scheduler_lease_is_held(text, bigint, timestamptz) is
   'True when p_token holds lease p_name at p_now (locks the lease row FOR SHARE until the caller''s transaction ends).';
 
-revoke all on function public.acquire_scheduler_lease(text, text, integer, timestamptz) from public, anon, authenticated;
+revoke all on function public.acquire_scheduler_lease(text, text, integer, timestamptz, boolean) from public, anon, authenticated;
 revoke all on function public.renew_scheduler_lease(text, bigint, integer, timestamptz) from public, anon, authenticated;
 revoke all on function public.release_scheduler_lease(text, bigint) from public, anon, authenticated;
 revoke all on function public._scheduler_lease_is_held(text, bigint, timestamptz) from public, anon, authenticated;
-grant execute on function public.acquire_scheduler_lease(text, text, integer, timestamptz) to service_role;
+grant execute on function public.acquire_scheduler_lease(text, text, integer, timestamptz, boolean) to service_role;
 grant execute on function public.renew_scheduler_lease(text, bigint, integer, timestamptz) to service_role;
 grant execute on function public.release_scheduler_lease(text, bigint) to service_role;
 grant execute on function public._scheduler_lease_is_held(text, bigint, timestamptz) to service_role;

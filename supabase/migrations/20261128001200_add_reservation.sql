@@ -107,6 +107,7 @@ begin
            coalesce(a.n, 0) as active_n,
            c.max_attempts,
            c.provider,
+           c.provider_account,
            c.status,
            c.window_start,
            c.window_end,
@@ -132,7 +133,7 @@ begin
   picked as (
     -- Per campaign, its room's worth of due contacts, each with its rank inside the campaign: one
     -- index probe (a one-time filter on the campaign's window picks which of the two runs).
-    select s.id as campaign_id, s.serve_rank, p.id as contact_id, p.phone, p.rn
+    select s.id as campaign_id, s.serve_rank, s.provider_account, p.id as contact_id, p.phone, p.rn
       from served s
      cross join lateral (
       select u.id, u.phone, row_number() over (order by u.next_attempt_at, u.id) as rn
@@ -197,12 +198,26 @@ begin
        limit s.cap - s.active_n
      ) p
   ),
+  account_room as (
+    -- Caps nest: campaign <= provider account <= global. An account's room, counted from the
+    -- active call rows of its campaigns (accounts without a cap of their own are not listed).
+    select a.id, a.max_concurrent_calls - coalesce(sum(x.n), 0) as room
+      from public.provider_accounts a
+      left join public.campaigns c on c.provider_account = a.id
+      left join active x on x.campaign_id = c.id
+     where a.max_concurrent_calls is not null
+     group by a.id, a.max_concurrent_calls
+  ),
   ranked as (
     select pk.campaign_id, pk.contact_id
-      from (select pk.*, row_number() over (partition by pk.phone order by pk.rn, pk.serve_rank) as per_phone
-              from picked pk) pk
-     -- One person, one call: a number due in several campaigns is reserved once per tick.
-     where pk.per_phone = 1
+      from (select pk.*,
+                   row_number() over (partition by pk.provider_account order by pk.rn, pk.serve_rank) as per_account
+              from (select pk.*, row_number() over (partition by pk.phone order by pk.rn, pk.serve_rank) as per_phone
+                      from picked pk) pk
+             -- One person, one call: a number due in several campaigns is reserved once per tick.
+             where pk.per_phone = 1) pk
+      left join account_room ar on ar.id = pk.provider_account
+     where ar.id is null or pk.per_account <= ar.room
      order by pk.rn, pk.serve_rank
      -- The global room, counted from the active call rows.
      limit greatest($4 - (select coalesce(sum(a.n), 0) from active a), 0)
@@ -311,7 +326,8 @@ grant execute on function public.launch_due_calls(timestamptz, integer, bigint) 
 -- cannot dial, in serving order.
 create function public.reserve_due_calls(
   p_run_id bigint,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_housekeeping boolean default true
 )
 returns table (
   outcome public.reservation_outcome,
@@ -328,7 +344,10 @@ as $$
 declare
   v_housekeeping jsonb;
 begin
-  v_housekeeping := public.run_housekeeping(p_now);
+  -- A refill (a background dispatcher whose queue ran dry) reserves without the housekeeping the
+  -- tick already ran.
+  v_housekeeping := case when p_housekeeping then public.run_housekeeping(p_now)
+                         else '{"calls_released": 0, "calls_expired": 0}'::jsonb end;
   return query
   select case when pg_catalog.bool_or(l.outcome = 'busy') then 'busy' else 'reserved' end::public.reservation_outcome,
          (count(*) filter (where l.outcome not in ('busy', 'completed')))::integer,
@@ -344,8 +363,8 @@ begin
 end;
 $$;
 
-comment on function public.reserve_due_calls(bigint, timestamptz) is
-  'One reservation step: run_housekeeping() then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. Returns one row: outcome (reserved, or busy when another reservation held the lock), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
+comment on function public.reserve_due_calls(bigint, timestamptz, boolean) is
+  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. Returns one row: outcome (reserved, or busy when another reservation held the lock), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
 
-revoke all on function public.reserve_due_calls(bigint, timestamptz) from public, anon, authenticated;
-grant execute on function public.reserve_due_calls(bigint, timestamptz) to service_role;
+revoke all on function public.reserve_due_calls(bigint, timestamptz, boolean) from public, anon, authenticated;
+grant execute on function public.reserve_due_calls(bigint, timestamptz, boolean) to service_role;

@@ -89,14 +89,23 @@ $$;
 -- re-checked here, at the moment of dialling: a call whose campaign is no longer QUEUED/RUNNING,
 -- whose number is on the do-not-call list, whose contact is out of attempts or outside its calling
 -- window, or that waited longer than queued_call_ttl is released (canceled, released_at set, the
--- contact back to pending / do_not_call / exhausted) without counting an attempt. Claimed calls
--- move to dialing and their contact's attempts go up by one. Returns every call it looked at:
--- claimed ones with release_reason null, released ones with the reason.
+-- contact back to pending / do_not_call / exhausted) without counting an attempt.
+--
+-- The provider's rate: each claimed call gets a send slot (send_at) from its provider account's
+-- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
+-- calls_per_second ms apart, shared by every dispatcher, and only calls whose slot falls within
+-- p_horizon_ms of p_now are claimed (the others stay queued for the next claim). The caller sends
+-- no call before its slot, and gives up (requeue) a slot it missed by more than rate_margin_ms / 2,
+-- so no one-second window holds more than calls_per_second requests.
+--
+-- Claimed calls move to dialing and their contact's attempts go up by one. Returns every call it
+-- looked at: claimed ones with release_reason null and their send_at, released ones with the reason.
 create function public.claim_queued_calls(
   p_limit integer,
   p_run_id bigint default null,
   p_now timestamptz default now(),
-  p_lease_token bigint default null
+  p_lease_token bigint default null,
+  p_horizon_ms integer default 1000
 )
 returns table (
   call_id bigint,
@@ -107,7 +116,10 @@ returns table (
   caller_id text,
   provider text,
   provider_settings jsonb,
-  release_reason text
+  release_reason text,
+  provider_account text,
+  send_at timestamptz,
+  contact_name text
 )
 language plpgsql
 set search_path = ''
@@ -122,6 +134,9 @@ begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1, got %', p_limit using errcode = 'invalid_parameter_value';
   end if;
+  if p_horizon_ms is null or p_horizon_ms < 0 or p_horizon_ms > 600000 then
+    raise exception 'p_horizon_ms must be between 0 and 600000, got %', p_horizon_ms using errcode = 'invalid_parameter_value';
+  end if;
   -- Fencing: a dispatcher that passes its 'dispatch' lease token claims nothing once the lease is
   -- no longer its own (expired, released, taken over) at p_now.
   if p_lease_token is not null and not public._scheduler_lease_is_held('dispatch', p_lease_token, p_now) then
@@ -129,6 +144,9 @@ begin
       using errcode = 'SL001', hint = 'Another dispatcher took over; stop claiming.';
   end if;
   v_settings := public._settings();
+  -- The rate buckets: every dispatcher's claim serialises here, on the account rows, in id order
+  -- (a short wait: one statement), so two claims never hand out the same slot.
+  perform 1 from public.provider_accounts a order by a.id for update;
 
   return query
   with candidates as (
@@ -141,8 +159,8 @@ begin
        for update skip locked
   ),
   checked as (
-    select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, c.caller_id, c.provider,
-           c.provider_settings,
+    select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, cl.dispatch_after, c.caller_id,
+           c.provider, c.provider_settings, c.provider_account, ct.name as contact_name,
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
              when c.set_up_problem is not null then 'malformed campaign: ' || c.set_up_problem
@@ -163,11 +181,34 @@ begin
       join public.contacts ct on ct.id = cl.contact_id
       join public.campaigns c on c.id = cl.campaign_id
   ),
+  slotted as (
+    -- The n-th call of an account in this claim goes n - 1 intervals after the bucket's next slot.
+    select k.id, k.contact_id, k.provider_account, b.interval_ms,
+           greatest(b.next_send_at, p_now)
+             + (row_number() over (partition by k.provider_account order by k.dispatch_after, k.id) - 1)
+               * b.interval_ms * interval '1 millisecond' as send_at
+      from checked k
+      join (select a.id, a.next_send_at,
+                   (1000 + v_settings.rate_margin_ms)::numeric
+                     / coalesce(a.calls_per_second, v_settings.provider_calls_per_second) as interval_ms
+              from public.provider_accounts a) b on b.id = k.provider_account
+     where k.release_reason is null
+  ),
+  due as (
+    select s.* from slotted s where s.send_at <= p_now + p_horizon_ms * interval '1 millisecond'
+  ),
+  buckets as (
+    update public.provider_accounts a
+       set next_send_at = d.last_slot + d.interval_ms * interval '1 millisecond', updated_at = p_now
+      from (select d.provider_account, max(d.send_at) as last_slot, max(d.interval_ms) as interval_ms
+              from due d group by d.provider_account) d
+     where a.id = d.provider_account
+  ),
   claimed as (
     update public.calls cl
        set status = 'dialing', dialed_at = p_now, dispatch_run_id = p_run_id, updated_at = p_now
-      from checked k
-     where cl.id = k.id and k.release_reason is null
+      from due k
+     where cl.id = k.id
     returning cl.id, cl.contact_id
   ),
   released as (
@@ -201,14 +242,16 @@ begin
     returning ct.id
   )
   select k.id, k.campaign_id, k.contact_id, k.attempt, k.to_phone, k.caller_id, k.provider,
-         k.provider_settings, k.release_reason
+         k.provider_settings, k.release_reason, k.provider_account, d.send_at, k.contact_name
     from checked k
-   order by k.id;
+    left join due d on d.id = k.id
+   where k.release_reason is not null or d.id is not null
+   order by d.send_at nulls first, k.id;
 end;
 $$;
 
-comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1). Returns each call looked at, release_reason null for the claimed ones. A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) is
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_horizon_ms after p_now stay queued. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case
@@ -300,6 +343,13 @@ begin
     update public.contacts
        set attempts = greatest(attempts - 1, 0), updated_at = p_now
      where id = v_call.contact_id;
+    -- A provider's 429 holds the account's rate bucket back for every dispatcher, not only this one.
+    update public.provider_accounts a
+       set next_send_at = p_retry_at, updated_at = p_now
+      from public.campaigns c
+     where c.id = v_call.campaign_id
+       and a.id = c.provider_account
+       and p_retry_at > a.next_send_at;
     return 'queued'::public.call_status;
   elsif p_outcome = 'campaign_rejected' and v_call.provider_call_id is null then
     update public.calls
@@ -528,14 +578,14 @@ comment on function public.release_stale_queued_calls(timestamptz) is
 revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
-revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) from public, anon, authenticated;
+revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
-grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint) to service_role;
+grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;

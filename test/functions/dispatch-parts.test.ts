@@ -1,10 +1,10 @@
 // The parts dispatch is made of, each alone, with an injected clock and fakes for the database and
-// the provider: the pacer (token bucket), the result batcher, the breaker gate, what an answer
+// the provider: the rate helpers (slot spacing, claim horizon, 429 hold), the result batcher, the breaker gate, what an answer
 // means (outcomeEffect / requeueRows) and the claim loop. End-to-end behaviour is covered by
 // scheduler-tick.test.ts, dispatch-faults.test.ts and dispatch-batching.test.ts.
 
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '../../supabase/functions/_shared/dispatch/pacer.ts';
+import { claimHorizonMs, RateHold, slotIntervalMs } from '../../supabase/functions/_shared/dispatch/rate.ts';
 import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-batcher.ts';
 import { BreakerGate } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
@@ -21,6 +21,9 @@ const call = (id: number, release: string | null = null): ClaimedCall => ({
   provider: 'twilio',
   provider_settings: {},
   release_reason: release,
+  provider_account: 'default',
+  send_at: null,
+  contact_name: null,
 });
 
 /** A manual clock: sleep() moves it forward at once. */
@@ -37,50 +40,26 @@ function clock(start = 1_000_000) {
   };
 }
 
-describe('Pacer (token bucket)', () => {
-  it('spaces sends at 1/cps when the rate is low (no burst below 40 cps)', () => {
-    const p = new Pacer(10, 0);
-    expect(p.intervalMs).toBe(100);
-    const sent: number[] = [];
-    let t = 0;
-    for (let i = 0; i < 5; i++) {
-      t += Math.max(0, p.waitMs(t));
-      p.take(t);
-      sent.push(t);
-    }
-    expect(sent).toEqual([0, 100, 200, 300, 400]);
+describe('rate helpers (the bucket itself is in the database: claim_queued_calls)', () => {
+  it('spaces slots (1000 + margin) / cps apart, so a one-second window keeps the margin', () => {
+    expect(slotIntervalMs(1, 30)).toBe(1030);
+    expect(slotIntervalMs(10, 0)).toBe(100);
+    // r slots span r * interval = 1000 + margin ms: the (r+1)-th never falls in the same second.
+    expect(10 * slotIntervalMs(10, 30)).toBeCloseTo(1030, 6);
   });
 
-  it('lets 50 ms worth of calls go back to back at high rates, then paces', () => {
-    const p = new Pacer(200, 0); // burst = 10, interval 5 ms
-    const t = 1000; // the bucket filled while idle
-    let ready = 0;
-    for (let i = 0; i < 20; i++) {
-      if (p.waitMs(t) >= 1) break;
-      p.take(t);
-      ready++;
-    }
-    expect(ready).toBe(10);
+  it('claims at least a second and two slots ahead', () => {
+    expect(claimHorizonMs(100, 30)).toBe(1000);
+    expect(claimHorizonMs(1, 30)).toBe(2060);
+    expect(claimHorizonMs(0.5, 0)).toBe(4000);
   });
 
-  it('claims only what fits the next pacing window, and sleeps when the next slot is beyond it', () => {
-    const p = new Pacer(10, 0);
-    expect(p.horizonMs).toBe(200);
-    expect(p.sendableAt(0)).toBe(2);
-    p.holdUntil(5000); // a 429
-    expect(p.isAheadOf(0)).toBe(true);
-    expect(p.sleepBeforeClaimMs(0)).toBe(5000 - 100);
-    expect(p.isAheadOf(4900)).toBe(false);
-    p.holdUntil(10); // never moves the next slot earlier
-    expect(p.nextSendAt).toBe(5000);
-  });
-
-  it('at 1 cps, one call per second and a claim window of one second', () => {
-    const p = new Pacer(1, 0);
-    expect(p.horizonMs).toBe(1000);
-    p.take(0);
-    expect(p.waitMs(0)).toBe(1000);
-    expect(p.sendableAt(0)).toBe(1);
+  it('a 429 holds sends back, never moving the hold earlier', () => {
+    const h = new RateHold();
+    expect(h.until).toBe(0);
+    h.holdUntil(5000);
+    h.holdUntil(10);
+    expect(h.until).toBe(5000);
   });
 });
 
@@ -272,7 +251,7 @@ describe('outcomeEffect / requeueRows', () => {
 });
 
 describe('runClaimLoop', () => {
-  function loop(queue: ClaimedCall[], over: Partial<ClaimLoopOptions> & { permits?: DispatchPermit[]; cps?: number } = {}) {
+  function loop(queue: ClaimedCall[], over: Partial<ClaimLoopOptions> & { permits?: DispatchPermit[] } = {}) {
     const c = clock();
     const permits = over.permits ?? ['closed'];
     const gate = new BreakerGate(async () => permits.shift() ?? 'open', () => undefined);
@@ -288,13 +267,21 @@ describe('runClaimLoop', () => {
       concurrency: 4,
       batchSize: 10,
       claimStopMs: c.now() + 60_000,
+      horizonMs: 1000,
+      maxLatenessMs: 15,
       now: c.now,
       sleep: c.sleep,
-      pacer: new Pacer(over.cps ?? 1000, c.now()),
+      hold: new RateHold(),
       gate,
       claim: async (want) => {
         claims.push(want);
         return queue.splice(0, want);
+      },
+      queuedDue: async () => false,
+      idle: async (inFlight, waitForAnswer) => {
+        if (inFlight === 0) return false;
+        await waitForAnswer();
+        return true;
       },
       send: async (x) => {
         inflight++;
@@ -374,6 +361,53 @@ describe('runClaimLoop', () => {
     });
     await l.run();
     expect(l.get().unclaimed).toEqual([{ ids: ['2', '3', '4'], reason: 'not sent: circuit breaker opened' }]);
+  });
+
+  it('sends each call at its slot, and gives up a slot missed by more than the allowed lateness', async () => {
+    const t0 = 1_000_000; // the fake clock's start
+    const at = (id: number, ms: number) => ({ ...call(id), send_at: new Date(t0 + ms) });
+    const queue = [at(1, 0), at(2, 500), at(3, 1000)];
+    const sentAt: Array<[string, number]> = [];
+    const l2 = loop(queue, {
+      send: async (x) => {
+        sentAt.push([x.call_id, l2.c.now() - t0]);
+        // The second request's answer takes 520 ms: call 3 goes out 20 ms after its slot.
+        if (x.call_id === '2') l2.c.advance(520);
+      },
+    });
+    await l2.run();
+    expect(sentAt).toEqual([['1', 0], ['2', 500]]);
+    expect(l2.get().unclaimed).toEqual([{ ids: ['3'], reason: 'not sent: its rate slot was missed' }]);
+  });
+
+  it('waits and claims again while due calls are held back by the rate bucket', async () => {
+    let claimsMade = 0;
+    const l = loop([], {
+      claim: async () => (++claimsMade < 3 ? [] : claimsMade === 3 ? [call(7)] : []),
+      queuedDue: async () => claimsMade < 3,
+    });
+    const t0 = l.c.now();
+    await l.run();
+    expect(l.get().sent).toEqual(['7']);
+    expect(l.c.now() - t0).toBeGreaterThanOrEqual(200); // two waits of RATE_RETRY_MS on the fake clock
+  });
+
+  it('holds everything back after a 429 until the hold ends', async () => {
+    const hold = new RateHold();
+    const sent: string[] = [];
+    const l = loop([call(1), call(2)], {
+      hold,
+      concurrency: 1,
+      batchSize: 1,
+      send: async (x) => {
+        sent.push(x.call_id);
+        if (x.call_id === '1') hold.holdUntil(l.c.now() + 3000);
+      },
+    });
+    const t0 = l.c.now();
+    await l.run();
+    expect(sent).toEqual(['1', '2']);
+    expect(l.c.now() - t0).toBeGreaterThanOrEqual(3000);
   });
 
   it('stops claiming at the claim deadline', async () => {

@@ -115,6 +115,7 @@ const tickColumns: Columns<TickResponseBody> = {
   completed: 'number',
   breaker: 'string',
   deadline_reached: 'boolean',
+  continues_until: 'string',
   duration_ms: 'number',
   errors: 'object',
 };

@@ -102,8 +102,10 @@ export function newPool(n = 10): pg.Pool {
 // State between tests
 
 /**
- * Empties every table in schema public (restart identity cascade) and puts back the default
- * scheduler settings row that the migrations seed.
+ * Empties every table in schema public (restart identity cascade) and puts back what the
+ * migrations seed: the scheduler settings row and the 'default' provider account. One setting
+ * differs from the product's default: background_dispatch_ms = 0, so a tick ends when its own
+ * part does (tests of continuous dispatch set it themselves).
  */
 export async function resetData(client: Queryable): Promise<void> {
   const { rows } = await client.query<{ name: string }>(
@@ -120,6 +122,10 @@ export async function resetData(client: Queryable): Promise<void> {
     begin
       if to_regclass('public.scheduler_settings') is not null then
         insert into public.scheduler_settings default values on conflict do nothing;
+        update public.scheduler_settings set background_dispatch_ms = 0;
+      end if;
+      if to_regclass('public.provider_accounts') is not null then
+        insert into public.provider_accounts (id) values ('default') on conflict do nothing;
       end if;
     end
     $reset$`);

@@ -11,7 +11,7 @@ import type { Logger } from './log.ts';
 
 export { acquireLease, type LeaseState, releaseLease, renewLease };
 
-/** The tick's dispatcher lease. */
+/** The background dispatcher's lease: the newest tick takes it over when its own part is done. */
 export const DISPATCH_LEASE = 'dispatch';
 /** SQLSTATE raised by a write guarded by a lease token that no longer holds the lease. */
 export const LEASE_LOST_SQLSTATE = 'SL001';
@@ -49,6 +49,8 @@ export interface HoldLeaseOptions {
   name: string;
   holder: string;
   ttlMs: number;
+  /** Take it even from a live holder (whose next guarded write is then refused). */
+  takeOver?: boolean;
   now: () => number;
   log: Logger;
   /** Logged with every lease event. */
@@ -63,7 +65,7 @@ export async function holdLease(
   db: SqlClient,
   opts: HoldLeaseOptions,
 ): Promise<{ held: HeldLease } | { held: null; state: LeaseState }> {
-  const state = await acquireLease(db, opts.name, opts.holder, opts.ttlMs, new Date(opts.now()));
+  const state = await acquireLease(db, opts.name, opts.holder, opts.ttlMs, new Date(opts.now()), opts.takeOver ?? false);
   if (!state.acquired || state.token === null) return { held: null, state };
   const token = state.token;
   let lost = false;

@@ -31,6 +31,7 @@ export interface CreateCallRequest {
   callId: string;
   /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
   contactId?: string;
+  contactName?: string | null;
   to: string;
   from: string;
   /** Where the provider sends status callbacks; it already carries our call id. */

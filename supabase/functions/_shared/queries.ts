@@ -19,13 +19,20 @@ export interface DispatchSettings {
   providerRequestTimeoutMs: number;
   tickBudgetMs: number;
   manualTriggerMinIntervalMs: number;
+  /** How long after its start a tick's dispatcher goes on in the background (0: only inside the tick). */
+  backgroundDispatchMs: number;
+  /** A background dispatcher with an empty queue reserves again at most this often. */
+  refillIntervalMs: number;
+  /** Slack kept in every one-second window of the provider rate; a slot missed by more than half of it is given up. */
+  rateMarginMs: number;
 }
 
 export async function readSettings(db: SqlClient): Promise<DispatchSettings> {
   const { rows } = await db.query<Record<string, string | number>>(
     `select global_max_concurrent_calls, campaigns_per_tick, provider_calls_per_second::float8 as cps,
             dispatch_concurrency, dispatch_batch_size, provider_request_timeout_ms, tick_budget_ms,
-            (extract(epoch from manual_trigger_min_interval) * 1000)::float8 as manual_ms
+            (extract(epoch from manual_trigger_min_interval) * 1000)::float8 as manual_ms,
+            background_dispatch_ms, refill_interval_ms, rate_margin_ms
        from public._settings()`,
   );
   const r = rows[0];
@@ -39,6 +46,9 @@ export async function readSettings(db: SqlClient): Promise<DispatchSettings> {
     providerRequestTimeoutMs: Number(r.provider_request_timeout_ms),
     tickBudgetMs: Number(r.tick_budget_ms),
     manualTriggerMinIntervalMs: Number(r.manual_ms),
+    backgroundDispatchMs: Number(r.background_dispatch_ms),
+    refillIntervalMs: Number(r.refill_interval_ms),
+    rateMarginMs: Number(r.rate_margin_ms),
   };
 }
 
@@ -101,10 +111,18 @@ export interface LeaseState {
   expiresAt: Date | null;
 }
 
-export async function acquireLease(db: SqlClient, name: string, holder: string, ttlMs: number, now: Date): Promise<LeaseState> {
+/** Takes the lease when free, or from anyone when takeOver (the handover to the newest dispatcher). */
+export async function acquireLease(
+  db: SqlClient,
+  name: string,
+  holder: string,
+  ttlMs: number,
+  now: Date,
+  takeOver = false,
+): Promise<LeaseState> {
   const { rows } = await db.query<{ acquired: boolean; token: string | null; holder: string | null; expires_at: Date | null }>(
-    'select acquired, token::text as token, holder, expires_at from public.acquire_scheduler_lease($1, $2, $3, $4)',
-    [name, holder, Math.ceil(ttlMs), now],
+    'select acquired, token::text as token, holder, expires_at from public.acquire_scheduler_lease($1, $2, $3, $4, $5)',
+    [name, holder, Math.ceil(ttlMs), now, takeOver],
   );
   const r = rows[0];
   return { acquired: r?.acquired === true, token: r?.token ?? null, holder: r?.holder ?? null, expiresAt: r?.expires_at ?? null };
@@ -144,8 +162,11 @@ export interface Reservation {
   problems: Array<{ campaign_id: string; message: string }>;
 }
 
-/** Housekeeping and the reservation: public.reserve_due_calls(p_run_id, p_now), one typed row. */
-export async function reserveDueCalls(db: SqlClient, runId: string, now: Date): Promise<Reservation> {
+/**
+ * Housekeeping and the reservation: public.reserve_due_calls(p_run_id, p_now, p_housekeeping), one
+ * typed row. A refill (housekeeping false) only reserves.
+ */
+export async function reserveDueCalls(db: SqlClient, runId: string, now: Date, housekeeping = true): Promise<Reservation> {
   // Housekeeping + launch_due_calls() in one statement (one transaction, autocommit).
   const { rows } = await db.query<{
     outcome: ReservationOutcome;
@@ -155,7 +176,7 @@ export async function reserveDueCalls(db: SqlClient, runId: string, now: Date): 
     calls_released: number;
     calls_expired: number;
     problems: Array<{ campaign_id: string; message: string }>;
-  }>('select * from public.reserve_due_calls($1, $2)', [runId, now]);
+  }>('select * from public.reserve_due_calls($1, $2, $3)', [runId, now, housekeeping]);
   const step = rows[0];
   if (!step) throw new Error('reserve_due_calls() answered no row');
   return {
@@ -183,25 +204,38 @@ export interface ClaimedCall {
   provider: string;
   provider_settings: Record<string, unknown>;
   release_reason: string | null;
+  /** The provider account the call is created under. */
+  provider_account: string;
+  /** The call's send slot from its account's rate bucket (null for a released call): never send before it. */
+  send_at: Date | null;
+  contact_name: string | null;
 }
 
 /**
- * Claims up to `limit` queued calls for this run. `leaseToken` is the single-flight's fencing token
- * when it has one (the dispatch lease, contract C3: claim_queued_calls' trailing p_lease_token);
- * null sends the three-argument call.
+ * Claims up to `limit` queued calls for this run, each with a send slot from its account's rate
+ * bucket no later than `horizonMs` from now. `leaseToken`: the dispatch lease's fencing token when
+ * the claim is guarded by it (claim_queued_calls raises SL001 once it is lost), or null.
  */
 export async function claimQueuedCalls(
   db: SqlClient,
-  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null },
+  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null; horizonMs: number },
 ): Promise<ClaimedCall[]> {
-  const fenced = claim.leaseToken !== null;
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason
-       from public.claim_queued_calls($1, $2, $3${fenced ? ', $4' : ''})`,
-    fenced ? [claim.limit, claim.runId, claim.now, claim.leaseToken] : [claim.limit, claim.runId, claim.now],
+            provider_settings, release_reason, provider_account, send_at, contact_name
+       from public.claim_queued_calls($1, $2, $3, $4, $5)`,
+    [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs))],
   );
   return rows;
+}
+
+/** True when a queued call is due at `now` (a claim that found none claimable was held back by the rate or by locks). */
+export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
+  const { rows } = await db.query<{ due: boolean }>(
+    `select exists (select 1 from public.calls where status = 'queued' and dispatch_after <= $1) as due`,
+    [now],
+  );
+  return rows[0]?.due === true;
 }
 
 /** One provider answer as record_dispatch_results() takes it (see its migration). */

@@ -19,7 +19,7 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** One error of a run (scheduler_runs.errors, TickResult.errors). */
 export interface RunError {
-  stage: 'start' | 'reserve' | 'dispatch' | 'record' | 'breaker' | 'tick';
+  stage: 'start' | 'reserve' | 'refill' | 'dispatch' | 'record' | 'breaker' | 'tick';
   message: string;
   campaign_id?: string;
   call_id?: string;
@@ -143,6 +143,8 @@ export interface TickResponseBody {
   completed: number;
   breaker: string | null;
   deadline_reached: boolean;
+  /** When dispatch goes on in the background after this answer (ISO time), or null. */
+  continues_until: string | null;
   duration_ms: number;
   errors: RunError[];
 }
@@ -164,6 +166,8 @@ export interface TickOutcome {
   completed: number;
   breaker: string | null;
   deadlineReached: boolean;
+  /** When dispatch goes on in the background after this answer (ISO time), or null. */
+  continuesUntil: string | null;
   durationMs: number;
   errors: RunError[];
 }
@@ -185,6 +189,7 @@ export function tickResponseBody(result: TickOutcome): TickResponseBody {
     completed: result.completed,
     breaker: result.breaker,
     deadline_reached: result.deadlineReached,
+    continues_until: result.continuesUntil,
     duration_ms: result.durationMs,
     errors: result.errors,
   };

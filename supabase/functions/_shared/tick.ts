@@ -3,18 +3,23 @@
 //   1. record the run's start (committed at once: a crash leaves a 'running' row that
 //      housekeeping later marks failed); a second delivery of the same minute stops here
 //   2. jitter, counted inside the time budget
-//   3. single-flight (single-flight.ts): the 'dispatch' lease, a row with an owner, an expiry and a
-//      fencing token, renewed while dispatch runs; a tick that finds it held is 'skipped'
-//   4. reserve_due_calls(): housekeeping + launch_due_calls() in one statement (reserve within caps)
-//   5. dispatch (dispatch/): claim queued calls (FOR UPDATE SKIP LOCKED) just in time, create them
-//      at the provider with bounded concurrency, paced to the provider's calls per second, each
-//      request with a timeout, under the circuit breaker, until the queue is empty or the deadline
-//      nears; the provider's answers are recorded in batches (one round trip for many answers).
+//   3. reserve_due_calls(): housekeeping + launch_due_calls() in one statement (reserve within caps)
+//   4. dispatch (dispatch/) inside the budget: claim queued calls (FOR UPDATE SKIP LOCKED) just in
+//      time, each with a send slot from its provider account's rate bucket in the database (shared
+//      by every dispatcher), create them at the provider with bounded concurrency, each request
+//      with a timeout, under the circuit breaker, until the queue is empty or the deadline nears;
+//      the provider's answers are recorded in batches. A tick that overlaps another one helps: the
+//      claims, the rate bucket and the caps are all in the database.
 //      A call is reserved when the reservation inserts it and launched when the provider accepts it.
+//   5. the answer (startTick resolves), then, when scheduler_settings.background_dispatch_ms > 0,
+//      continuous dispatch in the background (EdgeRuntime.waitUntil): the tick takes the 'dispatch'
+//      lease over (the previous tick's background dispatcher stops at its next claim) and goes on
+//      claiming and sending until background_dispatch_ms after its start, refilling the queue
+//      (a reservation without housekeeping) when it runs dry, at most every refill_interval_ms,
+//      so a slot freed by a final status callback is used again within about a second
+//   6. record the run's end with its status, counts and errors (after the background part)
 //
 // Every SQL statement is in queries.ts.
-//   6. record the run's end with its status, counts and errors
-//
 // The database enforces every limit; this code only decides how fast to feed the provider.
 
 import type { TelephonyProvider } from './provider.ts';
@@ -23,9 +28,9 @@ import type { Logger } from './log.ts';
 import type { SqlPool } from './db.ts';
 import { finishSchedulerRun, readSettings, reserveDueCalls, type RunTrigger, startSchedulerRun } from './queries.ts';
 import type { RunError, TickOutcome, TickStatus } from './status.ts';
-import { acquireSingleFlight } from './single-flight.ts';
-import { isLeaseLost } from './lease.ts';
+import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID, isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
+import type { DispatchSettings } from './queries.ts';
 
 export type TickTrigger = RunTrigger;
 export type { TickStatus };
@@ -39,6 +44,8 @@ export interface TickResult extends TickOutcome {
   /** Set when a manual trigger came too soon after the previous one. */
   retryAfterMs: number | null;
   errorsTruncated: number;
+  /** The background dispatcher stopped because the next tick took the dispatch lease over. */
+  handedOver: boolean;
 }
 
 export interface TickDeps {
@@ -83,9 +90,11 @@ class TickState {
     completed: 0,
     breaker: null,
     deadlineReached: false,
+    continuesUntil: null,
     durationMs: 0,
     errors: [],
     errorsTruncated: 0,
+    handedOver: false,
   };
 
   error(e: TickError): void {
@@ -94,14 +103,34 @@ class TickState {
   }
 }
 
-/** Runs one tick. Never throws: every failure ends up in the result and in the run log. */
+/** A tick under way: its answer (inside the budget) and its end (after the background part). */
+export interface StartedTick {
+  /** What the tick did inside its budget: the HTTP answer. */
+  answer: TickResult;
+  /** Resolves with the whole run's result once the background part (if any) ended and the run row is finished. */
+  finished: Promise<TickResult>;
+}
+
+/** Runs one tick to its very end (background dispatch included). Never throws. */
 export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickResult> {
+  return await (await startTick(deps, opts)).finished;
+}
+
+/**
+ * Runs one tick's own part and resolves with its answer; the background part goes on in
+ * `finished` (hand it to EdgeRuntime.waitUntil). Never rejects.
+ */
+export async function startTick(deps: TickDeps, opts: TickOptions): Promise<StartedTick> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? defaultSleep;
   const random = deps.random ?? Math.random;
   const startedMs = now();
   const state = new TickState();
   const r = state.result;
+  const done = (): StartedTick => {
+    r.durationMs = now() - startedMs;
+    return { answer: r, finished: Promise.resolve(r) };
+  };
 
   try {
     const start = await startSchedulerRun(deps.pool, {
@@ -119,68 +148,163 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     r.status = 'failed';
     state.error({ stage: 'start', message: `could not record the run: ${e.message}` });
     deps.log.error('tick_failed', { trigger: opts.trigger, stage: 'start', error: e.message });
-    r.durationMs = now() - startedMs;
-    return r;
+    return done();
   }
   if (r.runId === null) {
     r.status = 'rate_limited';
     r.skipped = true;
     deps.log.info('tick_rate_limited', { trigger: opts.trigger, retry_after_ms: r.retryAfterMs });
-    r.durationMs = now() - startedMs;
-    return r;
+    return done();
   }
   if (r.duplicateOf !== null) {
     r.status = 'duplicate';
     r.skipped = true;
     deps.log.info('tick_duplicate', { run_id: r.runId, duplicate_of: r.duplicateOf, trigger: opts.trigger });
-    r.durationMs = now() - startedMs;
-    return r;
+    return done();
   }
+  const runId = r.runId;
   deps.log.info('tick_start', {
-    run_id: r.runId,
+    run_id: runId,
     trigger: opts.trigger,
     scheduled_for: opts.scheduledFor?.toISOString() ?? null,
   });
 
+  let settings: DispatchSettings | null = null;
   try {
-    const settings = await readSettings(deps.pool);
+    settings = await readSettings(deps.pool);
     const budgetMs = opts.budgetMs ?? settings.tickBudgetMs;
-    const deadlineMs = startedMs + budgetMs;
-
     const jitterCap = Math.max(0, Math.min(opts.jitterMs ?? 0, budgetMs / 2));
     const jitter = Math.floor(random() * jitterCap);
     if (jitter > 0) await sleep(jitter);
 
-    const flight = await acquireSingleFlight(deps.pool, { runId: String(r.runId), budgetMs, now, log: deps.log });
-    if (flight === null) {
-      r.status = 'skipped';
-      r.skipped = true;
-      deps.log.info('tick_skipped', { run_id: r.runId, reason: 'another tick is running' });
-    } else {
-      try {
-        await reserve(deps, state, r.runId, now());
-        await dispatch(deps, state, settings, deadlineMs, now, sleep, flight.token);
-        r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
-      } finally {
-        await flight.release();
-      }
-    }
+    await reserve(deps, state, runId, now(), true);
+    await dispatch(deps, state, settings, { deadlineMs: startedMs + budgetMs, leaseToken: null, idle: null }, now, sleep);
+    r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
   } catch (err) {
-    const e = coerceError(err);
-    if (isLeaseLost(err)) {
-      // Another dispatcher holds the lease now: this one stopped before claiming more.
-      r.status = 'partial';
-      state.error({ stage: 'dispatch', message: e.message });
-      deps.log.warn('dispatch_lease_lost', { run_id: r.runId, error: e.message });
-    } else {
-      r.status = 'failed';
-      state.error({ stage: 'tick', message: e.message });
-      deps.log.error('tick_error', { run_id: r.runId, error: e.message });
-    }
+    failed(deps, state, err);
+    settings = null;
   }
 
+  const backgroundUntil = settings !== null && settings.backgroundDispatchMs > 0
+    ? startedMs + settings.backgroundDispatchMs
+    : null;
+  if (settings === null || backgroundUntil === null || r.breaker === 'open' || backgroundUntil <= now()) {
+    await finishRun(deps, state, startedMs, now);
+    return { answer: r, finished: Promise.resolve(r) };
+  }
+  r.continuesUntil = new Date(backgroundUntil).toISOString();
   r.durationMs = now() - startedMs;
-  await finishRun(deps, state);
+  const answer = snapshot(r);
+  const background = settings;
+  const finished = (async (): Promise<TickResult> => {
+    try {
+      await dispatchInBackground(deps, state, runId, background, backgroundUntil, now, sleep);
+    } catch (err) {
+      failed(deps, state, err);
+    }
+    await finishRun(deps, state, startedMs, now);
+    return r;
+  })();
+  return { answer, finished };
+}
+
+/** A copy of the result as it stands (the answer; the background part goes on changing the original). */
+function snapshot(r: TickResult): TickResult {
+  return { ...r, errors: [...r.errors] };
+}
+
+function failed(deps: TickDeps, state: TickState, err: unknown): void {
+  const r = state.result;
+  const e = coerceError(err);
+  r.status = 'failed';
+  state.error({ stage: 'tick', message: e.message });
+  deps.log.error('tick_error', { run_id: r.runId, error: e.message });
+}
+
+/**
+ * Continuous dispatch after the answer: takes the dispatch lease over (the previous background
+ * dispatcher's next claim is refused, SL001, and it stops), then claims and sends until `untilMs`,
+ * refilling the queue when it runs dry. Losing the lease to the next tick is the normal handover.
+ */
+async function dispatchInBackground(
+  deps: TickDeps,
+  state: TickState,
+  runId: string,
+  settings: DispatchSettings,
+  untilMs: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  const r = state.result;
+  const taken = await holdLease(deps.pool, {
+    name: DISPATCH_LEASE,
+    holder: `run ${runId} (${INSTANCE_ID})`,
+    ttlMs: dispatchLeaseTtlMs(settings.tickBudgetMs),
+    takeOver: true,
+    now,
+    log: deps.log,
+    context: { run_id: runId },
+  });
+  if (taken.held === null) return; // cannot happen with takeOver, but never dispatch unguarded
+  const lease = taken.held;
+  deps.log.info('background_dispatch_start', { run_id: runId, until: new Date(untilMs).toISOString(), token: lease.token });
+  let lastRefillMs = now();
+  const pollMs = Math.min(250, settings.refillIntervalMs);
+  try {
+    await dispatch(deps, state, settings, {
+      deadlineMs: untilMs,
+      leaseToken: lease.token,
+      idle: async (t) => {
+        // Refill: the slots that final status callbacks freed, through the same atomic reservation.
+        if (t - lastRefillMs >= settings.refillIntervalMs) {
+          lastRefillMs = t;
+          if ((await reserve(deps, state, runId, t, false)) > 0) return true;
+        }
+        await sleep(Math.min(pollMs, Math.max(0, untilMs - now())));
+        return true;
+      },
+    }, now, sleep);
+  } catch (err) {
+    if (!isLeaseLost(err)) throw err;
+    // The next tick took over: the normal end of a background dispatcher.
+    r.handedOver = true;
+    deps.log.info('background_dispatch_handed_over', { run_id: runId, error: coerceError(err).message });
+  } finally {
+    await lease.release();
+  }
+}
+
+/**
+ * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
+ * dispatch goes on with the calls already queued. Returns the calls reserved.
+ */
+async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: number, housekeeping: boolean): Promise<number> {
+  const r = state.result;
+  try {
+    const res = await reserveDueCalls(deps.pool, runId, new Date(nowMs), housekeeping);
+    r.released += res.callsReleased;
+    r.expired += res.callsExpired;
+    r.reserved += res.callsReserved;
+    r.completed += res.campaignsCompleted;
+    if (housekeeping) {
+      // The tick's own reservation reports; refills would repeat the same problems every second.
+      r.processed += res.campaignsProcessed;
+      for (const p of res.problems) state.error({ stage: 'reserve', campaign_id: p.campaign_id, message: p.message });
+    }
+    return res.callsReserved;
+  } catch (err) {
+    const e = coerceError(err);
+    state.error({ stage: housekeeping ? 'reserve' : 'refill', message: e.message });
+    deps.log.error('reserve_failed', { run_id: r.runId, refill: !housekeeping, error: e.message });
+    // Calls queued by earlier ticks can still be dispatched.
+    return 0;
+  }
+}
+
+async function finishRun(deps: TickDeps, state: TickState, startedMs: number, now: () => number): Promise<void> {
+  const r = state.result;
+  r.durationMs = now() - startedMs;
+  if (r.runId !== null) await writeRunEnd(deps, state);
   deps.log.info('tick_end', {
     run_id: r.runId,
     status: r.status,
@@ -193,31 +317,12 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
     requeued: r.requeued,
     released: r.released,
     breaker: r.breaker,
+    handed_over: r.handedOver,
     errors: r.errors.length + r.errorsTruncated,
   });
-  return r;
 }
 
-/** Housekeeping and the reservation; a failure is recorded and dispatch goes on with the calls already queued. */
-async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: number): Promise<void> {
-  const r = state.result;
-  try {
-    const res = await reserveDueCalls(deps.pool, runId, new Date(nowMs));
-    r.released += res.callsReleased;
-    r.expired += res.callsExpired;
-    r.processed += res.campaignsProcessed;
-    r.reserved += res.callsReserved;
-    r.completed += res.campaignsCompleted;
-    for (const p of res.problems) state.error({ stage: 'reserve', campaign_id: p.campaign_id, message: p.message });
-  } catch (err) {
-    const e = coerceError(err);
-    state.error({ stage: 'reserve', message: e.message });
-    deps.log.error('reserve_failed', { run_id: r.runId, error: e.message });
-    // Calls queued by earlier ticks can still be dispatched.
-  }
-}
-
-async function finishRun(deps: TickDeps, state: TickState): Promise<void> {
+async function writeRunEnd(deps: TickDeps, state: TickState): Promise<void> {
   const r = state.result;
   if (r.runId === null) return;
   const errors = r.errorsTruncated > 0
@@ -239,7 +344,12 @@ async function finishRun(deps: TickDeps, state: TickState): Promise<void> {
         calls_expired: r.expired,
         campaigns_completed: r.completed,
         breaker_state: r.breaker,
-        details: { deadline_reached: r.deadlineReached, errors_truncated: r.errorsTruncated },
+        details: {
+          deadline_reached: r.deadlineReached,
+          errors_truncated: r.errorsTruncated,
+          continued_until: r.continuesUntil,
+          handed_over: r.handedOver,
+        },
       },
       errors,
     );

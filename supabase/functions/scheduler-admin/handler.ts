@@ -34,7 +34,8 @@
 
 import { z } from 'zod';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
-import { runTick, type TickDeps } from '../_shared/tick.ts';
+import { startTick, type TickDeps } from '../_shared/tick.ts';
+import { waitUntil } from '../_shared/edge-runtime.ts';
 import {
   applyCampaignAction,
   createCampaign,
@@ -262,7 +263,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     }
     if (route === 'POST /trigger') {
       await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
-      const result = await runTick(opts.deps, { trigger: 'manual', scheduledFor: null, jitterMs: 0 });
+      const { answer: result, finished } = await startTick(opts.deps, { trigger: 'manual', scheduledFor: null, jitterMs: 0 });
+      waitUntil(finished);
       if (result.status === 'rate_limited') {
         const retry = Math.ceil((result.retryAfterMs ?? 1000) / 1000);
         return jsonResponse({ error: 'rate_limited', retry_after_ms: result.retryAfterMs }, 429, {

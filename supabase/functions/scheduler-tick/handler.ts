@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { verifyCronSecret } from '../_shared/secrets.ts';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
-import { runTick, type TickDeps } from '../_shared/tick.ts';
+import { startTick, type TickDeps } from '../_shared/tick.ts';
+import { waitUntil } from '../_shared/edge-runtime.ts';
 import { tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
@@ -86,12 +87,14 @@ export function createTickHandler(opts: TickHandlerOptions): (req: Request, info
         ? null
         : new Date(Math.floor(now() / 60_000) * 60_000);
 
-      const result = await runTick(opts.deps, {
+      const { answer: result, finished } = await startTick(opts.deps, {
         trigger,
         scheduledFor,
         jitterMs: opts.jitterMs,
         ...(opts.budgetMs !== undefined ? { budgetMs: opts.budgetMs } : {}),
       });
+      // Continuous dispatch goes on after the answer, within the function's wall-clock limit.
+      waitUntil(finished);
       return jsonResponse(tickResponseBody(result), result.status === 'failed' ? 500 : 200);
     } catch (err) {
       if (err instanceof HttpError) return errorResponse(err);

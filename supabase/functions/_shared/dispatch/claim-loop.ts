@@ -1,26 +1,42 @@
-// The claim loop: claims queued calls just in time (claim_queued_calls, FOR UPDATE SKIP LOCKED) and
-// hands them to the sender, with bounded concurrency, paced by the pacer, under the breaker gate,
-// until the queue is empty, the claim deadline passes or the breaker opens. Calls claimed but not
-// sent (the breaker opened, or a 429 pushed the next slot past the deadline) go back to the queue.
-// Every part is injected: the loop itself does no I/O.
+// The claim loop: claims queued calls just in time (claim_queued_calls, FOR UPDATE SKIP LOCKED), each
+// with a send slot from its provider account's rate bucket in the database (shared by every
+// dispatcher), and hands each call to the sender at its slot, with bounded concurrency, under the
+// breaker gate, until the claim deadline passes, the breaker opens, or the queue is empty and the
+// caller says stop (inside a tick) or refills it (a background dispatcher). Calls claimed but not sent
+// (the breaker opened, a 429 holds the provider, the slot was missed, the deadline is near) go back
+// to the queue, not counted as an attempt. Every part is injected: the loop itself does no I/O.
 
 import type { ClaimedCall } from '../queries.ts';
 import type { BreakerGate } from './breaker-gate.ts';
-import type { Pacer } from './pacer.ts';
+import type { RateHold } from './rate.ts';
+
+/** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
+export const RATE_RETRY_MS = 100;
 
 export interface ClaimLoopOptions {
   /** Requests out at once (dispatch_concurrency). */
   concurrency: number;
   /** Calls per claim at most (dispatch_batch_size). */
   batchSize: number;
-  /** No claim starts at or after this time. */
+  /** No claim starts at or after this time, and no call is sent from this time on. */
   claimStopMs: number;
+  /** How far ahead a claim may take send slots (capped by claimStopMs). */
+  horizonMs: number;
+  /** A call sent later than its slot by more than this gives the slot up (rate_margin_ms / 2). */
+  maxLatenessMs: number;
   now(): number;
   sleep(ms: number): Promise<void>;
-  pacer: Pacer;
+  hold: RateHold;
   gate: BreakerGate;
-  /** Claims up to `want` calls at time t; rows with a release_reason were released, not to be sent. */
-  claim(want: number, t: number): Promise<ClaimedCall[]>;
+  /** Claims up to `want` calls at time t with slots up to t + horizonMs; rows with a release_reason were released, not to be sent. */
+  claim(want: number, t: number, horizonMs: number): Promise<ClaimedCall[]>;
+  /** True when queued calls are due that the claim did not take (the rate bucket is ahead, or another claim holds them). */
+  queuedDue(t: number): Promise<boolean>;
+  /**
+   * The queue is empty. Return true to go on (after refilling it or waiting a little), false to stop.
+   * waitForAnswer resolves when one request in flight is answered (at once when none is).
+   */
+  idle(inFlight: number, waitForAnswer: () => Promise<void>): Promise<boolean>;
   /** Sends one call and records its answer; never rejects. */
   send(call: ClaimedCall): Promise<void>;
   /** Puts claimed calls that were not sent back in the queue; never rejects. */
@@ -32,11 +48,14 @@ export interface ClaimLoopOptions {
 }
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
-  const { pacer, gate } = o;
+  const { gate, hold } = o;
   const inflight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     const tracked = p.finally(() => inflight.delete(tracked));
     inflight.add(tracked);
+  };
+  const waitForAnswer = async (): Promise<void> => {
+    if (inflight.size > 0) await Promise.race(inflight);
   };
 
   try {
@@ -52,36 +71,56 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       // Claim in batches: wait for a useful amount of room rather than claiming one call at a time.
       const enough = Math.max(1, Math.min(o.batchSize, Math.ceil(concurrency / 4)));
       if (room <= 0 || (room < enough && inflight.size > 0)) {
-        await Promise.race(inflight);
+        await waitForAnswer();
         continue;
       }
-      // Claim only what can be sent within the next pacing window, so nothing claimed waits long.
-      if (pacer.isAheadOf(t)) {
-        await o.sleep(Math.min(pacer.sleepBeforeClaimMs(t), o.claimStopMs - t));
+      // The provider rate-limited us: nothing is claimed until the hold ends.
+      if (hold.until > t) {
+        await o.sleep(Math.min(hold.until - t, o.claimStopMs - t));
         continue;
       }
-      const want = Math.min(room, pacer.sendableAt(t), o.batchSize, gate.probing ? 1 : Number.MAX_SAFE_INTEGER);
-      const rows = await o.claim(want, t);
+      const want = Math.min(room, o.batchSize, gate.probing ? 1 : Number.MAX_SAFE_INTEGER);
+      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t)));
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
-      if (rows.length === 0) {
-        if (inflight.size === 0) break;
-        await Promise.race(inflight);
-        continue;
-      }
-      for (let i = 0; i < claimed.length; i++) {
-        if (gate.opened || pacer.nextSendAt >= o.claimStopMs) {
-          // Claimed but never sent: back to the queue, not an attempt.
-          await o.unclaim(
-            claimed.slice(i),
-            gate.opened ? 'not sent: circuit breaker opened' : 'not sent before the tick deadline',
-          );
-          break;
+      if (claimed.length === 0) {
+        if (rows.length > 0) continue; // only released calls: look again at once
+        if (await o.queuedDue(o.now())) {
+          await o.sleep(Math.min(RATE_RETRY_MS, Math.max(0, o.claimStopMs - o.now())));
+          continue;
         }
-        const wait = pacer.waitMs(o.now());
+        if (await o.idle(inflight.size, waitForAnswer)) continue;
+        break;
+      }
+      const notSent: Array<{ call: ClaimedCall; reason: string }> = [];
+      for (const call of claimed) {
+        const slot = call.send_at === null ? o.now() : new Date(call.send_at).getTime();
+        if (gate.opened) {
+          notSent.push({ call, reason: 'not sent: circuit breaker opened' });
+          continue;
+        }
+        if (slot >= o.claimStopMs) {
+          notSent.push({ call, reason: 'not sent before the dispatch deadline' });
+          continue;
+        }
+        const wait = slot - o.now();
         if (wait >= 1) await o.sleep(wait);
-        pacer.take(o.now());
-        track(o.send(claimed[i]!));
+        const at = o.now();
+        if (hold.until > at) {
+          notSent.push({ call, reason: 'not sent: the provider asked us to slow down' });
+          continue;
+        }
+        if (at - slot > o.maxLatenessMs) {
+          // Sent this late, it could share a one-second window with the next second's calls.
+          notSent.push({ call, reason: 'not sent: its rate slot was missed' });
+          continue;
+        }
+        track(o.send(call));
+      }
+      if (notSent.length > 0) {
+        const byReason = new Map<string, ClaimedCall[]>();
+        for (const n of notSent) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.call]);
+        for (const [reason, calls] of byReason) await o.unclaim(calls, reason);
       }
       if (gate.probing && claimed.length > 0) {
         await Promise.all(inflight);

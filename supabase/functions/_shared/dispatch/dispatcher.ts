@@ -1,7 +1,9 @@
-// Dispatch, composed from its parts: the breaker gate (may we send?), the pacer (when may the next
-// request go?), the claim loop (which calls, how many at once?), the sender (one create-call
-// request and what its answer means) and the result batcher (many answers, one round trip). Calls
-// the provider accepted are counted as launched.
+// Dispatch, composed from its parts: the breaker gate (may we send?), the claim loop (which calls,
+// how many at once, each at the send slot the database's rate bucket gave it), the rate hold (a
+// provider's 429), the sender (one create-call request and what its answer means) and the result
+// batcher (many answers, one round trip). Calls the provider accepted are counted as launched.
+// One dispatch() is one phase of a tick: inside its budget, or in the background after it answered
+// (guarded by the dispatch lease, refilling the queue when it runs dry).
 
 import { coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -12,6 +14,7 @@ import {
   claimQueuedCalls,
   type DispatchResultRow,
   type DispatchSettings,
+  queuedCallsDue,
   recordDispatchResults,
 } from '../queries.ts';
 import type { SqlPool } from '../db.ts';
@@ -19,7 +22,7 @@ import type { RunError } from '../status.ts';
 import { BreakerGate } from './breaker-gate.ts';
 import { runClaimLoop } from './claim-loop.ts';
 import { outcomeEffect, requeueRows } from './outcome.ts';
-import { Pacer } from './pacer.ts';
+import { claimHorizonMs, RateHold, slotIntervalMs } from './rate.ts';
 import { ResultBatcher } from './result-batcher.ts';
 
 /** Stop claiming when less than this remains of the budget (a request needs time to answer). */
@@ -58,19 +61,31 @@ export interface DispatchDeps {
   statusCallbackUrl: (callId: string) => string;
 }
 
+export interface DispatchPhase {
+  /** Every request is answered (or timed out) and recorded by then. */
+  deadlineMs: number;
+  /** The dispatch lease's fencing token guarding every claim (a background dispatcher), or null. */
+  leaseToken: string | null;
+  /**
+   * The queue is empty: inside a tick, null (stop once the requests in flight are answered); in the
+   * background, refill and wait for more (true: go on).
+   */
+  idle: ((now: number) => Promise<boolean>) | null;
+}
+
 export async function dispatch(
   deps: DispatchDeps,
   report: DispatchReport,
   settings: DispatchSettings,
-  deadlineMs: number,
+  phase: DispatchPhase,
   now: () => number,
   sleep: (ms: number) => Promise<void>,
-  /** The single-flight's fencing token, passed to every claim (null: none). */
-  leaseToken: string | null = null,
 ): Promise<void> {
   const r = report.result;
   const provider = deps.provider;
-  const pacer = new Pacer(settings.providerCallsPerSecond, now());
+  const deadlineMs = phase.deadlineMs;
+  const hold = new RateHold();
+  const intervalMs = slotIntervalMs(settings.providerCallsPerSecond, settings.rateMarginMs);
   const claimStopMs = deadlineMs - Math.min(settings.providerRequestTimeoutMs, MIN_REQUEST_WINDOW_MS) - FINISH_MARGIN_MS;
 
   const gate = new BreakerGate(
@@ -115,6 +130,7 @@ export async function dispatch(
         outcome = await provider.createCall({
           callId: call.call_id,
           contactId: call.contact_id,
+          contactName: call.contact_name,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
@@ -127,9 +143,9 @@ export async function dispatch(
         sending--;
       }
       const at = now();
-      const effect = outcomeEffect(call, outcome, at, pacer.intervalMs);
+      const effect = outcomeEffect(call, outcome, at, intervalMs);
       // Before the answer is recorded: the next calls must not go out meanwhile.
-      if (effect.rateLimitedForMs !== null) pacer.holdUntil(at + effect.rateLimitedForMs);
+      if (effect.rateLimitedForMs !== null) hold.holdUntil(at + effect.rateLimitedForMs);
       try {
         await batcher.add(effect.row);
         r[effect.count]++;
@@ -184,11 +200,24 @@ export async function dispatch(
       concurrency: settings.dispatchConcurrency,
       batchSize: settings.dispatchBatchSize,
       claimStopMs,
+      horizonMs: claimHorizonMs(settings.providerCallsPerSecond, settings.rateMarginMs),
+      maxLatenessMs: settings.rateMarginMs / 2,
       now,
       sleep,
-      pacer,
+      hold,
       gate,
-      claim: (want, t) => claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken }),
+      claim: (want, t, horizonMs) =>
+        claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken: phase.leaseToken, horizonMs }),
+      queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
+      idle: async (inFlight, waitForAnswer) => {
+        if (phase.idle === null) {
+          // Inside a tick: done once the last answers are in (an answer may requeue a call).
+          if (inFlight === 0) return false;
+          await waitForAnswer();
+          return true;
+        }
+        return await phase.idle(now());
+      },
       send,
       unclaim,
       onReleased: (n) => {
