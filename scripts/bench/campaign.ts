@@ -100,7 +100,14 @@ export interface RunResult {
   createRequests: number;
   /** Max active calls per campaign: sampled in the database, and concurrent at the provider. */
   maxActive: { campaign: string; cap: number; db: number; provider: number }[];
-  ticks: { sent: number; answered: number; statuses: Record<string, number>; launchedInTicks: number };
+  ticks: {
+    sent: number;
+    answered: number;
+    statuses: Record<string, number>;
+    launchedInTicks: number;
+    /** The errors the tick answers reported (stage: message), distinct, with how many times. */
+    errors: Record<string, number>;
+  };
   /** ms from the last create request to the end (the tail of the last calls). */
   tailMs: number;
   complete: boolean;
@@ -357,15 +364,19 @@ async function sendTick(env: Env, scheduledFor: Date): Promise<TickAnswer> {
   }
 }
 
-/** Waits until no dispatcher holds the 'dispatch' lease (a background dispatcher has finished). */
+/**
+ * Waits until no dispatcher holds the 'dispatch' lease and every run has finished (a background
+ * dispatcher records its run's end when it stops), so the next run starts from a quiet database.
+ */
 async function waitLeaseFree(c: pg.Client, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await c.query<{ held: number }>(
-      `select count(*)::integer as held from public.scheduler_leases
-        where released_at is null and expires_at > now()`,
+    const { rows } = await c.query<{ held: number; running: number }>(
+      `select (select count(*)::integer from public.scheduler_leases
+                where released_at is null and expires_at > now()) as held,
+              (select count(*)::integer from public.scheduler_runs where status = 'running') as running`,
     );
-    if (rows[0]!.held === 0) return true;
+    if (rows[0]!.held === 0 && rows[0]!.running === 0) return true;
     if (Date.now() > until) return false;
     await sleep(250);
   }
@@ -509,7 +520,12 @@ async function runOnce(
     }
     const statuses: Record<string, number> = {};
     let launchedInTicks = 0;
+    const tickErrors: Record<string, number> = {};
     for (const a of answers) {
+      for (const e of Array.isArray(a.body.errors) ? (a.body.errors as { stage?: string; message?: string }[]) : []) {
+        const k = `${e.stage ?? '?'}: ${(e.message ?? '').replace(/\d+/g, 'N')}`;
+        tickErrors[k] = (tickErrors[k] ?? 0) + 1;
+      }
       const s = a.status === 200 ? String(a.body.status ?? 'ok') : `http ${a.status}`;
       statuses[s] = (statuses[s] ?? 0) + 1;
       launchedInTicks += Number(a.body.launched ?? 0);
@@ -533,7 +549,13 @@ async function runOnce(
       maxRequestsPerScaledSecond: sim.maxRequestsInWindow(1000 / scale),
       createRequests: arrivals.length,
       maxActive,
-      ticks: { sent: ticks.length, answered: answers.filter((a) => a.status === 200).length, statuses, launchedInTicks },
+      ticks: {
+        sent: ticks.length,
+        answered: answers.filter((a) => a.status === 200).length,
+        statuses,
+        launchedInTicks,
+        errors: tickErrors,
+      },
       tailMs: t0 + makespanMs - lastCreate,
       complete: complete && failures.length === 0,
     };
