@@ -95,6 +95,11 @@ export interface RunResult {
   dialRatePerMinute: number;
   /** Most create requests the simulator received in any [t, t + 1000 ms) (real time). */
   maxRequestsPerSecond: number;
+  /**
+   * The densest one-second window: when it starts (ms after the first tick) and the gaps between
+   * its arrivals (ms), to see how a window came to hold more than the rate.
+   */
+  densestWindow: { atMs: number; gapsMs: number[] };
   /** ... and in any [t, t + 1000 / scale ms), one unscaled second. */
   maxRequestsPerScaledSecond: number;
   createRequests: number;
@@ -230,6 +235,21 @@ export function zeroLatencyMakespan(
     makespan = Math.max(makespan, t + holdsInOrder[k]!);
   }
   return makespan;
+}
+
+/** The fullest window [t, t + windowMs) of sorted arrivals: its start after t0 and its inner gaps. */
+function densest(sorted: readonly number[], windowMs: number, t0: number): { atMs: number; gapsMs: number[] } {
+  let best = [0, 0];
+  let lo = 0;
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while (sorted[hi]! - sorted[lo]! >= windowMs) lo++;
+    if (hi - lo > best[1]! - best[0]!) best = [lo, hi];
+  }
+  const inside = sorted.slice(best[0], best[1]! + 1);
+  return {
+    atMs: Math.round((inside[0] ?? t0) - t0),
+    gapsMs: inside.slice(1).map((t, i) => Math.round((t - inside[i]!) * 10) / 10),
+  };
 }
 
 /** Busy ms of intervals inside [from, to). */
@@ -546,6 +566,7 @@ async function runOnce(
       callsPerMinute: contacts / ((makespanMs * scale) / 60_000),
       dialRatePerMinute: arrivals.length > 1 ? (arrivals.length - 1) / (((lastCreate - firstCreate) * scale) / 60_000) : 0,
       maxRequestsPerSecond: sim.maxRequestsInWindow(1000),
+      densestWindow: densest(arrivals, 1000, t0),
       maxRequestsPerScaledSecond: sim.maxRequestsInWindow(1000 / scale),
       createRequests: arrivals.length,
       maxActive,
