@@ -67,9 +67,9 @@ describe('campaign bench: a zero-latency dispatcher dealt the same calls', () =>
 describe('campaign bench: scaled settings', () => {
   it('scales the claim window of a tick, not the fixed margins of the dispatcher', () => {
     const t = scaledTiming(10);
-    expect(t).toMatchObject({ tickEveryMs: 6000, requestTimeoutMs: 800, claimWindowMs: 875, backgroundDispatchMs: 9000 });
+    expect(t).toMatchObject({ tickEveryMs: 6000, requestTimeoutMs: 8000, claimWindowMs: 875, backgroundDispatchMs: 9000 });
     // The window plus min(timeout, 1 s) + 250 ms to finish.
-    expect(t.tickBudgetMs).toBe(875 + 800 + 250);
+    expect(t.tickBudgetMs).toBe(875 + 1000 + 250);
     expect(t.refillIntervalMs).toBe(100);
     expect(scaledTiming(1)).toMatchObject({ tickEveryMs: 60_000, tickBudgetMs: 10_000, requestTimeoutMs: 8000 });
   });
