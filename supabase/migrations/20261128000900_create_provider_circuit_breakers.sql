@@ -1,6 +1,8 @@
--- Circuit breaker per provider, kept in the database so it spans ticks and function instances.
+-- Circuit breaker per provider account (provider_accounts.id), kept in the database so it spans
+-- ticks and function instances: one account's failures (a suspended subaccount, its own outage) stop
+-- only that account's calls.
 create table public.provider_circuit_breakers (
-  provider text primary key,
+  account text primary key,
   state text not null default 'closed',
   consecutive_failures integer not null default 0,
   opened_at timestamptz,
@@ -13,7 +15,7 @@ create table public.provider_circuit_breakers (
 );
 
 comment on table public.provider_circuit_breakers is
-  'closed: dispatch normally. open: no dispatch until open_until. half_open: one probe call is in flight; its result closes or re-opens the breaker.';
+  'One row per provider account (account = provider_accounts.id). closed: dispatch normally. open: no call of the account is claimed until open_until. half_open: one probe call is in flight; its result closes or re-opens the breaker.';
 
 alter table public.provider_circuit_breakers enable row level security;
 revoke all on table public.provider_circuit_breakers from anon, authenticated;

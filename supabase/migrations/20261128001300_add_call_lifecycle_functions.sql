@@ -91,6 +91,9 @@ $$;
 -- window, or that waited longer than queued_call_ttl is released (canceled, released_at set, the
 -- contact back to pending / do_not_call / exhausted) without counting an attempt.
 --
+-- Calls of a provider account whose circuit breaker is open (or has a probe in flight) are not
+-- claimed: they stay queued (_account_dispatch_blocked()).
+--
 -- The provider's rate: each claimed call gets a send slot (send_at) from its provider account's
 -- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
 -- calls_per_second ms apart, shared by every dispatcher, and only calls whose slot falls within
@@ -154,6 +157,10 @@ begin
       from public.calls cl
      where cl.status = 'queued'
        and cl.dispatch_after <= p_now
+       -- The calls of an account whose circuit breaker is open (or probing) stay queued.
+       and not public._account_dispatch_blocked(
+             (select c.provider_account from public.campaigns c where c.id = cl.campaign_id), p_now,
+             v_settings.breaker_cooldown)
      order by cl.dispatch_after, cl.id
      limit p_limit
        for update skip locked
@@ -590,7 +597,8 @@ grant execute on function public.apply_call_status(bigint, text, text, public.ca
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;
 
--- record_dispatch_results(): the provider's answers to many create-call requests, and what they say
+-- record_dispatch_results(): the provider's answers to many create-call requests (p_provider: the
+-- provider they went to; each call's provider must be it), and what they say
 -- about the provider's health, recorded in one round trip (one round trip per answer would cost
 -- more than the work itself at a few thousand calls per second: docs/performance.md, "Dispatch").
 -- It is the dispatcher's only way to record answers; record_dispatch_result() (one answer) is a
@@ -611,8 +619,9 @@ grant execute on function public.release_stale_queued_calls(timestamptz) to serv
 -- _record_dispatch_result(), in the order given.
 --
 -- The breaker: each row may carry one provider result (breaker_success true / false, with
--- breaker_reason), applied in the order given by _apply_breaker_results() (the breaker's one set
--- of transitions, which record_provider_result() uses too), written once.
+-- breaker_reason), applied to the breaker of the call's provider account (its campaign's), in the
+-- order given, by _apply_breaker_results() (the breaker's one set of transitions, which
+-- record_provider_result() uses too), written once per account.
 --
 -- Input: p_results, a JSON array of objects
 --   {"call_id": 1, "outcome": "accepted", "provider_call_id": "CA..", "status": "dialing",
@@ -652,6 +661,9 @@ declare
   v_fast boolean[];
   v_slow_statuses public.call_status[];
   v_breaker_states text[];
+  v_accounts text[];
+  v_account text;
+  v_account_states text[];
   v_bad_ord bigint;
   v_n integer;
 begin
@@ -692,6 +704,13 @@ begin
    where not exists (select 1 from public.calls cl where cl.id = r.id);
   if v_bad_ord is not null then
     raise exception 'call % does not exist', v_ids[v_bad_ord] using errcode = 'no_data_found';
+  end if;
+  select min(r.ord) into v_bad_ord
+    from unnest(v_ids) with ordinality as r(id, ord)
+    join public.calls cl on cl.id = r.id
+   where cl.provider is distinct from p_provider;
+  if v_bad_ord is not null then
+    raise exception 'call % was not sent to provider %', v_ids[v_bad_ord], p_provider using errcode = 'invalid_parameter_value';
   end if;
 
   select min(r.ord) into v_bad_ord
@@ -735,7 +754,28 @@ begin
     end if;
   end loop;
 
-  v_breaker_states := public._apply_breaker_results(p_provider, v_breaker_successes, v_breaker_reasons, v_ats);
+  -- The provider results go to the breaker of each call's provider account, in order.
+  v_breaker_states := array_fill(null::text, array[v_n]);
+  if array_position(v_breaker_successes, true) is not null or array_position(v_breaker_successes, false) is not null then
+    select array_agg(c.provider_account order by r.ord)
+      into v_accounts
+      from unnest(v_ids) with ordinality as r(id, ord)
+      join public.calls cl on cl.id = r.id
+      join public.campaigns c on c.id = cl.campaign_id;
+    for v_account in select distinct a.account from unnest(v_accounts) as a(account) order by 1 loop
+      v_account_states := public._apply_breaker_results(
+        v_account,
+        array(select case when x.account = v_account then x.success end
+                from unnest(v_accounts, v_breaker_successes) with ordinality as x(account, success, ord)
+               order by x.ord),
+        v_breaker_reasons, v_ats);
+      for v_i in 1 .. v_n loop
+        if v_accounts[v_i] = v_account then
+          v_breaker_states[v_i] := v_account_states[v_i];
+        end if;
+      end loop;
+    end loop;
+  end if;
 
   return query
   select r.id,

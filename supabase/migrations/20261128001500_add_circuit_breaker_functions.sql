@@ -1,12 +1,12 @@
--- Circuit breaker over the provider, in the database so it spans ticks and function instances.
+-- Circuit breaker per provider account, in the database so it spans ticks and function instances.
 --
 --   closed --N consecutive failures--> open --cool-down over--> half_open (one probe)
 --   half_open --probe succeeds--> closed        half_open --probe fails--> open
 
--- acquire_dispatch_permit(): may this dispatcher send to p_provider now? 'closed': yes;
+-- acquire_dispatch_permit(): may this dispatcher send calls of account p_account now? 'closed': yes;
 -- 'probe': yes, exactly one call, whose result decides; 'open': no.
 create function public.acquire_dispatch_permit(
-  p_provider text,
+  p_account text,
   p_now timestamptz default now()
 )
 returns text
@@ -18,8 +18,8 @@ declare
   v_breaker public.provider_circuit_breakers;
 begin
   v_settings := public._settings();
-  insert into public.provider_circuit_breakers (provider) values (p_provider) on conflict (provider) do nothing;
-  select * into strict v_breaker from public.provider_circuit_breakers where provider = p_provider for update;
+  insert into public.provider_circuit_breakers (account) values (p_account) on conflict (account) do nothing;
+  select * into strict v_breaker from public.provider_circuit_breakers where account = p_account for update;
 
   if v_breaker.state = 'closed' then
     return 'closed';
@@ -32,13 +32,13 @@ begin
   end if;
   update public.provider_circuit_breakers
      set state = 'half_open', probe_started_at = p_now, updated_at = p_now
-   where provider = p_provider;
+   where account = p_account;
   return 'probe';
 end;
 $$;
 
 comment on function public.acquire_dispatch_permit(text, timestamptz) is
-  'Asks the provider''s circuit breaker for permission to dispatch: closed (go), probe (send exactly one call; its result decides), open (send nothing).';
+  'Asks the account''s circuit breaker for permission to dispatch: closed (go), probe (send exactly one call; its result decides), open (send nothing).';
 
 -- _breaker_after(): the breaker's transitions, in one place: the breaker after one provider
 -- result at p_at. Success closes it and resets the count (unchanged when it was closed with no
@@ -88,11 +88,11 @@ end;
 $$;
 
 -- _apply_breaker_results(): provider results (p_successes[i] at p_ats[i], null: no result) applied
--- in order to p_provider's breaker (_breaker_after()), written once. Returns the state after each
+-- in order to p_account's breaker (_breaker_after()), written once. Returns the state after each
 -- result (null where there was none). Only successes on a closed breaker (the common case): no row
 -- is locked or written (every dispatcher would otherwise queue on this one row).
 create function public._apply_breaker_results(
-  p_provider text,
+  p_account text,
   p_successes boolean[],
   p_reasons text[],
   p_ats timestamptz[]
@@ -111,10 +111,10 @@ begin
   if v_n = 0 or array_position(p_successes, true) is null and array_position(p_successes, false) is null then
     return v_states;
   end if;
-  if not exists (select 1 from public.provider_circuit_breakers b where b.provider = p_provider) then
-    insert into public.provider_circuit_breakers (provider) values (p_provider) on conflict (provider) do nothing;
+  if not exists (select 1 from public.provider_circuit_breakers b where b.account = p_account) then
+    insert into public.provider_circuit_breakers (account) values (p_account) on conflict (account) do nothing;
   end if;
-  select * into strict v_breaker from public.provider_circuit_breakers b where b.provider = p_provider;
+  select * into strict v_breaker from public.provider_circuit_breakers b where b.account = p_account;
   if array_position(p_successes, false) is null
      and v_breaker.state = 'closed' and v_breaker.consecutive_failures = 0 then
     for v_i in 1 .. v_n loop
@@ -126,7 +126,7 @@ begin
   end if;
 
   v_settings := public._settings();
-  select * into strict v_breaker from public.provider_circuit_breakers b where b.provider = p_provider for update;
+  select * into strict v_breaker from public.provider_circuit_breakers b where b.account = p_account for update;
   v_next := v_breaker;
   for v_i in 1 .. v_n loop
     continue when p_successes[v_i] is null;
@@ -143,7 +143,7 @@ begin
            probe_started_at = v_next.probe_started_at,
            last_failure_reason = v_next.last_failure_reason,
            updated_at = v_next.updated_at
-     where b.provider = p_provider;
+     where b.account = p_account;
   end if;
   return v_states;
 end;
@@ -153,7 +153,7 @@ $$;
 -- a permanent rejection of one number) or failed (5xx, timeout, connection error). Returns the
 -- breaker's state afterwards.
 create function public.record_provider_result(
-  p_provider text,
+  p_account text,
   p_success boolean,
   p_reason text default null,
   p_now timestamptz default now()
@@ -162,7 +162,7 @@ returns text
 language sql
 set search_path = ''
 as $$
-  select (public._apply_breaker_results(p_provider, array[p_success], array[p_reason], array[p_now]))[1]
+  select (public._apply_breaker_results(p_account, array[p_success], array[p_reason], array[p_now]))[1]
 $$;
 
 comment on function public.record_provider_result(text, boolean, text, timestamptz) is
@@ -176,3 +176,23 @@ grant execute on function public._breaker_after(public.provider_circuit_breakers
 grant execute on function public._apply_breaker_results(text, boolean[], text[], timestamptz[]) to service_role;
 grant execute on function public.acquire_dispatch_permit(text, timestamptz) to service_role;
 grant execute on function public.record_provider_result(text, boolean, text, timestamptz) to service_role;
+
+-- _account_dispatch_blocked(): true while the account's breaker lets none of its calls be claimed:
+-- open until open_until, or half open with a probe in flight (for at most a cool-down). The one
+-- home of that rule: claim_queued_calls() skips the calls of a blocked account (they stay queued),
+-- and the dispatcher tells a blocked backlog from an empty queue with it.
+create function public._account_dispatch_blocked(p_account text, p_now timestamptz, p_cooldown interval)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce((
+    select (b.state = 'open' and b.open_until > p_now)
+           or (b.state = 'half_open' and b.probe_started_at > p_now - p_cooldown)
+      from public.provider_circuit_breakers b
+     where b.account = p_account), false)
+$$;
+
+revoke all on function public._account_dispatch_blocked(text, timestamptz, interval) from public, anon, authenticated;
+grant execute on function public._account_dispatch_blocked(text, timestamptz, interval) to service_role;

@@ -62,8 +62,10 @@ select
   (select s.global_max_concurrent_calls from public.scheduler_settings s where s.id) as global_max_concurrent_calls,
   (select count(*) from public.calls c where c.status = 'queued') as queued_calls,
   (select count(*) from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) as active_campaigns,
-  coalesce((select b.state from public.provider_circuit_breakers b where b.provider = 'twilio'), 'closed') as breaker_state,
-  (select b.open_until from public.provider_circuit_breakers b where b.provider = 'twilio') as breaker_open_until;
+  -- The worst breaker over the provider accounts (open, then half open, then closed).
+  coalesce((select b.state from public.provider_circuit_breakers b
+             order by case b.state when 'open' then 0 when 'half_open' then 1 else 2 end limit 1), 'closed') as breaker_state,
+  (select max(b.open_until) from public.provider_circuit_breakers b where b.state = 'open') as breaker_open_until;
 
 comment on view public.scheduler_status is
   'One row: the last run and its outcome, the next scheduled run, calls launched (accepted by the provider) in the last hour and day, the run error rate, active calls against the global cap, and the provider circuit breaker.';

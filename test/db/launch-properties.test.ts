@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { minutesAfterNoon } from '../support/clock.ts';
-import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { closeClients, disableCronJobs, openClients, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 import { invariantViolations, type Period } from '../support/invariants.ts';
 import { ACTIVE, claimQueuedCalls, launchDueCalls } from '../support/rows.ts';
 
@@ -132,6 +132,7 @@ interface World {
 
 async function setUp(scenario: Scenario): Promise<World> {
   await resetData(db);
+  await updateSettings(db, UNTHROTTLED);
   await db.query('update public.scheduler_settings set global_max_concurrent_calls = $1', [scenario.globalCap]);
   const world: World = { campaigns: [], contacts: [], pauses: [], listings: [] };
   for (const [i, spec] of scenario.campaigns.entries()) {

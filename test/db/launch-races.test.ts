@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { minutesAfterNoon } from '../support/clock.ts';
-import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { closeClients, disableCronJobs, openClients, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 import { invariantViolations, type Period } from '../support/invariants.ts';
 import { pick, randomInt, seededRandom } from '../support/random.ts';
 import { claimQueuedCalls, isSkipped, launchDueCalls, type LaunchRow, reservedIn } from '../support/rows.ts';
@@ -32,6 +32,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetData(admin);
+  await updateSettings(admin, UNTHROTTLED);
 });
 
 /** Runs launch_due_calls(now) on every launcher at once, each in autocommit. */

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { minutesAfterNoon } from '../support/clock.ts';
-import { closeClients, disableCronJobs, openClients, resetData } from '../support/db.ts';
+import { closeClients, disableCronJobs, openClients, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 
 const RACERS = 8;
 let admin: pg.Client;
@@ -25,17 +25,18 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetData(admin);
+  await updateSettings(admin, UNTHROTTLED);
 });
 
 describe('the circuit breaker under concurrent dispatchers', () => {
   it('grants exactly one probe when the cool-down ends', async () => {
     await admin.query(`update public.scheduler_settings set breaker_failure_threshold = 2, breaker_cooldown = '60 seconds'`);
-    await admin.query(`select public.record_provider_result('twilio', false, 'HTTP 500', $1)`, [minutesAfterNoon(0)]);
-    await admin.query(`select public.record_provider_result('twilio', false, 'HTTP 500', $1)`, [minutesAfterNoon(0)]);
+    await admin.query(`select public.record_provider_result('default', false, 'HTTP 500', $1)`, [minutesAfterNoon(0)]);
+    await admin.query(`select public.record_provider_result('default', false, 'HTTP 500', $1)`, [minutesAfterNoon(0)]);
 
     const answers = await Promise.all(
       racers.map(async (c) => {
-        const { rows } = await c.query<{ p: string }>(`select public.acquire_dispatch_permit('twilio', $1) as p`, [
+        const { rows } = await c.query<{ p: string }>(`select public.acquire_dispatch_permit('default', $1) as p`, [
           minutesAfterNoon(1),
         ]);
         return rows[0]!.p;
@@ -50,7 +51,7 @@ describe('the circuit breaker under concurrent dispatchers', () => {
     await admin.query(`update public.scheduler_settings set breaker_failure_threshold = 5`);
 
     await Promise.all(
-      racers.map((c) => c.query(`select public.record_provider_result('twilio', false, 'timeout', $1)`, [minutesAfterNoon(0)])),
+      racers.map((c) => c.query(`select public.record_provider_result('default', false, 'timeout', $1)`, [minutesAfterNoon(0)])),
     );
 
     const { rows } = await admin.query(`select state, consecutive_failures from public.provider_circuit_breakers`);

@@ -71,7 +71,7 @@ describe('circuit breaker', () => {
   /** The breaker's cool-down is over and no queued call is still backing off. */
   async function coolDownOver(): Promise<boolean> {
     const { rows } = await pool.query(
-      `select (select open_until <= now() from public.provider_circuit_breakers where provider = 'twilio')
+      `select (select open_until <= now() from public.provider_circuit_breakers where account = 'default')
           and not exists (select 1 from public.calls where status = 'queued' and dispatch_after > now()) as ok`,
     );
     return rows[0].ok === true;
@@ -88,7 +88,7 @@ describe('circuit breaker', () => {
     expect(first.status).toBe(200);
     expect(first.json).toMatchObject({ status: 'partial', launched: 0, breaker: 'open' });
     expect(first.json.errors).toContainEqual(
-      expect.objectContaining({ stage: 'breaker', message: expect.stringMatching(/circuit breaker for twilio opened/) }),
+      expect.objectContaining({ stage: 'breaker', message: expect.stringMatching(/circuit breaker for account default opened/) }),
     );
     expect(first.json.requeued).toBeGreaterThanOrEqual(3);
     const seen = sim.stats().createRequests;
@@ -109,7 +109,10 @@ describe('circuit breaker', () => {
     const run = await runRow(pool, second.json.run_id);
     expect(run.breaker_state).toBe('open');
     expect(run.errors).toEqual([
-      expect.objectContaining({ stage: 'dispatch', message: expect.stringMatching(/circuit breaker for twilio is open/) }),
+      expect.objectContaining({
+        stage: 'dispatch',
+        message: expect.stringMatching(/circuit breaker for account default is open/),
+      }),
     ]);
     expect(eventsSince(gw, mark, 'dispatch_skipped_breaker_open')).toHaveLength(1);
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { claimHorizonMs, RateHold, slotIntervalMs } from '../../supabase/functions/_shared/dispatch/rate.ts';
 import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-batcher.ts';
-import { BreakerGate } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
+import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import { type ClaimLoopOptions, runClaimLoop } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
@@ -147,23 +147,40 @@ describe('ResultBatcher', () => {
   });
 });
 
-describe('BreakerGate', () => {
-  it('reads the first permit as the state (a probe is half open), then follows the recorded answers', async () => {
-    const permits: DispatchPermit[] = ['probe', 'closed'];
-    const opened: Array<string | null> = [];
-    const gate = new BreakerGate(async () => permits.shift()!, (reason) => opened.push(reason));
-    expect(await gate.permit()).toBe('probe');
-    expect(gate.state).toBe('half_open');
-    expect(gate.probing).toBe(true);
-    expect(gate.concurrency(50)).toBe(1);
-    gate.note('closed', null);
-    expect(await gate.permit()).toBe('closed');
-    expect(gate.state).toBe('closed'); // later permits do not overwrite what the answers said
-    expect(gate.concurrency(50)).toBe(50);
-    gate.note('open', 'HTTP 500');
-    gate.note('open', 'HTTP 500 again');
-    expect(gate.opened).toBe(true);
-    expect(opened).toEqual(['HTTP 500']); // reported once
+describe('BreakerGates (one per provider account)', () => {
+  it("asks each account once; a probe lets exactly one call out; answers close or open it; the worst state is the run's", async () => {
+    const asked: string[] = [];
+    const permits: Record<string, DispatchPermit> = { a: 'probe', b: 'closed' };
+    const opened: Array<[string, string | null]> = [];
+    const gates = new BreakerGates(async (account) => {
+      asked.push(account);
+      return permits[account]!;
+    }, (account, reason) => opened.push([account, reason]));
+    expect(await gates.admit('a')).toEqual({ send: true, probe: true });
+    expect(gates.probing).toBe(true);
+    expect(gates.state).toBe('half_open');
+    expect(await gates.admit('a')).toEqual({ send: false, reason: 'not sent: a circuit breaker probe is in flight' });
+    expect(await gates.admit('b')).toEqual({ send: true, probe: false });
+    expect(await gates.admit('b')).toEqual({ send: true, probe: false });
+    expect(asked).toEqual(['a', 'b']); // once per account
+    gates.note('a', 'closed', null); // the probe succeeded
+    expect(gates.probing).toBe(false);
+    expect(await gates.admit('a')).toEqual({ send: true, probe: false });
+    expect(gates.state).toBe('closed');
+    gates.note('b', 'open', 'HTTP 500');
+    gates.note('b', 'open', 'HTTP 500 again');
+    expect(gates.opened('b')).toBe(true);
+    expect(gates.opened('a')).toBe(false);
+    expect(await gates.admit('b')).toEqual({ send: false, reason: 'not sent: circuit breaker opened' });
+    expect(await gates.admit('a')).toEqual({ send: true, probe: false }); // the other account goes on
+    expect(opened).toEqual([['b', 'HTTP 500']]); // reported once
+    expect(gates.state).toBe('open');
+  });
+
+  it('an account found open sends nothing', async () => {
+    const gates = new BreakerGates(async () => 'open', () => undefined);
+    expect(await gates.admit('x')).toEqual({ send: false, reason: 'not sent: circuit breaker open' });
+    expect(gates.state).toBe('open');
   });
 });
 
@@ -254,7 +271,7 @@ describe('runClaimLoop', () => {
   function loop(queue: ClaimedCall[], over: Partial<ClaimLoopOptions> & { permits?: DispatchPermit[] } = {}) {
     const c = clock();
     const permits = over.permits ?? ['closed'];
-    const gate = new BreakerGate(async () => permits.shift() ?? 'open', () => undefined);
+    const gates = new BreakerGates(async () => permits.shift() ?? 'open', () => undefined);
     const claims: number[] = [];
     const sent: string[] = [];
     const unclaimed: Array<{ ids: string[]; reason: string }> = [];
@@ -272,7 +289,7 @@ describe('runClaimLoop', () => {
       now: c.now,
       sleep: c.sleep,
       hold: new RateHold(),
-      gate,
+      gates,
       claim: async (want) => {
         claims.push(want);
         return queue.splice(0, want);
@@ -307,10 +324,9 @@ describe('runClaimLoop', () => {
     };
     return {
       run: async () => {
-        await gate.permit();
         await runClaimLoop(opts);
       },
-      gate,
+      gates,
       c,
       get: () => ({ claims, sent, unclaimed, released, deadline, drained, maxInflight }),
     };
@@ -329,34 +345,33 @@ describe('runClaimLoop', () => {
     expect(g.drained).toBe(1);
   });
 
-  it('claims only one call at a time while probing, and stops when the probe leaves the breaker open', async () => {
-    const l = loop(
-      Array.from({ length: 5 }, (_, i) => call(i + 1)),
-      { permits: ['probe'] },
-    );
+  it('while probing sends the probe alone and puts the other calls of its account back', async () => {
+    const l = loop(Array.from({ length: 3 }, (_, i) => call(i + 1)), { permits: ['probe'] });
     await l.run();
-    expect(l.get().claims).toEqual([1]);
     expect(l.get().sent).toEqual(['1']);
+    expect(l.get().unclaimed).toEqual([{ ids: ['2', '3'], reason: 'not sent: a circuit breaker probe is in flight' }]);
   });
 
   it('goes on after a probe that closed the breaker', async () => {
-    const l = loop(Array.from({ length: 5 }, (_, i) => call(i + 1)), {
-      permits: ['probe', 'closed'],
+    const queue = Array.from({ length: 5 }, (_, i) => call(i + 1));
+    const l = loop(queue.splice(0, 1), {
+      permits: ['probe'],
       send: async (x) => {
-        l.gate.note('closed', null);
+        l.gates.note('default', 'closed', null);
         sentIds.push(x.call_id);
+        queue.length > 0 && l.c.advance(1);
       },
+      claim: async (want) => (sentIds.length === 0 ? [call(1)] : queue.splice(0, want)),
     });
     const sentIds: string[] = [];
     await l.run();
-    expect(l.get().claims[0]).toBe(1);
     expect(sentIds).toEqual(['1', '2', '3', '4', '5']);
   });
 
   it('puts claimed calls back when the breaker opens before they are sent', async () => {
     const l = loop(Array.from({ length: 4 }, (_, i) => call(i + 1)), {
       send: async () => {
-        l.gate.note('open', 'HTTP 500');
+        l.gates.note('default', 'open', 'HTTP 500');
       },
     });
     await l.run();

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { WEDNESDAY_NOON } from '../support/clock.ts';
-import { connect, disableCronJobs, resetData } from '../support/db.ts';
+import { connect, disableCronJobs, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 import { invariantViolations } from '../support/invariants.ts';
 
 const T0 = WEDNESDAY_NOON;
@@ -25,6 +25,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await resetData(db);
+  await updateSettings(db, UNTHROTTLED);
   const campaign = await createCampaign(db, { cap: 1, maxAttempts: 3, retryDelay: '1 minute' });
   await addContacts(db, campaign, 1);
   await db.query('select * from public.launch_due_calls($1)', [T0]);

@@ -32,7 +32,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { withinWindow } from '../support/clock.ts';
-import { disableCronJobs, newPool, resetData } from '../support/db.ts';
+import { disableCronJobs, newPool, resetData, UNTHROTTLED, updateSettings } from '../support/db.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { seededRandom } from '../support/random.ts';
 import { ACTIVE, type ClaimedCall, claimQueuedCalls } from '../support/rows.ts';
@@ -362,6 +362,7 @@ function claim(limit: number, now: Date): Promise<ClaimedCall[]> {
 
 async function setUp(s: Scenario, model: Model): Promise<void> {
   await resetData(pool);
+  await updateSettings(pool, UNTHROTTLED);
   await pool.query(
     `update public.scheduler_settings
         set global_max_concurrent_calls = $1, queued_call_ttl = $2::interval, stuck_call_timeout = '15 minutes',

@@ -152,8 +152,17 @@ export async function updateSettings(db: Queryable, patch: Record<string, string
   await db.query(`update public.scheduler_settings set ${sets} where id`, Object.values(patch));
 }
 
-/** Settings for tests where pacing must not matter. */
-export const FAST_SETTINGS = { provider_calls_per_second: 1000 } as const;
+/**
+ * Settings for tests where pacing must not matter: a fast rate, and a wide margin so a call sent up
+ * to 100 ms after its slot (a loaded machine) still goes out (rate_margin_ms / 2).
+ */
+export const FAST_SETTINGS = { provider_calls_per_second: 1000, rate_margin_ms: 200 } as const;
+
+/**
+ * For tests that claim calls in SQL at a simulated clock, where the rate bucket is not the subject:
+ * 10,000 calls per second, so one claim takes every due call.
+ */
+export const UNTHROTTLED = { provider_calls_per_second: 10000, rate_margin_ms: 0 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // The dispatch lease

@@ -130,14 +130,14 @@ export async function countWhere(db: Queryable, table: string, where: string, pa
   return rows[0]!.n;
 }
 
+/** The circuit breaker of a provider account ('default' unless said). */
 export async function breakerRow(
   db: Queryable,
+  account = 'default',
 ): Promise<{ state: string; consecutive_failures: number; open_until: Date | null } | undefined> {
   const { rows } = await db.query(
-    'select state, consecutive_failures, open_until from public.provider_circuit_breakers where provider = $1',
-    [
-      'twilio',
-    ],
+    'select state, consecutive_failures, open_until from public.provider_circuit_breakers where account = $1',
+    [account],
   );
   return rows[0];
 }

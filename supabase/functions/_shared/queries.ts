@@ -229,13 +229,44 @@ export async function claimQueuedCalls(
   return rows;
 }
 
-/** True when a queued call is due at `now` (a claim that found none claimable was held back by the rate or by locks). */
+/**
+ * True when a queued call is due at `now` whose account's breaker lets it be claimed (a claim that
+ * found none claimable was held back by the rate bucket or by another claim's locks).
+ */
 export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
   const { rows } = await db.query<{ due: boolean }>(
-    `select exists (select 1 from public.calls where status = 'queued' and dispatch_after <= $1) as due`,
+    `select exists (
+       select 1 from public.calls cl join public.campaigns c on c.id = cl.campaign_id
+        where cl.status = 'queued' and cl.dispatch_after <= $1
+          and not public._account_dispatch_blocked(c.provider_account, $1, (select s.breaker_cooldown from public._settings() s))
+     ) as due`,
     [now],
   );
   return rows[0]?.due === true;
+}
+
+/** A provider account whose circuit breaker holds due calls back. */
+export interface BlockedAccount {
+  account: string;
+  state: string;
+  openUntil: Date | null;
+  dueCalls: number;
+}
+
+/** The accounts whose breaker is open (or probing) while calls of theirs are due: what a run reports. */
+export async function blockedAccounts(db: SqlClient, now: Date): Promise<BlockedAccount[]> {
+  const { rows } = await db.query<{ account: string; state: string; open_until: Date | null; due: number }>(
+    `select b.account, b.state, b.open_until, count(*)::int as due
+       from public.calls cl
+       join public.campaigns c on c.id = cl.campaign_id
+       join public.provider_circuit_breakers b on b.account = c.provider_account
+      where cl.status = 'queued' and cl.dispatch_after <= $1
+        and public._account_dispatch_blocked(b.account, $1, (select s.breaker_cooldown from public._settings() s))
+      group by b.account, b.state, b.open_until
+      order by b.account`,
+    [now],
+  );
+  return rows.map((r) => ({ account: r.account, state: r.state, openUntil: r.open_until, dueCalls: r.due }));
 }
 
 /** One provider answer as record_dispatch_results() takes it (see its migration). */
@@ -274,8 +305,9 @@ export async function recordDispatchResults(
 /** What the circuit breaker allows now: send ('closed'), one probe call ('probe'), or nothing ('open'). */
 export type DispatchPermit = 'closed' | 'probe' | 'open';
 
-export async function acquireDispatchPermit(db: SqlClient, provider: string, now: Date): Promise<DispatchPermit> {
-  const { rows } = await db.query<{ p: string }>('select public.acquire_dispatch_permit($1, $2) as p', [provider, now]);
+/** What the circuit breaker of provider account `account` allows now. */
+export async function acquireDispatchPermit(db: SqlClient, account: string, now: Date): Promise<DispatchPermit> {
+  const { rows } = await db.query<{ p: string }>('select public.acquire_dispatch_permit($1, $2) as p', [account, now]);
   return (rows[0]?.p ?? 'open') as DispatchPermit;
 }
 

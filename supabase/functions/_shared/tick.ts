@@ -251,19 +251,26 @@ async function dispatchInBackground(
   let lastRefillMs = now();
   const pollMs = Math.min(250, settings.refillIntervalMs);
   try {
-    await dispatch(deps, state, settings, {
-      deadlineMs: untilMs,
-      leaseToken: lease.token,
-      idle: async (t) => {
-        // Refill: the slots that final status callbacks freed, through the same atomic reservation.
-        if (t - lastRefillMs >= settings.refillIntervalMs) {
-          lastRefillMs = t;
-          if ((await reserve(deps, state, runId, t, false)) > 0) return true;
-        }
-        await sleep(Math.min(pollMs, Math.max(0, untilMs - now())));
-        return true;
+    await dispatch(
+      deps,
+      state,
+      settings,
+      {
+        deadlineMs: untilMs,
+        leaseToken: lease.token,
+        idle: async (t) => {
+          // Refill: the slots that final status callbacks freed, through the same atomic reservation.
+          if (t - lastRefillMs >= settings.refillIntervalMs) {
+            lastRefillMs = t;
+            if ((await reserve(deps, state, runId, t, false)) > 0) return true;
+          }
+          await sleep(Math.min(pollMs, Math.max(0, untilMs - now())));
+          return true;
+        },
       },
-    }, now, sleep);
+      now,
+      sleep,
+    );
   } catch (err) {
     if (!isLeaseLost(err)) throw err;
     // The next tick took over: the normal end of a background dispatcher.

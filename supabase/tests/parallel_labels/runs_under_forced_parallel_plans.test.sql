@@ -52,7 +52,7 @@ select count(*) as helpers from contacts
     or public._is_final_call_status(last_call_status) \gset
 select is(:helpers::integer, 20000, 'the PARALLEL SAFE helpers over every contact');
 
-insert into provider_circuit_breakers (provider) values ('twilio');
+insert into provider_circuit_breakers (account) values ('default');
 select count(*) as would_open from contacts ct, provider_circuit_breakers b
  where (public._breaker_after(b, ct.attempts = 0, 'x', now(), 1, interval '1 minute')).state = 'open' \gset
 select ok(:would_open > 0, '_breaker_after() (PARALLEL SAFE) in a query');

@@ -28,7 +28,7 @@ create function pg_temp.breaker() returns table (state text, failures integer, o
                                                  probe_started_at timestamptz, reason text, updated_at timestamptz)
 language sql stable as $$
   select state, consecutive_failures, opened_at, open_until, probe_started_at, last_failure_reason, updated_at
-    from provider_circuit_breakers where provider = 'twilio'
+    from provider_circuit_breakers where account = 'default'
 $$;
 
 select results_eq(
@@ -72,7 +72,7 @@ select results_eq(
   'the cool-down runs from the latest failure (never shortened), opened_at kept'
 );
 
-select is(acquire_dispatch_permit('twilio', pg_temp.at(80)), 'probe', 'after the cool-down one probe');
+select is(acquire_dispatch_permit('default', pg_temp.at(80)), 'probe', 'after the cool-down one probe');
 select results_eq(
   $$select breaker_state from tests.record_batch(pg_temp.at(81), pg_temp.bad(12, 81, 'HTTP 500'))$$,
   $$values ('open')$$,
@@ -84,7 +84,7 @@ select results_eq(
   'for a whole new cool-down from the probe''s failure'
 );
 
-select is(acquire_dispatch_permit('twilio', pg_temp.at(141)), 'probe', 'the next probe');
+select is(acquire_dispatch_permit('default', pg_temp.at(141)), 'probe', 'the next probe');
 select results_eq(
   $$select breaker_state from tests.record_batch(pg_temp.at(142), pg_temp.ok(13, 142))$$,
   $$values ('closed')$$,
@@ -111,15 +111,15 @@ select jsonb_build_array(
   pg_temp.bad(24, 209, 'f'), pg_temp.bad(25, 210, 'g'), pg_temp.bad(26, 211, 'h'), pg_temp.bad(27, 212, 'i')
 ) as answers \gset
 savepoint before_answers;
-select jsonb_agg(record_provider_result('twilio', (a ->> 'breaker_success')::boolean, a ->> 'breaker_reason', (a ->> 'at')::timestamptz) order by n)
+select jsonb_agg(record_provider_result('default', (a ->> 'breaker_success')::boolean, a ->> 'breaker_reason', (a ->> 'at')::timestamptz) order by n)
          as expected_states
   from jsonb_array_elements(:'answers') with ordinality as e(a, n) \gset
-select to_jsonb(b) as expected_row from provider_circuit_breakers b where provider = 'twilio' \gset
+select to_jsonb(b) as expected_row from provider_circuit_breakers b where account = 'default' \gset
 rollback to savepoint before_answers;
 select jsonb_agg(r.breaker_state) as batch_states from record_dispatch_results('twilio', :'answers', pg_temp.at(220)) r \gset
 select is(:'batch_states'::jsonb, :'expected_states'::jsonb,
           'twelve results in one batch report each state as twelve calls would');
-select is((select to_jsonb(b) from provider_circuit_breakers b where provider = 'twilio'), :'expected_row'::jsonb,
+select is((select to_jsonb(b) from provider_circuit_breakers b where account = 'default'), :'expected_row'::jsonb,
           'and leave the breaker as they would');
 
 select * from finish();

@@ -62,7 +62,7 @@ begin
       (a ->> 'status')::call_status, a ->> 'reason', a ->> 'error_code', (a ->> 'retry_at')::timestamptz,
       coalesce((a ->> 'invalid_number')::boolean, false), (a ->> 'at')::timestamptz);
     v_breaker := case when a ? 'breaker_success'
-                      then record_provider_result('twilio', (a ->> 'breaker_success')::boolean, a ->> 'breaker_reason', (a ->> 'at')::timestamptz)
+                      then record_provider_result('default', (a ->> 'breaker_success')::boolean, a ->> 'breaker_reason', (a ->> 'at')::timestamptz)
                  end;
     v_out := v_out || jsonb_build_array(jsonb_build_array((a ->> 'call_id')::bigint, v_status, v_breaker));
   end loop;
@@ -73,10 +73,10 @@ create function pg_temp.state() returns jsonb language sql stable as $$
   select jsonb_build_object(
     'calls', (select jsonb_agg(to_jsonb(c) order by c.id) from calls c),
     'contacts', (select jsonb_agg(to_jsonb(ct) - 'updated_at' || jsonb_build_object('updated_at', ct.updated_at) order by ct.id) from contacts ct),
-    'breaker', (select jsonb_agg(to_jsonb(b) order by b.provider) from provider_circuit_breakers b))
+    'breaker', (select jsonb_agg(to_jsonb(b) order by b.account) from provider_circuit_breakers b))
 $$;
 -- The breaker row exists before both runs (its creation time is the transaction's now()).
-select record_provider_result('twilio', true, null, pg_temp.at(0));
+select record_provider_result('default', true, null, pg_temp.at(0));
 
 savepoint before_answers;
 select pg_temp.one_by_one(:'answers') as expected_answers \gset

@@ -1,17 +1,23 @@
 // The claim loop: claims queued calls just in time (claim_queued_calls, FOR UPDATE SKIP LOCKED), each
 // with a send slot from its provider account's rate bucket in the database (shared by every
-// dispatcher), and hands each call to the sender at its slot, with bounded concurrency, under the
-// breaker gate, until the claim deadline passes, the breaker opens, or the queue is empty and the
+// dispatcher), and hands each call to the sender at its slot, with bounded concurrency, under its
+// account's breaker gate, until the claim deadline passes, or the queue is empty and the
 // caller says stop (inside a tick) or refills it (a background dispatcher). Calls claimed but not sent
 // (the breaker opened, a 429 holds the provider, the slot was missed, the deadline is near) go back
 // to the queue, not counted as an attempt. Every part is injected: the loop itself does no I/O.
 
 import type { ClaimedCall } from '../queries.ts';
-import type { BreakerGate } from './breaker-gate.ts';
+import type { BreakerGates } from './breaker-gate.ts';
 import type { RateHold } from './rate.ts';
 
 /** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
 export const RATE_RETRY_MS = 100;
+/**
+ * Claims are made for this much later than now: a slot handed out for "now" would already be
+ * past when the claim's answer arrives, and a call sent late may share a one-second window with
+ * the next second's calls (see claim_queued_calls). A claim's round trip fits in it.
+ */
+export const CLAIM_LEAD_MS = 100;
 
 export interface ClaimLoopOptions {
   /** Requests out at once (dispatch_concurrency). */
@@ -27,8 +33,11 @@ export interface ClaimLoopOptions {
   now(): number;
   sleep(ms: number): Promise<void>;
   hold: RateHold;
-  gate: BreakerGate;
-  /** Claims up to `want` calls at time t with slots up to t + horizonMs; rows with a release_reason were released, not to be sent. */
+  gates: BreakerGates;
+  /**
+   * Claims up to `want` calls as of time t (CLAIM_LEAD_MS from now) with slots from t to t + horizonMs;
+   * rows with a release_reason were released, not to be sent.
+   */
   claim(want: number, t: number, horizonMs: number): Promise<ClaimedCall[]>;
   /** True when queued calls are due that the claim did not take (the rate bucket is ahead, or another claim holds them). */
   queuedDue(t: number): Promise<boolean>;
@@ -48,7 +57,7 @@ export interface ClaimLoopOptions {
 }
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
-  const { gate, hold } = o;
+  const { gates, hold } = o;
   const inflight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     const tracked = p.finally(() => inflight.delete(tracked));
@@ -60,13 +69,12 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
 
   try {
     for (;;) {
-      if (gate.opened) break;
       const t = o.now();
       if (t >= o.claimStopMs) {
         o.onDeadline();
         break;
       }
-      const concurrency = gate.concurrency(o.concurrency);
+      const concurrency = o.concurrency;
       const room = concurrency - inflight.size;
       // Claim in batches: wait for a useful amount of room rather than claiming one call at a time.
       const enough = Math.max(1, Math.min(o.batchSize, Math.ceil(concurrency / 4)));
@@ -79,8 +87,8 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         await o.sleep(Math.min(hold.until - t, o.claimStopMs - t));
         continue;
       }
-      const want = Math.min(room, o.batchSize, gate.probing ? 1 : Number.MAX_SAFE_INTEGER);
-      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t)));
+      const want = Math.min(room, o.batchSize);
+      const rows = await o.claim(want, t + CLAIM_LEAD_MS, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t - CLAIM_LEAD_MS)));
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
       if (claimed.length === 0) {
@@ -95,8 +103,9 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       const notSent: Array<{ call: ClaimedCall; reason: string }> = [];
       for (const call of claimed) {
         const slot = call.send_at === null ? o.now() : new Date(call.send_at).getTime();
-        if (gate.opened) {
-          notSent.push({ call, reason: 'not sent: circuit breaker opened' });
+        const admission = await gates.admit(call.provider_account);
+        if (!admission.send) {
+          notSent.push({ call, reason: admission.reason });
           continue;
         }
         if (slot >= o.claimStopMs) {
@@ -110,6 +119,10 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
           notSent.push({ call, reason: 'not sent: the provider asked us to slow down' });
           continue;
         }
+        if (gates.opened(call.provider_account)) {
+          notSent.push({ call, reason: 'not sent: circuit breaker opened' });
+          continue;
+        }
         if (at - slot > o.maxLatenessMs) {
           // Sent this late, it could share a one-second window with the next second's calls.
           notSent.push({ call, reason: 'not sent: its rate slot was missed' });
@@ -121,11 +134,6 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         const byReason = new Map<string, ClaimedCall[]>();
         for (const n of notSent) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.call]);
         for (const [reason, calls] of byReason) await o.unclaim(calls, reason);
-      }
-      if (gate.probing && claimed.length > 0) {
-        await Promise.all(inflight);
-        if (gate.state !== 'closed') break;
-        if ((await gate.permit()) !== 'closed') break;
       }
     }
   } finally {

@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CreateCallOutcome, TelephonyProvider } from '../provider.ts';
 import {
   acquireDispatchPermit,
+  blockedAccounts,
   type ClaimedCall,
   claimQueuedCalls,
   type DispatchResultRow,
@@ -19,7 +20,7 @@ import {
 } from '../queries.ts';
 import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
-import { BreakerGate } from './breaker-gate.ts';
+import { BreakerGates } from './breaker-gate.ts';
 import { runClaimLoop } from './claim-loop.ts';
 import { outcomeEffect, requeueRows } from './outcome.ts';
 import { claimHorizonMs, RateHold, slotIntervalMs } from './rate.ts';
@@ -88,23 +89,20 @@ export async function dispatch(
   const intervalMs = slotIntervalMs(settings.providerCallsPerSecond, settings.rateMarginMs);
   const claimStopMs = deadlineMs - Math.min(settings.providerRequestTimeoutMs, MIN_REQUEST_WINDOW_MS) - FINISH_MARGIN_MS;
 
-  const gate = new BreakerGate(
-    () => acquireDispatchPermit(deps.pool, provider.name, new Date(now())),
-    (reason) => {
-      deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, reason });
+  const gates = new BreakerGates(
+    (account) => acquireDispatchPermit(deps.pool, account, new Date(now())),
+    (account, reason) => {
+      deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, account, reason });
       report.error({
         stage: 'breaker',
-        message: `circuit breaker for ${provider.name} opened: ${reason ?? 'provider failures'}`,
+        message: `circuit breaker for account ${account} opened: ${reason ?? 'provider failures'}`,
       });
     },
   );
+  /** The account of each call sent, for the breaker state its answer reports. */
+  const accountOf = new Map<string, string>();
+  let blockedReported = false;
   try {
-    if ((await gate.permit()) === 'open') {
-      report.error({ stage: 'dispatch', message: `circuit breaker for ${provider.name} is open: nothing dispatched` });
-      deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, provider: provider.name });
-      return;
-    }
-
     /** Create-call requests sent and not answered yet. */
     let sending = 0;
     /** Campaigns the provider refused in this run (reported once each). */
@@ -114,15 +112,20 @@ export async function dispatch(
       flushDelayMs: RECORD_FLUSH_DELAY_MS,
       write: (rows) => recordDispatchResults(deps.pool, provider.name, rows),
       applied: (row, state) => {
-        if (row.breaker_success !== undefined) gate.note(state ?? null, row.breaker_reason ?? null);
+        const account = accountOf.get(row.call_id);
+        accountOf.delete(row.call_id);
+        if (row.breaker_success !== undefined && account !== undefined) {
+          gates.note(account, state ?? null, row.breaker_reason ?? null);
+        }
       },
       urgent: (row) =>
         sending === 0 || // nothing else is coming soon: waiting would only delay this one
-        gate.probing || // the probe's answer decides whether dispatch goes on
+        gates.probing || // the probe's answer decides whether the account goes on
         row.breaker_success === false, // the breaker must learn about failures at once
     });
 
     const send = async (call: ClaimedCall): Promise<void> => {
+      accountOf.set(call.call_id, call.provider_account);
       const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
       let outcome: CreateCallOutcome;
       sending++;
@@ -205,7 +208,7 @@ export async function dispatch(
       now,
       sleep,
       hold,
-      gate,
+      gates,
       claim: (want, t, horizonMs) =>
         claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken: phase.leaseToken, horizonMs }),
       queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
@@ -229,7 +232,17 @@ export async function dispatch(
       // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
       beforeDrain: () => batcher.flush(),
     });
+    // Calls that wait because their account's breaker is open: one line per account, not one per call.
+    for (const b of await blockedAccounts(deps.pool, new Date(now()))) {
+      blockedReported = true;
+      const until = b.openUntil ? ` until ${b.openUntil.toISOString()}` : '';
+      report.error({
+        stage: 'dispatch',
+        message: `circuit breaker for account ${b.account} is ${b.state.replace('_', ' ')}${until}: ${b.dueCalls} due calls wait`,
+      });
+      deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, account: b.account, due_calls: b.dueCalls });
+    }
   } finally {
-    r.breaker = gate.state;
+    r.breaker = blockedReported ? 'open' : gates.state;
   }
 }

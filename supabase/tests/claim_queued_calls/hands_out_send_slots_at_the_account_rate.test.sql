@@ -1,0 +1,81 @@
+-- claim_queued_calls() gives every claimed call a send slot from its provider account's rate bucket
+-- (provider_accounts.next_send_at): slots (1000 + rate_margin_ms) / calls_per_second ms apart, shared
+-- by every claim (every dispatcher), only within p_horizon_ms; a 429's retry_at holds the bucket back
+-- for everyone; each account has its own bucket.
+begin;
+\ir ../_helpers.psql
+select plan(10);
+
+update scheduler_settings set rate_margin_ms = 30, provider_calls_per_second = 2;
+update provider_accounts set calls_per_second = null where id = 'default';  -- 2/s from the settings
+insert into provider_accounts (id, calls_per_second) values ('sub', 1);
+
+select tests.create_campaign(cap => 20) as a \gset
+select tests.create_campaign(cap => 20) as b \gset
+update campaigns set provider_account = 'sub' where id = :b;
+select count(*) from tests.add_contacts(:a, 10);
+select count(*) from tests.add_contacts(:b, 10);
+select tests.launch(tests.wednesday_noon());
+
+create temp table first_claim on commit drop as
+  select * from claim_queued_calls(20, null, tests.wednesday_noon(), null, 1600);
+
+select results_eq(
+  $$select provider_account, (extract(epoch from send_at - tests.wednesday_noon()) * 1000)::integer
+      from first_claim order by provider_account, send_at$$,
+  $$values ('default', 0), ('default', 515), ('default', 1030), ('default', 1545), ('sub', 0), ('sub', 1030)$$,
+  'slots are (1000 + margin) / rate apart per account, and only within the horizon (1,600 ms)'
+);
+select is((select count(*)::integer from calls where status = 'queued'), 14, 'the calls beyond the horizon stay queued');
+select is(
+  (select next_send_at from provider_accounts where id = 'default'),
+  tests.wednesday_noon() + interval '2060 milliseconds',
+  'the bucket remembers the next free slot'
+);
+
+-- A second dispatcher claiming at the same instant continues where the first stopped.
+create temp table second_claim on commit drop as
+  select * from claim_queued_calls(20, null, tests.wednesday_noon(), null, 3000);
+select results_eq(
+  $$select provider_account, (extract(epoch from send_at - tests.wednesday_noon()) * 1000)::integer
+      from second_claim order by provider_account, send_at$$,
+  $$values ('default', 2060), ('default', 2575), ('sub', 2060)$$,
+  'a concurrent claim gets the next slots, never the same ones'
+);
+
+-- Every pair of consecutive slots of one account, over both claims, is at least a slot apart.
+select is(
+  (select count(*)::integer from (
+     select send_at - lag(send_at) over (partition by provider_account order by send_at) as gap, provider_account
+       from (select * from first_claim union all select * from second_claim) s) g
+    where g.gap < case when g.provider_account = 'sub' then interval '1030 ms' else interval '515 ms' end),
+  0,
+  'no two slots of an account closer than (1000 + margin) / rate'
+);
+
+-- A 429 (retryable, retry_at in 10 s) for a 'sub' call holds the 'sub' bucket back for everyone.
+select tests.record_batch(tests.wednesday_noon() + interval '100 ms',
+  tests.answer((select call_id from first_claim where provider_account = 'sub' order by send_at limit 1),
+               'retryable', retry_at => tests.wednesday_noon() + interval '10 seconds'));
+select is(
+  (select next_send_at from provider_accounts where id = 'sub'),
+  tests.wednesday_noon() + interval '10 seconds',
+  'a 429 holds the account''s bucket until its retry time'
+);
+select is(
+  (select count(*)::integer from claim_queued_calls(20, null, tests.wednesday_noon() + interval '5 seconds', null, 1000)
+    where provider_account = 'sub'),
+  0,
+  'no call of the held account is claimed before then'
+);
+select is(
+  (select next_send_at from provider_accounts where id = 'default') > tests.wednesday_noon() + interval '3 seconds',
+  true,
+  'the other account''s bucket goes on'
+);
+
+select throws_ok($$select * from claim_queued_calls(1, null, now(), null, -1)$$, '22023', null, 'a negative horizon is refused');
+select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 600001)$$, '22023', null, 'a horizon over 10 minutes is refused');
+
+select * from finish();
+rollback;
