@@ -13,12 +13,15 @@
 // Control API (loopback, no auth, JSON):
 //   GET  /__sim/stats          counters (see SimStats)
 //   GET  /__sim/calls          every call with its callbacks
+//   GET  /__sim/arrivals       arrival time (epoch ms, sub-millisecond) of every create-call request
+//   GET  /__sim/rate?windowMs=1000   the most create-call requests in any window [t, t + windowMs)
 //   GET  /__sim/faults         the fault settings in force
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
-//                              the start options, PRNG re-seeded
+//                              the start options, PRNG re-seeded (body {"seed": N}: with N from now on)
 
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +35,7 @@ import {
   type FaultKind,
   findRule,
   isLoopbackHost,
+  maxRequestsInWindow,
   mergeFaults,
   type NumberRule,
   outOfOrder,
@@ -78,6 +82,8 @@ export interface SimOptions {
   /** Shorthands for timing.ringMs / timing.talkMs. */
   ringMs?: [number, number];
   talkMs?: [number, number];
+  /** Shorthand for timing.noAnswerMs: how long a no-answer rings (default: the request's Timeout). */
+  noAnswerMs?: [number, number];
   /** More To numbers refused as invalid (code 21217), besides Twilio's test numbers. */
   invalidNumbers?: string[];
   /** Send status callbacks at all (default true; off for pure throughput runs). */
@@ -169,8 +175,18 @@ export interface TwilioSimulator {
   faults(): SimFaults;
   stats(): SimStats;
   calls(): SimCall[];
-  /** Forgets calls and counters, cancels pending callbacks, faults back to the start options, re-seeds. */
-  reset(): void;
+  /**
+   * When each create-call request (POST .../Calls.json) arrived, whatever its answer, in arrival
+   * order: epoch milliseconds with sub-millisecond precision (performance.timeOrigin + now()).
+   */
+  createArrivals(): number[];
+  /** The most create-call requests that arrived in any half-open window [t, t + windowMs). */
+  maxRequestsInWindow(windowMs: number): number;
+  /**
+   * Forgets calls and counters, cancels pending callbacks, faults back to the start options,
+   * re-seeds (with `seed` from now on when given: a new series of decisions on the same port).
+   */
+  reset(opts?: { seed?: number }): void;
   /** Resolves when every call has ended and every callback was sent (rejects after timeoutMs). */
   settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -220,13 +236,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   if (!isLoopbackHost(host)) throw new Error(`the simulator listens on loopback only, not ${host}`);
   const accountSid = opts.accountSid ?? `AC${randomBytes(16).toString('hex')}`;
   const authToken = opts.authToken ?? randomBytes(16).toString('hex');
-  const seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
+  let seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
   const timeScale = opts.timeScale ?? 1;
   if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error('timeScale must be a finite number >= 0');
   const timing: SimTiming = {
     ...DEFAULT_TIMING,
     ...(opts.ringMs ? { ringMs: opts.ringMs } : {}),
     ...(opts.talkMs ? { talkMs: opts.talkMs } : {}),
+    ...(opts.noAnswerMs ? { noAnswerMs: opts.noAnswerMs } : {}),
     ...opts.timing,
   };
   const weights = { ...DEFAULT_OUTCOME_WEIGHTS, ...opts.outcomes };
@@ -247,6 +264,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
   let stats = freshStats();
+  let arrivals: number[] = [];
   let states = new Map<string, CallState>();
   let generation = 0;
   let closed = false;
@@ -647,11 +665,24 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     return given.length === expectedAuth.length && timingSafeEqual(given, expectedAuth);
   }
 
-  function handleControl(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, body: string): void {
+  function handleControl(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    query: URLSearchParams,
+    body: string,
+  ): void {
     const parse = (): unknown => (body.trim() ? JSON.parse(body) : {});
     try {
       if (pathname === '/__sim/stats' && req.method === 'GET') return json(res, 200, api.stats());
       if (pathname === '/__sim/calls' && req.method === 'GET') return json(res, 200, api.calls());
+      if (pathname === '/__sim/arrivals' && req.method === 'GET') {
+        return json(res, 200, { arrivals: api.createArrivals() });
+      }
+      if (pathname === '/__sim/rate' && req.method === 'GET') {
+        const windowMs = Number(query.get('windowMs') ?? '1000');
+        return json(res, 200, { windowMs, maxRequests: api.maxRequestsInWindow(windowMs), requests: arrivals.length });
+      }
       if (pathname === '/__sim/faults' && req.method === 'GET') return json(res, 200, api.faults());
       if (pathname === '/__sim/faults' && req.method === 'POST') {
         api.setFaults(parse() as SimFaultsPatch);
@@ -662,7 +693,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         return json(res, 200, api.faults());
       }
       if (pathname === '/__sim/reset' && req.method === 'POST') {
-        api.reset();
+        const b = parse() as { seed?: unknown };
+        if (b.seed !== undefined && (typeof b.seed !== 'number' || !Number.isFinite(b.seed))) {
+          throw new Error('seed must be a number');
+        }
+        api.reset(typeof b.seed === 'number' ? { seed: b.seed } : {});
         return json(res, 200, { ok: true });
       }
       return json(res, 404, { error: 'not_found' });
@@ -686,11 +721,12 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       const url = new URL(req.url ?? '/', 'http://sim.invalid');
       if (tooBig) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
-      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, body);
+      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, url.searchParams, body);
 
       const m = CALLS.exec(url.pathname);
       const isCreate = m !== null && !m[2] && req.method === 'POST';
       if (isCreate) {
+        arrivals.push(performance.timeOrigin + performance.now());
         stats.createRequests++;
         const to = new URLSearchParams(body).get('To');
         if (to) bump(stats.requestsPerNumber, to);
@@ -759,11 +795,15 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     faults: () => structuredClone(faults),
     stats: () => structuredClone(stats),
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
-    reset: () => {
+    createArrivals: () => [...arrivals],
+    maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
+    reset: (o = {}) => {
       cancelEverything();
+      if (o.seed !== undefined) seed = o.seed;
       rng = createRng(seed);
       faults = structuredClone(startFaults);
       stats = freshStats();
+      arrivals = [];
       states = new Map();
       const waiters = idleWaiters;
       idleWaiters = [];
