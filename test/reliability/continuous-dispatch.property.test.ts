@@ -5,16 +5,21 @@
 // event loop are not this process's), and the simulator's signed status callbacks going to the real
 // call-status function behind the Deno gateway (they end calls and free the slots the refills use).
 //
-// Each scenario: 1-3 campaigns (cap 1-6, 20-50 contacts each), the 'default' provider account with a
-// rate of 5-20 calls per second and an optional cap, a global cap, tick budget 1000-1500 ms,
-// background_dispatch_ms 2000-4000, refill_interval_ms 100, rate_margin_ms RATE_MARGIN_MS. Steps:
+// Each scenario: 1-3 campaigns (cap 1-40, 40-120 contacts each; in half of them the campaigns share
+// their phone numbers, with max_calls_per_number_per_day = 1), the 'default' provider account with a
+// rate of 5-20 calls per second and an optional cap (and in a third of them a second account from
+// the start, with its own rate and cap, that some campaigns dial through), a global cap 4-80,
+// provider_calls_per_second 1 or 10 (it sets the claim horizon), tick budget 1000-1500 ms,
+// background_dispatch_ms 2000-4000, refill_interval_ms 100, rate_margin_ms RATE_MARGIN_MS, dispatch
+// concurrency 2-10 and batch size 1-10. The simulator's calls last 0.1-2.2 s. Steps (the first one
+// always starts 1-3 ticks, then 4-12 random ones):
 //
 //   tick        1-3 ticks started at once (not awaited: they overlap the next steps and each other)
 //   wait        100-2000 ms of real time
 //   expire      the dispatch lease's expires_at set in the past (its holder must stop at its next claim)
 //   pause / resume a campaign
 //   rate        an account's calls_per_second changed (5-20)
-//   cap         an account's max_concurrent_calls changed (1-8, or none)
+//   cap         an account's max_concurrent_calls changed (1-30, or none)
 //   account     a second provider account with its own rate and cap (once)
 //   move        a campaign moved to the other account (while its calls are active)
 //
@@ -23,7 +28,8 @@
 //     a poller samples them from SQL every POLL_MS ms in one statement (counts and caps from the same
 //     snapshot) while everything runs, plus tests.invariant_violations() (with the pause periods);
 //   - at most one create request per reserved call, as the simulator saw them (call ids from the
-//     StatusCallback URLs; createdPerNumber: the retry delay is an hour, so a number is called once);
+//     StatusCallback URLs), and per number (createdPerNumber: the retry delay is an hour, and shared
+//     numbers are capped at one call a day, so a number is called once in a scenario);
 //   - the rate: for each account, the most create requests the SIMULATOR received (arrival times) in
 //     any 1000 ms window <= that account's calls_per_second. Which account a request belongs to is
 //     what claim_queued_calls answered for that call (recorded by a thin wrapper around the pool).
@@ -34,17 +40,20 @@
 //     over it. The change runs holding the reservation's advisory lock (so no reservation races it)
 //     and measures the counts it leaves; from then on the poller lets the count shrink, never grow.
 //   - a rate lowered: send slots handed out before the change (at most one claim horizon ahead) are
-//     honoured, so for RATE_CHANGE_GRACE_MS after the change a window may hold the old rate's calls;
-//     a raised rate counts from the moment the change was issued.
+//     honoured, so for rateChangeGraceMs() after the change committed a window may hold the old
+//     rate's calls; a raised rate counts from the moment the change was issued.
 //
-// rate_margin_ms = RATE_MARGIN_MS (100): the bucket spaces calls (1000 + margin) / cps apart, so the
-// k+1-th call after any call leaves at least 1000 + margin ms after it; a one-second window as the
-// simulator measures it only overflows when one request is delayed (client event loop, loopback,
-// the simulator's own event loop) by more than the margin relative to a later one. On this shared
-// 2-core machine, with several dispatchers, a poller, the gateway and PostgreSQL in the same cores,
-// stalls of some tens of ms are common and 50 ms were not a safe bound; 100 ms costs 10% of the
-// nominal rate. The test prints the tightest window it saw (the smallest span of cps+1 consecutive
-// requests of one account: must stay >= 1000 ms).
+// rate_margin_ms = RATE_MARGIN_MS (100): the bucket spaces slots (1000 + margin) / cps apart, so the
+// cps+1-th slot after any slot is 1000 + margin ms after it. The dispatcher sends at most margin / 2
+// after a slot (else it gives the slot up), which leaves margin / 2 for what happens after the send
+// (this process's event loop, loopback, the simulator's event loop): a window as the simulator
+// measures it overflows only when a request is delayed that much more than a later one. Measured
+// here (the summary prints it: send after slot, arrival after send, the tightest window) on a
+// shared 2-core machine at load average ~15: arrival after send p50 10-20 ms, p99 120-230 ms, max
+// up to ~490 ms; the tightest span of cps+1 requests was 1000 ms once at margin 100 (on the edge)
+// and 1024-1103 ms otherwise, 1051 ms in one run at margin 50. 100 (the brief's upper end) costs
+// 10% of the nominal rate; PROP_RATE_MARGIN_MS tries another. The Twilio path of production has
+// more jitter than loopback: the product's default of 30 ms leaves 15 ms for it.
 //
 // Also one deterministic test: two ticks at once at 5 CPS, background_dispatch_ms 5000 (claims stop
 // 1250 ms before a phase's deadline: ~3.75 s of sending): never more than 5 requests in any 1000 ms
@@ -63,10 +72,11 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SqlPool } from '../../supabase/functions/_shared/db.ts';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
+import type { TelephonyProvider } from '../../supabase/functions/_shared/provider.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { startTick, type TickDeps, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
-import { addContacts, createCampaign } from '../support/builders.ts';
+import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
 import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
@@ -103,8 +113,8 @@ function rateChangeGraceMs(globalCps: number): number {
 const stepArb = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('tick' as const), ticks: fc.constantFrom<number>(1, 1, 1, 2, 2, 3) }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 100, max: 2000 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('expire' as const) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), campaign: fc.nat(5) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), campaign: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('resume' as const), campaign: fc.nat(5) }) },
   {
     weight: 2,
@@ -154,6 +164,8 @@ const scenarioArb = fc.record({
     minLength: 1,
     maxLength: 3,
   }),
+  // campaigns share phone numbers, with max_calls_per_number_per_day = 1 (one call per number, across campaigns)
+  sharedNumbers: fc.boolean(),
   // the first step starts ticks (a scenario without any would check nothing)
   firstTicks: fc.integer({ min: 1, max: 3 }),
   steps: fc.array(stepArb, { minLength: 4, maxLength: 12 }),
@@ -265,6 +277,7 @@ function checkRate(
   graceMs: number,
 ): RateReport {
   const report: RateReport = { violations: [], perAccount: {} };
+  const over: Record<string, number> = {};
   for (const [account, times] of arrivals) {
     const t = [...times].sort((a, b) => a - b);
     const history = histories.get(account) ?? [];
@@ -277,7 +290,7 @@ function checkRate(
       const n = j - i + 1;
       fullest = Math.max(fullest, n);
       const bound = rateBoundAt(history, t[i]!, graceMs);
-      if (n > bound) {
+      if (n > bound && (over[account] = (over[account] ?? 0) + 1) <= 3) {
         report.violations.push(
           `rate: account ${account} had ${n} create requests at the simulator within 1000 ms from ` +
             `${new Date(t[i]!).toISOString()} (last at +${t[j]! - t[i]!} ms), over its ${bound} calls per second; ` +
@@ -287,10 +300,21 @@ function checkRate(
       const cps = Math.floor(bound);
       if (bound > 0 && i + cps < t.length) {
         const span = t[i + cps]! - t[i]!;
-        tightest = tightest === null ? span : Math.min(tightest, span);
+        if (tightest === null || span < tightest) {
+          tightest = span;
+          if (VERBOSE) {
+            const gaps = t.slice(i + 1, i + cps + 1).map((x, k) => x - t[i + k]!);
+            console.log(
+              `[tight] ${account} ${span} ms for ${cps + 1} requests at ${new Date(t[i]!).toISOString()}, gaps ${gaps.join(',')}`,
+            );
+          }
+        }
       }
     }
     report.perAccount[account] = { requests: t.length, fullest, tightestMs: tightest };
+    if ((over[account] ?? 0) > 3) {
+      report.violations.push(`rate: account ${account}: ${over[account]! - 3} more windows over its rate`);
+    }
   }
   return report;
 }
@@ -410,10 +434,9 @@ class CapPoller {
         if (fresh()) this.#allowance.set(key, r.n);
         continue;
       }
-      this.violations.push(
-        `caps: ${r.level} ${r.key} held ${r.n} active calls, over its cap of ${r.cap}` +
-          (allowed !== undefined ? ` (a change left it at ${allowed} at most)` : ''),
-      );
+      const v = `caps: ${r.level} ${r.key} held ${r.n} active calls, over its cap of ${r.cap}` +
+        (allowed !== undefined ? ` (a change left it at ${allowed} at most)` : '');
+      if (!this.violations.includes(v)) this.violations.push(v);
     }
   }
 }
@@ -440,17 +463,56 @@ const logger: Logger = {
   },
 };
 
+/** The dispatchers' recorded answers by outcome (requeued ones by reason), over the whole file. */
+const recorded: Record<string, number> = {};
+
 /** Which account claim_queued_calls gave each call (its latest claim: the one that sent it). */
 const claimedAccount = new Map<string, string>();
+
+/** Diagnostics of the rate's slack: each call's send slot (claim), when createCall was called, and when the simulator saw it. */
+const slotOf = new Map<string, number>();
+const sentAt = new Map<string, number>();
+const delays = { lateness: [] as number[], transit: [] as number[] };
+
+/** The real provider, noting when each create request leaves (diagnostics only: the assertions use the simulator's clock). */
+function observedProvider(inner: TelephonyProvider): TelephonyProvider {
+  return {
+    name: inner.name,
+    createCall: (req) => {
+      sentAt.set(req.callId, Date.now());
+      return inner.createCall(req);
+    },
+  };
+}
+
+function percentile(xs: number[], p: number): number | null {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
 
 /** The functions' pool as the tick gets it, recording what every claim answered. */
 function observedPool(inner: SqlPool): SqlPool {
   return {
     query: async (text, values) => {
       const res = await inner.query(text, values);
+      if (text.includes('public.record_dispatch_results(') && typeof values?.[1] === 'string') {
+        // What the answers were: accepted, or calls claimed and put back unsent (why), for the summary.
+        for (const r of JSON.parse(values[1]) as Array<{ outcome: string; reason?: string }>) {
+          const key = r.outcome === 'retryable' ? `requeued: ${r.reason}` : r.outcome;
+          recorded[key] = (recorded[key] ?? 0) + 1;
+        }
+      }
       if (text.includes('public.claim_queued_calls(')) {
-        for (const row of res.rows as Array<{ call_id: string; provider_account: string; release_reason: string | null }>) {
-          if (row.release_reason === null) claimedAccount.set(row.call_id, row.provider_account);
+        for (
+          const row of res.rows as Array<
+            { call_id: string; provider_account: string; release_reason: string | null; send_at: Date | string | null }
+          >
+        ) {
+          if (row.release_reason === null) {
+            claimedAccount.set(row.call_id, row.provider_account);
+            if (row.send_at !== null) slotOf.set(row.call_id, new Date(row.send_at).getTime());
+          }
         }
       }
       return res;
@@ -502,7 +564,7 @@ beforeAll(async () => {
   const functionsUrl = gw.url;
   deps = {
     pool: observedPool(functionsPool),
-    provider: new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url }),
+    provider: observedProvider(new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url })),
     log: logger,
     statusCallbackUrl: (callId: string) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
   };
@@ -522,6 +584,8 @@ async function setUp(s: Scenario): Promise<World> {
   await resetData(db);
   await simReset();
   claimedAccount.clear();
+  slotOf.clear();
+  sentAt.clear();
   poller.reset();
   await updateSettings(db, {
     global_max_concurrent_calls: s.globalCap,
@@ -535,6 +599,7 @@ async function setUp(s: Scenario): Promise<World> {
     provider_request_timeout_ms: 2000,
     queued_call_ttl: '1 day',
   });
+  if (s.sharedNumbers) await db.query('update public.scheduler_settings set max_calls_per_number_per_day = 1');
   const since = Date.now();
   await db.query(`update public.provider_accounts set calls_per_second = $1, max_concurrent_calls = $2 where id = 'default'`, [
     s.account.cps,
@@ -550,9 +615,15 @@ async function setUp(s: Scenario): Promise<World> {
     rates.set(SECOND, [{ from: Date.now(), committed: Date.now(), cps: s.second.cps }]);
   }
   const campaigns: string[] = [];
+  // Shared numbers: one pool, each campaign's contacts a rotation of it (distinct inside a campaign).
+  const pool = freshPhones(Math.max(...s.campaigns.map((c) => c.contacts)));
   for (const [i, spec] of s.campaigns.entries()) {
     const id = await createCampaign(db, { name: `continuous ${i}`, cap: spec.cap, maxAttempts: 3, retryDelay: '1 hour' });
-    await addContacts(db, id, spec.contacts);
+    if (s.sharedNumbers) {
+      await addContacts(db, id, Array.from({ length: spec.contacts }, (_, k) => pool[(k + i * 7) % pool.length]!));
+    } else {
+      await addContacts(db, id, spec.contacts);
+    }
     campaigns.push(id);
   }
   if (s.second) {
@@ -739,16 +810,18 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   const now = await violationsNow(w, graceMs);
   v.push(...now.violations);
   v.push(...(await invariantViolations(db, { allowRunning: false, pauses: w.pauses })));
-  v.push(...(await overDialledNumbers(db, stats.createdPerNumber)));
+  // Numbers called more often than their contacts were dialled (with shared numbers, the number's contacts together).
+  if (!w.s.sharedNumbers) v.push(...(await overDialledNumbers(db, stats.createdPerNumber)));
   // Every call the simulator created is ours, was dialled once, and its final callback was applied.
   const calls = await simGet<SimCallLike[]>('/__sim/calls');
-  const { rows } = await db.query<{ id: string; status: string; provider_call_id: string | null }>(
-    `select id::text, status::text, provider_call_id from public.calls where dialed_at is not null`,
+  const { rows } = await db.query<{ id: string; status: string; provider_call_id: string | null; to_phone: string }>(
+    `select id::text, status::text, provider_call_id, to_phone from public.calls where dialed_at is not null`,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const c of calls) {
     const row = byId.get(callIdOf(c) ?? '');
     if (!row) v.push(`simulator call ${c.sid} (call ${callIdOf(c)}) is not a dialled call of ours`);
+    else if (row.to_phone !== c.to) v.push(`call ${row.id} is to ${row.to_phone}, the simulator dialled ${c.to}`);
     else if (row.provider_call_id !== c.sid) v.push(`call ${row.id}: provider id ${row.provider_call_id}, simulator ${c.sid}`);
     else if (['queued', 'dialing', 'unknown', 'ringing', 'in_progress'].includes(row.status)) {
       v.push(`call ${row.id} is still ${row.status} after the simulator ended it (${c.status}) and its callbacks were delivered`);
@@ -759,9 +832,17 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   );
   totals.refillReserved += reserved[0]!.n;
   totals.requests += calls.length;
+  for (const c of calls) {
+    const id = callIdOf(c) ?? '';
+    const slot = slotOf.get(id);
+    const sent = sentAt.get(id);
+    if (slot !== undefined && sent !== undefined) delays.lateness.push(sent - slot);
+    if (sent !== undefined) delays.transit.push(c.createdAt - sent);
+  }
   if (VERBOSE) {
-    const { rows: runs } = await db.query<{ r: number; l: number; e: number }>(
+    const { rows: runs } = await db.query<{ r: number; l: number; q: number; x: number; e: number }>(
       `select coalesce(sum(calls_reserved), 0)::int as r, coalesce(sum(calls_launched), 0)::int as l,
+              coalesce(sum(calls_requeued), 0)::int as q, coalesce(sum(calls_released), 0)::int as x,
               coalesce(sum(jsonb_array_length(errors)), 0)::int as e from public.scheduler_runs`,
     );
     console.log(
@@ -842,8 +923,11 @@ describe('continuous dispatch under random steps in real time (ticks, background
           `${poller.samples} cap samples, caps reached ${
             JSON.stringify(totals.capsReached)
           }; tightest window: ${totals.tightestMs} ms for cps+1 requests ` +
-          `(>= 1000 keeps the rate); fullest windows: ${totals.fullestVsRate.join('; ')}; ` +
-          `events ${JSON.stringify(logEvents)}`,
+          `(>= 1000 keeps the rate; ${1000 + RATE_MARGIN_MS} without delays); send after its slot p50/p99/max ` +
+          `${percentile(delays.lateness, 50)}/${percentile(delays.lateness, 99)}/${percentile(delays.lateness, 100)} ms, ` +
+          `simulator arrival after the send p50/p99/max ${percentile(delays.transit, 50)}/${percentile(delays.transit, 99)}/` +
+          `${percentile(delays.transit, 100)} ms; fullest windows: ${totals.fullestVsRate.join('; ')}; ` +
+          `answers recorded ${JSON.stringify(recorded)}; events ${JSON.stringify(logEvents)}`,
       );
       expect(logErrors).toEqual([]);
       expect(totals.scenarios).toBe(PATH ? 1 : RUNS);
