@@ -69,8 +69,8 @@
 // never more than 5 requests in any 1000 ms window at the simulator, both dispatchers sent calls, and
 // at least 10 calls in all (the bucket's ceiling is ~17).
 //
-// FC_SEED=<n> explores other scenarios, FC_RUNS=<n> runs more of them (default RUNS: 10 scenarios,
-// 5-13 steps each, ~1 minute here); a failure prints the seed and the shrunk path (replay with
+// FC_SEED=<n> explores other scenarios, FC_RUNS=<n> runs more of them (default RUNS: 14 scenarios,
+// 5-13 steps each, ~80 s here); a failure prints the seed and the shrunk path (replay with
 // FC_SEED and FC_PATH; FC_TIME_LIMIT_MS bounds the shrinking, default 6 minutes). Steps run in real
 // time, so a replay follows the same steps but not the same timings. PROP_VERBOSE=1 prints each
 // scenario.
@@ -97,7 +97,7 @@ import { ACTIVE } from '../support/rows.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEED = Number(process.env.FC_SEED ?? 20261130);
-const RUNS = Number(process.env.FC_RUNS ?? 10);
+const RUNS = Number(process.env.FC_RUNS ?? 14);
 const PATH = process.env.FC_PATH;
 /** PROP_VERBOSE=1: one line per scenario (what it did, the highest counts against their caps). */
 const VERBOSE = process.env.PROP_VERBOSE === '1';
