@@ -134,6 +134,7 @@ as $$
 #variable_conflict use_column
 declare
   v_settings public.scheduler_settings;
+  v_blocked bigint[];
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1, got %', p_limit using errcode = 'invalid_parameter_value';
@@ -148,6 +149,7 @@ begin
       using errcode = 'SL001', hint = 'Another dispatcher took over; stop claiming.';
   end if;
   v_settings := public._settings();
+  v_blocked := public._dispatch_blocked_campaigns(p_now, v_settings.breaker_cooldown);
   -- The rate buckets: every dispatcher's claim serialises here, on the account rows, in id order
   -- (a short wait: one statement), so two claims never hand out the same slot.
   perform 1 from public.provider_accounts a order by a.id for update;
@@ -159,9 +161,7 @@ begin
      where cl.status = 'queued'
        and cl.dispatch_after <= p_now
        -- The calls of an account whose circuit breaker is open (or probing) stay queued.
-       and not public._account_dispatch_blocked(
-             (select c.provider_account from public.campaigns c where c.id = cl.campaign_id), p_now,
-             v_settings.breaker_cooldown)
+       and cl.campaign_id <> all (v_blocked)
      order by cl.dispatch_after, cl.id
      limit p_limit
        for update skip locked

@@ -194,5 +194,23 @@ as $$
      where b.account = p_account), false)
 $$;
 
+-- _dispatch_blocked_campaigns(): the campaigns whose account is blocked (_account_dispatch_blocked),
+-- computed once per statement (usually none): a claim filters its candidates with a plain array
+-- test instead of a per-row lookup, and still walks the queue's index in order.
+create function public._dispatch_blocked_campaigns(p_now timestamptz, p_cooldown interval)
+returns bigint[]
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(array_agg(c.id), '{}')
+    from public.campaigns c
+   where c.provider_account in (
+           select b.account from public.provider_circuit_breakers b
+            where public._account_dispatch_blocked(b.account, p_now, p_cooldown))
+$$;
+
 revoke all on function public._account_dispatch_blocked(text, timestamptz, interval) from public, anon, authenticated;
 grant execute on function public._account_dispatch_blocked(text, timestamptz, interval) to service_role;
+revoke all on function public._dispatch_blocked_campaigns(timestamptz, interval) from public, anon, authenticated;
+grant execute on function public._dispatch_blocked_campaigns(timestamptz, interval) to service_role;

@@ -145,7 +145,7 @@ describe('provider accounts', () => {
     expect((b.json as { errors: unknown[] }).errors).toEqual([
       expect.objectContaining({
         stage: 'dispatch',
-        message: expect.stringMatching(/circuit breaker for account sub is open until .*: \d+ due calls wait/),
+        message: expect.stringMatching(/circuit breaker for account sub is open until .*: \d+ queued calls wait/),
       }),
     ]);
   });

@@ -8,11 +8,12 @@
 //   (a) 40 due contacts, cap 7, 12 ticks through PgBouncer: everyone is called, no tick skipped
 //       (with a session advisory lock, the scheduler stopped after two ticks); the same directly
 //   (b) the pooler's server connections are terminated mid-tick
-//   (c) the lease holder is SIGKILLed mid-dispatch: ticks are skipped until the lease expires, then
-//       the next tick takes over; nothing is dialled twice
-//   (d) a second tick while the lease is held is 'skipped', one run row each
-//   (e) the lease expires under a holder that still works (another holder takes it): the old
-//       holder's next claim is refused (fencing, SL001), nothing more is dialled by it
+//   (c) a dispatcher is SIGKILLed mid-tick: the next tick does not wait and dials the rest; killed in
+//       the background (holding the lease): the next tick takes the lease over at once
+//   (d) a second tick while a background dispatcher holds the lease helps, then takes it over; the
+//       first stops (handed over), one run row each
+//   (e) the lease is taken from a holder that still works: the old holder's next claim is refused
+//       (fencing, SL001), it stops and nothing more is dialled by it
 // and DATABASE_URL (the pooler, as docs/DEPLOY.md says to set it) wins over SUPABASE_DB_URL.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -246,9 +247,8 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
   }, 120_000);
 });
 
-describe('(c) the lease holder is killed mid-dispatch', () => {
-  it('ticks are skipped until the lease expires, then the next tick takes over; nothing is dialled twice', async () => {
-    // A short budget, so the lease's TTL (budget + grace) is short too.
+describe('(c) a dispatcher is killed', () => {
+  it('mid-tick: the next tick does not wait, it dials the rest; nothing is dialled twice', async () => {
     const { numbers } = await seed(
       6,
       6,
@@ -264,104 +264,123 @@ describe('(c) the lease holder is killed mid-dispatch', () => {
     await victim.stop('SIGKILL');
     expect((await killedTick).status, 'the killed tick never answered').toBe(0);
     const createdAtKill = sim.stats().created;
-
-    const lease = await dispatchLease(db);
-    expect(lease, 'the dead holder still holds the lease').toMatchObject({ held: true });
     const [killedRun] = await runRows();
     expect(killedRun!.status).toBe('running');
-    expect(lease!.holder).toContain(`run ${killedRun!.id} `);
 
     sim.setFaults({ latencyMs: null, dropCallbackRate: null });
     const gw = await gateway(env);
-    const runIds: string[] = [];
-    // Before the TTL: skipped, one run row, nothing dialled.
-    const early = await tick(gw.url, env.CRON_SECRET!);
-    runIds.push(String(early.body.run_id));
-    const stillHeld = (await dispatchLease(db))?.held === true;
-    if (stillHeld) expect(early.body).toMatchObject({ status: 'skipped', launched: 0 });
-
-    await waitForDispatchLeaseExpiry(db);
-    const takeover = await tick(gw.url, env.CRON_SECRET!);
-    expect(takeover.status).toBe(200);
-    expect(takeover.body.status, JSON.stringify(takeover.body)).toBe('ok');
-    runIds.push(String(takeover.body.run_id));
-    expect((await dispatchLease(db))?.holder).toContain(`run ${String(takeover.body.run_id)} `);
+    const next = await tick(gw.url, env.CRON_SECRET!);
+    expect(next.status).toBe(200);
+    expect(next.body.status, JSON.stringify(next.body)).toBe('ok');
 
     // The calls the killed tick had claimed stay dialing (never re-sent); the rest were dialled by
-    // the ticks after it, once each.
+    // the next tick, once each.
     const { rows: byRun } = await db.query<{ run: string; n: number }>(
       `select dispatch_run_id::text as run, count(*)::int as n from public.calls where dialed_at is not null group by 1`,
     );
     const claimedBy = Object.fromEntries(byRun.map((r) => [r.run, r.n]));
-    const launchedAfter = Number(early.body.launched ?? 0) + Number(takeover.body.launched);
     expect(createdAtKill).toBeGreaterThan(0);
-    expect((claimedBy[killedRun!.id] ?? 0) + launchedAfter).toBe(numbers.length);
-    expect(sim.stats().created).toBe(createdAtKill + launchedAfter);
+    expect((claimedBy[killedRun!.id] ?? 0) + Number(next.body.launched)).toBe(numbers.length);
+    expect(sim.stats().created).toBe(createdAtKill + Number(next.body.launched));
     await expectInvariants(sim, { allowRunning: true });
-    await expectOneRunRowPerTick(runIds, 1);
-    const { rows: running } = await db.query<{ id: string }>(
-      `select id::text from public.scheduler_runs where status = 'running'`,
+    await expectOneRunRowPerTick([String(next.body.run_id)], 1);
+  }, 120_000);
+
+  it('in the background: its lease outlives it, the next tick takes it over at once; nothing is dialled twice', async () => {
+    const { numbers } = await seed(
+      12,
+      12,
+      'provider_calls_per_second = 2, rate_margin_ms = 200, dispatch_concurrency = 2, global_max_concurrent_calls = 100, tick_budget_ms = 2000, background_dispatch_ms = 60000',
     );
-    expect(running.map((r) => r.id)).toEqual([killedRun!.id]);
+    const sim = await simulator({ faults: { dropCallbackRate: 1 } });
+    const env = functionsEnv(sim, {}, poolerDbUrl());
+    const victim = await startGateway(env);
+    cleanups.push(() => victim.stop('SIGKILL'));
+
+    const first = await tick(victim.url, env.CRON_SECRET!);
+    expect(first.body).toMatchObject({ status: 'ok' });
+    expect(first.body.continues_until).not.toBeNull();
+    await waitFor('the background dispatcher holds the lease', async () => (await dispatchLease(db))?.held === true);
+    await waitFor('a call dialled in the background', () => sim.stats().created > Number(first.body.launched));
+    await victim.stop('SIGKILL');
+    const deadLease = await dispatchLease(db);
+    expect(deadLease, 'the dead holder still holds the lease').toMatchObject({ held: true });
+
+    const gw = await gateway(env);
+    await db.query(`update public.scheduler_settings set background_dispatch_ms = 4000`);
+    const next = await tick(gw.url, env.CRON_SECRET!);
+    expect(next.body.status, JSON.stringify(next.body)).toBe('ok');
+    await waitFor(
+      'the next tick took the lease over',
+      async () => (await dispatchLease(db))?.holder.startsWith(`run ${String(next.body.run_id)} `),
+    );
+    expect(BigInt((await dispatchLease(db))!.token)).toBeGreaterThan(BigInt(deadLease!.token));
+    await waitFor('everyone dialled', () => sim.stats().created === numbers.length, { timeoutMs: 30_000 });
+    await waitFor(
+      'the run finished',
+      async () => (await runRows()).find((r) => r.id === String(next.body.run_id))?.status === 'ok',
+    );
+    for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+    await expectInvariants(sim, { allowRunning: true });
   }, 120_000);
 });
 
-describe('(d) a second tick while the lease is held', () => {
-  it("is 'skipped' with a run row of its own; the holder's tick is not disturbed", async () => {
-    await seed(
-      4,
-      4,
-      'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100',
+describe('(d) a second tick while a background dispatcher holds the lease', () => {
+  it('helps, then takes the lease over; the first stops claiming and finishes its run (handed over)', async () => {
+    const { numbers } = await seed(
+      16,
+      16,
+      'provider_calls_per_second = 2, rate_margin_ms = 200, dispatch_concurrency = 2, global_max_concurrent_calls = 100, tick_budget_ms = 2000, background_dispatch_ms = 60000',
     );
-    const sim = await simulator({ faults: { latencyMs: 700 } });
+    const sim = await simulator({ faults: { dropCallbackRate: 1 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const gw = await gateway(env);
 
-    const first = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor('1 call created at the provider', () => sim.stats().created >= 1, { timeoutMs: 20_000 })).toBe(true);
-    expect(await dispatchLease(db)).toMatchObject({ held: true });
+    const first = await tick(gw.url, env.CRON_SECRET!);
+    expect(first.body).toMatchObject({ status: 'ok' });
+    await waitFor(
+      'the first tick dials in the background',
+      async () => (await dispatchLease(db))?.holder.startsWith(`run ${String(first.body.run_id)} `),
+    );
+    await db.query(`update public.scheduler_settings set background_dispatch_ms = 3000`);
     const second = await tick(gw.url, env.CRON_SECRET!);
-    expect(second.status).toBe(200);
-    expect(second.body).toMatchObject({ status: 'skipped', skipped: true, launched: 0, reserved: 0 });
-    const a = await first;
-    expect(a.body).toMatchObject({ status: 'ok', launched: 4 });
+    expect(second.body).toMatchObject({ status: 'ok', skipped: false });
 
-    // Released at the end of the tick: the next one does not wait for the expiry.
+    await waitFor('both runs finished', async () => (await runRows()).every((r) => r.status !== 'running'), {
+      timeoutMs: 30_000,
+    });
+    const { rows } = await db.query<{ id: string; details: Record<string, unknown> }>(
+      `select id::text, details from public.scheduler_runs order by id`,
+    );
+    expect(rows[0]!.details).toMatchObject({ handed_over: true });
+    expect(rows[1]!.details).toMatchObject({ handed_over: false });
+    await expectOneRunRowPerTick([String(first.body.run_id), String(second.body.run_id)]);
     expect(await dispatchLease(db)).toMatchObject({ held: false });
-    const third = await tick(gw.url, env.CRON_SECRET!);
-    expect(third.body).toMatchObject({ status: 'ok' });
-
-    const runs = await runRows();
-    expect(runs.map((r) => r.status)).toEqual(['ok', 'skipped', 'ok']);
-    expect(runs[1]!.calls_launched).toBe(0);
-    await expectOneRunRowPerTick([a.body.run_id, second.body.run_id, third.body.run_id].map(String));
-    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
+    for (const n of numbers) expect(sim.stats().createdPerNumber[n] ?? 0, n).toBeLessThanOrEqual(1);
     await expectInvariants(sim);
   }, 90_000);
 });
 
-describe('(e) the lease expires while its holder still works', () => {
-  it('the old holder notices before it claims more (fencing), nothing is dialled twice, no cap breach', async () => {
+describe('(e) the lease is taken from a holder that still works', () => {
+  it('the old holder notices before it claims more (fencing) and stops; nothing is dialled twice', async () => {
     const { numbers } = await seed(
-      6,
-      6,
-      'provider_calls_per_second = 100, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100',
+      12,
+      12,
+      'provider_calls_per_second = 2, rate_margin_ms = 200, dispatch_concurrency = 1, dispatch_batch_size = 1, global_max_concurrent_calls = 100, tick_budget_ms = 2000, background_dispatch_ms = 60000',
     );
-    const sim = await simulator({ faults: { latencyMs: 1000 } });
+    const sim = await simulator({ faults: { dropCallbackRate: 1 } });
     const env = functionsEnv(sim, {}, poolerDbUrl());
     const gw = await gateway(env);
 
-    const old = tick(gw.url, env.CRON_SECRET!);
-    expect(await waitFor('1 call created at the provider', () => sim.stats().created >= 1, { timeoutMs: 20_000 })).toBe(true);
+    const old = await tick(gw.url, env.CRON_SECRET!);
+    await waitFor('the background dispatcher holds the lease', async () => (await dispatchLease(db))?.held === true);
     const oldLease = await dispatchLease(db);
-    expect(oldLease).toMatchObject({ held: true });
 
-    // Another holder takes the lease as if the old one had expired (its clock an hour ahead),
-    // and counts what the old holder had claimed by then: claims take the lease row FOR SHARE, so
-    // none can slip in between.
+    // Another holder takes the lease over, and counts what the old holder had claimed by then:
+    // claims take the lease row FOR SHARE, so none can slip in between.
     await db.query('begin');
     const { rows: taken } = await db.query<{ acquired: boolean; token: string }>(
-      `select acquired, token::text as token from public.acquire_scheduler_lease('dispatch', 'usurper (test)', 3600000, now() + interval '1 hour')`,
+      `select acquired, token::text as token from public.acquire_scheduler_lease('dispatch', 'usurper (test)', 3600000, now(), true)`,
     );
     const { rows: claimed } = await db.query<{ n: number }>(
       `select count(*)::int as n from public.calls where status <> 'queued'`,
@@ -370,40 +389,23 @@ describe('(e) the lease expires while its holder still works', () => {
     expect(taken[0]).toMatchObject({ acquired: true });
     expect(BigInt(taken[0]!.token)).toBeGreaterThan(BigInt(oldLease!.token));
     const claimedAtTakeover = claimed[0]!.n;
-    expect(claimedAtTakeover).toBeGreaterThan(0);
     expect(claimedAtTakeover).toBeLessThan(numbers.length);
 
-    const a = await old;
-    expect(a.status).toBe(200);
-    expect(a.body.status).toBe('partial');
-    expect(a.body.errors).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ stage: 'dispatch', message: expect.stringMatching(/dispatch lease lost/) }),
-      ]),
+    await waitFor('the old run finished', async () => (await runRows()).every((r) => r.status !== 'running'), {
+      timeoutMs: 20_000,
+    });
+    const { rows: runs } = await db.query<{ status: string; details: Record<string, unknown>; calls_launched: number }>(
+      `select status::text, details, calls_launched from public.scheduler_runs where id = $1`,
+      [String(old.body.run_id)],
     );
+    expect(runs[0]).toMatchObject({ status: 'ok', details: expect.objectContaining({ handed_over: true }) });
     // It claimed nothing after the takeover; what it had sent was answered and recorded.
     expect(await db.query(`select count(*)::int as n from public.calls where status <> 'queued'`).then((r) => r.rows[0].n)).toBe(
       claimedAtTakeover,
     );
     expect(sim.stats().created).toBe(claimedAtTakeover);
-    expect(Number(a.body.launched)).toBe(claimedAtTakeover);
-    const { rows: unrecorded } = await db.query<{ n: number }>(
-      `select count(*)::int as n from public.calls where status = 'dialing' and provider_call_id is null`,
-    );
-    expect(unrecorded[0]!.n).toBe(0);
-
-    // While the usurper holds it, ticks are skipped; once it is released the queue is served.
-    const skipped = await tick(gw.url, env.CRON_SECRET!);
-    expect(skipped.body).toMatchObject({ status: 'skipped', launched: 0 });
-    await db.query(`select public.release_scheduler_lease('dispatch', $1)`, [taken[0]!.token]);
-    sim.setFaults({ latencyMs: null });
-    const next = await tick(gw.url, env.CRON_SECRET!);
-    expect(next.body).toMatchObject({ status: 'ok', launched: numbers.length - claimedAtTakeover });
-
-    await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
-    for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+    expect(runs[0]!.calls_launched).toBe(claimedAtTakeover);
     await expectInvariants(sim);
-    await expectOneRunRowPerTick([a.body.run_id, skipped.body.run_id, next.body.run_id].map(String));
   }, 90_000);
 });
 

@@ -246,9 +246,9 @@ export async function claimQueuedCalls(
 export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
   const { rows } = await db.query<{ due: boolean }>(
     `select exists (
-       select 1 from public.calls cl join public.campaigns c on c.id = cl.campaign_id
+       select 1 from public.calls cl
         where cl.status = 'queued' and cl.dispatch_after <= $1
-          and not public._account_dispatch_blocked(c.provider_account, $1, (select s.breaker_cooldown from public._settings() s))
+          and cl.campaign_id <> all (public._dispatch_blocked_campaigns($1, (select s.breaker_cooldown from public._settings() s)))
      ) as due`,
     [now],
   );
@@ -260,23 +260,23 @@ export interface BlockedAccount {
   account: string;
   state: string;
   openUntil: Date | null;
-  dueCalls: number;
+  queuedCalls: number;
 }
 
-/** The accounts whose breaker is open (or probing) while calls of theirs are due: what a run reports. */
+/** The accounts whose breaker is open (or probing) while calls of theirs are queued: what a run reports. */
 export async function blockedAccounts(db: SqlClient, now: Date): Promise<BlockedAccount[]> {
   const { rows } = await db.query<{ account: string; state: string; open_until: Date | null; due: number }>(
     `select b.account, b.state, b.open_until, count(*)::int as due
        from public.calls cl
        join public.campaigns c on c.id = cl.campaign_id
        join public.provider_circuit_breakers b on b.account = c.provider_account
-      where cl.status = 'queued' and cl.dispatch_after <= $1
+      where cl.status = 'queued'
         and public._account_dispatch_blocked(b.account, $1, (select s.breaker_cooldown from public._settings() s))
       group by b.account, b.state, b.open_until
       order by b.account`,
     [now],
   );
-  return rows.map((r) => ({ account: r.account, state: r.state, openUntil: r.open_until, dueCalls: r.due }));
+  return rows.map((r) => ({ account: r.account, state: r.state, openUntil: r.open_until, queuedCalls: r.due }));
 }
 
 /** One provider answer as record_dispatch_results() takes it (see its migration). */

@@ -242,9 +242,11 @@ export async function dispatch(
       const until = b.openUntil ? ` until ${b.openUntil.toISOString()}` : '';
       report.error({
         stage: 'dispatch',
-        message: `circuit breaker for account ${b.account} is ${b.state.replace('_', ' ')}${until}: ${b.dueCalls} due calls wait`,
+        message: `circuit breaker for account ${b.account} is ${
+          b.state.replace('_', ' ')
+        }${until}: ${b.queuedCalls} queued calls wait`,
       });
-      deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, account: b.account, due_calls: b.dueCalls });
+      deps.log.warn('dispatch_skipped_breaker_open', { run_id: r.runId, account: b.account, queued_calls: b.queuedCalls });
     }
   } finally {
     r.breaker = blockedReported ? 'open' : gates.state;
