@@ -1,7 +1,8 @@
 -- Provider accounts without SQL: a monitoring view for Studio (and the admin API's GET /accounts),
 -- and the admin functions behind scheduler-admin's POST / PATCH / DELETE /accounts and the CLI
 -- (`npm run campaign -- accounts ...`). Each write is one statement together with its row in
--- operator_audit_log (who, what, before/after). The fields arrive as JSON already checked by the
+-- operator_audit_log (who, what, before/after; the rows there leave out the rate bucket, which the
+-- dispatcher moves on every claim). The fields arrive as JSON already checked by the
 -- shared zod schema (supabase/functions/_shared/account-schema.ts); the table's CHECK constraints
 -- and the campaigns' foreign key stay the last word.
 --
@@ -68,20 +69,6 @@ $$;
 comment on function public._provider_account_json(text) is
   'Account p_id as a JSON object (its scheduler_account_status row), or null when there is no such account.';
 
--- _provider_account_audit(): the row as the audit trail keeps it (without the rate bucket, which
--- the dispatcher moves on every claim).
-create function public._provider_account_audit(p_row public.provider_accounts)
-returns jsonb
-language sql
-immutable
-set search_path = ''
-as $$
-  select case when p_row.id is null then null else to_jsonb(p_row) - 'next_send_at' end
-$$;
-
-comment on function public._provider_account_audit(public.provider_accounts) is
-  'A provider_accounts row as JSON for operator_audit_log: every column but next_send_at (the rate bucket).';
-
 -- admin_create_provider_account(): a new account {id, provider?, calls_per_second?,
 -- max_concurrent_calls?}, audited as account.create. An id already taken: 23505.
 create function public.admin_create_provider_account(
@@ -108,7 +95,7 @@ begin
     from jsonb_populate_record(null::public.provider_accounts, p_fields) r
   returning * into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.create', 'account ' || v_after.id,
-                                        null, public._provider_account_audit(v_after), p_now);
+                                        null, to_jsonb(v_after) - 'next_send_at', p_now);
   return public._provider_account_json(v_after.id);
 end;
 $$;
@@ -150,8 +137,8 @@ begin
    where a.id = p_id
   returning a.* into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.update', 'account ' || p_id,
-                                        public._provider_account_audit(v_before),
-                                        public._provider_account_audit(v_after), p_now);
+                                        to_jsonb(v_before) - 'next_send_at',
+                                        to_jsonb(v_after) - 'next_send_at', p_now);
   return public._provider_account_json(p_id);
 end;
 $$;
@@ -197,8 +184,8 @@ begin
   delete from public.provider_circuit_breakers b where b.account = p_id;
   delete from public.provider_accounts a where a.id = p_id;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.delete', 'account ' || p_id,
-                                        public._provider_account_audit(v_before), null, p_now);
-  return public._provider_account_audit(v_before);
+                                        to_jsonb(v_before) - 'next_send_at', null, p_now);
+  return to_jsonb(v_before) - 'next_send_at';
 end;
 $$;
 
@@ -208,12 +195,10 @@ comment on function public.admin_delete_provider_account(text, text, bigint, tim
 revoke all on public.scheduler_account_status from anon, authenticated;
 grant select on public.scheduler_account_status to service_role;
 revoke all on function public._provider_account_json(text) from public, anon, authenticated;
-revoke all on function public._provider_account_audit(public.provider_accounts) from public, anon, authenticated;
 revoke all on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) from public, anon, authenticated;
 revoke all on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) from public, anon, authenticated;
 revoke all on function public.admin_delete_provider_account(text, text, bigint, timestamptz) from public, anon, authenticated;
 grant execute on function public._provider_account_json(text) to service_role;
-grant execute on function public._provider_account_audit(public.provider_accounts) to service_role;
 grant execute on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) to service_role;
 grant execute on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) to service_role;
 grant execute on function public.admin_delete_provider_account(text, text, bigint, timestamptz) to service_role;
