@@ -14,6 +14,9 @@
 /** @typedef {import('../supabase/functions/_shared/status.ts').RunRow} RunRow */
 /** @typedef {import('../supabase/functions/_shared/status.ts').RunError} RunError */
 /** @typedef {import('../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
+/** @typedef {import('../supabase/functions/_shared/status.ts').WaitReasonsPayload} WaitReasonsPayload */
+/** @typedef {import('../supabase/functions/_shared/status.ts').ContactWaitRow} ContactWaitRow */
+/** @typedef {import('../supabase/functions/_shared/status.ts').WaitReason} WaitReason */
 /** @typedef {import('../supabase/functions/_shared/campaign-schema.ts').CampaignCreate} CampaignCreate */
 /** @typedef {import('../supabase/functions/_shared/campaign-schema.ts').CampaignAction} CampaignAction */
 /** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields; a refused
@@ -230,6 +233,7 @@ function showDashboard() {
   void loadTokens();
   void loadCampaigns();
   void loadAudit();
+  void loadWaitReasons();
   void loadAccounts();
 }
 
@@ -293,6 +297,7 @@ function renderStatus(data) {
     fmtInt(s.failed_runs_last_hour)
   } failed`;
   renderErrors(errors);
+  renderMachineAnswers(s);
 
   renderCampaigns(Array.isArray(data.campaigns) ? data.campaigns : []);
   renderRuns(Array.isArray(data.runs) ? data.runs : []);
@@ -366,6 +371,12 @@ function renderCampaigns(rows) {
         el('td', { className: 'num', text: fmtInt(c.contacts_exhausted) }),
         el('td', { className: 'num', text: `${fmtInt(c.contacts_invalid)} / ${fmtInt(c.contacts_do_not_call)}` }),
         el('td', { className: 'num', text: fmtInt(c.contacts_total) }),
+        el('td', {
+          className: 'num',
+          testid: 'campaign-machine-answers',
+          text: fmtInt(c.machine_answers_last_day),
+          title: `${fmtInt(c.machine_answers_last_hour)} in the last hour`,
+        }),
       ]);
       tr.firstElementChild?.setAttribute('scope', 'row');
       return tr;
@@ -1016,6 +1027,112 @@ async function loadAudit() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Machine answers: calls answered by a machine (voicemail, fax), counted from the calls by when
+// they ended (scheduler_status), not by the tick that launched them.
+
+/** @param {Partial<SchedulerStatusRow>} s */
+function renderMachineAnswers(s) {
+  $('machine-answers').textContent = `Answered by a machine: ${fmtInt(s.machine_answers_last_hour)} in the last hour, ${
+    fmtInt(s.machine_answers_last_day)
+  } in the last day`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Why not now: GET /wait-reasons (contact_wait_reasons), every 30 s while signed in, and on demand.
+// Evaluated per contact on the server, so not with every 5-second status refresh.
+
+const WAIT_REFRESH_MS = 30_000;
+
+/** @type {Record<WaitReason, string>} */
+const WAIT_LABELS = {
+  'campaign paused': 'Campaign paused',
+  'campaign not started': 'Campaign not started',
+  'campaign ended': 'Campaign ended',
+  'campaign set-up problem': 'Campaign set-up problem',
+  'do-not-call': 'On the do-not-call list',
+  'attempts used': 'All attempts used',
+  'retry later': 'Retry delay not reached',
+  'window closed': 'Calling window closed',
+  'quiet hours': 'Calling-hours rule (quiet hours)',
+  'number in a call': 'Number in a call (another campaign)',
+  'frequency cap': 'Frequency cap (calls per number per 24 h)',
+  due: 'Due: waiting for a free slot',
+};
+
+/**
+ * An instant in the campaign's zone, with the zone named ("Tue, Dec 1, 09:00 America/New_York").
+ * @param {string} iso @param {string} zone
+ */
+function fmtInZone(iso, zone) {
+  const d = new Date(iso);
+  try {
+    const f = new Intl.DateTimeFormat(undefined, {
+      weekday: 'short',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone: zone,
+    });
+    return `${f.format(d)} ${zone}`;
+  } catch {
+    return `${dateTimeFmt.format(d)} (local time; zone ${zone} unknown here)`;
+  }
+}
+
+/** @param {ContactWaitRow} r */
+function waitUntil(r) {
+  if (r.reason === 'campaign paused' || r.reason === 'campaign set-up problem') return r.detail ?? '';
+  if (r.reason === 'window closed' || r.reason === 'quiet hours') {
+    return r.opens_at ? `opens ${fmtInZone(r.opens_at, r.time_zone)}` : 'does not open within 15 days';
+  }
+  if (r.reason === 'campaign not started') return r.opens_at ? `starts ${fmtInZone(r.opens_at, r.time_zone)}` : '';
+  if (r.reason === 'retry later') return r.opens_at ? `next attempt from ${fmtInZone(r.opens_at, r.time_zone)}` : '';
+  return '';
+}
+
+/** @param {ContactWaitRow[]} rows */
+function renderWaitReasons(rows) {
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('wait-table').querySelector('tbody'));
+  /** @type {string | null} */
+  let previous = null;
+  tbody.replaceChildren(
+    ...rows.map((r) => {
+      const first = r.campaign_id !== previous;
+      previous = r.campaign_id;
+      const tr = el('tr', { testid: 'wait-row', className: first ? 'group-start' : '' }, [
+        el('th', { text: first ? r.campaign_name : '', title: `Campaign ${r.campaign_id}` }),
+        el('td', { text: WAIT_LABELS[r.reason] ?? r.reason }),
+        el('td', { className: 'num', text: fmtInt(r.contacts) }),
+        el('td', { testid: 'wait-until', text: waitUntil(r), title: r.opens_at ?? '' }),
+      ]);
+      tr.firstElementChild?.setAttribute('scope', 'row');
+      tr.dataset.campaign = r.campaign_name;
+      tr.dataset.reason = r.reason;
+      if (r.opens_at) tr.dataset.opensAt = r.opens_at;
+      return tr;
+    }),
+  );
+  $('no-waiting').hidden = rows.length > 0;
+}
+
+async function loadWaitReasons() {
+  if (!state.token || $('dashboard').hidden) return;
+  try {
+    const { reasons } = /** @type {WaitReasonsPayload} */ (await api('GET', '/wait-reasons'));
+    renderWaitReasons(reasons);
+  } catch (err) {
+    $('no-waiting').hidden = false;
+    $('no-waiting').textContent = `Cannot read why contacts wait: ${apiProblem(err)}.`;
+  }
+}
+
+function wireWaitReasons() {
+  $('wait-refresh').addEventListener('click', () => void loadWaitReasons());
+  setInterval(() => void loadWaitReasons(), WAIT_REFRESH_MS);
+}
+
 function wireControls() {
   $('campaign-form').addEventListener('submit', (e) => void saveCampaign(/** @type {SubmitEvent} */ (e)));
   $('campaign-new').addEventListener('click', () => fillForm(null));
@@ -1372,6 +1489,7 @@ async function main() {
   $('token-form').addEventListener('submit', (e) => void createToken(/** @type {SubmitEvent} */ (e)));
   $('tokens-refresh').addEventListener('click', () => void loadTokens());
   wireControls();
+  wireWaitReasons();
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {

@@ -35,6 +35,70 @@ describe('the answer URL', () => {
     });
     expect(built.ok && built.params.get('Url')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42');
   });
+
+  const answerUrl = (contactName: string | null | undefined, url = 'https://agent.example/answer?agent=sales') => {
+    const built = buildCreateCallParams({
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      settings: { url },
+      callId: '7',
+      contactId: '42',
+      contactName,
+    });
+    if (!built.ok) throw new Error(built.reason);
+    return built.params.get('Url') ?? '';
+  };
+
+  it("carries the contact's name URL-encoded: spaces, &, =, #, + and unicode survive the round trip", () => {
+    const names = ["Ann O'Neil & Sons", 'a=b#c+d?e/f', 'José Müller-Łukasz', '山田 太郎', 'Zoë 👋', '100% sure'];
+    for (const name of names) {
+      const raw = answerUrl(name);
+      // Nothing of the name breaks out of its parameter: one contact_name, the others intact.
+      expect(raw, name).not.toMatch(/[ #\u0080-\uffff]/);
+      const url = new URL(raw);
+      expect(url.searchParams.getAll('contact_name'), name).toEqual([name]);
+      expect(Object.fromEntries(url.searchParams), name).toEqual({
+        agent: 'sales',
+        call_id: '7',
+        contact_id: '42',
+        contact_name: name,
+      });
+    }
+    expect(answerUrl('Ann & Bob')).toBe(
+      'https://agent.example/answer?agent=sales&call_id=7&contact_id=42&contact_name=Ann+%26+Bob',
+    );
+    expect(answerUrl('José')).toBe('https://agent.example/answer?agent=sales&call_id=7&contact_id=42&contact_name=Jos%C3%A9');
+  });
+
+  it('a contact without a name gets no contact_name (null, absent, empty, blanks), and a forged one is dropped', () => {
+    for (const name of [null, undefined, '', '   ']) {
+      const url = new URL(answerUrl(name, 'https://agent.example/answer?contact_name=forged&agent=sales'));
+      expect(url.searchParams.has('contact_name'), String(name)).toBe(false);
+      expect(Object.fromEntries(url.searchParams)).toEqual({ agent: 'sales', call_id: '7', contact_id: '42' });
+    }
+    expect(new URL(answerUrl('  Ann  ', 'https://agent.example/answer?contact_name=forged')).searchParams.getAll('contact_name'))
+      .toEqual(['Ann']);
+  });
+
+  it('Twiml and ApplicationSid carry nothing of the contact (no URL to extend; Twilio passes an application only its own parameters)', () => {
+    for (const settings of [{ twiml: '<Response><Say>Hi</Say></Response>' }, { application_sid: `AP${'0'.repeat(32)}` }]) {
+      const built = buildCreateCallParams({
+        to: '+15551230000',
+        from: '+15559990000',
+        statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+        settings,
+        callId: '7',
+        contactId: '42',
+        contactName: 'Ann',
+      });
+      expect(built.ok).toBe(true);
+      const sent = built.ok ? built.params.toString() : '';
+      expect(sent).not.toContain('Ann');
+      expect(sent).not.toContain('contact_id');
+      expect(built.ok && built.params.get('Url')).toBeNull();
+    }
+  });
 });
 
 describe('classifyCreateCallResponse', () => {

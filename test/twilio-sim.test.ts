@@ -8,7 +8,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
-import { rfc2822, signTwilioRequest } from '../scripts/twilio-sim/core.ts';
+import {
+  createRng,
+  DEFAULT_TIMING,
+  maxRequestsInWindow,
+  planTimeline,
+  rfc2822,
+  signTwilioRequest,
+} from '../scripts/twilio-sim/core.ts';
 import { type CallbackReceiver, startCallbackReceiver } from './support/net.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -363,6 +370,78 @@ describe('Twilio simulator: control API', () => {
 
   it('listens on loopback only', async () => {
     await expect(startTwilioSimulator({ host: '0.0.0.0' })).rejects.toThrow(/loopback/);
+  });
+});
+
+describe('Twilio simulator: the create-call rate as the provider sees it', () => {
+  it('maxRequestsInWindow counts the fullest half-open window [t, t + windowMs)', () => {
+    expect(maxRequestsInWindow([], 1000)).toBe(0);
+    expect(maxRequestsInWindow([5], 1000)).toBe(1);
+    // Exactly windowMs apart: two windows, never one.
+    expect(maxRequestsInWindow([0, 1000], 1000)).toBe(1);
+    expect(maxRequestsInWindow([0, 999.999], 1000)).toBe(2);
+    expect(maxRequestsInWindow([0, 1000, 2000, 3000], 1000)).toBe(1);
+    // Unsorted input, a dense burst in the middle.
+    expect(maxRequestsInWindow([2500, 0, 1200, 1900, 1300, 2199.5, 4000], 1000)).toBe(4);
+    // Arrivals at the same instant all count.
+    expect(maxRequestsInWindow([7, 7, 7, 1007], 1000)).toBe(3);
+    // 10 per second, evenly spaced: 10 in any one-second window, 1 in any 100 ms window.
+    const even = Array.from({ length: 100 }, (_, i) => i * 100);
+    expect(maxRequestsInWindow(even, 1000)).toBe(10);
+    expect(maxRequestsInWindow(even, 100)).toBe(1);
+    expect(maxRequestsInWindow(even, 100.001)).toBe(2);
+    expect(() => maxRequestsInWindow([1], 0)).toThrow(/windowMs/);
+  });
+
+  it('records the arrival of every create request (whatever its answer) and reports the fullest window', async () => {
+    const sim = await startTwilioSimulator({ seed: 2, timeScale: 0, callbacks: false });
+    try {
+      const before = performance.timeOrigin + performance.now();
+      const body = (i: number) => form({ To: `+1555555${String(4000 + i)}`, From: '+15005550006', Twiml: '<Response/>' });
+      for (let i = 0; i < 3; i++) expect((await call(sim, { body: body(i) })).status).toBe(201);
+      expect((await call(sim, { body: body(9), auth: basic(sim.accountSid, 'wrong') })).status).toBe(401);
+      expect((await call(sim, { method: 'GET', path: `/2010-04-01/Accounts/${sim.accountSid}/Calls/CAx.json` })).status)
+        .toBe(404);
+      const after = performance.timeOrigin + performance.now();
+      const arrivals = sim.createArrivals();
+      expect(arrivals).toHaveLength(4);
+      expect([...arrivals].sort((a, b) => a - b)).toEqual(arrivals);
+      expect(arrivals[0]!).toBeGreaterThanOrEqual(before);
+      expect(arrivals[3]!).toBeLessThanOrEqual(after);
+      expect(sim.maxRequestsInWindow(60_000)).toBe(4);
+      expect(sim.maxRequestsInWindow(1e-6)).toBe(1);
+
+      const fromApi = await fetch(`${sim.url}/__sim/arrivals`).then((r) => r.json() as Promise<{ arrivals: number[] }>);
+      expect(fromApi.arrivals).toEqual(arrivals);
+      const rate = await fetch(`${sim.url}/__sim/rate?windowMs=60000`).then((r) => r.json());
+      expect(rate).toEqual({ windowMs: 60000, maxRequests: 4, requests: 4 });
+      expect((await fetch(`${sim.url}/__sim/rate?windowMs=-1`)).status).toBe(400);
+
+      sim.reset();
+      expect(sim.createArrivals()).toEqual([]);
+      expect(sim.maxRequestsInWindow(1000)).toBe(0);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('noAnswerMs: a no-answer rings that long (scaled), never past the request Timeout', () => {
+    const end = (timeoutSeconds: number, noAnswerMs?: [number, number]) => {
+      const steps = planTimeline(createRng(4), {
+        outcome: 'no-answer',
+        timeoutSeconds,
+        machineDetection: false,
+        timing: { ...DEFAULT_TIMING, initiatedMs: [0, 0], ringingMs: [100, 100], ...(noAnswerMs ? { noAnswerMs } : {}) },
+        timeScale: 0.1,
+      });
+      return steps.at(-1)!;
+    };
+    expect(end(60)).toMatchObject({ status: 'no-answer', atMs: (100 + 60_000) * 0.1 });
+    const ranged = end(60, [20_000, 30_000]);
+    expect(ranged.status).toBe('no-answer');
+    expect(ranged.atMs).toBeGreaterThanOrEqual((100 + 20_000) * 0.1);
+    expect(ranged.atMs).toBeLessThanOrEqual((100 + 30_000) * 0.1);
+    expect(end(15, [20_000, 30_000]).atMs).toBe((100 + 15_000) * 0.1);
   });
 });
 

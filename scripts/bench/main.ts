@@ -8,7 +8,13 @@
 //
 // Options:
 //   --quick               fewer runs, smaller scales (a smoke run: a few minutes)
-//   --only reserve|dispatch|import   (import: a 100,000-row CSV contacts import, rows/s and memory)
+//   --only reserve|dispatch|import|campaign   (import: a 100,000-row CSV contacts import, rows/s and
+//                         memory; campaign: whole campaigns, time-scaled, through the real Edge
+//                         Functions and the simulator: makespan against the ideal bound, baseline
+//                         (minute tick only) and continuous dispatch, CPS 1 and 10; see campaign.ts)
+//   --scale N             campaign: time scale (default 10: a tick every 6 s, calls 10x shorter, rates x10)
+//   --cps 1,10            campaign: provider calls per second before scaling (default 1,10)
+//   --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
 //   --runs N              runs per figure (default 5; --quick 3)
 //   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
 //   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change; recorded in
@@ -53,11 +59,16 @@ import {
 } from './report.ts';
 import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, type DispatchRow, type RunTick } from './dispatch.ts';
+import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable } from './campaign.ts';
 
 interface Args {
   quick: boolean;
-  only: 'reserve' | 'dispatch' | 'import' | null;
+  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | null;
   runs: number;
+  runsGiven: boolean;
+  scale: number;
+  cps: number[] | null;
+  contactsPerSlot: number | null;
   baselineRuns: number | null;
   apply: string[];
   propose: string | null;
@@ -83,6 +94,10 @@ function parseArgs(argv: string[]): Args {
     quick: false,
     only: null,
     runs: 0,
+    runsGiven: false,
+    scale: 10,
+    cps: null,
+    contactsPerSlot: null,
     baselineRuns: null,
     apply: [],
     propose: null,
@@ -106,11 +121,16 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') a.quick = true;
     else if (arg === '--only') {
       const v = value();
-      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import') {
-        throw new Error(`--only takes reserve, dispatch or import, got ${v}`);
+      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign') {
+        throw new Error(`--only takes reserve, dispatch, import or campaign, got ${v}`);
       }
       a.only = v;
-    } else if (arg === '--runs') a.runs = Number(value());
+    } else if (arg === '--runs') {
+      a.runs = Number(value());
+      a.runsGiven = true;
+    } else if (arg === '--scale') a.scale = Number(value());
+    else if (arg === '--cps') a.cps = numbers(value());
+    else if (arg === '--contacts-per-slot') a.contactsPerSlot = Number(value());
     else if (arg === '--baseline-runs') a.baselineRuns = Number(value());
     else if (arg === '--apply') a.apply.push(path.resolve(value()));
     else if (arg === '--propose') a.propose = path.resolve(value());
@@ -131,12 +151,22 @@ function parseArgs(argv: string[]): Args {
   if (!a.runs) a.runs = a.quick ? 3 : 5;
   if (!Number.isInteger(a.runs) || a.runs < 1) throw new Error('--runs must be a positive integer');
   if (!a.out) a.out = path.join(REPO_ROOT, 'bench-results');
+  if (!(a.scale >= 1 && a.scale <= 10)) {
+    throw new Error('--scale must be between 1 and 10 (tick_budget_ms = 10 s / scale is at least 1 s)');
+  }
+  if (a.cps && a.cps.some((c) => c <= 0)) throw new Error('--cps takes positive numbers');
+  if (a.contactsPerSlot !== null && !(Number.isInteger(a.contactsPerSlot) && a.contactsPerSlot >= 1)) {
+    throw new Error('--contacts-per-slot must be a positive integer');
+  }
   return a;
 }
 
 const USAGE = `usage: npm run bench [-- options]
   --quick               fewer runs, smaller scales (a smoke run: a few minutes)
-  --only reserve|dispatch|import
+  --only reserve|dispatch|import|campaign
+  --scale N             campaign: time scale (default 10: ticks every 6 s, calls 10x shorter, rates x10)
+  --cps 1,10            campaign: provider calls per second before scaling (default 1,10)
+  --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
   --runs N              runs per figure (default 5; --quick 3)
   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change)
@@ -271,6 +301,61 @@ function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[
 
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
+/**
+ * Three campaigns with caps 10, 20 and 40 (70 slots; with the outcome mix's mean call of ~50 s
+ * they can place ~1.4 calls a second: at CPS 1 the rate binds, at CPS 10 the caps do), each with
+ * contacts in proportion to its cap so that all three would end together.
+ */
+function campaignPlans(_cps: number, perSlot: number): CampaignPlan[] {
+  return [10, 20, 40].map((cap) => ({ name: `cap${cap}`, cap, contacts: cap * perSlot }));
+}
+
+/**
+ * Sized for ~12 minutes for the whole `--only campaign` (2 runs of 4 configurations) on this 2-core
+ * box: the baseline at CPS 1 (about 9 calls per 6-second tick) takes 2 minutes for 140 contacts.
+ */
+function defaultContactsPerSlot(cps: number, quick: boolean): number {
+  if (quick) return cps >= 10 ? 3 : 1;
+  return cps >= 10 ? 6 : 2;
+}
+
+/** The issue's targets for continuous dispatch (12): >= 95% of the ideal; at CPS 1, >= 57 calls a minute. */
+function campaignTargets(rows: CampaignRow[]): Target[] {
+  const out: Target[] = [];
+  for (const r of rows) {
+    if (r.mode === 'continuous') {
+      out.push({
+        target: `campaign CPS ${r.cps}, continuous: >= 95% of the ideal bound (issue 12: contacts x call time / cap, or / rate)`,
+        measured: `${pct(r.idealRatio.median)} (bound ${r.idealS.median.toFixed(1)} s / makespan ${
+          r.makespanS.median.toFixed(1)
+        } s)`,
+        met: r.idealRatio.median >= 0.95,
+      });
+      out.push({
+        target: `campaign CPS ${r.cps}, continuous: >= 95% of a zero-latency dispatcher with the same calls`,
+        measured: `${pct(r.zeroLatencyRatio.median)} (${r.zeroLatencyS.median.toFixed(1)} s / ${
+          r.makespanS.median.toFixed(1)
+        } s)`,
+        met: r.zeroLatencyRatio.median >= 0.95,
+      });
+      if (r.cps === 1) {
+        out.push({
+          target: 'campaign CPS 1, continuous: >= 57 calls per minute while dialling (steady: 10th-90th percentile creates)',
+          measured: `${r.dialRatePerMinute.median.toFixed(1)} (${r.callsPerMinute.median.toFixed(1)} over the whole makespan)`,
+          met: r.dialRatePerMinute.median >= 57,
+        });
+      }
+    }
+    out.push({
+      target:
+        `campaign CPS ${r.cps}, ${r.mode}: never more than ${r.rate} create requests in any 1 s (as the simulator saw them)`,
+      measured: `${r.maxRequestsPerSecond}`,
+      met: r.maxRequestsPerSecond <= r.rate,
+    });
+  }
+  return out;
+}
+
 function reserveTable(rows: ReserveRow[]): string {
   const proposed = rows.some((r) => r.ms.proposed);
   const header = [
@@ -385,6 +470,8 @@ async function main(): Promise<number> {
   const invariantFailures: { where: string; failures: string[] }[] = [];
   const reserveRows: ReserveRow[] = [];
   let dispatchRows: DispatchRow[] = [];
+  let campaignRows: CampaignRow[] = [];
+  let campaignRuns = 0;
   const importRows: ImportRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
@@ -522,11 +609,43 @@ async function main(): Promise<number> {
       process.stdout.write(`${dispatchTable(dispatchRows)}\n\n`);
     }
 
+    if (args.only === null || args.only === 'campaign') {
+      if (!args.direct && !db.external && !pooler) {
+        pooler = await startPgBouncer({ databaseUrl: db.url, poolSize: args.poolSize ?? 20, log });
+      }
+      campaignRuns = args.runsGiven ? args.runs : 2;
+      const cpsList = args.cps ?? [1, 10];
+      campaignRows = await benchCampaign(db.url, {
+        runs: campaignRuns,
+        scale: args.scale,
+        cpsList,
+        modes: ['baseline', 'continuous'],
+        campaigns: (cps) => campaignPlans(cps, args.contactsPerSlot ?? defaultContactsPerSlot(cps, args.quick)),
+        log,
+        onInvariantFailure,
+        ...(pooler ? { poolerUrl: pooler.url } : {}),
+      });
+      process.stdout.write(
+        `Campaign makespan: ${args.scale}x time-scaled campaigns through the real scheduler-tick and call-status functions ` +
+          `(Deno gateway, database ${
+            pooler ? 'through PgBouncer' : 'direct'
+          }) and the Twilio simulator; median of ${campaignRuns} runs (min..max).\n` +
+          `Times in real seconds (x${args.scale} for real life); calls/min (over the makespan) and steady dial rate ` +
+          `(create requests between the 10th and the 90th percentile one) per unscaled minute; ` +
+          `max creates in 1 s: the most create-call requests the simulator received in any [t, t + 1 s), vs the configured (scaled) rate.\n` +
+          `Bound (a lower bound for any dispatcher): max(rate: max_k floor(k/R) s + h_k, the calls' provider hold times h longest first; ` +
+          `cap: sum of a campaign's hold times / its cap; the longest call). Zero-latency: a dispatcher that refills every ` +
+          `freed slot at once at the full rate, dealt the same calls in the same order (tail included). See docs/performance.md.\n`,
+      );
+      process.stdout.write(`${campaignTable(campaignRows)}\n\n`);
+    }
+
     const targets = [
       ...reserveTargets(reserveRows, 'ours'),
       ...(proposal ? reserveTargets(reserveRows, 'proposed') : []),
       ...dispatchTargets(dispatchRows, 'ours'),
       ...(tickProposal ? dispatchTargets(dispatchRows, 'proposed') : []),
+      ...campaignTargets(campaignRows),
     ];
     if (targets.length) process.stdout.write(`Targets\n${targetsTable(targets)}\n\n`);
     const seconds = (performance.now() - started) / 1000;
@@ -556,6 +675,7 @@ async function main(): Promise<number> {
       reserve: reserveRows,
       dispatch: dispatchRows,
       import: importRows,
+      campaign: campaignRows.length ? { runs: campaignRuns, scale: args.scale, rows: campaignRows } : null,
       targets,
       invariantFailures,
     };

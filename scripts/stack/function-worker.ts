@@ -6,6 +6,8 @@
 //     proxies /functions/v1/<name>/... to it.
 //   - EdgeRuntime.waitUntil(promise): keeps the promise alive after the response is sent (the
 //     worker waits for it before it closes); a rejection is logged, never thrown.
+//   - a 'beforeunload' event on globalThis before the worker shuts down (Supabase dispatches it
+//     near the wall-clock limit), so background work can wind up.
 //
 // Messages: in {type:'start', module, name}, {type:'shutdown'}; out {type:'listening', port},
 // {type:'closed'}.
@@ -72,6 +74,8 @@ self.onmessage = async (e: MessageEvent<StartMessage | { type: 'shutdown' }>) =>
     await import(msg.module);
     if (servers.length === 0) throw new Error(`${msg.name}/index.ts did not call Deno.serve`);
   } else if (msg.type === 'shutdown') {
+    // As Supabase's edge runtime does before it shuts an isolate down: background work may wind up.
+    globalThis.dispatchEvent(new Event('beforeunload'));
     await Promise.allSettled(servers.map((s) => s.shutdown()));
     await Promise.allSettled([...pending]);
     self.postMessage({ type: 'closed' });

@@ -112,6 +112,11 @@ export interface SimTiming {
   ringMs: [number, number];
   /** Talk time of an answered call, ms. */
   talkMs: [number, number];
+  /**
+   * How long a no-answer rings before it ends, ms (never longer than the request's Timeout).
+   * Default: the request's Timeout (Twilio's own no-answer).
+   */
+  noAnswerMs?: [number, number];
 }
 
 export const DEFAULT_TIMING: SimTiming = {
@@ -421,14 +426,17 @@ export function planTimeline(rng: () => number, input: TimelineInput): TimelineS
       });
       break;
     }
-    case 'no-answer':
+    case 'no-answer': {
+      const timeoutMs = input.timeoutSeconds * 1000;
+      const rings = input.timing.noAnswerMs ? Math.min(timeoutMs, between(rng, input.timing.noAnswerMs)) : timeoutMs;
       steps.push({
-        atMs: (ringing + input.timeoutSeconds * 1000) * s,
+        atMs: (ringing + rings) * s,
         event: 'completed',
         status: 'no-answer',
         extra: { CallDuration: '0', SipResponseCode: '487' },
       });
       break;
+    }
     case 'busy':
       steps.push({
         atMs: (ringing + between(rng, input.timing.ringMs) * 0.25) * s,
@@ -447,6 +455,26 @@ export function planTimeline(rng: () => number, input: TimelineInput): TimelineS
       break;
   }
   return steps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider's view of the request rate
+
+/**
+ * The largest number of arrival times (ms, any order) that fall in one half-open window
+ * [t, t + windowMs), over every t: what a provider enforcing "at most N requests per windowMs"
+ * would have counted at worst. Two arrivals exactly windowMs apart never share a window.
+ */
+export function maxRequestsInWindow(arrivals: readonly number[], windowMs: number): number {
+  if (!(windowMs > 0) || !Number.isFinite(windowMs)) throw new Error('windowMs must be a positive number');
+  const t = [...arrivals].sort((a, b) => a - b);
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < t.length; hi++) {
+    while (t[hi]! - t[lo]! >= windowMs) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
 }
 
 /** A permutation of [0, n) that is not the identity (n > 1). */

@@ -13,12 +13,15 @@
 // Control API (loopback, no auth, JSON):
 //   GET  /__sim/stats          counters (see SimStats)
 //   GET  /__sim/calls          every call with its callbacks
+//   GET  /__sim/arrivals       arrival time (epoch ms, sub-millisecond) of every create-call request
+//   GET  /__sim/rate?windowMs=1000   the most create-call requests in any window [t, t + windowMs)
 //   GET  /__sim/faults         the fault settings in force
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
-//                              the start options, PRNG re-seeded
+//                              the start options, PRNG re-seeded (body {"seed": N}: with N from now on)
 
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +35,7 @@ import {
   type FaultKind,
   findRule,
   isLoopbackHost,
+  maxRequestsInWindow,
   mergeFaults,
   type NumberRule,
   outOfOrder,
@@ -61,6 +65,12 @@ export interface SimOptions {
   accountSid?: string;
   /** Default: 32 random hex digits. */
   authToken?: string;
+  /**
+   * Subaccounts of the main account (SID -> auth token): calls are created under
+   * /Accounts/{subaccount}/Calls.json with the main account's credentials, and their status
+   * callbacks carry the subaccount's AccountSid and are signed with its token, as Twilio does.
+   */
+  subaccounts?: Record<string, string>;
   /** Seeds every decision (faults, outcomes, timing). Default: random. */
   seed?: number;
   /** Multiplies every simulated duration (ring, talk, no-answer timeout): 0.01 is 100 times faster. Default 1. */
@@ -72,6 +82,8 @@ export interface SimOptions {
   /** Shorthands for timing.ringMs / timing.talkMs. */
   ringMs?: [number, number];
   talkMs?: [number, number];
+  /** Shorthand for timing.noAnswerMs: how long a no-answer rings (default: the request's Timeout). */
+  noAnswerMs?: [number, number];
   /** More To numbers refused as invalid (code 21217), besides Twilio's test numbers. */
   invalidNumbers?: string[];
   /** Send status callbacks at all (default true; off for pure throughput runs). */
@@ -100,6 +112,8 @@ export interface SimCallback {
 
 export interface SimCall {
   sid: string;
+  /** The account (main or subaccount) the call was created under. */
+  accountSid: string;
   to: string;
   from: string;
   /** Url, Twiml or ApplicationSid, as given. */
@@ -161,8 +175,18 @@ export interface TwilioSimulator {
   faults(): SimFaults;
   stats(): SimStats;
   calls(): SimCall[];
-  /** Forgets calls and counters, cancels pending callbacks, faults back to the start options, re-seeds. */
-  reset(): void;
+  /**
+   * When each create-call request (POST .../Calls.json) arrived, whatever its answer, in arrival
+   * order: epoch milliseconds with sub-millisecond precision (performance.timeOrigin + now()).
+   */
+  createArrivals(): number[];
+  /** The most create-call requests that arrived in any half-open window [t, t + windowMs). */
+  maxRequestsInWindow(windowMs: number): number;
+  /**
+   * Forgets calls and counters, cancels pending callbacks, faults back to the start options,
+   * re-seeds (with `seed` from now on when given: a new series of decisions on the same port).
+   */
+  reset(opts?: { seed?: number }): void;
   /** Resolves when every call has ended and every callback was sent (rejects after timeoutMs). */
   settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -212,13 +236,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   if (!isLoopbackHost(host)) throw new Error(`the simulator listens on loopback only, not ${host}`);
   const accountSid = opts.accountSid ?? `AC${randomBytes(16).toString('hex')}`;
   const authToken = opts.authToken ?? randomBytes(16).toString('hex');
-  const seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
+  let seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
   const timeScale = opts.timeScale ?? 1;
   if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error('timeScale must be a finite number >= 0');
   const timing: SimTiming = {
     ...DEFAULT_TIMING,
     ...(opts.ringMs ? { ringMs: opts.ringMs } : {}),
     ...(opts.talkMs ? { talkMs: opts.talkMs } : {}),
+    ...(opts.noAnswerMs ? { noAnswerMs: opts.noAnswerMs } : {}),
     ...opts.timing,
   };
   const weights = { ...DEFAULT_OUTCOME_WEIGHTS, ...opts.outcomes };
@@ -232,10 +257,14 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const startFaults = mergeFaults({}, opts.faults ?? {});
   const log = opts.log ?? (() => {});
   const expectedAuth = Buffer.from(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`);
+  const subaccounts: Record<string, string> = { ...opts.subaccounts };
+  /** The auth token of the account that owns a call: it signs the call's callbacks. */
+  const tokenOf = (sid: string): string => (Object.hasOwn(subaccounts, sid) ? subaccounts[sid]! : authToken);
 
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
   let stats = freshStats();
+  let arrivals: number[] = [];
   let states = new Map<string, CallState>();
   let generation = 0;
   let closed = false;
@@ -300,7 +329,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     date_created: rfc2822(c.createdAt),
     date_updated: rfc2822(c.endedAt ?? c.startedAt ?? c.createdAt),
     parent_call_sid: null,
-    account_sid: accountSid,
+    account_sid: c.accountSid,
     to: c.to,
     to_formatted: c.to,
     from: c.from,
@@ -320,11 +349,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     caller_name: null,
     queue_time: '0',
     trunk_sid: null,
-    uri: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}.json`,
+    uri: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}.json`,
     subresource_uris: {
-      notifications: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Notifications.json`,
-      recordings: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Recordings.json`,
-      events: `/${API_VERSION}/Accounts/${accountSid}/Calls/${c.sid}/Events.json`,
+      notifications: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Notifications.json`,
+      recordings: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Recordings.json`,
+      events: `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}/Events.json`,
     },
   });
 
@@ -349,7 +378,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       return;
     }
     const params = new URLSearchParams({
-      AccountSid: accountSid,
+      AccountSid: c.accountSid,
       ApiVersion: API_VERSION,
       CallSid: c.sid,
       CallStatus: p.step.status,
@@ -368,10 +397,10 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     let signature: string;
     if (c.statusCallbackMethod === 'GET') {
       url = `${url}${url.includes('?') ? '&' : '?'}${params.toString()}`;
-      signature = signTwilioRequest(authToken, url, new URLSearchParams());
+      signature = signTwilioRequest(tokenOf(c.accountSid), url, new URLSearchParams());
     } else {
       body = params.toString();
-      signature = signTwilioRequest(authToken, url, params);
+      signature = signTwilioRequest(tokenOf(c.accountSid), url, params);
     }
     stats.callbacksSent++;
     if (duplicate) stats.callbacksDuplicated++;
@@ -507,11 +536,13 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   function createCallRecord(
     v: ReturnType<typeof validateCreateCall> & { ok: true },
     answeredWith: SimCall['answeredWith'],
+    owner: string,
   ): SimCall {
     const { value } = v;
     const outcomeRule = findRule([...(faults.numbers ?? [])], value.to, value.from, 'outcome');
     const call: SimCall = {
       sid: `CA${randomBytes(16).toString('hex')}`,
+      accountSid: owner,
       to: value.to,
       from: value.from,
       action: value.action,
@@ -561,7 +592,7 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     return 'ok';
   }
 
-  function handleCreate(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+  function handleCreate(req: http.IncomingMessage, res: http.ServerResponse, body: string, owner: string): void {
     const v = validateCreateCall(String(req.headers['content-type'] ?? ''), body);
     if (!v.ok) return twilioError(res, v.error);
     const { to, from, statusCallback } = v.value;
@@ -605,19 +636,19 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       }
       case '500':
         stats.injected['500']++;
-        if (ambiguousCreates) createCallRecord(v, 500);
+        if (ambiguousCreates) createCallRecord(v, 500, owner);
         log({ event: 'fault', kind: '500', to, created: ambiguousCreates });
         return twilioError(res, { status: 500, code: 20500, message: 'Internal Server Error' });
       case 'hang':
         stats.injected.hang++;
         stats.hanging++;
-        if (ambiguousCreates) createCallRecord(v, 'hang');
+        if (ambiguousCreates) createCallRecord(v, 'hang', owner);
         log({ event: 'fault', kind: 'hang', to, created: ambiguousCreates });
         hangingResponses.add(res);
         res.on('close', () => hangingResponses.delete(res));
         return; // never answered: the client gives up, or close()/reset() drops the connection
       case 'ok': {
-        const call = createCallRecord(v, 201);
+        const call = createCallRecord(v, 201, owner);
         const body201 = resource(call);
         // The resource as it was at creation, even if the timeline moves on during the latency.
         return answer(() => json(res, 201, { ...body201, status: 'queued' }));
@@ -634,11 +665,24 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     return given.length === expectedAuth.length && timingSafeEqual(given, expectedAuth);
   }
 
-  function handleControl(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, body: string): void {
+  function handleControl(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    query: URLSearchParams,
+    body: string,
+  ): void {
     const parse = (): unknown => (body.trim() ? JSON.parse(body) : {});
     try {
       if (pathname === '/__sim/stats' && req.method === 'GET') return json(res, 200, api.stats());
       if (pathname === '/__sim/calls' && req.method === 'GET') return json(res, 200, api.calls());
+      if (pathname === '/__sim/arrivals' && req.method === 'GET') {
+        return json(res, 200, { arrivals: api.createArrivals() });
+      }
+      if (pathname === '/__sim/rate' && req.method === 'GET') {
+        const windowMs = Number(query.get('windowMs') ?? '1000');
+        return json(res, 200, { windowMs, maxRequests: api.maxRequestsInWindow(windowMs), requests: arrivals.length });
+      }
       if (pathname === '/__sim/faults' && req.method === 'GET') return json(res, 200, api.faults());
       if (pathname === '/__sim/faults' && req.method === 'POST') {
         api.setFaults(parse() as SimFaultsPatch);
@@ -649,7 +693,11 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         return json(res, 200, api.faults());
       }
       if (pathname === '/__sim/reset' && req.method === 'POST') {
-        api.reset();
+        const b = parse() as { seed?: unknown };
+        if (b.seed !== undefined && (typeof b.seed !== 'number' || !Number.isFinite(b.seed))) {
+          throw new Error('seed must be a number');
+        }
+        api.reset(typeof b.seed === 'number' ? { seed: b.seed } : {});
         return json(res, 200, { ok: true });
       }
       return json(res, 404, { error: 'not_found' });
@@ -673,11 +721,12 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       const url = new URL(req.url ?? '/', 'http://sim.invalid');
       if (tooBig) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
-      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, body);
+      if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, url.searchParams, body);
 
       const m = CALLS.exec(url.pathname);
       const isCreate = m !== null && !m[2] && req.method === 'POST';
       if (isCreate) {
+        arrivals.push(performance.timeOrigin + performance.now());
         stats.createRequests++;
         const to = new URLSearchParams(body).get('To');
         if (to) bump(stats.requestsPerNumber, to);
@@ -694,10 +743,10 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
           'www-authenticate': 'Basic realm="Twilio API"',
         });
       }
-      if (m[1] !== accountSid) {
+      if (m[1] !== accountSid && !Object.hasOwn(subaccounts, m[1]!)) {
         return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
       }
-      if (isCreate) return handleCreate(req, res, body);
+      if (isCreate) return handleCreate(req, res, body, m[1]!);
       if (m[2] && req.method === 'GET') {
         stats.fetchRequests++;
         const state = states.get(m[2]);
@@ -746,11 +795,15 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     faults: () => structuredClone(faults),
     stats: () => structuredClone(stats),
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
-    reset: () => {
+    createArrivals: () => [...arrivals],
+    maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
+    reset: (o = {}) => {
       cancelEverything();
+      if (o.seed !== undefined) seed = o.seed;
       rng = createRng(seed);
       faults = structuredClone(startFaults);
       stats = freshStats();
+      arrivals = [];
       states = new Map();
       const waiters = idleWaiters;
       idleWaiters = [];

@@ -1,11 +1,15 @@
--- Provider accounts: whom a campaign dials through, with the account's own rate and concurrency.
--- (Every account dials with the functions' TWILIO_ACCOUNT_SID for now: per-account credentials and
--- a per-account circuit breaker are not built yet.) Caps nest: campaign <= account <= global, all counted from the
+-- Provider accounts: whom a campaign dials through (for Twilio an account or one of its
+-- subaccounts), with the account's own rate, concurrency and circuit breaker. Caps nest: campaign <= account <= global, all counted from the
 -- call rows by launch_due_calls(). The account's calls per second is a token bucket kept here
 -- (next_send_at), drawn on by claim_queued_calls() for every dispatcher at once.
 create table public.provider_accounts (
   id text primary key,
   provider text not null default 'twilio',
+  -- Twilio: the subaccount SID the calls are created under, with the main account's credentials
+  -- (null: the functions' TWILIO_ACCOUNT_SID itself). No credential is stored in the database: the
+  -- call-status function verifies a subaccount's callbacks with its auth token from
+  -- TWILIO_SUBACCOUNT_AUTH_TOKENS.
+  account_sid text unique,
   -- Calls per second the provider allows this account (null: scheduler_settings.provider_calls_per_second).
   calls_per_second numeric,
   -- Active calls at most through this account (null: only the global cap).
@@ -17,12 +21,13 @@ create table public.provider_accounts (
   updated_at timestamptz not null default now(),
   constraint provider_accounts_id_is_a_slug check (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
   constraint provider_accounts_provider_is_known check (provider in ('twilio')),
+  constraint provider_accounts_sid_is_twilio check (account_sid ~ '^AC[0-9a-f]{32}$'),
   constraint provider_accounts_rate_is_sane check (calls_per_second > 0 and calls_per_second <= 10000),
   constraint provider_accounts_cap_is_positive check (max_concurrent_calls between 1 and 1000000)
 );
 
 comment on table public.provider_accounts is
-  'Provider accounts (Twilio accounts or subaccounts) campaigns dial through. calls_per_second (null: scheduler_settings.provider_calls_per_second) is shared by every dispatcher through the bucket next_send_at; max_concurrent_calls (null: no own cap) nests between the campaigns'' caps and the global cap. All accounts dial with the functions'' TWILIO_ACCOUNT_SID for now (an account here is a share of its rate and concurrency).';
+  'Provider accounts (Twilio accounts or subaccounts) campaigns dial through. calls_per_second (null: scheduler_settings.provider_calls_per_second) is shared by every dispatcher through the bucket next_send_at; max_concurrent_calls (null: no own cap) nests between the campaigns'' caps and the global cap. account_sid: the Twilio subaccount the calls are created under with the main account''s credentials (null: TWILIO_ACCOUNT_SID).';
 comment on column public.provider_accounts.next_send_at is
   'Rate bucket: the earliest time the next create-call request of this account may go out (claim_queued_calls() hands out send slots from here).';
 

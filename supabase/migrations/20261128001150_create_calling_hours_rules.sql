@@ -4,6 +4,11 @@
 -- in the contact's time zone (else the campaign's). An unknown zone never dials.
 -- Edited in Supabase Studio (or SQL): the reservation (launch_due_calls) and the dial-time check
 -- (claim_queued_calls) read the table on every tick.
+-- A rule allows [start_time, end_time) local time. start_time > end_time is a period that wraps
+-- midnight (22:00-06:00: from 22:00 to 06:00 the next morning); as with campaign windows, the hours
+-- after midnight belong to the day on which the period opened: `days` and `holidays` are checked
+-- against that day (a 22:00-06:00 rule on Friday allows Saturday 03:00, not Monday 03:00).
+-- start_time = end_time is refused (empty or the whole day? say 00:00-24:00 for the whole day).
 
 create table public.calling_hours_rules (
   id bigint generated always as identity primary key,
@@ -17,7 +22,10 @@ create table public.calling_hours_rules (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint calling_hours_rules_prefix_is_e164_start check (prefix = '' or prefix ~ '^\+[1-9][0-9]{0,14}$'),
-  constraint calling_hours_rules_start_before_end check (start_time < end_time),
+  -- start > end wraps midnight; equal is ambiguous (00:00-24:00 is the whole day).
+  constraint calling_hours_rules_start_differs_from_end check (start_time <> end_time),
+  -- 24:00 ends a day, it starts none.
+  constraint calling_hours_rules_start_before_midnight check (start_time < time '24:00'),
   constraint calling_hours_rules_days_are_iso_weekdays check (
     cardinality(days) between 1 and 7 and days <@ '{1,2,3,4,5,6,7}'::smallint[]
   ),
@@ -25,8 +33,16 @@ create table public.calling_hours_rules (
 );
 
 comment on table public.calling_hours_rules is
-  'Calling hours by number prefix (legal quiet hours). Every enabled rule whose prefix starts the number must allow a call (strictest wins): local time in [start_time, end_time) on days (ISO 1 = Monday) and the local date not in holidays, in the contact''s zone (else the campaign''s). Unknown zones never dial. Seeded with the US federal rule (every number, 08:00-21:00) and disabled state examples.';
+  'Calling hours by number prefix (legal quiet hours). Every enabled rule whose prefix starts the number must allow a call (strictest wins): local time in [start_time, end_time) on days (ISO 1 = Monday) and the local date not in holidays, in the contact''s zone (else the campaign''s). start_time > end_time wraps midnight; its hours after midnight belong to the day it opened (days, holidays). Unknown zones never dial. Seeded with the US federal rule (every number, 08:00-21:00) and disabled state examples.';
 comment on column public.calling_hours_rules.prefix is '''''(empty) = every number; else an E.164 prefix such as +1305. Overlapping prefixes all apply.';
+comment on column public.calling_hours_rules.start_time is
+  'Local time from which calls are allowed. After end_time: the period wraps midnight (22:00-06:00), and its hours after midnight belong to the day it opened (days, holidays).';
+comment on column public.calling_hours_rules.end_time is
+  'Local time from which calls are no longer allowed (24:00 = until midnight). Must differ from start_time.';
+comment on constraint calling_hours_rules_start_differs_from_end on public.calling_hours_rules is
+  'start_time = end_time is not a period: use start_time < end_time for a daytime period, start_time > end_time for one that wraps midnight, 00:00-24:00 for the whole day.';
+comment on constraint calling_hours_rules_start_before_midnight on public.calling_hours_rules is
+  'start_time 24:00 starts nothing: write 00:00.';
 
 alter table public.calling_hours_rules enable row level security;
 revoke all on table public.calling_hours_rules from anon, authenticated;
@@ -62,13 +78,27 @@ begin
     when invalid_parameter_value then
       return '{""}'::text[]; -- an unknown zone never dials
   end;
+  -- A rule allows [start_time, end_time) on one of its days that is not a holiday; a period that
+  -- wraps midnight (start_time > end_time) allows from start_time on such a day, and before
+  -- end_time on the day after one (the hours after midnight belong to the day it opened).
   return coalesce(
     (select array_agg(distinct r.prefix order by r.prefix)
        from public.calling_hours_rules r
       where r.enabled
-        and not (v_local::time >= r.start_time and v_local::time < r.end_time
-                 and extract(isodow from v_local)::smallint = any (r.days)
-                 and not (v_local::date = any (r.holidays)))),
+        and not (
+          case
+            when r.start_time < r.end_time then
+              v_local::time >= r.start_time and v_local::time < r.end_time
+              and extract(isodow from v_local)::smallint = any (r.days)
+              and not (v_local::date = any (r.holidays))
+            else
+              (v_local::time >= r.start_time
+               and extract(isodow from v_local)::smallint = any (r.days)
+               and not (v_local::date = any (r.holidays)))
+              or (v_local::time < r.end_time
+                  and extract(isodow from v_local - interval '1 day')::smallint = any (r.days)
+                  and not ((v_local - interval '1 day')::date = any (r.holidays)))
+          end)),
     '{}'::text[]);
 end;
 $$;
@@ -93,7 +123,67 @@ $$;
 comment on function public.calling_hours_allow(timestamptz, text, text) is
   'True when every enabled calling_hours_rules row whose prefix starts p_phone allows a call at p_now in p_time_zone (strictest wins). Unknown or null zones give false.';
 
+-- When a number may be called next (why not now: "window closed until ..."): the first instant at
+-- or after p_now, within 15 days, at which both the calling window and every matching enabled rule
+-- allow it in p_time_zone. Every period of either opens at a window_start or a rule's start_time
+-- (their hours after midnight belong to the day they opened), so those local times on each of the
+-- next 15 days, and p_now itself, are the candidates. Around DST changes a local time names no
+-- instant (spring forward: PostgreSQL reads 02:15 as 03:15, while the period opened when the clock
+-- jumped, 03:00) or two (fall back: 01:30 is read as the later one), so each candidate's hour and
+-- the instant an hour earlier are candidates too; every candidate is checked, the earliest open one
+-- wins. Null: none within 15 days, or an unknown / null zone (never dials). For an operator's
+-- look, not for the reservation.
+create function public.next_calling_time(
+  p_now timestamptz,
+  p_time_zone text,
+  p_window_start time,
+  p_window_end time,
+  p_window_days smallint[],
+  p_phone text
+)
+returns timestamptz
+language plpgsql
+stable
+parallel unsafe
+set search_path = ''
+as $$
+declare
+  v_local timestamp;
+begin
+  if p_now is null or p_time_zone is null or p_phone is null then
+    return null;
+  end if;
+  begin
+    v_local := pg_catalog.timezone(p_time_zone, p_now);
+  exception
+    when invalid_parameter_value then
+      return null; -- an unknown zone never dials
+  end;
+  return (
+    select min(c.at)
+      from (select p_now as at
+            union
+            select v.at
+              from pg_catalog.generate_series(0, 14) as d (n),
+                   (select p_window_start as t
+                    union
+                    select r.start_time from public.calling_hours_rules r
+                     where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)) as s,
+                   lateral (select pg_catalog.timezone(p_time_zone, (v_local::date + d.n)::timestamp + s.t) as at) as o,
+                   lateral (values (o.at), (pg_catalog.date_trunc('hour', o.at)), (o.at - interval '1 hour')) as v (at)
+           ) as c
+     where c.at >= p_now
+       and public.is_within_calling_window(c.at, p_time_zone, p_window_start, p_window_end, p_window_days)
+       and public.calling_hours_allow(c.at, p_time_zone, p_phone));
+end;
+$$;
+
+comment on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) is
+  'The first instant at or after p_now (within 15 days) at which the calling window (p_window_start, p_window_end, p_window_days) and every enabled calling_hours_rules row matching p_phone allow a call in p_time_zone; null when none, or for an unknown or null zone.';
+
 revoke all on function public.closed_calling_hours_prefixes(timestamptz, text) from public, anon, authenticated;
 grant execute on function public.closed_calling_hours_prefixes(timestamptz, text) to service_role;
 revoke all on function public.calling_hours_allow(timestamptz, text, text) from public, anon, authenticated;
 grant execute on function public.calling_hours_allow(timestamptz, text, text) to service_role;
+revoke all on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) from public, anon, authenticated;
+grant execute on function public.next_calling_time(timestamptz, text, time, time, smallint[], text) to service_role;

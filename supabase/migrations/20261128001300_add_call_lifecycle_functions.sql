@@ -122,7 +122,8 @@ returns table (
   release_reason text,
   provider_account text,
   send_at timestamptz,
-  contact_name text
+  contact_name text,
+  account_sid text
 )
 language plpgsql
 set search_path = ''
@@ -168,6 +169,7 @@ begin
   checked as (
     select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, cl.dispatch_after, c.caller_id,
            c.provider, c.provider_settings, c.provider_account, ct.name as contact_name,
+           (select a.account_sid from public.provider_accounts a where a.id = c.provider_account) as account_sid,
            case
              when c.status not in ('QUEUED', 'RUNNING') then 'campaign is ' || lower(c.status::text)
              when c.set_up_problem is not null then 'malformed campaign: ' || c.set_up_problem
@@ -249,7 +251,7 @@ begin
     returning ct.id
   )
   select k.id, k.campaign_id, k.contact_id, k.attempt, k.to_phone, k.caller_id, k.provider,
-         k.provider_settings, k.release_reason, k.provider_account, d.send_at, k.contact_name
+         k.provider_settings, k.release_reason, k.provider_account, d.send_at, k.contact_name, k.account_sid
     from checked k
     left join due d on d.id = k.id
    where k.release_reason is not null or d.id is not null

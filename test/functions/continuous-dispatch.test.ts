@@ -182,6 +182,30 @@ describe('continuous dispatch', () => {
     expect(await invariantViolations(pool)).toEqual([]);
   });
 
+  it('winds up when the runtime shuts the function down (beforeunload): run finished, lease released', async () => {
+    await updateSettings(pool, { background_dispatch_ms: 60_000, provider_calls_per_second: 2 });
+    const campaign = await createCampaign(pool, { cap: 50, maxAttempts: 1 });
+    await addContacts(pool, campaign, freshPhones(50));
+    const own = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }));
+    let runId: string;
+    try {
+      const answer = (await postTick(own, SECRET)).json as { run_id: string; continues_until: string | null };
+      expect(answer.continues_until).not.toBeNull();
+      runId = answer.run_id;
+      await waitFor('the background dispatcher holds the lease', async () => (await dispatchLease(pool))?.held === true);
+      await own.stop('SIGTERM');
+    } finally {
+      await own.stop().catch(() => undefined);
+    }
+    const run = await runRow(pool, runId);
+    expect(run.finished_at).not.toBeNull();
+    expect(run.status).toBe('ok');
+    expect(run.details).toMatchObject({ stopped_by: 'shutdown' });
+    expect(await dispatchLease(pool)).toMatchObject({ held: false });
+    expect(dialledTwice(sim)).toEqual([]);
+    expect(await invariantViolations(pool)).toEqual([]);
+  });
+
   it('several ticks at once share the work and the rate: nobody is skipped, nobody is dialled twice', async () => {
     await updateSettings(pool, { background_dispatch_ms: 0, provider_calls_per_second: 5, tick_budget_ms: 3000 });
     const campaign = await createCampaign(pool, { cap: 30, maxAttempts: 1 });

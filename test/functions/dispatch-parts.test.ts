@@ -24,6 +24,7 @@ const call = (id: number, release: string | null = null): ClaimedCall => ({
   provider_account: 'default',
   send_at: null,
   contact_name: null,
+  account_sid: null,
 });
 
 /** A manual clock: sleep() moves it forward at once. */

@@ -214,6 +214,21 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
     expect(byPhone.get(left2!)).toMatchObject({ status: 'done', attempts: 1 });
     expect(calls.filter((c) => c.campaign === 'retry' && c.answered_by?.startsWith('machine_'))).toHaveLength(4);
     expect(calls.filter((c) => c.answered_by === 'human')).toHaveLength(2);
+    // The machine answers are counted per campaign and in all (the monitoring views the dashboard and
+    // the metrics read): 4 in 'retry' (2 numbers, twice each), 2 in 'done'.
+    const { rows: machineCounts } = await pool.query(
+      `select name, machine_answers_last_hour::int as hour, machine_answers_last_day::int as day
+         from public.scheduler_campaign_progress order by campaign_id`,
+    );
+    expect(machineCounts).toEqual([
+      { name: 'retry', hour: 4, day: 4 },
+      { name: 'done', hour: 2, day: 2 },
+      { name: 'bad caller id', hour: 0, day: 0 },
+    ]);
+    const { rows: [overall] } = await pool.query(
+      'select machine_answers_last_hour::int as hour, machine_answers_last_day::int as day from public.scheduler_status',
+    );
+    expect(overall).toEqual({ hour: 6, day: 6 });
     const refusedContacts = contacts.filter((c) => c.campaign === 'bad caller id');
     expect(refusedContacts).toHaveLength(5);
     for (const c of refusedContacts) {
@@ -225,16 +240,32 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
 });
 
 describe('the call flow learns whom it calls', () => {
-  it("the answer URL carries our call id and contact id, and keeps the campaign's own query", async () => {
+  it("the answer URL carries our call id, contact id and the contact's name, and keeps the campaign's own query", async () => {
     const id = await createCampaign(pool, { providerSettings: { url: 'https://agent.example/answer?agent=sales' } });
-    const [contact] = await addContacts(pool, id, freshPhones(1));
+    const phones = freshPhones(3);
+    const contacts = await addContacts(pool, id, phones);
+    // contacts.name as an import or Studio leaves it: with spaces, & and unicode; empty; none.
+    const names = ['Zoë Ann & Co', '', null];
+    for (const [i, contact] of contacts.entries()) {
+      await pool.query('update public.contacts set name = $2 where id = $1', [contact, names[i]]);
+    }
     const t = await postTick(gw, SECRET);
-    expect(t.json).toMatchObject({ status: 'ok', launched: 1 });
-    const [call] = await callRows(pool, 'campaign_id = $1', [id]);
+    expect(t.json).toMatchObject({ status: 'ok', launched: 3 });
+    const calls = await callRows(pool, 'campaign_id = $1', [id]);
     const seen = sim.calls().filter((c) => c.action.param === 'Url');
-    expect(seen).toHaveLength(1);
-    const url = new URL(seen[0]!.action.value);
-    expect(url.origin + url.pathname).toBe('https://agent.example/answer');
-    expect(Object.fromEntries(url.searchParams)).toEqual({ agent: 'sales', call_id: call!.id, contact_id: contact });
+    expect(seen).toHaveLength(3);
+    for (const [i, contact] of contacts.entries()) {
+      const call = calls.find((c) => c.contact_id === contact);
+      const sent = seen.find((c) => c.to === phones[i]);
+      const url = new URL(sent!.action.value);
+      expect(url.origin + url.pathname).toBe('https://agent.example/answer');
+      expect(Object.fromEntries(url.searchParams)).toEqual({
+        agent: 'sales',
+        call_id: call!.id,
+        contact_id: contact,
+        ...(names[i] ? { contact_name: names[i] } : {}),
+      });
+    }
+    expect(seen.find((c) => c.to === phones[0])!.action.value).toContain('contact_name=Zo%C3%AB+Ann+%26+Co');
   });
 });

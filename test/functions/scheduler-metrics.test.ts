@@ -104,6 +104,27 @@ describe('scheduler-metrics', () => {
     }
   });
 
+  it('counts calls answered by a machine (machine_* or fax) from the call rows, in all and per campaign', async () => {
+    const campaign = await createCampaign(pool, { cap: 10 });
+    const other = await createCampaign(pool, { cap: 10 });
+    await addContacts(pool, campaign, 5);
+    await addContacts(pool, other, 1);
+    expect((await postTick(open, SECRET)).json).toMatchObject({ status: 'ok', launched: 6 });
+    // The callbacks' outcome, written as apply_call_status leaves it: who answered, and when the call ended.
+    await pool.query(
+      `with c as (select id, campaign_id, row_number() over (order by campaign_id, id) as n from public.calls)
+       update public.calls cl
+          set status = 'completed', ended_at = now() - case when c.n = 4 then interval '2 hours' else interval '1 minute' end,
+              answered_by = (array['machine_end_beep', 'fax', 'human', 'machine_start', 'unknown', 'machine_end_other'])[c.n]
+         from c where c.id = cl.id`,
+    );
+    const m = samples((await request(`${open.url}/scheduler-metrics`)).text);
+    expect(m.get('scheduler_machine_answers_last_hour')).toBe(3); // beep, fax, other (machine_start ended 2 h ago)
+    expect(m.get('scheduler_machine_answers_last_day')).toBe(4);
+    expect(m.get(`scheduler_campaign_machine_answers_last_day{campaign_id="${campaign}"}`)).toBe(3);
+    expect(m.get(`scheduler_campaign_machine_answers_last_day{campaign_id="${other}"}`)).toBe(1);
+  });
+
   it('answers an empty system with zeros, not an error', async () => {
     const a = await request(`${open.url}/scheduler-metrics`);
     expect(a.status).toBe(200);

@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import type {
   CampaignProgressRow,
+  ContactWaitRow,
   RunRow,
   SchedulerStatusRow,
   StatusPayload,
   TickResponseBody,
+  WaitReasonsPayload,
 } from '../../supabase/functions/_shared/status.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, resetData } from '../support/db.ts';
@@ -51,6 +53,8 @@ const statusColumns: Columns<SchedulerStatusRow> = {
   active_campaigns: 'string',
   breaker_state: 'string',
   breaker_open_until: 'string',
+  machine_answers_last_hour: 'string',
+  machine_answers_last_day: 'string',
 };
 
 const campaignColumns: Columns<CampaignProgressRow> = {
@@ -76,6 +80,8 @@ const campaignColumns: Columns<CampaignProgressRow> = {
   ends_at: 'string',
   paused_reason: 'string',
   paused_at: 'string',
+  machine_answers_last_hour: 'string',
+  machine_answers_last_day: 'string',
 };
 
 const runColumns: Columns<RunRow> = {
@@ -99,6 +105,17 @@ const runColumns: Columns<RunRow> = {
   duplicate_of: 'string',
   error_count: 'number',
   errors: 'object',
+};
+
+const waitColumns: Columns<ContactWaitRow> = {
+  campaign_id: 'string',
+  campaign_name: 'string',
+  reason: 'string',
+  detail: 'string',
+  contacts: 'string',
+  next_attempt_at: 'string',
+  opens_at: 'string',
+  time_zone: 'string',
 };
 
 const tickColumns: Columns<TickResponseBody> = {
@@ -177,5 +194,15 @@ describe('the status payload', () => {
     // The run log's calls_launched is the tick's launched count (accepted by the provider).
     expect(payload.runs[0]!.calls_launched).toBe(tick.launched);
     expect(payload.runs[0]!.calls_reserved).toBe(tick.reserved);
+
+    // Why not now: the campaign's third contact is due (no room under its cap of 2).
+    const waiting = await fetch(`${gw.url}/scheduler-admin/wait-reasons`, { headers: auth });
+    expect(waiting.status).toBe(200);
+    const why = (await waiting.json()) as WaitReasonsPayload;
+    expect(Object.keys(why).sort()).toEqual(['now', 'reasons']);
+    expect(why.reasons).toHaveLength(1);
+    expect(mismatches(why.reasons[0] as unknown as Record<string, unknown>, waitColumns)).toEqual([]);
+    expect(why.reasons[0]).toMatchObject({ campaign_id: campaign, reason: 'due', contacts: '1', opens_at: null });
+    expect((await fetch(`${gw.url}/scheduler-admin/wait-reasons`)).status).toBe(401);
   });
 });

@@ -35,6 +35,34 @@ export const PublicUrlEnv = z.object({
 });
 export type PublicUrlEnv = z.infer<typeof PublicUrlEnv>;
 
+/** TWILIO_SUBACCOUNT_AUTH_TOKENS: a JSON object of subaccount SID -> auth token (default none). */
+export const subaccountTokens = z
+  .string()
+  .optional()
+  .transform((text, ctx): Record<string, string> => {
+    if (text === undefined || text.trim() === '') return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of subaccount SID -> auth token' });
+      return z.NEVER;
+    }
+    const shape = z.record(
+      z.string().regex(/^AC[0-9a-f]{32}$/, 'keys must be account SIDs (AC + 32 hex digits)'),
+      z.string().min(1),
+    );
+    const checked = shape.safeParse(parsed);
+    if (!checked.success) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a JSON object of subaccount SID -> auth token: ${checked.error.issues[0]?.message}`,
+      });
+      return z.NEVER;
+    }
+    return checked.data;
+  });
+
 export const TwilioEnv = z.object({
   TWILIO_ACCOUNT_SID: requiredString,
   TWILIO_AUTH_TOKEN: requiredString,

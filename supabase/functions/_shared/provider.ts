@@ -31,7 +31,10 @@ export interface CreateCallRequest {
   callId: string;
   /** Our contacts.id, as text: with callId, tells the call flow whom it calls (the answer URL carries both). */
   contactId?: string;
+  /** The contact's name (contacts.name), null or absent when it has none: the answer URL carries it too. */
   contactName?: string | null;
+  /** The (sub)account to create the call under, when not the provider's main account. */
+  accountSid?: string | null;
   to: string;
   from: string;
   /** Where the provider sends status callbacks; it already carries our call id. */

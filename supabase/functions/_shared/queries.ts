@@ -4,7 +4,14 @@
 // here, once.
 
 import type { SqlClient } from './db.ts';
-import type { CampaignProgressRow, RunCountColumns, RunRow, SchedulerStatusRow, StatusPayload } from './status.ts';
+import type {
+  CampaignProgressRow,
+  ContactWaitRow,
+  RunCountColumns,
+  RunRow,
+  SchedulerStatusRow,
+  StatusPayload,
+} from './status.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -208,7 +215,10 @@ export interface ClaimedCall {
   provider_account: string;
   /** The call's send slot from its account's rate bucket (null for a released call): never send before it. */
   send_at: Date | null;
+  /** The contact's name (contacts.name), for the call flow. */
   contact_name: string | null;
+  /** The Twilio subaccount the call is created under (null: the main account). */
+  account_sid: string | null;
 }
 
 /**
@@ -222,7 +232,7 @@ export async function claimQueuedCalls(
 ): Promise<ClaimedCall[]> {
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason, provider_account, send_at, contact_name
+            provider_settings, release_reason, provider_account, send_at, contact_name, account_sid
        from public.claim_queued_calls($1, $2, $3, $4, $5)`,
     [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs))],
   );
@@ -360,6 +370,21 @@ export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'no
   return { status: status.rows[0] ?? null, campaigns: campaigns.rows, runs: runs.rows };
 }
 
+/**
+ * Why not now (public.contact_wait_reasons), for the dashboard: evaluated per contact at now(), so
+ * read on its own route and less often than the status.
+ */
+export async function readWaitReasons(db: SqlClient): Promise<ContactWaitRow[]> {
+  const { rows } = await db.query<ContactWaitRow>(
+    `select campaign_id::text as campaign_id, campaign_name, reason, detail, contacts::text as contacts,
+            next_attempt_at, opens_at, time_zone
+       from public.contact_wait_reasons
+      order by campaign_id, contacts desc, reason
+      limit 1000`,
+  );
+  return rows;
+}
+
 // ---------------------------------------------------------------------------------------------
 // scheduler-metrics
 
@@ -379,6 +404,7 @@ export interface MetricsCampaign {
   active_calls: number;
   max_concurrent_calls: number;
   contacts_remaining: number;
+  machine_answers_last_day: number;
 }
 
 export async function readMetrics(
@@ -392,7 +418,8 @@ export async function readMetrics(
          from public.scheduler_runs group by 1, 2`,
     ),
     db.query<MetricsCampaign>(
-      `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8
+      `select campaign_id::text, name, active_calls::float8, max_concurrent_calls::float8, contacts_remaining::float8,
+              machine_answers_last_day::float8
          from public.scheduler_campaign_progress where status in ('QUEUED', 'RUNNING') order by campaign_id limit 500`,
     ),
   ]);

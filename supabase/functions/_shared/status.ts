@@ -55,6 +55,9 @@ export interface SchedulerStatusRow {
   active_campaigns: BigintText;
   breaker_state: BreakerState;
   breaker_open_until: IsoTime | null;
+  /** Calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour / day. */
+  machine_answers_last_hour: BigintText;
+  machine_answers_last_day: BigintText;
 }
 
 /** One row of public.scheduler_campaign_progress. */
@@ -83,6 +86,46 @@ export interface CampaignProgressRow {
   /** Why the scheduler paused the campaign (the provider refused it as a whole), or null. */
   paused_reason: string | null;
   paused_at: IsoTime | null;
+  /** The campaign's calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour / day. */
+  machine_answers_last_hour: BigintText;
+  machine_answers_last_day: BigintText;
+}
+
+/** Why a campaign's contacts are not being called now (public.contact_wait_reasons). */
+export type WaitReason =
+  | 'campaign paused'
+  | 'campaign not started'
+  | 'campaign ended'
+  | 'campaign set-up problem'
+  | 'do-not-call'
+  | 'attempts used'
+  | 'retry later'
+  | 'window closed'
+  | 'quiet hours'
+  | 'number in a call'
+  | 'frequency cap'
+  | 'due';
+
+/** One row of public.contact_wait_reasons: the contacts of an open campaign waiting for one reason. */
+export interface ContactWaitRow {
+  campaign_id: BigintText;
+  campaign_name: string;
+  reason: WaitReason;
+  /** The paused reason, or the set-up problem. */
+  detail: string | null;
+  contacts: BigintText;
+  /** The earliest next_attempt_at of these contacts. */
+  next_attempt_at: IsoTime | null;
+  /** Until when: the next moment the window and rules allow one of them, the start, or the earliest retry. */
+  opens_at: IsoTime | null;
+  /** The campaign's zone, to show opens_at in. */
+  time_zone: string;
+}
+
+/** scheduler-admin GET /wait-reasons (why not now). */
+export interface WaitReasonsPayload {
+  now: IsoTime;
+  reasons: ContactWaitRow[];
 }
 
 /** The counts of one run, as the run log's columns name them (scheduler_runs). */

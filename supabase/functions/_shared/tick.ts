@@ -30,6 +30,7 @@ import { finishSchedulerRun, readSettings, reserveDueCalls, type RunTrigger, sta
 import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID, isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
+import { onShutdown } from './edge-runtime.ts';
 import type { DispatchSettings } from './queries.ts';
 
 export type TickTrigger = RunTrigger;
@@ -46,6 +47,8 @@ export interface TickResult extends TickOutcome {
   errorsTruncated: number;
   /** The background dispatcher stopped because the next tick took the dispatch lease over. */
   handedOver: boolean;
+  /** Set when the background dispatcher stopped early for another reason ('shutdown': the runtime's beforeunload). */
+  stoppedBy: string | null;
 }
 
 export interface TickDeps {
@@ -95,6 +98,7 @@ class TickState {
     errors: [],
     errorsTruncated: 0,
     handedOver: false,
+    stoppedBy: null,
   };
 
   error(e: TickError): void {
@@ -250,6 +254,14 @@ async function dispatchInBackground(
   deps.log.info('background_dispatch_start', { run_id: runId, until: new Date(untilMs).toISOString(), token: lease.token });
   let lastRefillMs = now();
   const pollMs = Math.min(250, settings.refillIntervalMs);
+  // Near the wall-clock limit the runtime warns (beforeunload): stop claiming, answer what is in
+  // flight, finish the run; the next tick takes over.
+  let shuttingDown = false;
+  const stopListening = onShutdown(() => {
+    shuttingDown = true;
+    r.stoppedBy = 'shutdown';
+    deps.log.warn('background_dispatch_shutdown', { run_id: runId });
+  });
   try {
     await dispatch(
       deps,
@@ -258,6 +270,7 @@ async function dispatchInBackground(
       {
         deadlineMs: untilMs,
         leaseToken: lease.token,
+        stopped: () => shuttingDown,
         idle: async (t) => {
           // Refill: the slots that final status callbacks freed, through the same atomic reservation.
           if (t - lastRefillMs >= settings.refillIntervalMs) {
@@ -265,7 +278,7 @@ async function dispatchInBackground(
             if ((await reserve(deps, state, runId, t, false)) > 0) return true;
           }
           await sleep(Math.min(pollMs, Math.max(0, untilMs - now())));
-          return true;
+          return !shuttingDown;
         },
       },
       now,
@@ -277,6 +290,7 @@ async function dispatchInBackground(
     r.handedOver = true;
     deps.log.info('background_dispatch_handed_over', { run_id: runId, error: coerceError(err).message });
   } finally {
+    stopListening();
     await lease.release();
   }
 }
@@ -356,6 +370,7 @@ async function writeRunEnd(deps: TickDeps, state: TickState): Promise<void> {
           errors_truncated: r.errorsTruncated,
           continued_until: r.continuesUntil,
           handed_over: r.handedOver,
+          stopped_by: r.stoppedBy,
         },
       },
       errors,

@@ -319,7 +319,7 @@ function isHttpUrl(s: string): boolean {
 export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
-    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId'>>,
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName'>>,
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
@@ -345,11 +345,19 @@ export function buildCreateCallParams(
   params.append('From', from);
   if (given('url')) {
     if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
-    // The call flow learns whom it calls: our call id and contact id as query parameters (the
-    // agent fetches the rest by id); the campaign's own query parameters are kept.
+    // The call flow learns whom it calls: our call id, contact id and the contact's name as query
+    // parameters (URL-encoded by URLSearchParams: a space as +, &, = and non-ASCII as %XX UTF-8),
+    // the agent fetches the rest by id; the campaign's own query parameters are kept, ours replace
+    // any of the same name. A contact without a name (null, empty, blanks) gets no contact_name.
+    // Twiml and ApplicationSid carry nothing: inline TwiML has no URL to extend (put the flow at a
+    // Url to learn whom it calls), and Twilio passes a TwiML App only its standard parameters
+    // (CallSid, To, From, ...), so an application finds our call by CallSid (calls.provider_call_id).
     const answerUrl = new URL(s.url);
     if (req.callId) answerUrl.searchParams.set('call_id', req.callId);
     if (req.contactId) answerUrl.searchParams.set('contact_id', req.contactId);
+    const contactName = typeof req.contactName === 'string' ? req.contactName.trim() : '';
+    if (contactName) answerUrl.searchParams.set('contact_name', contactName);
+    else answerUrl.searchParams.delete('contact_name');
     params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';
@@ -601,6 +609,15 @@ export class TwilioProvider implements TelephonyProvider {
     return this.#callsUrl;
   }
 
+  /**
+   * The Calls resource of a subaccount: created there with the main account's credentials, as
+   * Twilio allows a main account to act for its subaccounts.
+   */
+  callsUrlOf(accountSid: string | null | undefined): string {
+    if (!accountSid || accountSid === this.#accountSid) return this.#callsUrl;
+    return `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(accountSid)}/Calls.json`;
+  }
+
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
     let built: CreateCallParamsResult;
     try {
@@ -621,7 +638,7 @@ export class TwilioProvider implements TelephonyProvider {
 
     let res: Response;
     try {
-      res = await this.#fetch(this.callsUrl, {
+      res = await this.#fetch(this.callsUrlOf(req.accountSid), {
         method: 'POST',
         headers: {
           authorization: this.#authorization,

@@ -1,12 +1,25 @@
 // call-status's configuration: what its index.ts reads from the environment, validated once.
 
 import { z } from 'zod';
-import { AuthLimitEnv, DatabaseEnv, needsDatabase, needsPublicUrl, PublicUrlEnv, requiredString } from '../_shared/config.ts';
+import {
+  AuthLimitEnv,
+  DatabaseEnv,
+  needsDatabase,
+  needsPublicUrl,
+  PublicUrlEnv,
+  requiredString,
+  subaccountTokens,
+} from '../_shared/config.ts';
 
 export const CallStatusConfig = z
   .object({
     /** Signs the provider's callbacks (X-Twilio-Signature). */
     TWILIO_AUTH_TOKEN: requiredString,
+    /**
+     * Optional JSON object {"AC…": "auth token"}: the auth tokens of the subaccounts that
+     * provider_accounts.account_sid names; a subaccount's callbacks are signed with its own token.
+     */
+    TWILIO_SUBACCOUNT_AUTH_TOKENS: subaccountTokens,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
     ...PublicUrlEnv.shape,

@@ -14,6 +14,8 @@ export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 export interface CallStatusHandlerOptions {
   db: SqlClient;
   authToken: string;
+  /** Subaccount SID -> auth token: a subaccount's callbacks are signed with its own token. */
+  subaccountTokens?: Readonly<Record<string, string>>;
   /** Public URL of this function as the provider calls it, without query string. */
   publicUrl: string;
   log: Logger;
@@ -35,7 +37,12 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       const requestUrl = new URL(req.url);
       const signedUrl = `${opts.publicUrl}${requestUrl.search}`;
       const signature = req.headers.get('x-twilio-signature') ?? '';
-      if (!signature || !(await verifyTwilioSignature(opts.authToken, signedUrl, params, signature))) {
+      // The callback names its account (AccountSid): a subaccount signs with its own token.
+      const accountSid = params.get('AccountSid') ?? '';
+      const token = opts.subaccountTokens && Object.hasOwn(opts.subaccountTokens, accountSid)
+        ? opts.subaccountTokens[accountSid]!
+        : opts.authToken;
+      if (!signature || !(await verifyTwilioSignature(token, signedUrl, params, signature))) {
         opts.log.warn('callback_signature_invalid', { path: requestUrl.pathname });
         return limiter.refuse(req, info, () => jsonResponse({ error: 'invalid_signature' }, 403));
       }

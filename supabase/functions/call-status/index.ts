@@ -16,6 +16,7 @@ Deno.serve(
       createCallStatusHandler({
         db: createPool(databaseUrl(config), config.DB_POOL_SIZE),
         authToken: config.TWILIO_AUTH_TOKEN,
+        subaccountTokens: config.TWILIO_SUBACCOUNT_AUTH_TOKENS,
         publicUrl: `${publicFunctionsUrl(config)}/call-status`,
         log,
         authLimit: authLimitOf(config),

@@ -6,6 +6,7 @@
 // valid session of a user without the operator role: 403 {error: 'forbidden', message}.
 //
 //   GET    /status         last run, next run, counts, campaigns, recent runs
+//   GET    /wait-reasons   why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
 //   POST   /trigger        a manual tick (rate-limited in the database); audited as tick.trigger
 //   GET    /tokens         the named operator tokens (never a token or its hash)
 //   POST   /tokens         {name, expires_in_days?} -> {id, name, token, expires_at}: the token, shown once
@@ -70,6 +71,7 @@ import {
   readAccount,
   readCampaign,
   readStatus,
+  readWaitReasons,
   recordOperatorAction,
   revokeOperatorToken,
   updateAccount,
@@ -85,7 +87,7 @@ import {
   CampaignPatch,
   describeIssues,
 } from '../_shared/campaign-schema.ts';
-import { type StatusPayload, tickResponseBody } from '../_shared/status.ts';
+import { type StatusPayload, tickResponseBody, type WaitReasonsPayload } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
@@ -327,6 +329,10 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
 
     if (route === 'GET /status') {
       const payload: StatusPayload = { now: now().toISOString(), ...(await readStatus(db)) };
+      return jsonResponse(payload);
+    }
+    if (route === 'GET /wait-reasons') {
+      const payload: WaitReasonsPayload = { now: now().toISOString(), reasons: await readWaitReasons(db) };
       return jsonResponse(payload);
     }
     if (route === 'POST /trigger') {

@@ -172,6 +172,18 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request
           values: [{ value: s.breaker_state && s.breaker_state !== 'closed' ? 1 : 0 }],
         },
         {
+          name: 'scheduler_machine_answers_last_hour',
+          help: 'Calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last hour.',
+          type: 'gauge',
+          values: [{ value: num(s.machine_answers_last_hour) }],
+        },
+        {
+          name: 'scheduler_machine_answers_last_day',
+          help: 'Calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last day.',
+          type: 'gauge',
+          values: [{ value: num(s.machine_answers_last_day) }],
+        },
+        {
           name: 'scheduler_campaign_active_calls',
           help: 'Active calls per campaign.',
           type: 'gauge',
@@ -188,6 +200,15 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Request
           help: 'Contacts pending or in progress per campaign.',
           type: 'gauge',
           values: campaigns.map((c) => ({ labels: { campaign_id: String(c.campaign_id) }, value: num(c.contacts_remaining) })),
+        },
+        {
+          name: 'scheduler_campaign_machine_answers_last_day',
+          help: 'Calls answered by a machine (AnsweredBy machine_* or fax) that ended in the last day, per campaign.',
+          type: 'gauge',
+          values: campaigns.map((c) => ({
+            labels: { campaign_id: String(c.campaign_id) },
+            value: num(c.machine_answers_last_day),
+          })),
         },
       ]);
       return new Response(body, {

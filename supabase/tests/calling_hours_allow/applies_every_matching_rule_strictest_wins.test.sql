@@ -4,7 +4,7 @@
 -- federal rule (every number, 08:00-21:00, enabled) and state examples (disabled).
 begin;
 \ir ../_helpers.psql
-select plan(16);
+select plan(18);
 
 select results_eq(
   $$select prefix, start_time, end_time, enabled from calling_hours_rules order by id$$,
@@ -45,8 +45,14 @@ insert into calling_hours_rules (prefix, start_time, end_time, note) values ('+1
 select is(calling_hours_allow('2026-12-03 18:00:00+00', 'America/Chicago', '+14055550100'), false,
           'a wider overlapping prefix with stricter hours also applies');
 
-select throws_ok($$insert into calling_hours_rules (start_time, end_time) values ('21:00', '08:00')$$,
-                 '23514', null, 'a rule ending before it starts is refused (calling_hours_rules_start_before_end)');
+select throws_ok($$insert into calling_hours_rules (start_time, end_time) values ('08:00', '08:00')$$,
+                 '23514', 'new row for relation "calling_hours_rules" violates check constraint "calling_hours_rules_start_differs_from_end"',
+                 'a rule starting when it ends is refused (a period that wraps midnight has start > end)');
+select throws_ok($$insert into calling_hours_rules (start_time, end_time) values ('24:00', '06:00')$$,
+                 '23514', 'new row for relation "calling_hours_rules" violates check constraint "calling_hours_rules_start_before_midnight"',
+                 'a rule starting at 24:00 is refused (write 00:00)');
+select throws_ok($$insert into calling_hours_rules (start_time) values ('25:00')$$,
+                 '22008', null, 'an impossible time is refused by the type');
 select throws_ok($$insert into calling_hours_rules (days) values ('{0,8}')$$,
                  '23514', null, 'days outside ISO 1-7 are refused');
 select throws_ok($$insert into calling_hours_rules (prefix) values ('1305')$$,

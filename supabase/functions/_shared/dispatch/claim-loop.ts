@@ -54,6 +54,8 @@ export interface ClaimLoopOptions {
   onDeadline(): void;
   /** Called when the loop stops, before it waits for the requests in flight (e.g. flush the answers waiting for a batch). */
   beforeDrain(): void;
+  /** True once the loop should stop claiming (the runtime is shutting the function down). */
+  stopped?: () => boolean;
 }
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
@@ -69,6 +71,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
 
   try {
     for (;;) {
+      if (o.stopped?.()) break;
       const t = o.now();
       if (t >= o.claimStopMs) {
         o.onDeadline();

@@ -72,6 +72,8 @@ export interface DispatchPhase {
    * background, refill and wait for more (true: go on).
    */
   idle: ((now: number) => Promise<boolean>) | null;
+  /** True once this phase should stop claiming (the function is being shut down). */
+  stopped?: () => boolean;
 }
 
 export async function dispatch(
@@ -134,6 +136,7 @@ export async function dispatch(
           callId: call.call_id,
           contactId: call.contact_id,
           contactName: call.contact_name,
+          accountSid: call.account_sid,
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
@@ -231,6 +234,7 @@ export async function dispatch(
       },
       // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
       beforeDrain: () => batcher.flush(),
+      ...(phase.stopped ? { stopped: phase.stopped } : {}),
     });
     // Calls that wait because their account's breaker is open: one line per account, not one per call.
     for (const b of await blockedAccounts(deps.pool, new Date(now()))) {
