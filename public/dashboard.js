@@ -1243,7 +1243,7 @@ function campaignDatesText(startsAt, endsAt, now) {
 // the campaign list names each campaign's account.
 
 /**
- * @typedef {{ id: string, provider: string, calls_per_second: number, own_calls_per_second: number | null,
+ * @typedef {{ id: string, provider: string, account_sid: string | null, calls_per_second: number, own_calls_per_second: number | null,
  *   max_concurrent_calls: number | null, active_calls: number, queued_calls: number,
  *   breaker_state: 'closed' | 'open' | 'half_open', breaker_open_until: string | null,
  *   breaker_last_failure_reason: string | null, campaigns: number, live_campaigns: number,
@@ -1306,6 +1306,7 @@ function renderAccounts(accounts) {
         actions.append(del);
       }
       const name = el('th', { text: a.id });
+      if (a.account_sid) name.append(el('div', { className: 'muted mono', text: a.account_sid }));
       name.setAttribute('scope', 'row');
       const tr = el('tr', { testid: `account-${a.id}` }, [
         name,
@@ -1346,6 +1347,7 @@ function fillAccountSelect(accounts) {
 /** @param {ProviderAccount} a */
 function fillAccountForm(a) {
   input('account-id').value = a.id;
+  input('account-sid').value = a.account_sid ?? '';
   input('account-cps').value = a.own_calls_per_second === null ? '' : String(a.own_calls_per_second);
   input('account-cap').value = a.max_concurrent_calls === null ? '' : String(a.max_concurrent_calls);
   accountResult(`Editing ${a.id}: empty calls per second = the global setting, empty cap = no cap of its own.`);
@@ -1358,7 +1360,9 @@ const numberOrText = (raw) => (raw === '' ? null : Number.isFinite(Number(raw)) 
 async function saveAccount(event) {
   event.preventDefault();
   const id = input('account-id').value.trim();
+  const sid = input('account-sid').value.trim();
   const fields = {
+    account_sid: sid === '' ? null : sid,
     calls_per_second: numberOrText(input('account-cps').value.trim()),
     max_concurrent_calls: numberOrText(input('account-cap').value.trim()),
   };

@@ -14,10 +14,11 @@
 //                                      contacts first; acts only with --yes (or "yes" typed on a terminal)
 //   accounts [list]                    the provider accounts: rate (effective, own), cap, calls now,
 //                                      breaker, campaigns dialling through each
-//   accounts create <id> [--cps <n|default>] [--cap <n|none>]
-//   accounts set <id> [--cps <n|default>] [--cap <n|none>]
-//                                      an account's calls per second (default: the global setting) and
-//                                      its own cap of active calls (none: only the global cap)
+//   accounts create <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+//   accounts set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+//                                      an account's Twilio subaccount SID (none: TWILIO_ACCOUNT_SID), its
+//                                      calls per second (default: the global setting) and its own cap of
+//                                      active calls (none: only the global cap)
 //   accounts delete <id>               refused while campaigns dial through it
 //
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
@@ -43,7 +44,7 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | pause|resume|cancel <id> [--yes]
                             | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
                             | export <id> [--out file.csv]
-                            | accounts [list] | accounts create|set <id> [--cps <n|default>] [--cap <n|none>]
+                            | accounts [list] | accounts create|set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
                             | accounts delete <id>
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
@@ -66,6 +67,7 @@ const FIELD_OPTIONS = {
   priority: { type: 'string' },
   account: { type: 'string' },
   cps: { type: 'string' },
+  sid: { type: 'string' },
   'caller-id': { type: 'string' },
   url: { type: 'string' },
   twiml: { type: 'string' },
@@ -143,9 +145,10 @@ function describeCampaign(c: Record<string, unknown>): string {
     }`;
 }
 
-/** The account fields given as flags (--cps <n|default>, --cap <n|none>), not yet validated. */
+/** The account fields given as flags (--sid <AC...|none>, --cps <n|default>, --cap <n|none>), not yet validated. */
 export function accountFieldsFromFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
   const f: Record<string, unknown> = {};
+  if (typeof values.sid === 'string') f.account_sid = values.sid === 'none' ? null : values.sid;
   if (typeof values.cps === 'string') f.calls_per_second = values.cps === 'default' ? null : num('cps', values.cps);
   if (typeof values.cap === 'string') f.max_concurrent_calls = values.cap === 'none' ? null : num('cap', values.cap);
   return f;
@@ -160,7 +163,8 @@ function describeAccount(a: Record<string, unknown>): string {
     ? `breaker open until ${String(a.breaker_open_until)}`
     : `breaker ${String(a.breaker_state)}`;
   const ids = Array.isArray(a.campaign_ids) && a.campaign_ids.length > 0 ? ` (${a.campaign_ids.join(', ')})` : '';
-  return `${String(a.id)}\t${String(a.provider)}\t${rate}\t${cap}\tactive ${String(a.active_calls)}` +
+  const sid = a.account_sid ? `\tsubaccount ${String(a.account_sid)}` : '';
+  return `${String(a.id)}\t${String(a.provider)}${sid}\t${rate}\t${cap}\tactive ${String(a.active_calls)}` +
     `\t${breaker}\t${String(a.campaigns)} campaigns${ids}`;
 }
 

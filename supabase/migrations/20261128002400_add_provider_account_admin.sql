@@ -18,6 +18,7 @@ with (security_invoker = true) as
 select
   a.id,
   a.provider,
+  a.account_sid,
   coalesce(a.calls_per_second, s.provider_calls_per_second) as calls_per_second,
   a.calls_per_second as own_calls_per_second,
   a.max_concurrent_calls,
@@ -54,7 +55,7 @@ left join (
 ) u on u.provider_account = a.id;
 
 comment on view public.scheduler_account_status is
-  'One row per provider account: calls_per_second (effective: its own, or scheduler_settings.provider_calls_per_second when null) and own_calls_per_second, max_concurrent_calls (null: no own cap), active_calls (queued and dialling/ringing/in progress, as the caps count them) and queued_calls, the circuit breaker (state, open_until while open, consecutive failures, last failure), and the campaigns dialling through it (all, live = QUEUED/RUNNING/PAUSED, their ids).';
+  'One row per provider account: account_sid (the Twilio subaccount, null: TWILIO_ACCOUNT_SID), calls_per_second (effective: its own, or scheduler_settings.provider_calls_per_second when null) and own_calls_per_second, max_concurrent_calls (null: no own cap), active_calls (queued and dialling/ringing/in progress, as the caps count them) and queued_calls, the circuit breaker (state, open_until while open, consecutive failures, last failure), and the campaigns dialling through it (all, live = QUEUED/RUNNING/PAUSED, their ids).';
 
 -- _provider_account_json(): an account as the admin API answers it (its status row).
 create function public._provider_account_json(p_id text)
@@ -69,8 +70,8 @@ $$;
 comment on function public._provider_account_json(text) is
   'Account p_id as a JSON object (its scheduler_account_status row), or null when there is no such account.';
 
--- admin_create_provider_account(): a new account {id, provider?, calls_per_second?,
--- max_concurrent_calls?}, audited as account.create. An id already taken: 23505.
+-- admin_create_provider_account(): a new account {id, provider?, account_sid?, calls_per_second?,
+-- max_concurrent_calls?}, audited as account.create. An id (or a subaccount SID) already taken: 23505.
 create function public.admin_create_provider_account(
   p_fields jsonb,
   p_actor text,
@@ -90,8 +91,8 @@ begin
   if coalesce(p_fields ->> 'id', '') = '' then
     raise exception 'id is required' using errcode = 'invalid_parameter_value';
   end if;
-  insert into public.provider_accounts (id, provider, calls_per_second, max_concurrent_calls, created_at, updated_at)
-  select r.id, coalesce(r.provider, 'twilio'), r.calls_per_second, r.max_concurrent_calls, p_now, p_now
+  insert into public.provider_accounts (id, provider, account_sid, calls_per_second, max_concurrent_calls, created_at, updated_at)
+  select r.id, coalesce(r.provider, 'twilio'), r.account_sid, r.calls_per_second, r.max_concurrent_calls, p_now, p_now
     from jsonb_populate_record(null::public.provider_accounts, p_fields) r
   returning * into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.create', 'account ' || v_after.id,
@@ -101,11 +102,13 @@ end;
 $$;
 
 comment on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) is
-  'Creates provider account p_fields.id (provider default twilio, calls_per_second and max_concurrent_calls null unless given) and records account.create in operator_audit_log. Returns its scheduler_account_status row as JSON. SQLSTATE 23505 when the id is taken.';
+  'Creates provider account p_fields.id (provider default twilio; account_sid, calls_per_second and max_concurrent_calls null unless given) and records account.create in operator_audit_log. Returns its scheduler_account_status row as JSON. SQLSTATE 23505 when the id or the account_sid is taken.';
 
--- admin_update_provider_account(): sets calls_per_second and/or max_concurrent_calls (the keys
--- present in p_fields; null = inherit the setting / no own cap), audited as account.update with the
--- row before and after. Never touches next_send_at. Null when there is no such account.
+-- admin_update_provider_account(): sets account_sid, calls_per_second and/or max_concurrent_calls
+-- (the keys present in p_fields; null = the functions' TWILIO_ACCOUNT_SID / inherit the setting / no
+-- own cap), audited as account.update with the row before and after. Never touches next_send_at.
+-- Null when there is no such account. (A new account_sid applies to the calls created from then on;
+-- call-status verifies each callback by the AccountSid it names, so calls in flight are not affected.)
 create function public.admin_update_provider_account(
   p_id text,
   p_fields jsonb,
@@ -129,7 +132,8 @@ begin
     return null;
   end if;
   update public.provider_accounts a
-     set calls_per_second = case when p_fields ? 'calls_per_second' then r.calls_per_second else a.calls_per_second end,
+     set account_sid = case when p_fields ? 'account_sid' then r.account_sid else a.account_sid end,
+         calls_per_second = case when p_fields ? 'calls_per_second' then r.calls_per_second else a.calls_per_second end,
          max_concurrent_calls = case when p_fields ? 'max_concurrent_calls' then r.max_concurrent_calls
                                      else a.max_concurrent_calls end,
          updated_at = p_now
@@ -144,7 +148,7 @@ end;
 $$;
 
 comment on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) is
-  'Sets calls_per_second and/or max_concurrent_calls (the keys present in p_fields; null: the global setting / no own cap) of provider account p_id, never its rate bucket, and records account.update (before/after) in operator_audit_log. Returns its scheduler_account_status row as JSON, or null when there is no such account.';
+  'Sets account_sid, calls_per_second and/or max_concurrent_calls (the keys present in p_fields; null: TWILIO_ACCOUNT_SID / the global setting / no own cap) of provider account p_id, never its rate bucket, and records account.update (before/after) in operator_audit_log. Returns its scheduler_account_status row as JSON, or null when there is no such account.';
 
 -- admin_delete_provider_account(): deletes an account no campaign dials through (and its breaker
 -- row), audited as account.delete. Refused (SQLSTATE 55000) for 'default' (the campaigns' column

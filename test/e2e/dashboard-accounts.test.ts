@@ -80,19 +80,25 @@ describe('dashboard provider accounts', () => {
     expect(await page.getByTestId('account-sub-eu').count()).toBe(0);
 
     await page.getByTestId('account-cps').fill('5');
+    await page.getByTestId('account-sid').fill(`AC${'12'.repeat(16)}`);
     await page.getByTestId('account-save').click();
     await expect.poll(() => text(page, 'account-result'), { timeout: 15_000 }).toMatch(
       /Account sub-eu created: 5 calls\/s, cap 2/,
     );
-    await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 15_000 }).toMatch(/^sub-eu 5 0 \/ 2 closed none/);
+    await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 15_000 }).toMatch(
+      new RegExp(`^sub-eu ac${'12'.repeat(16)} 5 0 / 2 closed none`),
+    );
+    const sidStored = await withClient((c) => c.query("select account_sid from provider_accounts where id = 'sub-eu'"));
+    expect(sidStored.rows[0].account_sid).toBe(`AC${'12'.repeat(16)}`);
 
     // Its cap changed from the row's Edit button (the form saves an existing id as a change).
     await page.getByTestId('account-edit-sub-eu').click();
     expect(await page.getByTestId('account-id').inputValue()).toBe('sub-eu');
     expect(await page.getByTestId('account-cap').inputValue()).toBe('2');
+    expect(await page.getByTestId('account-sid').inputValue()).toBe(`AC${'12'.repeat(16)}`);
     await page.getByTestId('account-cap').fill('4');
     await page.getByTestId('account-save').click();
-    await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 15_000 }).toMatch(/^sub-eu 5 0 \/ 4 closed/);
+    await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 15_000 }).toMatch(/ 5 0 \/ 4 closed/);
 
     // A campaign dialling through it, chosen in the campaign form.
     await page.getByTestId('campaign-new').click();
@@ -130,6 +136,7 @@ describe('dashboard provider accounts', () => {
 
     // An unused account is deleted from its row.
     await page.getByTestId('account-id').fill('spare');
+    await page.getByTestId('account-sid').fill('');
     await page.getByTestId('account-cps').fill('');
     await page.getByTestId('account-cap').fill('');
     await page.getByTestId('account-save').click();

@@ -105,6 +105,18 @@ describe('provider accounts through the admin API', () => {
     const refused = await admin('/accounts', { method: 'POST', body: { id: 'x', calls_per_second: 20_000 } });
     expect(refused.status).toBe(400);
     expect(refused.json.field).toBe('calls_per_second');
+    const badSid = await admin('/accounts', { method: 'POST', body: { id: 'x', account_sid: 'AC123' } });
+    expect(badSid.status).toBe(400);
+    expect(badSid.json.field).toBe('account_sid');
+    // A subaccount: its SID is set, changed and cleared like the rest; one SID names one account.
+    const SID = `AC${'ab'.repeat(16)}`;
+    const sub = await admin('/accounts', { method: 'POST', body: { id: 'sub-us', account_sid: SID } });
+    expect(sub.status).toBe(201);
+    expect(sub.json).toMatchObject({ account_sid: SID, calls_per_second: 2, own_calls_per_second: null });
+    expect((await admin('/accounts', { method: 'POST', body: { id: 'twin', account_sid: SID } })).status).toBe(409);
+    const cleared = await admin('/accounts/sub-us', { method: 'PATCH', body: { account_sid: null } });
+    expect(cleared.json.account_sid).toBe(null);
+    expect((await admin('/accounts/sub-us', { method: 'DELETE' })).status).toBe(200);
 
     // A campaign chooses its account; an unknown account is refused by name, on create and on edit.
     const campaign = await admin('/campaigns', {
@@ -172,14 +184,18 @@ describe('provider accounts through the admin API', () => {
     const audit = await auditRows();
     expect(audit.map((a) => `${a.action} ${a.subject}`)).toEqual([
       'account.create account sub-eu',
+      'account.create account sub-us',
+      'account.update account sub-us',
+      'account.delete account sub-us',
       `campaign.create campaign ${id}`,
       'account.update account sub-eu',
     ]);
+    expect(audit[2]!.before).toMatchObject({ account_sid: `AC${'ab'.repeat(16)}` });
     expect(audit[0]!.after).toMatchObject({ id: 'sub-eu', calls_per_second: 5, max_concurrent_calls: 3 });
-    expect(audit[1]!.after).toMatchObject({ provider_account: 'sub-eu' });
-    expect(audit[2]!.before).toMatchObject({ calls_per_second: 5, max_concurrent_calls: 3 });
-    expect(audit[2]!.after).toMatchObject({ calls_per_second: null, max_concurrent_calls: 8 });
-    expect(audit[2]!.after).not.toHaveProperty('next_send_at');
+    expect(audit[4]!.after).toMatchObject({ provider_account: 'sub-eu' });
+    expect(audit[5]!.before).toMatchObject({ calls_per_second: 5, max_concurrent_calls: 3 });
+    expect(audit[5]!.after).toMatchObject({ calls_per_second: null, max_concurrent_calls: 8 });
+    expect(audit[5]!.after).not.toHaveProperty('next_send_at');
 
     // Moving the campaign to another account is audited with the account before and after.
     const moved = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { provider_account: 'default' } });
@@ -235,14 +251,15 @@ describe('npm run campaign -- accounts (the CLI, through the API)', () => {
   }
 
   it('creates and sets an account, gives a campaign --account, lists both, refuses bad values', async () => {
-    const made = await cli(['accounts', 'create', 'sub-us', '--cps', '3', '--cap', '4']);
+    const sid = `AC${'0f'.repeat(16)}`;
+    const made = await cli(['accounts', 'create', 'sub-us', '--sid', sid, '--cps', '3', '--cap', '4']);
     expect(made.err).toBe('');
     expect(made.code).toBe(0);
-    expect(made.out).toMatch(/^created: sub-us\ttwilio\t3 cps\tcap 4\t/);
+    expect(made.out).toMatch(new RegExp(`^created: sub-us\ttwilio\tsubaccount ${sid}\t3 cps\tcap 4\t`));
     const bad = await cli(['accounts', 'set', 'sub-us', '--cps', '0']);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('calls_per_second');
-    const set = await cli(['accounts', 'set', 'sub-us', '--cps', 'default', '--cap', 'none']);
+    const set = await cli(['accounts', 'set', 'sub-us', '--sid', 'none', '--cps', 'default', '--cap', 'none']);
     expect(set.code).toBe(0);
     expect(set.out).toContain('(global setting)\tno own cap');
 

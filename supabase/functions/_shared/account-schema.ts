@@ -5,6 +5,9 @@
 //
 //   id                    slug: lower-case letter or digit first, then letters, digits, _ and -; 1-63
 //   provider              'twilio' (the only one)
+//   account_sid           Twilio subaccount SID (AC + 32 hex digits) the calls are created under, or
+//                         null: the functions' TWILIO_ACCOUNT_SID (its callbacks are verified with the
+//                         subaccount's token from TWILIO_SUBACCOUNT_AUTH_TOKENS)
 //   calls_per_second      > 0 and <= 10000, or null: scheduler_settings.provider_calls_per_second
 //   max_concurrent_calls  1 to 1,000,000, or null: no cap of its own (only the global cap)
 //
@@ -20,6 +23,10 @@ const AccountFields = z.object({
     'id: 1-63 lower-case letters, digits, _ and -, starting with a letter or digit',
   ),
   provider: z.literal('twilio'),
+  account_sid: z
+    .string()
+    .regex(/^AC[0-9a-f]{32}$/, 'account_sid: a Twilio account SID, AC and 32 lower-case hex digits (null: TWILIO_ACCOUNT_SID)')
+    .nullable(),
   calls_per_second: z
     .number()
     .gt(0, 'calls_per_second: more than 0 and at most 10000 (null: the global setting)')
@@ -37,17 +44,21 @@ const AccountFields = z.object({
 export const AccountCreate = AccountFields.partial().required({ id: true }).strict();
 export type AccountCreate = z.infer<typeof AccountCreate>;
 
-/** A change of rate and/or cap (null: back to the global rate / no own cap); at least one. */
-export const AccountPatch = AccountFields.pick({ calls_per_second: true, max_concurrent_calls: true })
+/** A change of subaccount, rate and/or cap (null: TWILIO_ACCOUNT_SID / the global rate / no own cap); at least one. */
+export const AccountPatch = AccountFields.pick({ account_sid: true, calls_per_second: true, max_concurrent_calls: true })
   .partial()
   .strict()
-  .refine((a) => Object.keys(a).length > 0, 'nothing to change: give calls_per_second and/or max_concurrent_calls');
+  .refine(
+    (a) => Object.keys(a).length > 0,
+    'nothing to change: give account_sid, calls_per_second and/or max_concurrent_calls',
+  );
 export type AccountPatch = z.infer<typeof AccountPatch>;
 
 /** The field each CHECK constraint of public.provider_accounts guards. */
 export const ACCOUNT_CONSTRAINT_FIELDS: Record<string, string> = {
   provider_accounts_id_is_a_slug: 'id',
   provider_accounts_provider_is_known: 'provider',
+  provider_accounts_sid_is_twilio: 'account_sid',
   provider_accounts_rate_is_sane: 'calls_per_second',
   provider_accounts_cap_is_positive: 'max_concurrent_calls',
 };

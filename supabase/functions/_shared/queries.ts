@@ -687,6 +687,7 @@ export async function exportContactsPage(
 export type AccountJson = Record<string, unknown> & {
   id: string;
   provider: string;
+  account_sid: string | null;
   calls_per_second: number;
   own_calls_per_second: number | null;
   max_concurrent_calls: number | null;

@@ -4,7 +4,7 @@
 -- (without the bucket).
 begin;
 \ir ../_helpers.psql
-select plan(10);
+select plan(12);
 
 select is((admin_create_provider_account('{"id": "sub", "calls_per_second": 2, "max_concurrent_calls": 5}', 'admin_token', null, tests.wednesday_noon())
              ->> 'own_calls_per_second'), '2', 'created, answering its status row');
@@ -23,11 +23,15 @@ select is((select (calls_per_second, max_concurrent_calls) from provider_account
           'null gives the account back the global rate');
 select throws_ok($$select admin_update_provider_account('sub', '{"calls_per_second": 0}', 'admin_token')$$, '23514', null,
                  'a rate out of bounds is refused (CHECK)');
+select is((admin_update_provider_account('sub', format('{"account_sid": "AC%s"}', repeat('ab', 16))::jsonb, 'admin_token') ->> 'account_sid'),
+          'AC' || repeat('ab', 16), 'the subaccount SID is set');
+select throws_ok($$select admin_update_provider_account('sub', '{"account_sid": "AC12"}', 'admin_token')$$, '23514', null,
+                 'a SID that is not a Twilio account SID is refused (CHECK)');
 select is(admin_update_provider_account('nobody', '{"max_concurrent_calls": 1}', 'admin_token'), null, 'no such account: null');
 
 select is((select array_agg(action || ' ' || subject || ' ' || actor order by id) from operator_audit_log),
           array['account.create account sub admin_token', 'token.create ann admin_token', 'account.update account sub operator:1:ann',
-                'account.update account sub admin_token'],
+                'account.update account sub admin_token', 'account.update account sub admin_token'],
           'each write is audited, naming who');
 select is((select (before ->> 'max_concurrent_calls', after ->> 'max_concurrent_calls', after ? 'next_send_at', before ? 'next_send_at')
              from operator_audit_log where actor = 'operator:1:ann'),
