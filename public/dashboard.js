@@ -234,6 +234,7 @@ function showDashboard() {
   void loadCampaigns();
   void loadAudit();
   void loadWaitReasons();
+  void loadAccounts();
 }
 
 function signOut(message = '') {
@@ -382,6 +383,7 @@ function renderCampaigns(rows) {
     }),
   );
   $('no-campaigns').hidden = rows.length > 0;
+  paintCampaignAccounts();
 }
 
 /** @param {RunRow[]} rows */
@@ -645,6 +647,7 @@ const FORM_FIELDS = /** @type {const} */ ([
   'name',
   'max_concurrent_calls',
   'priority',
+  'provider_account',
   'caller_id',
   'time_zone',
   'window_start',
@@ -696,6 +699,7 @@ async function loadCampaigns() {
       }),
     );
     if (campaigns.some((c) => String(c.id) === keep)) select.value = keep;
+    paintCampaignAccounts();
   } catch (err) {
     controlsResult(`Cannot list the campaigns: ${apiProblem(err)}.`, 'bad');
   }
@@ -1148,6 +1152,8 @@ function wireControls() {
   $('campaign-export').addEventListener('click', () => void exportCsv());
   $('import-form').addEventListener('submit', (e) => void importCsv(/** @type {SubmitEvent} */ (e)));
   $('audit-refresh').addEventListener('click', () => void loadAudit());
+  $('account-form').addEventListener('submit', (e) => void saveAccount(/** @type {SubmitEvent} */ (e)));
+  $('accounts-refresh').addEventListener('click', () => void loadAccounts());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1228,6 +1234,190 @@ function campaignDatesText(startsAt, endsAt, now) {
   if (start) parts.push(`${start.getTime() > now ? 'starts' : 'from'} ${dateFmt.format(start)}`);
   if (end) parts.push(`${start ? 'until' : 'ends'} ${dateFmt.format(end)}`);
   return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider accounts (scheduler-admin /accounts, the view scheduler_account_status): the card lists
+// each account's rate, active calls against its cap, breaker and campaigns; its form creates an
+// account or changes an existing one's rate and cap; the campaign form's select offers them, and
+// the campaign list names each campaign's account.
+
+/**
+ * @typedef {{ id: string, provider: string, account_sid: string | null, calls_per_second: number, own_calls_per_second: number | null,
+ *   max_concurrent_calls: number | null, active_calls: number, queued_calls: number,
+ *   breaker_state: 'closed' | 'open' | 'half_open', breaker_open_until: string | null,
+ *   breaker_last_failure_reason: string | null, campaigns: number, live_campaigns: number,
+ *   campaign_ids: number[] }} ProviderAccount
+ */
+
+/** @type {{ accounts: ProviderAccount[], loads: number }} */
+const accountsView = { accounts: [], loads: 0 };
+
+/** @param {string} text @param {string} [tone] */
+function accountResult(text, tone = 'neutral') {
+  const out = $('account-result');
+  out.className = `trigger-result tone-${tone}`;
+  out.textContent = text;
+}
+
+async function loadAccounts() {
+  const load = ++accountsView.loads;
+  try {
+    const { accounts } = /** @type {{ accounts: ProviderAccount[] }} */ (await api('GET', '/accounts'));
+    if (load !== accountsView.loads) return; // a later load (after a change) answers instead
+    accountsView.accounts = accounts;
+    renderAccounts(accounts);
+    fillAccountSelect(accounts);
+  } catch (err) {
+    accountResult(`Cannot list the provider accounts: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+/** @param {ProviderAccount[]} accounts */
+function renderAccounts(accounts) {
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('accounts-table').querySelector('tbody'));
+  tbody.replaceChildren(
+    ...accounts.map((a) => {
+      const breaker = el('span');
+      badge(breaker, a.breaker_state);
+      const breakerCell = el('td', {}, [breaker]);
+      if (a.breaker_state === 'open' && a.breaker_open_until) {
+        breakerCell.append(el('div', { className: 'muted', text: `until ${fmtTime(a.breaker_open_until)}` }));
+      }
+      if (a.breaker_state !== 'closed' && a.breaker_last_failure_reason) {
+        breakerCell.append(el('div', { className: 'muted', text: a.breaker_last_failure_reason }));
+      }
+      const rate = `${a.calls_per_second}${a.own_calls_per_second === null ? ' (global)' : ''}`;
+      const cap = a.max_concurrent_calls === null ? 'no cap' : fmtInt(a.max_concurrent_calls);
+      const used = a.campaigns === 0
+        ? 'none'
+        : `${fmtInt(a.campaigns)} (#${a.campaign_ids.join(', #')})${
+          a.live_campaigns < a.campaigns ? `, ${a.live_campaigns} live` : ''
+        }`;
+      const actions = el('td');
+      const edit = el('button', { className: 'button ghost', text: 'Edit', testid: `account-edit-${a.id}` });
+      edit.setAttribute('type', 'button');
+      edit.addEventListener('click', () => fillAccountForm(a));
+      actions.append(edit);
+      if (a.campaigns === 0 && a.id !== 'default') {
+        const del = el('button', { className: 'button ghost', text: 'Delete', testid: `account-delete-${a.id}` });
+        del.setAttribute('type', 'button');
+        del.addEventListener('click', () => void deleteAccount(a));
+        actions.append(del);
+      }
+      const name = el('th', { text: a.id });
+      if (a.account_sid) name.append(el('div', { className: 'muted mono', text: a.account_sid }));
+      name.setAttribute('scope', 'row');
+      const tr = el('tr', { testid: `account-${a.id}` }, [
+        name,
+        el('td', { className: 'num', text: rate }),
+        el('td', { className: 'mono', text: `${fmtInt(a.active_calls)} / ${cap}` }),
+        breakerCell,
+        el('td', { text: used }),
+        actions,
+      ]);
+      return tr;
+    }),
+  );
+}
+
+/** The campaign form's account select: the accounts, keeping what is chosen. @param {ProviderAccount[]} accounts */
+function fillAccountSelect(accounts) {
+  const select = /** @type {HTMLSelectElement} */ ($('f-provider_account'));
+  const keep = select.value;
+  const blank = /** @type {HTMLOptionElement} */ (el('option', { text: '(default account)' }));
+  blank.value = '';
+  select.replaceChildren(
+    blank,
+    ...accounts.map((a) => {
+      const o = /** @type {HTMLOptionElement} */ (el('option', { text: a.id }));
+      o.value = a.id;
+      return o;
+    }),
+  );
+  // A campaign being edited may name an account not listed yet: keep it as an option.
+  if (keep && !accounts.some((a) => a.id === keep)) {
+    const o = /** @type {HTMLOptionElement} */ (el('option', { text: keep }));
+    o.value = keep;
+    select.append(o);
+  }
+  select.value = keep;
+}
+
+/** @param {ProviderAccount} a */
+function fillAccountForm(a) {
+  input('account-id').value = a.id;
+  input('account-sid').value = a.account_sid ?? '';
+  input('account-cps').value = a.own_calls_per_second === null ? '' : String(a.own_calls_per_second);
+  input('account-cap').value = a.max_concurrent_calls === null ? '' : String(a.max_concurrent_calls);
+  accountResult(`Editing ${a.id}: empty calls per second = the global setting, empty cap = no cap of its own.`);
+}
+
+/** @param {string} raw */
+const numberOrText = (raw) => (raw === '' ? null : Number.isFinite(Number(raw)) ? Number(raw) : raw);
+
+/** Creates the account, or changes the rate and cap of an existing one. @param {SubmitEvent} event */
+async function saveAccount(event) {
+  event.preventDefault();
+  const id = input('account-id').value.trim();
+  const sid = input('account-sid').value.trim();
+  const fields = {
+    account_sid: sid === '' ? null : sid,
+    calls_per_second: numberOrText(input('account-cps').value.trim()),
+    max_concurrent_calls: numberOrText(input('account-cap').value.trim()),
+  };
+  const exists = accountsView.accounts.some((a) => a.id === id);
+  try {
+    const a = /** @type {ProviderAccount} */ (
+      exists
+        ? await api('PATCH', `/accounts/${encodeURIComponent(id)}`, state.token, fields)
+        : await api('POST', '/accounts', state.token, { id, ...fields })
+    );
+    accountResult(
+      `Account ${a.id} ${exists ? 'saved' : 'created'}: ${a.calls_per_second} calls/s, ${
+        a.max_concurrent_calls === null ? 'no cap of its own' : `cap ${a.max_concurrent_calls}`
+      }.`,
+      'good',
+    );
+    /** @type {HTMLFormElement} */ ($('account-form')).reset();
+  } catch (err) {
+    accountResult(`Not saved: ${apiProblem(err)}.`, 'bad');
+  }
+  await loadAccounts();
+  void loadAudit();
+}
+
+/** @param {ProviderAccount} a */
+async function deleteAccount(a) {
+  if (!globalThis.confirm(`Delete provider account ${a.id}?`)) return;
+  try {
+    await api('DELETE', `/accounts/${encodeURIComponent(a.id)}`);
+    accountResult(`Account ${a.id} deleted.`, 'good');
+  } catch (err) {
+    accountResult(`Not deleted: ${apiProblem(err)}.`, 'bad');
+  }
+  await loadAccounts();
+  void loadAudit();
+}
+
+/** The campaign list names each campaign's account (from the campaigns the controls loaded). */
+function paintCampaignAccounts() {
+  /** @type {Map<string, string>} */
+  const accountOf = new Map(controls.campaigns.map((c) => [String(c.id), String(c.provider_account ?? '')]));
+  for (const th of document.querySelectorAll('#campaigns-table tbody tr > th:first-child')) {
+    const id = /^Campaign (\d+)$/.exec(/** @type {HTMLElement} */ (th).title)?.[1];
+    const account = id ? accountOf.get(id) : undefined;
+    let note = th.querySelector('[data-testid=campaign-account]');
+    if (!account) {
+      note?.remove();
+      continue;
+    }
+    if (!note) {
+      note = el('div', { className: 'muted campaign-account', testid: 'campaign-account' });
+      th.append(note);
+    }
+    note.textContent = `account ${account}`;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

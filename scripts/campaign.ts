@@ -12,12 +12,20 @@
 //   export <id> [--out file.csv]       the contacts with their outcomes (formula-safe cells)
 //   pause|resume|cancel <id> [--yes]   prints what happens to queued and active calls and pending
 //                                      contacts first; acts only with --yes (or "yes" typed on a terminal)
+//   accounts [list]                    the provider accounts: rate (effective, own), cap, calls now,
+//                                      breaker, campaigns dialling through each
+//   accounts create <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+//   accounts set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+//                                      an account's Twilio subaccount SID (none: TWILIO_ACCOUNT_SID), its
+//                                      calls per second (default: the global setting) and its own cap of
+//                                      active calls (none: only the global cap)
+//   accounts delete <id>               refused while campaigns dial through it
 //
-// fields: --cap <n> --priority <n> --caller-id <+E164|none> --url <url> | --twiml <xml> |
+// fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
 //         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --json '<object>'
-// Checked first by the same zod schema as the API (_shared/campaign-schema.ts).
+// Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
 //
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
 // gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name>) or ADMIN_TOKEN.
@@ -30,12 +38,15 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '../api/_lib/functions-client.ts';
 import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/functions/_shared/campaign-schema.ts';
+import { AccountCreate, AccountPatch } from '../supabase/functions/_shared/account-schema.ts';
 
 const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
                             | pause|resume|cancel <id> [--yes]
                             | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
                             | export <id> [--out file.csv]
-fields: --cap --priority --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
+                            | accounts [list] | accounts create|set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+                            | accounts delete <id>
+fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
@@ -54,6 +65,9 @@ const FIELD_OPTIONS = {
   name: { type: 'string' },
   cap: { type: 'string' },
   priority: { type: 'string' },
+  account: { type: 'string' },
+  cps: { type: 'string' },
+  sid: { type: 'string' },
   'caller-id': { type: 'string' },
   url: { type: 'string' },
   twiml: { type: 'string' },
@@ -99,6 +113,7 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   if (s('name') !== undefined) f.name = s('name');
   if (s('cap') !== undefined) f.max_concurrent_calls = num('cap', s('cap')!);
   if (s('priority') !== undefined) f.priority = num('priority', s('priority')!);
+  if (s('account') !== undefined) f.provider_account = s('account');
   if (s('caller-id') !== undefined) f.caller_id = s('caller-id') === 'none' ? null : s('caller-id');
   for (const [flag, key] of [['url', 'url'], ['twiml', 'twiml'], ['application-sid', 'application_sid']] as const) {
     if (s(flag) !== undefined) f.provider_settings = { [key]: s(flag) };
@@ -125,7 +140,32 @@ function describeCampaign(c: Record<string, unknown>): string {
     ? `\t${c.starts_at ? String(c.starts_at) : '…'} to ${c.ends_at ? String(c.ends_at) : '…'}`
     : '';
   return `${String(c.id)}\t${String(c.status)}\t${String(c.name)}\tcap ${String(c.max_concurrent_calls)}\t` +
-    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${dates}${problem}`;
+    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${dates}${problem}\taccount ${
+      String(c.provider_account)
+    }`;
+}
+
+/** The account fields given as flags (--sid <AC...|none>, --cps <n|default>, --cap <n|none>), not yet validated. */
+export function accountFieldsFromFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
+  const f: Record<string, unknown> = {};
+  if (typeof values.sid === 'string') f.account_sid = values.sid === 'none' ? null : values.sid;
+  if (typeof values.cps === 'string') f.calls_per_second = values.cps === 'default' ? null : num('cps', values.cps);
+  if (typeof values.cap === 'string') f.max_concurrent_calls = values.cap === 'none' ? null : num('cap', values.cap);
+  return f;
+}
+
+function describeAccount(a: Record<string, unknown>): string {
+  const rate = a.own_calls_per_second === null
+    ? `${String(a.calls_per_second)} cps (global setting)`
+    : `${String(a.calls_per_second)} cps`;
+  const cap = a.max_concurrent_calls === null ? 'no own cap' : `cap ${String(a.max_concurrent_calls)}`;
+  const breaker = a.breaker_state === 'open' && a.breaker_open_until
+    ? `breaker open until ${String(a.breaker_open_until)}`
+    : `breaker ${String(a.breaker_state)}`;
+  const ids = Array.isArray(a.campaign_ids) && a.campaign_ids.length > 0 ? ` (${a.campaign_ids.join(', ')})` : '';
+  const sid = a.account_sid ? `\tsubaccount ${String(a.account_sid)}` : '';
+  return `${String(a.id)}\t${String(a.provider)}${sid}\t${rate}\t${cap}\tactive ${String(a.active_calls)}` +
+    `\t${breaker}\t${String(a.campaigns)} campaigns${ids}`;
 }
 
 function describePreview(p: Record<string, unknown>): string {
@@ -171,6 +211,36 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     };
 
     switch (command) {
+      case 'accounts': {
+        const [sub = 'list', accountId] = positionals;
+        const needId = (): string => {
+          if (!accountId) throw new UsageError(`accounts ${sub} needs an account id`);
+          return encodeURIComponent(accountId);
+        };
+        if (sub === 'list') {
+          const accounts = (await call('/accounts')).json.accounts as Array<Record<string, unknown>>;
+          if (accounts.length === 0) io.out('no provider accounts');
+          for (const a of accounts) io.out(describeAccount(a));
+          return 0;
+        }
+        if (sub === 'delete') {
+          const { json } = await call(`/accounts/${needId()}`, { method: 'DELETE' });
+          io.out(`deleted: account ${String((json.deleted as Record<string, unknown>).id)}`);
+          return 0;
+        }
+        if (sub !== 'create' && sub !== 'set') throw new UsageError(`unknown accounts command ${JSON.stringify(sub)}`);
+        const fields = accountFieldsFromFlags(values);
+        const parsed = sub === 'create' ? AccountCreate.safeParse({ id: accountId, ...fields }) : AccountPatch.safeParse(fields);
+        if (!parsed.success) {
+          io.err(`refused:\n${describeIssues(parsed.error).map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
+          return 1;
+        }
+        const { json } = sub === 'create'
+          ? await call('/accounts', { method: 'POST', body: parsed.data })
+          : await call(`/accounts/${needId()}`, { method: 'PATCH', body: parsed.data });
+        io.out(`${sub === 'create' ? 'created' : 'updated'}: ${describeAccount(json)}`);
+        return 0;
+      }
       case 'list': {
         const { json } = await call('/campaigns');
         const campaigns = json.campaigns as Array<Record<string, unknown>>;

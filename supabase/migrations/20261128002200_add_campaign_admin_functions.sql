@@ -23,12 +23,22 @@ begin
   if jsonb_typeof(p_fields) is distinct from 'object' then
     raise exception 'the campaign fields must be a JSON object' using errcode = 'invalid_parameter_value';
   end if;
+  -- An unknown provider account, named (the foreign key campaigns_provider_account_fkey stays the
+  -- last word: this check and the write are not one snapshot).
+  if p_fields ? 'provider_account' and jsonb_typeof(p_fields -> 'provider_account') = 'string'
+     and not exists (select 1 from public.provider_accounts a where a.id = p_fields ->> 'provider_account') then
+    raise exception 'unknown provider account "%"', p_fields ->> 'provider_account'
+      using errcode = 'foreign_key_violation', constraint = 'campaigns_provider_account_fkey',
+            hint = 'create it first (POST /scheduler-admin/accounts) or choose one of the existing accounts';
+  end if;
   update public.campaigns c
      set name = case when p_fields ? 'name' then r.name else c.name end,
          max_concurrent_calls = case when p_fields ? 'max_concurrent_calls' then r.max_concurrent_calls
                                      else c.max_concurrent_calls end,
          priority = case when p_fields ? 'priority' then r.priority else c.priority end,
          provider = case when p_fields ? 'provider' then r.provider else c.provider end,
+         provider_account = case when p_fields ? 'provider_account' then r.provider_account
+                                 else c.provider_account end,
          caller_id = case when p_fields ? 'caller_id' then r.caller_id else c.caller_id end,
          provider_settings = case when p_fields ? 'provider_settings' then r.provider_settings
                                   else c.provider_settings end,
@@ -50,7 +60,7 @@ end;
 $$;
 
 comment on function public._apply_campaign_fields(bigint, jsonb, timestamptz) is
-  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at) on campaign p_id; the rest stay. Returns the row after (null id when there is no such campaign).';
+  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
 
 -- admin_create_campaign(): a new campaign (table defaults, then p_fields), audited as campaign.create.
 create function public.admin_create_campaign(

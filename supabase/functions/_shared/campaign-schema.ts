@@ -4,7 +4,8 @@
 // field (CAMPAIGN_CONSTRAINT_FIELDS).
 //
 // Fields (all optional when editing; name required when creating; absent ones keep the table's
-// defaults): name, max_concurrent_calls, priority, provider, caller_id (E.164 or null),
+// defaults): name, max_concurrent_calls, priority, provider, provider_account (the id of a row of
+// provider_accounts: an unknown one is refused by the database, naming it), caller_id (E.164 or null),
 // provider_settings ({url} | {twiml} | {application_sid}, plus provider options), time_zone (IANA),
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
@@ -12,6 +13,7 @@
 
 import { z } from 'zod';
 import { E164_PATTERN } from './phone.ts';
+import { ACCOUNT_ID_PATTERN } from './account-schema.ts';
 
 const TIME_OF_DAY = /^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)$/;
 const INTERVAL = /^([1-9][0-9]{0,6}) (second|minute|hour|day)s?$/;
@@ -26,6 +28,10 @@ export const CampaignFields = z.object({
   max_concurrent_calls: z.number().int().min(1, 'max_concurrent_calls must be at least 1').max(100_000),
   priority: z.number().int().min(-MAX_INT).max(MAX_INT),
   provider: z.literal('twilio'),
+  provider_account: z.string().regex(
+    ACCOUNT_ID_PATTERN,
+    'provider_account must be an account id such as default (lower-case letters, digits, _ and -)',
+  ),
   caller_id: z.string().regex(E164_PATTERN, 'caller_id must be an E.164 number such as +15551230000').nullable(),
   provider_settings: z
     .record(z.string().max(64), z.unknown())
@@ -88,6 +94,7 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_cap_is_positive: 'max_concurrent_calls',
   campaigns_caller_id_is_e164: 'caller_id',
   campaigns_provider_is_known: 'provider',
+  campaigns_provider_account_fkey: 'provider_account',
   campaigns_provider_settings_is_object: 'provider_settings',
   campaigns_window_is_not_empty: 'window_end',
   campaigns_window_days_are_iso_weekdays: 'window_days',

@@ -678,3 +678,69 @@ export async function exportContactsPage(
   );
   return rows;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Provider accounts from the admin API (scheduler-admin /accounts; the CLI through it). Reads go
+// through the view scheduler_account_status; each write is one statement with its audit row.
+
+/** An account as the admin API answers it (a scheduler_account_status row as JSON). */
+export type AccountJson = Record<string, unknown> & {
+  id: string;
+  provider: string;
+  account_sid: string | null;
+  calls_per_second: number;
+  own_calls_per_second: number | null;
+  max_concurrent_calls: number | null;
+  active_calls: number;
+  queued_calls: number;
+  breaker_state: 'closed' | 'open' | 'half_open';
+  breaker_open_until: string | null;
+  campaigns: number;
+  live_campaigns: number;
+  campaign_ids: number[];
+};
+
+export async function listAccounts(db: SqlClient): Promise<AccountJson[]> {
+  const { rows } = await db.query<{ a: AccountJson }>(
+    'select to_jsonb(v) as a from public.scheduler_account_status v order by v.id limit 1000',
+  );
+  return rows.map((r) => r.a);
+}
+
+export async function readAccount(db: SqlClient, id: string): Promise<AccountJson | null> {
+  const { rows } = await db.query<{ a: AccountJson | null }>('select public._provider_account_json($1) as a', [id]);
+  return rows[0]?.a ?? null;
+}
+
+export async function createAccount(db: SqlClient, fields: Record<string, unknown>, a: Actor): Promise<AccountJson> {
+  const { rows } = await db.query<{ a: AccountJson }>('select public.admin_create_provider_account($1, $2, $3, $4) as a', [
+    JSON.stringify(fields),
+    a.actor,
+    a.actorTokenId,
+    a.now,
+  ]);
+  if (!rows[0]?.a) throw new Error('admin_create_provider_account() answered no row');
+  return rows[0].a;
+}
+
+export async function updateAccount(
+  db: SqlClient,
+  id: string,
+  fields: Record<string, unknown>,
+  a: Actor,
+): Promise<AccountJson | null> {
+  const { rows } = await db.query<{ a: AccountJson | null }>(
+    'select public.admin_update_provider_account($1, $2, $3, $4, $5) as a',
+    [id, JSON.stringify(fields), a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]?.a ?? null;
+}
+
+/** Deletes an account no campaign uses; the row deleted, or null: no such account (55000: in use). */
+export async function deleteAccount(db: SqlClient, id: string, a: Actor): Promise<Record<string, unknown> | null> {
+  const { rows } = await db.query<{ a: Record<string, unknown> | null }>(
+    'select public.admin_delete_provider_account($1, $2, $3, $4) as a',
+    [id, a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]?.a ?? null;
+}

@@ -27,10 +27,27 @@
 //                             stopped, committed_through_line, batches}; 422 when the file stopped
 //                             part-way (what was imported before is said); audited contacts.import
 //   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)
+//   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):
+//                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
+//                          global setting), max_concurrent_calls (null: no own cap), active_calls,
+//                          queued_calls, breaker_state, breaker_open_until, breaker_consecutive_failures,
+//                          breaker_last_failure_reason, campaigns, live_campaigns, campaign_ids, created_at,
+//                          updated_at}
+//   POST   /accounts       AccountCreate (_shared/account-schema.ts) -> 201 AccountJson; 409 when the id is
+//                          taken; audited account.create
+//   GET    /accounts/<id>  AccountJson
+//   PATCH  /accounts/<id>  AccountPatch {account_sid?, calls_per_second?, max_concurrent_calls?} (null:
+//                          TWILIO_ACCOUNT_SID / inherit / no cap)
+//                          -> AccountJson after; audited account.update (before/after). Never touches the
+//                          rate bucket (next_send_at).
+//   DELETE /accounts/<id>  -> {deleted: row}; 409 naming the campaigns when campaigns dial through it (and for
+//                          'default'); audited account.delete
 //   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
-// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}.
+// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}; a campaign
+// naming an unknown provider account: 400 {error: 'bad_request', field: 'provider_account', message:
+// 'unknown provider account "x"'}.
 //
 // Failed authentication is counted per source (auth-limit.ts): 429 with Retry-After over the limit.
 // CORS answers only the configured dashboard origins (DASHBOARD_ORIGIN).
@@ -41,21 +58,27 @@ import { startTick, type TickDeps } from '../_shared/tick.ts';
 import { waitUntil } from '../_shared/edge-runtime.ts';
 import {
   applyCampaignAction,
+  createAccount,
   createCampaign,
   createOperatorToken,
+  deleteAccount,
   exportContactsPage,
   importContactsBatch,
+  listAccounts,
   listAuditLog,
   listCampaigns,
   listOperatorTokens,
   previewCampaignAction,
+  readAccount,
   readCampaign,
   readStatus,
   readWaitReasons,
   recordOperatorAction,
   revokeOperatorToken,
+  updateAccount,
   updateCampaign,
 } from '../_shared/queries.ts';
+import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPatch } from '../_shared/account-schema.ts';
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
 import { csvLine } from '../_shared/csv-export.ts';
 import {
@@ -128,9 +151,18 @@ function asHttpError(err: unknown): HttpError | undefined {
   const e = err as { code?: unknown; constraint?: unknown; column?: unknown };
   const message = coerceError(err).message;
   if (e?.code === '23505') return new HttpError(409, message, 'conflict');
+  // 23503: a campaign naming an unknown provider account (or, at the end, an account deleted under a campaign)
+  if (e?.code === '23503') {
+    if (e.constraint === 'campaigns_provider_account_fkey' && !/^update or delete on table/.test(message)) {
+      return new InvalidFields([{ field: 'provider_account', message }]);
+    }
+    return new HttpError(409, message, 'conflict');
+  }
   if (e?.code === '55000') return new HttpError(409, message, 'conflict');
   if (e?.code === '23514' || e?.code === '23502') {
-    const field = typeof e.constraint === 'string' ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] : undefined;
+    const field = typeof e.constraint === 'string'
+      ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] ?? ACCOUNT_CONSTRAINT_FIELDS[e.constraint]
+      : undefined;
     const column = typeof e.column === 'string' ? e.column : undefined;
     if (field ?? column) return new InvalidFields([{ field: (field ?? column)!, message }]);
     return new HttpError(400, message, 'bad_request');
@@ -259,6 +291,38 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     });
   };
 
+  // Provider accounts: list, create, read, change rate / cap, delete (when no campaign uses it).
+  const accountRoutes = async (
+    req: Request,
+    route: string,
+    actor: () => { actor: string; actorTokenId: string | null; now: Date },
+  ): Promise<Response | undefined> => {
+    if (route === 'GET /accounts') return jsonResponse({ accounts: await listAccounts(db) });
+    if (route === 'POST /accounts') {
+      const parsed = AccountCreate.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      return jsonResponse(await createAccount(db, parsed.data, actor()), 201);
+    }
+    const one = /^(GET|PATCH|DELETE) \/accounts\/([^/]+)$/.exec(route);
+    if (!one) return undefined;
+    const [, method, id] = one as unknown as [string, string, string];
+    const noAccount = () => jsonResponse({ error: 'not_found', message: `no provider account "${id}"` }, 404);
+    if (!ACCOUNT_ID_PATTERN.test(id)) {
+      await req.body?.cancel().catch(() => undefined);
+      return jsonResponse({ error: 'not_found', message: 'no provider account with that id' }, 404);
+    }
+    if (method === 'GET') return (await readAccount(db, id).then((a) => a && jsonResponse(a))) ?? noAccount();
+    if (method === 'PATCH') {
+      const parsed = AccountPatch.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const row = await updateAccount(db, id, parsed.data, actor());
+      return row ? jsonResponse(row) : noAccount();
+    }
+    await readBodyLimited(req, 1024); // DELETE: nothing expected; refuse big bodies
+    const deleted = await deleteAccount(db, id, actor());
+    return deleted ? jsonResponse({ deleted }) : noAccount();
+  };
+
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
     const route = `${req.method} ${subPath(req)}`;
     const audit = (action: string, subject: string | null, before: unknown, after: unknown) =>
@@ -333,6 +397,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
       return jsonResponse(await createCampaign(db, parsed.data, actor()), 201);
     }
+    const accountAnswer = await accountRoutes(req, route, actor);
+    if (accountAnswer) return accountAnswer;
     if (route === 'GET /audit') {
       const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
