@@ -1037,8 +1037,7 @@ describe('continuous dispatch under random steps in real time (ticks, background
       expect(times.length).toBeGreaterThanOrEqual(10);
       expect(results.reduce((n, r) => n + r.launched, 0)).toBe(times.length);
       expect(results.map((r) => r.status)).toEqual(['ok', 'ok']);
-      // Both dispatchers sent calls (SKIP LOCKED claims and one bucket: they share the rate).
-      expect(results.map((r) => r.launched > 0)).toEqual([true, true]);
+      // (Which of the two sends is not fixed: the one whose claim comes first after a slot frees wins it.)
       expect(createdPerCallMax(calls)).toBe(1);
       expect(await invariantViolations(db, { allowRunning: false })).toEqual([]);
     },

@@ -185,7 +185,8 @@ describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
         expect(rows).toEqual([{ status: 'done', n: 40 }]);
         await expectInvariants(sim);
         await expectOneRunRowPerTick(runIds);
-        expect(await dispatchLease(db)).toMatchObject({ held: false });
+        // (Dispatch only inside the ticks here: no background dispatcher, so no lease is held.)
+        expect((await dispatchLease(db))?.held ?? false).toBe(false);
         if (via === 'pgbouncer') expect(await pooledTransactions()).toBeGreaterThan(xactsBefore);
       },
       180_000,
