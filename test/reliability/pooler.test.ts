@@ -316,12 +316,16 @@ describe('(c) a dispatcher is killed', () => {
       async () => (await dispatchLease(db))?.holder.startsWith(`run ${String(next.body.run_id)} `),
     );
     expect(BigInt((await dispatchLease(db))!.token)).toBeGreaterThan(BigInt(deadLease!.token));
-    await waitFor('everyone dialled', () => sim.stats().created === numbers.length, { timeoutMs: 30_000 });
     await waitFor(
       'the run finished',
       async () => (await runRows()).find((r) => r.id === String(next.body.run_id))?.status === 'ok',
+      { timeoutMs: 30_000 },
     );
-    for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+    const run = (await runRows()).find((r) => r.id === String(next.body.run_id))!;
+    expect(run.calls_launched).toBeGreaterThan(0);
+    // What the dead dispatcher had claimed but not sent stays dialing (never re-sent; the reaper
+    // settles it): every number reached the provider at most once.
+    for (const n of numbers) expect(sim.stats().createdPerNumber[n] ?? 0, n).toBeLessThanOrEqual(1);
     await expectInvariants(sim, { allowRunning: true });
   }, 120_000);
 });
