@@ -96,8 +96,9 @@ $$;
 --
 -- The provider's rate: each claimed call gets a send slot (send_at) from its provider account's
 -- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
--- calls_per_second ms apart, shared by every dispatcher, and only calls whose slot falls within
--- p_horizon_ms of p_now are claimed (the others stay queued for the next claim). The caller sends
+-- calls_per_second ms apart, shared by every dispatcher, none earlier than p_lead_ms after p_now
+-- (the claim's answer must reach the dispatcher before its first slot), and only calls whose slot
+-- falls within p_horizon_ms after that are claimed (the others stay queued for the next claim). The caller sends
 -- no call before its slot, and gives up (requeue) a slot it missed by more than rate_margin_ms / 2,
 -- so no one-second window holds more than calls_per_second requests.
 --
@@ -108,7 +109,8 @@ create function public.claim_queued_calls(
   p_run_id bigint default null,
   p_now timestamptz default now(),
   p_lease_token bigint default null,
-  p_horizon_ms integer default 1000
+  p_horizon_ms integer default 1000,
+  p_lead_ms integer default 0
 )
 returns table (
   call_id bigint,
@@ -141,6 +143,9 @@ begin
   end if;
   if p_horizon_ms is null or p_horizon_ms < 0 or p_horizon_ms > 600000 then
     raise exception 'p_horizon_ms must be between 0 and 600000, got %', p_horizon_ms using errcode = 'invalid_parameter_value';
+  end if;
+  if p_lead_ms is null or p_lead_ms < 0 or p_lead_ms > 10000 then
+    raise exception 'p_lead_ms must be between 0 and 10000, got %', p_lead_ms using errcode = 'invalid_parameter_value';
   end if;
   -- Fencing: a dispatcher that passes its 'dispatch' lease token claims nothing once the lease is
   -- no longer its own (expired, released, taken over) at p_now.
@@ -193,7 +198,7 @@ begin
   slotted as (
     -- The n-th call of an account in this claim goes n - 1 intervals after the bucket's next slot.
     select k.id, k.contact_id, k.provider_account, b.interval_ms,
-           greatest(b.next_send_at, p_now)
+           greatest(b.next_send_at, p_now + p_lead_ms * interval '1 millisecond')
              + (row_number() over (partition by k.provider_account order by k.dispatch_after, k.id) - 1)
                * b.interval_ms * interval '1 millisecond' as send_at
       from checked k
@@ -204,7 +209,7 @@ begin
      where k.release_reason is null
   ),
   due as (
-    select s.* from slotted s where s.send_at <= p_now + p_horizon_ms * interval '1 millisecond'
+    select s.* from slotted s where s.send_at <= p_now + (p_lead_ms + p_horizon_ms) * interval '1 millisecond'
   ),
   buckets as (
     update public.provider_accounts a
@@ -259,8 +264,8 @@ begin
 end;
 $$;
 
-comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_horizon_ms after p_now stay queued. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) is
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + p_horizon_ms after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case
@@ -580,14 +585,14 @@ comment on function public.release_stale_queued_calls(timestamptz) is
 revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
-revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) from public, anon, authenticated;
+revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
-grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer) to service_role;
+grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;

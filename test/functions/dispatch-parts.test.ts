@@ -49,10 +49,10 @@ describe('rate helpers (the bucket itself is in the database: claim_queued_calls
     expect(10 * slotIntervalMs(10, 30)).toBeCloseTo(1030, 6);
   });
 
-  it('claims at least a second and two slots ahead', () => {
-    expect(claimHorizonMs(100, 30)).toBe(1000);
-    expect(claimHorizonMs(1, 30)).toBe(2060);
-    expect(claimHorizonMs(0.5, 0)).toBe(4000);
+  it('claims half a second ahead, or one slot and a quarter of a second at slow rates', () => {
+    expect(claimHorizonMs(100, 30)).toBe(500);
+    expect(claimHorizonMs(1, 30)).toBe(1280);
+    expect(claimHorizonMs(0.5, 0)).toBe(2250);
   });
 
   it('a 429 holds sends back, never moving the hold earlier', () => {

@@ -222,19 +222,19 @@ export interface ClaimedCall {
 }
 
 /**
- * Claims up to `limit` queued calls for this run, each with a send slot from its account's rate
- * bucket no later than `horizonMs` from now. `leaseToken`: the dispatch lease's fencing token when
+ * Claims up to `limit` queued calls for this run (checked at `now`), each with a send slot from its
+ * account's rate bucket, from `leadMs` after now to `horizonMs` after that. `leaseToken`: the dispatch lease's fencing token when
  * the claim is guarded by it (claim_queued_calls raises SL001 once it is lost), or null.
  */
 export async function claimQueuedCalls(
   db: SqlClient,
-  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null; horizonMs: number },
+  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null; horizonMs: number; leadMs: number },
 ): Promise<ClaimedCall[]> {
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
             provider_settings, release_reason, provider_account, send_at, contact_name, account_sid
-       from public.claim_queued_calls($1, $2, $3, $4, $5)`,
-    [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs))],
+       from public.claim_queued_calls($1, $2, $3, $4, $5, $6)`,
+    [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs)), Math.round(claim.leadMs)],
   );
   return rows;
 }

@@ -4,7 +4,7 @@
 -- for everyone; each account has its own bucket.
 begin;
 \ir ../_helpers.psql
-select plan(10);
+select plan(12);
 
 update scheduler_settings set rate_margin_ms = 30, provider_calls_per_second = 2;
 update provider_accounts set calls_per_second = null where id = 'default';  -- 2/s from the settings
@@ -77,6 +77,14 @@ select ok(
                                                                         and tests.wednesday_noon() + interval '10 seconds',
   'the other account''s bucket goes on (a 503 holds no bucket)'
 );
+
+-- p_lead_ms: no slot earlier than that after p_now; the call is claimed (dialed_at) at p_now.
+create temp table lead_claim on commit drop as
+  select * from claim_queued_calls(1, null, tests.wednesday_noon() + interval '1 minute', null, 1000, 100);
+select is((select min(send_at) from lead_claim), tests.wednesday_noon() + interval '1 minute 100 milliseconds',
+          'no slot earlier than p_lead_ms after p_now');
+select is((select c.dialed_at from calls c join lead_claim l on l.call_id = c.id),
+          tests.wednesday_noon() + interval '1 minute', 'dialed_at is the time of the claim (p_now)');
 
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, -1)$$, '22023', null, 'a negative horizon is refused');
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 600001)$$, '22023', null, 'a horizon over 10 minutes is refused');

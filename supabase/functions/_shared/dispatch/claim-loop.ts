@@ -13,7 +13,7 @@ import type { RateHold } from './rate.ts';
 /** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
 export const RATE_RETRY_MS = 100;
 /**
- * Claims are made for this much later than now: a slot handed out for "now" would already be
+ * No send slot is handed out earlier than this after the claim: a slot for "now" would already be
  * past when the claim's answer arrives, and a call sent late may share a one-second window with
  * the next second's calls (see claim_queued_calls). A claim's round trip fits in it.
  */
@@ -35,7 +35,7 @@ export interface ClaimLoopOptions {
   hold: RateHold;
   gates: BreakerGates;
   /**
-   * Claims up to `want` calls as of time t (CLAIM_LEAD_MS from now) with slots from t to t + horizonMs;
+   * Claims up to `want` calls as of time t with slots from t + CLAIM_LEAD_MS to horizonMs after that;
    * rows with a release_reason were released, not to be sent.
    */
   claim(want: number, t: number, horizonMs: number): Promise<ClaimedCall[]>;
@@ -91,7 +91,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         continue;
       }
       const want = Math.min(room, o.batchSize);
-      const rows = await o.claim(want, t + CLAIM_LEAD_MS, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t - CLAIM_LEAD_MS)));
+      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t - CLAIM_LEAD_MS)));
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
       if (claimed.length === 0) {

@@ -21,7 +21,7 @@ import {
 import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
 import { BreakerGates } from './breaker-gate.ts';
-import { runClaimLoop } from './claim-loop.ts';
+import { CLAIM_LEAD_MS, runClaimLoop } from './claim-loop.ts';
 import { outcomeEffect, requeueRows } from './outcome.ts';
 import { claimHorizonMs, RateHold, slotIntervalMs } from './rate.ts';
 import { ResultBatcher } from './result-batcher.ts';
@@ -213,7 +213,14 @@ export async function dispatch(
       hold,
       gates,
       claim: (want, t, horizonMs) =>
-        claimQueuedCalls(deps.pool, { limit: want, runId: r.runId, now: new Date(t), leaseToken: phase.leaseToken, horizonMs }),
+        claimQueuedCalls(deps.pool, {
+          limit: want,
+          runId: r.runId,
+          now: new Date(t),
+          leaseToken: phase.leaseToken,
+          horizonMs,
+          leadMs: CLAIM_LEAD_MS,
+        }),
       queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
       idle: async (inFlight, waitForAnswer) => {
         if (phase.idle === null) {
