@@ -206,7 +206,7 @@ describe('outcomeEffect / requeueRows', () => {
     });
   });
 
-  it('429: requeued after Retry-After, slows the pacer, says nothing about the breaker', () => {
+  it('429: requeued after Retry-After, holds the sends back, says nothing about the breaker', () => {
     const e = outcomeEffect(call(7), { kind: 'retryable', reason: 'HTTP 429', httpStatus: 429, retryAfterMs: 3000 }, at, 100);
     expect(e.count).toBe('requeued');
     expect(e.rateLimitedForMs).toBe(3000);

@@ -1,4 +1,4 @@
-// Leases (public.scheduler_leases): single-flight that survives a transaction-mode pooler. A lease
+// Leases (public.scheduler_leases): leadership that survives a transaction-mode pooler. A lease
 // is a row with an owner, an expiry and a fencing token, taken, renewed and released in short
 // transactions of their own (one statement each), so nothing depends on which server connection
 // the pooler hands out. A holder that crashes simply lets its lease expire; a holder that lost its

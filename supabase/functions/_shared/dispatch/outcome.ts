@@ -1,7 +1,7 @@
 // What one provider answer means for the database and for the run's counts: the row
 // record_dispatch_results() takes (the call's outcome and, where the answer says something about
-// the provider's health, the circuit breaker's bookkeeping), the count it adds to, and whether it
-// slows the pacer down. Pure.
+// the provider's health, the circuit breaker's bookkeeping), the count it adds to, and how long a
+// 429 holds the account's sends back. Pure.
 
 import type { CreateCallOutcome } from '../provider.ts';
 import type { ClaimedCall, DispatchResultRow } from '../queries.ts';
