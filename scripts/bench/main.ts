@@ -15,6 +15,7 @@
 //   --scale N             campaign: time scale (default 10: a tick every 6 s, calls 10x shorter, rates x10)
 //   --cps 1,10            campaign: provider calls per second before scaling (default 1,10)
 //   --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
+//   --modes a,b           campaign: baseline and/or continuous (default both; long runs: continuous)
 //   --runs N              runs per figure (default 5; --quick 3)
 //   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
 //   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change; recorded in
@@ -43,6 +44,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startLocalDb } from '../stack/localdb.ts';
 import { type PgBouncer, startPgBouncer } from '../stack/pgbouncer.ts';
+import { ensurePrerequisites } from '../stack/prereqs.ts';
 import { installTestsSchema } from '../tests-schema.ts';
 import { assertWipeable, pauseCronJobs, type Scale } from './data.ts';
 import { benchImport, type ImportRow, importTable } from './import.ts';
@@ -59,7 +61,7 @@ import {
 } from './report.ts';
 import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, type DispatchRow, type RunTick } from './dispatch.ts';
-import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable } from './campaign.ts';
+import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
 
 interface Args {
   quick: boolean;
@@ -69,6 +71,7 @@ interface Args {
   scale: number;
   cps: number[] | null;
   contactsPerSlot: number | null;
+  modes: DispatchMode[];
   baselineRuns: number | null;
   apply: string[];
   propose: string | null;
@@ -98,6 +101,7 @@ function parseArgs(argv: string[]): Args {
     scale: 10,
     cps: null,
     contactsPerSlot: null,
+    modes: ['baseline', 'continuous'],
     baselineRuns: null,
     apply: [],
     propose: null,
@@ -131,7 +135,13 @@ function parseArgs(argv: string[]): Args {
     } else if (arg === '--scale') a.scale = Number(value());
     else if (arg === '--cps') a.cps = numbers(value());
     else if (arg === '--contacts-per-slot') a.contactsPerSlot = Number(value());
-    else if (arg === '--baseline-runs') a.baselineRuns = Number(value());
+    else if (arg === '--modes') {
+      const v = value().split(',').map((x) => x.trim());
+      if (v.length === 0 || v.some((m) => m !== 'baseline' && m !== 'continuous')) {
+        throw new Error(`--modes takes baseline and/or continuous, got ${v.join(',')}`);
+      }
+      a.modes = v as DispatchMode[];
+    } else if (arg === '--baseline-runs') a.baselineRuns = Number(value());
     else if (arg === '--apply') a.apply.push(path.resolve(value()));
     else if (arg === '--propose') a.propose = path.resolve(value());
     else if (arg === '--propose-tick') a.proposeTick = path.resolve(value());
@@ -167,6 +177,7 @@ const USAGE = `usage: npm run bench [-- options]
   --scale N             campaign: time scale (default 10: ticks every 6 s, calls 10x shorter, rates x10)
   --cps 1,10            campaign: provider calls per second before scaling (default 1,10)
   --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
+  --modes a,b           campaign: baseline and/or continuous (default both; long runs: continuous)
   --runs N              runs per figure (default 5; --quick 3)
   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change)
@@ -480,6 +491,7 @@ async function main(): Promise<number> {
   let admin: pg.Client | null = null;
   let pooler: PgBouncer | null = null;
   try {
+    await ensurePrerequisites('bench', { log, external: Boolean(process.env.DATABASE_URL) });
     db = await startLocalDb({ persistent: false, log, settings: BENCH_CLUSTER_SETTINGS });
     await bootstrapSupabaseShape(db.url);
     await pushMigrations(db.url, { log });
@@ -619,7 +631,7 @@ async function main(): Promise<number> {
         runs: campaignRuns,
         scale: args.scale,
         cpsList,
-        modes: ['baseline', 'continuous'],
+        modes: args.modes,
         campaigns: (cps) => campaignPlans(cps, args.contactsPerSlot ?? defaultContactsPerSlot(cps, args.quick)),
         log,
         onInvariantFailure,

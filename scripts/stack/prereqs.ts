@@ -120,7 +120,7 @@ export function requirements(major = findPgInstall()?.major || DEFAULT_PG_MAJOR)
   };
 }
 
-export type Purpose = 'start' | 'test' | 'lint' | 'database';
+export type Purpose = 'start' | 'test' | 'lint' | 'bench' | 'database';
 
 const NEEDS: Record<Purpose, { label: string; ids: RequirementId[] }> = {
   start: { label: 'npm start', ids: ['postgresql', 'pg_cron', 'pgbouncer'] },
@@ -129,6 +129,7 @@ const NEEDS: Record<Purpose, { label: string; ids: RequirementId[] }> = {
     ids: ['postgresql', 'pg_cron', 'pgtap', 'plpgsql_check', 'psql', 'pg_prove', 'chromium', 'pgbouncer'],
   },
   lint: { label: 'npm run lint', ids: ['postgresql', 'pg_cron', 'plpgsql_check'] },
+  bench: { label: 'npm run bench', ids: ['postgresql', 'pg_cron', 'pgbouncer'] },
   database: { label: 'the local database', ids: ['postgresql', 'pg_cron'] },
 };
 

@@ -98,7 +98,9 @@ $$;
 -- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
 -- calls_per_second ms apart, shared by every dispatcher, none earlier than p_lead_ms after p_now
 -- (the claim's answer must reach the dispatcher before its first slot), and only calls whose slot
--- falls within p_horizon_ms after that are claimed (the others stay queued for the next claim). The caller sends
+-- falls within p_horizon_ms after that, or within one of its account's slots when that is longer (so
+-- a claim made just after a slow account's send still gets its next slot), are claimed (the others
+-- stay queued for the next claim). The caller sends
 -- no call before its slot, and gives up (requeue) a slot it missed by more than rate_margin_ms / 2,
 -- so no one-second window holds more than calls_per_second requests.
 --
@@ -209,7 +211,8 @@ begin
      where k.release_reason is null
   ),
   due as (
-    select s.* from slotted s where s.send_at <= p_now + (p_lead_ms + p_horizon_ms) * interval '1 millisecond'
+    select s.* from slotted s
+     where s.send_at <= p_now + (p_lead_ms + greatest(p_horizon_ms, s.interval_ms)) * interval '1 millisecond'
   ),
   buckets as (
     update public.provider_accounts a
@@ -265,7 +268,7 @@ end;
 $$;
 
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + p_horizon_ms after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case

@@ -8,7 +8,13 @@ import { claimHorizonMs, RateHold, slotIntervalMs } from '../../supabase/functio
 import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-batcher.ts';
 import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
-import { type ClaimLoopOptions, runClaimLoop } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
+import {
+  ClaimLead,
+  type ClaimLoopOptions,
+  MAX_CLAIM_LEAD_MS,
+  MIN_CLAIM_LEAD_MS,
+  runClaimLoop,
+} from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
 
 const call = (id: number, release: string | null = null): ClaimedCall => ({
@@ -433,6 +439,36 @@ describe('runClaimLoop', () => {
     expect(l.get().deadline).toBe(true);
     expect(l.get().claims).toEqual([]);
     expect(l.get().drained).toBe(1);
+  });
+
+  it('leads each claim by its recent round trips: the most at first, then 1.5x the slowest of the last 8 + 5 ms', async () => {
+    const lead = new ClaimLead();
+    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS);
+    lead.observe(2);
+    expect(lead.ms).toBe(MIN_CLAIM_LEAD_MS);
+    lead.observe(40);
+    expect(lead.ms).toBe(65);
+    lead.observe(500);
+    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS);
+    // The slow ones are forgotten after eight faster claims.
+    for (let i = 0; i < 8; i++) lead.observe(10);
+    expect(lead.ms).toBe(20);
+
+    // In the loop: every claim is told the lead (and its horizon leaves room for it before the deadline).
+    const leads: number[] = [];
+    const queue = Array.from({ length: 3 }, (_, i) => call(i + 1));
+    const l = loop(queue, {
+      batchSize: 1,
+      concurrency: 1,
+      claim: async (want, _t, _horizon, leadMs) => {
+        leads.push(leadMs);
+        l.c.advance(30); // each claim takes 30 ms
+        return queue.splice(0, want);
+      },
+    });
+    await l.run();
+    expect(l.get().sent).toEqual(['1', '2', '3']);
+    expect(leads).toEqual([MAX_CLAIM_LEAD_MS, 50, 50, 50]);
   });
 
   it('drains the requests in flight even when a claim fails', async () => {

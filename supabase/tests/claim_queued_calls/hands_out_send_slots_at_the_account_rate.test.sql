@@ -4,7 +4,7 @@
 -- for everyone; each account has its own bucket.
 begin;
 \ir ../_helpers.psql
-select plan(12);
+select plan(13);
 
 update scheduler_settings set rate_margin_ms = 30, provider_calls_per_second = 2;
 update provider_accounts set calls_per_second = null where id = 'default';  -- 2/s from the settings
@@ -85,6 +85,20 @@ select is((select min(send_at) from lead_claim), tests.wednesday_noon() + interv
           'no slot earlier than p_lead_ms after p_now');
 select is((select c.dialed_at from calls c join lead_claim l on l.call_id = c.id),
           tests.wednesday_noon() + interval '1 minute', 'dialed_at is the time of the claim (p_now)');
+
+-- An account slower than the horizon: a claim just after its send still gets its next slot (the
+-- horizon stretches to one of the account's slots, 1,030 ms for 'sub'), and no earlier than that.
+create temp table slow_first on commit drop as
+  select * from claim_queued_calls(20, null, tests.wednesday_noon() + interval '2 minutes', null, 500);
+create temp table slow_next on commit drop as
+  select * from claim_queued_calls(20, null, tests.wednesday_noon() + interval '2 minutes 10 milliseconds', null, 500);
+select results_eq(
+  $$select (extract(epoch from send_at - tests.wednesday_noon() - interval '2 minutes') * 1000)::integer
+      from (select * from slow_first union all select * from slow_next) s
+     where provider_account = 'sub' order by send_at$$,
+  $$values (0), (1030)$$,
+  'a claim 10 ms after a 1-per-second account''s send gets its next slot, 1,030 ms on, past the 500 ms horizon'
+);
 
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, -1)$$, '22023', null, 'a negative horizon is refused');
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 600001)$$, '22023', null, 'a horizon over 10 minutes is refused');

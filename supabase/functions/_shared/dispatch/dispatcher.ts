@@ -21,7 +21,7 @@ import {
 import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
 import { BreakerGates } from './breaker-gate.ts';
-import { CLAIM_LEAD_MS, runClaimLoop } from './claim-loop.ts';
+import { runClaimLoop } from './claim-loop.ts';
 import { outcomeEffect, requeueRows } from './outcome.ts';
 import { claimHorizonMs, RateHold, slotIntervalMs } from './rate.ts';
 import { ResultBatcher } from './result-batcher.ts';
@@ -212,14 +212,14 @@ export async function dispatch(
       sleep,
       hold,
       gates,
-      claim: (want, t, horizonMs) =>
+      claim: (want, t, horizonMs, leadMs) =>
         claimQueuedCalls(deps.pool, {
           limit: want,
           runId: r.runId,
           now: new Date(t),
           leaseToken: phase.leaseToken,
           horizonMs,
-          leadMs: CLAIM_LEAD_MS,
+          leadMs,
         }),
       queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
       idle: async (inFlight, waitForAnswer) => {

@@ -11,7 +11,8 @@ export function slotIntervalMs(callsPerSecond: number, rateMarginMs: number): nu
 
 /**
  * How far ahead a claim takes send slots: half a second, and at least one slot plus a quarter of a
- * second at the default rate, so a claim made right after a send still finds the next slot. Short,
+ * second at the default rate, so a claim made right after a send still finds the next slot (for an
+ * account slower than that, claim_queued_calls stretches the horizon to one of its slots). Short,
  * because a claimed call waits for its slot: the dial-time checks (paused campaign, do-not-call,
  * calling hours) were made at the claim.
  */
