@@ -445,7 +445,8 @@ async function runOnce(
   let t0 = 0;
   try {
     t0 = nowMs();
-    const runTimeout = opts.runTimeoutMs ?? 20 * 60_000;
+    // 20 minutes, or three times what the rate alone needs for long runs (--contacts-per-slot).
+    const runTimeout = opts.runTimeoutMs ?? Math.max(20 * 60_000, (contacts / rate) * 3000);
     const tickEvery = scaledTiming(scale).tickEveryMs;
     const minute0 = Math.floor(Date.now() / 60_000) * 60_000;
     let nextTick = 0;
