@@ -108,6 +108,12 @@ export interface RunResult {
   densestWindow: { atMs: number; gapsMs: number[] };
   /** ... and in any [t, t + 1000 / scale ms), one unscaled second. */
   maxRequestsPerScaledSecond: number;
+  /**
+   * The shortest time (ms) the simulator saw between a create request and the R-th after it (R the
+   * rate): the rate holds while it is >= 1000; the bucket spaces them 1000 + rate_margin_ms apart, so
+   * 1000 + margin - this is how much of the margin the run's jitter used.
+   */
+  tightestSpanMs: number;
   createRequests: number;
   /** Max active calls per campaign: sampled in the database, and concurrent at the provider. */
   maxActive: { campaign: string; cap: number; db: number; provider: number }[];
@@ -142,6 +148,7 @@ export interface CampaignRow {
   callsPerMinute: Summary;
   dialRatePerMinute: Summary;
   maxRequestsPerSecond: number;
+  tightestSpanMs: number;
   binding: string;
 }
 
@@ -264,6 +271,13 @@ function densest(sorted: readonly number[], windowMs: number, t0: number): { atM
     atMs: Math.round((inside[0] ?? t0) - t0),
     gapsMs: inside.slice(1).map((t, i) => Math.round((t - inside[i]!) * 10) / 10),
   };
+}
+
+/** The shortest span from one sorted arrival to the n-th after it (Infinity when there are not n + 1). */
+function tightestSpan(sorted: readonly number[], n: number): number {
+  let best = Infinity;
+  for (let k = 0; k + n < sorted.length; k++) best = Math.min(best, sorted[k + n]! - sorted[k]!);
+  return best;
 }
 
 /** Busy ms of intervals inside [from, to). */
@@ -586,6 +600,7 @@ async function runOnce(
       maxRequestsPerSecond: sim.maxRequestsInWindow(1000),
       densestWindow: densest(arrivals, 1000, t0),
       maxRequestsPerScaledSecond: sim.maxRequestsInWindow(1000 / scale),
+      tightestSpanMs: tightestSpan(arrivals, Math.floor(rate)),
       createRequests: arrivals.length,
       maxActive,
       ticks: {
@@ -601,15 +616,15 @@ async function runOnce(
     opts.log(
       `${where}: ${contacts} contacts, makespan ${(makespanMs / 1000).toFixed(1)} s (ideal ${
         (ideal.boundMs / 1000).toFixed(1)
-      } s, ${ideal.binding}, ${pct(result.idealRatio)}; zero-latency dispatcher ${(zeroLatencyMs / 1000).toFixed(1)} s, ${
-        pct(result.zeroLatencyRatio)
+      } s, ${ideal.binding}, ${pct(result.idealRatio, 1)}; zero-latency dispatcher ${(zeroLatencyMs / 1000).toFixed(1)} s, ${
+        pct(result.zeroLatencyRatio, 1)
       }), util ${pct(result.utilisation)} (dialling ${pct(result.diallingUtilisation)}), ${
         result.callsPerMinute.toFixed(1)
       } calls/min (dialling ${result.dialRateFullPerMinute.toFixed(1)}/min, steady ${
         result.dialRatePerMinute.toFixed(1)
-      }/min), max ${result.maxRequestsPerSecond}/s vs ${rate}, ticks ${JSON.stringify(statuses)}, tail ${
-        (result.tailMs / 1000).toFixed(1)
-      } s`,
+      }/min), max ${result.maxRequestsPerSecond}/s vs ${rate} (tightest ${Math.floor(rate) + 1} creates: ${
+        result.tightestSpanMs.toFixed(1)
+      } ms), ticks ${JSON.stringify(statuses)}, tail ${(result.tailMs / 1000).toFixed(1)} s`,
     );
     return result;
   } finally {
@@ -617,7 +632,7 @@ async function runOnce(
   }
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '-');
+const pct = (x: number, digits = 0) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : '-');
 
 export async function benchCampaign(url: string, opts: CampaignBenchOptions): Promise<CampaignRow[]> {
   const admin = new pg.Client({ connectionString: url, application_name: 'bench-campaign' });
@@ -701,6 +716,7 @@ export async function benchCampaign(url: string, opts: CampaignBenchOptions): Pr
         callsPerMinute: s((r) => r.callsPerMinute),
         dialRatePerMinute: s((r) => r.dialRatePerMinute),
         maxRequestsPerSecond: Math.max(0, ...runs.map((r) => r.maxRequestsPerSecond)),
+        tightestSpanMs: Math.min(...runs.map((r) => r.tightestSpanMs)),
         binding: bindings.join(', '),
       });
     }
@@ -709,7 +725,7 @@ export async function benchCampaign(url: string, opts: CampaignBenchOptions): Pr
 }
 
 const sec = (s: Summary) => (s.runs ? `${s.median.toFixed(1)} (${s.min.toFixed(1)}..${s.max.toFixed(1)})` : '-');
-const pcts = (s: Summary) => (s.runs ? `${pct(s.median)} (${pct(s.min)}..${pct(s.max)})` : '-');
+const pcts = (s: Summary, digits = 0) => s.runs ? `${pct(s.median, digits)} (${pct(s.min, digits)}..${pct(s.max, digits)})` : '-';
 const one = (s: Summary) => (s.runs ? `${s.median.toFixed(1)} (${s.min.toFixed(1)}..${s.max.toFixed(1)})` : '-');
 
 export function campaignTable(rows: CampaignRow[]): string {
@@ -742,9 +758,9 @@ export function campaignTable(rows: CampaignRow[]): string {
       `${sec(r.makespanS)} (${((r.makespanS.median * r.scale) / 60).toFixed(1)})`,
       sec(r.idealS),
       r.binding,
-      pcts(r.idealRatio),
+      pcts(r.idealRatio, 1),
       sec(r.zeroLatencyS),
-      pcts(r.zeroLatencyRatio),
+      pcts(r.zeroLatencyRatio, 1),
       pcts(r.utilisation),
       pcts(r.diallingUtilisation),
       one(r.callsPerMinute),
