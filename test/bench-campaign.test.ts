@@ -3,7 +3,7 @@
 // database, no clock: the bench itself runs with `npm run bench -- --only campaign`.
 
 import { describe, expect, it } from 'vitest';
-import { idealBound, scaledTiming, zeroLatencyMakespan } from '../scripts/bench/campaign.ts';
+import { idealBound, scaledTiming, tightestSpan, zeroLatencyMakespan } from '../scripts/bench/campaign.ts';
 
 const calls = (campaign: string, ...ms: number[]) => ms.map((m) => ({ campaign, ms: m }));
 
@@ -72,5 +72,15 @@ describe('campaign bench: scaled settings', () => {
     expect(t.tickBudgetMs).toBe(875 + 1000 + 250);
     expect(t.refillIntervalMs).toBe(100);
     expect(scaledTiming(1)).toMatchObject({ tickEveryMs: 60_000, tickBudgetMs: 10_000, requestTimeoutMs: 8000 });
+  });
+});
+
+describe('campaign bench: the tightest span of R + 1 creates', () => {
+  it('is the shortest time from a request to the R-th after it: >= 1000 ms keeps a rate of R', () => {
+    // R = 2: spans 0 -> 2 (1030), 515 -> 3 (1010): the second pair is tighter.
+    expect(tightestSpan([0, 515, 1030, 1525], 2)).toBe(1010);
+    // Three requests in 990 ms would be three in one second at R = 2.
+    expect(tightestSpan([0, 500, 990], 2)).toBe(990);
+    expect(tightestSpan([0, 500], 2)).toBe(Infinity);
   });
 });

@@ -274,7 +274,7 @@ function densest(sorted: readonly number[], windowMs: number, t0: number): { atM
 }
 
 /** The shortest span from one sorted arrival to the n-th after it (Infinity when there are not n + 1). */
-function tightestSpan(sorted: readonly number[], n: number): number {
+export function tightestSpan(sorted: readonly number[], n: number): number {
   let best = Infinity;
   for (let k = 0; k + n < sorted.length; k++) best = Math.min(best, sorted[k + n]! - sorted[k]!);
   return best;
