@@ -18,7 +18,7 @@
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startTwilioSimulator, type TwilioSimulator } from '../twilio-sim/server.ts';
 import { startGateway } from '../../test/support/functions.ts';
@@ -114,6 +114,12 @@ export interface RunResult {
    * 1000 + margin - this is how much of the margin the run's jitter used.
    */
   tightestSpanMs: number;
+  /**
+   * The longest stall (ms) of this process's event loop during the run: the simulator runs here and
+   * timestamps each create request when its handler runs, so a stall delays the timestamps of
+   * the requests that arrive during it (the instrument's own jitter, not the dispatcher's).
+   */
+  simEventLoopMaxDelayMs: number;
   createRequests: number;
   /** Max active calls per campaign: sampled in the database, and concurrent at the provider. */
   maxActive: { campaign: string; cap: number; db: number; provider: number }[];
@@ -332,6 +338,7 @@ export function scaledTiming(scale: number): {
   };
 }
 
+const LOOP_RESOLUTION_MS = 5;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const nowMs = () => performance.timeOrigin + performance.now();
 
@@ -457,7 +464,11 @@ async function runOnce(
   let activeSum = 0;
   let complete = false;
   let t0 = 0;
+  // Sampled every LOOP_RESOLUTION_MS: its max is the longest gap between samples, the stall + that.
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  const stallMs = () => Math.max(0, loopDelay.max / 1e6 - LOOP_RESOLUTION_MS);
   try {
+    loopDelay.enable();
     t0 = nowMs();
     // 20 minutes, or three times what the rate alone needs for long runs (--contacts-per-slot).
     const runTimeout = opts.runTimeoutMs ?? Math.max(20 * 60_000, (contacts / rate) * 3000);
@@ -505,6 +516,8 @@ async function runOnce(
       const wait = Math.min(t0 + nextTick * tickEvery, lastSample + SAMPLE_EVERY_MS) - nowMs();
       await sleep(Math.min(wait, SAMPLE_EVERY_MS));
     }
+    // While the campaign ran (the analysis below is this process's own work, after it).
+    loopDelay.disable();
     const answers = await Promise.all(ticks);
     if (!(await waitLeaseFree(admin, BACKGROUND_DISPATCH_MS / scale + 15_000))) {
       failures.push('the dispatch lease was still held long after the end');
@@ -601,6 +614,7 @@ async function runOnce(
       densestWindow: densest(arrivals, 1000, t0),
       maxRequestsPerScaledSecond: sim.maxRequestsInWindow(1000 / scale),
       tightestSpanMs: tightestSpan(arrivals, Math.floor(rate)),
+      simEventLoopMaxDelayMs: stallMs(),
       createRequests: arrivals.length,
       maxActive,
       ticks: {
@@ -624,10 +638,13 @@ async function runOnce(
         result.dialRatePerMinute.toFixed(1)
       }/min), max ${result.maxRequestsPerSecond}/s vs ${rate} (tightest ${Math.floor(rate) + 1} creates: ${
         result.tightestSpanMs.toFixed(1)
-      } ms), ticks ${JSON.stringify(statuses)}, tail ${(result.tailMs / 1000).toFixed(1)} s`,
+      } ms; simulator's event loop stalled up to ${stallMs().toFixed(1)} ms), ticks ${JSON.stringify(statuses)}, tail ${
+        (result.tailMs / 1000).toFixed(1)
+      } s`,
     );
     return result;
   } finally {
+    loopDelay.disable();
     if (failures.length) opts.onInvariantFailure(where, failures);
   }
 }
