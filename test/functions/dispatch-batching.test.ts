@@ -77,6 +77,10 @@ describe('batched recording of provider answers', () => {
   it('400 accepted calls: every answer recorded with its provider call id, in a few dozen round trips', async () => {
     await updateSettings(admin, {
       ...FAST_SETTINGS,
+      // The rate out of the way (slots 0.15 ms apart), so answers come back together and fill batches.
+      // At FAST_SETTINGS' 1,000 per second the sends are 1.5 ms apart and the 5 ms flush delay holds
+      // about 4 answers: ~100 round trips, whatever the batch size.
+      provider_calls_per_second: 10000,
       global_max_concurrent_calls: 1000,
       dispatch_concurrency: 40,
       dispatch_batch_size: 20,
