@@ -75,10 +75,6 @@
 // time, so a replay follows the same steps but not the same timings. PROP_VERBOSE=1 prints each
 // scenario.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,11 +87,11 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
+import { type SimProcess, startSimProcess } from '../support/sim-process.ts';
 import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
 import { createdPerCall, dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEED = Number(process.env.FC_SEED ?? 20261130);
 const RUNS = Number(process.env.FC_RUNS ?? 14);
 const PATH = process.env.FC_PATH;
@@ -190,13 +186,6 @@ type Step = Scenario['steps'][number];
 // ------------------------------------------------------------------------------------------------
 // The Twilio simulator in its own process
 
-interface SimProcess {
-  child: ChildProcess;
-  url: string;
-  accountSid: string;
-  authToken: string;
-}
-
 interface SimCallLike {
   sid: string;
   to: string;
@@ -213,30 +202,6 @@ interface SimStatsLike {
   callbacksPending: number;
   callbacksFailed: number;
   callbacksDelivered: number;
-}
-
-async function startSimProcess(seed: number): Promise<SimProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'scripts/twilio-sim/server.ts', '--seed', String(seed), '--time-scale', String(SIM_TIME_SCALE)],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the simulator did not start')), 30_000);
-    child.once('exit', (code) => reject(new Error(`the simulator exited with ${code}`)));
-    lines.on('line', (line) => {
-      try {
-        const m = JSON.parse(line) as { event?: string; url: string; accountSid: string; authToken: string };
-        if (m.event === 'twilio_sim_listening') {
-          clearTimeout(timer);
-          resolve({ child, url: m.url, accountSid: m.accountSid, authToken: m.authToken });
-        }
-      } catch {
-        // not the line we wait for
-      }
-    });
-  });
 }
 
 async function simGet<T>(p: string): Promise<T> {
@@ -585,7 +550,7 @@ beforeAll(async () => {
   await resetData(db);
   pollDb = await connect();
   poller = new CapPoller(pollDb);
-  sim = await startSimProcess(SEED % 100_000);
+  sim = await startSimProcess(['--seed', String(SEED % 100_000), '--time-scale', String(SIM_TIME_SCALE)]);
   gw = await startGateway(functionsEnv(sim));
   functionsPool = createPool(functionsDbUrl(), 24);
   const functionsUrl = gw.url;

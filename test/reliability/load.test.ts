@@ -5,10 +5,6 @@
 // exactly once, nothing lost, caps held. It prints the figures (calls/s, callbacks/s) and never
 // asserts a time. LOAD_CALLS=<n> changes the size.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
@@ -18,46 +14,15 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { CALLER_ID, DUE_SINCE } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
+import { type SimProcess, startSimProcess } from '../support/sim-process.ts';
 import { functionsEnv, type Gateway, signedCallback, startGateway } from '../support/functions.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CALLS = Number(process.env.LOAD_CALLS ?? 50_000);
 const CAMPAIGNS = 10;
 const CALLBACKS_PER_SECOND = 200;
 const CALLBACK_SECONDS = 10;
-
-interface SimProcess {
-  child: ChildProcess;
-  url: string;
-  accountSid: string;
-  authToken: string;
-}
-
-/** The simulator in its own process, as Twilio would be: it must not share the dispatcher's event loop. */
-async function startSimProcess(): Promise<SimProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/twilio-sim/server.ts', '--seed', '11', '--no-callbacks'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the simulator did not start')), 30_000);
-    child.once('exit', (code) => reject(new Error(`the simulator exited with ${code}`)));
-    lines.on('line', (line) => {
-      try {
-        const m = JSON.parse(line) as { event?: string; url: string; accountSid: string; authToken: string };
-        if (m.event === 'twilio_sim_listening') {
-          clearTimeout(timer);
-          resolve({ child, url: m.url, accountSid: m.accountSid, authToken: m.authToken });
-        }
-      } catch {
-        // not the line we wait for
-      }
-    });
-  });
-}
 
 interface SimStatsLike {
   createRequests: number;
@@ -100,7 +65,7 @@ describe(`load: ${CALLS} calls on loopback`, () => {
   it(
     'dispatches every queued call exactly once while signed callbacks stream in; nothing lost, caps held',
     async () => {
-      sim = await startSimProcess();
+      sim = await startSimProcess(['--seed', '11', '--no-callbacks']);
       gw = await startGateway(functionsEnv(sim));
 
       // Seed set-based: CAMPAIGNS campaigns, CALLS contacts, caps large enough for all of them.
