@@ -3,8 +3,9 @@
 // at 150 ms simulated provider latency, for a few dispatch concurrencies; next to a bare HTTP loop
 // sending the same create-call requests to the same simulator with the same concurrency.
 //
-// Each run starts from fresh data: N queued calls reserved by launch_due_calls(), pacing set far
-// above the rate (provider_calls_per_second 10000) so only concurrency and latency bind. The
+// Each run starts from fresh data: N queued calls reserved by launch_due_calls(), the rate set far
+// above what is reached (provider_calls_per_second 10000, the product's rate_margin_ms) so only
+// concurrency and latency bind. The
 // simulator runs in its own process (as Twilio would be elsewhere: it must not share the
 // dispatcher's event loop), with status callbacks off (a pure create-call throughput run), and is
 // driven through its control API. The dispatcher reaches the database through PgBouncer in
@@ -89,7 +90,7 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
     `update public.scheduler_settings
         set global_max_concurrent_calls = 1000000, campaigns_per_tick = 100000, provider_calls_per_second = 10000,
             dispatch_concurrency = $1, queued_call_ttl = interval '1 hour', background_dispatch_ms = 0,
-            rate_margin_ms = 0`,
+            rate_margin_ms = default`,
     [concurrency],
   );
   const per = n / CAMPAIGNS;

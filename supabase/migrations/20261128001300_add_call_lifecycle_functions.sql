@@ -97,7 +97,8 @@ $$;
 -- The provider's rate: each claimed call gets a send slot (send_at) from its provider account's
 -- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
 -- calls_per_second ms apart, shared by every dispatcher, none earlier than p_lead_ms after p_now
--- (the claim's answer must reach the dispatcher before its first slot), and only calls whose slot
+-- (the part of the claim's round trip that the lateness a send may have, rate_margin_ms / 2, does
+-- not cover: the claim's answer must reach the dispatcher before its first slot is missed), and only calls whose slot
 -- falls within p_horizon_ms after that, or within one of its account's slots when that is longer (so
 -- a claim made just after a slow account's send still gets its next slot), are claimed (the others
 -- stay queued for the next claim). The caller sends

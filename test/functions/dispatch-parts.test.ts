@@ -9,10 +9,10 @@ import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-
 import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
+  CLAIM_GATHER_MS,
   ClaimLead,
   type ClaimLoopOptions,
   MAX_CLAIM_LEAD_MS,
-  MIN_CLAIM_LEAD_MS,
   runClaimLoop,
 } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
@@ -441,18 +441,22 @@ describe('runClaimLoop', () => {
     expect(l.get().drained).toBe(1);
   });
 
-  it('leads each claim by its recent round trips: the most at first, then 1.5x the slowest of the last 8 + 5 ms', async () => {
-    const lead = new ClaimLead();
-    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS);
+  it('leads each claim by what its expected round trip (1.5x the slowest of the last 8 + 5 ms) leaves past the lateness tolerance', async () => {
+    const lead = new ClaimLead(15);
+    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS); // the first claim: nothing known yet
     lead.observe(2);
-    expect(lead.ms).toBe(MIN_CLAIM_LEAD_MS);
+    expect(lead.ms).toBe(0); // 8 ms expected, inside the 15 ms a send may be late: the slot is the claim's instant
     lead.observe(40);
-    expect(lead.ms).toBe(65);
+    expect(lead.ms).toBe(65 - 15);
     lead.observe(500);
     expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS);
     // The slow ones are forgotten after eight faster claims.
     for (let i = 0; i < 8; i++) lead.observe(10);
-    expect(lead.ms).toBe(20);
+    expect(lead.ms).toBe(20 - 15);
+    // Without a tolerance (rate_margin_ms 0) the whole expected round trip leads.
+    const strict = new ClaimLead(0);
+    strict.observe(10);
+    expect(strict.ms).toBe(20);
 
     // In the loop: every claim is told the lead (and its horizon leaves room for it before the deadline).
     const leads: number[] = [];
@@ -460,6 +464,7 @@ describe('runClaimLoop', () => {
     const l = loop(queue, {
       batchSize: 1,
       concurrency: 1,
+      maxLatenessMs: 15,
       claim: async (want, _t, _horizon, leadMs) => {
         leads.push(leadMs);
         l.c.advance(30); // each claim takes 30 ms
@@ -468,7 +473,48 @@ describe('runClaimLoop', () => {
     });
     await l.run();
     expect(l.get().sent).toEqual(['1', '2', '3']);
-    expect(leads).toEqual([MAX_CLAIM_LEAD_MS, 50, 50, 50]);
+    expect(leads).toEqual([MAX_CLAIM_LEAD_MS, 50 - 15, 50 - 15, 50 - 15]);
+  });
+
+  it('claims a free place within CLAIM_GATHER_MS when answers come slowly, and gathers a quarter of the concurrency when they come fast', async () => {
+    // 8 places: a claim waits for 2 free ones, or for CLAIM_GATHER_MS after the first.
+    const queue = Array.from({ length: 20 }, (_, i) => call(i + 1));
+    const answer = new Map<string, () => void>();
+    let answerAll = false;
+    const claimedAt: Array<[number, number]> = [];
+    const l = loop(queue, {
+      concurrency: 8,
+      claim: async (want) => {
+        claimedAt.push([want, l.c.now()]);
+        return queue.splice(0, want);
+      },
+      // Each request stays out until the test answers it.
+      send: (x) => {
+        sentIds.push(x.call_id);
+        return answerAll ? Promise.resolve() : new Promise<void>((resolve) => answer.set(x.call_id, resolve));
+      },
+    });
+    const sentIds: string[] = [];
+    const run = l.run();
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+    await settle();
+    expect(claimedAt).toEqual([[8, 1_000_000]]);
+    // One answer: one place free, less than a quarter of the concurrency; it is claimed once
+    // CLAIM_GATHER_MS have passed (on the fake clock) rather than left idle until another answer.
+    answer.get('1')!();
+    await settle();
+    expect(claimedAt.map(([want]) => want)).toEqual([8, 1]);
+    expect(claimedAt[1]![1] - claimedAt[0]![1]).toBe(CLAIM_GATHER_MS);
+    // Two answers at once: a quarter of the concurrency, claimed together without waiting.
+    answer.get('2')!();
+    answer.get('3')!();
+    await settle();
+    expect(claimedAt.map(([want]) => want)).toEqual([8, 1, 2]);
+    expect(claimedAt[2]![1]).toBe(claimedAt[1]![1]);
+    answerAll = true;
+    for (const resolve of answer.values()) resolve();
+    await run;
+    expect(sentIds).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
   });
 
   it('drains the requests in flight even when a claim fails', async () => {

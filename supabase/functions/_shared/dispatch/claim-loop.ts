@@ -12,15 +12,20 @@ import type { RateHold } from './rate.ts';
 
 /** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
 export const RATE_RETRY_MS = 100;
+/** The longest a free place under the concurrency waits for others to be claimed with it. */
+export const CLAIM_GATHER_MS = 5;
 /**
- * No send slot is handed out earlier than a lead after the claim: a slot for "now" would already be
- * past when the claim's answer arrives, and a call sent late may share a one-second window with
- * the next second's calls (see claim_queued_calls). The lead follows the claims' round trips
- * (ClaimLead): one and a half times the slowest of the last few, plus 5 ms, between these bounds.
- * It is paid whenever the bucket is idle, i.e. on every refill of a freed slot when the caps bind,
- * so a fixed 100 ms would cost a 50-second call 0.2% and, in the 10x time-scaled benchmark, 2%.
+ * No send slot is handed out earlier than a lead after the claim, so that the claim's answer
+ * reaches the dispatcher before its first slot has passed by more than the lateness a send may
+ * have (maxLatenessMs, rate_margin_ms / 2: a call sent later than that gives its slot up, since it
+ * could share a one-second window with the next second's calls; see claim_queued_calls). The lead
+ * is what the expected round trip leaves uncovered by that tolerance: one and a half times the
+ * slowest of the last few claims, plus 5 ms, less the tolerance, between 0 and MAX_CLAIM_LEAD_MS.
+ * It is paid whenever the bucket is idle: on every claim when the rate does not bind (a claim
+ * cycle waits it out before it sends), and on every refill of a freed slot when the caps bind. So
+ * on a fast path to the database (a claim within a few milliseconds) the first slot is the claim's
+ * own instant and the calls go out as soon as the answer arrives.
  */
-export const MIN_CLAIM_LEAD_MS = 15;
 export const MAX_CLAIM_LEAD_MS = 100;
 const LEAD_WINDOW = 8;
 
@@ -28,10 +33,18 @@ const LEAD_WINDOW = 8;
 export class ClaimLead {
   private readonly recent: number[] = [];
 
+  /** toleranceMs: how late a call may still be sent after its slot (maxLatenessMs). */
+  constructor(private readonly toleranceMs = 0) {}
+
+  /** The expected round trip of the next claim, with room to spare: 1.5x the slowest recent one + 5 ms. */
+  get expectedRoundTripMs(): number {
+    if (this.recent.length === 0) return MAX_CLAIM_LEAD_MS;
+    return Math.ceil(Math.max(...this.recent) * 1.5) + 5;
+  }
+
   get ms(): number {
     if (this.recent.length === 0) return MAX_CLAIM_LEAD_MS;
-    const slowest = Math.max(...this.recent);
-    return Math.min(MAX_CLAIM_LEAD_MS, Math.max(MIN_CLAIM_LEAD_MS, Math.ceil(slowest * 1.5) + 5));
+    return Math.min(MAX_CLAIM_LEAD_MS, Math.max(0, Math.ceil(this.expectedRoundTripMs - this.toleranceMs)));
   }
 
   observe(roundTripMs: number): void {
@@ -67,7 +80,7 @@ export interface ClaimLoopOptions {
    * waitForAnswer resolves when one request in flight is answered (at once when none is).
    */
   idle(inFlight: number, waitForAnswer: () => Promise<void>): Promise<boolean>;
-  /** Sends one call and records its answer; never rejects. */
+  /** Sends one call; resolves when the provider has answered (its place under the concurrency is free again), never rejects. */
   send(call: ClaimedCall): Promise<void>;
   /** Puts claimed calls that were not sent back in the queue; never rejects. */
   unclaim(calls: ClaimedCall[], reason: string): Promise<void>;
@@ -81,7 +94,9 @@ export interface ClaimLoopOptions {
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
   const { gates, hold } = o;
-  const lead = new ClaimLead();
+  const lead = new ClaimLead(o.maxLatenessMs);
+  /** Since when a place under the concurrency has been free without a claim (null: none is). */
+  let freeSince: number | null = null;
   const inflight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     const tracked = p.finally(() => inflight.delete(tracked));
@@ -101,12 +116,24 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       }
       const concurrency = o.concurrency;
       const room = concurrency - inflight.size;
-      // Claim in batches: wait for a useful amount of room rather than claiming one call at a time.
-      const enough = Math.max(1, Math.min(o.batchSize, Math.ceil(concurrency / 4)));
-      if (room <= 0 || (room < enough && inflight.size > 0)) {
+      if (room <= 0) {
+        freeSince = null;
         await waitForAnswer();
         continue;
       }
+      // Claim in batches: gather a useful amount of room rather than claiming one call at a time,
+      // but never keep a free place idle for longer than CLAIM_GATHER_MS (when answers come slowly,
+      // waiting for a quarter of the concurrency would cost every call that wait).
+      const enough = Math.max(1, Math.min(o.batchSize, Math.ceil(concurrency / 4)));
+      if (room < enough && inflight.size > 0) {
+        freeSince ??= t;
+        const gathered = t - freeSince;
+        if (gathered < CLAIM_GATHER_MS) {
+          await Promise.race([waitForAnswer(), o.sleep(CLAIM_GATHER_MS - gathered)]);
+          continue;
+        }
+      }
+      freeSince = null;
       // The provider rate-limited us: nothing is claimed until the hold ends.
       if (hold.until > t) {
         await o.sleep(Math.min(hold.until - t, o.claimStopMs - t));

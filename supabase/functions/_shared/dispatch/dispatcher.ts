@@ -22,7 +22,7 @@ import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
 import { BreakerGates } from './breaker-gate.ts';
 import { runClaimLoop } from './claim-loop.ts';
-import { outcomeEffect, requeueRows } from './outcome.ts';
+import { type OutcomeEffect, outcomeEffect, requeueRows } from './outcome.ts';
 import { claimHorizonMs, RateHold, slotIntervalMs } from './rate.ts';
 import { ResultBatcher } from './result-batcher.ts';
 
@@ -126,32 +126,10 @@ export async function dispatch(
         row.breaker_success === false, // the breaker must learn about failures at once
     });
 
-    const send = async (call: ClaimedCall): Promise<void> => {
-      accountOf.set(call.call_id, call.provider_account);
-      const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
-      let outcome: CreateCallOutcome;
-      sending++;
-      try {
-        outcome = await provider.createCall({
-          callId: call.call_id,
-          contactId: call.contact_id,
-          contactName: call.contact_name,
-          accountSid: call.account_sid,
-          to: call.to_phone,
-          from: call.caller_id,
-          statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
-          settings: call.provider_settings ?? {},
-          timeoutMs,
-        });
-      } catch (err) {
-        outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
-      } finally {
-        sending--;
-      }
-      const at = now();
-      const effect = outcomeEffect(call, outcome, at, intervalMs);
-      // Before the answer is recorded: the next calls must not go out meanwhile.
-      if (effect.rateLimitedForMs !== null) hold.holdUntil(at + effect.rateLimitedForMs);
+    /** Answers being recorded (the batcher writes them; the loop does not wait for them to send more). */
+    const recording = new Set<Promise<void>>();
+
+    const record = async (call: ClaimedCall, outcome: CreateCallOutcome, effect: OutcomeEffect): Promise<void> => {
       try {
         await batcher.add(effect.row);
         r[effect.count]++;
@@ -187,6 +165,42 @@ export async function dispatch(
           reason: outcome.reason,
         });
       }
+    };
+
+    // One create-call request. It resolves when the provider has answered, which frees the request's
+    // place under dispatch_concurrency; the answer is recorded meanwhile (batched), and a 429 holds
+    // the next sends back before this returns. A probe's answer is recorded before it returns.
+    const send = async (call: ClaimedCall): Promise<void> => {
+      accountOf.set(call.call_id, call.provider_account);
+      const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
+      let outcome: CreateCallOutcome;
+      sending++;
+      try {
+        outcome = await provider.createCall({
+          callId: call.call_id,
+          contactId: call.contact_id,
+          contactName: call.contact_name,
+          accountSid: call.account_sid,
+          to: call.to_phone,
+          from: call.caller_id,
+          statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
+          settings: call.provider_settings ?? {},
+          timeoutMs,
+        });
+      } catch (err) {
+        outcome = { kind: 'unknown', reason: `provider adapter threw: ${coerceError(err).message}` };
+      } finally {
+        sending--;
+      }
+      const at = now();
+      const effect = outcomeEffect(call, outcome, at, intervalMs);
+      // Before the answer is recorded: the next calls must not go out meanwhile.
+      if (effect.rateLimitedForMs !== null) hold.holdUntil(at + effect.rateLimitedForMs);
+      const p: Promise<void> = record(call, outcome, effect).finally(() => recording.delete(p));
+      recording.add(p);
+      // A breaker probe stays out until its answer is recorded: that answer decides whether the
+      // account's other calls go out.
+      if (gates.probing) await p;
     };
 
     const unclaim = async (calls: ClaimedCall[], reason: string): Promise<void> => {
@@ -243,6 +257,9 @@ export async function dispatch(
       beforeDrain: () => batcher.flush(),
       ...(phase.stopped ? { stopped: phase.stopped } : {}),
     });
+    // Every answer is recorded before dispatch returns (and before the run is finished).
+    batcher.flush();
+    await Promise.allSettled([...recording]);
     // Calls that wait because their account's breaker is open: one line per account, not one per call.
     for (const b of await blockedAccounts(deps.pool, new Date(now()))) {
       blockedReported = true;

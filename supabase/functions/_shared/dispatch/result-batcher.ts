@@ -1,7 +1,8 @@
 // The result batcher: the provider's answers, recorded in batches (one round trip of
 // record_dispatch_results for many answers). An answer is written at once when the batch is full
 // or when the caller says it is urgent; otherwise within flushDelayMs. A call whose answer waits
-// here is in 'dialing' and holds its concurrency slot; if the write fails every answer of the batch
+// here is in 'dialing' (an active call under the caps; its request's place under the dispatch
+// concurrency is already free); if the write fails every answer of the batch
 // is rejected (the calls stay in dialing: never re-sent; their callbacks or the reaper settle them).
 
 export interface ResultBatcherOptions<Row, Answer> {
