@@ -216,50 +216,54 @@ export async function dispatch(
       }
     };
 
-    await runClaimLoop({
-      concurrency: settings.dispatchConcurrency,
-      batchSize: settings.dispatchBatchSize,
-      claimStopMs,
-      horizonMs: claimHorizonMs(settings.providerCallsPerSecond, settings.rateMarginMs),
-      maxLatenessMs: settings.rateMarginMs / 2,
-      now,
-      sleep,
-      hold,
-      gates,
-      claim: (want, t, horizonMs, leadMs) =>
-        claimQueuedCalls(deps.pool, {
-          limit: want,
-          runId: r.runId,
-          now: new Date(t),
-          leaseToken: phase.leaseToken,
-          horizonMs,
-          leadMs,
-        }),
-      queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
-      idle: async (inFlight, waitForAnswer) => {
-        if (phase.idle === null) {
-          // Inside a tick: done once the last answers are in (an answer may requeue a call).
-          if (inFlight === 0) return false;
-          await waitForAnswer();
-          return true;
-        }
-        return await phase.idle(now());
-      },
-      send,
-      unclaim,
-      onReleased: (n) => {
-        r.released += n;
-      },
-      onDeadline: () => {
-        r.deadlineReached = true;
-      },
-      // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
-      beforeDrain: () => batcher.flush(),
-      ...(phase.stopped ? { stopped: phase.stopped } : {}),
-    });
-    // Every answer is recorded before dispatch returns (and before the run is finished).
-    batcher.flush();
-    await Promise.allSettled([...recording]);
+    try {
+      await runClaimLoop({
+        concurrency: settings.dispatchConcurrency,
+        batchSize: settings.dispatchBatchSize,
+        claimStopMs,
+        horizonMs: claimHorizonMs(settings.providerCallsPerSecond, settings.rateMarginMs),
+        maxLatenessMs: settings.rateMarginMs / 2,
+        now,
+        sleep,
+        hold,
+        gates,
+        claim: (want, t, horizonMs, leadMs) =>
+          claimQueuedCalls(deps.pool, {
+            limit: want,
+            runId: r.runId,
+            now: new Date(t),
+            leaseToken: phase.leaseToken,
+            horizonMs,
+            leadMs,
+          }),
+        queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
+        idle: async (inFlight, waitForAnswer) => {
+          if (phase.idle === null) {
+            // Inside a tick: done once the last answers are in (an answer may requeue a call).
+            if (inFlight === 0) return false;
+            await waitForAnswer();
+            return true;
+          }
+          return await phase.idle(now());
+        },
+        send,
+        unclaim,
+        onReleased: (n) => {
+          r.released += n;
+        },
+        onDeadline: () => {
+          r.deadlineReached = true;
+        },
+        // Answers waiting for a batch go now; the last outstanding answer flushes itself (sending === 0).
+        beforeDrain: () => batcher.flush(),
+        ...(phase.stopped ? { stopped: phase.stopped } : {}),
+      });
+    } finally {
+      // Every answer is recorded before dispatch returns (and before the run is finished), also when
+      // claiming failed half-way.
+      batcher.flush();
+      await Promise.allSettled([...recording]);
+    }
     // Calls that wait because their account's breaker is open: one line per account, not one per call.
     for (const b of await blockedAccounts(deps.pool, new Date(now()))) {
       blockedReported = true;
