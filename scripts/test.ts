@@ -4,6 +4,12 @@
 // Migrations, pgTAP and the test fixtures use the direct URL (DATABASE_URL / TEST_DATABASE_URL);
 // the Edge Functions under test get the pooler's (POOLER_DATABASE_URL), as Supabase's transaction
 // pooler serves them, unless DB_DIRECT=1. Ends with the line `N passed, N failed`.
+//
+// Options (the other arguments go to vitest):
+//   --pgtap-only             only the pgTAP suite (no lint, no vercel build, no pooler, no vitest)
+//   --clock-offset <+365d>   (or TEST_CLOCK_OFFSET) the throwaway cluster's server runs under
+//                            libfaketime that far from the real clock; the start fails unless its
+//                            now() shows the shift (scripts/stack/faketime.ts)
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -23,6 +29,7 @@ import { denoCheck, denoFmt, denoLint } from './stack/deno-tools.ts';
 import { type PgBouncer, startPgBouncer } from './stack/pgbouncer.ts';
 import { installTestsSchema } from './tests-schema.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
+import { type ClockOffset, faketimeEnv, parseClockOffset } from './stack/faketime.ts';
 
 interface Tally {
   passed: number;
@@ -100,7 +107,7 @@ async function runPgTap(url: string): Promise<Tally | undefined> {
   return tally;
 }
 
-async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): Promise<Tally> {
+async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[], clockOffset?: ClockOffset): Promise<Tally> {
   // Kept after the run (git-ignored): CI can archive it.
   const report = path.join(REPO_ROOT, 'test-results', 'vitest.json');
   await rm(report, { force: true });
@@ -116,14 +123,17 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[]): P
     ...(hasTests ? [] : ['--passWithNoTests']),
     ...extraArgs,
   ];
-  log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}`);
-  const r = await runTee(cmd, args, {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: url,
     TEST_DATABASE_URL: url,
     POOLER_DATABASE_URL: pooler.url,
     PGBOUNCER_ADMIN_URL: pooler.adminUrl,
-  });
+  };
+  // With a clock offset, vitest and what it starts (the Deno functions, the simulators) share the
+  // database's shifted clock; test/e2e/browser.ts keeps Chromium off it.
+  log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}${clockOffset ? ` (clock ${clockOffset.faketime})` : ''}`);
+  const r = await runTee(cmd, args, clockOffset ? faketimeEnv(clockOffset, env) : env);
   let tally: Tally = { passed: 0, failed: 0 };
   try {
     const json = JSON.parse(await readFile(report, 'utf8')) as {
@@ -161,6 +171,31 @@ function refuseRemoteDatabase(): void {
   }
 }
 
+interface Options {
+  pgtapOnly: boolean;
+  clockOffset?: ClockOffset;
+  vitestArgs: string[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { pgtapOnly: false, vitestArgs: [] };
+  let offset = process.env.TEST_CLOCK_OFFSET || undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--pgtap-only') opts.pgtapOnly = true;
+    else if (a === '--clock-offset') {
+      offset = argv[++i];
+      if (!offset) throw new Error('--clock-offset needs a value, e.g. --clock-offset +365d');
+    } else if (a.startsWith('--clock-offset=')) offset = a.slice('--clock-offset='.length);
+    else opts.vitestArgs.push(a);
+  }
+  if (opts.pgtapOnly && opts.vitestArgs.length) {
+    throw new Error(`--pgtap-only runs no vitest: unexpected arguments ${opts.vitestArgs.join(' ')}`);
+  }
+  if (offset) opts.clockOffset = parseClockOffset(offset);
+  return opts;
+}
+
 async function main(): Promise<number> {
   const t0 = Date.now();
   const total: Tally = { passed: 0, failed: 0 };
@@ -169,7 +204,14 @@ async function main(): Promise<number> {
   let setupFailed = false;
   try {
     refuseRemoteDatabase();
-    await ensurePrerequisites('test', { log });
+    const opts = parseArgs(process.argv.slice(2));
+    await ensurePrerequisites(opts.pgtapOnly ? 'pgtap' : 'test', { log, also: opts.clockOffset ? ['clock'] : [] });
+    if (opts.pgtapOnly) {
+      const tap = await pgTapOnly(opts.clockOffset);
+      total.passed += tap.passed;
+      total.failed += tap.failed;
+      return finish(t0, total);
+    }
     // The real `vercel build` (test/vercel runs its output), beside the database's start-up.
     const build = vercelBuild(log).then(
       () => true,
@@ -178,7 +220,11 @@ async function main(): Promise<number> {
         return false;
       },
     );
-    db = await startLocalDb({ persistent: false, log: (s) => log(s) });
+    db = await startLocalDb({
+      persistent: false,
+      log: (s) => log(s),
+      ...(opts.clockOffset ? { clockOffset: opts.clockOffset } : {}),
+    });
     await bootstrapSupabaseShape(db.url);
     await installTestExtensions(db.url);
     await pushMigrations(db.url, { log });
@@ -212,7 +258,7 @@ async function main(): Promise<number> {
     }
 
     if (!(await build)) total.failed += 1;
-    const vt = await runVitest(db.url, pooler, process.argv.slice(2));
+    const vt = await runVitest(db.url, pooler, opts.vitestArgs, opts.clockOffset);
     total.passed += vt.passed;
     total.failed += vt.failed;
   } catch (err) {
@@ -223,9 +269,32 @@ async function main(): Promise<number> {
     await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
   }
   if (setupFailed && total.failed === 0) total.failed = 1;
+  return finish(t0, total);
+}
+
+function finish(t0: number, total: Tally): number {
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   process.stdout.write(`${total.passed} passed, ${total.failed} failed\n`);
   return total.failed > 0 ? 1 : 0;
+}
+
+/** --pgtap-only: a cluster, the migrations, the tests schema and pg_prove; nothing else. */
+async function pgTapOnly(clockOffset: ClockOffset | undefined): Promise<Tally> {
+  let db: LocalDb | undefined;
+  try {
+    db = await startLocalDb({ persistent: false, log: (s) => log(s), ...(clockOffset ? { clockOffset } : {}) });
+    await bootstrapSupabaseShape(db.url);
+    await installTestExtensions(db.url);
+    await pushMigrations(db.url, { log });
+    await installTestsSchema(db.url);
+    log('tests schema: installed (supabase/tests/_fixtures/tests_schema.psql)');
+    return (await runPgTap(db.url)) ?? { passed: 0, failed: 1 };
+  } catch (err) {
+    process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
+    return { passed: 0, failed: 1 };
+  } finally {
+    await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
+  }
 }
 
 process.exitCode = await main();

@@ -55,13 +55,42 @@ function fakeMachine(opts: {
 }
 
 describe('which command needs which package', () => {
-  it('npm start needs the server, pg_cron and PgBouncer; npm test needs every one', () => {
+  it('npm start needs the server, pg_cron and PgBouncer; npm test needs every one but faketime', () => {
     expect(neededBy('start', { external: false, major: 15 }).map((r) => r.package)).toEqual([
       'postgresql-15',
       'postgresql-15-cron',
       'pgbouncer',
     ]);
-    expect(neededBy('test', { external: false, major: 15 }).map((r) => r.package).sort()).toEqual([...ALL_PACKAGES].sort());
+    expect(neededBy('test', { external: false, major: 15 }).map((r) => r.package).sort()).toEqual(
+      ALL_PACKAGES.filter((p) => p !== 'faketime').sort(),
+    );
+  });
+
+  it('--clock-offset adds faketime; --pgtap-only leaves out the browser and the pooler', () => {
+    expect(neededBy('test', { external: false, major: 15, also: ['clock'] }).map((r) => r.package).sort()).toEqual(
+      [...ALL_PACKAGES].sort(),
+    );
+    expect(neededBy('pgtap', { external: false, major: 15, also: ['clock'] }).map((r) => r.package)).toEqual([
+      'postgresql-15',
+      'postgresql-15-cron',
+      'postgresql-15-pgtap',
+      'postgresql-15-plpgsql-check',
+      'postgresql-client-15',
+      'libtap-parser-sourcehandler-pgtap-perl',
+      'faketime',
+    ]);
+  });
+
+  it('a shifted run missing only faketime installs it in the same apt-get run, named with the option', async () => {
+    const m = fakeMachine({ missing: ['faketime', 'postgresql-15-pgtap'], privilege: 'root' });
+    await ensurePrerequisites('pgtap', { host: m.host, log: m.log, external: false, major: 15, install: true, also: ['clock'] });
+    expect(m.ran).toEqual([
+      'DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=300',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 postgresql-15-pgtap faketime',
+    ]);
+    expect(m.printed[0]).toBe(
+      'npm test --pgtap-only --clock-offset needs 2 Debian packages this machine lacks; installing them with apt-get (as root):',
+    );
   });
 
   it('with DATABASE_URL elsewhere, the server packages are not asked for', () => {

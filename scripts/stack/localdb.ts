@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
 
 export interface LocalDb {
@@ -34,6 +35,11 @@ export interface StartLocalDbOptions {
   port?: number;
   /** Extra postgresql.conf lines (`name = value`), written after the defaults so they win. */
   settings?: string[];
+  /**
+   * Throwaway clusters only: the server runs under libfaketime this far from the real clock
+   * (scripts/stack/faketime.ts); checked once it accepts connections, and the start fails if not.
+   */
+  clockOffset?: ClockOffset;
   log?: (s: string) => void;
 }
 
@@ -338,6 +344,10 @@ export function clusterStatus(dir = persistentDir()): { running: boolean; url?: 
 export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> {
   const log = opts.log ?? defaultLog;
   const external = process.env.DATABASE_URL;
+  if (external && opts.clockOffset) {
+    throw new Error('a clock offset needs the throwaway cluster: unset DATABASE_URL');
+  }
+  if (opts.clockOffset && opts.persistent) throw new Error('a clock offset is for throwaway clusters only');
   if (external) {
     const u = new URL(external);
     log(`using DATABASE_URL (${u.hostname}:${u.port || 5432}${u.pathname})`);
@@ -435,15 +445,22 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
       await writeFile(confFile, clusterConf(dataDir, port, persistent, opts.settings));
       if (id) await chown(confFile, id.uid, id.gid);
 
-      log(`starting ${persistent ? 'persistent' : 'throwaway'} cluster in ${dataDir} on port ${port}`);
+      const clock = opts.clockOffset ? `, its clock shifted ${opts.clockOffset.faketime} (libfaketime)` : '';
+      log(`starting ${persistent ? 'persistent' : 'throwaway'} cluster in ${dataDir} on port ${port}${clock}`);
       startedHere = true;
       const r = await run(bin('pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60'], {
         asServer: true,
         detached: true, // own process group: a terminal Ctrl-C reaches us, and we stop it in order
+        // pg_ctl too (it compares the postmaster's start time with its own)
+        ...(opts.clockOffset ? { env: faketimeEnv(opts.clockOffset, serverEnv()) } : {}),
       });
       const url = localUrl(port);
       if (r.code === 0 && (await waitForConnect(url, 30_000))) {
         if (persistent) await writeFile(portFile, `${port}\n`);
+        if (opts.clockOffset) {
+          const now = await verifyServerClock(url, opts.clockOffset);
+          log(`the server's clock says ${now.toISOString()} (shifted ${opts.clockOffset.faketime}, checked)`);
+        }
         return make(port);
       }
       const tail = await logTail(logFile);

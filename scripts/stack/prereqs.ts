@@ -9,6 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { libfaketimePath } from './faketime.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Where PostgreSQL is
@@ -69,7 +70,8 @@ export type RequirementId =
   | 'plpgsql_check'
   | 'pg_prove'
   | 'chromium'
-  | 'pgbouncer';
+  | 'pgbouncer'
+  | 'faketime';
 
 export interface Requirement {
   id: RequirementId;
@@ -117,10 +119,16 @@ export function requirements(major = findPgInstall()?.major || DEFAULT_PG_MAJOR)
       why: 'PgBouncer, the transaction-mode pooler in front of the database',
       server: false,
     },
+    faketime: {
+      id: 'faketime',
+      package: 'faketime',
+      why: 'libfaketime, which runs the test database a year ahead (--clock-offset)',
+      server: true,
+    },
   };
 }
 
-export type Purpose = 'start' | 'test' | 'lint' | 'bench' | 'database';
+export type Purpose = 'start' | 'test' | 'pgtap' | 'clock' | 'lint' | 'bench' | 'database';
 
 const NEEDS: Record<Purpose, { label: string; ids: RequirementId[] }> = {
   start: { label: 'npm start', ids: ['postgresql', 'pg_cron', 'pgbouncer'] },
@@ -128,15 +136,25 @@ const NEEDS: Record<Purpose, { label: string; ids: RequirementId[] }> = {
     label: 'npm test',
     ids: ['postgresql', 'pg_cron', 'pgtap', 'plpgsql_check', 'psql', 'pg_prove', 'chromium', 'pgbouncer'],
   },
+  pgtap: { label: 'npm test --pgtap-only', ids: ['postgresql', 'pg_cron', 'pgtap', 'plpgsql_check', 'psql', 'pg_prove'] },
+  // Only ever asked for `also` a command (`npm test --clock-offset`), in the same apt-get run.
+  clock: { label: '--clock-offset', ids: ['faketime'] },
   lint: { label: 'npm run lint', ids: ['postgresql', 'pg_cron', 'plpgsql_check'] },
   bench: { label: 'npm run bench', ids: ['postgresql', 'pg_cron', 'pgbouncer'] },
   database: { label: 'the local database', ids: ['postgresql', 'pg_cron'] },
 };
 
-/** What a command needs; with an external database (DATABASE_URL), only what runs on this machine. */
-export function neededBy(purpose: Purpose, opts: { external?: boolean; major?: number } = {}): Requirement[] {
+/**
+ * What a command needs (and, with `also`, what those other purposes need too); with an external
+ * database (DATABASE_URL), only what runs on this machine.
+ */
+export function neededBy(
+  purpose: Purpose,
+  opts: { external?: boolean; major?: number; also?: Purpose[] } = {},
+): Requirement[] {
   const all = requirements(opts.major);
-  return NEEDS[purpose].ids.map((id) => all[id]).filter((r) => !(opts.external && r.server));
+  const ids = [...new Set([purpose, ...(opts.also ?? [])].flatMap((p) => NEEDS[p].ids))];
+  return ids.map((id) => all[id]).filter((r) => !(opts.external && r.server));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +203,8 @@ export function probeInstalled(r: Requirement): boolean {
       return firstExisting([process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser']);
     case 'pgbouncer':
       return firstExisting([process.env.PGBOUNCER_BIN, '/usr/sbin/pgbouncer']) || onPath('pgbouncer');
+    case 'faketime':
+      return !!libfaketimePath();
   }
 }
 
@@ -230,6 +250,8 @@ export interface PlanOptions {
   install?: boolean;
   /** PostgreSQL major whose packages to name (default: the one found, else 15). */
   major?: number;
+  /** Other purposes whose packages to install in the same run (e.g. 'clock' for a shifted test run). */
+  also?: Purpose[];
 }
 
 const APT_OPTIONS = ['-q', '-o', 'DPkg::Lock::Timeout=300'];
@@ -262,8 +284,12 @@ export function manualCommand(packages: string[], root: boolean): string {
 /** What to do for a command: nothing, install (how), or ask the person to run one command. */
 export function planPrerequisites(purpose: Purpose, opts: PlanOptions = {}): Plan {
   const host = opts.host ?? systemHost;
-  const label = NEEDS[purpose].label;
-  const missing = neededBy(purpose, { external: opts.external ?? !!process.env.DATABASE_URL, major: opts.major }).filter(
+  const label = [purpose, ...(opts.also ?? [])].map((p) => NEEDS[p].label).join(' ');
+  const missing = neededBy(purpose, {
+    external: opts.external ?? !!process.env.DATABASE_URL,
+    major: opts.major,
+    also: opts.also,
+  }).filter(
     (r) => !host.probe(r),
   );
   if (missing.length === 0) return { action: 'none', label, missing: [] };

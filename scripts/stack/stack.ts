@@ -193,14 +193,16 @@ async function startGateway(
     String(port),
   ];
   // The functions see only their own settings, plus what Deno itself needs (PATH, HOME, its cache,
-  // npm registry and proxy settings): no DATABASE_URL or other secrets of this process leak in.
-  // Deno also trusts the system certificate store (behind a TLS-inspecting proxy its bundled roots
-  // cannot fetch the npm: imports).
+  // npm registry and proxy settings; a preloaded libfaketime and its FAKETIME settings, so that
+  // under `npm test --clock-offset` they share the test database's shifted clock): no DATABASE_URL
+  // or other secrets of this process leak in. Deno also trusts the system certificate store (behind
+  // a TLS-inspecting proxy its bundled roots cannot fetch the npm: imports).
   const childEnv: NodeJS.ProcessEnv = { NO_COLOR: '1', DENO_TLS_CA_STORE: 'mozilla,system' };
   for (const [k, v] of Object.entries(process.env)) {
     if (
       v !== undefined &&
-      /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|DENO_[A-Z_]+|NPM_CONFIG_[A-Z_]+|SSL_CERT_(FILE|DIR)|(HTTPS?|NO)_PROXY)$/i.test(k)
+      /^(PATH|HOME|TMPDIR|TZ|LANG|LC_[A-Z]+|DENO_[A-Z_]+|NPM_CONFIG_[A-Z_]+|SSL_CERT_(FILE|DIR)|(HTTPS?|NO)_PROXY|LD_PRELOAD|FAKETIME[A-Z_]*)$/i
+        .test(k)
     ) {
       childEnv[k] = v;
     }

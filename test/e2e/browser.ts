@@ -24,6 +24,19 @@ export function chromiumPath(): string {
   return found;
 }
 
+/**
+ * The environment without libfaketime (`npm test --clock-offset` preloads it into the suites):
+ * Chromium's renderers do not come up under it, so the browser keeps the machine's clock.
+ */
+function chromiumEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FAKETIME')) env[k] = v;
+  const preload = (env.LD_PRELOAD ?? '').split(':').filter((p) => p && !/libfaketime/.test(p));
+  if (preload.length) env.LD_PRELOAD = preload.join(':');
+  else delete env.LD_PRELOAD;
+  return env;
+}
+
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, timeout: 60_000 });
+  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, timeout: 60_000, env: chromiumEnv() });
 }

@@ -125,15 +125,17 @@ describe('dashboard controls', () => {
     for (const day of ['1', '2', '3', '4', '5']) await page.locator(`#campaign-form input[name=day][value="${day}"]`).check();
     await page.getByTestId('f-max_attempts').fill('3');
     await page.getByTestId('f-retry_delay').fill('30 minutes');
+    // March of next year: always ahead (the list says 'starts ... until ...' only for dates to come).
+    const y = new Date().getUTCFullYear() + 1;
     // Dates the wrong way round: the shared schema refuses the end, next to its field.
-    await page.getByTestId('f-starts_at').fill('2027-03-31T18:00');
-    await page.getByTestId('f-ends_at').fill('2027-03-01T09:00');
+    await page.getByTestId('f-starts_at').fill(`${y}-03-31T18:00`);
+    await page.getByTestId('f-ends_at').fill(`${y}-03-01T09:00`);
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'err-ends_at'), { timeout: 15_000 }).toMatch(/after starts_at/);
     expect(await text(page, 'err-starts_at')).toBe('');
-    // New York time: 1 March is winter time (UTC-5), 31 March summer time (UTC-4).
-    await page.getByTestId('f-starts_at').fill('2027-03-01T09:00');
-    await page.getByTestId('f-ends_at').fill('2027-03-31T18:00');
+    // New York time: 1 March is winter time (UTC-5), 31 March summer time (UTC-4) in every year.
+    await page.getByTestId('f-starts_at').fill(`${y}-03-01T09:00`);
+    await page.getByTestId('f-ends_at').fill(`${y}-03-31T18:00`);
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Spring reminders \(#\d+\) created/);
     const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
@@ -143,25 +145,25 @@ describe('dashboard controls', () => {
         c.query<{ starts_at: Date; ends_at: Date }>('select starts_at, ends_at from campaigns where id = $1', [id])
       ))
         .rows[0]!;
-    expect((await dates()).starts_at.toISOString()).toBe('2027-03-01T14:00:00.000Z');
-    expect((await dates()).ends_at.toISOString()).toBe('2027-03-31T22:00:00.000Z');
+    expect((await dates()).starts_at.toISOString()).toBe(`${y}-03-01T14:00:00.000Z`);
+    expect((await dates()).ends_at.toISOString()).toBe(`${y}-03-31T22:00:00.000Z`);
     // The campaign list shows them (in the browser's time zone).
     const listed = page.getByTestId('campaign-row').filter({ hasText: 'Spring reminders' }).getByTestId('campaign-dates');
     await expect.poll(async () => (await listed.count()) > 0 ? await listed.textContent() : '', { timeout: 15_000 }).toMatch(
-      /^starts Mar 1, 2027, 9:00\sAM until Mar 31, 2027, 6:00\sPM$/,
+      new RegExp(String.raw`^starts Mar 1, ${y}, 9:00\sAM until Mar 31, ${y}, 6:00\sPM$`),
     );
 
     // Edited: an end before the stored start (only the end is sent, so the schema cannot see the
     // start: the database refuses it, named field); then the cap goes up.
     await page.getByTestId('campaign-edit').click();
     expect(await page.getByTestId('f-max_concurrent_calls').inputValue()).toBe('3');
-    expect(await page.getByTestId('f-starts_at').inputValue()).toBe('2027-03-01T09:00');
-    expect(await page.getByTestId('f-ends_at').inputValue()).toBe('2027-03-31T18:00');
-    await page.getByTestId('f-ends_at').fill('2027-02-01T09:00');
+    expect(await page.getByTestId('f-starts_at').inputValue()).toBe(`${y}-03-01T09:00`);
+    expect(await page.getByTestId('f-ends_at').inputValue()).toBe(`${y}-03-31T18:00`);
+    await page.getByTestId('f-ends_at').fill(`${y}-02-01T09:00`);
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'err-ends_at'), { timeout: 15_000 }).toMatch(/campaigns_ends_after_starts/);
-    expect((await dates()).ends_at.toISOString()).toBe('2027-03-31T22:00:00.000Z');
-    await page.getByTestId('f-ends_at').fill('2027-03-31T18:00');
+    expect((await dates()).ends_at.toISOString()).toBe(`${y}-03-31T22:00:00.000Z`);
+    await page.getByTestId('f-ends_at').fill(`${y}-03-31T18:00`);
     await page.getByTestId('f-max_concurrent_calls').fill('5');
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/saved/);

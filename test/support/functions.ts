@@ -46,6 +46,10 @@ export async function startGateway(env: Record<string, string | undefined>, opts
     SSL_CERT_FILE: process.env.SSL_CERT_FILE,
     SSL_CERT_DIR: process.env.SSL_CERT_DIR,
     HTTPS_PROXY: process.env.HTTPS_PROXY,
+    // `npm test --clock-offset`: the functions run on the same shifted clock as the database.
+    LD_PRELOAD: process.env.LD_PRELOAD,
+    FAKETIME: process.env.FAKETIME,
+    FAKETIME_DONT_FAKE_MONOTONIC: process.env.FAKETIME_DONT_FAKE_MONOTONIC,
     NO_COLOR: '1',
   };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
