@@ -12,10 +12,7 @@
 // bench was told --direct. After each run: every call was created at the provider exactly once,
 // every result was recorded, the tick gave its 'dispatch' lease back, and invariants 1-3 hold.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { DISPATCH_LEASE } from '../../supabase/functions/_shared/lease.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
@@ -23,7 +20,7 @@ import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { runTick } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './data.ts';
-import { REPO_ROOT } from '../stack/localdb.ts';
+import { type SimProcess, startSimProcess, stopSimProcess } from '../twilio-sim/process.ts';
 import { summarize, type Summary } from './report.ts';
 
 export interface DispatchRow {
@@ -115,50 +112,6 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
   if (rows[0]?.n !== n) throw new Error(`dispatch seed: reserved ${rows[0]?.n}, expected ${n}`);
   await c.query('vacuum analyze public.calls, public.contacts, public.campaigns');
   return now;
-}
-
-/** The Twilio simulator (scripts/twilio-sim/server.ts) in a child process, driven by its control API. */
-interface SimProcess {
-  url: string;
-  accountSid: string;
-  authToken: string;
-  child: ChildProcess;
-}
-
-async function startSimProcess(): Promise<SimProcess> {
-  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [
-    path.join(REPO_ROOT, 'scripts', 'twilio-sim', 'server.ts'),
-    '--port',
-    '0',
-    '--seed',
-    '7',
-    '--no-callbacks',
-  ], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the simulator did not start in 30 s: ${stderr}`)), 30_000);
-    lines.once('line', (l) => {
-      clearTimeout(timer);
-      resolve(l);
-    });
-    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}): ${stderr}`)));
-  });
-  const info = JSON.parse(first) as { url: string; accountSid: string; authToken: string };
-  return { ...info, child };
-}
-
-async function stopSimProcess(sim: SimProcess): Promise<void> {
-  if (sim.child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => sim.child.once('exit', () => resolve()));
-  sim.child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (sim.child.exitCode === null) sim.child.kill('SIGKILL');
 }
 
 async function simControl<T>(sim: SimProcess, method: 'GET' | 'POST', p: string, body?: unknown): Promise<T> {
@@ -288,7 +241,7 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
   const poolSize = opts.poolSize ?? 20;
   const admin = new pg.Client({ connectionString: url, application_name: 'bench-dispatch' });
   await admin.connect();
-  const sim = await startSimProcess();
+  const sim = await startSimProcess(['--seed', '7', '--no-callbacks']);
   const rows: DispatchRow[] = [];
   try {
     for (const latencyMs of latencies) {
