@@ -13,8 +13,9 @@
 // ratio ideal / makespan, slot utilisation, calls per (unscaled) minute, and the most create-call
 // requests the SIMULATOR received in any one-second window against the configured rate. After
 // every run: invariants 1-3 (tests.invariant_violations()), every contact called exactly once
-// (at the provider), every contact final, and the caps never exceeded (active calls per campaign
-// sampled in the database, and concurrent calls per campaign at the provider).
+// (at the provider), every contact final, the caps never exceeded (active calls per campaign
+// sampled in the database, and concurrent calls per campaign at the provider), every tick answered
+// 200, and no dispatch lease held nor run left running once the last background dispatcher ended.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -593,6 +594,16 @@ async function runOnce(
       const s = a.status === 200 ? String(a.body.status ?? 'ok') : `http ${a.status}`;
       statuses[s] = (statuses[s] ?? 0) + 1;
       launchedInTicks += Number(a.body.launched ?? 0);
+    }
+    // A tick answers 200 unless it failed (500: no database, or an error outside dispatch); status 0
+    // is no answer at all within 120 s.
+    const notAnswered = answers.filter((a) => a.status !== 200);
+    if (notAnswered.length > 0) {
+      failures.push(
+        `${notAnswered.length} of ${answers.length} ticks not answered 200: ${
+          JSON.stringify(Object.fromEntries(Object.entries(statuses).filter(([k]) => k.startsWith('http '))))
+        }`,
+      );
     }
     failures.push(...(await checkInvariants(admin, new Date())).failures);
     const result: RunResult = {

@@ -11,12 +11,9 @@
 // driven through its control API. The dispatcher reaches the database through PgBouncer in
 // transaction mode (as the deployed functions reach Supabase's pooler on port 6543) unless the
 // bench was told --direct. After each run: every call was created at the provider exactly once,
-// every result was recorded, the tick gave its 'dispatch' lease back, and invariants 1-3 hold.
+// every result was recorded, no 'dispatch' lease is left held, and invariants 1-3 hold.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { DISPATCH_LEASE } from '../../supabase/functions/_shared/lease.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
@@ -24,7 +21,7 @@ import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { runTick } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './data.ts';
-import { REPO_ROOT } from '../stack/localdb.ts';
+import { type SimProcess, startSimProcess, stopSimProcess } from '../twilio-sim/process.ts';
 import { summarize, type Summary } from './report.ts';
 
 export interface DispatchRow {
@@ -63,6 +60,10 @@ export interface DispatchOptions {
   proposedTick?: RunTick;
 }
 
+/** Simulated provider latencies (ms) and dispatch concurrencies measured unless told otherwise. */
+export const DISPATCH_LATENCIES: readonly number[] = [0, 150];
+export const DISPATCH_CONCURRENCIES: readonly number[] = [10, 50, 200];
+
 const silent: Logger = { log: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const CAMPAIGNS = 20;
 const TWIML_URL = BENCH_TWIML_URL;
@@ -70,10 +71,10 @@ const CALLBACK_BASE = 'http://127.0.0.1:9/functions/v1/call-status';
 
 /**
  * Calls per run: about 2 s of work at the target rate (concurrency / latency, or 2,500/s at zero
- * latency; half with --quick), between 200 and 5,000.
+ * latency; a fifth of a second with --quick, a smoke run), between 200 and 5,000.
  */
 function callsFor(latencyMs: number, concurrency: number, quick: boolean): number {
-  const seconds = quick ? 1 : 2;
+  const seconds = quick ? 0.2 : 2;
   const rate = latencyMs > 0 ? concurrency / (latencyMs / 1000) : 2500;
   return Math.max(200, Math.min(5000, Math.round((rate * seconds) / CAMPAIGNS) * CAMPAIGNS));
 }
@@ -82,10 +83,17 @@ function callsFor(latencyMs: number, concurrency: number, quick: boolean): numbe
 async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
   await truncateAll(c);
   await c.query('delete from public.provider_circuit_breakers');
-  // One tick's own part is measured (no continuous dispatch after it; see --only campaign for that).
-  // The previous run's tick released its lease (checked after every run); the row goes too, so a
-  // run that failed to release never makes the next one wait out a TTL (budget + 5 s).
+  // One tick's own part is measured (background_dispatch_ms = 0: no continuous dispatch after it,
+  // hence no 'dispatch' lease; see --only campaign for that). No lease is left held after a run
+  // (checked after every run); the row goes too, so a run that broke that never makes the next one
+  // wait out a TTL (budget + 5 s).
   await c.query('delete from public.scheduler_leases where name = $1', [DISPATCH_LEASE]);
+  // The rate out of the way: the highest rate the settings allow, with the product's default margin
+  // (rate_margin_ms 30). The margin also sets how late after its send slot a call may still go out
+  // (rate_margin_ms / 2; a later one gives its slot up and goes back to the queue): with 0 every call
+  // sent a fraction of a millisecond after its slot was put back, and a tick launched a few hundred
+  // calls in two minutes. With 30 the bucket hands out 10,000 / 1.03 = 9,709 slots a second, above
+  // what the bare loop reaches here.
   await c.query(
     `update public.scheduler_settings
         set global_max_concurrent_calls = 1000000, campaigns_per_tick = 100000, provider_calls_per_second = 10000,
@@ -116,50 +124,6 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
   if (rows[0]?.n !== n) throw new Error(`dispatch seed: reserved ${rows[0]?.n}, expected ${n}`);
   await c.query('vacuum analyze public.calls, public.contacts, public.campaigns');
   return now;
-}
-
-/** The Twilio simulator (scripts/twilio-sim/server.ts) in a child process, driven by its control API. */
-interface SimProcess {
-  url: string;
-  accountSid: string;
-  authToken: string;
-  child: ChildProcess;
-}
-
-async function startSimProcess(): Promise<SimProcess> {
-  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [
-    path.join(REPO_ROOT, 'scripts', 'twilio-sim', 'server.ts'),
-    '--port',
-    '0',
-    '--seed',
-    '7',
-    '--no-callbacks',
-  ], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the simulator did not start in 30 s: ${stderr}`)), 30_000);
-    lines.once('line', (l) => {
-      clearTimeout(timer);
-      resolve(l);
-    });
-    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}): ${stderr}`)));
-  });
-  const info = JSON.parse(first) as { url: string; accountSid: string; authToken: string };
-  return { ...info, child };
-}
-
-async function stopSimProcess(sim: SimProcess): Promise<void> {
-  if (sim.child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => sim.child.once('exit', () => resolve()));
-  sim.child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (sim.child.exitCode === null) sim.child.kill('SIGKILL');
 }
 
 async function simControl<T>(sim: SimProcess, method: 'GET' | 'POST', p: string, body?: unknown): Promise<T> {
@@ -233,7 +197,7 @@ async function tickOnce(
   poolSize: number,
   opts: DispatchOptions,
 ): Promise<{ rate: number; ms: number }> {
-  await seedQueued(admin, n, concurrency);
+  const reservedAt = await seedQueued(admin, n, concurrency);
   await simPrepare(sim, latencyMs);
   const pool = createPool(opts.poolerUrl ?? url, poolSize);
   const provider = new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url });
@@ -266,16 +230,24 @@ async function tickOnce(
     if (dialing.rows[0]?.n !== n) {
       failures.push(`${dialing.rows[0]?.n} calls recorded as dialing with a provider call id, expected ${n}`);
     }
-    const lease = await admin.query<{ released: boolean }>(
-      'select released_at is not null as released from public.scheduler_leases where name = $1',
+    // The 'dispatch' lease belongs to continuous dispatch: a tick takes it (over) only for its
+    // background part, after its answer, when background_dispatch_ms > 0, and releases it when that
+    // part ends. seedQueued() sets 0, so this tick has no background part and never takes it; a
+    // tick that did (a --propose-tick candidate may) must have released it by the time it returns.
+    // Either way no live lease may be left held (one that is neither released nor expired).
+    const lease = await admin.query<{ holder: string; expires_at: Date }>(
+      `select holder, expires_at from public.scheduler_leases
+        where name = $1 and released_at is null and expires_at > now()`,
       [DISPATCH_LEASE],
     );
-    if (lease.rows[0]?.released !== true) {
+    if (lease.rows.length > 0) {
       failures.push(
-        `the tick did not release its '${DISPATCH_LEASE}' lease (${lease.rows.length ? 'still held' : 'never taken'})`,
+        `the '${DISPATCH_LEASE}' lease is still held after the tick returned (by ${lease.rows[0]!.holder}, until ${
+          lease.rows[0]!.expires_at.toISOString()
+        })`,
       );
     }
-    failures.push(...(await checkInvariants(admin, new Date())).failures);
+    failures.push(...(await checkInvariants(admin, reservedAt)).failures);
     if (failures.length) opts.onInvariantFailure(where, failures);
     return { rate: r.launched / (ms / 1000), ms };
   } finally {
@@ -284,12 +256,12 @@ async function tickOnce(
 }
 
 export async function benchDispatch(url: string, opts: DispatchOptions): Promise<DispatchRow[]> {
-  const latencies = opts.latencies ?? [0, 150];
-  const concurrencies = opts.concurrencies ?? [10, 50, 200];
+  const latencies = opts.latencies ?? DISPATCH_LATENCIES;
+  const concurrencies = opts.concurrencies ?? DISPATCH_CONCURRENCIES;
   const poolSize = opts.poolSize ?? 20;
   const admin = new pg.Client({ connectionString: url, application_name: 'bench-dispatch' });
   await admin.connect();
-  const sim = await startSimProcess();
+  const sim = await startSimProcess(['--seed', '7', '--no-callbacks']);
   const rows: DispatchRow[] = [];
   try {
     for (const latencyMs of latencies) {

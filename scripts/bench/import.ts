@@ -2,7 +2,9 @@
 // POST /campaigns/<id>/contacts runs it (importContactsCsv: streamed UTF-8 decoding, csv-parse,
 // libphonenumber-js, batches into public.import_contacts() through the pooler), here in-process under
 // Node. The CSV is generated as it is read (never held whole) with 1 % bad numbers and 1 %
-// duplicates. Reports rows/s and the process's peak RSS and heap growth (sampled every 20 ms).
+// duplicates. Reports rows/s and the process's peak RSS and heap growth (sampled every 20 ms), and
+// checks the import's outcome: complete, every good row in the campaign, every bad number and
+// duplicate counted as such (the generator knows how many of each it wrote).
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -20,6 +22,17 @@ export interface ImportRow {
   peakRssMb: number;
   heapGrowthMb: number;
   bytes: number;
+}
+
+/**
+ * What generatedCsv(n) holds: row i (0-based) is a bad number when i % 100 == 50, and repeats row
+ * i - 1's number when i % 100 == 99; every other row is a new valid number.
+ */
+export function expectedImport(n: number): { bad: number; duplicates: number; imported: number } {
+  const countOf = (r: number) => Math.floor(n / 100) + (n % 100 > r ? 1 : 0);
+  const bad = countOf(50);
+  const duplicates = countOf(99);
+  return { bad, duplicates, imported: n - bad - duplicates };
 }
 
 /** A CSV of n contacts, produced in pieces as the reader pulls. */
@@ -56,7 +69,13 @@ function generatedCsv(n: number): { stream: ReadableStream<Uint8Array>; bytes: (
 
 export async function benchImport(
   dbUrl: string,
-  opts: { rows: number; batchSize: number; poolerUrl?: string; log: (s: string) => void },
+  opts: {
+    rows: number;
+    batchSize: number;
+    poolerUrl?: string;
+    log: (s: string) => void;
+    onInvariantFailure: (where: string, failures: string[]) => void;
+  },
 ): Promise<ImportRow> {
   const pool = new pg.Pool({ connectionString: opts.poolerUrl ?? dbUrl, max: 4, application_name: 'bench-import' });
   try {
@@ -88,11 +107,25 @@ export async function benchImport(
     }
     const seconds = (performance.now() - started) / 1000;
     const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    const count = await pool.query<{ n: number }>('select count(*)::int as n from public.contacts where campaign_id = $1', [id]);
-    if (count.rows[0]!.n !== report.imported) {
-      throw new Error(`imported ${report.imported} but the campaign holds ${count.rows[0]!.n}`);
+    const count = await pool.query<{ n: number; phones: number }>(
+      'select count(*)::int as n, count(distinct phone)::int as phones from public.contacts where campaign_id = $1',
+      [id],
+    );
+    const held = count.rows[0]!;
+    const want = expectedImport(opts.rows);
+    const failures: string[] = [];
+    if (!report.complete) failures.push(`the import stopped: ${report.stopped?.reason}`);
+    if (report.rows !== opts.rows) failures.push(`${report.rows} rows read of ${opts.rows}`);
+    if (report.imported !== want.imported || held.n !== want.imported || held.phones !== want.imported) {
+      failures.push(
+        `${report.imported} reported imported and ${held.n} contacts (${held.phones} numbers) in the campaign, expected ${want.imported}`,
+      );
     }
-    if (!report.complete) throw new Error(`the import stopped: ${report.stopped?.reason}`);
+    if (report.duplicates !== want.duplicates) {
+      failures.push(`${report.duplicates} duplicates reported, expected ${want.duplicates}`);
+    }
+    if (report.errors_total !== want.bad) failures.push(`${report.errors_total} rows refused, expected ${want.bad} bad numbers`);
+    if (failures.length) opts.onInvariantFailure(`import of ${opts.rows} rows`, failures);
     return {
       rows: report.rows,
       batchSize: opts.batchSize,

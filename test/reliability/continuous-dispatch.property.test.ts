@@ -87,7 +87,7 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
-import { type SimProcess, startSimProcess } from '../support/sim-process.ts';
+import { type SimProcess, startSimProcess } from '../../scripts/twilio-sim/process.ts';
 import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
 import { createdPerCall, dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';

@@ -14,7 +14,7 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { CALLER_ID, DUE_SINCE } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, resetData, testDbUrl } from '../support/db.ts';
-import { type SimProcess, startSimProcess } from '../support/sim-process.ts';
+import { type SimProcess, startSimProcess } from '../../scripts/twilio-sim/process.ts';
 import { functionsEnv, type Gateway, signedCallback, startGateway } from '../support/functions.ts';
 import { invariantViolations } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
