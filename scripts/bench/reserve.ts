@@ -76,7 +76,7 @@ const OURS_SQL = tickSql('public.launch_due_calls');
 const PROPOSED_SQL = tickSql(PROPOSED_FUNCTION);
 
 /** The floor: the same rows, inserted and their contacts updated by one bare statement. */
-const FLOOR_SQL = `with ins as (
+export const FLOOR_SQL = `with ins as (
     insert into public.calls (campaign_id, contact_id, attempt, status, provider, to_phone,
                               dispatch_after, queued_at, updated_at)
     select e.campaign_id, e.contact_id, e.attempt, 'queued', 'twilio', e.phone, $1, $1, $1
