@@ -344,7 +344,7 @@ function campaignTargets(rows: CampaignRow[]): Target[] {
   for (const r of rows) {
     if (r.mode === 'continuous') {
       out.push({
-        target: `campaign CPS ${r.cps}, continuous: >= 95% of the ideal bound (issue 12: contacts x call time / cap, or / rate)`,
+        target: `campaign CPS ${r.cps}, continuous: >= 95% of the ideal bound (contacts x call time / cap, or / rate)`,
         measured: `${pct1(r.idealRatio.median)} (bound ${r.idealS.median.toFixed(1)} s / makespan ${
           r.makespanS.median.toFixed(1)
         } s)`,
