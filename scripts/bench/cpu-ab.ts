@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { bootstrapSupabaseShape, pushMigrations, startLocalDb } from '../stack/localdb.ts';
@@ -41,35 +42,27 @@ interface Args {
   floorDrops: string[];
 }
 
-function parseArgs(argv: string[]): Args {
-  let scale = SCALES.c!;
-  let runs = 7;
-  const files: string[] = [];
-  const drops: string[] = [];
-  const floorDrops: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--scale') {
-      const v = value();
-      const s = SCALES[v];
-      if (!s) throw new Error(`--scale takes a, b or c, got ${v}`);
-      scale = s;
-    } else if (arg === '--runs') runs = Number(value());
-    else if (arg === '--drop-index') drops.push(value());
-    else if (arg === '--drop-index-floor') floorDrops.push(value());
-    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-    else files.push(path.resolve(arg));
-  }
+function readArgs(argv: string[]): Args {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      scale: { type: 'string', default: 'c' },
+      runs: { type: 'string', default: '7' },
+      'drop-index': { type: 'string', multiple: true, default: [] },
+      'drop-index-floor': { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const scale = SCALES[values.scale];
+  if (!scale) throw new Error(`--scale takes a, b or c, got ${values.scale}`);
+  const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  const drops = values['drop-index'];
+  const floorDrops = values['drop-index-floor'];
   for (const ix of [...drops, ...floorDrops]) {
     if (!/^[a-z_][a-z0-9_]*$/.test(ix)) throw new Error(`not an index name: ${ix}`);
   }
-  return { scale, runs, files, drops, floorDrops };
+  return { scale, runs, files: positionals.map((f) => path.resolve(f)), drops, floorDrops };
 }
 
 interface Contender {
@@ -86,7 +79,7 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs(process.argv.slice(2));
   const db = await startLocalDb({
     persistent: false,
     log: (s) => process.stderr.write(`[cpu-ab] ${s}\n`),
