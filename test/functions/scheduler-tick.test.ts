@@ -70,6 +70,10 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
+  // The previous test's status callbacks still on their way are delivered first: reset() stops the
+  // simulator from sending more, not a request already sent, and the tables' ids start again at 1,
+  // so a late 'completed' for an old call would land on this test's call of the same id.
+  await sim.settled(10_000).catch(() => undefined);
   sim.reset();
   await resetData(pool);
   await updateSettings(pool, FAST_SETTINGS);
