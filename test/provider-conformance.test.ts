@@ -116,7 +116,7 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
       const out = await provider.createCall(req);
       expect(out.kind).toBe('accepted');
       expect(sim.calls()[0]).toMatchObject({
-        // The call flow learns whom it calls: our call id on the answer URL (issue 13).
+        // The call flow learns whom it calls: our call id on the answer URL.
         action: { param: 'Url', value: `https://example.com/twiml/welcome?call_id=${req.callId}` },
         machineDetection: 'Enable',
         timeoutSeconds: 25,

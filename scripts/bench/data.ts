@@ -114,7 +114,7 @@ export async function seedScale(c: pg.Client, s: Scale, opts: { settings?: Recor
 /**
  * What one tick at `now` should reserve, computed independently of launch_due_calls(): per active
  * campaign, its free room's worth of due contacts, by next_attempt_at then id. Held in a temp
- * table of this session (the floor inserts these rows; every run is compared with them).
+ * table of this benchmark (the floor inserts these rows; every run is compared with them).
  */
 export async function computeExpected(c: pg.Client, now: Date): Promise<number> {
   await c.query('drop table if exists pg_temp.bench_expected');
@@ -281,7 +281,7 @@ export interface InvariantReport {
 }
 
 /**
- * DESIGN.md invariants on the data, after a run: the one SQL checker every suite uses
+ * The invariants (docs/ARCHITECTURE.md) on the data, after a run: the one SQL checker every suite uses
  * (tests.invariant_violations(), supabase/tests/_fixtures/tests_schema.psql, installed on the
  * benchmark's cluster) with `reservedAt` as the reservation time (the calls still queued from it
  * must be inside their calling window and hours then) and no run left 'running' (every part checks

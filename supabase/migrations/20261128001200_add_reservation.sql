@@ -6,7 +6,7 @@
 -- launch_due_calls():
 --
 -- Reserves calls (status queued) for due contacts of QUEUED and RUNNING campaigns, set-based, in
--- one transaction, keeping invariants 1-3 of DESIGN.md:
+-- one transaction, keeping invariants 1-3 (docs/ARCHITECTURE.md):
 --   * per-campaign cap and global cap, counted from the rows of active calls (no counters);
 --   * one active call per contact (contacts move pending -> in_progress in the same statement),
 --     and per phone number across all campaigns (a number with an active call is skipped; a

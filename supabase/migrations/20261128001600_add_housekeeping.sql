@@ -1,4 +1,4 @@
--- Housekeeping: everything that keeps "nothing is lost" true (DESIGN.md invariant 6).
+-- Housekeeping: everything that keeps "nothing is lost" true (invariant 6 in docs/ARCHITECTURE.md).
 
 -- run_housekeeping(): release queued calls nobody dispatched, expire calls stuck without a final
 -- status, and mark crashed runs failed. Returns the counts as JSON.

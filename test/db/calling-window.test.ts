@@ -1,4 +1,4 @@
-// Invariant 3, calling window (DESIGN.md): a contact is never called outside its calling window in
+// Invariant 3, calling window (docs/ARCHITECTURE.md): a contact is never called outside its calling window in
 // its own time zone. One campaign (window 09:00-17:00 Monday to Friday, campaign zone UTC) holds
 // contacts in Tokyo, Paris and Los Angeles with their own zones, and one without a zone; at chosen
 // UTC instants only the contacts whose local clock is inside the window are reserved. Then the same

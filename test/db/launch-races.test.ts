@@ -1,4 +1,4 @@
-// Invariants 1-3 under concurrent ticks (DESIGN.md): launch_due_calls() and claim_queued_calls()
+// Invariants 1-3 under concurrent ticks (docs/ARCHITECTURE.md): launch_due_calls() and claim_queued_calls()
 // raced over separate connections against the real database, with dispatchers and provider
 // callbacks running at the same time, campaigns paused and numbers listed between rounds. After
 // every round the committed state is checked with SQL (see invariantViolations in fixtures.ts).

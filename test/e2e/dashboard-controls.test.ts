@@ -234,7 +234,7 @@ describe('dashboard controls', () => {
     const audit = await page.getByTestId('audit-row').evaluateAll((rows) =>
       rows.map((r) => [...r.children].map((td) => td.getAttribute('title') ?? td.textContent).join(' | '))
     );
-    process.stdout.write(`audit rows left by this session (dashboard, newest first):\n${audit.join('\n')}\n`);
+    process.stdout.write(`audit rows left by this test (dashboard, newest first):\n${audit.join('\n')}\n`);
     const actions = await page.locator('[data-testid=audit-row] td:nth-child(3)').allTextContents();
     expect(actions.slice(0, 6)).toEqual([
       'campaign.cancel',

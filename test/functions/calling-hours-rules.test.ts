@@ -1,4 +1,4 @@
-// Calling-hours rules through the real tick (issue 13): the Deno gateway serving scheduler-tick, the
+// Calling-hours rules through the real tick: the Deno gateway serving scheduler-tick, the
 // real database, the Twilio simulator. The tick runs on the wall clock, so each contact gets a zone
 // (Etc/GMT±N) whose local hour right now is chosen: a rule that wraps midnight (22:00-06:00) allows
 // the contacts whose local time is 23:xx or 03:xx and keeps the 12:xx one waiting, at reservation;

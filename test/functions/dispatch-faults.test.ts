@@ -1,6 +1,6 @@
 // Dispatch under provider faults, over real HTTP: the real Deno gateway, the real database, and the
 // Twilio simulator injecting outages, 429s, 500s, hanging requests and bad callbacks. The invariant
-// under test throughout: a reserved call is sent to the provider at most once (DESIGN.md 4), and
+// under test throughout: a reserved call is sent to the provider at most once (invariant 4), and
 // nothing is lost (6).
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Call outcomes and compliance (issue 13), over real HTTP. A campaign-level refusal by the
+// Call outcomes and compliance, over real HTTP. A campaign-level refusal by the
 // provider: Twilio refuses the caller id (21210) from the middle of a campaign on. Over real HTTP: the real Deno gateway, the real database, the
 // Twilio simulator. The campaign pauses with the reason, the refused calls are released (the
 // contacts keep their attempts), the run reports one line for the campaign, not one per call, and
@@ -182,7 +182,7 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
          from public.contacts ct join public.campaigns c on c.id = ct.campaign_id order by ct.id`,
     );
     const runs = await Promise.all([first, second].map((t) => runRow(pool, t.json.run_id)));
-    // The closing note of issue 13: what paused, what was retried, the attempts kept.
+    // For the record: what paused, what was retried, the attempts kept.
     console.log(
       [
         ...runs.map((r) =>

@@ -1,4 +1,4 @@
-// Continuous dispatch (issue 12) driven at random in real time (fast-check, fixed seed): the tick's
+// Continuous dispatch driven at random in real time (fast-check, fixed seed): the tick's
 // own code (startTick: dispatch inside the budget, then the background dispatcher that takes the
 // 'dispatch' lease over and refills the queue) running in this process against the real database,
 // the real TwilioProvider talking to the Twilio simulator in its own process (so that its clock and

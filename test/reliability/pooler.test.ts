@@ -3,7 +3,7 @@
 // functions and the database, and the 'dispatch' lease (public.scheduler_leases) that replaced the
 // session advisory lock. Each case ends with the invariants: caps, one active call per contact,
 // at most one create request per reserved call and no number called more than its attempts
-// (DESIGN.md 1-4), and exactly one run row per tick.
+// (invariants 1-4 in docs/ARCHITECTURE.md), and exactly one run row per tick.
 //
 //   (a) 40 due contacts, cap 7, 12 ticks through PgBouncer: everyone is called, no tick skipped
 //       (with a session advisory lock, the scheduler stopped after two ticks); the same directly

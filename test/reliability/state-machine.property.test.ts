@@ -19,7 +19,7 @@
 //
 // A model remembers what the provider was asked: which call ids were claimed for dialling, what
 // the provider did with each, which numbers were listed and which campaigns paused when. After every
-// step, DESIGN.md invariants 1-5 are checked with SQL and against the model; after the last step a
+// step, the invariants 1-5 (docs/ARCHITECTURE.md) are checked with SQL and against the model; after the last step a
 // drain (late answers, every pending callback, the clock two days on, the reaper) checks invariant 6.
 //
 // The seed is fixed for CI (FC_SEED=<n> explores others; FC_RUNS=<n> runs more scenarios). On a
@@ -154,7 +154,7 @@ const scenarioArb = fc.record({
   globalCap: fc.integer({ min: 2, max: 10 }),
   // a long TTL lets reserved calls wait across window changes until a dispatcher comes
   queuedTtl: fc.constantFrom('10 minutes', '1 day'),
-  // the frequency cap across campaigns (issue 13): off, or 1..3 calls per number per 24 hours
+  // the frequency cap across campaigns: off, or 1..3 calls per number per 24 hours
   callsPerNumberPerDay: fc.constantFrom(null, 1, 2, 3),
   start: fc.constantFrom(...STARTS),
   startOffsetMinutes: fc.integer({ min: 0, max: 24 * 60 }),
@@ -230,7 +230,7 @@ interface CampaignModel {
   zone: string;
   window: CallingWindow;
   maxAttempts: number;
-  /** Set by pause / cancel steps; DESIGN.md: never dial while paused or cancelled. */
+  /** Set by pause / cancel steps; invariant 3: never dial while paused or cancelled. */
   held: 'PAUSED' | 'CANCELLED' | null;
 }
 

@@ -1,4 +1,4 @@
-// Until the first release the migrations stay in final form (DESIGN.md "Release status"): each
+// Until the first release the migrations stay in final form (docs/ARCHITECTURE.md, "Release status"): each
 // object is defined once, in one migration, and no migration drops, replaces or alters what an
 // earlier one made. This reads supabase/migrations/*.sql (no database needed) and fails on:
 //   - a function (same name and argument types) or a view created twice, in two migrations or one;

@@ -1,4 +1,4 @@
-// Safe by default on the public internet (issue 15), each default against the running stack: the
+// Safe by default on the public internet, each default against the running stack: the
 // real Deno gateway serving each function's index.ts, the real database, the built Vercel output
 // served by the local server, and real Chromium.
 //   * metrics: closed without METRICS_TOKEN (see also test/functions/scheduler-metrics.test.ts);

@@ -68,7 +68,7 @@ const toSeconds = (hhmm: string) => {
 };
 
 /**
- * DESIGN.md's calling window: [start, end) local time on ISO days; start > end runs overnight and
+ * The calling window (docs/ARCHITECTURE.md): [start, end) local time on ISO days; start > end runs overnight and
  * the hours after midnight belong to the day the window opened.
  */
 export function withinWindow(at: Date, timeZone: string, start: string, end: string, days: number[]): boolean {

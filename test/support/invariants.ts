@@ -1,4 +1,4 @@
-// DESIGN.md's invariants as the vitest suites check them: the one SQL checker
+// The invariants (docs/ARCHITECTURE.md) as the vitest suites check them: the one SQL checker
 // (tests.invariant_violations(), supabase/tests/_fixtures/tests_schema.psql) plus what only a test
 // knows (when campaigns were paused, when numbers were listed), and invariant 4 seen from the
 // provider (the simulator's record of created calls).
@@ -24,7 +24,7 @@ export interface InvariantOptions {
 }
 
 /**
- * Invariants 1, 2, 3 and 5 of DESIGN.md on the committed state, one sentence per violation
+ * Invariants 1, 2, 3 and 5 (docs/ARCHITECTURE.md) on the committed state, one sentence per violation
  * ('<detail> (<invariant>)'); empty when all hold.
  */
 export async function invariantViolations(db: Queryable, opts: InvariantOptions = {}): Promise<string[]> {

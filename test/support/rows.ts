@@ -4,7 +4,7 @@
 import type { RunCountColumns } from '../../supabase/functions/_shared/status.ts';
 import type { Queryable } from './db.ts';
 
-/** The statuses that hold a slot of the caps (DESIGN.md: "Active"), as an SQL list for `status in ${ACTIVE}`. */
+/** The statuses that hold a slot of the caps (docs/ARCHITECTURE.md, invariant 1), as an SQL list for `status in ${ACTIVE}`. */
 export const ACTIVE = `('queued', 'dialing', 'unknown', 'ringing', 'in_progress')`;
 
 // ---------------------------------------------------------------------------------------------

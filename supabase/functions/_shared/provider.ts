@@ -10,7 +10,7 @@
 //               automatically, because double-dialling a person is worse than a missed attempt.
 //               The status callback (its URL carries our call id) reconciles the row later.
 //
-// When in doubt between retryable and unknown, an adapter answers unknown (DESIGN.md invariant 4).
+// When in doubt between retryable and unknown, an adapter answers unknown (invariant 4 in docs/ARCHITECTURE.md).
 // Adapters never throw for a provider's answer; the dispatcher still treats a throw as unknown.
 // Each adapter also exports its callback parser (e.g. parseTwilioStatusCallback in twilio.ts).
 

@@ -1,4 +1,4 @@
--- AnsweredBy (issue 13): stored on the call; a completed call answered by a machine is retried like
+-- AnsweredBy: stored on the call; a completed call answered by a machine is retried like
 -- a no-answer under the default policy ('retry'), ends the contact under 'done' (message left); a
 -- person, Twilio's 'unknown' and a value we do not know count as a person reached; an over-long
 -- value is kept cut to 64 characters.

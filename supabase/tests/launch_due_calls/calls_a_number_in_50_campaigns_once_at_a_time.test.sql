@@ -1,4 +1,4 @@
--- One person, one call (issue 13): a phone number present in 50 campaigns has at most one active
+-- One person, one call: a phone number present in 50 campaigns has at most one active
 -- call across all of them: one tick reserves it once, the next ticks skip it while that call is
 -- active, and another campaign gets it once the call ended. The partial unique index
 -- calls_one_active_per_number backs it.

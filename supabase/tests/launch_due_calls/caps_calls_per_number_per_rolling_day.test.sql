@@ -1,4 +1,4 @@
--- The frequency cap (issue 13): scheduler_settings.max_calls_per_number_per_day limits the calls
+-- The frequency cap: scheduler_settings.max_calls_per_number_per_day limits the calls
 -- reserved to one number in any rolling 24 hours, across campaigns; released calls do not count;
 -- off (null) by default.
 begin;

@@ -1,4 +1,4 @@
--- Issue 11: a query that got a parallel plan over a function that opens a subtransaction failed
+-- A query that got a parallel plan over a function that opens a subtransaction failed
 -- ("cannot start subtransactions during a parallel operation"): the invariant check of the
 -- benchmark, an operator's query in Studio. Here every function the views, CHECKs, triggers and
 -- operators' queries may call runs over 20,000 contacts with parallel plans forced as cheap as
