@@ -7,13 +7,13 @@ import { spawn, type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
+import { canQuery, freePort, portIsFree } from './processes.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -132,28 +132,6 @@ function serverCanReach(dir: string, id: Identity | undefined): boolean {
 // ---------------------------------------------------------------------------------------------
 // Ports, URLs
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 function localUrl(port: number): string {
   return `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
 }
@@ -249,24 +227,10 @@ function runningPostmaster(dataDir: string): { pid: number; port: number } | und
   return { pid, port };
 }
 
-async function canConnect(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 async function waitForConnect(url: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await canConnect(url)) return true;
+    if (await canQuery(url)) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
   return false;

@@ -8,13 +8,13 @@
 // cluster (trust); the database's own password, if its URL has one, is in the auth file for
 // PgBouncer's server logins. Stopped by stop(), and killed if this process exits first.
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { freePort, serverIdentity } from './localdb.ts';
+import { serverIdentity } from './localdb.ts';
+import { canQuery, freePort, killOnExit } from './processes.ts';
 
 export interface PgBouncer {
   /** postgresql:// URL through PgBouncer (same user, password and database as the direct URL). */
@@ -104,38 +104,6 @@ function config(
   ].join('\n');
 }
 
-async function canQuery(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const live = new Set<ChildProcess>();
-let exitHook = false;
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (exitHook) return;
-  exitHook = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  });
-}
-
 /** Starts PgBouncer in transaction mode in front of databaseUrl; resolves once it answers. */
 export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBouncer> {
   const log = opts.log ?? defaultLog;
@@ -179,7 +147,7 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    track(child);
+    killOnExit(child);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

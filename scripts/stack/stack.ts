@@ -16,13 +16,13 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startLocalDb } from './localdb.ts';
 import { startPgBouncer } from './pgbouncer.ts';
-import { startVercelLocal, stopChild } from './vercel-local.ts';
+import { startVercelLocal } from './vercel-local.ts';
+import { freePort, killOnExit, portIsFree, stopChild } from './processes.ts';
 import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
 import { startTwilioSimulator } from '../twilio-sim/server.ts';
 import { mintSupabaseJwt, type SessionClaims } from './operator-jwt.ts';
@@ -122,51 +122,9 @@ export function generateSecret(): string {
   return randomBytes(24).toString('base64url');
 }
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 async function pickPort(preferred: number | undefined): Promise<number> {
   if (preferred && (await portIsFree(preferred))) return preferred;
   return 0;
-}
-
-/** A port free right now (the OS picks it), for a server whose URL must be known before it starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// Children still running when this process exits are killed, whatever the exit path.
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function trackChild(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of liveChildren) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
 }
 
 interface Gateway {
@@ -215,7 +173,7 @@ async function startGateway(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  trackChild(child);
+  killOnExit(child);
   const recent: string[] = [];
   const remember = (line: string) => {
     recent.push(line);

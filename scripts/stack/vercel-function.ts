@@ -6,13 +6,14 @@
 // GET/POST/... web handlers into a Node request listener, and answers 405 for a method the module
 // does not export. The launcher listens on a loopback port; startBuiltFunction() resolves with it.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { type BuiltFunction, VERCEL_TOOL_DIR } from './vercel-build.ts';
+import { stopChild } from './processes.ts';
 
 /** @vercel/node's launcher (the serverless handler `vercel dev` runs functions in). */
 export const VERCEL_NODE_LAUNCHER = path.join(VERCEL_TOOL_DIR, 'node_modules', '@vercel', 'node', 'dist', 'dev-server.mjs');
@@ -111,25 +112,13 @@ export async function startBuiltFunction(fn: BuiltFunction, opts: StartBuiltFunc
       dir,
       exited: () => child.exitCode !== null || child.signalCode !== null,
       close: async () => {
-        await stop(child, 5_000);
+        await stopChild(child, 5_000);
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    await stop(child, 1_000);
+    await stopChild(child, 1_000);
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-}
-
-function stop(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }

@@ -13,7 +13,7 @@
 //
 //   node --import tsx scripts/stack/vercel-local.ts [--port N] [--host H]
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { builtFunctions, ensureVercelBuild, VERCEL_OUTPUT_DIR } from './vercel-build.ts';
 import { type RunningFunction, startBuiltFunction } from './vercel-function.ts';
+import { stopChild } from './processes.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 export const REPO_ROOT = path.resolve(path.dirname(HERE), '..', '..');
@@ -354,19 +355,6 @@ export async function startVercelLocal(opts: StartVercelLocalOptions): Promise<V
     });
   });
   return { url, pid: child.pid ?? 0, close: () => stopChild(child, 5_000) };
-}
-
-/** SIGTERM, then SIGKILL after graceMs; resolves when the process has exited. */
-export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
