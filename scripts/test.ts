@@ -10,6 +10,9 @@
 //   --clock-offset <+365d>   (or TEST_CLOCK_OFFSET) the throwaway cluster's server runs under
 //                            libfaketime that far from the real clock; the start fails unless its
 //                            now() shows the shift (scripts/stack/faketime.ts)
+//   --shards <n>             (or TEST_SHARDS; default 1) vitest's files split into n shards run at
+//                            once, each against its own cluster and PgBouncer (the suites truncate
+//                            tables, so two shards never share a database); one JSON report each
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -107,9 +110,21 @@ async function runPgTap(url: string): Promise<Tally | undefined> {
   return tally;
 }
 
-async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[], clockOffset?: ClockOffset): Promise<Tally> {
+interface Shard {
+  /** 1-based; with `of` the number of shards (vitest --shard=index/of). */
+  index: number;
+  of: number;
+}
+
+async function runVitest(
+  url: string,
+  pooler: PgBouncer,
+  extraArgs: string[],
+  clockOffset?: ClockOffset,
+  shard?: Shard,
+): Promise<Tally> {
   // Kept after the run (git-ignored): CI can archive it.
-  const report = path.join(REPO_ROOT, 'test-results', 'vitest.json');
+  const report = path.join(REPO_ROOT, 'test-results', shard ? `vitest-${shard.index}-of-${shard.of}.json` : 'vitest.json');
   await rm(report, { force: true });
   const hasTests = findFiles(path.join(REPO_ROOT, 'test'), '.test.ts').length > 0;
   const local = path.join(REPO_ROOT, 'node_modules', '.bin', 'vitest');
@@ -121,6 +136,7 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[], cl
     '--reporter=json',
     `--outputFile.json=${report}`,
     ...(hasTests ? [] : ['--passWithNoTests']),
+    ...(shard ? [`--shard=${shard.index}/${shard.of}`, '--passWithNoTests'] : []),
     ...extraArgs,
   ];
   const env: NodeJS.ProcessEnv = {
@@ -132,7 +148,8 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[], cl
   };
   // With a clock offset, vitest and what it starts (the Deno functions, the simulators) share the
   // database's shifted clock; test/e2e/browser.ts keeps Chromium off it.
-  log(`vitest: ${['vitest', ...args.slice(pre.length)].join(' ')}${clockOffset ? ` (clock ${clockOffset.faketime})` : ''}`);
+  const name = shard ? `vitest ${shard.index}/${shard.of}` : 'vitest';
+  log(`${name}: ${['vitest', ...args.slice(pre.length)].join(' ')}${clockOffset ? ` (clock ${clockOffset.faketime})` : ''}`);
   const r = await runTee(cmd, args, clockOffset ? faketimeEnv(clockOffset, env) : env);
   let tally: Tally = { passed: 0, failed: 0 };
   try {
@@ -154,8 +171,28 @@ async function runVitest(url: string, pooler: PgBouncer, extraArgs: string[], cl
     tally = { passed: Number(m?.[2] ?? 0), failed: Number(m?.[1] ?? 0) };
   }
   if (r.code !== 0 && tally.failed === 0) tally.failed = 1;
-  log(`vitest: ${tally.passed} passed, ${tally.failed} failed`);
+  log(`${name}: ${tally.passed} passed, ${tally.failed} failed`);
   return tally;
+}
+
+/** Another cluster for a vitest shard: shaped, migrated, with the tests schema and its own PgBouncer. */
+async function startShardDatabase(
+  clockOffset: ClockOffset | undefined,
+  index: number,
+): Promise<{ db: LocalDb; pooler: PgBouncer }> {
+  const shardLog = (s: string) => log(`shard ${index}: ${s}`);
+  const db = await startLocalDb({ persistent: false, log: shardLog, ...(clockOffset ? { clockOffset } : {}) });
+  try {
+    await bootstrapSupabaseShape(db.url);
+    await installTestExtensions(db.url);
+    await pushMigrations(db.url, { log: shardLog });
+    await installTestsSchema(db.url);
+    const pooler = await startPgBouncer({ databaseUrl: db.url, ...(db.dir ? { dir: db.dir } : {}), log: shardLog });
+    return { db, pooler };
+  } catch (err) {
+    await db.stop().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The suites truncate every table: never let a stray DATABASE_URL point them at a real project. */
@@ -173,13 +210,15 @@ function refuseRemoteDatabase(): void {
 
 interface Options {
   pgtapOnly: boolean;
+  shards: number;
   clockOffset?: ClockOffset;
   vitestArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { pgtapOnly: false, vitestArgs: [] };
+  const opts: Options = { pgtapOnly: false, shards: 1, vitestArgs: [] };
   let offset = process.env.TEST_CLOCK_OFFSET || undefined;
+  let shards = process.env.TEST_SHARDS || '1';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--pgtap-only') opts.pgtapOnly = true;
@@ -187,12 +226,16 @@ function parseArgs(argv: string[]): Options {
       offset = argv[++i];
       if (!offset) throw new Error('--clock-offset needs a value, e.g. --clock-offset +365d');
     } else if (a.startsWith('--clock-offset=')) offset = a.slice('--clock-offset='.length);
+    else if (a === '--shards') shards = argv[++i] ?? '';
+    else if (a.startsWith('--shards=')) shards = a.slice('--shards='.length);
     else opts.vitestArgs.push(a);
   }
   if (opts.pgtapOnly && opts.vitestArgs.length) {
     throw new Error(`--pgtap-only runs no vitest: unexpected arguments ${opts.vitestArgs.join(' ')}`);
   }
   if (offset) opts.clockOffset = parseClockOffset(offset);
+  if (!/^[1-8]$/.test(shards)) throw new Error(`--shards (TEST_SHARDS) must be 1 to 8, got '${shards}'`);
+  opts.shards = Number(shards);
   return opts;
 }
 
@@ -201,6 +244,7 @@ async function main(): Promise<number> {
   const total: Tally = { passed: 0, failed: 0 };
   let db: LocalDb | undefined;
   let pooler: PgBouncer | undefined;
+  const shardStacks: Array<Promise<{ db: LocalDb; pooler: PgBouncer }>> = [];
   let setupFailed = false;
   try {
     refuseRemoteDatabase();
@@ -235,6 +279,10 @@ async function main(): Promise<number> {
         : 'functions: through PgBouncer (transaction mode)',
     );
 
+    // The other shards' databases start while the first one is linted and runs pgTAP.
+    for (let i = 2; i <= opts.shards; i++) shardStacks.push(startShardDatabase(opts.clockOffset, i));
+    for (const p of shardStacks) p.catch(() => undefined); // awaited below; never an unhandled rejection
+
     const lint = await lintDatabase(db.url);
     if (lint.ok) {
       log('db lint: no findings');
@@ -258,13 +306,31 @@ async function main(): Promise<number> {
     }
 
     if (!(await build)) total.failed += 1;
-    const vt = await runVitest(db.url, pooler, opts.vitestArgs, opts.clockOffset);
-    total.passed += vt.passed;
-    total.failed += vt.failed;
+    if (opts.shards === 1) {
+      const vt = await runVitest(db.url, pooler, opts.vitestArgs, opts.clockOffset);
+      total.passed += vt.passed;
+      total.failed += vt.failed;
+    } else {
+      const stacks = [{ db, pooler }, ...(await Promise.all(shardStacks))];
+      const tallies = await Promise.all(
+        stacks.map((st, i) =>
+          runVitest(st.db.url, st.pooler, opts.vitestArgs, opts.clockOffset, { index: i + 1, of: opts.shards })
+        ),
+      );
+      for (const vt of tallies) {
+        total.passed += vt.passed;
+        total.failed += vt.failed;
+      }
+    }
   } catch (err) {
     setupFailed = true;
     process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
   } finally {
+    for (const st of await Promise.allSettled(shardStacks)) {
+      if (st.status !== 'fulfilled') continue;
+      await st.value.pooler.stop().catch((err: unknown) => log(`stopping PgBouncer failed: ${String(err)}`));
+      await st.value.db.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
+    }
     await pooler?.stop().catch((err: unknown) => log(`stopping PgBouncer failed: ${String(err)}`));
     await db?.stop().catch((err: unknown) => log(`stopping the cluster failed: ${String(err)}`));
   }
