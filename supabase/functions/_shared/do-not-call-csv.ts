@@ -43,7 +43,7 @@ export async function parseDoNotCallCsv(text: string): Promise<DoNotCallCsv> {
   const records = await new Promise<Array<{ record: string[]; info: { lines: number } }>>((resolve, reject) => {
     parse(
       text,
-      { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: true },
+      { bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, trim: true },
       (err: Error | undefined, out: unknown) => {
         if (err) {
           const line = (err as { lines?: unknown }).lines;
