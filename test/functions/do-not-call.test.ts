@@ -4,6 +4,9 @@
 // or another call's, is refused and writes nothing. Operators search, add, remove (with a reason),
 // import and export the list through scheduler-admin, every change audited.
 
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
@@ -19,6 +22,7 @@ import {
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { request } from '../support/net.ts';
+import { runCampaignCli } from '../../scripts/campaign.ts';
 
 const SECRET = randomSecret('cron');
 const ADMIN = randomSecret('admin');
@@ -314,5 +318,57 @@ describe('scheduler-admin /do-not-call', () => {
       headers: { 'content-type': 'text/csv' },
     });
     expect(back.json).toMatchObject({ rows: 3, added: 0, already_listed: 3, errors_total: 0 });
+  });
+});
+
+describe('npm run campaign -- dnc', () => {
+  async function cli(args: string[], token: string): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCampaignCli(args, {
+      env: { SUPABASE_FUNCTIONS_URL: gw.url, OPERATOR_TOKEN: token },
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('adds, lists, removes with a reason, imports and exports, audited under the named token', async () => {
+    const token = (await admin('/tokens', { method: 'POST', json: { name: 'dnc-dana' } })).json;
+    const actor = `operator:${token.id}:dnc-dana`;
+    expect((await cli(['dnc', 'add', '+15550300001'], token.token)).code).toBe(2); // no --reason
+    const added = await cli(['dnc', 'add', '+15550300001', '--reason', 'asked on the phone'], token.token);
+    expect(added).toMatchObject({ code: 0, out: 'added +15550300001; 0 contact(s) marked do_not_call' });
+    expect((await cli(['dnc', 'add', '+15550300001', '--reason', 'x'], token.token)).out).toContain('already listed');
+    const refused = await cli(['dnc', 'add', '0300001', '--reason', 'x'], token.token);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('phone');
+
+    const file = path.join(await mkdtemp(path.join(tmpdir(), 'dnc-')), 'list.csv');
+    await writeFile(file, 'phone,reason\n+15550300002,complaint\nnope,x\n');
+    const imported = await cli(['dnc', 'import', file], token.token);
+    expect(imported.code).toBe(1); // a row was refused
+    expect(imported.err).toContain('line 3: not an E.164 number');
+    expect(imported.out).toBe('done: 2 rows, 1 added, 0 already listed, 1 refused');
+
+    const listed = await cli(['dnc', 'list', '0300002'], token.token);
+    expect(listed.out).toMatch(new RegExp(`^\\+15550300002\\t\\S+\\t${actor}\\tcomplaint$`));
+    expect((await cli(['dnc'], token.token)).out.split('\n')).toHaveLength(2);
+
+    const removed = await cli(['dnc', 'remove', '+15550300001', '--reason', 'consent given again'], token.token);
+    expect(removed).toMatchObject({ code: 0 });
+    expect(removed.out).toContain('removed +15550300001');
+    const out = path.join(path.dirname(file), 'out.csv');
+    expect((await cli(['dnc', 'export', '--out', out], token.token)).code).toBe(0);
+    expect((await readFile(out, 'utf8')).split('\r\n')[1]).toMatch(/^'\+15550300002,complaint,/);
+
+    const { rows } = await pool.query('select actor, action from public.operator_audit_log where action like $1 order by id', [
+      'do_not_call.%',
+    ]);
+    expect(rows).toEqual([
+      { actor, action: 'do_not_call.add' },
+      { actor, action: 'do_not_call.import' },
+      { actor, action: 'do_not_call.remove' },
+    ]);
   });
 });
