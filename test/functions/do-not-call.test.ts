@@ -23,6 +23,7 @@ import {
 } from '../support/functions.ts';
 import { request } from '../support/net.ts';
 import { runCampaignCli } from '../../scripts/campaign.ts';
+import { optOutKey, optOutUrl } from '../../supabase/functions/_shared/opt-out.ts';
 
 const SECRET = randomSecret('cron');
 const ADMIN = randomSecret('admin');
@@ -182,6 +183,15 @@ describe('opt-out during the call', () => {
     const wrongKey = new URL(first);
     wrongKey.searchParams.set('sig', first.searchParams.get('sig')!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')));
     expect((await request(wrongKey.toString(), { method: 'POST' })).status).toBe(401);
+
+    // Signed right, but for a call that does not exist: 404, nothing written. Not a POST: 405. A
+    // body over 64 KiB: 413 before anything is read into the database.
+    const key = await optOutKey(OPT_OUT_SECRET, sim.authToken);
+    const ghost = await request(await optOutUrl(gw.url, key, '999999'), { method: 'POST' });
+    expect(ghost.status).toBe(404);
+    expect((await request(first.toString(), { method: 'GET' })).status).toBe(405);
+    expect((await request(first.toString(), { method: 'POST', body: 'x'.repeat(70_000) })).status).toBe(413);
+    expect(await listed()).toEqual([]);
 
     // The real one, asking for TwiML (a <Gather> whose action is the opt-out URL itself).
     first.searchParams.set('reply', 'twiml');
