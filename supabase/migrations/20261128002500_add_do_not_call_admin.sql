@@ -84,7 +84,7 @@ end;
 $$;
 
 comment on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz) is
-  'Puts p_phone (E.164: the CHECK constraint do_not_call_numbers_phone_is_e164 refuses anything else, 23514) on the do-not-call list with p_reason (required, 22023) and records do_not_call.add in operator_audit_log. Returns {added: true, row, contacts_marked}, or {added: false, row} (nothing recorded) when it was already listed.';
+  'Puts p_phone (E.164: the CHECK constraint do_not_call_numbers_phone_is_e164 refuses anything else, 23514) on the do-not-call list with p_reason (required, 22023) and records do_not_call.add in operator_audit_log. Returns {added: true, row, contacts_marked (the contacts with that number now do_not_call, in any campaign)}, or {added: false, row} (nothing recorded) when it was already listed.';
 
 -- admin_remove_do_not_call(): takes p_phone off the list, p_reason required, audited as
 -- do_not_call.remove with the row before. Contacts marked do_not_call stay so (see the top).
