@@ -22,7 +22,7 @@
 /** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields; a refused
  * campaign names its fields (`issues` from the schema, `field` from a database constraint). */
 /**
- * @typedef {{ error?: string, message?: string, retry_after_ms?: number, field?: string,
+ * @typedef {{ error?: string, message?: string, retry_after_ms?: number, field?: string, line?: number | null,
  *   issues?: Array<{ field: string, message: string }> } & Partial<TickResponseBody>} ErrorBody
  */
 
@@ -235,6 +235,7 @@ function showDashboard() {
   void loadAudit();
   void loadWaitReasons();
   void loadAccounts();
+  void loadDoNotCall();
 }
 
 function signOut(message = '') {
@@ -1400,6 +1401,176 @@ async function deleteAccount(a) {
   void loadAudit();
 }
 
+// ---------------------------------------------------------------------------------------------
+// The do-not-call list: search (pages of 100), add, remove with a reason, CSV import and export.
+
+const DNC_PAGE = 100;
+const dncView = { query: '', next: /** @type {string | null} */ (null), loads: 0 };
+
+/** @param {string} text @param {string} [tone] */
+function dncResult(text, tone = 'neutral') {
+  const out = $('dnc-result');
+  out.className = `trigger-result tone-${tone}`;
+  out.textContent = text;
+}
+
+/** @param {{ phone: string, reason: string | null, added_at: string, added_by: string | null }} r */
+function dncRow(r) {
+  const remove = el('button', { className: 'button ghost', text: 'Remove', testid: `dnc-remove-${r.phone}` });
+  remove.setAttribute('type', 'button');
+  remove.addEventListener('click', () => void removeDoNotCall(r.phone));
+  const number = el('th', { className: 'mono', text: r.phone });
+  number.setAttribute('scope', 'row');
+  return el('tr', { testid: `dnc-row-${r.phone}` }, [
+    number,
+    el('td', { text: r.reason ?? '' }),
+    el('td', { text: fmtDateTime(r.added_at), title: r.added_at }),
+    el('td', { className: 'mono', text: r.added_by ?? '' }),
+    el('td', {}, [remove]),
+  ]);
+}
+
+/** Loads the first page of the current search (more: false), or the next page (more: true). */
+async function loadDoNotCall(more = false) {
+  const load = ++dncView.loads;
+  const tbody = /** @type {HTMLTableSectionElement} */ ($('dnc-table').querySelector('tbody'));
+  const q = new URLSearchParams({ limit: String(DNC_PAGE) });
+  if (dncView.query) q.set('q', dncView.query);
+  if (more && dncView.next) q.set('after', dncView.next);
+  try {
+    const page =
+      /** @type {{ numbers: Array<{ phone: string, reason: string | null, added_at: string, added_by: string | null }>, next_after: string | null }} */ (
+        await api('GET', `/do-not-call?${q}`)
+      );
+    if (load !== dncView.loads) return;
+    const rows = page.numbers.map(dncRow);
+    if (more) tbody.append(...rows);
+    else tbody.replaceChildren(...rows);
+    dncView.next = page.next_after;
+    $('dnc-more').hidden = page.next_after === null;
+    $('no-dnc').hidden = tbody.children.length > 0;
+  } catch (err) {
+    dncResult(`Cannot list the do-not-call list: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+/** @param {SubmitEvent} event */
+async function addDoNotCall(event) {
+  event.preventDefault();
+  const phone = input('dnc-phone').value.trim();
+  const reason = input('dnc-reason').value.trim();
+  if (!/^\+[1-9][0-9]{6,14}$/.test(phone)) return dncResult('The number must be E.164: + then 7 to 15 digits.', 'warn');
+  if (!reason) return dncResult('Give a reason.', 'warn');
+  try {
+    const r = /** @type {{ added: boolean, contacts_marked?: number }} */ (await api('POST', '/do-not-call', state.token, {
+      phone,
+      reason,
+    }));
+    dncResult(
+      r.added
+        ? `${phone} added; ${fmtInt(r.contacts_marked ?? 0)} contact(s) marked do_not_call.`
+        : `${phone} was already on the list: nothing changed.`,
+      r.added ? 'good' : 'neutral',
+    );
+    input('dnc-phone').value = '';
+    input('dnc-reason').value = '';
+  } catch (err) {
+    dncResult(`Not added: ${apiProblem(err)}.`, 'bad');
+  }
+  await loadDoNotCall();
+  void loadAudit();
+}
+
+/** @param {string} phone */
+async function removeDoNotCall(phone) {
+  const reason = globalThis.prompt(`Why take ${phone} off the do-not-call list? (required)`)?.trim();
+  if (!reason) return dncResult(`${phone} stays on the list: a reason is required to remove it.`, 'warn');
+  try {
+    const r = /** @type {{ contacts_still_do_not_call: number }} */ (await api(
+      'DELETE',
+      `/do-not-call/${encodeURIComponent(phone)}`,
+      state.token,
+      { reason },
+    ));
+    dncResult(
+      `${phone} removed; ${fmtInt(r.contacts_still_do_not_call)} contact(s) marked earlier stay do_not_call (not dialled again).`,
+      'good',
+    );
+  } catch (err) {
+    dncResult(`Not removed: ${apiProblem(err)}.`, 'bad');
+  }
+  await loadDoNotCall();
+  void loadAudit();
+}
+
+/** @param {SubmitEvent} event */
+async function importDoNotCall(event) {
+  event.preventDefault();
+  const file = input('dnc-file').files?.[0];
+  if (!file) return dncResult('Choose a CSV file first.', 'warn');
+  const errors = $('dnc-errors');
+  errors.replaceChildren();
+  try {
+    const res = await fetch(`${state.functionsUrl}/scheduler-admin/do-not-call/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${state.token}`, 'content-type': 'text/csv; charset=utf-8' },
+      body: await file.text(),
+      cache: 'no-store',
+    });
+    const r = await res.json().catch(() => null);
+    if (!res.ok) throw new HttpError(res.status, r, res.headers);
+    errors.replaceChildren(
+      ...(/** @type {Array<{ line: number, reason: string }>} */ (r.errors)).map((e) =>
+        el('li', { testid: 'dnc-error', text: `line ${e.line}: ${e.reason}` })
+      ),
+    );
+    dncResult(
+      `${fmtInt(r.rows)} rows: ${fmtInt(r.added)} added, ${fmtInt(r.already_listed)} already listed, ${
+        fmtInt(r.errors_total)
+      } refused.`,
+      r.errors_total > 0 ? 'warn' : 'good',
+    );
+  } catch (err) {
+    const line = err instanceof HttpError && typeof err.body?.line === 'number' ? ` (line ${err.body.line})` : '';
+    dncResult(`Import failed: ${apiProblem(err)}${line}.`, 'bad');
+  }
+  await loadDoNotCall();
+  void loadAudit();
+}
+
+async function exportDoNotCall() {
+  try {
+    const res = await fetch(`${state.functionsUrl}/scheduler-admin/do-not-call/export`, {
+      headers: { authorization: `Bearer ${state.token}` },
+      cache: 'no-store',
+    });
+    if (!res.ok) throw new HttpError(res.status, await res.json().catch(() => null), res.headers);
+    const url = URL.createObjectURL(await res.blob());
+    const a = /** @type {HTMLAnchorElement} */ (el('a'));
+    a.href = url;
+    a.download = 'do-not-call.csv';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    dncResult('Exported the do-not-call list.', 'good');
+  } catch (err) {
+    dncResult(`Export failed: ${apiProblem(err)}.`, 'bad');
+  }
+}
+
+function wireDoNotCall() {
+  $('dnc-search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    dncView.query = input('dnc-query').value.trim();
+    void loadDoNotCall();
+  });
+  $('dnc-add-form').addEventListener('submit', (e) => void addDoNotCall(/** @type {SubmitEvent} */ (e)));
+  $('dnc-import-form').addEventListener('submit', (e) => void importDoNotCall(/** @type {SubmitEvent} */ (e)));
+  $('dnc-export').addEventListener('click', () => void exportDoNotCall());
+  $('dnc-more').addEventListener('click', () => void loadDoNotCall(true));
+}
+
 /** The campaign list names each campaign's account (from the campaigns the controls loaded). */
 function paintCampaignAccounts() {
   /** @type {Map<string, string>} */
@@ -1494,6 +1665,7 @@ async function main() {
   $('tokens-refresh').addEventListener('click', () => void loadTokens());
   wireControls();
   wireWaitReasons();
+  wireDoNotCall();
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {

@@ -20,6 +20,13 @@
 //                                      calls per second (default: the global setting) and its own cap of
 //                                      active calls (none: only the global cap)
 //   accounts delete <id>               refused while campaigns dial through it
+//   dnc [list] [<text>]                the do-not-call list (every page), or the numbers containing <text>
+//                                      (digits) or whose reason does
+//   dnc add <+E164> --reason <text>    puts a number on the list (its pending contacts become do_not_call)
+//   dnc remove <+E164> --reason <text> takes it off (the reason is required; contacts already marked
+//                                      do_not_call stay so)
+//   dnc import <file.csv>              phone,reason rows; invalid rows reported by line, valid ones kept
+//   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
 //
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
@@ -31,7 +38,7 @@
 // gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name>) or ADMIN_TOKEN.
 
 import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { parse } from 'csv-parse';
 import { pathToFileURL } from 'node:url';
@@ -46,6 +53,8 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | export <id> [--out file.csv]
                             | accounts [list] | accounts create|set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
                             | accounts delete <id>
+                            | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
+                            | dnc export [--out file.csv]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --json '{...}'
@@ -86,6 +95,7 @@ const FIELD_OPTIONS = {
   delimiter: { type: 'string' },
   rows: { type: 'string' },
   out: { type: 'string' },
+  reason: { type: 'string' },
 } as const;
 
 function num(flag: string, text: string): number {
@@ -211,6 +221,74 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     };
 
     switch (command) {
+      case 'dnc': {
+        const [sub = 'list', arg] = positionals;
+        if (sub === 'list') {
+          let after: string | null = null;
+          let shown = 0;
+          do {
+            const q = new URLSearchParams({ limit: '1000', ...(arg ? { q: arg } : {}), ...(after ? { after } : {}) });
+            const { json } = await call(`/do-not-call?${q}`);
+            for (const r of json.numbers as Array<Record<string, unknown>>) {
+              shown++;
+              io.out(`${String(r.phone)}	${String(r.added_at)}	${String(r.added_by ?? '')}	${String(r.reason ?? '')}`);
+            }
+            after = json.next_after as string | null;
+          } while (after);
+          if (shown === 0) io.out(arg ? `no listed number matches ${JSON.stringify(arg)}` : 'the do-not-call list is empty');
+          return 0;
+        }
+        if (sub === 'add' || sub === 'remove') {
+          if (!arg) throw new UsageError(`dnc ${sub} needs a phone number (+E.164)`);
+          if (!values.reason?.trim()) throw new UsageError(`dnc ${sub} needs --reason <text>`);
+          if (sub === 'add') {
+            const { json } = await call('/do-not-call', { method: 'POST', body: { phone: arg, reason: values.reason } });
+            io.out(
+              json.added
+                ? `added ${arg}; ${String(json.contacts_marked)} contact(s) marked do_not_call`
+                : `${arg} was already listed (${String((json.row as Record<string, unknown>).reason ?? '')}): nothing changed`,
+            );
+            return 0;
+          }
+          const { json } = await call(`/do-not-call/${encodeURIComponent(arg)}`, {
+            method: 'DELETE',
+            body: { reason: values.reason },
+          });
+          io.out(
+            `removed ${arg}; ${String(json.contacts_still_do_not_call)} contact(s) stay do_not_call (not dialled again)`,
+          );
+          return 0;
+        }
+        if (sub === 'import') {
+          if (!arg) throw new UsageError('dnc import needs a CSV file');
+          const res = await invoke('scheduler-admin/do-not-call/import', {
+            method: 'POST',
+            body: await readFile(arg, 'utf8'),
+            headers: { 'content-type': 'text/csv; charset=utf-8' },
+          });
+          if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+          const r = (res.json ?? {}) as Record<string, unknown>;
+          if (res.status !== 200) {
+            const line = typeof r.line === 'number' ? ` (line ${r.line})` : '';
+            throw new ApiError(res.status, `${res.status} ${String(r.error ?? '')}: ${String(r.message ?? res.text)}${line}`);
+          }
+          for (const e of (r.errors ?? []) as Array<{ line: number; reason: string }>) io.err(`line ${e.line}: ${e.reason}`);
+          io.out(
+            `done: ${String(r.rows)} rows, ${String(r.added)} added, ${String(r.already_listed)} already listed, ` +
+              `${String(r.errors_total)} refused`,
+          );
+          return Number(r.errors_total) > 0 ? 1 : 0;
+        }
+        if (sub === 'export') {
+          const res = await invoke('scheduler-admin/do-not-call/export', { method: 'GET' });
+          if (!res.answered) throw new Error(`scheduler-admin did not answer: ${res.error}`);
+          if (res.status !== 200) throw new ApiError(res.status, `${res.status}: ${res.text}`);
+          if (values.out) await writeFile(values.out, res.text);
+          else process.stdout.write(res.text);
+          return 0;
+        }
+        throw new UsageError(`unknown dnc command ${JSON.stringify(sub)}`);
+      }
       case 'accounts': {
         const [sub = 'list', accountId] = positionals;
         const needId = (): string => {

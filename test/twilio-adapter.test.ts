@@ -16,6 +16,7 @@ import {
   TWILIO_INVALID_NUMBER_CODES,
   TwilioProvider,
 } from '../supabase/functions/_shared/twilio.ts';
+import { optOutKey, optOutUrl, signOptOut, verifyOptOut } from '../supabase/functions/_shared/opt-out.ts';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 const twilioError = (code: number, status: number) =>
@@ -79,6 +80,36 @@ describe('the answer URL', () => {
     }
     expect(new URL(answerUrl('  Ann  ', 'https://agent.example/answer?contact_name=forged')).searchParams.getAll('contact_name'))
       .toEqual(['Ann']);
+  });
+
+  it('carries the signed opt_out_url (one parameter, URL-encoded, replacing a forged one) and verifies only for its call', async () => {
+    const key = await optOutKey('k'.repeat(32), 'twilio-token');
+    const optOut = await optOutUrl('https://project.supabase.co/functions/v1', key, '7');
+    const built = buildCreateCallParams({
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      settings: { url: 'https://agent.example/answer?opt_out_url=https%3A%2F%2Fevil.example' },
+      callId: '7',
+      optOutUrl: optOut,
+    });
+    if (!built.ok) throw new Error(built.reason);
+    const answer = new URL(built.params.get('Url')!);
+    expect(answer.searchParams.getAll('opt_out_url')).toEqual([optOut]);
+    const signed = new URL(optOut);
+    expect(signed.pathname).toBe('/functions/v1/call-status/opt-out');
+    expect(signed.searchParams.get('call_id')).toBe('7');
+    const sig = signed.searchParams.get('sig');
+    expect(sig).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await verifyOptOut(key, '7', sig)).toBe(true);
+    expect(await verifyOptOut(key, '8', sig)).toBe(false);
+    expect(await verifyOptOut(key, '7', null)).toBe(false);
+    expect(await verifyOptOut(key, '07', sig)).toBe(false);
+    expect(await verifyOptOut(await optOutKey(undefined, 'twilio-token'), '7', sig)).toBe(false);
+    // Without OPT_OUT_SECRET the key comes from the auth token, never the token itself.
+    const derived = await optOutKey(undefined, 'twilio-token');
+    expect(await signOptOut(derived, '7')).toBe(await signOptOut(await optOutKey(undefined, 'twilio-token'), '7'));
+    expect(await signOptOut(derived, '7')).not.toBe(await signOptOut(await optOutKey('twilio-token', 'x'), '7'));
   });
 
   it('Twiml and ApplicationSid carry nothing of the contact (no URL to extend; Twilio passes an application only its own parameters)', () => {

@@ -4,6 +4,9 @@ create table public.do_not_call_numbers (
   phone text primary key,
   reason text,
   added_at timestamptz not null default now(),
+  -- Who put it there: the operator credential (as operator_audit_log.actor), 'call <id>' for an
+  -- opt-out during that call; null for rows written straight in SQL.
+  added_by text,
   constraint do_not_call_numbers_phone_is_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$')
 );
 

@@ -57,7 +57,7 @@ create table public.operator_audit_log (
 create index operator_audit_log_at on public.operator_audit_log (at desc);
 
 comment on table public.operator_audit_log is
-  'Every operator action: who (actor: admin_token, admin_token_previous, operator:<id>:<name>, user:<sub>:<email> for a Supabase Auth session, cli:<user>; actor_token_id for a named token), what (action: tick.trigger, token.create, token.revoke, campaign.create, campaign.update, campaign.pause, campaign.resume, campaign.cancel, contacts.import), on what (subject), when, and the state before and after (JSON). Never holds a token or its hash.';
+  'Every operator action: who (actor: admin_token, admin_token_previous, operator:<id>:<name>, user:<sub>:<email> for a Supabase Auth session, cli:<user>; actor_token_id for a named token), what (action: tick.trigger, token.create, token.revoke, campaign.create, campaign.update, campaign.pause, campaign.resume, campaign.cancel, contacts.import, account.create, account.update, account.delete, do_not_call.add, do_not_call.remove, do_not_call.import; do_not_call.opt_out by actor call <id>), on what (subject), when, and the state before and after (JSON). Never holds a token or its hash.';
 
 alter table public.operator_audit_log enable row level security;
 revoke all on table public.operator_audit_log from anon, authenticated;

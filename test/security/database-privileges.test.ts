@@ -42,6 +42,7 @@ const SAMPLE: Record<string, string> = {
   'timestamp with time zone[]': `array[now()]`,
   bytea: `'\\x00'::bytea`,
   operator_tokens: 'null::public.operator_tokens',
+  do_not_call_numbers: 'null::public.do_not_call_numbers',
   provider_circuit_breakers: `row('default', 'closed', 0, null, null, null, null, now())::public.provider_circuit_breakers`,
 };
 

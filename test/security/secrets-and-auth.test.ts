@@ -98,6 +98,7 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
       'supabase/functions/_shared/twilio.ts',
       'supabase/functions/_shared/operator-auth.ts',
       'supabase/functions/_shared/auth-limit.ts',
+      'supabase/functions/_shared/opt-out.ts',
       'supabase/functions/scheduler-tick/handler.ts',
       'supabase/functions/call-status/handler.ts',
       'supabase/functions/scheduler-admin/handler.ts',
@@ -116,6 +117,7 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
     expect(uses('supabase/functions/scheduler-tick/handler.ts', 'verifyCronSecret(')).toBe(true);
     expect(uses('api/_lib/tick-route.ts', 'verifyCronSecret(')).toBe(true);
     expect(uses('supabase/functions/call-status/handler.ts', 'verifyTwilioSignature(')).toBe(true);
+    expect(uses('supabase/functions/call-status/handler.ts', 'verifyOptOut(')).toBe(true);
     expect(uses('supabase/functions/scheduler-admin/handler.ts', 'authenticateOperator(')).toBe(true);
     expect(uses('supabase/functions/_shared/operator-auth.ts', 'timingSafeEqualStrings(')).toBe(true);
     expect(uses('supabase/functions/scheduler-metrics/handler.ts', 'timingSafeEqualStrings(')).toBe(true);

@@ -70,6 +70,17 @@ export const TwilioEnv = z.object({
 });
 export type TwilioEnv = z.infer<typeof TwilioEnv>;
 
+/**
+ * OPT_OUT_SECRET: the key of the per-call opt-out URLs (opt-out.ts), at least 32 characters; unset:
+ * derived from TWILIO_AUTH_TOKEN. scheduler-tick, scheduler-admin and call-status read the same one.
+ */
+export const OptOutEnv = z.object({
+  OPT_OUT_SECRET: optionalString.pipe(
+    z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  ),
+});
+export type OptOutEnv = z.infer<typeof OptOutEnv>;
+
 /** A configuration problem, naming the variable(s) at fault. */
 export class ConfigError extends Error {
   constructor(

@@ -37,6 +37,11 @@ export interface CreateCallRequest {
   accountSid?: string | null;
   to: string;
   from: string;
+  /**
+   * The call's signed opt-out URL (opt-out.ts): the answer URL carries it as opt_out_url, so the call
+   * flow can list the called number without any other credential.
+   */
+  optOutUrl?: string;
   /** Where the provider sends status callbacks; it already carries our call id. */
   statusCallbackUrl: string;
   /** The campaign's provider_settings (url / twiml / application_sid, machine_detection, timeout). */

@@ -744,3 +744,80 @@ export async function deleteAccount(db: SqlClient, id: string, a: Actor): Promis
   );
   return rows[0]?.a ?? null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The do-not-call list (migration 20261128002500_add_do_not_call_admin.sql)
+
+export interface DoNotCallRow {
+  phone: string;
+  reason: string | null;
+  added_at: string;
+  added_by: string | null;
+}
+
+/** The called person of call `callId` opted out: 'added', 'already_listed' or 'no_such_call'. */
+export async function optOutDuringCall(db: SqlClient, callId: string, now: Date): Promise<string> {
+  const { rows } = await db.query<{ r: { result: string } }>('select public.opt_out_during_call($1, $2) as r', [callId, now]);
+  return rows[0]!.r.result;
+}
+
+/**
+ * A page of the list in phone order after `after`: every number when `query` is empty, else the
+ * numbers containing it (digits, with or without +) or whose reason contains it (any case).
+ */
+export async function searchDoNotCall(
+  db: SqlClient,
+  p: { query: string; after: string | null; limit: number },
+): Promise<DoNotCallRow[]> {
+  const like = `%${p.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const { rows } = await db.query<DoNotCallRow>(
+    `select d.phone, d.reason, to_char(d.added_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as added_at, d.added_by
+       from public.do_not_call_numbers d
+      where ($1 = '' or d.phone like $2 or d.reason ilike $2)
+        and ($3::text is null or d.phone > $3)
+      order by d.phone
+      limit $4`,
+    [p.query, like, p.after, p.limit],
+  );
+  return rows;
+}
+
+export async function addDoNotCall(
+  db: SqlClient,
+  phone: string,
+  reason: string,
+  a: Actor,
+): Promise<{ added: boolean; row: DoNotCallRow; contacts_marked?: number }> {
+  const { rows } = await db.query<{ r: { added: boolean; row: DoNotCallRow; contacts_marked?: number } }>(
+    'select public.admin_add_do_not_call($1, $2, $3, $4, $5) as r',
+    [phone, reason, a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]!.r;
+}
+
+/** Null when the number was not listed. */
+export async function removeDoNotCall(
+  db: SqlClient,
+  phone: string,
+  reason: string,
+  a: Actor,
+): Promise<{ removed: DoNotCallRow; reason: string; contacts_still_do_not_call: number } | null> {
+  const { rows } = await db.query<{ r: { removed: DoNotCallRow; reason: string; contacts_still_do_not_call: number } | null }>(
+    'select public.admin_remove_do_not_call($1, $2, $3, $4, $5) as r',
+    [phone, reason, a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]?.r ?? null;
+}
+
+/** One batch of CSV rows (public.admin_import_do_not_call): each line's outcome. */
+export async function importDoNotCallBatch(
+  db: SqlClient,
+  rows: Array<{ line: number; phone: string; reason: string | null }>,
+  a: Actor,
+): Promise<Array<{ line: number; phone: string; outcome: string }>> {
+  const { rows: out } = await db.query<{ line: number; phone: string; outcome: string }>(
+    'select line, phone, outcome from public.admin_import_do_not_call($1, $2, $3, $4)',
+    [JSON.stringify(rows), a.actor, a.actorTokenId, a.now],
+  );
+  return out;
+}

@@ -1,15 +1,24 @@
 // What a tick runs with, made from a function's validated configuration: the database pool, the
-// provider, and the status callback URL of each call. scheduler-tick and scheduler-admin (its
+// provider, the status callback URL and the signed opt-out URL of each call. scheduler-tick and scheduler-admin (its
 // manual trigger) each build their own from their own configuration.
 
-import { type DatabaseEnv, databaseUrl, publicFunctionsUrl, type PublicUrlEnv, type TwilioEnv } from './config.ts';
+import {
+  type DatabaseEnv,
+  databaseUrl,
+  type OptOutEnv,
+  publicFunctionsUrl,
+  type PublicUrlEnv,
+  type TwilioEnv,
+} from './config.ts';
 import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
 import { TwilioProvider } from './twilio.ts';
+import { optOutKey, optOutUrl } from './opt-out.ts';
 
-export function createTickDeps(config: DatabaseEnv & PublicUrlEnv & TwilioEnv, log: Logger): TickDeps {
+export function createTickDeps(config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv, log: Logger): TickDeps {
   const functionsUrl = publicFunctionsUrl(config);
+  const key = optOutKey(config.OPT_OUT_SECRET, config.TWILIO_AUTH_TOKEN);
   return {
     pool: createPool(databaseUrl(config), config.DB_POOL_SIZE),
     provider: new TwilioProvider({
@@ -19,5 +28,7 @@ export function createTickDeps(config: DatabaseEnv & PublicUrlEnv & TwilioEnv, l
     }),
     log,
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
+    // The key is made once; each call's URL is one HMAC (microseconds).
+    optOutUrl: (callId) => key.then((k) => optOutUrl(functionsUrl, k, callId)),
   };
 }

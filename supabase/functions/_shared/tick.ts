@@ -57,6 +57,8 @@ export interface TickDeps {
   log: Logger;
   /** Builds the StatusCallback URL for one of our calls (it carries our call id). */
   statusCallbackUrl: (callId: string) => string;
+  /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
+  optOutUrl?: (callId: string) => Promise<string>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;

@@ -311,15 +311,15 @@ function isHttpUrl(s: string): boolean {
 
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
- * exactly one of `url` (with optional `method` GET/POST; call_id and contact_id are added to its
- * query), `twiml`, `application_sid`; optional
+ * exactly one of `url` (with optional `method` GET/POST; call_id, contact_id, contact_name and
+ * opt_out_url are added to its query), `twiml`, `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
 export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
-    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName'>>,
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl'>>,
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
@@ -345,7 +345,8 @@ export function buildCreateCallParams(
   params.append('From', from);
   if (given('url')) {
     if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
-    // The call flow learns whom it calls: our call id, contact id and the contact's name as query
+    // The call flow learns whom it calls: our call id, contact id and the contact's name (and the
+    // call's signed opt-out URL) as query
     // parameters (URL-encoded by URLSearchParams: a space as +, &, = and non-ASCII as %XX UTF-8),
     // the agent fetches the rest by id; the campaign's own query parameters are kept, ours replace
     // any of the same name. A contact without a name (null, empty, blanks) gets no contact_name.
@@ -358,6 +359,8 @@ export function buildCreateCallParams(
     const contactName = typeof req.contactName === 'string' ? req.contactName.trim() : '';
     if (contactName) answerUrl.searchParams.set('contact_name', contactName);
     else answerUrl.searchParams.delete('contact_name');
+    // The signed URL the flow POSTs to when the called person opts out (opt-out.ts).
+    if (req.optOutUrl) answerUrl.searchParams.set('opt_out_url', req.optOutUrl);
     params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';

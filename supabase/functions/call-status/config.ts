@@ -6,6 +6,7 @@ import {
   DatabaseEnv,
   needsDatabase,
   needsPublicUrl,
+  OptOutEnv,
   PublicUrlEnv,
   requiredString,
   subaccountTokens,
@@ -22,6 +23,7 @@ export const CallStatusConfig = z
     TWILIO_SUBACCOUNT_AUTH_TOKENS: subaccountTokens,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
+    ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
   })
   .superRefine(needsDatabase)

@@ -1,13 +1,28 @@
 // call-status: Twilio status callbacks. Verifies X-Twilio-Signature over the public URL and the
 // POST parameters, then applies the status (idempotent, never backwards) through apply_call_status().
+//
+// POST /call-status/opt-out?call_id=<id>&sig=<sig>: the called person opted out during the call. The
+// call flow got this URL as opt_out_url (opt-out.ts); sig is verified in constant time, then the
+// call's own number (from the call row) goes on the do-not-call list (opt_out_during_call(),
+// audited with the call id). Any body is accepted and ignored (a <Gather> action posts its form).
+//   200 {result: 'added' | 'already_listed'}  (a second request adds nothing)
+//   ?reply=twiml: 200 text/xml TwiML instead (a short confirmation, then hang up): for a <Gather>
+//                 whose action is the opt-out URL itself
+//   401 {error: 'unauthorized'} for a missing or wrong signature (nothing written; counted per
+//       source like the callbacks' forged signatures, 429 over the limit); 404 when the call is gone.
 
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
 import type { SqlClient } from '../_shared/db.ts';
-import { applyCallStatus } from '../_shared/queries.ts';
+import { applyCallStatus, optOutDuringCall } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
+import { OPT_OUT_SUBPATH, verifyOptOut } from '../_shared/opt-out.ts';
+
+/** What ?reply=twiml answers: a confirmation, then the call ends. */
+export const OPT_OUT_TWIML =
+  '<?xml version="1.0" encoding="UTF-8"?><Response><Say>You will not be called again. Goodbye.</Say><Hangup/></Response>';
 
 export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 
@@ -21,13 +36,39 @@ export interface CallStatusHandlerOptions {
   log: Logger;
   /** Forged signatures per source before 429. */
   authLimit: AuthLimitConfig;
+  /** The key of the per-call opt-out URLs (opt-out.ts optOutKey). */
+  optOutKey: Promise<CryptoKey>;
 }
 
 export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const limiter = createAuthFailureLimiter({ db: opts.db, functionName: 'call-status', config: opts.authLimit, log: opts.log });
+  const optOut = async (req: Request, info?: ServeInfo): Promise<Response> => {
+    await readBodyLimited(req, MAX_CALLBACK_BODY_BYTES); // ignored (a <Gather> action's Digits, an agent's JSON)
+    const q = new URL(req.url).searchParams;
+    const callId = q.get('call_id');
+    if (!(await verifyOptOut(await opts.optOutKey, callId, q.get('sig')))) {
+      opts.log.warn('opt_out_signature_invalid', {});
+      return limiter.refuse(req, info, () => jsonResponse({ error: 'unauthorized' }, 401));
+    }
+    let result: string;
+    try {
+      result = await optOutDuringCall(opts.db, callId!, new Date());
+    } catch (err) {
+      opts.log.error('opt_out_db_error', { call_id: callId, error: coerceError(err).message });
+      return jsonResponse({ error: 'database_unavailable' }, 503);
+    }
+    opts.log.info('opt_out', { call_id: callId, result });
+    if (result === 'no_such_call') return jsonResponse({ error: 'not_found', message: 'no such call' }, 404);
+    if (q.get('reply') === 'twiml') {
+      return new Response(OPT_OUT_TWIML, { headers: { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'no-store' } });
+    }
+    return jsonResponse({ result });
+  };
+
   return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
+      if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(OPT_OUT_SUBPATH)) return await optOut(req, info);
       const type = req.headers.get('content-type') ?? '';
       if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
         throw new HttpError(415, 'body must be application/x-www-form-urlencoded', 'unsupported_media_type');

@@ -6,6 +6,7 @@ import { composeFunction } from '../_shared/entry.ts';
 import { createPool } from '../_shared/pool.ts';
 import { CallStatusConfig } from './config.ts';
 import { createCallStatusHandler } from './handler.ts';
+import { optOutKey } from '../_shared/opt-out.ts';
 
 Deno.serve(
   composeFunction({
@@ -20,6 +21,7 @@ Deno.serve(
         publicUrl: `${publicFunctionsUrl(config)}/call-status`,
         log,
         authLimit: authLimitOf(config),
+        optOutKey: optOutKey(config.OPT_OUT_SECRET, config.TWILIO_AUTH_TOKEN),
       }),
   }),
 );

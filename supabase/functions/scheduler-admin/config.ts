@@ -10,6 +10,7 @@ import {
   needsDatabase,
   needsPublicUrl,
   optionalString,
+  OptOutEnv,
   PublicUrlEnv,
   requiredString,
   TwilioEnv,
@@ -42,6 +43,7 @@ export const AdminConfig = z
     ...DashboardOriginEnv.shape,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
+    ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
   })

@@ -42,6 +42,21 @@
 //                          rate bucket (next_send_at).
 //   DELETE /accounts/<id>  -> {deleted: row}; 409 naming the campaigns when campaigns dial through it (and for
 //                          'default'); audited account.delete
+//   GET    /do-not-call?q=<text>&after=<phone>&limit=N
+//                          {numbers: [{phone, reason, added_at, added_by}...], next_after}: the do-not-call
+//                          list in phone order, the numbers containing q (digits, with or without +) or
+//                          whose reason contains it; next_after: the after= of the next page (null: last)
+//   POST   /do-not-call    {phone (E.164), reason} -> 201 {added: true, row, contacts_marked} (its pending
+//                          contacts become do_not_call at once); 200 {added: false, row} when already
+//                          listed (nothing changes); audited do_not_call.add
+//   DELETE /do-not-call/<phone>  {reason} (required) -> {removed: row, reason, contacts_still_do_not_call};
+//                          404 when not listed; audited do_not_call.remove. Contacts marked do_not_call stay
+//                          so (nothing is dialled again behind the operator's back).
+//   POST   /do-not-call/import   (text/csv body: phone,reason) -> {rows, added, already_listed,
+//                          errors_total, errors: [{line, reason}]}: invalid rows named by line, valid ones
+//                          kept; 400 naming the line when the file is not readable CSV (nothing
+//                          written); each number added audited do_not_call.import
+//   GET    /do-not-call/export   text/csv phone,reason,added_at,added_by (formula-safe cells)
 //   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
@@ -57,6 +72,7 @@ import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_sha
 import { startTick, type TickDeps } from '../_shared/tick.ts';
 import { waitUntil } from '../_shared/edge-runtime.ts';
 import {
+  addDoNotCall,
   applyCampaignAction,
   createAccount,
   createCampaign,
@@ -64,6 +80,7 @@ import {
   deleteAccount,
   exportContactsPage,
   importContactsBatch,
+  importDoNotCallBatch,
   listAccounts,
   listAuditLog,
   listCampaigns,
@@ -74,13 +91,17 @@ import {
   readStatus,
   readWaitReasons,
   recordOperatorAction,
+  removeDoNotCall,
   revokeOperatorToken,
+  searchDoNotCall,
   updateAccount,
   updateCampaign,
 } from '../_shared/queries.ts';
 import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPatch } from '../_shared/account-schema.ts';
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
 import { csvLine } from '../_shared/csv-export.ts';
+import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
+import { E164_PATTERN } from '../_shared/phone.ts';
 import {
   CAMPAIGN_ACTIONS,
   CAMPAIGN_CONSTRAINT_FIELDS,
@@ -187,6 +208,16 @@ function errorAnswer(err: HttpError): Response {
 }
 
 const CAMPAIGN_ID = /^[1-9][0-9]{0,17}$/;
+
+const DoNotCallReason = z.string().trim().min(1, 'a reason is required').max(500, 'at most 500 characters');
+const NewDoNotCall = z
+  .object({
+    phone: z.string().trim().regex(E164_PATTERN, 'an E.164 number: + then 7 to 15 digits, e.g. +15551230000'),
+    reason: DoNotCallReason,
+  })
+  .strict();
+const DoNotCallRemoval = z.object({ reason: DoNotCallReason }).strict();
+const DNC_EXPORT_COLUMNS = ['phone', 'reason', 'added_at', 'added_by'] as const;
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? (() => new Date());
@@ -323,6 +354,107 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     return deleted ? jsonResponse({ deleted }) : noAccount();
   };
 
+  // The do-not-call list: search, add, remove (reason required), CSV import and export.
+  const doNotCallRoutes = async (
+    req: Request,
+    route: string,
+    actor: () => { actor: string; actorTokenId: string | null; now: Date },
+  ): Promise<Response | undefined> => {
+    if (route === 'GET /do-not-call') {
+      const q = new URL(req.url).searchParams;
+      const query = (q.get('q') ?? '').trim();
+      if (query.length > 100) throw new HttpError(400, 'q: at most 100 characters');
+      const after = q.get('after') || null;
+      if (after !== null && after.length > 20) throw new HttpError(400, 'after: a phone number from next_after');
+      const limit = Number(q.get('limit') ?? '100');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
+      const page = await searchDoNotCall(db, { query, after, limit: limit + 1 });
+      const numbers = page.slice(0, limit);
+      return jsonResponse({ numbers, next_after: page.length > limit ? numbers[numbers.length - 1]!.phone : null });
+    }
+    if (route === 'POST /do-not-call') {
+      const parsed = NewDoNotCall.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const result = await addDoNotCall(db, parsed.data.phone, parsed.data.reason, actor());
+      return jsonResponse(result, result.added ? 201 : 200);
+    }
+    if (route === 'POST /do-not-call/import') {
+      if (!/^text\/(csv|plain)\b/i.test(req.headers.get('content-type') ?? '')) {
+        await req.body?.cancel().catch(() => undefined);
+        throw new HttpError(415, 'body must be text/csv (UTF-8)', 'unsupported_media_type');
+      }
+      const text = await readBodyLimited(req, 16 * 1024 * 1024);
+      let csv;
+      try {
+        csv = await parseDoNotCallCsv(text);
+      } catch (err) {
+        if (err instanceof DoNotCallCsvError) {
+          return jsonResponse({ error: 'bad_request', message: err.message, line: err.line }, 400);
+        }
+        throw err;
+      }
+      let added = 0;
+      let alreadyListed = 0;
+      for (let i = 0; i < csv.rows.length; i += 1000) {
+        for (const r of await importDoNotCallBatch(db, csv.rows.slice(i, i + 1000), actor())) {
+          if (r.outcome === 'added') added++;
+          else alreadyListed++;
+        }
+      }
+      return jsonResponse({
+        rows: csv.seen,
+        added,
+        already_listed: alreadyListed,
+        errors_total: csv.errors.length,
+        errors: csv.errors.slice(0, 1000),
+      });
+    }
+    if (route === 'GET /do-not-call/export') {
+      const encoder = new TextEncoder();
+      let after: string | null = null;
+      let headerSent = false;
+      let done = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          if (!headerSent) {
+            headerSent = true;
+            controller.enqueue(encoder.encode(csvLine(DNC_EXPORT_COLUMNS)));
+            return;
+          }
+          const page = done ? [] : await searchDoNotCall(db, { query: '', after, limit: 5000 });
+          if (page.length === 0) {
+            controller.close();
+            return;
+          }
+          if (page.length < 5000) done = true;
+          after = page[page.length - 1]!.phone;
+          controller.enqueue(encoder.encode(page.map((r) => csvLine(DNC_EXPORT_COLUMNS.map((c) => r[c]))).join('')));
+        },
+      });
+      return new Response(body, {
+        headers: {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': 'attachment; filename="do-not-call.csv"',
+          'cache-control': 'no-store',
+        },
+      });
+    }
+    const removal = /^DELETE \/do-not-call\/([^/]{1,64})$/.exec(route);
+    if (removal?.[1]) {
+      let phone: string;
+      try {
+        phone = decodeURIComponent(removal[1]).trim();
+      } catch {
+        throw new HttpError(400, 'the phone number is not valid URL encoding', 'bad_request');
+      }
+      const parsed = DoNotCallRemoval.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const result = E164_PATTERN.test(phone) ? await removeDoNotCall(db, phone, parsed.data.reason, actor()) : null;
+      return result ? jsonResponse(result) : jsonResponse({ error: 'not_found', message: 'that number is not on the list' }, 404);
+    }
+    return undefined;
+  };
+
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
     const route = `${req.method} ${subPath(req)}`;
     const audit = (action: string, subject: string | null, before: unknown, after: unknown) =>
@@ -399,6 +531,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     }
     const accountAnswer = await accountRoutes(req, route, actor);
     if (accountAnswer) return accountAnswer;
+    const doNotCallAnswer = await doNotCallRoutes(req, route, actor);
+    if (doNotCallAnswer) return doNotCallAnswer;
     if (route === 'GET /audit') {
       const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');

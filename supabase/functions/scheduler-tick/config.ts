@@ -7,6 +7,7 @@ import {
   needsDatabase,
   needsPublicUrl,
   optionalString,
+  OptOutEnv,
   PublicUrlEnv,
   requiredString,
   TwilioEnv,
@@ -24,6 +25,7 @@ export const TickConfig = z
     TICK_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).optional(),
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
+    ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
   })

@@ -4,7 +4,7 @@
 -- no extension lives in public.
 begin;
 \ir ../_helpers.psql
-select plan(18);
+select plan(20);
 
 select is(
   (select array_agg(c.relname::text order by c.relname) from pg_class c
@@ -53,6 +53,17 @@ select ok(
   and has_function_privilege('service_role', 'public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer)', 'EXECUTE')
   and has_function_privilege('service_role', 'public.apply_call_status(bigint, text, text, call_status, integer, text, timestamptz, text)', 'EXECUTE'),
   'service_role (the Edge Functions) can execute the scheduler''s entry points'
+);
+select ok(
+  has_function_privilege('service_role', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.opt_out_during_call(bigint, timestamptz)', 'EXECUTE')
+  and not has_function_privilege('anon', 'public.opt_out_during_call(bigint, timestamptz)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz)', 'EXECUTE'),
+  'the do-not-call functions: service_role only'
 );
 select is(
   (select array_agg(p.oid::regprocedure::text order by 1) from pg_proc p
@@ -103,6 +114,10 @@ select throws_ok($$select * from public.record_auth_failure('x', 'scheduler-tick
 select throws_ok($$insert into public.do_not_call_numbers (phone) values ('+15550001111')$$, '42501',
                  'permission denied for table do_not_call_numbers',
                  'authenticated cannot write to the do-not-call list');
+reset role;
+set local role anon;
+select throws_ok('select public.opt_out_during_call(1)', '42501', 'permission denied for function opt_out_during_call',
+                 'anon cannot put a called number on the list (only the signed opt-out URL, through call-status)');
 reset role;
 
 select * from finish();

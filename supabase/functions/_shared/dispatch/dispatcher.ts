@@ -60,6 +60,8 @@ export interface DispatchDeps {
   provider: TelephonyProvider;
   log: Logger;
   statusCallbackUrl: (callId: string) => string;
+  /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
+  optOutUrl?: (callId: string) => Promise<string>;
 }
 
 export interface DispatchPhase {
@@ -184,6 +186,7 @@ export async function dispatch(
           to: call.to_phone,
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
+          ...(deps.optOutUrl ? { optOutUrl: await deps.optOutUrl(call.call_id) } : {}),
           settings: call.provider_settings ?? {},
           timeoutMs,
         });

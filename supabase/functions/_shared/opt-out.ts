@@ -1,0 +1,68 @@
+// The per-call opt-out URL: the call flow (the TwiML or AI agent at the campaign's answer URL)
+// receives it as the `opt_out_url` query parameter and POSTs to it when the called person asks not
+// to be called again; call-status then puts that call's own number (read from the call row, never
+// from the request) on the do-not-call list (public.opt_out_during_call).
+//
+//   <functions>/call-status/opt-out?call_id=<id>&sig=<base64url HMAC-SHA256(key, "opt-out:" + id)>
+//
+// The URL names one call and nothing else, so the call flow holds no admin credential: whoever has
+// the URL can only list the number that call dialled. The key is OPT_OUT_SECRET (at least 32
+// characters) when set, else derived from TWILIO_AUTH_TOKEN (HMAC-SHA256 under a fixed label, so
+// the auth token itself never signs a URL). scheduler-tick, scheduler-admin (its manual tick) and
+// call-status must see the same value: on Supabase the secrets are the project's, shared by all.
+// Rotating it (or the auth token, when it is the source) invalidates the URLs of calls under way.
+
+const encoder = new TextEncoder();
+
+/** The path call-status answers opt-outs on (after /call-status). */
+export const OPT_OUT_SUBPATH = '/opt-out';
+
+/** Our call ids: what a signed URL may name. */
+const CALL_ID = /^[1-9][0-9]{0,17}$/;
+
+function base64url(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function hmacKey(material: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
+  return await crypto.subtle.importKey('raw', material, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+}
+
+/** The signing key: OPT_OUT_SECRET when set, else one derived from the Twilio auth token. */
+export async function optOutKey(secret: string | undefined, twilioAuthToken: string): Promise<CryptoKey> {
+  if (secret) return await hmacKey(encoder.encode(secret));
+  const derived = await crypto.subtle.sign(
+    'HMAC',
+    await hmacKey(encoder.encode(twilioAuthToken)),
+    encoder.encode('call-scheduler opt-out url key v1'),
+  );
+  return await hmacKey(new Uint8Array(derived));
+}
+
+/** The signature of call `callId`'s opt-out URL (base64url, 43 characters). */
+export async function signOptOut(key: CryptoKey, callId: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`opt-out:${callId}`))));
+}
+
+/** The opt-out URL of call `callId`, under the functions' public base URL. */
+export async function optOutUrl(functionsUrl: string, key: CryptoKey, callId: string): Promise<string> {
+  const u = new URL(`${functionsUrl}/call-status${OPT_OUT_SUBPATH}`);
+  u.searchParams.set('call_id', callId);
+  u.searchParams.set('sig', await signOptOut(key, callId));
+  return u.toString();
+}
+
+/**
+ * True when `sig` is the signature of `callId`. Constant-time: the expected signature is always
+ * computed and compared byte by byte without an early exit, whatever was presented.
+ */
+export async function verifyOptOut(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
+  const validId = callId !== null && CALL_ID.test(callId);
+  const expected = encoder.encode(await signOptOut(key, validId ? callId : '0'));
+  const given = encoder.encode(sig ?? '');
+  let diff = given.length === expected.length ? 0 : 1;
+  for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ (given[i] ?? 0);
+  return validId && diff === 0;
+}
