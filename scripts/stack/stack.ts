@@ -118,8 +118,9 @@ export interface Stack {
 
 const defaultLog = (s: string) => process.stderr.write(`[stack] ${s}\n`);
 
+/** A secret the functions accept (32 random bytes, 43 characters: see weakSecretProblem). */
 export function generateSecret(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBytes(32).toString('base64url');
 }
 
 function portIsFree(port: number): Promise<boolean> {

@@ -287,7 +287,7 @@ describe('the Vercel tick route', () => {
       env: {
         CRON_SECRET: ROUTE_SECRET,
         SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick',
-        SCHEDULER_TICK_SECRET: 'function-secret-0123456789',
+        SCHEDULER_TICK_SECRET: 'function-secret-0123456789abcdefghijklmnop',
       },
       fetch: async (input) => {
         forwarded.push(String(input));

@@ -15,6 +15,41 @@ export const optionalString = z
 /** A string variable the function cannot work without. */
 export const requiredString = optionalString.pipe(z.string({ error: 'is not set' }));
 
+/** The fewest characters a secret of ours may have (`openssl rand -hex 32` gives 64). */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Why a secret we accept (ADMIN_TOKEN, CRON_SECRET, METRICS_TOKEN, their _PREVIOUS, the Vercel
+ * route's secrets) is too weak to be random, or undefined when it is not. A valid credential is
+ * never refused by the failure limit (auth-limit.ts), so the only thing standing between a guesser
+ * and the scheduler is that the secret cannot be guessed: fewer than 32 characters, fewer than 8
+ * distinct ones (`aaaa…`, `abab…`), or one short piece repeated (`0123456789abcdef0123456789abcdef`)
+ * is refused at start-up. A random hex or base64 secret of 32 characters or more passes (a
+ * 32-character hex string has fewer than 8 distinct characters with odds below 1 in 10^7).
+ */
+export function weakSecretProblem(secret: string): string | undefined {
+  const how = `use at least ${MIN_SECRET_LENGTH} random characters, e.g. \`openssl rand -hex 32\``;
+  if (secret.length < MIN_SECRET_LENGTH) return `is too short to be random (${secret.length} characters): ${how}`;
+  if (new Set(secret).size < 8) return `has too few distinct characters to be random: ${how}`;
+  for (let unit = 1; unit <= secret.length / 2; unit++) {
+    if (secret.length % unit === 0 && secret.slice(0, unit).repeat(secret.length / unit) === secret) {
+      return `is one piece repeated, not random: ${how}`;
+    }
+  }
+  return undefined;
+}
+
+const checkStrength = (s: string | undefined, ctx: z.RefinementCtx) => {
+  const problem = s === undefined ? undefined : weakSecretProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
+
+/** A secret of ours the function cannot work without: set, and strong (weakSecretProblem). */
+export const requiredSecret = requiredString.superRefine(checkStrength);
+
+/** A secret of ours that may be unset; when set, strong (weakSecretProblem). */
+export const optionalSecret = optionalString.superRefine(checkStrength);
+
 export const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 export const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));

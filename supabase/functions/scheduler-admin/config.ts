@@ -9,9 +9,10 @@ import {
   intIn,
   needsDatabase,
   needsPublicUrl,
+  optionalSecret,
   optionalString,
   PublicUrlEnv,
-  requiredString,
+  requiredSecret,
   TwilioEnv,
   url,
 } from '../_shared/config.ts';
@@ -19,9 +20,9 @@ import {
 export const AdminConfig = z
   .object({
     /** The bootstrap operator credential (never the cron secret); named tokens are made with it. */
-    ADMIN_TOKEN: requiredString,
+    ADMIN_TOKEN: requiredSecret,
     /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
-    ADMIN_TOKEN_PREVIOUS: optionalString,
+    ADMIN_TOKEN_PREVIOUS: optionalSecret,
     // Supabase Auth sessions (operator-auth.ts). Hosted Supabase reserves the SUPABASE_ prefix for
     // the secrets it sets itself (`supabase secrets set` skips such names), hence the plain aliases.
     /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role 'operator' sign in. */

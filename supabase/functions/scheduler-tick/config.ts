@@ -6,18 +6,18 @@ import {
   DatabaseEnv,
   needsDatabase,
   needsPublicUrl,
-  optionalString,
+  optionalSecret,
   PublicUrlEnv,
-  requiredString,
+  requiredSecret,
   TwilioEnv,
 } from '../_shared/config.ts';
 
 export const TickConfig = z
   .object({
     /** Secret the tick requires (Authorization: Bearer or x-cron-secret). */
-    CRON_SECRET: requiredString,
+    CRON_SECRET: requiredSecret,
     /** The previous secret, still accepted during a rotation. */
-    CRON_SECRET_PREVIOUS: optionalString,
+    CRON_SECRET_PREVIOUS: optionalSecret,
     /** Maximum random delay before a tick starts working, counted inside the budget. */
     TICK_JITTER_MS: z.coerce.number().int().min(0).max(30_000).default(0),
     /** Overrides scheduler_settings.tick_budget_ms when set. */
