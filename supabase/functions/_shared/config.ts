@@ -177,12 +177,19 @@ export function secretsOf(env: object): string[] {
 export const AuthLimitEnv = z.object({
   AUTH_FAILURE_LIMIT: intIn(1, 100_000, 20),
   AUTH_FAILURE_WINDOW_SECONDS: intIn(1, 86_400, 900),
+  /**
+   * Proxies in front of the functions that append the address they saw to X-Forwarded-For: the
+   * source of a failure is the hop this many from the right (default 1, the platform's own proxy;
+   * 0: the connection's address, for functions reached directly). See docs/DEPLOY.md.
+   */
+  TRUSTED_PROXY_HOPS: intIn(0, 10, 1),
 });
 export type AuthLimitEnv = z.infer<typeof AuthLimitEnv>;
 
 export const authLimitOf = (env: AuthLimitEnv) => ({
   limit: env.AUTH_FAILURE_LIMIT,
   windowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS,
+  trustedProxyHops: env.TRUSTED_PROXY_HOPS,
 });
 
 /**
