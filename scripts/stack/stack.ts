@@ -352,6 +352,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TWILIO_AUTH_TOKEN: simulator.authToken,
       TWILIO_API_BASE_URL: simulator.url,
       TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
+      // Local development: the simulator and the functions listen on http://127.0.0.1.
+      ALLOW_INSECURE_URLS: '1',
     };
     if (opts.metricsToken) gatewayEnv.METRICS_TOKEN = opts.metricsToken;
     // CORS: the functions answer the dashboard's origin only (the local Vercel server, whose port
@@ -373,6 +375,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         CRON_SECRET_PREVIOUS: undefined,
         SCHEDULER_TICK_URL: `${gateway.url}/scheduler-tick`,
         SCHEDULER_TICK_SECRET: secrets.cronSecret,
+        ALLOW_INSECURE_URLS: '1',
         SUPABASE_FUNCTIONS_URL: gateway.url,
         DATABASE_URL: undefined,
       },

@@ -135,6 +135,7 @@ describe("each function's own configuration", () => {
     ADMIN_TOKEN: 'admin-token-long-enough-0123456789abcdef',
     TWILIO_ACCOUNT_SID: 'AC0123',
     TWILIO_AUTH_TOKEN: 'twilio-token',
+    ALLOW_INSECURE_URLS: '1',
   };
 
   function compose(
@@ -226,6 +227,7 @@ describe("each function's own configuration", () => {
     const env = {
       CRON_SECRET: strong,
       SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick',
+      ALLOW_INSECURE_URLS: '1',
       SCHEDULER_TICK_SECRET: strong,
     };
     for (const variable of ['CRON_SECRET', 'CRON_SECRET_PREVIOUS', 'SCHEDULER_TICK_SECRET']) {
@@ -238,6 +240,63 @@ describe("each function's own configuration", () => {
         expect(lines.join('\n'), `${variable} ${kind}`).toMatch(new RegExp(`${variable}: .*openssl rand -hex 32`));
       }
     }
+  });
+
+  it.each(
+    [
+      ['scheduler-tick', TickConfig, 'TWILIO_API_BASE_URL'],
+      ['scheduler-tick', TickConfig, 'PUBLIC_FUNCTIONS_URL'],
+      ['scheduler-admin', AdminConfig, 'TWILIO_API_BASE_URL'],
+      ['scheduler-admin', AdminConfig, 'PUBLIC_FUNCTIONS_URL'],
+    ] as const,
+  )('%s refuses an http:// %s unless ALLOW_INSECURE_URLS=1 (local development)', (name, schema, variable) => {
+    const secure = {
+      ...complete,
+      ALLOW_INSECURE_URLS: undefined,
+      PUBLIC_FUNCTIONS_URL: 'https://ref.supabase.co/functions/v1',
+      TWILIO_API_BASE_URL: 'https://api.twilio.com',
+    };
+    expect(compose(name, schema, secure).built()).toBe(true);
+    const insecure = compose(name, schema, { ...secure, [variable]: 'http://example.org/x' });
+    expect(insecure.built()).toBe(false);
+    expect(insecure.lines[0]).toMatchObject({ event: 'config_error', variable });
+    expect(String(insecure.lines[0]!.message)).toMatch(/https:\/\/.*ALLOW_INSECURE_URLS=1/);
+    expect(compose(name, schema, { ...secure, [variable]: 'http://example.org/x', ALLOW_INSECURE_URLS: '1' }).built()).toBe(true);
+    // SUPABASE_URL, when it is where the public URL comes from.
+    const derived = compose(name, schema, { ...secure, PUBLIC_FUNCTIONS_URL: undefined, SUPABASE_URL: 'http://kong:8000' });
+    expect(derived.built()).toBe(false);
+  });
+
+  it('the Vercel route refuses an http:// SCHEDULER_TICK_URL unless ALLOW_INSECURE_URLS=1', async () => {
+    const strong = randomBytes(32).toString('hex');
+    const env = {
+      CRON_SECRET: strong,
+      SCHEDULER_TICK_URL: 'http://ref.supabase.co/functions/v1/scheduler-tick',
+      SCHEDULER_TICK_SECRET: strong,
+    };
+    const lines: string[] = [];
+    const route = createTickRoute({ env, log: createLogger({ service: 't', write: (l) => lines.push(l) }) });
+    expect((await route(new Request('http://v/', { headers: { authorization: `Bearer ${strong}` } }))).status).toBe(500);
+    expect(lines.join('\n')).toMatch(/SCHEDULER_TICK_URL: must be https:\/\//);
+  });
+
+  it("the logger redacts every secret value, each subaccount's auth token included", () => {
+    const subToken = randomBytes(16).toString('hex');
+    const lines: string[] = [];
+    composeFunction({
+      name: 'call-status',
+      schema: CallStatusConfig,
+      env: { ...complete, TWILIO_SUBACCOUNT_AUTH_TOKENS: JSON.stringify({ [`AC${'1'.repeat(32)}`]: subToken }) },
+      build: (_config, log) => {
+        log.error('provider_said', { message: `401 for token ${subToken} and ${complete.TWILIO_AUTH_TOKEN}` });
+        return async () => new Response('ok');
+      },
+      write: (line) => lines.push(line),
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(subToken);
+    expect(lines[0]).not.toContain(complete.TWILIO_AUTH_TOKEN);
+    expect(lines[0]).toContain('[redacted]');
   });
 
   it('an invalid value is named too (a budget below its bound)', () => {

@@ -98,6 +98,48 @@ export const subaccountTokens = z
     return checked.data;
   });
 
+/**
+ * ALLOW_INSECURE_URLS=1 (or true): http:// URLs are accepted where https:// is otherwise required
+ * (TWILIO_API_BASE_URL, the public functions URL, a campaign's answer URL provider_settings.url).
+ * For local development only, where the simulator and the functions listen on http://127.0.0.1;
+ * `npm start` and the tests set it. Unset: https:// only, so neither the provider credentials nor a
+ * call's flow ever travel in clear.
+ */
+export const InsecureUrlsEnv = z.object({
+  ALLOW_INSECURE_URLS: optionalString
+    .pipe(z.enum(['1', '0', 'true', 'false'], { error: 'must be 1 or 0' }).optional())
+    .transform((v) => v === '1' || v === 'true'),
+});
+export type InsecureUrlsEnv = z.infer<typeof InsecureUrlsEnv>;
+
+/** Why a URL we send credentials or calls to is not acceptable, or undefined. */
+export function insecureUrlProblem(u: string, allowInsecure: boolean): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(u);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (parsed.protocol === 'https:') return undefined;
+  if (parsed.protocol === 'http:') {
+    return allowInsecure ? undefined : 'must be https:// (http:// only with ALLOW_INSECURE_URLS=1, for local development)';
+  }
+  return 'must be an https:// URL';
+}
+
+/** Refinement of the schemas with Twilio and a public URL: both https:// unless ALLOW_INSECURE_URLS. */
+export const needsHttps = (env: TwilioEnv & PublicUrlEnv & InsecureUrlsEnv, ctx: z.RefinementCtx) => {
+  const checks: Array<[string, string | undefined]> = [
+    ['TWILIO_API_BASE_URL', env.TWILIO_API_BASE_URL],
+    ['PUBLIC_FUNCTIONS_URL', env.PUBLIC_FUNCTIONS_URL],
+    ['SUPABASE_URL', env.PUBLIC_FUNCTIONS_URL ? undefined : env.SUPABASE_URL],
+  ];
+  for (const [variable, value] of checks) {
+    const problem = value === undefined ? undefined : insecureUrlProblem(value, env.ALLOW_INSECURE_URLS);
+    if (problem) ctx.addIssue({ code: 'custom', path: [variable], message: problem });
+  }
+};
+
 export const TwilioEnv = z.object({
   TWILIO_ACCOUNT_SID: requiredString,
   TWILIO_AUTH_TOKEN: requiredString,
@@ -164,11 +206,23 @@ export const needsPublicUrl = (env: PublicUrlEnv, ctx: z.RefinementCtx) => {
   }
 };
 
-/** Values the function's logger redacts wherever they appear. */
+/**
+ * Values the function's logger redacts wherever they appear: every string under a variable named
+ * *SECRET* or *TOKEN*, including those inside a parsed one (each subaccount's auth token of
+ * TWILIO_SUBACCOUNT_AUTH_TOKENS, an object once parsed).
+ */
 export function secretsOf(env: object): string[] {
   const out: string[] = [];
+  const collect = (v: unknown, depth: number) => {
+    if (typeof v === 'string') out.push(v);
+    else if (depth < 4 && v !== null && typeof v === 'object') {
+      for (const inner of Object.values(v)) {
+        collect(inner, depth + 1);
+      }
+    }
+  };
   for (const [k, v] of Object.entries(env)) {
-    if (typeof v === 'string' && /SECRET|TOKEN/.test(k)) out.push(v);
+    if (/SECRET|TOKEN/.test(k)) collect(v, 0);
   }
   return out;
 }

@@ -6,8 +6,10 @@ import {
   AuthLimitEnv,
   DashboardOriginEnv,
   DatabaseEnv,
+  InsecureUrlsEnv,
   intIn,
   needsDatabase,
+  needsHttps,
   needsPublicUrl,
   optionalSecret,
   optionalString,
@@ -45,7 +47,9 @@ export const AdminConfig = z
     ...DatabaseEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)
-  .superRefine(needsPublicUrl);
+  .superRefine(needsPublicUrl)
+  .superRefine(needsHttps);
 export type AdminConfig = z.infer<typeof AdminConfig>;

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import {
   AuthLimitEnv,
   DatabaseEnv,
+  InsecureUrlsEnv,
   needsDatabase,
+  needsHttps,
   needsPublicUrl,
   optionalSecret,
   PublicUrlEnv,
@@ -26,7 +28,9 @@ export const TickConfig = z
     ...DatabaseEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)
-  .superRefine(needsPublicUrl);
+  .superRefine(needsPublicUrl)
+  .superRefine(needsHttps);
 export type TickConfig = z.infer<typeof TickConfig>;
