@@ -22,6 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { REPO_ROOT } from './stack/localdb.ts';
+import { weakSecretProblem } from '../supabase/functions/_shared/config.ts';
 import { seedDemoIfEmpty } from './stack/demo-seed.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
 import {
@@ -86,12 +87,24 @@ async function localSecrets(persist: boolean): Promise<StackSecrets> {
       saved = {};
     }
   }
+  // The functions refuse a weak secret at start-up (weakSecretProblem): say so here, naming the
+  // variable, rather than start a stack that answers 500. A weak saved one is made anew.
+  const strong = (name: string, fromEnv: string | undefined, fromFile: string | undefined): string => {
+    if (fromEnv) {
+      const problem = weakSecretProblem(fromEnv);
+      if (problem) throw new Error(`${name} ${problem}`);
+      return fromEnv;
+    }
+    return fromFile && !weakSecretProblem(fromFile) ? fromFile : generateSecret();
+  };
   const secrets: StackSecrets = {
-    adminToken: process.env.ADMIN_TOKEN || saved.adminToken || generateSecret(),
-    cronSecret: process.env.CRON_SECRET || saved.cronSecret || generateSecret(),
-    routeSecret: process.env.VERCEL_CRON_SECRET || saved.routeSecret || generateSecret(),
+    adminToken: strong('ADMIN_TOKEN', process.env.ADMIN_TOKEN, saved.adminToken),
+    cronSecret: strong('CRON_SECRET', process.env.CRON_SECRET, saved.cronSecret),
+    routeSecret: strong('VERCEL_CRON_SECRET', process.env.VERCEL_CRON_SECRET, saved.routeSecret),
     jwtSecret: process.env.SUPABASE_JWT_SECRET || saved.jwtSecret || generateSecret(),
   };
+  const metricsProblem = process.env.METRICS_TOKEN ? weakSecretProblem(process.env.METRICS_TOKEN) : undefined;
+  if (metricsProblem) throw new Error(`METRICS_TOKEN ${metricsProblem}`);
   if (persist) {
     await mkdir(LOCAL_DIR, { recursive: true });
     await writeFile(SECRETS_FILE, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });

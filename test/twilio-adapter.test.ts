@@ -25,6 +25,20 @@ const classify = (status: number, body: string, headers: Record<string, string> 
   classifyCreateCallResponse(status, new Headers(headers), body, NOW);
 
 describe('the answer URL', () => {
+  it("is refused when http:// (the call's flow in clear) unless allowInsecureUrls (ALLOW_INSECURE_URLS, local development)", () => {
+    const req = {
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      settings: { url: 'http://agent.example/answer' },
+    };
+    const refused = buildCreateCallParams(req);
+    expect(refused).toMatchObject({ ok: false, invalidNumber: false });
+    expect(refused.ok ? '' : refused.reason).toMatch(/^malformed campaign: url must be https:\/\/.*ALLOW_INSECURE_URLS=1/);
+    expect(buildCreateCallParams(req, { allowInsecureUrls: true }).ok).toBe(true);
+    expect(buildCreateCallParams({ ...req, settings: { url: 'https://agent.example/answer' } }).ok).toBe(true);
+  });
+
   it("carries call_id and contact_id, keeping the campaign's own query parameters", () => {
     const built = buildCreateCallParams({
       to: '+15551230000',

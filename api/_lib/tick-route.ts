@@ -7,18 +7,30 @@
 
 import { z } from 'zod';
 import { verifyCronSecret } from '../../supabase/functions/_shared/secrets.ts';
+import { insecureUrlProblem, weakSecretProblem } from '../../supabase/functions/_shared/config.ts';
 import { createLogger, type Logger } from '../../supabase/functions/_shared/log.ts';
 import { createFunctionsCaller, parseFunctionUrl } from './functions-client.ts';
 
+/** A secret that cannot be guessed (weakSecretProblem: 32 random characters or more). */
+const strongSecret = z.string().superRefine((s, ctx) => {
+  const problem = weakSecretProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const RouteEnv = z.object({
-  CRON_SECRET: z.string().min(16, 'CRON_SECRET must be at least 16 characters'),
-  CRON_SECRET_PREVIOUS: z.string().min(16).optional(),
+  CRON_SECRET: strongSecret,
+  CRON_SECRET_PREVIOUS: strongSecret.optional(),
   SCHEDULER_TICK_URL: z
     .string()
     .url()
     .refine((u) => parseFunctionUrl(u) !== undefined, 'SCHEDULER_TICK_URL must be <SUPABASE_URL>/functions/v1/<function name>'),
-  SCHEDULER_TICK_SECRET: z.string().min(16, 'SCHEDULER_TICK_SECRET must be at least 16 characters'),
+  /** 1: SCHEDULER_TICK_URL may be http:// (local development only; the secret would travel in clear). */
+  ALLOW_INSECURE_URLS: z.enum(['1', '0', 'true', 'false']).optional().transform((v) => v === '1' || v === 'true'),
+  SCHEDULER_TICK_SECRET: strongSecret,
   TICK_FORWARD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(25_000),
+}).superRefine((env, ctx) => {
+  const problem = insecureUrlProblem(env.SCHEDULER_TICK_URL, env.ALLOW_INSECURE_URLS);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['SCHEDULER_TICK_URL'], message: problem });
 });
 export type RouteEnv = z.infer<typeof RouteEnv>;
 

@@ -688,6 +688,7 @@ export async function benchCampaign(url: string, opts: CampaignBenchOptions): Pr
     TWILIO_AUTH_TOKEN: sim.authToken,
     TWILIO_API_BASE_URL: sim.url,
     TICK_JITTER_MS: '0',
+    ALLOW_INSECURE_URLS: '1',
   });
   env.gatewayUrl = gw.url;
   // An interrupted bench (Ctrl-C) leaves no gateway behind (the cluster cleans up after itself).

@@ -118,8 +118,9 @@ export interface Stack {
 
 const defaultLog = (s: string) => process.stderr.write(`[stack] ${s}\n`);
 
+/** A secret the functions accept (32 random bytes, 43 characters: see weakSecretProblem). */
 export function generateSecret(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBytes(32).toString('base64url');
 }
 
 async function pickPort(preferred: number | undefined): Promise<number> {
@@ -309,6 +310,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TWILIO_AUTH_TOKEN: simulator.authToken,
       TWILIO_API_BASE_URL: simulator.url,
       TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
+      // Local development: the simulator and the functions listen on http://127.0.0.1.
+      ALLOW_INSECURE_URLS: '1',
     };
     if (opts.metricsToken) gatewayEnv.METRICS_TOKEN = opts.metricsToken;
     // CORS: the functions answer the dashboard's origin only (the local Vercel server, whose port
@@ -330,6 +333,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         CRON_SECRET_PREVIOUS: undefined,
         SCHEDULER_TICK_URL: `${gateway.url}/scheduler-tick`,
         SCHEDULER_TICK_SECRET: secrets.cronSecret,
+        ALLOW_INSECURE_URLS: '1',
         SUPABASE_FUNCTIONS_URL: gateway.url,
         DATABASE_URL: undefined,
       },

@@ -320,7 +320,12 @@ begin
              provider_accepted_at = coalesce(provider_accepted_at, p_now),
              updated_at = p_now
        where id = p_call_id;
-      perform public.apply_call_status(p_call_id, v_call.provider, p_provider_call_id, p_status, null, p_error_code, p_now);
+      -- As the call's own account: the provider's answer to our request, not a callback.
+      perform public.apply_call_status(p_call_id, v_call.provider, p_provider_call_id, p_status, null, p_error_code, p_now,
+        p_account_sid => (select a.account_sid
+                            from public.campaigns c
+                            join public.provider_accounts a on a.id = c.provider_account
+                           where c.id = v_call.campaign_id));
       select c.status into v_call.status from public.calls c where c.id = p_call_id;
       return v_call.status;
     end if;
@@ -405,8 +410,13 @@ grant execute on function public._record_dispatch_result(bigint, text, text, pub
 -- apply_call_status(): a provider status callback. Finds the call by our id (carried in the
 -- callback URL) or by the provider's call id, ignores stale or duplicate news (a call never moves
 -- backwards), frees the slot on a final status and settles the contact. Returns 'applied',
--- 'ignored' (duplicate / out of order), 'not_found' or 'mismatch' (our id and the provider's id
--- disagree).
+-- 'ignored' (duplicate / out of order), 'not_found', 'mismatch' (our id and the provider's id
+-- disagree) or 'wrong_account'.
+-- p_account_sid: the provider account the callback comes from (its AccountSid, which the signature
+-- was verified for; null: the main account, the functions' TWILIO_ACCOUNT_SID). It must be the
+-- call's own account (its campaign's provider account's account_sid, null for the main account):
+-- otherwise 'wrong_account' and nothing changes, so the holder of one subaccount's token cannot
+-- move another account's calls.
 create function public.apply_call_status(
   p_call_id bigint,
   p_provider text,
@@ -415,7 +425,8 @@ create function public.apply_call_status(
   p_duration_seconds integer default null,
   p_error_code text default null,
   p_now timestamptz default now(),
-  p_answered_by text default null
+  p_answered_by text default null,
+  p_account_sid text default null
 )
 returns text
 language plpgsql
@@ -440,6 +451,12 @@ begin
   end if;
   if not found then
     return 'not_found';
+  end if;
+  if (select a.account_sid
+        from public.campaigns c
+        join public.provider_accounts a on a.id = c.provider_account
+       where c.id = v_call.campaign_id) is distinct from p_account_sid then
+    return 'wrong_account';
   end if;
   if v_call.provider_call_id is not null and p_provider_call_id is not null
      and v_call.provider_call_id <> p_provider_call_id then
@@ -494,8 +511,8 @@ begin
 end;
 $$;
 
-comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) is
-  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. Returns applied / ignored / not_found / mismatch.';
+comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) is
+  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. p_account_sid (the callback''s AccountSid; null: the main account) must be the call''s own account (its campaign''s provider_accounts.account_sid), else nothing changes. Returns applied / ignored / not_found / mismatch / wrong_account.';
 
 -- expire_stuck_calls(): the reaper. Calls stuck in dialing/unknown past stuck_call_timeout (lost
 -- callback, crashed function) and calls ringing/in progress past max_call_duration become failed:
@@ -590,14 +607,14 @@ revoke all on function public._call_status_rank(public.call_status) from public,
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
 revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) from public, anon, authenticated;
-revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
 grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) to service_role;
-grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text) to service_role;
+grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;
 

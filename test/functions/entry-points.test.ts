@@ -6,10 +6,13 @@
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { composeFunction } from '../../supabase/functions/_shared/entry.ts';
+import { createLogger } from '../../supabase/functions/_shared/log.ts';
+import { createTickRoute } from '../../api/_lib/tick-route.ts';
 import { TickConfig } from '../../supabase/functions/scheduler-tick/config.ts';
 import { AdminConfig } from '../../supabase/functions/scheduler-admin/config.ts';
 import { CallStatusConfig } from '../../supabase/functions/call-status/config.ts';
@@ -128,10 +131,11 @@ describe("each function's own configuration", () => {
   const complete: Record<string, string> = {
     SUPABASE_DB_URL: 'postgresql://u:p@127.0.0.1:1/db',
     PUBLIC_FUNCTIONS_URL: 'http://127.0.0.1:1/functions/v1',
-    CRON_SECRET: 'cron-secret-long-enough',
-    ADMIN_TOKEN: 'admin-token-long-enough',
+    CRON_SECRET: 'cron-secret-long-enough-0123456789abcdef',
+    ADMIN_TOKEN: 'admin-token-long-enough-0123456789abcdef',
     TWILIO_ACCOUNT_SID: 'AC0123',
     TWILIO_AUTH_TOKEN: 'twilio-token',
+    ALLOW_INSECURE_URLS: '1',
   };
 
   function compose(
@@ -179,6 +183,120 @@ describe("each function's own configuration", () => {
     const c = compose('scheduler-metrics', MetricsConfig, { SUPABASE_DB_URL: complete.SUPABASE_DB_URL });
     expect(c.built()).toBe(true);
     expect(c.lines).toEqual([]);
+  });
+
+  // A valid credential is never refused by the failure limit, so a guessable one is refused at
+  // start-up: too short, too few distinct characters, one piece repeated.
+  const weak = {
+    short: 'Zq3xY7pLm2Nv8Kd1',
+    'one character': 'a'.repeat(64),
+    'two characters': 'ab'.repeat(20),
+    'a piece repeated': '0123456789abcdef'.repeat(2),
+  };
+  it.each(
+    [
+      ['scheduler-tick', TickConfig, 'CRON_SECRET'],
+      ['scheduler-tick', TickConfig, 'CRON_SECRET_PREVIOUS'],
+      ['scheduler-admin', AdminConfig, 'ADMIN_TOKEN'],
+      ['scheduler-admin', AdminConfig, 'ADMIN_TOKEN_PREVIOUS'],
+      ['scheduler-metrics', MetricsConfig, 'METRICS_TOKEN'],
+    ] as const,
+  )('%s refuses a weak %s: 500 server_misconfigured, a config_error saying what is needed', async (name, schema, variable) => {
+    for (const [kind, value] of Object.entries(weak)) {
+      const c = compose(name, schema, { ...complete, [variable]: value });
+      expect(c.built(), kind).toBe(false);
+      expect((await c.handler(new Request('http://x/'))).status).toBe(500);
+      expect(c.lines[0], kind).toMatchObject({ event: 'config_error', variable });
+      expect(String(c.lines[0]!.message), kind).toContain('openssl rand -hex 32');
+      expect(JSON.stringify(c.lines), kind).not.toContain(value);
+    }
+    // Random secrets of 32 characters or more are accepted: hex, base64url, with a label.
+    for (
+      const value of [
+        randomBytes(16).toString('hex'),
+        randomBytes(32).toString('base64url'),
+        `cron-${randomBytes(16).toString('hex')}`,
+      ]
+    ) {
+      expect(compose(name, schema, { ...complete, [variable]: value }).built()).toBe(true);
+    }
+  });
+
+  it('a weak secret of the Vercel route closes it (500), saying what is needed', async () => {
+    const strong = randomBytes(32).toString('hex');
+    const env = {
+      CRON_SECRET: strong,
+      SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick',
+      ALLOW_INSECURE_URLS: '1',
+      SCHEDULER_TICK_SECRET: strong,
+    };
+    for (const variable of ['CRON_SECRET', 'CRON_SECRET_PREVIOUS', 'SCHEDULER_TICK_SECRET']) {
+      for (const [kind, value] of Object.entries(weak)) {
+        const lines: string[] = [];
+        const log = createLogger({ service: 't', write: (l) => lines.push(l) });
+        const route = createTickRoute({ env: { ...env, [variable]: value }, log });
+        const res = await route(new Request('http://v/api/scheduler/tick', { headers: { authorization: `Bearer ${value}` } }));
+        expect(res.status, `${variable} ${kind}`).toBe(500);
+        expect(lines.join('\n'), `${variable} ${kind}`).toMatch(new RegExp(`${variable}: .*openssl rand -hex 32`));
+      }
+    }
+  });
+
+  it.each(
+    [
+      ['scheduler-tick', TickConfig, 'TWILIO_API_BASE_URL'],
+      ['scheduler-tick', TickConfig, 'PUBLIC_FUNCTIONS_URL'],
+      ['scheduler-admin', AdminConfig, 'TWILIO_API_BASE_URL'],
+      ['scheduler-admin', AdminConfig, 'PUBLIC_FUNCTIONS_URL'],
+    ] as const,
+  )('%s refuses an http:// %s unless ALLOW_INSECURE_URLS=1 (local development)', (name, schema, variable) => {
+    const secure = {
+      ...complete,
+      ALLOW_INSECURE_URLS: undefined,
+      PUBLIC_FUNCTIONS_URL: 'https://ref.supabase.co/functions/v1',
+      TWILIO_API_BASE_URL: 'https://api.twilio.com',
+    };
+    expect(compose(name, schema, secure).built()).toBe(true);
+    const insecure = compose(name, schema, { ...secure, [variable]: 'http://example.org/x' });
+    expect(insecure.built()).toBe(false);
+    expect(insecure.lines[0]).toMatchObject({ event: 'config_error', variable });
+    expect(String(insecure.lines[0]!.message)).toMatch(/https:\/\/.*ALLOW_INSECURE_URLS=1/);
+    expect(compose(name, schema, { ...secure, [variable]: 'http://example.org/x', ALLOW_INSECURE_URLS: '1' }).built()).toBe(true);
+    // SUPABASE_URL, when it is where the public URL comes from.
+    const derived = compose(name, schema, { ...secure, PUBLIC_FUNCTIONS_URL: undefined, SUPABASE_URL: 'http://kong:8000' });
+    expect(derived.built()).toBe(false);
+  });
+
+  it('the Vercel route refuses an http:// SCHEDULER_TICK_URL unless ALLOW_INSECURE_URLS=1', async () => {
+    const strong = randomBytes(32).toString('hex');
+    const env = {
+      CRON_SECRET: strong,
+      SCHEDULER_TICK_URL: 'http://ref.supabase.co/functions/v1/scheduler-tick',
+      SCHEDULER_TICK_SECRET: strong,
+    };
+    const lines: string[] = [];
+    const route = createTickRoute({ env, log: createLogger({ service: 't', write: (l) => lines.push(l) }) });
+    expect((await route(new Request('http://v/', { headers: { authorization: `Bearer ${strong}` } }))).status).toBe(500);
+    expect(lines.join('\n')).toMatch(/SCHEDULER_TICK_URL: must be https:\/\//);
+  });
+
+  it("the logger redacts every secret value, each subaccount's auth token included", () => {
+    const subToken = randomBytes(16).toString('hex');
+    const lines: string[] = [];
+    composeFunction({
+      name: 'call-status',
+      schema: CallStatusConfig,
+      env: { ...complete, TWILIO_SUBACCOUNT_AUTH_TOKENS: JSON.stringify({ [`AC${'1'.repeat(32)}`]: subToken }) },
+      build: (_config, log) => {
+        log.error('provider_said', { message: `401 for token ${subToken} and ${complete.TWILIO_AUTH_TOKEN}` });
+        return async () => new Response('ok');
+      },
+      write: (line) => lines.push(line),
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(subToken);
+    expect(lines[0]).not.toContain(complete.TWILIO_AUTH_TOKEN);
+    expect(lines[0]).toContain('[redacted]');
   });
 
   it('an invalid value is named too (a budget below its bound)', () => {

@@ -28,6 +28,9 @@ const SECRET = randomSecret();
 const SUB_SID = `AC${randomBytes(16).toString('hex')}`;
 const SUB_TOKEN = randomBytes(16).toString('hex');
 const SUB_CALLER = '+15559990077';
+/** A second subaccount, whose token must not move the first one's calls. */
+const OTHER_SID = `AC${randomBytes(16).toString('hex')}`;
+const OTHER_TOKEN = randomBytes(16).toString('hex');
 
 let pool: pg.Pool;
 let sim: TwilioSimulator;
@@ -35,9 +38,16 @@ let gw: Gateway;
 
 beforeAll(async () => {
   pool = newPool(6);
-  sim = await startSim({ timeScale: 0.02, outcomes: ALL_COMPLETED, subaccounts: { [SUB_SID]: SUB_TOKEN } });
+  sim = await startSim({
+    timeScale: 0.02,
+    outcomes: ALL_COMPLETED,
+    subaccounts: { [SUB_SID]: SUB_TOKEN, [OTHER_SID]: OTHER_TOKEN },
+  });
   gw = await startGateway(
-    functionsEnv(sim, { CRON_SECRET: SECRET, TWILIO_SUBACCOUNT_AUTH_TOKENS: JSON.stringify({ [SUB_SID]: SUB_TOKEN }) }),
+    functionsEnv(sim, {
+      CRON_SECRET: SECRET,
+      TWILIO_SUBACCOUNT_AUTH_TOKENS: JSON.stringify({ [SUB_SID]: SUB_TOKEN, [OTHER_SID]: OTHER_TOKEN }),
+    }),
   );
 });
 
@@ -51,9 +61,10 @@ beforeEach(async () => {
   sim.reset();
   await resetData(pool);
   await updateSettings(pool, { provider_calls_per_second: 1000, rate_margin_ms: 500, tick_budget_ms: 4000 });
-  await pool.query(`insert into public.provider_accounts (id, account_sid, max_concurrent_calls) values ('sub', $1, 3)`, [
-    SUB_SID,
-  ]);
+  await pool.query(
+    `insert into public.provider_accounts (id, account_sid, max_concurrent_calls) values ('sub', $1, 3), ('other', $2, 3)`,
+    [SUB_SID, OTHER_SID],
+  );
 });
 
 async function campaignOn(
@@ -114,6 +125,66 @@ describe('provider accounts', () => {
     expect(forged.status).toBe(403);
     const real = await postSignedCallback(gw, SUB_TOKEN, `?call_id=${call.id}`, params);
     expect(real.status).toBe(200);
+  });
+
+  it("one subaccount's token cannot move another account's calls: refused, counted, nothing changes; the owner's callback still applies", async () => {
+    const sub = await campaignOn('sub', 1, 1, SUB_CALLER);
+    const main = await campaignOn('default', 1, 1);
+    sim.setFaults({ dropCallbackRate: 1 });
+    await postTick(gw, SECRET);
+    const callOf = async (campaign: string) =>
+      (await pool.query<{ id: string; provider_call_id: string; status: string; ended_at: Date | null }>(
+        `select id::text, provider_call_id, status, ended_at from public.calls where campaign_id = $1`,
+        [campaign],
+      )).rows[0]!;
+    const subCall = await callOf(sub.id);
+    const mainCall = await callOf(main.id);
+    const contactsBefore = (await pool.query('select * from public.contacts order by id')).rows;
+    const mark = gw.logs.length;
+
+    // The other subaccount's token, its own AccountSid (so the signature is valid), our call id of
+    // the first subaccount's call; then by the provider's call id alone; then a main-account call.
+    const forgeries: Array<[string, string]> = [
+      [`?call_id=${subCall.id}`, subCall.provider_call_id],
+      ['', subCall.provider_call_id],
+      [`?call_id=${mainCall.id}`, mainCall.provider_call_id],
+    ];
+    for (const [query, callSid] of forgeries) {
+      const params = { AccountSid: OTHER_SID, CallSid: callSid, CallStatus: 'completed', CallDuration: '3' };
+      const a = await postSignedCallback(gw, OTHER_TOKEN, query, params);
+      expect(a.status, query).toBe(403);
+      expect(a.json).toEqual({ error: 'wrong_account' });
+    }
+    // The first subaccount's token for a main-account call: refused too.
+    const mainParams = { AccountSid: SUB_SID, CallSid: mainCall.provider_call_id, CallStatus: 'completed' };
+    expect((await postSignedCallback(gw, SUB_TOKEN, `?call_id=${mainCall.id}`, mainParams)).status).toBe(403);
+
+    // Nothing changed; each refusal was logged and counted against its source.
+    expect(await callOf(sub.id)).toEqual(subCall);
+    expect(await callOf(main.id)).toEqual(mainCall);
+    expect((await pool.query('select * from public.contacts order by id')).rows).toEqual(contactsBefore);
+    expect(gw.logs.slice(mark).filter((l) => l.includes('"callback_wrong_account"'))).toHaveLength(4);
+    const counted = await pool.query<{ failures: number; last_function: string }>(
+      'select failures, last_function from public.auth_failures',
+    );
+    expect(counted.rows).toEqual([{ failures: 4, last_function: 'call-status' }]);
+
+    // The owners' own callbacks still apply.
+    const own = await postSignedCallback(gw, SUB_TOKEN, `?call_id=${subCall.id}`, {
+      AccountSid: SUB_SID,
+      CallSid: subCall.provider_call_id,
+      CallStatus: 'completed',
+      CallDuration: '3',
+    });
+    expect(own.json).toEqual({ result: 'applied' });
+    const mainOwn = await postSignedCallback(gw, sim.authToken, `?call_id=${mainCall.id}`, {
+      AccountSid: sim.accountSid,
+      CallSid: mainCall.provider_call_id,
+      CallStatus: 'completed',
+    });
+    expect(mainOwn.json).toEqual({ result: 'applied' });
+    expect((await callOf(sub.id)).status).toBe('completed');
+    expect((await callOf(main.id)).status).toBe('completed');
   });
 
   it('each account has its own breaker: failures of the subaccount stop its calls, the main account goes on', async () => {

@@ -406,3 +406,45 @@ describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
     }
   });
 });
+
+describe('answer URLs outside local development', () => {
+  it('refuses an http:// provider_settings.url (400 naming it) unless ALLOW_INSECURE_URLS=1; https:// is accepted', async () => {
+    // A deployment's configuration: https everywhere, no ALLOW_INSECURE_URLS. Nothing here dials.
+    const secure = await startGateway(
+      functionsEnv(sim, {
+        ALLOW_INSECURE_URLS: undefined,
+        TWILIO_API_BASE_URL: 'https://api.twilio.invalid',
+        PUBLIC_FUNCTIONS_URL: 'https://functions.example.org/functions/v1',
+        ADMIN_TOKEN: env.ADMIN_TOKEN,
+      }),
+    );
+    try {
+      const post = (url: string, method = 'POST', path = '/campaigns') =>
+        request(`${secure.url}/scheduler-admin${path}`, {
+          method,
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify(method === 'POST' ? { name: 'flow', provider_settings: { url } } : { provider_settings: { url } }),
+        });
+      const refused = await post('http://agent.example/answer');
+      expect(refused.status).toBe(400);
+      expect(String((refused.json as { message: string }).message)).toMatch(/provider_settings\.url: must be https:\/\//);
+      const ok = await post('https://agent.example/answer');
+      expect(ok.status).toBe(201);
+      const id = (ok.json as { id: number }).id;
+      expect((await post('http://agent.example/other', 'PATCH', `/campaigns/${id}`)).status).toBe(400);
+      expect(
+        (await db.query<{ url: string }>(`select provider_settings ->> 'url' as url from public.campaigns where id = $1`, [id]))
+          .rows[0]!.url,
+      ).toBe('https://agent.example/answer');
+      // The local stack's setting (the default gateway of this file): http://127.0.0.1 flows are fine.
+      expect(
+        (await admin('/campaigns', {
+          method: 'POST',
+          body: { name: 'local', provider_settings: { url: 'http://127.0.0.1:9/flow' } },
+        })).status,
+      ).toBe(201);
+    } finally {
+      await secure.stop('SIGKILL');
+    }
+  });
+});

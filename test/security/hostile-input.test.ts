@@ -45,6 +45,7 @@ beforeAll(async () => {
       CRON_SECRET: ROUTE_SECRET,
       CRON_SECRET_PREVIOUS: undefined,
       SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+      ALLOW_INSECURE_URLS: '1',
       SCHEDULER_TICK_SECRET: env.CRON_SECRET,
       SUPABASE_FUNCTIONS_URL: gw.url,
       DATABASE_URL: undefined,
@@ -287,7 +288,8 @@ describe('the Vercel tick route', () => {
       env: {
         CRON_SECRET: ROUTE_SECRET,
         SCHEDULER_TICK_URL: 'http://127.0.0.1:9/functions/v1/scheduler-tick',
-        SCHEDULER_TICK_SECRET: 'function-secret-0123456789',
+        ALLOW_INSECURE_URLS: '1',
+        SCHEDULER_TICK_SECRET: 'function-secret-0123456789abcdefghijklmnop',
       },
       fetch: async (input) => {
         forwarded.push(String(input));
@@ -317,7 +319,12 @@ describe('the Vercel tick route', () => {
 
     // Misconfigured (short secrets): every request is a 500 server_misconfigured, never an open door.
     const closed = createTickRoute({
-      env: { CRON_SECRET: 'short', SCHEDULER_TICK_URL: 'http://127.0.0.1:9', SCHEDULER_TICK_SECRET: 'short' },
+      env: {
+        CRON_SECRET: 'short',
+        SCHEDULER_TICK_URL: 'http://127.0.0.1:9',
+        ALLOW_INSECURE_URLS: '1',
+        SCHEDULER_TICK_SECRET: 'short',
+      },
       log: { log() {}, info() {}, warn() {}, error() {} },
     });
     const r = await closed(new Request('http://vercel.local/api/scheduler/tick', { headers: { authorization: 'Bearer short' } }));

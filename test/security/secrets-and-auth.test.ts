@@ -301,6 +301,7 @@ describe('secrets never show in responses, logs or the run log', () => {
         env: {
           CRON_SECRET: routeSecret,
           SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+          ALLOW_INSECURE_URLS: '1',
           SCHEDULER_TICK_SECRET: secrets.CRON_SECRET!,
         },
         fetch: async () => {

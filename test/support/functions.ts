@@ -148,7 +148,8 @@ export interface SimLike {
 
 /**
  * The Edge Functions' environment for a test: the simulator as Twilio, fresh CRON_SECRET and
- * ADMIN_TOKEN, the database through the pooler (functionsDbUrl). `extra` overrides any of it
+ * ADMIN_TOKEN, the database through the pooler (functionsDbUrl), ALLOW_INSECURE_URLS=1 (the
+ * simulator and the gateway are http://127.0.0.1). `extra` overrides any of it
  * (undefined leaves a variable out).
  */
 export function functionsEnv(
@@ -164,6 +165,8 @@ export function functionsEnv(
     TWILIO_AUTH_TOKEN: sim.authToken,
     TWILIO_API_BASE_URL: sim.url,
     TICK_JITTER_MS: '0',
+    // The simulator and the gateway listen on http://127.0.0.1.
+    ALLOW_INSECURE_URLS: '1',
     ...extra,
   };
 }

@@ -136,6 +136,7 @@ describe('the build output', () => {
               PATH: process.env.PATH,
               CRON_SECRET: ROUTE_SECRET,
               SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+              ALLOW_INSECURE_URLS: '1',
               SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
             },
             stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,6 +173,7 @@ describe("the tick route under Vercel's Node.js launcher", () => {
     route = await launch('/api/scheduler/tick', {
       CRON_SECRET: ROUTE_SECRET,
       SCHEDULER_TICK_URL: `${gw.url}/scheduler-tick`,
+      ALLOW_INSECURE_URLS: '1',
       SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
     });
   }, 60_000);
@@ -240,6 +242,7 @@ describe('what the built route sends, and what it does with a bad answer', () =>
       const r = await launch('/api/scheduler/tick', {
         CRON_SECRET: ROUTE_SECRET,
         SCHEDULER_TICK_URL: `${fnStandIn.url}/functions/v1/scheduler-tick`,
+        ALLOW_INSECURE_URLS: '1',
         SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
       });
       const a = await get(r, 'the function answers a redirect', bearer(ROUTE_SECRET));
@@ -273,6 +276,7 @@ describe('what the built route sends, and what it does with a bad answer', () =>
       const r = await launch('/api/scheduler/tick', {
         CRON_SECRET: ROUTE_SECRET,
         SCHEDULER_TICK_URL: `${silent.url}/functions/v1/scheduler-tick`,
+        ALLOW_INSECURE_URLS: '1',
         SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
         TICK_FORWARD_TIMEOUT_MS: '1000',
       });
@@ -290,6 +294,7 @@ describe('what the built route sends, and what it does with a bad answer', () =>
     const r = await launch('/api/scheduler/tick', {
       CRON_SECRET: ROUTE_SECRET,
       SCHEDULER_TICK_URL: `http://127.0.0.1:${await closedPort()}/functions/v1/scheduler-tick`,
+      ALLOW_INSECURE_URLS: '1',
       SCHEDULER_TICK_SECRET: FUNCTION_SECRET,
     });
     const a = await get(r, 'the function is unreachable', bearer(ROUTE_SECRET));

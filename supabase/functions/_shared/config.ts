@@ -15,6 +15,41 @@ export const optionalString = z
 /** A string variable the function cannot work without. */
 export const requiredString = optionalString.pipe(z.string({ error: 'is not set' }));
 
+/** The fewest characters a secret of ours may have (`openssl rand -hex 32` gives 64). */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Why a secret we accept (ADMIN_TOKEN, CRON_SECRET, METRICS_TOKEN, their _PREVIOUS, the Vercel
+ * route's secrets) is too weak to be random, or undefined when it is not. A valid credential is
+ * never refused by the failure limit (auth-limit.ts), so the only thing standing between a guesser
+ * and the scheduler is that the secret cannot be guessed: fewer than 32 characters, fewer than 8
+ * distinct ones (`aaaa…`, `abab…`), or one short piece repeated (`0123456789abcdef0123456789abcdef`)
+ * is refused at start-up. A random hex or base64 secret of 32 characters or more passes (a
+ * 32-character hex string has fewer than 8 distinct characters with odds below 1 in 10^7).
+ */
+export function weakSecretProblem(secret: string): string | undefined {
+  const how = `use at least ${MIN_SECRET_LENGTH} random characters, e.g. \`openssl rand -hex 32\``;
+  if (secret.length < MIN_SECRET_LENGTH) return `is too short to be random (${secret.length} characters): ${how}`;
+  if (new Set(secret).size < 8) return `has too few distinct characters to be random: ${how}`;
+  for (let unit = 1; unit <= secret.length / 2; unit++) {
+    if (secret.length % unit === 0 && secret.slice(0, unit).repeat(secret.length / unit) === secret) {
+      return `is one piece repeated, not random: ${how}`;
+    }
+  }
+  return undefined;
+}
+
+const checkStrength = (s: string | undefined, ctx: z.RefinementCtx) => {
+  const problem = s === undefined ? undefined : weakSecretProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
+
+/** A secret of ours the function cannot work without: set, and strong (weakSecretProblem). */
+export const requiredSecret = requiredString.superRefine(checkStrength);
+
+/** A secret of ours that may be unset; when set, strong (weakSecretProblem). */
+export const optionalSecret = optionalString.superRefine(checkStrength);
+
 export const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 export const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
@@ -63,6 +98,48 @@ export const subaccountTokens = z
     return checked.data;
   });
 
+/**
+ * ALLOW_INSECURE_URLS=1 (or true): http:// URLs are accepted where https:// is otherwise required
+ * (TWILIO_API_BASE_URL, the public functions URL, a campaign's answer URL provider_settings.url).
+ * For local development only, where the simulator and the functions listen on http://127.0.0.1;
+ * `npm start` and the tests set it. Unset: https:// only, so neither the provider credentials nor a
+ * call's flow ever travel in clear.
+ */
+export const InsecureUrlsEnv = z.object({
+  ALLOW_INSECURE_URLS: optionalString
+    .pipe(z.enum(['1', '0', 'true', 'false'], { error: 'must be 1 or 0' }).optional())
+    .transform((v) => v === '1' || v === 'true'),
+});
+export type InsecureUrlsEnv = z.infer<typeof InsecureUrlsEnv>;
+
+/** Why a URL we send credentials or calls to is not acceptable, or undefined. */
+export function insecureUrlProblem(u: string, allowInsecure: boolean): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(u);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (parsed.protocol === 'https:') return undefined;
+  if (parsed.protocol === 'http:') {
+    return allowInsecure ? undefined : 'must be https:// (http:// only with ALLOW_INSECURE_URLS=1, for local development)';
+  }
+  return 'must be an https:// URL';
+}
+
+/** Refinement of the schemas with Twilio and a public URL: both https:// unless ALLOW_INSECURE_URLS. */
+export const needsHttps = (env: TwilioEnv & PublicUrlEnv & InsecureUrlsEnv, ctx: z.RefinementCtx) => {
+  const checks: Array<[string, string | undefined]> = [
+    ['TWILIO_API_BASE_URL', env.TWILIO_API_BASE_URL],
+    ['PUBLIC_FUNCTIONS_URL', env.PUBLIC_FUNCTIONS_URL],
+    ['SUPABASE_URL', env.PUBLIC_FUNCTIONS_URL ? undefined : env.SUPABASE_URL],
+  ];
+  for (const [variable, value] of checks) {
+    const problem = value === undefined ? undefined : insecureUrlProblem(value, env.ALLOW_INSECURE_URLS);
+    if (problem) ctx.addIssue({ code: 'custom', path: [variable], message: problem });
+  }
+};
+
 export const TwilioEnv = z.object({
   TWILIO_ACCOUNT_SID: requiredString,
   TWILIO_AUTH_TOKEN: requiredString,
@@ -71,13 +148,11 @@ export const TwilioEnv = z.object({
 export type TwilioEnv = z.infer<typeof TwilioEnv>;
 
 /**
- * OPT_OUT_SECRET: the key of the per-call opt-out URLs (opt-out.ts), at least 32 characters; unset:
+ * OPT_OUT_SECRET: the key of the per-call opt-out URLs (opt-out.ts), a strong secret like the others; unset:
  * derived from TWILIO_AUTH_TOKEN. scheduler-tick, scheduler-admin and call-status read the same one.
  */
 export const OptOutEnv = z.object({
-  OPT_OUT_SECRET: optionalString.pipe(
-    z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
-  ),
+  OPT_OUT_SECRET: optionalSecret,
 });
 export type OptOutEnv = z.infer<typeof OptOutEnv>;
 
@@ -140,11 +215,23 @@ export const needsPublicUrl = (env: PublicUrlEnv, ctx: z.RefinementCtx) => {
   }
 };
 
-/** Values the function's logger redacts wherever they appear. */
+/**
+ * Values the function's logger redacts wherever they appear: every string under a variable named
+ * *SECRET* or *TOKEN*, including those inside a parsed one (each subaccount's auth token of
+ * TWILIO_SUBACCOUNT_AUTH_TOKENS, an object once parsed).
+ */
 export function secretsOf(env: object): string[] {
   const out: string[] = [];
+  const collect = (v: unknown, depth: number) => {
+    if (typeof v === 'string') out.push(v);
+    else if (depth < 4 && v !== null && typeof v === 'object') {
+      for (const inner of Object.values(v)) {
+        collect(inner, depth + 1);
+      }
+    }
+  };
   for (const [k, v] of Object.entries(env)) {
-    if (typeof v === 'string' && /SECRET|TOKEN/.test(k)) out.push(v);
+    if (/SECRET|TOKEN/.test(k)) collect(v, 0);
   }
   return out;
 }
@@ -153,12 +240,19 @@ export function secretsOf(env: object): string[] {
 export const AuthLimitEnv = z.object({
   AUTH_FAILURE_LIMIT: intIn(1, 100_000, 20),
   AUTH_FAILURE_WINDOW_SECONDS: intIn(1, 86_400, 900),
+  /**
+   * Proxies in front of the functions that append the address they saw to X-Forwarded-For: the
+   * source of a failure is the hop this many from the right (default 1, the platform's own proxy;
+   * 0: the connection's address, for functions reached directly). See docs/DEPLOY.md.
+   */
+  TRUSTED_PROXY_HOPS: intIn(0, 10, 1),
 });
 export type AuthLimitEnv = z.infer<typeof AuthLimitEnv>;
 
 export const authLimitOf = (env: AuthLimitEnv) => ({
   limit: env.AUTH_FAILURE_LIMIT,
   windowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS,
+  trustedProxyHops: env.TRUSTED_PROXY_HOPS,
 });
 
 /**

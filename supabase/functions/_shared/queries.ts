@@ -335,12 +335,17 @@ export interface CallStatusChange {
   errorCode: string | null;
   /** The provider's AnsweredBy, when it reported one. */
   answeredBy?: string | null;
+  /**
+   * The account the callback comes from (its AccountSid, which the signature was verified for);
+   * null: the main account. apply_call_status() answers 'wrong_account' unless it is the call's.
+   */
+  accountSid: string | null;
 }
 
-/** apply_call_status()'s answer: 'applied', 'duplicate', 'stale', 'not_found', 'mismatch', ... */
+/** apply_call_status()'s answer: 'applied', 'ignored', 'not_found', 'mismatch', 'wrong_account'. */
 export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promise<string> {
   const { rows } = await db.query<{ r: string }>(
-    'select public.apply_call_status($1, $2, $3, $4, $5, $6, p_answered_by => $7) as r',
+    'select public.apply_call_status($1, $2, $3, $4, $5, $6, p_answered_by => $7, p_account_sid => $8) as r',
     [
       c.callId,
       c.provider,
@@ -349,6 +354,7 @@ export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promi
       c.durationSeconds,
       c.errorCode,
       c.answeredBy ?? null,
+      c.accountSid,
     ],
   );
   return rows[0]?.r ?? 'not_found';

@@ -5,6 +5,7 @@
 import {
   type DatabaseEnv,
   databaseUrl,
+  type InsecureUrlsEnv,
   type OptOutEnv,
   publicFunctionsUrl,
   type PublicUrlEnv,
@@ -16,7 +17,10 @@ import type { TickDeps } from './tick.ts';
 import { TwilioProvider } from './twilio.ts';
 import { optOutKey, optOutUrl } from './opt-out.ts';
 
-export function createTickDeps(config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv, log: Logger): TickDeps {
+export function createTickDeps(
+  config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv,
+  log: Logger,
+): TickDeps {
   const functionsUrl = publicFunctionsUrl(config);
   const key = optOutKey(config.OPT_OUT_SECRET, config.TWILIO_AUTH_TOKEN);
   return {
@@ -25,6 +29,7 @@ export function createTickDeps(config: DatabaseEnv & PublicUrlEnv & TwilioEnv & 
       accountSid: config.TWILIO_ACCOUNT_SID,
       authToken: config.TWILIO_AUTH_TOKEN,
       baseUrl: config.TWILIO_API_BASE_URL,
+      allowInsecureUrls: config.ALLOW_INSECURE_URLS,
     }),
     log,
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,

@@ -73,6 +73,8 @@ export interface TwilioProviderOptions {
   baseUrl?: string;
   /** Default globalThis.fetch. */
   fetch?: typeof fetch;
+  /** http:// answer URLs (provider_settings.url) too: ALLOW_INSECURE_URLS, local development only. Default false. */
+  allowInsecureUrls?: boolean;
 }
 
 const APPLICATION_SID = /^AP[0-9a-fA-F]{32}$/;
@@ -320,6 +322,7 @@ export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
     & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl'>>,
+  opts: { allowInsecureUrls?: boolean } = {},
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
   if (!isE164(to)) return { ok: false, reason: `To ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
@@ -345,6 +348,11 @@ export function buildCreateCallParams(
   params.append('From', from);
   if (given('url')) {
     if (typeof s.url !== 'string' || !isHttpUrl(s.url)) return misconfigured('url is not an absolute http(s) URL');
+    // The answer URL tells the provider what to do with the call (and hears whom it calls): never in
+    // clear, except in local development (ALLOW_INSECURE_URLS).
+    if (!opts.allowInsecureUrls && new URL(s.url).protocol !== 'https:') {
+      return misconfigured('url must be https:// (http:// only with ALLOW_INSECURE_URLS=1, for local development)');
+    }
     // The call flow learns whom it calls: our call id, contact id and the contact's name (and the
     // call's signed opt-out URL) as query
     // parameters (URL-encoded by URLSearchParams: a space as +, &, = and non-ASCII as %XX UTF-8),
@@ -592,6 +600,7 @@ export class TwilioProvider implements TelephonyProvider {
   readonly #authToken: string;
   readonly #baseUrl: string;
   readonly #fetch: typeof fetch;
+  readonly #allowInsecureUrls: boolean;
   /** Computed once: the same for every request (a dispatcher sends thousands per second). */
   readonly #authorization: string;
   readonly #callsUrl: string;
@@ -604,6 +613,7 @@ export class TwilioProvider implements TelephonyProvider {
     this.#baseUrl = (opts.baseUrl ?? DEFAULT_TWILIO_BASE_URL).replace(/\/+$/, '');
     // Called unbound: a bare reference to globalThis.fetch loses its receiver in some runtimes.
     this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#allowInsecureUrls = opts.allowInsecureUrls ?? false;
     this.#authorization = basicAuth(this.#accountSid, this.#authToken);
     this.#callsUrl = `${this.#baseUrl}/${TWILIO_API_VERSION}/Accounts/${encodeURIComponent(this.#accountSid)}/Calls.json`;
   }
@@ -624,7 +634,7 @@ export class TwilioProvider implements TelephonyProvider {
   async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
     let built: CreateCallParamsResult;
     try {
-      built = buildCreateCallParams(req);
+      built = buildCreateCallParams(req, { allowInsecureUrls: this.#allowInsecureUrls });
     } catch (err) {
       // Nothing was sent: a campaign the database should not have let through.
       return { kind: 'permanent', reason: `malformed campaign: ${coerceError(err).message}`, invalidNumber: false };

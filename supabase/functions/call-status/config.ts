@@ -14,6 +14,8 @@ import {
 
 export const CallStatusConfig = z
   .object({
+    /** The main account: its callbacks carry this AccountSid (and are signed with TWILIO_AUTH_TOKEN). */
+    TWILIO_ACCOUNT_SID: requiredString,
     /** Signs the provider's callbacks (X-Twilio-Signature). */
     TWILIO_AUTH_TOKEN: requiredString,
     /**

@@ -28,6 +28,8 @@ export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 
 export interface CallStatusHandlerOptions {
   db: SqlClient;
+  /** The main account's SID (TWILIO_ACCOUNT_SID): callbacks signed with authToken come from it. */
+  accountSid: string;
   authToken: string;
   /** Subaccount SID -> auth token: a subaccount's callbacks are signed with its own token. */
   subaccountTokens?: Readonly<Record<string, string>>;
@@ -80,9 +82,8 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       const signature = req.headers.get('x-twilio-signature') ?? '';
       // The callback names its account (AccountSid): a subaccount signs with its own token.
       const accountSid = params.get('AccountSid') ?? '';
-      const token = opts.subaccountTokens && Object.hasOwn(opts.subaccountTokens, accountSid)
-        ? opts.subaccountTokens[accountSid]!
-        : opts.authToken;
+      const subaccount = opts.subaccountTokens !== undefined && Object.hasOwn(opts.subaccountTokens, accountSid);
+      const token = subaccount ? opts.subaccountTokens![accountSid]! : opts.authToken;
       if (!signature || !(await verifyTwilioSignature(token, signedUrl, params, signature))) {
         opts.log.warn('callback_signature_invalid', { path: requestUrl.pathname });
         return limiter.refuse(req, info, () => jsonResponse({ error: 'invalid_signature' }, 403));
@@ -102,6 +103,12 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
         throw new HttpError(400, 'CallSid is missing or malformed', 'bad_request');
       }
 
+      // The account the signature proves: the subaccount whose token verified it, else the main
+      // account (whose token may sign for any of its subaccounts: it is theirs to create calls
+      // under). apply_call_status() refuses it unless it is the call's own account, so one
+      // subaccount's token cannot complete another account's calls.
+      const signedFor = subaccount ? accountSid : accountSid === '' || accountSid === opts.accountSid ? null : accountSid;
+
       let result: string;
       try {
         result = await applyCallStatus(opts.db, {
@@ -112,11 +119,17 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
           durationSeconds: update.durationSeconds ?? null,
           errorCode: update.errorCode ?? null,
           answeredBy: update.answeredBy ?? null,
+          accountSid: signedFor,
         });
       } catch (err) {
         // Tell the provider to try again later; nothing was changed.
         opts.log.error('callback_db_error', { call_id: callIdParam, error: coerceError(err).message });
         return jsonResponse({ error: 'database_unavailable' }, 503);
+      }
+      if (result === 'wrong_account') {
+        // A valid signature, for another account's call: refused and counted like a forged one.
+        opts.log.warn('callback_wrong_account', { call_id: callIdParam, account_sid: accountSid, path: requestUrl.pathname });
+        return limiter.refuse(req, info, () => jsonResponse({ error: 'wrong_account' }, 403));
       }
       if (result === 'not_found' || result === 'mismatch') {
         opts.log.warn('callback_unmatched', { call_id: callIdParam, provider_call_id: update.providerCallId, result });

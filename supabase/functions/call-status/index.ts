@@ -16,6 +16,7 @@ Deno.serve(
     build: (config, log) =>
       createCallStatusHandler({
         db: createPool(databaseUrl(config), config.DB_POOL_SIZE),
+        accountSid: config.TWILIO_ACCOUNT_SID,
         authToken: config.TWILIO_AUTH_TOKEN,
         subaccountTokens: config.TWILIO_SUBACCOUNT_AUTH_TOKENS,
         publicUrl: `${publicFunctionsUrl(config)}/call-status`,

@@ -6,13 +6,16 @@ import {
   AuthLimitEnv,
   DashboardOriginEnv,
   DatabaseEnv,
+  InsecureUrlsEnv,
   intIn,
   needsDatabase,
+  needsHttps,
   needsPublicUrl,
+  optionalSecret,
   optionalString,
   OptOutEnv,
   PublicUrlEnv,
-  requiredString,
+  requiredSecret,
   TwilioEnv,
   url,
 } from '../_shared/config.ts';
@@ -20,9 +23,9 @@ import {
 export const AdminConfig = z
   .object({
     /** The bootstrap operator credential (never the cron secret); named tokens are made with it. */
-    ADMIN_TOKEN: requiredString,
+    ADMIN_TOKEN: requiredSecret,
     /** The previous admin token, still accepted while ADMIN_TOKEN is rotated. */
-    ADMIN_TOKEN_PREVIOUS: optionalString,
+    ADMIN_TOKEN_PREVIOUS: optionalSecret,
     // Supabase Auth sessions (operator-auth.ts). Hosted Supabase reserves the SUPABASE_ prefix for
     // the secrets it sets itself (`supabase secrets set` skips such names), hence the plain aliases.
     /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role 'operator' sign in. */
@@ -46,7 +49,9 @@ export const AdminConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)
-  .superRefine(needsPublicUrl);
+  .superRefine(needsPublicUrl)
+  .superRefine(needsHttps);
 export type AdminConfig = z.infer<typeof AdminConfig>;

@@ -102,6 +102,7 @@ import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
 import { csvLine } from '../_shared/csv-export.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
 import { E164_PATTERN } from '../_shared/phone.ts';
+import { insecureUrlProblem } from '../_shared/config.ts';
 import {
   CAMPAIGN_ACTIONS,
   CAMPAIGN_CONSTRAINT_FIELDS,
@@ -129,6 +130,8 @@ export interface AdminHandlerOptions {
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
   allowedOrigins: readonly string[];
   authLimit: AuthLimitConfig;
+  /** ALLOW_INSECURE_URLS: a campaign's answer URL may be http:// (local development only). */
+  allowInsecureUrls?: boolean;
   now?: () => Date;
 }
 
@@ -221,6 +224,13 @@ const DNC_EXPORT_COLUMNS = ['phone', 'reason', 'added_at', 'added_by'] as const;
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
   const now = opts.now ?? (() => new Date());
+  /** A campaign's answer URL (provider_settings.url): https:// unless ALLOW_INSECURE_URLS (400 naming it). */
+  const refuseInsecureAnswerUrl = (settings: Record<string, unknown> | undefined) => {
+    const url = settings?.url;
+    if (typeof url !== 'string' || url === '') return;
+    const problem = insecureUrlProblem(url, opts.allowInsecureUrls ?? false);
+    if (problem) throw new InvalidFields([{ field: 'provider_settings.url', message: problem }]);
+  };
   const limiter = createAuthFailureLimiter({
     db: opts.deps.pool,
     functionName: 'scheduler-admin',
@@ -527,6 +537,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     if (route === 'POST /campaigns') {
       const parsed = CampaignCreate.safeParse(await readJson(req, 65_536));
       if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      refuseInsecureAnswerUrl(parsed.data.provider_settings);
       return jsonResponse(await createCampaign(db, parsed.data, actor()), 201);
     }
     const accountAnswer = await accountRoutes(req, route, actor);
@@ -549,6 +560,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       if (method === 'PATCH' && verb === undefined) {
         const parsed = CampaignPatch.safeParse(await readJson(req, 65_536));
         if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+        refuseInsecureAnswerUrl(parsed.data.provider_settings);
         const row = await updateCampaign(db, id, parsed.data, actor());
         return row ? jsonResponse(row) : noCampaign();
       }

@@ -43,6 +43,7 @@ Deno.serve(
         log,
         allowedOrigins: config.DASHBOARD_ORIGIN,
         authLimit: authLimitOf(config),
+        allowInsecureUrls: config.ALLOW_INSECURE_URLS,
       });
     },
   }),

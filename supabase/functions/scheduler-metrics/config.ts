@@ -3,12 +3,12 @@
 // the metrics may be read by anyone.
 
 import { z } from 'zod';
-import { AuthLimitEnv, DatabaseEnv, needsDatabase, optionalString } from '../_shared/config.ts';
+import { AuthLimitEnv, DatabaseEnv, needsDatabase, optionalSecret, optionalString } from '../_shared/config.ts';
 
 export const MetricsConfig = z
   .object({
     /** Bearer token a scraper presents. */
-    METRICS_TOKEN: optionalString,
+    METRICS_TOKEN: optionalSecret,
     /** 'true': anyone may read the metrics without a token (an explicit choice; default false). */
     METRICS_PUBLIC: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
     ...AuthLimitEnv.shape,

@@ -4,21 +4,23 @@ import { z } from 'zod';
 import {
   AuthLimitEnv,
   DatabaseEnv,
+  InsecureUrlsEnv,
   needsDatabase,
+  needsHttps,
   needsPublicUrl,
-  optionalString,
+  optionalSecret,
   OptOutEnv,
   PublicUrlEnv,
-  requiredString,
+  requiredSecret,
   TwilioEnv,
 } from '../_shared/config.ts';
 
 export const TickConfig = z
   .object({
     /** Secret the tick requires (Authorization: Bearer or x-cron-secret). */
-    CRON_SECRET: requiredString,
+    CRON_SECRET: requiredSecret,
     /** The previous secret, still accepted during a rotation. */
-    CRON_SECRET_PREVIOUS: optionalString,
+    CRON_SECRET_PREVIOUS: optionalSecret,
     /** Maximum random delay before a tick starts working, counted inside the budget. */
     TICK_JITTER_MS: z.coerce.number().int().min(0).max(30_000).default(0),
     /** Overrides scheduler_settings.tick_budget_ms when set. */
@@ -28,7 +30,9 @@ export const TickConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)
-  .superRefine(needsPublicUrl);
+  .superRefine(needsPublicUrl)
+  .superRefine(needsHttps);
 export type TickConfig = z.infer<typeof TickConfig>;
