@@ -14,7 +14,11 @@
 --     and at most scheduler_settings.max_calls_per_number_per_day calls (not released) to a number
 --     in any rolling 24 hours across campaigns, when set;
 --   * max attempts, calling window in the contact's own time zone (else the campaign's; an
---     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns.
+--     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns;
+--   * calling-hours rules (calling_hours_rules) in the called party's zones: every zone of the
+--     number (phone_prefix_zones), narrowed or widened by the contact's typed zone, else the
+--     campaign's (calling_hours_zones(), whose policy the statement writes inline): the call must
+--     be allowed in each (strictest wins).
 --
 -- Concurrency: callers are serialized with a transaction-scoped try-advisory-lock
 -- (_lock_key('launch_due_calls')). A second, concurrent call does not wait and does not reserve
@@ -87,19 +91,25 @@ begin
      group by cl.campaign_id
   ),
   windows as materialized (
-    -- The calling window once per distinct (zone, window), not once per campaign, with the
-    -- prefixes the calling-hours rules close in that zone (calling_hours_rules; '' = every
-    -- number: then the window counts as closed for the contacts that use the campaign's zone).
-    select h.time_zone, h.window_start, h.window_end, h.window_days, h.closed,
-           h.window_open and not ('' = any (h.closed)) as window_open
+    -- The calling window once per distinct (zone, window), not once per campaign.
+    select h.time_zone, h.window_start, h.window_end, h.window_days, h.window_open
       from (select w.*,
                    public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
-                     as window_open,
-                   public.closed_calling_hours_prefixes($1, w.time_zone) as closed
+                     as window_open
               from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
                       from public.campaigns c
                      where c.status in ('QUEUED', 'RUNNING')) w
             offset 0) h
+  ),
+  closed_hours as materialized (
+    -- The prefixes the calling-hours rules close ('' = every number), once per zone a number
+    -- can be in (phone_prefix_zones) or a campaign is in, as one object {zone: [prefix, ...]}
+    -- that every due contact tests its zones against (a typed zone missing from it is computed
+    -- for its contact).
+    select pg_catalog.jsonb_object_agg(z.zone, public.closed_calling_hours_prefixes($1, z.zone)) as closed
+      from (select unnest(p.time_zones) as zone from public.phone_prefix_zones p
+            union
+            select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) z
   ),
   served as (
     select c.id,
@@ -112,11 +122,11 @@ begin
            c.window_start,
            c.window_end,
            c.window_days,
+           c.time_zone,
            c.set_up_problem as problem,
            -- Past its end: reserves nothing and completes (even when its room is full).
            coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
-           w.closed,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
       join windows w
@@ -149,12 +159,20 @@ begin
            and ct.attempts < s.max_attempts
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
-           -- Calling-hours rules: the campaign zone's closed prefixes (computed once), or the
-           -- contact's own zone's (strictest wins: any closed matching prefix refuses).
+           -- Calling-hours rules in every zone of the called party (strictest wins).
            and not exists (select 1
-                             from unnest(case when ct.time_zone is null then s.closed
-                                              else public.closed_calling_hours_prefixes($1, ct.time_zone) end) h (prefix)
-                            where starts_with(ct.phone, h.prefix))
+                             from public.phone_prefix_zone(ct.phone) nz,
+                                  -- calling_hours_zones(): the number's zones; the typed zone
+                                  -- alone when it is one of them or the number has none; both
+                                  -- when it is none of them; no data, no typed zone: the campaign's.
+                                  unnest(case when nz.time_zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                              when ct.time_zone is null then nz.time_zones
+                                              when ct.time_zone = any (nz.time_zones) then array[ct.time_zone]
+                                              else nz.time_zones || ct.time_zone end) tz (zone),
+                                  jsonb_array_elements_text(
+                                    coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                             to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                            where starts_with(ct.phone, c.prefix))
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -180,7 +198,19 @@ begin
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
-           and public.calling_hours_allow($1, ct.time_zone, ct.phone)
+           and not exists (select 1
+                             from public.phone_prefix_zone(ct.phone) nz,
+                                  -- calling_hours_zones(): the number's zones; the typed zone
+                                  -- alone when it is one of them or the number has none; both
+                                  -- when it is none of them; no data, no typed zone: the campaign's.
+                                  unnest(case when nz.time_zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                              when ct.time_zone is null then nz.time_zones
+                                              when ct.time_zone = any (nz.time_zones) then array[ct.time_zone]
+                                              else nz.time_zones || ct.time_zone end) tz (zone),
+                                  jsonb_array_elements_text(
+                                    coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                             to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                            where starts_with(ct.phone, c.prefix))
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -313,7 +343,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones()), max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;
