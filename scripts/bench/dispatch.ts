@@ -110,9 +110,10 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
        from generate_series(1, $1::integer) g`,
     [CAMPAIGNS, per, TWIML_URL],
   );
+  // British numbers (+44: zones in step with London, like the campaigns' UTC; see seedScale()).
   await c.query(
     `insert into public.contacts (campaign_id, phone, next_attempt_at)
-     select g, '+1' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'
+     select g, '+44' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'
        from generate_series(1, $1::integer) g cross join lateral generate_series(1, $2::integer) k`,
     [CAMPAIGNS, per],
   );
