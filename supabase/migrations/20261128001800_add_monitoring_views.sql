@@ -291,8 +291,7 @@ select k.campaign_id, c.name as campaign_name, k.reason,
            case when qz.zones = 1 then
                   (select 'in ' || r.quiet_in from reasons r
                     where r.campaign_id = k.campaign_id and r.reason = 'quiet hours' limit 1) ||
-                  case when o.opens_at is not null
-                       then ' until ' || pg_catalog.to_char(pg_catalog.timezone(qz.one_zone, o.opens_at), 'HH24:MI') end
+                  coalesce(' until ' || pg_catalog.to_char(pg_catalog.timezone(qz.one_zone, o.opens_at), 'HH24:MI'), '')
                 else qz.listed || case when qz.zones > 3 then '; and ' || (qz.zones - 3) || ' more zones' else '' end
            end
        end as detail,

@@ -33,12 +33,13 @@ select is((select no_zone_data from contact_wait_reasons where campaign_id = :ca
 select is((select (contacts, no_zone_data) from contact_wait_reasons where campaign_id = :campaign_id and reason = 'due'),
           (1::bigint, 1::bigint), 'the +999 number is due, flagged: no zone data (its rules use the campaign''s zone)');
 
--- A typed zone that is none of the number's: both count, and the detail says which one is quiet.
+-- A typed zone that is none of the number's: both count, and the detail says which one is quiet
+-- (this rule's hour never falls in both zones: no opening within 15 days, no "until").
 select tests.add_contact(tests.create_campaign(name => 'typed', window_start => '00:00', window_end => '23:59:59',
                                                window_days => '{1,2,3,4,5,6,7}'),
                          '+18085550103', time_zone => 'Europe/London', next_attempt_at => now() - interval '1 minute');
-select alike((select detail from contact_wait_reasons where campaign_name = 'typed' and reason = 'quiet hours'),
-            'in Pacific/Honolulu (from the number''s prefix +1808)%',
+select is((select detail from contact_wait_reasons where campaign_name = 'typed' and reason = 'quiet hours'),
+            'in Pacific/Honolulu (from the number''s prefix +1808)',
             'a contact typed Europe/London with a Hawaiian number: quiet in Honolulu, from the number');
 
 select * from finish();
