@@ -106,10 +106,10 @@ begin
     -- can be in (phone_prefix_zones) or a campaign is in, as one object {zone: [prefix, ...]}
     -- that every due contact tests its zones against (a typed zone missing from it is computed
     -- for its contact).
-    select pg_catalog.jsonb_object_agg(z.zone, public.closed_calling_hours_prefixes($1, z.zone)) as closed
-      from (select unnest(p.time_zones) as zone from public.phone_prefix_zones p
-            union
-            select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) z
+    select public.closed_calling_hours_by_zone($1, array(
+             select pg_catalog.unnest(p.time_zones) from public.phone_prefix_zones p
+             union
+             select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed
   ),
   served as (
     select c.id,

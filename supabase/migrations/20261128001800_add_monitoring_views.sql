@@ -196,9 +196,8 @@ zones as materialized (
 ),
 -- The prefixes the rules close, once per zone of any waiting contact: {zone: [prefix, ...]}.
 closed_hours as materialized (
-  select coalesce(pg_catalog.jsonb_object_agg(z.zone, public.closed_calling_hours_prefixes(now(), z.zone)), '{}')
+  select public.closed_calling_hours_by_zone(now(), array(select distinct pg_catalog.unnest(w.rule_zones) from waiting w))
            as closed
-    from (select distinct pg_catalog.unnest(w.rule_zones) as zone from waiting w) z
 ),
 settings as (
   select s.max_calls_per_number_per_day as per_day from public.scheduler_settings s where s.id
