@@ -105,11 +105,17 @@ begin
     -- The prefixes the calling-hours rules close ('' = every number), once per zone a number
     -- can be in (phone_prefix_zones) or a campaign is in, as one object {zone: [prefix, ...]}
     -- that every due contact tests its zones against (a typed zone missing from it is computed
-    -- for its contact).
-    select public.closed_calling_hours_by_zone($1, array(
-             select pg_catalog.unnest(p.time_zones) from public.phone_prefix_zones p
-             union
-             select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed
+    -- for its contact); and the zones where no rule is closed (open) and where the every-number
+    -- rule is (shut), as key sets: most numbers are decided by those two lookups alone.
+    select m.closed,
+           (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
+              from pg_catalog.jsonb_each(m.closed) e where e.value = '[]'::jsonb) as open,
+           (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
+              from pg_catalog.jsonb_each(m.closed) e where e.value @> '[""]'::jsonb) as shut
+      from (select public.closed_calling_hours_by_zone($1, array(
+                     select pg_catalog.unnest(p.time_zones) from public.phone_prefix_zones p
+                     union
+                     select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed) m
   ),
   served as (
     select c.id,
@@ -160,19 +166,32 @@ begin
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
            -- Calling-hours rules in every zone of the called party (strictest wins).
-           and not exists (select 1
-                             from public.phone_prefix_zone(ct.phone) nz,
-                                  -- calling_hours_zones(): the number's zones; the typed zone
-                                  -- alone when it is one of them or the number has none; both
-                                  -- when it is none of them; no data, no typed zone: the campaign's.
-                                  unnest(case when nz.time_zones is null then array[coalesce(ct.time_zone, s.time_zone)]
-                                              when ct.time_zone is null then nz.time_zones
-                                              when ct.time_zone = any (nz.time_zones) then array[ct.time_zone]
-                                              else nz.time_zones || ct.time_zone end) tz (zone),
-                                  jsonb_array_elements_text(
-                                    coalesce((select h.closed from closed_hours h) -> tz.zone,
-                                             to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
-                            where starts_with(ct.phone, c.prefix))
+           and (select case when (select h.open from closed_hours h) ?& z.zones then true
+                            when (select h.shut from closed_hours h) ?| z.zones then false
+                            else not exists (
+                                   select 1
+                                     from unnest(z.zones) tz (zone),
+                                          jsonb_array_elements_text(
+                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                    where starts_with(ct.phone, c.prefix))
+                       end
+                  -- calling_hours_zones(): the number's zones; the typed zone alone when it is
+                  -- one of them or the number has none; both when it is none of them; no data,
+                  -- no typed zone: the campaign's.
+                  from (select case when n.zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                    when ct.time_zone is null then n.zones
+                                    when ct.time_zone = any (n.zones) then array[ct.time_zone]
+                                    else n.zones || ct.time_zone end as zones
+                          -- The number's zones (phone_prefix_zone()): the greatest listed prefix
+                          -- <= the number, one index probe, is in most cases its longest prefix.
+                          from (select (select case when starts_with(ct.phone, g.prefix) then g.time_zones
+                                                    else (public.phone_prefix_zone(ct.phone)).time_zones end
+                                          from (select p.prefix, p.time_zones from public.phone_prefix_zones p
+                                                 where p.prefix <= ct.phone
+                                                 order by p.prefix desc
+                                                 limit 1) g) as zones
+                                offset 0) n) z)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -198,19 +217,32 @@ begin
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
-           and not exists (select 1
-                             from public.phone_prefix_zone(ct.phone) nz,
-                                  -- calling_hours_zones(): the number's zones; the typed zone
-                                  -- alone when it is one of them or the number has none; both
-                                  -- when it is none of them; no data, no typed zone: the campaign's.
-                                  unnest(case when nz.time_zones is null then array[coalesce(ct.time_zone, s.time_zone)]
-                                              when ct.time_zone is null then nz.time_zones
-                                              when ct.time_zone = any (nz.time_zones) then array[ct.time_zone]
-                                              else nz.time_zones || ct.time_zone end) tz (zone),
-                                  jsonb_array_elements_text(
-                                    coalesce((select h.closed from closed_hours h) -> tz.zone,
-                                             to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
-                            where starts_with(ct.phone, c.prefix))
+           and (select case when (select h.open from closed_hours h) ?& z.zones then true
+                            when (select h.shut from closed_hours h) ?| z.zones then false
+                            else not exists (
+                                   select 1
+                                     from unnest(z.zones) tz (zone),
+                                          jsonb_array_elements_text(
+                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                    where starts_with(ct.phone, c.prefix))
+                       end
+                  -- calling_hours_zones(): the number's zones; the typed zone alone when it is
+                  -- one of them or the number has none; both when it is none of them; no data,
+                  -- no typed zone: the campaign's.
+                  from (select case when n.zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                    when ct.time_zone is null then n.zones
+                                    when ct.time_zone = any (n.zones) then array[ct.time_zone]
+                                    else n.zones || ct.time_zone end as zones
+                          -- The number's zones (phone_prefix_zone()): the greatest listed prefix
+                          -- <= the number, one index probe, is in most cases its longest prefix.
+                          from (select (select case when starts_with(ct.phone, g.prefix) then g.time_zones
+                                                    else (public.phone_prefix_zone(ct.phone)).time_zones end
+                                          from (select p.prefix, p.time_zones from public.phone_prefix_zones p
+                                                 where p.prefix <= ct.phone
+                                                 order by p.prefix desc
+                                                 limit 1) g) as zones
+                                offset 0) n) z)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
