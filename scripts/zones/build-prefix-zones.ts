@@ -28,7 +28,9 @@ export function prefixZones(): { source: string; rows: Array<[string, string[]]>
   const require = createRequire(path.join(root, 'package.json'));
   const pkgDir = path.resolve(path.dirname(require.resolve(PACKAGE)), '..'); // its main is lib/index.js
   const version: string = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
-  const { deserialize } = createRequire(path.join(pkgDir, 'package.json'))('bson') as { deserialize: (b: Uint8Array) => Record<string, unknown> };
+  const { deserialize } = createRequire(path.join(pkgDir, 'package.json'))('bson') as {
+    deserialize: (b: Uint8Array) => Record<string, unknown>;
+  };
   const data = deserialize(readFileSync(path.join(pkgDir, 'resources', 'timezones.bson')));
   const rows: Array<[string, string[]]> = [];
   for (const [key, value] of Object.entries(data)) {
@@ -54,7 +56,9 @@ export function generatedBlock(): string {
   const lines = [
     BEGIN,
     `-- Source: npm package ${source}, resources/timezones.bson (libphonenumber's time-zone map).`,
-    `-- ${rows.length} prefixes, ${zones.size} distinct zones, ${rows.filter(([, z]) => z.length > 1).length} prefixes with several zones.`,
+    `-- ${rows.length} prefixes, ${zones.size} distinct zones, ${
+      rows.filter(([, z]) => z.length > 1).length
+    } prefixes with several zones.`,
     'insert into public.phone_prefix_zones (prefix, time_zones) values',
     rows.map(([p, z]) => `  ('${p}', '{${z.join(',')}}')`).join(',\n') + ';',
     END,
@@ -75,7 +79,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const next = regenerated(current);
   if (process.argv.includes('--check')) {
     if (next !== current) {
-      console.error(`${path.relative(root, MIGRATION)} differs from the data of the installed ${PACKAGE}: run npx tsx scripts/zones/build-prefix-zones.ts`);
+      console.error(
+        `${
+          path.relative(root, MIGRATION)
+        } differs from the data of the installed ${PACKAGE}: run npx tsx scripts/zones/build-prefix-zones.ts`,
+      );
       process.exitCode = 1;
     } else {
       console.log(`${path.relative(root, MIGRATION)} matches the installed ${PACKAGE}`);

@@ -58,10 +58,10 @@ insert into public.calling_hours_rules (prefix, start_time, end_time, days, holi
   ('+1405', '08:00', '20:00', '{1,2,3,4,5,6}', '{2026-12-25,2027-01-01}', false,
    'Example (Oklahoma, 15 O.S. 775C.4): 8 am to 8 pm, no Sundays or state holidays. Add every area code and holiday, then enable.');
 
--- The prefixes of the enabled rules that forbid calling at local time p_local (a zone's wall
--- clock; '' among them when the every-number rule does).
-create function public._closed_calling_hours_prefixes_at(p_local timestamp)
-returns text[]
+-- The prefixes of the enabled rules that forbid calling at each local time of p_locals (a zone's
+-- wall clock; '' among them when the every-number rule does), one row per distinct local time.
+create function public._closed_calling_hours_prefixes_at(p_locals timestamp[])
+returns table (local_time timestamp, closed text[])
 language sql
 stable
 parallel safe
@@ -70,29 +70,31 @@ as $$
   -- A rule allows [start_time, end_time) on one of its days that is not a holiday; a period that
   -- wraps midnight (start_time > end_time) allows from start_time on such a day, and before
   -- end_time on the day after one (the hours after midnight belong to the day it opened).
-  select coalesce(
-    (select pg_catalog.array_agg(distinct r.prefix order by r.prefix)
-       from public.calling_hours_rules r
-      where r.enabled
-        and not (
-          case
-            when r.start_time < r.end_time then
-              p_local::time >= r.start_time and p_local::time < r.end_time
-              and extract(isodow from p_local)::smallint = any (r.days)
-              and not (p_local::date = any (r.holidays))
-            else
-              (p_local::time >= r.start_time
-               and extract(isodow from p_local)::smallint = any (r.days)
-               and not (p_local::date = any (r.holidays)))
-              or (p_local::time < r.end_time
-                  and extract(isodow from p_local - interval '1 day')::smallint = any (r.days)
-                  and not ((p_local - interval '1 day')::date = any (r.holidays)))
-          end)),
-    '{}'::text[])
+  select l.t,
+         coalesce(
+           (select pg_catalog.array_agg(distinct r.prefix order by r.prefix)
+              from public.calling_hours_rules r
+             where r.enabled
+               and not (
+                 case
+                   when r.start_time < r.end_time then
+                     l.t::time >= r.start_time and l.t::time < r.end_time
+                     and extract(isodow from l.t)::smallint = any (r.days)
+                     and not (l.t::date = any (r.holidays))
+                   else
+                     (l.t::time >= r.start_time
+                      and extract(isodow from l.t)::smallint = any (r.days)
+                      and not (l.t::date = any (r.holidays)))
+                     or (l.t::time < r.end_time
+                         and extract(isodow from l.t - interval '1 day')::smallint = any (r.days)
+                         and not ((l.t - interval '1 day')::date = any (r.holidays)))
+                 end)),
+           '{}'::text[])
+    from (select distinct u.t from pg_catalog.unnest(p_locals) as u (t) where u.t is not null) l
 $$;
 
-comment on function public._closed_calling_hours_prefixes_at(timestamp) is
-  'The prefixes of the enabled calling_hours_rules that forbid a call at local time p_local (empty: none).';
+comment on function public._closed_calling_hours_prefixes_at(timestamp[]) is
+  'For each distinct local time of p_locals, the prefixes of the enabled calling_hours_rules that forbid a call then (empty: none).';
 
 -- The prefixes of the enabled rules that forbid calling at p_now in p_time_zone ('' among them
 -- when the every-number rule does; {''} when the zone is unknown or null: nothing may be dialled).
@@ -115,16 +117,17 @@ begin
     when invalid_parameter_value then
       return '{""}'::text[]; -- an unknown zone never dials
   end;
-  return public._closed_calling_hours_prefixes_at(v_local);
+  return (select c.closed from public._closed_calling_hours_prefixes_at(array[v_local]) c);
 end;
 $$;
 
 comment on function public.closed_calling_hours_prefixes(timestamptz, text) is
   'The prefixes of the enabled calling_hours_rules that forbid a call at p_now in p_time_zone (empty: none). An unknown or null zone gives {''''} (every number closed).';
 
--- The same for many zones at once, as one object {zone: [prefix, ...]}: computed once per distinct
--- local time (zones in step share it), in one subtransaction; when a zone is unknown, zone by zone
--- (an unknown zone gets [''], never dials). Null zones are left out. The reservation computes it
+-- The same for many zones at once, as one object {zone: [prefix, ...]}: the rules evaluated once
+-- per distinct local time (zones in step share it) in one query, the zones' local times in one
+-- subtransaction; when a zone is unknown, zone by zone (an unknown zone gets [''], never dials).
+-- Without an enabled rule, every zone gets []. Null zones are left out. The reservation computes it
 -- once per tick for every zone a number can be in, and tests each number against it.
 create function public.closed_calling_hours_by_zone(p_now timestamptz, p_zones text[])
 returns jsonb
@@ -133,23 +136,29 @@ stable
 parallel unsafe
 set search_path = ''
 as $$
+declare
+  v_zones text[] := array(select distinct u.zone from pg_catalog.unnest(p_zones) as u (zone) where u.zone is not null);
+  v_locals timestamp[];
 begin
+  if not exists (select 1 from public.calling_hours_rules r where r.enabled) then
+    return (select coalesce(pg_catalog.jsonb_object_agg(z.zone, '[]'::jsonb), '{}'::jsonb)
+              from pg_catalog.unnest(v_zones) as z (zone));
+  end if;
   begin
-    return (
-      select coalesce(pg_catalog.jsonb_object_agg(l.zone, pg_catalog.to_jsonb(c.closed)), '{}'::jsonb)
-        from (select z.zone, pg_catalog.timezone(z.zone, p_now) as local
-                from (select distinct u.zone from pg_catalog.unnest(p_zones) as u (zone) where u.zone is not null) z) l
-        join (select t.local, public._closed_calling_hours_prefixes_at(t.local) as closed
-                from (select distinct pg_catalog.timezone(u.zone, p_now) as local
-                        from pg_catalog.unnest(p_zones) as u (zone) where u.zone is not null) t) c
-          on c.local = l.local);
+    v_locals := array(select pg_catalog.timezone(z.zone, p_now) from pg_catalog.unnest(v_zones) with ordinality as z (zone, i)
+                       order by z.i);
   exception
     when invalid_parameter_value then
+      -- an unknown zone among them: zone by zone
       return (
         select coalesce(pg_catalog.jsonb_object_agg(z.zone, pg_catalog.to_jsonb(public.closed_calling_hours_prefixes(p_now, z.zone))),
                         '{}'::jsonb)
-          from (select distinct u.zone from pg_catalog.unnest(p_zones) as u (zone) where u.zone is not null) z);
+          from pg_catalog.unnest(v_zones) as z (zone));
   end;
+  return (
+    select coalesce(pg_catalog.jsonb_object_agg(z.zone, pg_catalog.to_jsonb(c.closed)), '{}'::jsonb)
+      from rows from (pg_catalog.unnest(v_zones), pg_catalog.unnest(v_locals)) as z (zone, local_time)
+      join public._closed_calling_hours_prefixes_at(v_locals) c on c.local_time = z.local_time);
 end;
 $$;
 
@@ -240,8 +249,8 @@ $$;
 comment on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[]) is
   'The first instant at or after p_now (within 15 days) at which the calling window (p_window_start, p_window_end, p_window_days in p_time_zone) allows a call and every enabled calling_hours_rules row matching p_phone allows it in each of p_rule_zones (null: p_time_zone); null when none, or for an unknown or null zone.';
 
-revoke all on function public._closed_calling_hours_prefixes_at(timestamp) from public, anon, authenticated;
-grant execute on function public._closed_calling_hours_prefixes_at(timestamp) to service_role;
+revoke all on function public._closed_calling_hours_prefixes_at(timestamp[]) from public, anon, authenticated;
+grant execute on function public._closed_calling_hours_prefixes_at(timestamp[]) to service_role;
 revoke all on function public.closed_calling_hours_prefixes(timestamptz, text) from public, anon, authenticated;
 grant execute on function public.closed_calling_hours_prefixes(timestamptz, text) to service_role;
 revoke all on function public.closed_calling_hours_by_zone(timestamptz, text[]) from public, anon, authenticated;
