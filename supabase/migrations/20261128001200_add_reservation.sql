@@ -102,18 +102,18 @@ begin
             offset 0) h
   ),
   closed_hours as materialized (
-    -- The prefixes the calling-hours rules close ('' = every number), once per zone a number
-    -- can be in (phone_prefix_zones) or a campaign is in, as one object {zone: [prefix, ...]}
-    -- that every due contact tests its zones against (a typed zone missing from it is computed
-    -- for its contact); and the zones where no rule is closed (open) and where the every-number
-    -- rule is (shut), as key sets: most numbers are decided by those two lookups alone.
+    -- The prefixes the calling-hours rules close ('' = every number), once per zone the
+    -- contacts' numbers are in (phone_zones_in_use) or a campaign is in, as one object
+    -- {zone: [prefix, ...]} that every due contact tests its zones against (a zone missing from
+    -- it is computed for its contact); and the zones where no rule is closed (open) and where the
+    -- every-number rule is (shut), as key sets: most numbers are decided by those two lookups.
     select m.closed,
            (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
               from pg_catalog.jsonb_each(m.closed) e where e.value = '[]'::jsonb) as open,
            (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
               from pg_catalog.jsonb_each(m.closed) e where e.value @> '[""]'::jsonb) as shut
       from (select public.closed_calling_hours_by_zone($1, array(
-                     select pg_catalog.unnest(p.time_zones) from public.phone_prefix_zones p
+                     select u.zone from public.phone_zones_in_use u
                      union
                      select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed) m
   ),
