@@ -1086,7 +1086,10 @@ function fmtInZone(iso, zone) {
 function waitUntil(r) {
   if (r.reason === 'campaign paused' || r.reason === 'campaign set-up problem') return r.detail ?? '';
   if (r.reason === 'window closed' || r.reason === 'quiet hours') {
-    return r.opens_at ? `opens ${fmtInZone(r.opens_at, r.time_zone)}` : 'does not open within 15 days';
+    const opens = r.opens_at ? `opens ${fmtInZone(r.opens_at, r.time_zone)}` : 'does not open within 15 days';
+    // Quiet hours: in which zone, from where (the number's prefix, the contact, or the campaign's
+    // zone for numbers without zone data).
+    return r.reason === 'quiet hours' && r.detail ? `${r.detail}; ${opens}` : opens;
   }
   if (r.reason === 'campaign not started') return r.opens_at ? `starts ${fmtInZone(r.opens_at, r.time_zone)}` : '';
   if (r.reason === 'retry later') return r.opens_at ? `next attempt from ${fmtInZone(r.opens_at, r.time_zone)}` : '';

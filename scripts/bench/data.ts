@@ -69,9 +69,11 @@ export async function truncateAll(c: pg.Client): Promise<void> {
 
 /**
  * Seeds one scale, set-based: `campaigns` QUEUED campaigns plus 1% PAUSED ones, each with
- * `contactsPerCampaign` contacts (phones '+1' || lpad(n, 10, '0'), unique); every 20th contact has
- * its own time zone (America/New_York), every 50th has used all its attempts, every 97th number
- * is on the do-not-call list. Windows are open around the clock. Then ANALYZE.
+ * `contactsPerCampaign` contacts (phones '+44' || lpad(n, 10, '0'), unique: British numbers, whose
+ * prefix +44 has four zones, all in step with London, where the calling-hours rules allow calls at
+ * BENCH_EPOCH); every 20th contact has its own time zone (America/New_York: none of the number's
+ * zones, so the rules must allow the call in both), every 50th has used all its attempts, every
+ * 97th number is on the do-not-call list. Windows are open around the clock. Then ANALYZE.
  */
 export async function seedScale(c: pg.Client, s: Scale, opts: { settings?: Record<string, number> } = {}): Promise<void> {
   await truncateAll(c);
@@ -92,7 +94,7 @@ export async function seedScale(c: pg.Client, s: Scale, opts: { settings?: Recor
   const contacts = total * s.contactsPerCampaign;
   await c.query(
     `insert into public.do_not_call_numbers (phone, reason)
-     select '+1' || lpad((g * 97)::text, 10, '0'), 'bench'
+     select '+44' || lpad((g * 97)::text, 10, '0'), 'bench'
        from generate_series(1, $1::integer / 97) g`,
     [contacts],
   );
@@ -100,7 +102,7 @@ export async function seedScale(c: pg.Client, s: Scale, opts: { settings?: Recor
   // an import would). attempts 2 of max 5, next_attempt_at spread over the morning: all due.
   await c.query(
     `insert into public.contacts (campaign_id, phone, time_zone, attempts, next_attempt_at)
-     select g, '+1' || lpad(((g - 1) * $2 + k)::text, 10, '0'),
+     select g, '+44' || lpad(((g - 1) * $2 + k)::text, 10, '0'),
             case when k % 20 = 0 then 'America/New_York' end,
             case when k % 50 = 0 then 5 else 2 end,
             $3::timestamptz - interval '12 hours' + make_interval(secs => k)

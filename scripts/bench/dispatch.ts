@@ -110,9 +110,11 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
        from generate_series(1, $1::integer) g`,
     [CAMPAIGNS, per, TWIML_URL],
   );
+  // Numbers without zone data (+999: no listed prefix): the calling-hours rules hold in the
+  // campaigns' zone (UTC), as before they were checked in the numbers' zones.
   await c.query(
     `insert into public.contacts (campaign_id, phone, next_attempt_at)
-     select g, '+1' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'
+     select g, '+999' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'
        from generate_series(1, $1::integer) g cross join lateral generate_series(1, $2::integer) k`,
     [CAMPAIGNS, per],
   );

@@ -21,7 +21,7 @@ create table public.contacts (
 );
 
 comment on table public.contacts is
-  'Contacts of a campaign. time_zone (IANA) overrides the campaign''s for the calling window. attempts counts calls sent to the provider; a reserved call released before dialling does not count.';
+  'Contacts of a campaign. time_zone (IANA) overrides the campaign''s for the calling window; for the calling_hours_rules it picks among the number''s zones when it is one of them, else adds to them (calling_hours_zones()). attempts counts calls sent to the provider; a reserved call released before dialling does not count.';
 
 -- contacts_time_zone_is_valid: see public._check_time_zone().
 create trigger contacts_time_zone_is_valid

@@ -14,7 +14,11 @@
 --     and at most scheduler_settings.max_calls_per_number_per_day calls (not released) to a number
 --     in any rolling 24 hours across campaigns, when set;
 --   * max attempts, calling window in the contact's own time zone (else the campaign's; an
---     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns.
+--     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns;
+--   * calling-hours rules (calling_hours_rules) in the called party's zones: every zone of the
+--     number (phone_prefix_zones), narrowed or widened by the contact's typed zone, else the
+--     campaign's (calling_hours_zones(), whose policy the statement writes inline): the call must
+--     be allowed in each (strictest wins).
 --
 -- Concurrency: callers are serialized with a transaction-scoped try-advisory-lock
 -- (_lock_key('launch_due_calls')). A second, concurrent call does not wait and does not reserve
@@ -87,19 +91,31 @@ begin
      group by cl.campaign_id
   ),
   windows as materialized (
-    -- The calling window once per distinct (zone, window), not once per campaign, with the
-    -- prefixes the calling-hours rules close in that zone (calling_hours_rules; '' = every
-    -- number: then the window counts as closed for the contacts that use the campaign's zone).
-    select h.time_zone, h.window_start, h.window_end, h.window_days, h.closed,
-           h.window_open and not ('' = any (h.closed)) as window_open
+    -- The calling window once per distinct (zone, window), not once per campaign.
+    select h.time_zone, h.window_start, h.window_end, h.window_days, h.window_open
       from (select w.*,
                    public.is_within_calling_window($1, w.time_zone, w.window_start, w.window_end, w.window_days)
-                     as window_open,
-                   public.closed_calling_hours_prefixes($1, w.time_zone) as closed
+                     as window_open
               from (select distinct c.time_zone, c.window_start, c.window_end, c.window_days
                       from public.campaigns c
                      where c.status in ('QUEUED', 'RUNNING')) w
             offset 0) h
+  ),
+  closed_hours as materialized (
+    -- The prefixes the calling-hours rules close ('' = every number), once per zone the
+    -- contacts' numbers are in (phone_zones_in_use) or a campaign is in, as one object
+    -- {zone: [prefix, ...]} that every due contact tests its zones against (a zone missing from
+    -- it is computed for its contact); and the zones where no rule is closed (open) and where the
+    -- every-number rule is (shut), as key sets: most numbers are decided by those two lookups.
+    select m.closed,
+           (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
+              from pg_catalog.jsonb_each(m.closed) e where e.value = '[]'::jsonb) as open,
+           (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
+              from pg_catalog.jsonb_each(m.closed) e where e.value @> '[""]'::jsonb) as shut
+      from (select public.closed_calling_hours_by_zone($1, array(
+                     select u.zone from public.phone_zones_in_use u
+                     union
+                     select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed) m
   ),
   served as (
     select c.id,
@@ -112,11 +128,11 @@ begin
            c.window_start,
            c.window_end,
            c.window_days,
+           c.time_zone,
            c.set_up_problem as problem,
            -- Past its end: reserves nothing and completes (even when its room is full).
            coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
-           w.closed,
            row_number() over (order by c.last_served_at nulls first, c.priority desc, c.id) as serve_rank
       from public.campaigns c
       join windows w
@@ -149,12 +165,33 @@ begin
            and ct.attempts < s.max_attempts
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
-           -- Calling-hours rules: the campaign zone's closed prefixes (computed once), or the
-           -- contact's own zone's (strictest wins: any closed matching prefix refuses).
-           and not exists (select 1
-                             from unnest(case when ct.time_zone is null then s.closed
-                                              else public.closed_calling_hours_prefixes($1, ct.time_zone) end) h (prefix)
-                            where starts_with(ct.phone, h.prefix))
+           -- Calling-hours rules in every zone of the called party (strictest wins).
+           and (select case when (select h.open from closed_hours h) ?& z.zones then true
+                            when (select h.shut from closed_hours h) ?| z.zones then false
+                            else not exists (
+                                   select 1
+                                     from unnest(z.zones) tz (zone),
+                                          jsonb_array_elements_text(
+                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                    where starts_with(ct.phone, c.prefix))
+                       end
+                  -- calling_hours_zones(): the number's zones; the typed zone alone when it is
+                  -- one of them or the number has none; both when it is none of them; no data,
+                  -- no typed zone: the campaign's.
+                  from (select case when n.zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                    when ct.time_zone is null then n.zones
+                                    when ct.time_zone = any (n.zones) then array[ct.time_zone]
+                                    else n.zones || ct.time_zone end as zones
+                          -- The number's zones (phone_prefix_zone()): the greatest listed prefix
+                          -- <= the number, one index probe, is in most cases its longest prefix.
+                          from (select (select case when starts_with(ct.phone, g.prefix) then g.time_zones
+                                                    else (public.phone_prefix_zone(ct.phone)).time_zones end
+                                          from (select p.prefix, p.time_zones from public.phone_prefix_zones p
+                                                 where p.prefix <= ct.phone
+                                                 order by p.prefix desc
+                                                 limit 1) g) as zones
+                                offset 0) n) z)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -180,7 +217,32 @@ begin
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
-           and public.calling_hours_allow($1, ct.time_zone, ct.phone)
+           and (select case when (select h.open from closed_hours h) ?& z.zones then true
+                            when (select h.shut from closed_hours h) ?| z.zones then false
+                            else not exists (
+                                   select 1
+                                     from unnest(z.zones) tz (zone),
+                                          jsonb_array_elements_text(
+                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                    where starts_with(ct.phone, c.prefix))
+                       end
+                  -- calling_hours_zones(): the number's zones; the typed zone alone when it is
+                  -- one of them or the number has none; both when it is none of them; no data,
+                  -- no typed zone: the campaign's.
+                  from (select case when n.zones is null then array[coalesce(ct.time_zone, s.time_zone)]
+                                    when ct.time_zone is null then n.zones
+                                    when ct.time_zone = any (n.zones) then array[ct.time_zone]
+                                    else n.zones || ct.time_zone end as zones
+                          -- The number's zones (phone_prefix_zone()): the greatest listed prefix
+                          -- <= the number, one index probe, is in most cases its longest prefix.
+                          from (select (select case when starts_with(ct.phone, g.prefix) then g.time_zones
+                                                    else (public.phone_prefix_zone(ct.phone)).time_zones end
+                                          from (select p.prefix, p.time_zones from public.phone_prefix_zones p
+                                                 where p.prefix <= ct.phone
+                                                 order by p.prefix desc
+                                                 limit 1) g) as zones
+                                offset 0) n) z)
            and not exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
            -- One person, one call: no active call to this number in any campaign.
            and not exists (select 1 from public.calls cl
@@ -313,7 +375,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules, max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones()), max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;

@@ -190,7 +190,11 @@ begin
              when not public.is_within_calling_window(p_now, coalesce(ct.time_zone, c.time_zone),
                                                       c.window_start, c.window_end, c.window_days)
                then 'outside calling window'
-             when not public.calling_hours_allow(p_now, coalesce(ct.time_zone, c.time_zone), cl.to_phone)
+             -- The law's hours in every zone of the called party (calling_hours_zones()).
+             when exists (select 1
+                            from pg_catalog.unnest((public.calling_hours_zones(cl.to_phone, ct.time_zone, c.time_zone)).time_zones)
+                                   as tz (zone)
+                           where not public.calling_hours_allow(p_now, tz.zone, cl.to_phone))
                then 'outside calling hours'
            end as release_reason
       from candidates k
@@ -269,7 +273,7 @@ end;
 $$;
 
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules; releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones()); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case

@@ -159,13 +159,19 @@ comment on view public.scheduler_recent_runs is 'The 200 most recent scheduler r
 
 -- Why not now: the contacts of each open campaign (QUEUED, RUNNING, PAUSED) that are not being
 -- called, counted by the first reason that holds, in the order the scheduler checks them. Evaluated
--- at now(), in each contact's zone (else the campaign's): a look for an operator, not a tick's
--- query. The window and the calling-hours rules are evaluated once per campaign and zone (as the
--- reservation does), the contacts tested against the result. 'due' contacts wait only for room
--- under the caps. opens_at says until when: for 'window closed' and 'quiet hours' the earliest
--- moment one of those contacts may be called (next_calling_time: window and rules), for 'campaign
--- not started' starts_at, for 'retry later' the earliest next_attempt_at; time_zone is the
--- campaign's, to show it in.
+-- at now(): the window in each contact's zone (else the campaign's), the calling-hours rules in
+-- every zone of the called party (calling_hours_zones(): the number's prefix zones, the contact's
+-- typed zone, else the campaign's); a look for an operator, not a tick's query. The window is
+-- evaluated once per campaign and zone, the rules once per zone (as the reservation does), the
+-- contacts tested against the result. 'due' contacts wait only for room under the caps. detail, for
+-- 'quiet hours': in which zone the rules keep them waiting and where that zone comes from ("in
+-- America/Los_Angeles (from the number's prefix +1415) until 08:00", the hour local to that zone,
+-- when the row has one such zone; else up to three zones with their counts). opens_at says until
+-- when: for 'window closed' and 'quiet hours' the earliest moment one of those contacts may be
+-- called (next_calling_time: window and rules), for 'campaign not started' starts_at, for 'retry
+-- later' the earliest next_attempt_at; time_zone is the campaign's, to show it in. no_zone_data:
+-- how many of the row's contacts have neither zone data for their number nor a typed zone (the
+-- rules are checked in the campaign's zone for them: worth a look).
 create view public.contact_wait_reasons
 with (security_invoker = true) as
 with open_campaigns as (
@@ -173,25 +179,54 @@ with open_campaigns as (
 ),
 waiting as (
   select ct.id, ct.campaign_id, ct.phone, ct.status, ct.attempts, ct.next_attempt_at,
-         coalesce(ct.time_zone, c.time_zone) as zone
+         coalesce(ct.time_zone, c.time_zone) as zone, ct.time_zone as contact_zone,
+         hz.time_zones as rule_zones, hz.zone_source, hz.number_prefix
     from open_campaigns c
     join public.contacts ct on ct.campaign_id = c.id
+   cross join lateral public.calling_hours_zones(ct.phone, ct.time_zone, c.time_zone) as hz
    where ct.status in ('pending', 'exhausted', 'do_not_call')
 ),
 -- materialized: computed once per campaign and zone (inlined, the planner would evaluate the
--- window and the rules again for every contact: 50,000 contacts took 5.7 s instead of 0.4 s).
+-- window again for every contact: 50,000 contacts took 5.7 s instead of 0.4 s).
 zones as materialized (
   select z.campaign_id, z.zone,
-         public.is_within_calling_window(now(), z.zone, c.window_start, c.window_end, c.window_days) as window_open,
-         public.closed_calling_hours_prefixes(now(), z.zone) as closed_prefixes
+         public.is_within_calling_window(now(), z.zone, c.window_start, c.window_end, c.window_days) as window_open
     from (select distinct w.campaign_id, w.zone from waiting w) z
     join open_campaigns c on c.id = z.campaign_id
+),
+-- The prefixes the rules close, once per zone of any waiting contact: {zone: [prefix, ...]}.
+closed_hours as materialized (
+  select public.closed_calling_hours_by_zone(now(), array(select distinct pg_catalog.unnest(w.rule_zones) from waiting w))
+           as closed
 ),
 settings as (
   select s.max_calls_per_number_per_day as per_day from public.scheduler_settings s where s.id
 ),
+quiet as (
+  -- The first of each contact's rule zones in which a rule matching its number is closed.
+  select w.*,
+         (select tz.zone
+            from pg_catalog.unnest(w.rule_zones) with ordinality as tz (zone, i)
+           where exists (select 1
+                           from pg_catalog.jsonb_array_elements_text((select h.closed from closed_hours h) -> tz.zone) as p (prefix)
+                          where pg_catalog.starts_with(w.phone, p.prefix))
+           order by tz.i
+           limit 1) as quiet_zone
+    from waiting w
+),
 reasons as (
-  select w.campaign_id, w.phone, w.zone, w.next_attempt_at,
+  select w.campaign_id, w.phone, w.zone, w.rule_zones, w.next_attempt_at, w.zone_source,
+         case
+           when w.quiet_zone is null then null
+           when w.zone_source = 'campaign' then
+             w.quiet_zone || ' (the campaign''s zone: no zone data for the number)'
+           when w.quiet_zone = w.contact_zone then
+             w.quiet_zone || ' (the contact''s zone' ||
+               case when w.zone_source = 'contact' and w.number_prefix is not null
+                    then ', one of the number''s prefix ' || w.number_prefix || ')' else ')' end
+           else w.quiet_zone || ' (from the number''s prefix ' || w.number_prefix || ')'
+         end as quiet_in,
+         w.quiet_zone,
          case
            when c.status = 'PAUSED' then 'campaign paused'
            when c.starts_at > now() then 'campaign not started'
@@ -202,8 +237,7 @@ reasons as (
            when w.status = 'exhausted' or w.attempts >= c.max_attempts then 'attempts used'
            when w.next_attempt_at > now() then 'retry later'
            when not z.window_open then 'window closed'
-           when exists (select 1 from pg_catalog.unnest(z.closed_prefixes) as p (prefix)
-                         where pg_catalog.starts_with(w.phone, p.prefix)) then 'quiet hours'
+           when w.quiet_zone is not null then 'quiet hours'
            when exists (select 1 from public.calls cl
                          where cl.to_phone = w.phone
                            and cl.status in ('queued', 'dialing', 'unknown', 'ringing', 'in_progress'))
@@ -215,28 +249,50 @@ reasons as (
                               and cl.queued_at >= now() - interval '24 hours') end then 'frequency cap'
            else 'due'
          end as reason
-    from waiting w
+    from quiet w
     join open_campaigns c on c.id = w.campaign_id
     join zones z on z.campaign_id = w.campaign_id and z.zone is not distinct from w.zone
 ),
--- Until when the window / the rules keep them waiting: one next_calling_time per campaign, zone
--- and set of matching rules (the earliest phone of the group stands for it).
+-- Until when the window / the rules keep them waiting: one next_calling_time per campaign, zone,
+-- rule zones and set of matching rules (the earliest phone of the group stands for it).
 openings as materialized (
   select g.campaign_id, g.reason,
-         min(public.next_calling_time(now(), g.zone, c.window_start, c.window_end, c.window_days, g.phone)) as opens_at
-    from (select r.campaign_id, r.reason, r.zone, min(r.phone) as phone
+         min(public.next_calling_time(now(), g.zone, c.window_start, c.window_end, c.window_days, g.phone,
+                                      g.rule_zones)) as opens_at
+    from (select r.campaign_id, r.reason, r.zone, r.rule_zones, min(r.phone) as phone
             from reasons r
            where r.reason in ('window closed', 'quiet hours')
-           group by r.campaign_id, r.reason, r.zone,
+           group by r.campaign_id, r.reason, r.zone, r.rule_zones,
                     array(select h.id from public.calling_hours_rules h
                            where h.enabled and pg_catalog.starts_with(r.phone, h.prefix) order by h.id)) g
     join open_campaigns c on c.id = g.campaign_id
    group by g.campaign_id, g.reason
+),
+-- Where the quiet hours hold: per campaign, each zone (and its source) with its contacts.
+quiet_zones as (
+  select q.campaign_id,
+         count(*) as zones,
+         min(q.quiet_zone) as one_zone,
+         pg_catalog.string_agg('in ' || q.quiet_in || case when q.n > 0 then ', ' || q.n || ' contacts' end, '; '
+                               order by q.n desc, q.quiet_in) filter (where q.rank <= 3) as listed
+    from (select r.campaign_id, r.quiet_in, min(r.quiet_zone) as quiet_zone, count(*) as n,
+                 row_number() over (partition by r.campaign_id order by count(*) desc, r.quiet_in) as rank
+            from reasons r
+           where r.reason = 'quiet hours'
+           group by r.campaign_id, r.quiet_in) q
+   group by q.campaign_id
 )
 select k.campaign_id, c.name as campaign_name, k.reason,
        case k.reason
          when 'campaign paused' then c.paused_reason
          when 'campaign set-up problem' then c.set_up_problem
+         when 'quiet hours' then
+           case when qz.zones = 1 then
+                  (select 'in ' || r.quiet_in from reasons r
+                    where r.campaign_id = k.campaign_id and r.reason = 'quiet hours' limit 1) ||
+                  coalesce(' until ' || pg_catalog.to_char(pg_catalog.timezone(qz.one_zone, o.opens_at), 'HH24:MI'), '')
+                else qz.listed || case when qz.zones > 3 then '; and ' || (qz.zones - 3) || ' more zones' else '' end
+           end
        end as detail,
        k.contacts,
        k.next_attempt_at,
@@ -245,14 +301,17 @@ select k.campaign_id, c.name as campaign_name, k.reason,
          when 'retry later' then k.next_attempt_at
          else o.opens_at
        end as opens_at,
-       c.time_zone
-  from (select r.campaign_id, r.reason, count(*) as contacts, min(r.next_attempt_at) as next_attempt_at
+       c.time_zone,
+       k.no_zone_data
+  from (select r.campaign_id, r.reason, count(*) as contacts, min(r.next_attempt_at) as next_attempt_at,
+               count(*) filter (where r.zone_source = 'campaign') as no_zone_data
           from reasons r group by r.campaign_id, r.reason) k
   join open_campaigns c on c.id = k.campaign_id
-  left join openings o on o.campaign_id = k.campaign_id and o.reason = k.reason;
+  left join openings o on o.campaign_id = k.campaign_id and o.reason = k.reason
+  left join quiet_zones qz on qz.campaign_id = k.campaign_id and k.reason = 'quiet hours';
 
 comment on view public.contact_wait_reasons is
-  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, retry later, window closed, quiet hours (calling_hours_rules), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at); time_zone: the campaign''s, to show it in.';
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
 
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prefixZones } from '../../scripts/zones/build-prefix-zones.ts';
 import { closeClients, disableCronJobs, openClients } from '../support/db.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261130);
@@ -195,6 +196,114 @@ describe('calling-hours rules agree with their definition', () => {
         expect(got?.toISOString() ?? null).toBe(want?.toISOString() ?? null);
       }),
       { seed: SEED, numRuns: 120 },
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The called party's zones: launch_due_calls() and claim_queued_calls() check the rules in every
+// zone of the number (phone_prefix_zones, longest prefix), narrowed by a typed zone that is one of
+// them, widened by one that is not, the campaign's zone for a number without zone data. The model
+// reads the same data from the package it is generated from (scripts/zones/build-prefix-zones.ts).
+
+const PREFIX_ZONES = new Map(prefixZones().rows);
+
+/** The number's zones by its longest listed prefix (null: no zone data). */
+function numberZones(phone: string): string[] | null {
+  for (let n = phone.length; n >= 2; n--) {
+    const zones = PREFIX_ZONES.get(phone.slice(0, n));
+    if (zones) return zones;
+  }
+  return null;
+}
+
+/** The typed-zone policy of public.calling_hours_zones(). */
+function ruleZones(phone: string, typed: string | null, campaignZone: string): string[] {
+  const zones = numberZones(phone);
+  if (!zones) return [typed ?? campaignZone];
+  if (typed === null) return zones;
+  return zones.includes(typed) ? [typed] : [...zones, typed];
+}
+
+/** Numbers of one zone, of two (+1605), of a whole country (+1555: no area code, +61 5), none (+999). */
+const ZONED_PHONES = [
+  '+14155550101',
+  '+12125550102',
+  '+16055550103',
+  '+16055550104',
+  '+442071838750',
+  '+61500000001',
+  '+15552000001',
+  '+79161234567',
+  '+99912345678',
+];
+const TYPED_ZONES = ['America/Los_Angeles', 'America/Denver', 'America/North_Dakota/Center', 'Europe/London', 'Asia/Tokyo'];
+
+const zonedRuleArb: fc.Arbitrary<Rule> = ruleArb.chain((r) =>
+  fc.constantFrom('', '', '+1', '+1415', '+1605', '+44', '+6', '+999').map((prefix) => ({ ...r, prefix }))
+);
+
+describe('calling-hours rules hold in every zone of the called party', () => {
+  it('launch_due_calls() reserves, and claim_queued_calls() dials, only numbers every rule allows in each of their zones', async () => {
+    const caseArb = fc.record({
+      rules: fc.array(zonedRuleArb, { minLength: 1, maxLength: 3 }),
+      campaignZone: fc.constantFrom('UTC', 'Europe/London', 'America/New_York', 'Asia/Kolkata'),
+      contacts: fc.uniqueArray(
+        fc.record({
+          phone: fc.constantFrom(...ZONED_PHONES),
+          typed: fc.option(fc.constantFrom(...TYPED_ZONES), { nil: null, freq: 2 }),
+        }),
+        { minLength: 1, maxLength: ZONED_PHONES.length, selector: (c) => c.phone },
+      ),
+      base: fc.constantFrom(...BASES),
+      minutes: fc.integer({ min: 0, max: 4 * 24 * 60 }),
+      claimAfter: fc.integer({ min: 0, max: 12 * 60 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(caseArb, async (c) => {
+        const at = new Date(Date.parse(c.base) + c.minutes * 60_000);
+        const claimAt = new Date(at.getTime() + c.claimAfter * 60_000);
+        const got = await withRules(c.rules, async () => {
+          // A clean slate inside the transaction withRules() rolls back; an unthrottled account.
+          await db.query('truncate public.calls, public.contacts, public.campaigns, public.provider_circuit_breakers cascade');
+          await db.query(`update public.scheduler_settings
+                             set global_max_concurrent_calls = 1000, max_calls_per_number_per_day = null,
+                                 queued_call_ttl = interval '1 day', rate_margin_ms = 0`);
+          await db.query(`update public.provider_accounts
+                             set calls_per_second = 10000, max_concurrent_calls = null, next_send_at = '-infinity'`);
+          const { rows: [campaign] } = await db.query<{ id: string }>(
+            `select tests.create_campaign(cap => 50, time_zone => $1, window_start => '00:00', window_end => '24:00',
+                                          window_days => '{1,2,3,4,5,6,7}')::text as id`,
+            [c.campaignZone],
+          );
+          await db.query(
+            `insert into public.contacts (campaign_id, phone, time_zone, next_attempt_at)
+             select $1::bigint, p.phone, p.zone, $4::timestamptz - interval '1 hour'
+               from unnest($2::text[], $3::text[]) as p (phone, zone)`,
+            [campaign!.id, c.contacts.map((x) => x.phone), c.contacts.map((x) => x.typed), at],
+          );
+          await db.query('select * from public.launch_due_calls($1)', [at]);
+          const { rows: reserved } = await db.query<{ phone: string }>('select to_phone as phone from public.calls');
+          const { rows: violations } = await db.query('select * from tests.invariant_violations($1)', [at]);
+          const { rows: claimed } = await db.query<{ phone: string; release_reason: string | null }>(
+            'select to_phone as phone, release_reason from public.claim_queued_calls(100, null, $1)',
+            [claimAt],
+          );
+          return { reserved: reserved.map((r) => r.phone).sort(), violations, claimed };
+        });
+        const allowed = (when: Date, x: { phone: string; typed: string | null }) =>
+          ruleZones(x.phone, x.typed, c.campaignZone).every((zone) => modelAllows(c.rules, when, zone, x.phone));
+        expect(got.reserved).toEqual(c.contacts.filter((x) => allowed(at, x)).map((x) => x.phone).sort());
+        expect(got.violations).toEqual([]);
+        for (const call of got.claimed) {
+          const contact = c.contacts.find((x) => x.phone === call.phone)!;
+          expect(call.release_reason, `${call.phone} claimed at ${claimAt.toISOString()}`).toBe(
+            allowed(claimAt, contact) ? null : 'outside calling hours',
+          );
+        }
+        expect(got.claimed.length).toBe(got.reserved.length);
+      }),
+      { seed: SEED, numRuns: 60 },
     );
   });
 });

@@ -69,13 +69,14 @@ beforeAll(async () => {
     await contact(windowed, '+15550001004');
     await contact(windowed, '+15550001005');
 
-    // A rule for +1999 with today and tomorrow (UTC) as holidays: quiet hours for two days.
+    // A rule for +9999 with today and tomorrow (UTC) as holidays: quiet hours for two days. +9999
+    // numbers have no zone data: the rule holds in the campaign's zone (UTC), and the page says so.
     await c.query(
       `insert into public.calling_hours_rules (prefix, start_time, end_time, holidays, note)
-       values ('+1999', '00:00', '24:00', array[(now() at time zone 'UTC')::date, (now() at time zone 'UTC')::date + 1], 'e2e')`,
+       values ('+9999', '00:00', '24:00', array[(now() at time zone 'UTC')::date, (now() at time zone 'UTC')::date + 1], 'e2e')`,
     );
     const mixed = await campaign('Mixed');
-    await contact(mixed, '+19995550100');
+    await contact(mixed, '+99995550100');
     await contact(mixed, '+15550001006');
     await c.query(`insert into public.do_not_call_numbers (phone) values ('+15550001006')`);
     await contact(mixed, '+15550001007', "now() + interval '3 hours'");
@@ -167,7 +168,9 @@ describe('why not now', () => {
     expect(window[3]).toMatch(/^opens \w{3}, \w{3} \d{1,2}, 09:00 AM America\/New_York$/);
     expect(by('Starts later', 'campaign not started').cells[3]).toMatch(/^starts .+ UTC$/);
     expect(by('Mixed', 'quiet hours').cells[1]).toBe('Calling-hours rule (quiet hours)');
-    expect(by('Mixed', 'quiet hours').cells[3]).toMatch(/^opens \w{3}, \w{3} \d{1,2}, 12:00 AM UTC$/);
+    expect(by('Mixed', 'quiet hours').cells[3]).toMatch(
+      /^in UTC \(the campaign's zone: no zone data for the number\) until 00:00; opens \w{3}, \w{3} \d{1,2}, 12:00 AM UTC$/,
+    );
     expect(by('Mixed', 'retry later').cells[3]).toMatch(/^next attempt from .+ UTC$/);
     expect(by('Mixed', 'do-not-call').cells.slice(1)).toEqual(['On the do-not-call list', '1', '']);
     expect(by('Mixed', 'attempts used').cells.slice(1)).toEqual(['All attempts used', '1', '']);

@@ -4,10 +4,13 @@
 // the contacts whose local time is 23:xx or 03:xx and keeps the 12:xx one waiting, at reservation;
 // and a rule that closes after a call was reserved releases it at dial time, not an attempt.
 // resetData() empties calling_hours_rules (no federal rule), so each test inserts its own rules.
+// The numbers (+999...) have no zone data (phone_prefix_zones), so the rules hold in the contact's
+// typed zone, else the campaign's: the zones these tests choose (the called party's zones from
+// the number are tested in supabase/tests/launch_due_calls/ and test/db/calling-hours-rules.property.test.ts).
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
 import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
@@ -45,6 +48,12 @@ beforeEach(async () => {
   await updateSettings(pool, FAST_SETTINGS);
 });
 
+let phoneCounter = 0;
+/** n fresh numbers without zone data (+99944NNNNNNN: no listed prefix). */
+function unzonedPhones(n: number): string[] {
+  return Array.from({ length: n }, () => `+99944${String(++phoneCounter).padStart(7, '0')}`);
+}
+
 /**
  * A fixed-offset zone in which the local hour is `hour` now (Etc/GMT-5 is UTC+5). Offsets -9..+14
  * exist for every hour. Should the UTC hour turn during the test, the local hour moves on by one:
@@ -68,7 +77,7 @@ describe('calling-hours rules through the tick', () => {
   it('a rule that wraps midnight (22:00-06:00) dials the contacts at 23:xx and 03:xx local, not the one at 12:xx', async () => {
     await addRule({ start: '22:00', end: '06:00' });
     const id = await createCampaign(pool, { cap: 10 });
-    const phones = freshPhones(3);
+    const phones = unzonedPhones(3);
     const zones = [zoneAtLocalHour(23), zoneAtLocalHour(3), zoneAtLocalHour(12)];
     const [late, early, noon] = await addContacts(pool, id, phones, { timeZone: zones });
 
@@ -92,10 +101,10 @@ describe('calling-hours rules through the tick', () => {
   it('the strictest matching rule wins: a prefix rule closed now keeps its numbers, the every-number rule lets the rest go', async () => {
     const zone = zoneAtLocalHour(23);
     await addRule({ start: '22:00', end: '06:00' }); // every number: open at 23:xx
-    await addRule({ prefix: '+1999', start: '06:00', end: '22:00' }); // +1999: closed at 23:xx
+    await addRule({ prefix: '+9998', start: '06:00', end: '22:00' }); // +9998: closed at 23:xx
     const id = await createCampaign(pool, { cap: 10, timeZone: zone });
-    const [open] = freshPhones(1);
-    await addContacts(pool, id, [open!, '+19995550100']);
+    const [open] = unzonedPhones(1);
+    await addContacts(pool, id, [open!, '+99985550100']);
 
     const t = await postTick(gw, SECRET);
     expect(t.json).toMatchObject({ status: 'ok', reserved: 1, launched: 1 });
@@ -104,7 +113,7 @@ describe('calling-hours rules through the tick', () => {
 
   it('a rule that closes after the reservation releases the queued call at dial time, without an attempt', async () => {
     const id = await createCampaign(pool, { cap: 10, timeZone: zoneAtLocalHour(12) });
-    const [contact] = await addContacts(pool, id, freshPhones(1));
+    const [contact] = await addContacts(pool, id, unzonedPhones(1));
     // Reserved while no rule forbids it (no tick yet: the call is only queued) ...
     await launchDueCalls(pool, new Date());
     expect((await callRows(pool, 'campaign_id = $1', [id])).map((c) => c.status)).toEqual(['queued']);

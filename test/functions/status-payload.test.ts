@@ -116,6 +116,7 @@ const waitColumns: Columns<ContactWaitRow> = {
   next_attempt_at: 'string',
   opens_at: 'string',
   time_zone: 'string',
+  no_zone_data: 'string',
 };
 
 const tickColumns: Columns<TickResponseBody> = {

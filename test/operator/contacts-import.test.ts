@@ -162,8 +162,10 @@ describe('CSV import', () => {
     expect(res.headers.get('content-type')).toContain('text/csv');
     const lines = res.text.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'id,phone,name,time_zone,status,attempts,last_call_status,last_error,next_attempt_at,created_at,updated_at,metadata',
+      'id,phone,name,time_zone,status,attempts,last_call_status,last_error,next_attempt_at,created_at,updated_at,metadata,calling_zones,zone_source',
     );
+    // The zones the calling-hours rules use for each number, and where they come from.
+    expect(lines[1]).toMatch(/,America\/Los_Angeles,number$/);
     expect(lines[1]).toContain(`'+14155550150,"'=HYPERLINK(""http://evil"")",,pending,0`);
     expect(lines[1]).toContain('"{""note"":""@cmd""}"');
     expect(lines[2]).toContain(`'+14155550151,Ann,,done,1,completed`);

@@ -383,7 +383,7 @@ export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'no
 export async function readWaitReasons(db: SqlClient): Promise<ContactWaitRow[]> {
   const { rows } = await db.query<ContactWaitRow>(
     `select campaign_id::text as campaign_id, campaign_name, reason, detail, contacts::text as contacts,
-            next_attempt_at, opens_at, time_zone
+            next_attempt_at, opens_at, time_zone, no_zone_data::text as no_zone_data
        from public.contact_wait_reasons
       order by campaign_id, contacts desc, reason
       limit 1000`,
@@ -666,7 +666,12 @@ export async function importContactsBatch(
   return out;
 }
 
-/** A campaign's contacts with their outcomes, in id order, after contact id `after` (keyset pages). */
+/**
+ * A campaign's contacts with their outcomes, in id order, after contact id `after` (keyset pages).
+ * calling_zones / zone_source: the zones in which the calling-hours rules are checked for the
+ * contact (space-separated) and where they come from (public.calling_hours_zones(): number,
+ * contact, contact+number, or campaign when the number has no zone data and no zone is typed).
+ */
 export async function exportContactsPage(
   db: SqlClient,
   campaignId: string,
@@ -675,8 +680,11 @@ export async function exportContactsPage(
 ): Promise<Array<Record<string, unknown> & { id: string }>> {
   const { rows } = await db.query(
     `select ct.id::text, ct.phone, ct.name, ct.time_zone, ct.status::text, ct.attempts, ct.last_call_status::text,
-            ct.last_error, ct.next_attempt_at, ct.metadata, ct.created_at, ct.updated_at
+            ct.last_error, ct.next_attempt_at, ct.metadata, ct.created_at, ct.updated_at,
+            array_to_string(hz.time_zones, ' ') as calling_zones, hz.zone_source
        from public.contacts ct
+       join public.campaigns c on c.id = ct.campaign_id
+      cross join lateral public.calling_hours_zones(ct.phone, ct.time_zone, c.time_zone) as hz
       where ct.campaign_id = $1 and ct.id > $2
       order by ct.id
       limit $3`,

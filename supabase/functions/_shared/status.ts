@@ -111,7 +111,10 @@ export interface ContactWaitRow {
   campaign_id: BigintText;
   campaign_name: string;
   reason: WaitReason;
-  /** The paused reason, or the set-up problem. */
+  /**
+   * The paused reason, the set-up problem, or for quiet hours the zone the rules keep them waiting
+   * in and where it comes from ("in America/Los_Angeles (from the number's prefix +1415) until 08:00").
+   */
   detail: string | null;
   contacts: BigintText;
   /** The earliest next_attempt_at of these contacts. */
@@ -120,6 +123,8 @@ export interface ContactWaitRow {
   opens_at: IsoTime | null;
   /** The campaign's zone, to show opens_at in. */
   time_zone: string;
+  /** How many of them have no zone data for their number and no typed zone: the rules use the campaign's zone. */
+  no_zone_data: BigintText;
 }
 
 /** scheduler-admin GET /wait-reasons (why not now). */

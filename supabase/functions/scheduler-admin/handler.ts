@@ -301,6 +301,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     'created_at',
     'updated_at',
     'metadata',
+    'calling_zones',
+    'zone_source',
   ] as const;
   const exportContacts = async (id: string): Promise<Response> => {
     if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
