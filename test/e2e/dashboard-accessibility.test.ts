@@ -4,21 +4,15 @@
 // on the page; and at a phone's width (390 px) the page does not scroll sideways.
 
 import { createRequire } from 'node:module';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
-import { type Stack, startStack } from '../../scripts/stack/stack.ts';
-import { resetData, testDbUrl, withClient } from '../support/db.ts';
-import { launchChromium } from './browser.ts';
+import { useDashboardStack } from './dashboard-stack.ts';
 
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
-let stack: Stack | undefined;
-let browser: Browser | undefined;
-
-beforeAll(async () => {
-  await withClient(async (c) => {
-    await resetData(c);
+const dash = useDashboardStack({
+  seed: async (c) => {
     await seedCampaign(c, {
       name: 'Accessibility check',
       max_concurrent_calls: 2,
@@ -27,17 +21,7 @@ beforeAll(async () => {
       ...ALL_DAY,
       contacts: Array.from({ length: 3 }, (_, i) => ({ phone: `+44770090081${i}`, name: `Contact ${i}` })),
     });
-  });
-  stack = await startStack({ databaseUrl: testDbUrl(), migrate: false, log: () => {} });
-  // One run, so that the run table and the campaign's counts have rows to check.
-  await stack.tickLocal();
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  await withClient(resetData);
+  },
 });
 
 interface AxeViolation {
@@ -47,13 +31,17 @@ interface AxeViolation {
   nodes: Array<{ target: unknown[]; failureSummary?: string }>;
 }
 
+let ranTick = false;
+
 async function signedIn(width: number, colorScheme: 'light' | 'dark'): Promise<Page> {
+  // One run, so that the run table and the campaign's counts have rows to check.
+  if (!ranTick) {
+    ranTick = true;
+    await dash.stack.tickLocal();
+  }
   // bypassCSP: the page's own policy would refuse the injected axe-core script (the page is unchanged).
-  const context = await browser!.newContext({ viewport: { width, height: 900 }, colorScheme, bypassCSP: true });
-  const page = await context.newPage();
-  await page.goto(stack!.dashboardUrl);
-  await page.getByTestId('token-input').fill(stack!.secrets.adminToken);
-  await page.getByTestId('login-submit').click();
+  const page = await dash.freshPage({ viewport: { width, height: 900 }, colorScheme, bypassCSP: true });
+  await dash.signIn(page);
   await page.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
   await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
   await expect.poll(() => page.getByTestId('campaign-row').count(), { timeout: 15_000 }).toBe(1);

@@ -11,67 +11,25 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { LOCAL_OPERATOR, type Stack, startStack } from '../../scripts/stack/stack.ts';
+import { LOCAL_OPERATOR } from '../../scripts/stack/stack.ts';
 import { mintSupabaseJwt } from '../../scripts/stack/operator-jwt.ts';
 import { request } from '../support/net.ts';
-import { resetData, testDbUrl, withClient } from '../support/db.ts';
-import { launchChromium } from './browser.ts';
+import { withClient } from '../support/db.ts';
+import { useDashboardStack } from './dashboard-stack.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-controls.png');
 
-let stack: Stack | undefined;
-let browser: Browser | undefined;
-const serviceLog: string[] = [];
-
-beforeAll(async () => {
-  await withClient(resetData);
-  stack = await startStack({
-    databaseUrl: testDbUrl(),
-    migrate: false,
-    log: () => {},
-    onServiceLog: (service, line) => {
-      serviceLog.push(`[${service}] ${line}`);
-      if (serviceLog.length > 200) serviceLog.shift();
-    },
-  });
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  await withClient(resetData);
-});
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
-});
+const dash = useDashboardStack();
 
 /** A fresh page (its own context: nothing kept from another sign-in) in New York's time zone. */
-async function freshPage(): Promise<Page> {
-  const context = await browser!.newContext({
-    viewport: { width: 1280, height: 1000 },
-    colorScheme: 'light',
-    acceptDownloads: true,
-    timezoneId: 'America/New_York',
-    locale: 'en-US',
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') serviceLog.push(`[console] ${m.text()}`);
-  });
-  await page.goto(stack!.dashboardUrl);
-  return page;
-}
+const freshPage = () => dash.freshPage({ acceptDownloads: true, timezoneId: 'America/New_York' });
 
-async function signedIn(token = stack!.secrets.adminToken): Promise<Page> {
+async function signedIn(token?: string): Promise<Page> {
   const page = await freshPage();
-  await page.getByTestId('token-input').fill(token);
-  await page.getByTestId('login-submit').click();
+  await dash.signIn(page, token);
   await page.getByTestId('campaign-form').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
 }
@@ -253,15 +211,15 @@ describe('dashboard controls', () => {
 
   it("signs in with the local stack's Supabase Auth session; refuses one without the operator role, expired or forged", async () => {
     const admin = (token: string) =>
-      request(`${stack!.functionsUrl}/scheduler-admin/status`, {
+      request(`${dash.stack.functionsUrl}/scheduler-admin/status`, {
         headers: { authorization: `Bearer ${token}` },
         signal: AbortSignal.timeout(15_000),
       });
-    const session = stack!.operatorSession();
+    const session = dash.stack.operatorSession();
     expect((await admin(session)).status).toBe(200);
-    const noRole = stack!.operatorSession({ appRole: null });
+    const noRole = dash.stack.operatorSession({ appRole: null });
     expect((await admin(noRole)).status).toBe(403);
-    const expired = stack!.operatorSession({ ttlSeconds: -60 });
+    const expired = dash.stack.operatorSession({ ttlSeconds: -60 });
     expect((await admin(expired)).status).toBe(401);
     const forged = mintSupabaseJwt('not-the-stack-secret-not-the-stack-secret', { sub: LOCAL_OPERATOR.sub });
     expect((await admin(forged)).status).toBe(401);

@@ -4,56 +4,23 @@
 // with the reason typed in the prompt (the contact stays do_not_call); the audit trail has both.
 
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { type Stack, startStack } from '../../scripts/stack/stack.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
-import { resetData, testDbUrl, withClient } from '../support/db.ts';
-import { launchChromium } from './browser.ts';
+import { withClient } from '../support/db.ts';
+import { useDashboardStack } from './dashboard-stack.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-dnc.png');
 
-let stack: Stack | undefined;
-let browser: Browser | undefined;
-const serviceLog: string[] = [];
-
-beforeAll(async () => {
-  await withClient(resetData);
-  stack = await startStack({
-    databaseUrl: testDbUrl(),
-    migrate: false,
-    log: () => {},
-    onServiceLog: (service, line) => {
-      serviceLog.push(`[${service}] ${line}`);
-      if (serviceLog.length > 200) serviceLog.shift();
-    },
-  });
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  await withClient(resetData);
-});
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
-});
+const dash = useDashboardStack();
 
 async function signedIn(): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 1000 }, colorScheme: 'light', locale: 'en-US' });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') serviceLog.push(`[console] ${m.text()}`);
-  });
   // The removal's prompt asks for the reason.
-  page.on('dialog', (d) => void d.accept(d.type() === 'prompt' ? 'consent given again in writing' : undefined));
-  await page.goto(stack!.dashboardUrl);
-  await page.getByTestId('token-input').fill(stack!.secrets.adminToken);
-  await page.getByTestId('login-submit').click();
+  const page = await dash.freshPage({
+    onDialog: (d) => void d.accept(d.type() === 'prompt' ? 'consent given again in writing' : undefined),
+  });
+  await dash.signIn(page);
   await page.getByTestId('dnc').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
 }

@@ -5,23 +5,17 @@
 
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
-import { type Stack, startStack } from '../../scripts/stack/stack.ts';
-import { resetData, testDbUrl, withClient } from '../support/db.ts';
-import { launchChromium } from './browser.ts';
+import { withClient } from '../support/db.ts';
+import { useDashboardStack } from './dashboard-stack.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard.png');
 
-let stack: Stack | undefined;
-let browser: Browser | undefined;
-const serviceLog: string[] = [];
-
-beforeAll(async () => {
-  await withClient(async (c) => {
-    await resetData(c);
+const dash = useDashboardStack({
+  seed: async (c) => {
     await seedCampaign(c, {
       name: 'E2E reminders',
       max_concurrent_calls: 3,
@@ -30,63 +24,34 @@ beforeAll(async () => {
       ...ALL_DAY,
       contacts: Array.from({ length: 6 }, (_, i) => ({ phone: `+44770090080${i}`, name: `Contact ${i}` })),
     });
-  });
-  stack = await startStack({
-    databaseUrl: testDbUrl(),
-    migrate: false,
-    log: () => {},
-    onServiceLog: (service, line) => {
-      serviceLog.push(`[${service}] ${line}`);
-      if (serviceLog.length > 200) serviceLog.shift();
-    },
-  });
-  browser = await launchChromium();
+  },
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  await withClient(resetData);
-});
-
-afterEach((ctx) => {
-  // On failure, show what the services said.
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
-});
-
-async function newPage(): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 1000 }, colorScheme: 'light' });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
+/** A fresh page with the dashboard loaded, signed in with `token`. */
+async function signedInWith(token: string): Promise<Page> {
+  const page = await dash.freshPage();
+  await dash.signIn(page, token);
   return page;
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.goto(stack!.dashboardUrl);
-  await page.getByTestId('token-input').fill(token);
-  await page.getByTestId('login-submit').click();
 }
 
 describe('admin dashboard', () => {
   it('serves the page without any secret in it', async () => {
-    const html = await (await fetch(stack!.dashboardUrl)).text();
+    const html = await (await fetch(dash.stack.dashboardUrl)).text();
     expect(html).toContain('data-testid="trigger-button"');
-    for (const secret of Object.values(stack!.secrets)) expect(html).not.toContain(secret);
-    const config = (await (await fetch(`${stack!.vercelUrl}/api/dashboard-config`)).json()) as { functionsUrl: string };
-    expect(config.functionsUrl).toBe(stack!.functionsUrl);
+    for (const secret of Object.values(dash.stack.secrets)) expect(html).not.toContain(secret);
+    const config = (await (await fetch(`${dash.stack.vercelUrl}/api/dashboard-config`)).json()) as { functionsUrl: string };
+    expect(config.functionsUrl).toBe(dash.stack.functionsUrl);
   });
 
   it('refuses a wrong admin token', async () => {
-    const page = await newPage();
-    await signIn(page, 'not-the-admin-token');
+    const page = await signedInWith('not-the-admin-token');
     await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
     expect(await page.getByTestId('trigger-button').isVisible()).toBe(false);
     await page.context().close();
   });
 
   it('shows the status, counts down, runs a tick on demand and rate-limits a second one', async () => {
-    const page = await newPage();
-    await signIn(page, stack!.secrets.adminToken);
+    const page = await signedInWith(dash.stack.secrets.adminToken);
 
     // Signed in: no run yet.
     await page.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
@@ -94,7 +59,7 @@ describe('admin dashboard', () => {
     expect(await page.getByTestId('no-runs').isVisible()).toBe(true);
     expect(await page.getByTestId('campaign-row').count()).toBe(1);
     // The token lives in sessionStorage only, never in the URL.
-    expect(page.url()).not.toContain(stack!.secrets.adminToken);
+    expect(page.url()).not.toContain(dash.stack.secrets.adminToken);
 
     // The countdown ticks every second.
     const countdown = page.getByTestId('countdown');
@@ -130,9 +95,8 @@ describe('admin dashboard', () => {
   });
 
   it('gives an operator a named token (shown once), which signs in; revoking it signs that operator out', async () => {
-    const admin = await newPage();
-    admin.on('dialog', (d) => void d.accept());
-    await signIn(admin, stack!.secrets.adminToken);
+    const admin = await dash.freshPage({ onDialog: (d) => void d.accept() });
+    await dash.signIn(admin);
     await admin.getByTestId('token-form').waitFor({ state: 'visible', timeout: 15_000 });
     await admin.getByTestId('token-name').fill('dana');
     await admin.getByTestId('token-days').fill('7');
@@ -145,8 +109,7 @@ describe('admin dashboard', () => {
     await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/dana\s*valid/);
 
     // Dana signs in with her own token, in her own browser.
-    const dana = await newPage();
-    await signIn(dana, token);
+    const dana = await signedInWith(token);
     await dana.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
 
     // Revoked from the admin's dashboard: Dana's next refresh signs her out.
@@ -167,8 +130,7 @@ describe('admin dashboard', () => {
   });
 
   it('signs out when the token stops working', async () => {
-    const page = await newPage();
-    await page.goto(stack!.dashboardUrl);
+    const page = await dash.freshPage();
     await page.evaluate(() => sessionStorage.setItem('campaign-scheduler.admin-token', 'a-revoked-admin-token'));
     await page.reload();
     await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);

@@ -8,25 +8,21 @@
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
-import { type Stack, startStack } from '../../scripts/stack/stack.ts';
-import { resetData, testDbUrl, withClient } from '../support/db.ts';
-import { launchChromium } from './browser.ts';
+import { withClient } from '../support/db.ts';
+import { useDashboardStack } from './dashboard-stack.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'why-not-now.png');
 const ALL_DAY = `window_start => '00:00', window_end => '24:00', window_days => '{1,2,3,4,5,6,7}'`;
 
-let stack: Stack | undefined;
-let browser: Browser | undefined;
-const serviceLog: string[] = [];
 /** contact_wait_reasons as the database sees it, to compare the page with. */
 let expected: Array<{ campaign_name: string; reason: string; contacts: string; opens_at: Date | null }> = [];
 
-beforeAll(async () => {
-  await withClient(async (c) => {
-    await resetData(c); // also empties calling_hours_rules: the rules below are the only ones
+// The data is reset first, which also empties calling_hours_rules: the rules below are the only ones.
+const dash = useDashboardStack({
+  seed: async (c) => {
     const one = async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows[0];
     const campaign = async (name: string, extra = ALL_DAY, zone = 'UTC') =>
       (await one(`select tests.create_campaign(name => $1, time_zone => $2, ${extra})::text as id`, [name, zone])).id as string;
@@ -88,36 +84,12 @@ beforeAll(async () => {
     expected = (await c.query(
       `select campaign_name, reason, contacts::text, opens_at from public.contact_wait_reasons order by campaign_id, reason`,
     )).rows;
-  });
-  stack = await startStack({
-    databaseUrl: testDbUrl(),
-    migrate: false,
-    log: () => {},
-    onServiceLog: (service, line) => {
-      serviceLog.push(`[${service}] ${line}`);
-      if (serviceLog.length > 200) serviceLog.shift();
-    },
-  });
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  await withClient(resetData);
-});
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`${serviceLog.join('\n')}\n`);
+  },
 });
 
 async function signedIn(): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 1400 }, colorScheme: 'light', locale: 'en-US' });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => serviceLog.push(`[page] ${err.message}`));
-  await page.goto(stack!.dashboardUrl);
-  await page.getByTestId('token-input').fill(stack!.secrets.adminToken);
-  await page.getByTestId('login-submit').click();
+  const page = await dash.freshPage({ viewport: { width: 1280, height: 1400 } });
+  await dash.signIn(page);
   await page.getByTestId('wait-row').first().waitFor();
   return page;
 }
