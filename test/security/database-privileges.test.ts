@@ -40,6 +40,7 @@ const SAMPLE: Record<string, string> = {
   'boolean[]': `'{true}'::boolean[]`,
   'text[]': `'{x}'::text[]`,
   'timestamp with time zone[]': `array[now()]`,
+  'timestamp without time zone[]': `array[localtimestamp]`,
   bytea: `'\\x00'::bytea`,
   operator_tokens: 'null::public.operator_tokens',
   do_not_call_numbers: 'null::public.do_not_call_numbers',
