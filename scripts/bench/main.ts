@@ -303,12 +303,11 @@ function dispatchTargets(rows: DispatchRow[], who: 'ours' | 'proposed'): Target[
   for (const r of rows.filter((x) => x.latencyMs > 0 && Number.isFinite(rate(x)))) {
     const bound = r.concurrency / (r.latencyMs / 1000);
     out.push({
-      target:
-        `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound, within 1.25x of the bare HTTP loop${tag}`,
-      measured: `${fmtRatio(slower(r))} (${fmtInt(rate(r))} vs ${fmtInt(r.bareCallsPerSecond.median)} calls/s; ${
-        pct(rate(r) / bound)
-      } vs ${pct(r.bareCallsPerSecond.median / bound)} of c / latency = ${fmtInt(bound)})`,
-      met: slower(r) <= 1.25,
+      target: `${r.latencyMs} ms latency, concurrency ${r.concurrency}: concurrency-bound, at least 90% of c / latency${tag}`,
+      measured: `${pct(rate(r) / bound)} (${fmtInt(rate(r))} of ${fmtInt(bound)} calls/s; the bare HTTP loop ${
+        pct(r.bareCallsPerSecond.median / bound)
+      }, ${fmtRatio(slower(r))} ours)`,
+      met: rate(r) / bound >= 0.9,
     });
   }
   return out;
@@ -420,6 +419,7 @@ function dispatchTable(rows: DispatchRow[]): string {
     'bare/ours',
     ...(proposed ? ['bare/proposed'] : []),
     'bound (c / latency)',
+    'ours put back (median)',
   ];
   const rate = (s: { median: number; min: number; max: number } | undefined) =>
     s ? `${fmtInt(s.median)} (${fmtInt(s.min)}..${fmtInt(s.max)})` : '-';
@@ -433,6 +433,7 @@ function dispatchTable(rows: DispatchRow[]): string {
     fmtRatio(r.bareOverOurs),
     ...(proposed ? [fmtRatio(r.bareOverProposed ?? Number.NaN)] : []),
     r.latencyMs > 0 ? fmtInt(r.concurrency / (r.latencyMs / 1000)) : '-',
+    r.oursRequeued ? fmtInt(r.oursRequeued.median) : '-',
   ]);
   return renderTable(header, body);
 }

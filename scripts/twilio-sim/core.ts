@@ -62,6 +62,8 @@ export const SimFaultsSchema = z
     hangRate: rate.optional(),
     /** Every request (also GETs and bad credentials) gets 503; nothing is created. */
     outage: z.boolean().optional(),
+    /** Probability that a lookup (GET of a call or of the calls list) is answered 500. */
+    lookupFailRate: rate.optional(),
     /** Retry-After of injected 429s, in seconds (default 1); 0 leaves the header out. */
     retryAfterSeconds: z.number().min(0).max(3600).optional(),
     /** Retry-After of injected 503s, in seconds (default: none). */

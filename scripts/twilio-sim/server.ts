@@ -149,9 +149,10 @@ export interface SimStats {
   /** Error answers by Twilio code (validation, credentials, number rules and injected faults). */
   rejected: Record<string, number>;
   /** Injected faults by kind. */
-  injected: Record<'outage' | '429' | '500' | '503' | 'hang', number>;
+  injected: Record<'outage' | '429' | '500' | '503' | 'hang' | 'lookup500', number>;
   /** Requests left hanging. */
   hanging: number;
+  /** GET requests (a call, or the calls list), whatever their answer. */
   fetchRequests: number;
   /** Status callbacks sent (each duplicate counts), delivered (2xx), failed, dropped, duplicated. */
   callbacksSent: number;
@@ -201,7 +202,7 @@ function freshStats(): SimStats {
     requestsPerNumber: {},
     createdPerNumber: {},
     rejected: {},
-    injected: { outage: 0, '429': 0, '500': 0, '503': 0, hang: 0 },
+    injected: { outage: 0, '429': 0, '500': 0, '503': 0, hang: 0, lookup500: 0 },
     hanging: 0,
     fetchRequests: 0,
     callbacksSent: 0,
@@ -747,6 +748,38 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         return twilioError(res, { status: 404, code: 20404, message: `The requested resource ${url.pathname} was not found` });
       }
       if (isCreate) return handleCreate(req, res, body, m[1]!);
+      if (req.method === 'GET' && (faults.lookupFailRate ?? 0) > 0 && rng() < faults.lookupFailRate!) {
+        stats.fetchRequests++;
+        stats.injected.lookup500++;
+        return answer(() => twilioError(res, { status: 500, code: 20500, message: 'Internal Server Error' }));
+      }
+      if (!m[2] && req.method === 'GET') {
+        // The calls list, newest first, filtered by To / From as Twilio's list is.
+        stats.fetchRequests++;
+        const to = url.searchParams.get('To');
+        const from = url.searchParams.get('From');
+        const pageSize = Math.max(1, Math.min(1000, Number(url.searchParams.get('PageSize') ?? 50) || 50));
+        const listed = [...states.values()]
+          .map((st) => st.call)
+          .filter((c) => c.accountSid === m[1] && (!to || c.to === to) && (!from || c.from === from))
+          .sort((a, b) => b.createdAt - a.createdAt)
+          .slice(0, pageSize)
+          .map(resource);
+        const uri = `${url.pathname}${url.search}`;
+        return answer(() =>
+          json(res, 200, {
+            calls: listed,
+            page: 0,
+            page_size: pageSize,
+            start: 0,
+            end: Math.max(0, listed.length - 1),
+            uri,
+            first_page_uri: uri,
+            next_page_uri: null,
+            previous_page_uri: null,
+          })
+        );
+      }
       if (m[2] && req.method === 'GET') {
         stats.fetchRequests++;
         const state = states.get(m[2]);

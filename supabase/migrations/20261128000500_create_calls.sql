@@ -27,6 +27,8 @@ create table public.calls (
   answered_by text,
   error text,
   error_code text,
+  -- When a tick last asked the provider about this call (settle_call_from_provider()).
+  provider_checked_at timestamptz,
   updated_at timestamptz not null default now(),
   constraint calls_attempt_is_positive check (attempt > 0),
   constraint calls_answered_by_is_short check (length(answered_by) <= 64),

@@ -33,6 +33,10 @@ create table public.scheduler_settings (
   -- send a call more than rate_margin_ms / 2 after its slot gives the slot up, so no one-second
   -- window as the provider sees it ever holds more than calls_per_second requests.
   rate_margin_ms integer not null default 30,
+  -- A call in dialing or unknown for this long (a lost create-call answer, a lost final callback, a
+  -- crashed function) is looked up at the provider by each tick, at most this often per call, and
+  -- settled from what the provider says, well before the reaper's stuck_call_timeout.
+  provider_check_after interval not null default '2 minutes',
   updated_at timestamptz not null default now(),
   constraint scheduler_settings_single_row check (id),
   constraint scheduler_settings_global_cap_is_positive check (global_max_concurrent_calls between 1 and 1000000),
@@ -53,11 +57,12 @@ create table public.scheduler_settings (
   constraint scheduler_settings_calls_per_number_is_sane check (max_calls_per_number_per_day between 1 and 100),
   constraint scheduler_settings_background_dispatch_is_sane check (background_dispatch_ms between 0 and 400000),
   constraint scheduler_settings_refill_interval_is_sane check (refill_interval_ms between 100 and 60000),
-  constraint scheduler_settings_rate_margin_is_sane check (rate_margin_ms between 0 and 500)
+  constraint scheduler_settings_rate_margin_is_sane check (rate_margin_ms between 0 and 500),
+  constraint scheduler_settings_provider_check_is_sane check (provider_check_after between interval '1 second' and interval '1 day')
 );
 
 comment on table public.scheduler_settings is
-  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted). background_dispatch_ms: how long after a tick started its dispatcher goes on after the answer (0: only inside the tick); refill_interval_ms: how often a background dispatcher with an empty queue reserves again; rate_margin_ms: slack kept in every one-second window of the provider rate.';
+  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted). background_dispatch_ms: how long after a tick started its dispatcher goes on after the answer (0: only inside the tick); refill_interval_ms: how often a background dispatcher with an empty queue reserves again; rate_margin_ms: slack kept in every one-second window of the provider rate; provider_check_after: how long a call may stay dialing or unknown before a tick asks the provider about it (and how often it asks again).';
 
 insert into public.scheduler_settings default values;
 

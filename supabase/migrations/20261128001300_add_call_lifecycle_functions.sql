@@ -96,14 +96,22 @@ $$;
 --
 -- The provider's rate: each claimed call gets a send slot (send_at) from its provider account's
 -- bucket (provider_accounts.next_send_at, a GCRA): slots are (1000 + rate_margin_ms) /
--- calls_per_second ms apart, shared by every dispatcher, none earlier than p_lead_ms after p_now
--- (the part of the claim's round trip that the lateness a send may have, rate_margin_ms / 2, does
--- not cover: the claim's answer must reach the dispatcher before its first slot is missed), and only calls whose slot
--- falls within p_horizon_ms after that, or within one of its account's slots when that is longer (so
--- a claim made just after a slow account's send still gets its next slot), are claimed (the others
--- stay queued for the next claim). The caller sends
--- no call before its slot, and gives up (requeue) a slot it missed by more than rate_margin_ms / 2,
--- so no one-second window holds more than calls_per_second requests.
+-- calls_per_second ms apart, shared by every dispatcher, none earlier than p_now; only calls whose
+-- slot falls within p_horizon_ms after p_now, or within one of its account's slots when that is
+-- longer (so a claim made just after a slow account's send still gets its next slot), are claimed
+-- (the others stay queued for the next claim). The caller sends no call before its slot, and gives up
+-- (requeue) a slot it missed by more than rate_margin_ms / 2, so no one-second window holds more than
+-- calls_per_second requests.
+--
+-- The shift (p_shift_ms): the claim's answer reaches the dispatcher a round trip after p_now, and
+-- sending takes time, so each account's slots in this claim may be sent later than their send_at by
+-- a shift of at most p_shift_ms that never decreases along the claim (slot i + shift i, shift i <=
+-- shift i + 1): the shifted slots stay a slot apart. The bucket keeps the shift for them (next_send_at
+-- moves past the last slot by the slot interval plus p_shift_ms), and returns it as bucket_until.
+-- The give-back (p_give_back, [{"account", "until", "ms"}]): the dispatcher's next claim hands back
+-- the part of the shift it did not use, ms from an account's bucket whose next_send_at is still the
+-- until its previous claim was given (no claim took slots after it), so the next slot is a slot
+-- after the last shifted slot it used. A bucket another claim moved on is left alone.
 --
 -- Claimed calls move to dialing and their contact's attempts go up by one. Returns every call it
 -- looked at: claimed ones with release_reason null and their send_at, released ones with the reason.
@@ -113,7 +121,8 @@ create function public.claim_queued_calls(
   p_now timestamptz default now(),
   p_lease_token bigint default null,
   p_horizon_ms integer default 1000,
-  p_lead_ms integer default 0
+  p_shift_ms integer default 0,
+  p_give_back jsonb default null
 )
 returns table (
   call_id bigint,
@@ -128,7 +137,8 @@ returns table (
   provider_account text,
   send_at timestamptz,
   contact_name text,
-  account_sid text
+  account_sid text,
+  bucket_until timestamptz
 )
 language plpgsql
 set search_path = ''
@@ -147,8 +157,12 @@ begin
   if p_horizon_ms is null or p_horizon_ms < 0 or p_horizon_ms > 600000 then
     raise exception 'p_horizon_ms must be between 0 and 600000, got %', p_horizon_ms using errcode = 'invalid_parameter_value';
   end if;
-  if p_lead_ms is null or p_lead_ms < 0 or p_lead_ms > 10000 then
-    raise exception 'p_lead_ms must be between 0 and 10000, got %', p_lead_ms using errcode = 'invalid_parameter_value';
+  if p_shift_ms is null or p_shift_ms < 0 or p_shift_ms > 10000 then
+    raise exception 'p_shift_ms must be between 0 and 10000, got %', p_shift_ms using errcode = 'invalid_parameter_value';
+  end if;
+  if p_give_back is not null and pg_catalog.jsonb_typeof(p_give_back) <> 'array' then
+    raise exception 'p_give_back must be a JSON array of {"account", "until", "ms"}, got %', p_give_back
+      using errcode = 'invalid_parameter_value';
   end if;
   -- Fencing: a dispatcher that passes its 'dispatch' lease token claims nothing once the lease is
   -- no longer its own (expired, released, taken over) at p_now.
@@ -161,6 +175,15 @@ begin
   -- The rate buckets: every dispatcher's claim serialises here, on the account rows, in id order
   -- (a short wait: one statement), so two claims never hand out the same slot.
   perform 1 from public.provider_accounts a order by a.id for update;
+  -- The shift the caller's previous claim did not use, back to each bucket nobody drew on since.
+  if p_give_back is not null then
+    update public.provider_accounts a
+       set next_send_at = a.next_send_at - g.ms * interval '1 millisecond'
+      from pg_catalog.jsonb_to_recordset(p_give_back) as g (account text, until timestamptz, ms numeric)
+     where a.id = g.account
+       and a.next_send_at = g.until
+       and g.ms > 0 and g.ms <= 10000;
+  end if;
 
   return query
   with candidates as (
@@ -223,7 +246,7 @@ begin
   slotted as (
     -- The n-th call of an account in this claim goes n - 1 intervals after the bucket's next slot.
     select k.id, k.contact_id, k.provider_account, b.interval_ms,
-           greatest(b.next_send_at, p_now + p_lead_ms * interval '1 millisecond')
+           greatest(b.next_send_at, p_now)
              + (row_number() over (partition by k.provider_account order by k.dispatch_after, k.id) - 1)
                * b.interval_ms * interval '1 millisecond' as send_at
       from checked k
@@ -235,14 +258,19 @@ begin
   ),
   due as (
     select s.* from slotted s
-     where s.send_at <= p_now + (p_lead_ms + greatest(p_horizon_ms, s.interval_ms)) * interval '1 millisecond'
+     where s.send_at <= p_now + greatest(p_horizon_ms, s.interval_ms) * interval '1 millisecond'
+  ),
+  ends as (
+    -- Each account's bucket after this claim: a slot after its last slot, plus the shift.
+    select d.provider_account,
+           max(d.send_at) + (max(d.interval_ms) + p_shift_ms) * interval '1 millisecond' as bucket_until
+      from due d group by d.provider_account
   ),
   buckets as (
     update public.provider_accounts a
-       set next_send_at = d.last_slot + d.interval_ms * interval '1 millisecond', updated_at = p_now
-      from (select d.provider_account, max(d.send_at) as last_slot, max(d.interval_ms) as interval_ms
-              from due d group by d.provider_account) d
-     where a.id = d.provider_account
+       set next_send_at = e.bucket_until, updated_at = p_now
+      from ends e
+     where a.id = e.provider_account
   ),
   claimed as (
     update public.calls cl
@@ -282,16 +310,18 @@ begin
     returning ct.id
   )
   select k.id, k.campaign_id, k.contact_id, k.attempt, k.to_phone, k.caller_id, k.provider,
-         k.provider_settings, k.release_reason, k.provider_account, d.send_at, k.contact_name, k.account_sid
+         k.provider_settings, k.release_reason, k.provider_account, d.send_at, k.contact_name, k.account_sid,
+         e.bucket_until
     from checked k
     left join due d on d.id = k.id
+    left join ends e on e.provider_account = d.provider_account
    where k.release_reason is not null or d.id is not null
    order by d.send_at nulls first, k.id;
 end;
 $$;
 
-comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones()); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than p_lead_ms + greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_lead_ms after p_now. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) is
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones()); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_now. Each account''s slots may be sent up to p_shift_ms late, by a shift that never decreases along the claim; the bucket keeps that time (bucket_until: the account''s next_send_at after the claim), and p_give_back ([{"account", "until", "ms"}]) returns the unused part from a bucket still at until. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case
@@ -628,14 +658,14 @@ comment on function public.release_stale_queued_calls(timestamptz) is
 revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
 revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
-revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) from public, anon, authenticated;
+revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
 grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
-grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer) to service_role;
+grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;
 grant execute on function public.release_stale_queued_calls(timestamptz) to service_role;

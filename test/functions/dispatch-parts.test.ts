@@ -10,10 +10,11 @@ import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
   CLAIM_GATHER_MS,
-  ClaimLead,
   type ClaimLoopOptions,
-  MAX_CLAIM_LEAD_MS,
+  ClaimShift,
+  MAX_CLAIM_SHIFT_MS,
   runClaimLoop,
+  SEND_ALLOWANCE_MS,
 } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
 
@@ -31,6 +32,7 @@ const call = (id: number, release: string | null = null): ClaimedCall => ({
   send_at: null,
   contact_name: null,
   account_sid: null,
+  bucket_until: null,
 });
 
 /** A manual clock: sleep() moves it forward at once. */
@@ -385,21 +387,65 @@ describe('runClaimLoop', () => {
     expect(l.get().unclaimed).toEqual([{ ids: ['2', '3', '4'], reason: 'not sent: circuit breaker opened' }]);
   });
 
-  it('sends each call at its slot, and gives up a slot missed by more than the allowed lateness', async () => {
+  it("sends each call at its slot, lets a late one shift the later slots within the claim's shift, and gives up a slot missed by more", async () => {
     const t0 = 1_000_000; // the fake clock's start
     const at = (id: number, ms: number) => ({ ...call(id), send_at: new Date(t0 + ms) });
-    const queue = [at(1, 0), at(2, 500), at(3, 1000)];
+    // One claim of five slots 100 ms apart; the claim asks for the most shift (nothing known yet).
+    const queue = [at(1, 0), at(2, 100), at(3, 200), at(4, 300), at(5, 400)];
     const sentAt: Array<[string, number]> = [];
     const l2 = loop(queue, {
+      concurrency: 5,
       send: async (x) => {
         sentAt.push([x.call_id, l2.c.now() - t0]);
-        // The second request's answer takes 520 ms: call 3 goes out 20 ms after its slot.
-        if (x.call_id === '2') l2.c.advance(520);
+        // Sending call 2 takes 160 ms: call 3 is 60 ms late, within the shift, and it shifts calls 4
+        // and 5 by as much. Sending call 4 takes 160 ms: call 5 is then 120 ms behind its slot, past
+        // the claim's shift (100 ms) by more than the 15 ms a send may be late.
+        if (x.call_id === '2') l2.c.advance(160);
+        if (x.call_id === '4') l2.c.advance(160);
       },
     });
     await l2.run();
-    expect(sentAt).toEqual([['1', 0], ['2', 500]]);
-    expect(l2.get().unclaimed).toEqual([{ ids: ['3'], reason: 'not sent: its rate slot was missed' }]);
+    expect(sentAt).toEqual([['1', 0], ['2', 100], ['3', 260], ['4', 360]]);
+    expect(l2.get().unclaimed).toEqual([{ ids: ['5'], reason: 'not sent: its rate slot was missed' }]);
+  });
+
+  it('hands the shift a claim did not use back with the next claim, for each account', async () => {
+    const t0 = 1_000_000;
+    const slot = (id: number, account: string, ms: number, until: string) => ({
+      ...call(id),
+      provider_account: account,
+      send_at: new Date(t0 + ms),
+      bucket_until: until,
+    });
+    const claims: Array<{ shiftMs: number; giveBack: unknown }> = [];
+    const batches = [
+      [slot(1, 'a', 0, 'A1'), slot(2, 'b', 0, 'B1'), slot(3, 'a', 10, 'A1')],
+      [slot(4, 'a', 200, 'A2')],
+    ];
+    const l = loop([], {
+      concurrency: 10,
+      permits: ['closed', 'closed'],
+      claim: async (_want, _t, _horizon, shiftMs, giveBack) => {
+        claims.push({ shiftMs, giveBack });
+        const batch = batches.shift() ?? [];
+        if (claims.length === 1) l.c.advance(30); // the first answer comes 30 ms after the claim
+        return batch;
+      },
+    });
+    await l.run();
+    expect(l.get().sent).toEqual(['1', '2', '3', '4']);
+    // The first claim: the most shift. The answer came 30 ms after it and each send takes 10 ms (the
+    // fake's), so call 1 went out at 30 ms, call 2 (b) at 40 ms, call 3 (a, slot 10) at 50 ms: each
+    // account used 40 ms of the shift, and the second claim hands the rest back.
+    expect(claims[0]).toEqual({ shiftMs: MAX_CLAIM_SHIFT_MS, giveBack: [] });
+    expect(claims[1]!.giveBack).toEqual([
+      { account: 'a', until: 'A1', ms: MAX_CLAIM_SHIFT_MS - 40 },
+      { account: 'b', until: 'B1', ms: MAX_CLAIM_SHIFT_MS - 40 },
+    ]);
+    // Its own shift follows the round trip seen (30 ms: 1.5x + 5 ms, plus the sending allowance).
+    expect(claims[1]!.shiftMs).toBe(50 + SEND_ALLOWANCE_MS);
+    // Call 4's slot was in the future: waited for, no shift used, all of it handed back.
+    expect(claims[2]!.giveBack).toEqual([{ account: 'a', until: 'A2', ms: 50 + SEND_ALLOWANCE_MS }]);
   });
 
   it('waits and claims again while due calls are held back by the rate bucket', async () => {
@@ -441,39 +487,18 @@ describe('runClaimLoop', () => {
     expect(l.get().drained).toBe(1);
   });
 
-  it('leads each claim by what its expected round trip (1.5x the slowest of the last 8 + 5 ms) leaves past the lateness tolerance', async () => {
-    const lead = new ClaimLead(15);
-    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS); // the first claim: nothing known yet
-    lead.observe(2);
-    expect(lead.ms).toBe(0); // 8 ms expected, inside the 15 ms a send may be late: the slot is the claim's instant
-    lead.observe(40);
-    expect(lead.ms).toBe(65 - 15);
-    lead.observe(500);
-    expect(lead.ms).toBe(MAX_CLAIM_LEAD_MS);
+  it('asks each claim for a shift of its expected round trip (1.5x the slowest of the last 8 + 5 ms) plus the sending allowance', () => {
+    const shift = new ClaimShift();
+    expect(shift.ms).toBe(MAX_CLAIM_SHIFT_MS); // the first claim: nothing known yet
+    shift.observe(2);
+    expect(shift.ms).toBe(8 + SEND_ALLOWANCE_MS);
+    shift.observe(40);
+    expect(shift.ms).toBe(Math.min(MAX_CLAIM_SHIFT_MS, 65 + SEND_ALLOWANCE_MS));
+    shift.observe(500);
+    expect(shift.ms).toBe(MAX_CLAIM_SHIFT_MS);
     // The slow ones are forgotten after eight faster claims.
-    for (let i = 0; i < 8; i++) lead.observe(10);
-    expect(lead.ms).toBe(20 - 15);
-    // Without a tolerance (rate_margin_ms 0) the whole expected round trip leads.
-    const strict = new ClaimLead(0);
-    strict.observe(10);
-    expect(strict.ms).toBe(20);
-
-    // In the loop: every claim is told the lead (and its horizon leaves room for it before the deadline).
-    const leads: number[] = [];
-    const queue = Array.from({ length: 3 }, (_, i) => call(i + 1));
-    const l = loop(queue, {
-      batchSize: 1,
-      concurrency: 1,
-      maxLatenessMs: 15,
-      claim: async (want, _t, _horizon, leadMs) => {
-        leads.push(leadMs);
-        l.c.advance(30); // each claim takes 30 ms
-        return queue.splice(0, want);
-      },
-    });
-    await l.run();
-    expect(l.get().sent).toEqual(['1', '2', '3']);
-    expect(leads).toEqual([MAX_CLAIM_LEAD_MS, 50 - 15, 50 - 15, 50 - 15]);
+    for (let i = 0; i < 8; i++) shift.observe(10);
+    expect(shift.ms).toBe(20 + SEND_ALLOWANCE_MS);
   });
 
   it('claims a free place within CLAIM_GATHER_MS when answers come slowly, and gathers a quarter of the concurrency when they come fast', async () => {

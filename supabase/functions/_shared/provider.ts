@@ -80,7 +80,32 @@ export interface StatusUpdate {
   sequenceNumber?: number;
 }
 
+/** A call in doubt (dialing or unknown for a while), to look up at the provider. */
+export interface LookupCallRequest {
+  /** The provider's call id when we hold one: looked up by it. */
+  providerCallId: string | null;
+  /** Else the calls to this number from this caller id, created since `dialedAt` (less clock skew). */
+  to: string;
+  from: string;
+  dialedAt: Date;
+  accountSid?: string | null;
+  timeoutMs: number;
+}
+
+export type LookupCallOutcome =
+  /** The provider placed the call: its status (and duration, who answered) as a callback would say. */
+  | { kind: 'found'; providerCallId: string; status: CallStatus; durationSeconds?: number; answeredBy?: string }
+  /** The provider has no such call: by id, no record; by number, no call created since it was dialled. */
+  | { kind: 'absent' }
+  /** The lookup itself failed (timeout, 5xx, an answer we cannot read): nothing is concluded. */
+  | { kind: 'error'; reason: string };
+
 export interface TelephonyProvider {
   readonly name: string;
   createCall(req: CreateCallRequest): Promise<CreateCallOutcome>;
+  /**
+   * Asks the provider what became of a call in doubt (optional: an adapter without it leaves such
+   * calls to their callbacks and the reaper). Never throws for the provider's answer.
+   */
+  lookupCall?(req: LookupCallRequest): Promise<LookupCallOutcome>;
 }

@@ -219,30 +219,58 @@ export interface ClaimedCall {
   contact_name: string | null;
   /** The Twilio subaccount the call is created under (null: the main account). */
   account_sid: string | null;
+  /**
+   * The account's bucket after this claim (provider_accounts.next_send_at, as exact text; null for a
+   * released call): what a give-back names, so that it applies only while nobody claimed after it.
+   */
+  bucket_until: string | null;
+}
+
+/** The part of a claim's shift an account did not use, handed back by the next claim. */
+export interface ShiftGiveBack {
+  account: string;
+  /** The account's bucket_until from the claim that took the shift. */
+  until: string;
+  ms: number;
 }
 
 /**
  * Claims up to `limit` queued calls for this run (checked at `now`), each with a send slot from its
- * account's rate bucket, from `leadMs` after now to `horizonMs` after that. `leaseToken`: the dispatch lease's fencing token when
+ * account's rate bucket, from `now` to `horizonMs` after it; each account's slots may go out up to
+ * `shiftMs` late (a shift that never decreases along the claim), and `giveBack` returns the shift
+ * the previous claim did not use. `leaseToken`: the dispatch lease's fencing token when
  * the claim is guarded by it (claim_queued_calls raises SL001 once it is lost), or null.
  */
 export async function claimQueuedCalls(
   db: SqlClient,
-  claim: { limit: number; runId: string | null; now: Date; leaseToken: string | null; horizonMs: number; leadMs: number },
+  claim: {
+    limit: number;
+    runId: string | null;
+    now: Date;
+    leaseToken: string | null;
+    horizonMs: number;
+    shiftMs: number;
+    giveBack: ShiftGiveBack[];
+  },
 ): Promise<ClaimedCall[]> {
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason, provider_account, send_at, contact_name, account_sid
-       from public.claim_queued_calls($1, $2, $3, $4, $5, $6)`,
-    [claim.limit, claim.runId, claim.now, claim.leaseToken, Math.max(0, Math.round(claim.horizonMs)), Math.round(claim.leadMs)],
+            provider_settings, release_reason, provider_account, send_at, contact_name, account_sid,
+            bucket_until::text
+       from public.claim_queued_calls($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      claim.limit,
+      claim.runId,
+      claim.now,
+      claim.leaseToken,
+      Math.max(0, Math.round(claim.horizonMs)),
+      Math.max(0, Math.round(claim.shiftMs)),
+      claim.giveBack.length > 0 ? JSON.stringify(claim.giveBack) : null,
+    ],
   );
   return rows;
 }
 
-/**
- * True when a queued call is due at `now` whose account's breaker lets it be claimed (a claim that
- * found none claimable was held back by the rate bucket or by another claim's locks).
- */
 export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
   const { rows } = await db.query<{ due: boolean }>(
     `select exists (
@@ -296,6 +324,52 @@ export interface DispatchResultRow {
   /** What the answer says about the provider's health (record_provider_result), if anything. */
   breaker_success?: boolean;
   breaker_reason?: string | null;
+}
+
+/** A call in doubt that calls_to_check_at_provider() handed out (marked looked up). */
+export interface CallToCheck {
+  call_id: string;
+  provider: string;
+  provider_call_id: string | null;
+  to_phone: string;
+  caller_id: string;
+  account_sid: string | null;
+  dialed_at: Date;
+  status: string;
+}
+
+/** Up to `limit` calls in doubt to look up at the provider now (each marked, so no other tick asks too). */
+export async function callsToCheckAtProvider(db: SqlClient, now: Date, limit: number): Promise<CallToCheck[]> {
+  const { rows } = await db.query<CallToCheck>(
+    `select call_id::text, provider, provider_call_id, to_phone, caller_id, account_sid, dialed_at, status::text
+       from public.calls_to_check_at_provider($1, $2)`,
+    [now, limit],
+  );
+  return rows;
+}
+
+/** Applies what the provider said about a call in doubt (settle_call_from_provider); returns its verdict. */
+export async function settleCallFromProvider(
+  db: SqlClient,
+  provider: string,
+  callId: string,
+  found: { providerCallId: string; status: string; durationSeconds?: number; answeredBy?: string } | null,
+  now: Date,
+): Promise<string> {
+  const { rows } = await db.query<{ verdict: string }>(
+    `select public.settle_call_from_provider($1, $2, $3, $4, $5::public.call_status, $6, $7, $8) as verdict`,
+    [
+      callId,
+      provider,
+      found !== null,
+      found?.providerCallId ?? null,
+      found?.status ?? null,
+      found?.durationSeconds ?? null,
+      found?.answeredBy ?? null,
+      now,
+    ],
+  );
+  return rows[0]?.verdict ?? 'not_found';
 }
 
 /** Records many answers in one round trip; returns the breaker state after each, in order. */

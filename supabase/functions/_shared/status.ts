@@ -19,7 +19,7 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** One error of a run (scheduler_runs.errors, TickResult.errors). */
 export interface RunError {
-  stage: 'start' | 'reserve' | 'refill' | 'dispatch' | 'record' | 'breaker' | 'tick';
+  stage: 'start' | 'reserve' | 'refill' | 'dispatch' | 'record' | 'breaker' | 'tick' | 'provider_check';
   message: string;
   campaign_id?: string;
   call_id?: string;

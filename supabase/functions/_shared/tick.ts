@@ -2,7 +2,9 @@
 //
 //   1. record the run's start (committed at once: a crash leaves a 'running' row that
 //      housekeeping later marks failed); a second delivery of the same minute stops here
-//   2. jitter, counted inside the time budget
+//   2. jitter, counted inside the time budget; then the calls in doubt (dialing or unknown for
+//      provider_check_after) are looked up at the provider and settled from its answer
+//      (calls-in-doubt.ts)
 //   3. reserve_due_calls(): housekeeping + launch_due_calls() in one statement (reserve within caps)
 //   4. dispatch (dispatch/) inside the budget: claim queued calls (FOR UPDATE SKIP LOCKED) just in
 //      time, each with a send slot from its provider account's rate bucket in the database (shared
@@ -31,6 +33,7 @@ import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID, isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
 import { onShutdown } from './edge-runtime.ts';
+import { type InDoubtCounts, LOOKUP_TIMEOUT_MS, noCallsInDoubt, settleCallsInDoubt } from './calls-in-doubt.ts';
 import type { DispatchSettings } from './queries.ts';
 
 export type TickTrigger = RunTrigger;
@@ -49,6 +52,8 @@ export interface TickResult extends TickOutcome {
   handedOver: boolean;
   /** Set when the background dispatcher stopped early for another reason ('shutdown': the runtime's beforeunload). */
   stoppedBy: string | null;
+  /** The calls in doubt this tick looked up at the provider, and what became of them. */
+  inDoubt: InDoubtCounts;
 }
 
 export interface TickDeps {
@@ -101,6 +106,7 @@ class TickState {
     errorsTruncated: 0,
     handedOver: false,
     stoppedBy: null,
+    inDoubt: noCallsInDoubt(),
   };
 
   error(e: TickError): void {
@@ -183,6 +189,7 @@ export async function startTick(deps: TickDeps, opts: TickOptions): Promise<Star
     const jitter = Math.floor(random() * jitterCap);
     if (jitter > 0) await sleep(jitter);
 
+    await lookUpCallsInDoubt(deps, state, settings, now);
     await reserve(deps, state, runId, now(), true);
     await dispatch(deps, state, settings, { deadlineMs: startedMs + budgetMs, leaseToken: null, idle: null }, now, sleep);
     r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
@@ -297,6 +304,28 @@ async function dispatchInBackground(
   }
 }
 
+/** Settles the calls in doubt at the provider; a failure is recorded and the tick goes on. */
+async function lookUpCallsInDoubt(
+  deps: TickDeps,
+  state: TickState,
+  settings: DispatchSettings,
+  now: () => number,
+): Promise<void> {
+  const r = state.result;
+  try {
+    r.inDoubt = await settleCallsInDoubt(
+      deps,
+      now,
+      (callId, message) => state.error({ stage: 'provider_check', call_id: callId, message }),
+      Math.min(settings.providerRequestTimeoutMs, LOOKUP_TIMEOUT_MS),
+    );
+  } catch (err) {
+    const e = coerceError(err);
+    state.error({ stage: 'provider_check', message: e.message });
+    deps.log.error('provider_check_failed', { run_id: r.runId, error: e.message });
+  }
+}
+
 /**
  * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
  * dispatch goes on with the calls already queued. Returns the calls reserved.
@@ -373,6 +402,7 @@ async function writeRunEnd(deps: TickDeps, state: TickState): Promise<void> {
           continued_until: r.continuesUntil,
           handed_over: r.handedOver,
           stopped_by: r.stoppedBy,
+          in_doubt: r.inDoubt,
         },
       },
       errors,

@@ -22,7 +22,15 @@
 //   malformed campaign            permanent  caught before sending: no Url / Twiml / ApplicationSid,
 //                                            or more than one, or a bad machine_detection / timeout
 
-import type { CallStatus, CreateCallOutcome, CreateCallRequest, StatusUpdate, TelephonyProvider } from './provider.ts';
+import type {
+  CallStatus,
+  CreateCallOutcome,
+  CreateCallRequest,
+  LookupCallOutcome,
+  LookupCallRequest,
+  StatusUpdate,
+  TelephonyProvider,
+} from './provider.ts';
 import { coerceError } from './errors.ts';
 import { isE164 } from './phone.ts';
 
@@ -702,6 +710,72 @@ export class TwilioProvider implements TelephonyProvider {
     const status = res.type === 'opaqueredirect' ? 302 : res.status;
     return classifyCreateCallResponse(status, res.headers, text);
   }
+
+  /**
+   * What became of a call in doubt: GET Calls/{Sid}.json when we hold its SID; else the most recent
+   * calls to its number from its caller id (GET Calls.json?To=...&From=...), of which the one created
+   * closest to when it was dialled is ours (one number is never in two of our calls at once), and
+   * none created since then (less LOOKUP_CLOCK_SKEW_MS) means the provider never placed it.
+   */
+  async lookupCall(req: LookupCallRequest): Promise<LookupCallOutcome> {
+    const base = this.callsUrlOf(req.accountSid).replace(/\.json$/, '');
+    const url = req.providerCallId
+      ? `${base}/${encodeURIComponent(req.providerCallId)}.json`
+      : `${base}.json?${new URLSearchParams({ To: req.to, From: req.from, PageSize: String(LOOKUP_PAGE_SIZE) })}`;
+    const timeoutMs = Number.isFinite(req.timeoutMs) ? Math.max(1, Math.floor(req.timeoutMs)) : DEFAULT_REQUEST_TIMEOUT_MS;
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.#fetch(url, {
+        method: 'GET',
+        headers: { authorization: this.#authorization, accept: 'application/json' },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      return { kind: 'error', reason: `lookup at Twilio failed: ${coerceError(err).message}` };
+    }
+    if (res.status === 404 && req.providerCallId) return { kind: 'absent' };
+    if (res.status !== 200) return { kind: 'error', reason: `lookup at Twilio answered HTTP ${res.status}` };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { kind: 'error', reason: 'lookup at Twilio: the answer is not JSON' };
+    }
+    if (req.providerCallId) return foundCall(body) ?? { kind: 'error', reason: 'lookup at Twilio: not a call resource' };
+    const calls = (body as { calls?: unknown }).calls;
+    if (!Array.isArray(calls)) return { kind: 'error', reason: 'lookup at Twilio: no calls list in the answer' };
+    // Ours is the one created closest to when we dialled (within the clock skew either way, or any
+    // time after): an earlier attempt to the same number is at least a retry delay older.
+    const dialed = req.dialedAt.getTime();
+    const ours = calls
+      .map((c) => ({ c, created: parseDate(String((c as { date_created?: unknown }).date_created ?? '')) }))
+      .filter((x) => Number.isFinite(x.created) && x.created >= dialed - LOOKUP_CLOCK_SKEW_MS)
+      .sort((a, b) => Math.abs(a.created - dialed) - Math.abs(b.created - dialed));
+    if (ours.length === 0) return { kind: 'absent' };
+    return foundCall(ours[0]!.c) ?? { kind: 'error', reason: 'lookup at Twilio: a listed call cannot be read' };
+  }
+}
+
+/** Calls to one number listed per lookup: a number is called a few times a day at most. */
+const LOOKUP_PAGE_SIZE = 20;
+/** How much earlier than our dialed_at the provider's clock may date the call it created. */
+const LOOKUP_CLOCK_SKEW_MS = 60_000;
+
+/** A Twilio call resource as a 'found' lookup; null when it lacks a SID or a known status. */
+function foundCall(resource: unknown): LookupCallOutcome | null {
+  if (typeof resource !== 'object' || resource === null) return null;
+  const r = resource as Record<string, unknown>;
+  const sid = typeof r.sid === 'string' && r.sid ? r.sid : null;
+  const status = typeof r.status === 'string' ? mapTwilioCallStatus(r.status) : null;
+  if (!sid || !status) return null;
+  const out: LookupCallOutcome = { kind: 'found', providerCallId: sid, status };
+  const duration = typeof r.duration === 'string' ? nonNegativeInt(r.duration) : undefined;
+  if (duration !== undefined) out.durationSeconds = duration;
+  if (typeof r.answered_by === 'string' && r.answered_by.trim()) out.answeredBy = r.answered_by.trim();
+  return out;
 }
 
 function describeNetworkError(err: unknown, message: string): string {

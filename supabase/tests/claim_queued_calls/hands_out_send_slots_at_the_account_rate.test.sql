@@ -1,10 +1,11 @@
 -- claim_queued_calls() gives every claimed call a send slot from its provider account's rate bucket
 -- (provider_accounts.next_send_at): slots (1000 + rate_margin_ms) / calls_per_second ms apart, shared
 -- by every claim (every dispatcher), only within p_horizon_ms; a 429's hold_until holds the bucket back
--- for everyone; each account has its own bucket.
+-- for everyone; each account has its own bucket; a claim's shift is kept in the bucket, and the
+-- part its caller did not use comes back with the next claim.
 begin;
 \ir ../_helpers.psql
-select plan(13);
+select plan(19);
 
 update scheduler_settings set rate_margin_ms = 30, provider_calls_per_second = 2;
 update provider_accounts set calls_per_second = null where id = 'default';  -- 2/s from the settings
@@ -13,7 +14,7 @@ insert into provider_accounts (id, calls_per_second) values ('sub', 1);
 select tests.create_campaign(cap => 20) as a \gset
 select tests.create_campaign(cap => 20) as b \gset
 update campaigns set provider_account = 'sub' where id = :b;
-select count(*) from tests.add_contacts(:a, 10);
+select count(*) from tests.add_contacts(:a, 20);
 select count(*) from tests.add_contacts(:b, 10);
 select tests.launch(tests.wednesday_noon());
 
@@ -26,7 +27,7 @@ select results_eq(
   $$values ('default', 0), ('default', 515), ('default', 1030), ('default', 1545), ('sub', 0), ('sub', 1030)$$,
   'slots are (1000 + margin) / rate apart per account, and only within the horizon (1,600 ms)'
 );
-select is((select count(*)::integer from calls where status = 'queued'), 14, 'the calls beyond the horizon stay queued');
+select is((select count(*)::integer from calls where status = 'queued'), 24, 'the calls beyond the horizon stay queued');
 select is(
   (select next_send_at from provider_accounts where id = 'default'),
   tests.wednesday_noon() + interval '2060 milliseconds',
@@ -78,14 +79,6 @@ select ok(
   'the other account''s bucket goes on (a 503 holds no bucket)'
 );
 
--- p_lead_ms: no slot earlier than that after p_now; the call is claimed (dialed_at) at p_now.
-create temp table lead_claim on commit drop as
-  select * from claim_queued_calls(1, null, tests.wednesday_noon() + interval '1 minute', null, 1000, 100);
-select is((select min(send_at) from lead_claim), tests.wednesday_noon() + interval '1 minute 100 milliseconds',
-          'no slot earlier than p_lead_ms after p_now');
-select is((select c.dialed_at from calls c join lead_claim l on l.call_id = c.id),
-          tests.wednesday_noon() + interval '1 minute', 'dialed_at is the time of the claim (p_now)');
-
 -- An account slower than the horizon: a claim just after its send still gets its next slot (the
 -- horizon stretches to one of the account's slots, 1,030 ms for 'sub'), and no earlier than that.
 create temp table slow_first on commit drop as
@@ -100,8 +93,50 @@ select results_eq(
   'a claim 10 ms after a 1-per-second account''s send gets its next slot, 1,030 ms on, past the 500 ms horizon'
 );
 
+-- p_shift_ms: the slots start at the claim's instant; the bucket keeps the shift after the last slot
+-- and says so (bucket_until); the calls are claimed (dialed_at) at p_now. From here only 'default'
+-- calls are claimed (campaign b's are released, paused).
+update campaigns set status = 'PAUSED' where id = :b;
+create temp table shift_claim on commit drop as
+  select * from claim_queued_calls(20, null, tests.wednesday_noon() + interval '3 minutes', null, 0, 100)
+   where release_reason is null;
+select results_eq(
+  $$select (extract(epoch from send_at - tests.wednesday_noon() - interval '3 minutes') * 1000)::integer from shift_claim order by send_at$$,
+  $$values (0), (515)$$,
+  'with a shift, the first slot is still the claim''s instant'
+);
+select is((select distinct bucket_until from shift_claim),
+          (select next_send_at from provider_accounts where id = 'default'),
+          'bucket_until is the account''s bucket after the claim');
+select is((select distinct bucket_until from shift_claim),
+          tests.wednesday_noon() + interval '3 minutes 1130 milliseconds',
+          'the bucket keeps a slot (515 ms) plus the shift (100 ms) after the last slot');
+select is((select distinct c.dialed_at from calls c join shift_claim l on l.call_id = c.id),
+          tests.wednesday_noon() + interval '3 minutes', 'dialed_at is the time of the claim (p_now)');
+
+-- p_give_back: the next claim hands back the 80 ms of the shift its caller did not use; the next
+-- slot is then a slot after the last one plus the 20 ms used. A give-back naming a bucket that moved
+-- on since (another claim took slots after it) changes nothing.
+select is(
+  (select send_at from claim_queued_calls(1, null, tests.wednesday_noon() + interval '3 minutes 200 milliseconds', null, 1000, 0,
+                                          jsonb_build_array(jsonb_build_object(
+                                            'account', 'default', 'until', (select max(bucket_until) from shift_claim), 'ms', 80)))),
+  tests.wednesday_noon() + interval '3 minutes 1050 milliseconds',
+  'the unused shift went back to the bucket: the next slot is 515 ms after the last one plus the 20 ms used'
+);
+select is(
+  (select send_at from claim_queued_calls(1, null, tests.wednesday_noon() + interval '3 minutes 300 milliseconds', null, 2000, 0,
+                                          jsonb_build_array(jsonb_build_object(
+                                            'account', 'default', 'until', (select max(bucket_until) from shift_claim), 'ms', 80)))),
+  tests.wednesday_noon() + interval '3 minutes 1565 milliseconds',
+  'a give-back for a bucket another claim moved on is ignored: the slot follows that claim''s'
+);
+
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, -1)$$, '22023', null, 'a negative horizon is refused');
 select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 600001)$$, '22023', null, 'a horizon over 10 minutes is refused');
+select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 1000, -1)$$, '22023', null, 'a negative shift is refused');
+select throws_ok($$select * from claim_queued_calls(1, null, now(), null, 1000, 0, '{}')$$, '22023', null,
+                 'a give-back that is not an array is refused');
 
 select * from finish();
 rollback;

@@ -50,7 +50,7 @@ select cmp_ok(
 );
 select ok(
   has_function_privilege('service_role', 'public.launch_due_calls(timestamptz, integer, bigint)', 'EXECUTE')
-  and has_function_privilege('service_role', 'public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb)', 'EXECUTE')
   and has_function_privilege('service_role', 'public.apply_call_status(bigint, text, text, call_status, integer, text, timestamptz, text, text)', 'EXECUTE'),
   'service_role (the Edge Functions) can execute the scheduler''s entry points'
 );

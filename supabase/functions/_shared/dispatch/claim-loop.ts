@@ -6,7 +6,7 @@
 // (the breaker opened, a 429 holds the provider, the slot was missed, the deadline is near) go back
 // to the queue, not counted as an attempt. Every part is injected: the loop itself does no I/O.
 
-import type { ClaimedCall } from '../queries.ts';
+import type { ClaimedCall, ShiftGiveBack } from '../queries.ts';
 import type { BreakerGates } from './breaker-gate.ts';
 import type { RateHold } from './rate.ts';
 
@@ -15,41 +15,38 @@ export const RATE_RETRY_MS = 100;
 /** The longest a free place under the concurrency waits for others to be claimed with it. */
 export const CLAIM_GATHER_MS = 5;
 /**
- * No send slot is handed out earlier than a lead after the claim, so that the claim's answer
- * reaches the dispatcher before its first slot has passed by more than the lateness a send may
- * have (maxLatenessMs, rate_margin_ms / 2: a call sent later than that gives its slot up, since it
- * could share a one-second window with the next second's calls; see claim_queued_calls). The lead
- * is what the expected round trip leaves uncovered by that tolerance: one and a half times the
- * slowest of the last few claims, plus 5 ms, less the tolerance, between 0 and MAX_CLAIM_LEAD_MS.
- * It is paid whenever the bucket is idle: on every claim when the rate does not bind (a claim
- * cycle waits it out before it sends), and on every refill of a freed slot when the caps bind. So
- * on a fast path to the database (a claim within a few milliseconds) the first slot is the claim's
- * own instant and the calls go out as soon as the answer arrives.
+ * The shift each claim asks for: the claim's slots start at its own instant, and its answer reaches
+ * the dispatcher a round trip later, so an account's slots in a claim may go out late by a shift
+ * that never decreases along the claim (claim_queued_calls keeps that much of the bucket for them;
+ * shifted slots stay a slot apart). The shift covers the expected round trip (one and a half times
+ * the slowest of the last few claims, plus 5 ms) and SEND_ALLOWANCE_MS of sending, at most
+ * MAX_CLAIM_SHIFT_MS. The part a claim did not use is given back by the next claim (when nobody
+ * claimed slots of the account in between), so a lone dispatcher loses no bucket time to it, and
+ * its calls go out as soon as the claim answers, without a lead to wait out.
  */
-export const MAX_CLAIM_LEAD_MS = 100;
-const LEAD_WINDOW = 8;
+export const MAX_CLAIM_SHIFT_MS = 100;
+/** How far behind its slots the sending of a claim may fall, within the shift, before it costs a slot. */
+export const SEND_ALLOWANCE_MS = 20;
+const ROUND_TRIP_WINDOW = 8;
 
-/** The lead for the next claim, from the round trips of the recent ones (the first claim: the most). */
-export class ClaimLead {
+/** The shift for the next claim, from the round trips of the recent ones (the first claim: the most). */
+export class ClaimShift {
   private readonly recent: number[] = [];
-
-  /** toleranceMs: how late a call may still be sent after its slot (maxLatenessMs). */
-  constructor(private readonly toleranceMs = 0) {}
 
   /** The expected round trip of the next claim, with room to spare: 1.5x the slowest recent one + 5 ms. */
   get expectedRoundTripMs(): number {
-    if (this.recent.length === 0) return MAX_CLAIM_LEAD_MS;
+    if (this.recent.length === 0) return MAX_CLAIM_SHIFT_MS;
     return Math.ceil(Math.max(...this.recent) * 1.5) + 5;
   }
 
   get ms(): number {
-    if (this.recent.length === 0) return MAX_CLAIM_LEAD_MS;
-    return Math.min(MAX_CLAIM_LEAD_MS, Math.max(0, Math.ceil(this.expectedRoundTripMs - this.toleranceMs)));
+    if (this.recent.length === 0) return MAX_CLAIM_SHIFT_MS;
+    return Math.min(MAX_CLAIM_SHIFT_MS, this.expectedRoundTripMs + SEND_ALLOWANCE_MS);
   }
 
   observe(roundTripMs: number): void {
     this.recent.push(Math.max(0, roundTripMs));
-    if (this.recent.length > LEAD_WINDOW) this.recent.shift();
+    if (this.recent.length > ROUND_TRIP_WINDOW) this.recent.shift();
   }
 }
 
@@ -69,10 +66,11 @@ export interface ClaimLoopOptions {
   hold: RateHold;
   gates: BreakerGates;
   /**
-   * Claims up to `want` calls as of time t with slots from t + leadMs to horizonMs after that;
-   * rows with a release_reason were released, not to be sent.
+   * Claims up to `want` calls as of time t with slots from t to horizonMs after it, each account's
+   * slots to be sent up to shiftMs late; giveBack returns the shift the previous claim did not use.
+   * Rows with a release_reason were released, not to be sent.
    */
-  claim(want: number, t: number, horizonMs: number, leadMs: number): Promise<ClaimedCall[]>;
+  claim(want: number, t: number, horizonMs: number, shiftMs: number, giveBack: ShiftGiveBack[]): Promise<ClaimedCall[]>;
   /** True when queued calls are due that the claim did not take (the rate bucket is ahead, or another claim holds them). */
   queuedDue(t: number): Promise<boolean>;
   /**
@@ -94,7 +92,9 @@ export interface ClaimLoopOptions {
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
   const { gates, hold } = o;
-  const lead = new ClaimLead(o.maxLatenessMs);
+  const shift = new ClaimShift();
+  /** The shift the last claim did not use, per account: handed back by the next claim. */
+  let giveBack: ShiftGiveBack[] = [];
   /** Since when a place under the concurrency has been free without a claim (null: none is). */
   let freeSince: number | null = null;
   const inflight = new Set<Promise<void>>();
@@ -140,9 +140,11 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         continue;
       }
       const want = Math.min(room, o.batchSize);
-      const leadMs = lead.ms;
-      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t - leadMs)), leadMs);
-      lead.observe(o.now() - t);
+      const shiftMs = shift.ms;
+      const handBack = giveBack;
+      giveBack = [];
+      const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t)), shiftMs, handBack);
+      shift.observe(o.now() - t);
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
       if (claimed.length === 0) {
@@ -155,34 +157,48 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         break;
       }
       const notSent: Array<{ call: ClaimedCall; reason: string }> = [];
+      /** Each account's shift so far in this claim (it never decreases along the claim). */
+      const shifted = new Map<string, number>();
       for (const call of claimed) {
+        const account = call.provider_account;
         const slot = call.send_at === null ? o.now() : new Date(call.send_at).getTime();
-        const admission = await gates.admit(call.provider_account);
+        const admission = await gates.admit(account);
         if (!admission.send) {
           notSent.push({ call, reason: admission.reason });
           continue;
         }
-        if (slot >= o.claimStopMs) {
+        const shiftSoFar = shifted.get(account) ?? 0;
+        if (slot + shiftSoFar >= o.claimStopMs) {
           notSent.push({ call, reason: 'not sent before the dispatch deadline' });
           continue;
         }
-        const wait = slot - o.now();
+        const wait = slot + shiftSoFar - o.now();
         if (wait >= 1) await o.sleep(wait);
         const at = o.now();
         if (hold.until > at) {
           notSent.push({ call, reason: 'not sent: the provider asked us to slow down' });
           continue;
         }
-        if (gates.opened(call.provider_account)) {
+        if (gates.opened(account)) {
           notSent.push({ call, reason: 'not sent: circuit breaker opened' });
           continue;
         }
-        if (at - slot > o.maxLatenessMs) {
-          // Sent this late, it could share a one-second window with the next second's calls.
+        // A late call moves this and the account's later slots in the claim by as much, within the shift.
+        const callShift = Math.min(shiftMs, Math.max(shiftSoFar, at - slot));
+        shifted.set(account, callShift);
+        if (at - (slot + callShift) > o.maxLatenessMs) {
+          // Sent this late, it could share a one-second window with the next slots' calls.
           notSent.push({ call, reason: 'not sent: its rate slot was missed' });
           continue;
         }
         track(o.send(call));
+      }
+      // The shift each account did not use goes back to its bucket with the next claim.
+      const untils = new Map<string, string>();
+      for (const call of claimed) if (call.bucket_until !== null) untils.set(call.provider_account, call.bucket_until);
+      for (const [account, until] of untils) {
+        const unused = shiftMs - (shifted.get(account) ?? 0);
+        if (unused > 0) giveBack.push({ account, until, ms: unused });
       }
       if (notSent.length > 0) {
         const byReason = new Map<string, ClaimedCall[]>();

@@ -230,14 +230,15 @@ export async function dispatch(
         sleep,
         hold,
         gates,
-        claim: (want, t, horizonMs, leadMs) =>
+        claim: (want, t, horizonMs, shiftMs, giveBack) =>
           claimQueuedCalls(deps.pool, {
             limit: want,
             runId: r.runId,
             now: new Date(t),
             leaseToken: phase.leaseToken,
             horizonMs,
-            leadMs,
+            shiftMs,
+            giveBack,
           }),
         queuedDue: (t) => queuedCallsDue(deps.pool, new Date(t)),
         idle: async (inFlight, waitForAnswer) => {
