@@ -3,7 +3,7 @@
 // panels that change something reload it after the change.
 
 import { api, apiProblem } from './api.js';
-import { $, el, fillTable } from './dom.js';
+import { $, el, fillTable, showNote } from './dom.js';
 import { fmtDateTime } from './format.js';
 
 /** @typedef {{ id: string, at: string, actor: string, action: string, subject: string | null }} AuditEntry */
@@ -13,8 +13,7 @@ export async function loadAudit() {
     const { entries } = /** @type {{ entries: AuditEntry[] }} */ (await api('GET', '/audit?limit=50'));
     fillTable('audit-table', entries, auditRow, 'no-audit');
   } catch (err) {
-    $('no-audit').hidden = false;
-    $('no-audit').textContent = `Cannot list the audit trail: ${apiProblem(err)}.`;
+    showNote('no-audit', `Cannot list the audit trail: ${apiProblem(err)}.`);
   }
 }
 

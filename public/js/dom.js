@@ -71,6 +71,12 @@ export function fillTable(tableId, items, row, emptyId) {
   if (emptyId) $(emptyId).hidden = items.length > 0;
 }
 
+/** A list's note shown with a message (why it could not be loaded). @param {string} id @param {string} text */
+export function showNote(id, text) {
+  $(id).hidden = false;
+  $(id).textContent = text;
+}
+
 /** A panel's result line, in a tone. @param {string} id @param {string} text @param {string} [tone] */
 export function showResult(id, text, tone = 'neutral') {
   const out = $(id);

@@ -4,7 +4,7 @@
 // One row per campaign and reason, with when the wait ends (in the zone that decides it).
 
 import { api, apiProblem } from './api.js';
-import { $, el, fillTable } from './dom.js';
+import { $, el, fillTable, showNote } from './dom.js';
 import { fmtInt, fmtInZone } from './format.js';
 import { state } from './state.js';
 
@@ -71,8 +71,7 @@ export async function loadWaitReasons() {
     const { reasons } = /** @type {WaitReasonsPayload} */ (await api('GET', '/wait-reasons'));
     renderWaitReasons(reasons);
   } catch (err) {
-    $('no-waiting').hidden = false;
-    $('no-waiting').textContent = `Cannot read why contacts wait: ${apiProblem(err)}.`;
+    showNote('no-waiting', `Cannot read why contacts wait: ${apiProblem(err)}.`);
   }
 }
 
