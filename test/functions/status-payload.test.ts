@@ -1,7 +1,7 @@
 // The dashboard's status payload, typed on both sides: scheduler-admin GET /status answers exactly
-// the shape of StatusPayload (supabase/functions/_shared/status.ts), which public/dashboard.js
-// imports through JSDoc. The column maps below are checked by tsc against the types (every field,
-// no extra one, and its kind); this test checks them against what the real views answer.
+// the shape of StatusPayload (supabase/functions/_shared/status.ts), which the dashboard's modules
+// (public/js/) import through JSDoc. The column maps below are checked by tsc against the types
+// (every field, no extra one, and its kind); this test checks them against what the real views answer.
 
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -13,14 +13,14 @@
 //   * no token, secret or token hash in any response, log line, run-log or audit row.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import pg from 'pg';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildOutputConfig, ensureVercelBuild, VERCEL_OUTPUT_DIR } from '../../scripts/stack/vercel-build.ts';
-import { startVercelLocal, type VercelLocal } from '../../scripts/stack/vercel-local.ts';
+import { REPO_ROOT, startVercelLocal, type VercelLocal } from '../../scripts/stack/vercel-local.ts';
 import { startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { generateOperatorToken } from '../../supabase/functions/_shared/operator-auth.ts';
 import { createOperatorToken } from '../../supabase/functions/_shared/queries.ts';
@@ -359,6 +359,13 @@ describe("the dashboard's headers", () => {
 
     const html = await readFile(path.join(VERCEL_OUTPUT_DIR, 'static', 'index.html'), 'utf8');
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i);
+    // One module entry point, same origin; its modules import one another by relative path only
+    // (script-src 'self' covers them), and every one is in the built output.
+    expect(html).toMatch(/<script type="module" src="\/js\/main\.js"><\/script>/);
+    for (const f of (await readdir(path.join(REPO_ROOT, 'public', 'js'))).filter((n) => n.endsWith('.js'))) {
+      const source = await readFile(path.join(VERCEL_OUTPUT_DIR, 'static', 'js', f), 'utf8');
+      for (const [, spec] of source.matchAll(/^import\b[^'"]*['"]([^'"]+)['"]/gm)) expect(spec, f).toMatch(/^\.\/[a-z-]+\.js$/);
+    }
     expect(html).not.toMatch(/<style\b/i);
     expect(html).not.toMatch(/\sstyle=/i);
     expect(html).not.toMatch(/\son[a-z]+=/i);
@@ -379,8 +386,15 @@ describe("the dashboard's headers", () => {
     for (const other of ['/no-such-page', '/api/dashboard-config']) {
       expect((await hit(`${vercel.url}${other}`)).headers.get('x-frame-options'), other).toBe('DENY');
     }
-    for (const asset of ['/dashboard.js', '/dashboard.css']) {
-      expect((await hit(`${vercel.url}${asset}`)).headers.get('x-content-type-options')).toBe('nosniff');
+    // The stylesheet and every module of the dashboard, with the content type a browser needs to
+    // run a module (it refuses one sent as anything else, nosniff or not).
+    const modules = (await readdir(path.join(REPO_ROOT, 'public', 'js'))).filter((f) => f.endsWith('.js'));
+    expect(modules).toContain('main.js');
+    for (const asset of ['/dashboard.css', ...modules.map((f) => `/js/${f}`)]) {
+      const res = await hit(`${vercel.url}${asset}`);
+      expect(res.status, asset).toBe(200);
+      expect(res.headers.get('x-content-type-options'), asset).toBe('nosniff');
+      expect(res.headers.get('content-type'), asset).toMatch(asset.endsWith('.js') ? /^text\/javascript\b/ : /^text\/css\b/);
     }
 
     // Another origin frames the dashboard.

@@ -1,6 +1,6 @@
 // Response shapes shared by more than one function, as they travel in JSON: the tick's answer
 // (scheduler-tick and scheduler-admin's manual trigger) and the dashboard's status payload
-// (scheduler-admin GET /status; public/dashboard.js imports these types through JSDoc).
+// (scheduler-admin GET /status; the dashboard's modules, public/js/, import these types through JSDoc).
 //
 // Words: a call is *reserved* when the reservation (launch_due_calls) inserts it, and *launched*
 // when the provider accepts it. The run log keeps the launched count in calls_launched.
