@@ -35,7 +35,7 @@
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
 //
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
-// gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name>) or ADMIN_TOKEN.
+// gateway), OPERATOR_TOKEN (a named token: npm run operator -- create <name> --role operator) or ADMIN_TOKEN.
 
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -194,7 +194,7 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     if (!command) throw new UsageError('no command');
     const { values, positionals } = parseArgs({ args: rest, options: FIELD_OPTIONS, allowPositionals: true, strict: true });
     const token = io.env.OPERATOR_TOKEN || io.env.ADMIN_TOKEN;
-    if (!token) throw new UsageError('set OPERATOR_TOKEN (npm run operator -- create <name>) or ADMIN_TOKEN');
+    if (!token) throw new UsageError('set OPERATOR_TOKEN (npm run operator -- create <name> --role operator) or ADMIN_TOKEN');
     const invoke: InvokeFunction = createFunctionsCaller({
       functionsUrl: io.env.SUPABASE_FUNCTIONS_URL || 'http://127.0.0.1:54321/functions/v1',
       secret: token,

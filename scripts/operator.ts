@@ -1,15 +1,26 @@
-// `npm run operator -- create <name> [--expires 30d] | list | revoke <name|id>`: named operator
-// credentials of the dashboard and the admin API, straight in the database (DATABASE_URL, else the
-// local database of `npm run db`). A new token is printed once; only its SHA-256 is stored. Every
-// create and revoke is recorded in operator_audit_log as done by cli:<user>.
+// `npm run operator -- create <name> [--role viewer|operator|admin] [--expires 30d] | list |
+// revoke <id> | revoke-by-creator <created_by>`: named operator credentials of the dashboard and the
+// admin API, straight in the database (DATABASE_URL, else the local database of `npm run db`). A new
+// token is printed once; only its SHA-256 is stored. Its role is viewer unless --role says otherwise;
+// it expires after 90 days unless --expires says otherwise (at most 365 days). A token is revoked by
+// its id (the first column of `list`), never by its name. Whoever runs this holds the database, so
+// acts as an admin: every create and revoke is recorded in operator_audit_log as done by cli:<user>
+// with the role admin.
 
 import os from 'node:os';
 import pg from 'pg';
 import { generateOperatorToken, sha256 } from '../supabase/functions/_shared/operator-auth.ts';
-import { createOperatorToken, listOperatorTokens, revokeOperatorToken } from '../supabase/functions/_shared/queries.ts';
+import {
+  createOperatorToken,
+  listOperatorTokens,
+  revokeOperatorToken,
+  revokeOperatorTokensByCreator,
+} from '../supabase/functions/_shared/queries.ts';
+import { OperatorRoleSchema } from '../supabase/functions/_shared/roles.ts';
 import { clusterStatus } from './stack/localdb.ts';
 
-const USAGE = 'usage: npm run operator -- create <name> [--expires <n>d|<n>h] | list | revoke <name|id>';
+const USAGE =
+  'usage: npm run operator -- create <name> [--role viewer|operator|admin] [--expires <n>d|<n>h] | list | revoke <id> | revoke-by-creator <created_by>';
 
 function databaseUrl(): string {
   const url = process.env.DATABASE_URL ?? clusterStatus().url;
@@ -26,11 +37,11 @@ export function parseExpiry(text: string): number {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || !['create', 'list', 'revoke'].includes(command)) {
+  if (!command || !['create', 'list', 'revoke', 'revoke-by-creator'].includes(command)) {
     console.error(USAGE);
     return 2;
   }
-  const actor = `cli:${os.userInfo().username}`;
+  const who = { actor: `cli:${os.userInfo().username}`, actorTokenId: null, actorRole: 'admin' as const };
   const client = new pg.Client({ connectionString: databaseUrl(), application_name: 'operator-cli' });
   await client.connect();
   try {
@@ -39,10 +50,9 @@ async function main(argv: string[]): Promise<number> {
       const tokens = await listOperatorTokens(client, now);
       if (tokens.length === 0) console.log('no named operator tokens (ADMIN_TOKEN is the only credential)');
       for (const t of tokens) {
-        const expires = t.expires_at ? `expires ${t.expires_at.toISOString()}` : 'no expiry';
         const used = t.last_used_at ? `last used ${t.last_used_at.toISOString()}` : 'never used';
         console.log(
-          `${t.id}\t${t.name}\t${t.state}\tcreated ${t.created_at.toISOString()} by ${t.created_by}\t${expires}\t${used}`,
+          `${t.id}\t${t.name}\t${t.role}\t${t.state}\tcreated ${t.created_at.toISOString()} by ${t.created_by}\texpires ${t.expires_at.toISOString()}\t${used}`,
         );
       }
       return 0;
@@ -55,18 +65,22 @@ async function main(argv: string[]): Promise<number> {
       }
       const i = rest.indexOf('--expires');
       const expiresAt = i >= 0 ? new Date(now.getTime() + parseExpiry(rest[i + 1] ?? '')) : null;
+      const r = rest.indexOf('--role');
+      const role = OperatorRoleSchema.safeParse(r >= 0 ? rest[r + 1] : 'viewer');
+      if (!role.success) {
+        console.error(`--role takes viewer, operator or admin, not ${JSON.stringify(rest[r + 1])}`);
+        return 2;
+      }
       const token = generateOperatorToken();
       const row = await createOperatorToken(client, {
         name,
         sha256: await sha256(token),
         expiresAt,
-        actor,
-        actorTokenId: null,
+        role: role.data,
+        ...who,
         now,
       });
-      console.error(
-        `operator token ${row.id} for ${row.name} created${row.expires_at ? `, expires ${row.expires_at.toISOString()}` : ''}.`,
-      );
+      console.error(`operator token ${row.id} (${row.role}) for ${row.name} created, expires ${row.expires_at.toISOString()}.`);
       console.error("It is shown once, now: give it to the operator (the dashboard's sign-in, or Authorization: Bearer).");
       console.log(token);
       return 0;
@@ -76,9 +90,19 @@ async function main(argv: string[]): Promise<number> {
       console.error(USAGE);
       return 2;
     }
-    const row = await revokeOperatorToken(client, { token: which, actor, actorTokenId: null, now });
+    if (command === 'revoke-by-creator') {
+      const rows = await revokeOperatorTokensByCreator(client, { creator: which, ...who, now });
+      for (const t of rows) console.log(`revoked operator token ${t.id} (${t.name}, made by ${t.created_by})`);
+      console.error(`${rows.length} live token(s) made by ${which} (or by the tokens it made) revoked`);
+      return 0;
+    }
+    if (!/^[1-9][0-9]{0,17}$/.test(which)) {
+      console.error(`revoke takes a token's id (the first column of list), never its name: ${JSON.stringify(which)}`);
+      return 2;
+    }
+    const row = await revokeOperatorToken(client, { id: which, ...who, now });
     if (!row) {
-      console.error(`no live operator token named or numbered ${which}`);
+      console.error(`no live operator token with id ${which}`);
       return 1;
     }
     console.log(`revoked operator token ${row.id} (${row.name}) at ${row.revoked_at.toISOString()}`);

@@ -115,7 +115,7 @@ async function localSecrets(persist: boolean): Promise<StackSecrets> {
 
 /**
  * The sign-in a Supabase Auth user would get, minted here (GoTrue is not run locally): an access
- * token of LOCAL_OPERATOR with app_metadata.role 'operator', HS256-signed with the functions'
+ * token of LOCAL_OPERATOR with app_metadata.role 'admin', HS256-signed with the functions'
  * SUPABASE_JWT_SECRET. A fresh one at every start.
  */
 function sessionLines(stack: Stack): string[] {
@@ -290,7 +290,7 @@ async function main(): Promise<number> {
         `  Dashboard    ${stack.dashboardUrl}`,
         `  Admin token  ${stack.secrets.adminToken}`,
         `               (paste it into the dashboard's sign-in form${opts.once ? '' : '; kept in .local/dev-secrets.json'})`,
-        `               named tokens per operator: the dashboard's "Operator tokens", or npm run operator -- create <name>`,
+        `               named tokens per operator: the dashboard's "Operator tokens", or npm run operator -- create <name> --role operator`,
         ...sessionLines(stack),
         `  Metrics      ${stack.functionsUrl}/scheduler-metrics: ${
           process.env.METRICS_TOKEN

@@ -1,7 +1,7 @@
 // A Supabase Auth access token for the local stack and the tests (GoTrue is not run here), shaped
 // as GoTrue issues them (sub, email, role 'authenticated', aud 'authenticated', app_metadata), with
-// app_metadata.role 'operator' unless told otherwise: what scheduler-admin accepts as an operator's
-// session. Signed HS256 with the project's JWT secret (SUPABASE_JWT_SECRET: mintSupabaseJwt), or
+// app_metadata.role 'operator' unless told otherwise (scheduler-admin accepts viewer, operator and
+// admin, each the role of the same name). Signed HS256 with the project's JWT secret (SUPABASE_JWT_SECRET: mintSupabaseJwt), or
 // ES256 / RS256 with a private key whose public half a JWKS publishes under `kid`
 // (mintSupabaseJwtWithKey: what projects with asymmetric signing keys issue).
 

@@ -104,8 +104,9 @@ export interface Stack {
   secrets: StackSecrets;
   /**
    * A Supabase Auth access token (HS256, signed with secrets.jwtSecret) of the local operator user
-   * (LOCAL_OPERATOR, app_metadata.role 'operator', valid LOCAL_SESSION_TTL_SECONDS): it signs in to
-   * the dashboard and the admin API like a real project's session. Claims may be overridden (tests).
+   * (LOCAL_OPERATOR, app_metadata.role 'admin': the local developer holds every role; valid
+   * LOCAL_SESSION_TTL_SECONDS): it signs in to the dashboard and the admin API like a real project's
+   * session. Claims may be overridden (tests: appRole 'viewer' or 'operator' for the lower roles).
    */
   operatorSession(claims?: SessionClaims): string;
   /** A tick exactly as Vercel Cron sends it: GET /api/scheduler/tick, Bearer routeSecret. */
@@ -366,6 +367,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           sub: LOCAL_OPERATOR.sub,
           email: LOCAL_OPERATOR.email,
           ttlSeconds: LOCAL_SESSION_TTL_SECONDS,
+          appRole: 'admin',
           ...claims,
         }),
       tickViaRoute: () =>

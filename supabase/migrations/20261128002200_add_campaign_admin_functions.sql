@@ -67,7 +67,8 @@ create function public.admin_create_campaign(
   p_fields jsonb,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -84,12 +85,12 @@ begin
   returning id into v_id;
   v_after := public._apply_campaign_fields(v_id, p_fields, p_now);
   perform public.record_operator_action(p_actor, p_actor_token_id, 'campaign.create', 'campaign ' || v_id,
-                                        null, to_jsonb(v_after), p_now);
+                                        null, to_jsonb(v_after), p_now, p_actor_role);
   return to_jsonb(v_after);
 end;
 $$;
 
-comment on function public.admin_create_campaign(jsonb, text, bigint, timestamptz) is
+comment on function public.admin_create_campaign(jsonb, text, bigint, timestamptz, text) is
   'Creates a campaign from p_fields (see _apply_campaign_fields; name required, the rest default) and records campaign.create in operator_audit_log. Returns the row as JSON.';
 
 -- admin_update_campaign(): edits the fields named in p_fields, audited as campaign.update with
@@ -99,7 +100,8 @@ create function public.admin_update_campaign(
   p_fields jsonb,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -115,12 +117,12 @@ begin
   end if;
   v_after := public._apply_campaign_fields(p_id, p_fields, p_now);
   perform public.record_operator_action(p_actor, p_actor_token_id, 'campaign.update', 'campaign ' || p_id,
-                                        to_jsonb(v_before), to_jsonb(v_after), p_now);
+                                        to_jsonb(v_before), to_jsonb(v_after), p_now, p_actor_role);
   return to_jsonb(v_after);
 end;
 $$;
 
-comment on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz) is
+comment on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz, text) is
   'Edits the campaign fields named in p_fields and records campaign.update (before/after) in operator_audit_log. Returns the row after as JSON, or null when there is no such campaign.';
 
 -- campaign_action_preview(): what pause / resume / cancel would do to campaign p_id now, without
@@ -191,7 +193,8 @@ create function public.admin_campaign_action(
   p_action text,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -250,21 +253,21 @@ begin
     'active_calls_finishing', (v_preview ->> 'active_calls_finishing')::integer,
     'pending_contacts_ended', v_ended);
   perform public.record_operator_action(p_actor, p_actor_token_id, 'campaign.' || p_action, 'campaign ' || p_id,
-                                        to_jsonb(v_before), v_result, p_now);
+                                        to_jsonb(v_before), v_result, p_now, p_actor_role);
   return v_result;
 end;
 $$;
 
-comment on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz) is
+comment on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz, text) is
   'Pauses (QUEUED/RUNNING -> PAUSED, queued calls released, active calls finish), resumes (PAUSED -> RUNNING, or QUEUED if never started) or cancels (-> CANCELLED, queued calls released, pending contacts cancelled) campaign p_id, and records campaign.<action> (before/after with the counts) in operator_audit_log. SQLSTATE 55000 when the status does not allow it; null when there is no such campaign.';
 
 revoke all on function public._apply_campaign_fields(bigint, jsonb, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_create_campaign(jsonb, text, bigint, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.admin_create_campaign(jsonb, text, bigint, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.campaign_action_preview(bigint, text) from public, anon, authenticated;
-revoke all on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz, text) from public, anon, authenticated;
 grant execute on function public._apply_campaign_fields(bigint, jsonb, timestamptz) to service_role;
-grant execute on function public.admin_create_campaign(jsonb, text, bigint, timestamptz) to service_role;
-grant execute on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz) to service_role;
+grant execute on function public.admin_create_campaign(jsonb, text, bigint, timestamptz, text) to service_role;
+grant execute on function public.admin_update_campaign(bigint, jsonb, text, bigint, timestamptz, text) to service_role;
 grant execute on function public.campaign_action_preview(bigint, text) to service_role;
-grant execute on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz) to service_role;
+grant execute on function public.admin_campaign_action(bigint, text, text, bigint, timestamptz, text) to service_role;

@@ -76,7 +76,8 @@ create function public.admin_create_provider_account(
   p_fields jsonb,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -96,12 +97,12 @@ begin
     from jsonb_populate_record(null::public.provider_accounts, p_fields) r
   returning * into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.create', 'account ' || v_after.id,
-                                        null, to_jsonb(v_after) - 'next_send_at', p_now);
+                                        null, to_jsonb(v_after) - 'next_send_at', p_now, p_actor_role);
   return public._provider_account_json(v_after.id);
 end;
 $$;
 
-comment on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) is
+comment on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz, text) is
   'Creates provider account p_fields.id (provider default twilio; account_sid, calls_per_second and max_concurrent_calls null unless given) and records account.create in operator_audit_log. Returns its scheduler_account_status row as JSON. SQLSTATE 23505 when the id or the account_sid is taken.';
 
 -- admin_update_provider_account(): sets account_sid, calls_per_second and/or max_concurrent_calls
@@ -114,7 +115,8 @@ create function public.admin_update_provider_account(
   p_fields jsonb,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -142,12 +144,12 @@ begin
   returning a.* into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.update', 'account ' || p_id,
                                         to_jsonb(v_before) - 'next_send_at',
-                                        to_jsonb(v_after) - 'next_send_at', p_now);
+                                        to_jsonb(v_after) - 'next_send_at', p_now, p_actor_role);
   return public._provider_account_json(p_id);
 end;
 $$;
 
-comment on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) is
+comment on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz, text) is
   'Sets account_sid, calls_per_second and/or max_concurrent_calls (the keys present in p_fields; null: TWILIO_ACCOUNT_SID / the global setting / no own cap) of provider account p_id, never its rate bucket, and records account.update (before/after) in operator_audit_log. Returns its scheduler_account_status row as JSON, or null when there is no such account.';
 
 -- admin_delete_provider_account(): deletes an account no campaign dials through (and its breaker
@@ -158,7 +160,8 @@ create function public.admin_delete_provider_account(
   p_id text,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -188,21 +191,21 @@ begin
   delete from public.provider_circuit_breakers b where b.account = p_id;
   delete from public.provider_accounts a where a.id = p_id;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.delete', 'account ' || p_id,
-                                        to_jsonb(v_before) - 'next_send_at', null, p_now);
+                                        to_jsonb(v_before) - 'next_send_at', null, p_now, p_actor_role);
   return to_jsonb(v_before) - 'next_send_at';
 end;
 $$;
 
-comment on function public.admin_delete_provider_account(text, text, bigint, timestamptz) is
+comment on function public.admin_delete_provider_account(text, text, bigint, timestamptz, text) is
   'Deletes provider account p_id (and its breaker row) and records account.delete in operator_audit_log; returns the row deleted as JSON, or null when there is no such account. SQLSTATE 55000 for ''default'' or an account campaigns dial through (named).';
 
 revoke all on public.scheduler_account_status from anon, authenticated;
 grant select on public.scheduler_account_status to service_role;
 revoke all on function public._provider_account_json(text) from public, anon, authenticated;
-revoke all on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_delete_provider_account(text, text, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.admin_delete_provider_account(text, text, bigint, timestamptz, text) from public, anon, authenticated;
 grant execute on function public._provider_account_json(text) to service_role;
-grant execute on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz) to service_role;
-grant execute on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz) to service_role;
-grant execute on function public.admin_delete_provider_account(text, text, bigint, timestamptz) to service_role;
+grant execute on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz, text) to service_role;
+grant execute on function public.admin_update_provider_account(text, jsonb, text, bigint, timestamptz, text) to service_role;
+grant execute on function public.admin_delete_provider_account(text, text, bigint, timestamptz, text) to service_role;

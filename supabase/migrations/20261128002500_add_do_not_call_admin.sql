@@ -56,7 +56,8 @@ create function public.admin_add_do_not_call(
   p_reason text,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -78,12 +79,12 @@ begin
   -- The list's statement trigger has just marked the pending contacts.
   select count(*)::integer into v_marked from public.contacts ct where ct.phone = p_phone and ct.status = 'do_not_call';
   perform public.record_operator_action(p_actor, p_actor_token_id, 'do_not_call.add', 'do_not_call ' || p_phone,
-                                        null, public._do_not_call_json(v_row), p_now);
+                                        null, public._do_not_call_json(v_row), p_now, p_actor_role);
   return jsonb_build_object('added', true, 'row', public._do_not_call_json(v_row), 'contacts_marked', v_marked);
 end;
 $$;
 
-comment on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz) is
+comment on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz, text) is
   'Puts p_phone (E.164: the CHECK constraint do_not_call_numbers_phone_is_e164 refuses anything else, 23514) on the do-not-call list with p_reason (required, 22023) and records do_not_call.add in operator_audit_log. Returns {added: true, row, contacts_marked (the contacts with that number now do_not_call, in any campaign)}, or {added: false, row} (nothing recorded) when it was already listed.';
 
 -- admin_remove_do_not_call(): takes p_phone off the list, p_reason required, audited as
@@ -93,7 +94,8 @@ create function public.admin_remove_do_not_call(
   p_reason text,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns jsonb
 language plpgsql
@@ -115,12 +117,12 @@ begin
   perform public.record_operator_action(p_actor, p_actor_token_id, 'do_not_call.remove', 'do_not_call ' || p_phone,
                                         public._do_not_call_json(v_row),
                                         jsonb_build_object('reason', v_reason, 'contacts_still_do_not_call', v_still),
-                                        p_now);
+                                        p_now, p_actor_role);
   return v_result;
 end;
 $$;
 
-comment on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz) is
+comment on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text) is
   'Takes p_phone off the do-not-call list (p_reason required, 22023) and records do_not_call.remove (the row before, the reason) in operator_audit_log. Contacts already marked do_not_call stay so (no delete trigger). Returns {removed: row, reason, contacts_still_do_not_call}, or null (nothing recorded) when it was not listed.';
 
 -- admin_import_do_not_call(): a batch of CSV rows [{line, phone, reason}] (already checked E.164 by
@@ -130,7 +132,8 @@ create function public.admin_import_do_not_call(
   p_rows jsonb,
   p_actor text,
   p_actor_token_id bigint default null,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_actor_role text default null
 )
 returns table (line integer, phone text, outcome text)
 language plpgsql
@@ -158,8 +161,8 @@ begin
   ),
   -- (a data-modifying CTE runs whether or not it is read)
   audited as (
-    insert into public.operator_audit_log (at, actor, actor_token_id, action, subject, before, after)
-    select p_now, p_actor, p_actor_token_id, 'do_not_call.import', 'do_not_call ' || n.phone, null,
+    insert into public.operator_audit_log (at, actor, actor_token_id, actor_role, action, subject, before, after)
+    select p_now, p_actor, p_actor_token_id, p_actor_role, 'do_not_call.import', 'do_not_call ' || n.phone, null,
            public._do_not_call_json(n) || jsonb_build_object('line', i.line)
       from inserted n
       join input i on i.phone = n.phone and i.nth = 1
@@ -173,7 +176,7 @@ begin
 end;
 $$;
 
-comment on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz) is
+comment on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text) is
   'Adds a batch of numbers to the do-not-call list: p_rows is a JSON array of {line, phone (E.164), reason (blank: ''imported'')}. Each number added is recorded as do_not_call.import (with its line) in operator_audit_log. Returns each line with its outcome: added, or already_listed (before, or by an earlier line of the batch).';
 
 -- opt_out_during_call(): the called person of call p_call_id asked not to be called again. Their
@@ -215,13 +218,13 @@ comment on function public.opt_out_during_call(bigint, timestamptz) is
 
 revoke all on function public._do_not_call_json(public.do_not_call_numbers) from public, anon, authenticated;
 revoke all on function public._check_do_not_call_reason(text) from public, anon, authenticated;
-revoke all on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz) from public, anon, authenticated;
-revoke all on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz) from public, anon, authenticated;
+revoke all on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text) from public, anon, authenticated;
+revoke all on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text) from public, anon, authenticated;
 revoke all on function public.opt_out_during_call(bigint, timestamptz) from public, anon, authenticated;
 grant execute on function public._do_not_call_json(public.do_not_call_numbers) to service_role;
 grant execute on function public._check_do_not_call_reason(text) to service_role;
-grant execute on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz) to service_role;
-grant execute on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz) to service_role;
-grant execute on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz) to service_role;
+grant execute on function public.admin_add_do_not_call(text, text, text, bigint, timestamptz, text) to service_role;
+grant execute on function public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text) to service_role;
+grant execute on function public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text) to service_role;
 grant execute on function public.opt_out_during_call(bigint, timestamptz) to service_role;

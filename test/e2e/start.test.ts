@@ -67,6 +67,7 @@ describe('npm start -- --once', () => {
       ok: true,
       sub: LOCAL_OPERATOR.sub,
       email: LOCAL_OPERATOR.email,
+      role: 'admin',
     });
     const ticks = run.stdout.split('\n').filter((l) => /^\d\d:\d\d:\d\d tick /.test(l));
     expect(ticks).toHaveLength(1);

@@ -344,7 +344,7 @@ describe('npm run campaign -- dnc', () => {
   }
 
   it('adds, lists, removes with a reason, imports and exports, audited under the named token', async () => {
-    const token = (await admin('/tokens', { method: 'POST', json: { name: 'dnc-dana' } })).json;
+    const token = (await admin('/tokens', { method: 'POST', json: { name: 'dnc-dana', role: 'operator' } })).json;
     const actor = `operator:${token.id}:dnc-dana`;
     expect((await cli(['dnc', 'add', '+15550300001'], token.token)).code).toBe(2); // no --reason
     const added = await cli(['dnc', 'add', '+15550300001', '--reason', 'asked on the phone'], token.token);

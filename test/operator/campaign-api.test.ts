@@ -223,7 +223,7 @@ describe('campaigns through the admin API', () => {
 
   it('refuses without a credential, and names a named token in the audit trail', async () => {
     expect((await admin('/campaigns', { token: 'wrong' })).status).toBe(401);
-    const token = await admin('/tokens', { method: 'POST', body: { name: 'dana' } });
+    const token = await admin('/tokens', { method: 'POST', body: { name: 'dana', role: 'operator' } });
     const made = await admin('/campaigns', { method: 'POST', body: { name: 'by dana' }, token: token.json.token });
     expect(made.status).toBe(201);
     const audit = await auditRows();
@@ -250,7 +250,7 @@ describe('npm run campaign (the CLI, through the API)', () => {
   }
 
   it('creates, edits, lists, and pauses / resumes / cancels only after showing the counts', async () => {
-    const token = (await admin('/tokens', { method: 'POST', body: { name: 'cli-erin' } })).json;
+    const token = (await admin('/tokens', { method: 'POST', body: { name: 'cli-erin', role: 'operator' } })).json;
     const made = await cli([
       'create',
       '--name',
@@ -387,11 +387,13 @@ describe('sign-in with a Supabase Auth session (SUPABASE_JWT_SECRET)', () => {
       const audit = await auditRows();
       expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `user:${sub}:olga@example.org` });
 
-      // A signed-in user who is not an operator: forbidden, saying why.
+      // A signed-in user without a scheduler role: forbidden, saying why; a viewer reads but does not write.
       const notOperator = await call(mintSupabaseJwt(secret, { appRole: null }));
       expect(notOperator.status).toBe(403);
-      expect(notOperator.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/operator role/) });
-      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(403);
+      expect(notOperator.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/no scheduler role/) });
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'member' }))).status).toBe(403);
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }))).status).toBe(200);
+      expect((await call(mintSupabaseJwt(secret, { appRole: 'viewer' }), { name: 'by a viewer' })).status).toBe(403);
       expect((await call(mintSupabaseJwt('another-secret-another-secret-xx'))).status).toBe(401); // forged
       expect((await call(mintSupabaseJwt(secret, { ttlSeconds: -10 }))).status).toBe(401); // expired
       expect((await call(mintSupabaseJwt(secret, { aud: 'anon' }))).status).toBe(401);

@@ -2,8 +2,9 @@
 // JWKS: a real local HTTP server publishes the public halves of key pairs made here; the key source
 // (supabase/functions/_shared/jwks.ts) caches them within its bounds, and scheduler-admin, served by
 // the real Deno gateway with SUPABASE_JWKS_URL pointing at that server, accepts an operator's
-// session and refuses the rest: 403 without the operator role, 401 for a wrong kid, a tampered or
-// expired token, alg none, and an HS256 token made with the public key as its secret.
+// session and refuses the rest: 403 without a scheduler role (or a viewer writing), 401 for a
+// wrong kid, a tampered or expired token, alg none, and an HS256 token made with the public key as
+// its secret.
 
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import http from 'node:http';
@@ -216,7 +217,7 @@ describe('the JWKS key source', () => {
     const source = new JwksKeySource({ url: server.url });
     const now = new Date();
     const ok = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { sub: 'u1' }), { jwks: source }, now);
-    expect(ok).toEqual({ ok: true, sub: 'u1', email: 'operator@example.org' });
+    expect(ok).toEqual({ ok: true, sub: 'u1', email: 'operator@example.org', role: 'operator' });
     const rsOk = await verifySupabaseSession(mintSupabaseJwtWithKey(rs, { sub: 'u2' }), { jwks: source }, now);
     expect(rsOk.ok).toBe(true);
     // An RSA signature presented under the EC key's kid, and the other way round.
@@ -277,15 +278,18 @@ describe('scheduler-admin with SUPABASE_JWKS_URL (real gateway)', () => {
     expect((await call(mintSupabaseJwt(secret, {}))).status).toBe(200);
   });
 
-  it('refuses: no operator role (403), wrong kid, tampered, expired, alg none, HS256 with the public key (401)', async () => {
+  it('refuses: no scheduler role or a viewer writing (403), wrong kid, tampered, expired, alg none, HS256 with the public key (401)', async () => {
     server.doc = jwks;
     const ok = mintSupabaseJwtWithKey(es, { sub: 'someone' });
     const [h, p, s] = ok.split('.') as [string, string, string];
 
-    const viewer = await call(mintSupabaseJwtWithKey(es, { appRole: 'viewer' }));
-    expect(viewer.status).toBe(403);
-    expect(viewer.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/operator role/) });
+    const stranger0 = await call(mintSupabaseJwtWithKey(es, { appRole: 'member' }));
+    expect(stranger0.status).toBe(403);
+    expect(stranger0.json).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/no scheduler role/) });
     expect((await call(mintSupabaseJwtWithKey(rs, { appRole: null }))).status).toBe(403);
+    const viewer = await call(mintSupabaseJwtWithKey(es, { appRole: 'viewer' }), { name: 'by a viewer' });
+    expect(viewer.status).toBe(403);
+    expect(viewer.json).toMatchObject({ error: 'forbidden', role: 'viewer', needed_role: 'operator' });
 
     // Signed by a key the JWKS does not publish, under a kid it does not know, and under a kid it does.
     const stranger = ecKey('not-published');

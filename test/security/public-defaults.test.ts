@@ -95,7 +95,7 @@ describe('named operator credentials', () => {
     const made = await admin$('/tokens', {
       method: 'POST',
       headers: { ...bearer(admin), ...json },
-      body: JSON.stringify({ name: 'alice', expires_in_days: 30 }),
+      body: JSON.stringify({ name: 'alice', role: 'admin', expires_in_days: 30 }),
     });
     expect(made.status).toBe(201);
     const alice = String(made.json.token);
@@ -113,7 +113,7 @@ describe('named operator credentials', () => {
     const bob = await admin$('/tokens', {
       method: 'POST',
       headers: { ...bearer(alice), ...json },
-      body: JSON.stringify({ name: 'bob' }),
+      body: JSON.stringify({ name: 'bob', role: 'admin' }),
     });
     expect(bob.status).toBe(201);
     credentials.add(String(bob.json.token));
@@ -131,14 +131,14 @@ describe('named operator credentials', () => {
     ).toBe(409);
 
     // Revoked: refused at once.
-    const revoked = await admin$('/tokens/bob', { method: 'DELETE', headers: bearer(alice) });
+    const revoked = await admin$(`/tokens/${bob.json.id}`, { method: 'DELETE', headers: bearer(alice) });
     expect(revoked.status).toBe(200);
     for (const p of ['/status', '/tokens']) {
       const r = await admin$(p, { headers: bearer(bob.json.token) });
       expect(r.status, p).toBe(401);
       expect(r.json).toEqual({ error: 'unauthorized' });
     }
-    expect((await admin$('/tokens/bob', { method: 'DELETE', headers: bearer(alice) })).status).toBe(404);
+    expect((await admin$(`/tokens/${bob.json.id}`, { method: 'DELETE', headers: bearer(alice) })).status).toBe(404);
 
     // Expired: made yesterday for a day that has passed.
     const carol = generateOperatorToken();
@@ -148,8 +148,10 @@ describe('named operator credentials', () => {
       name: 'carol',
       sha256: new Uint8Array(createHash('sha256').update(carol).digest()),
       expiresAt: new Date(Date.now() - 60_000),
+      role: 'viewer',
       actor: 'cli:test',
       actorTokenId: null,
+      actorRole: 'admin',
       now: new Date(Date.now() - dayMs),
     });
     expect((await admin$('/status', { headers: bearer(carol) })).status).toBe(401);

@@ -269,14 +269,17 @@ describe('secrets never show in responses, logs or the run log', () => {
     const made = await fetch(`${gw.url}/scheduler-admin/tokens`, {
       method: 'POST',
       headers: { ...bearer(secrets.ADMIN_TOKEN!), 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'scan', expires_in_days: 1 }),
+      body: JSON.stringify({ name: 'scan', role: 'admin', expires_in_days: 1 }),
     });
     expect(made.status).toBe(201);
-    const operatorToken = String(((await made.json()) as { token: string }).token);
+    const madeBody = (await made.json()) as { token: string; id: string };
+    const operatorToken = String(madeBody.token);
     secrets.OPERATOR_TOKEN = operatorToken;
     expect(await hit(`${gw.url}/scheduler-admin/trigger`, { method: 'POST', headers: bearer(operatorToken) })).toBe(200);
     expect(await hit(`${gw.url}/scheduler-admin/tokens`, { headers: bearer(operatorToken) })).toBe(200);
-    expect(await hit(`${gw.url}/scheduler-admin/tokens/scan`, { method: 'DELETE', headers: bearer(secrets.ADMIN_TOKEN!) })).toBe(
+    expect(
+      await hit(`${gw.url}/scheduler-admin/tokens/${madeBody.id}`, { method: 'DELETE', headers: bearer(secrets.ADMIN_TOKEN!) }),
+    ).toBe(
       200,
     );
     // Refused (429 rather than 401: this source has failed often enough above to be limited).

@@ -11,22 +11,26 @@
 //     the algorithm comes from the token but only picks among what is configured: an HS256 token
 //     is only ever checked with the secret, an ES256 / RS256 one only with a JWKS key of that
 //     algorithm (so a public key can never serve as an HMAC secret), and 'none' or any other alg
-//     is refused. exp / nbf are checked and aud must be 'authenticated'. A valid session of a user
-//     without the operator role (app_metadata.role = 'operator', set by the project's admins with
-//     the service key: app_metadata cannot be changed by the user) is forbidden (403), not
-//     unauthenticated. The audit trail names the user (user:<sub>:<email>).
+//     is refused. exp / nbf are checked and aud must be 'authenticated'. The session's role is its
+//     app_metadata.role: 'viewer', 'operator' or 'admin' (set by the project's admins with the
+//     service key: app_metadata cannot be changed by the user); a valid session of a user without
+//     one of them is forbidden (403), not unauthenticated. The audit trail names the user
+//     (user:<sub>:<email>).
 //
-// The answer names the credential (for the audit trail), never the token.
+// Every credential has one role (roles.ts): ADMIN_TOKEN and ADMIN_TOKEN_PREVIOUS are admin, a named
+// token has the role stored with it, a session the role of its claims. The answer names the
+// credential and its role (for the audit trail and the route's check), never the token.
 
 import type { SqlClient } from './db.ts';
 import { type AsymmetricAlg, isAsymmetricAlg, type JwksKeySource, VERIFY_PARAMS } from './jwks.ts';
 import { authenticateOperatorToken } from './queries.ts';
+import { OPERATOR_ROLES, type OperatorRole } from './roles.ts';
 import { timingSafeEqualStrings } from './secrets.ts';
 
 export type OperatorIdentity =
-  | { kind: 'admin_token'; actor: 'admin_token' | 'admin_token_previous'; tokenId: null; name: null }
-  | { kind: 'operator_token'; actor: string; tokenId: string; name: string }
-  | { kind: 'supabase_user'; actor: string; tokenId: null; name: string };
+  | { kind: 'admin_token'; actor: 'admin_token' | 'admin_token_previous'; tokenId: null; name: null; role: 'admin' }
+  | { kind: 'operator_token'; actor: string; tokenId: string; name: string; role: OperatorRole }
+  | { kind: 'supabase_user'; actor: string; tokenId: null; name: string; role: OperatorRole };
 
 /**
  * A credential refused: 401 (not a credential we accept: unknown, forged, expired...) or 403 (a
@@ -39,8 +43,8 @@ export interface AuthRefusal {
   reason: string | null;
 }
 
-/** The app_metadata.role a Supabase Auth user needs to act as an operator. */
-export const OPERATOR_ROLE = 'operator';
+/** The app_metadata.role values that let a Supabase Auth user in (each the role of the same name). */
+export const SESSION_ROLES: readonly OperatorRole[] = OPERATOR_ROLES;
 // header . payload . signature (HS256: 43 characters; ES256: 86; RS256 2048-4096 bits: 342-683).
 const JWT = /^([A-Za-z0-9_-]{2,400})\.([A-Za-z0-9_-]{2,7000})\.([A-Za-z0-9_-]{43,700})$/;
 
@@ -58,7 +62,7 @@ export interface SessionVerifier {
 }
 
 export type SessionVerdict =
-  | { ok: true; sub: string; email: string | null }
+  | { ok: true; sub: string; email: string | null; role: OperatorRole }
   | { ok: false; status: 401 | 403; reason: string; signed: boolean };
 
 const refuse = (reason: string, signed = false, status: 401 | 403 = 401): SessionVerdict => ({
@@ -70,8 +74,8 @@ const refuse = (reason: string, signed = false, status: 401 | 403 = 401): Sessio
 
 /**
  * A Supabase Auth access token checked: signature (HS256 with the secret, or ES256 / RS256 with the
- * JWKS key its kid names), exp / nbf, aud 'authenticated', a subject, and the operator role (403
- * without it). Never throws.
+ * JWKS key its kid names), exp / nbf, aud 'authenticated', a subject, and a scheduler role in
+ * app_metadata.role (viewer, operator or admin; 403 without one). Never throws.
  */
 export async function verifySupabaseSession(token: string, verifier: SessionVerifier, now: Date): Promise<SessionVerdict> {
   const m = JWT.exec(token);
@@ -118,11 +122,16 @@ export async function verifySupabaseSession(token: string, verifier: SessionVeri
     }
     if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 100) return refuse('no subject', true);
     const app = claims.app_metadata as { role?: unknown } | undefined;
-    if (app?.role !== OPERATOR_ROLE) {
-      return refuse(`this user does not hold the operator role (app_metadata.role '${OPERATOR_ROLE}')`, true, 403);
+    const role = SESSION_ROLES.find((r) => r === app?.role);
+    if (!role) {
+      return refuse(
+        `this user holds no scheduler role (app_metadata.role must be one of ${SESSION_ROLES.join(', ')})`,
+        true,
+        403,
+      );
     }
     const email = typeof claims.email === 'string' && claims.email.length <= 100 ? claims.email : null;
-    return { ok: true, sub: claims.sub, email };
+    return { ok: true, sub: claims.sub, email, role };
   } catch {
     return refuse('malformed token');
   }
@@ -179,8 +188,8 @@ export async function authenticateOperator(
   if (presented === null) return unauthorized;
   const current = await timingSafeEqualStrings(presented, opts.adminToken);
   const previous = opts.adminTokenPrevious ? await timingSafeEqualStrings(presented, opts.adminTokenPrevious) : false;
-  if (current) return { kind: 'admin_token', actor: 'admin_token', tokenId: null, name: null };
-  if (previous) return { kind: 'admin_token', actor: 'admin_token_previous', tokenId: null, name: null };
+  if (current) return { kind: 'admin_token', actor: 'admin_token', tokenId: null, name: null, role: 'admin' };
+  if (previous) return { kind: 'admin_token', actor: 'admin_token_previous', tokenId: null, name: null, role: 'admin' };
   if ((opts.jwtSecret || opts.jwks) && presented.split('.').length === 3) {
     const verdict = await verifySupabaseSession(
       presented,
@@ -189,11 +198,11 @@ export async function authenticateOperator(
     );
     if (!verdict.ok) return { kind: 'refused', status: verdict.status, reason: verdict.signed ? verdict.reason : null };
     const label = `user:${verdict.sub}${verdict.email ? `:${verdict.email}` : ''}`.slice(0, 200);
-    return { kind: 'supabase_user', actor: label, tokenId: null, name: verdict.email ?? verdict.sub };
+    return { kind: 'supabase_user', actor: label, tokenId: null, name: verdict.email ?? verdict.sub, role: verdict.role };
   }
   if (!OPERATOR_TOKEN.test(presented)) return unauthorized;
   const row = await authenticateOperatorToken(opts.db, await sha256(presented), (opts.now ?? (() => new Date()))());
   return row
-    ? { kind: 'operator_token', actor: `operator:${row.id}:${row.name}`, tokenId: row.id, name: row.name }
+    ? { kind: 'operator_token', actor: `operator:${row.id}:${row.name}`, tokenId: row.id, name: row.name, role: row.role }
     : unauthorized;
 }

@@ -4,6 +4,7 @@
 // here, once.
 
 import type { SqlClient } from './db.ts';
+import type { OperatorRole } from './roles.ts';
 import type {
   CampaignProgressRow,
   ContactWaitRow,
@@ -516,9 +517,11 @@ const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(1
 export interface OperatorTokenRow {
   id: string;
   name: string;
+  role: OperatorRole;
   created_at: Date;
   created_by: string;
-  expires_at: Date | null;
+  created_by_token_id: string | null;
+  expires_at: Date;
   revoked_at: Date | null;
   revoked_by: string | null;
   last_used_at: Date | null;
@@ -531,43 +534,64 @@ export async function authenticateOperatorToken(
   db: SqlClient,
   sha256: Uint8Array,
   now: Date,
-): Promise<{ id: string; name: string } | null> {
-  const { rows } = await db.query<{ id: string; name: string }>(
-    "select id::text, name from public.authenticate_operator_token(decode($1, 'hex'), $2)",
+): Promise<{ id: string; name: string; role: OperatorRole } | null> {
+  const { rows } = await db.query<{ id: string; name: string; role: OperatorRole }>(
+    "select id::text, name, role from public.authenticate_operator_token(decode($1, 'hex'), $2)",
     [hex(sha256), now],
   );
   return rows[0] ?? null;
 }
 
+/**
+ * Stores a new token (public.create_operator_token): expiresAt null is 90 days; at most 365 days;
+ * never later than the creating token's; role never above the actor's (42501) nor the creating token's.
+ */
 export async function createOperatorToken(
   db: SqlClient,
-  t: { name: string; sha256: Uint8Array; expiresAt: Date | null; actor: string; actorTokenId: string | null; now: Date },
-): Promise<{ id: string; name: string; created_at: Date; expires_at: Date | null }> {
-  const { rows } = await db.query<{ id: string; name: string; created_at: Date; expires_at: Date | null }>(
-    "select id::text, name, created_at, expires_at from public.create_operator_token($1, decode($2, 'hex'), $3, $4, $5, $6)",
-    [t.name, hex(t.sha256), t.expiresAt, t.actor, t.actorTokenId, t.now],
+  t: { name: string; sha256: Uint8Array; expiresAt: Date | null; role: OperatorRole } & Actor,
+): Promise<{ id: string; name: string; role: OperatorRole; created_at: Date; expires_at: Date }> {
+  const { rows } = await db.query<{ id: string; name: string; role: OperatorRole; created_at: Date; expires_at: Date }>(
+    `select id::text, name, role, created_at, expires_at
+       from public.create_operator_token($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)`,
+    [t.name, hex(t.sha256), t.expiresAt, t.role, t.actor, t.actorRole, t.actorTokenId, t.now],
   );
   if (!rows[0]) throw new Error('create_operator_token() answered no row');
   return rows[0];
 }
 
-/** Revokes the live token with this name (or id); null when none matched. */
+/** Revokes the live token with this id (never a name); null when none matched. */
 export async function revokeOperatorToken(
   db: SqlClient,
-  r: { token: string; actor: string; actorTokenId: string | null; now: Date },
+  r: { id: string } & Actor,
 ): Promise<{ id: string; name: string; revoked_at: Date } | null> {
   const { rows } = await db.query<{ id: string; name: string; revoked_at: Date }>(
-    'select id::text, name, revoked_at from public.revoke_operator_token($1, $2, $3, $4)',
-    [r.token, r.actor, r.actorTokenId, r.now],
+    'select id::text, name, revoked_at from public.revoke_operator_token($1, $2, $3, $4, $5)',
+    [r.id, r.actor, r.actorRole, r.actorTokenId, r.now],
   );
   return rows[0] ?? null;
 }
 
+/**
+ * Revokes every live token the credential `creator` made (created_by, or its leading part up to a
+ * colon: operator:<id>, user:<sub>), and the tokens those made; the tokens revoked.
+ */
+export async function revokeOperatorTokensByCreator(
+  db: SqlClient,
+  r: { creator: string } & Actor,
+): Promise<Array<{ id: string; name: string; created_by: string; revoked_at: Date }>> {
+  const { rows } = await db.query<{ id: string; name: string; created_by: string; revoked_at: Date }>(
+    'select id::text, name, created_by, revoked_at from public.revoke_operator_tokens_by_creator($1, $2, $3, $4, $5)',
+    [r.creator, r.actor, r.actorRole, r.actorTokenId, r.now],
+  );
+  return rows;
+}
+
 export async function listOperatorTokens(db: SqlClient, now: Date): Promise<OperatorTokenRow[]> {
   const { rows } = await db.query<OperatorTokenRow>(
-    `select id::text, name, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at,
+    `select id::text, name, role, created_at, created_by, created_by_token_id::text, expires_at, revoked_at, revoked_by,
+            last_used_at,
             case when revoked_at is not null then 'revoked'
-                 when expires_at is not null and expires_at <= $1 then 'expired'
+                 when expires_at <= $1 then 'expired'
                  else 'valid' end as state
        from public.operator_tokens
       order by id`,
@@ -582,6 +606,7 @@ export async function recordOperatorAction(
   a: {
     actor: string;
     actorTokenId: string | null;
+    actorRole: OperatorRole | null;
     action: string;
     subject: string | null;
     before: unknown;
@@ -589,7 +614,7 @@ export async function recordOperatorAction(
     now: Date;
   },
 ): Promise<void> {
-  await db.query('select public.record_operator_action($1, $2, $3, $4, $5, $6, $7)', [
+  await db.query('select public.record_operator_action($1, $2, $3, $4, $5, $6, $7, $8)', [
     a.actor,
     a.actorTokenId,
     a.action,
@@ -597,6 +622,7 @@ export async function recordOperatorAction(
     a.before === null || a.before === undefined ? null : JSON.stringify(a.before),
     a.after === null || a.after === undefined ? null : JSON.stringify(a.after),
     a.now,
+    a.actorRole,
   ]);
 }
 
@@ -629,9 +655,11 @@ export async function recordAuthFailure(
 /** A campaign row as the admin API answers it (JSON from to_jsonb(campaigns)). */
 export type CampaignJson = Record<string, unknown> & { id: number; name: string; status: string };
 
-interface Actor {
+export interface Actor {
   actor: string;
   actorTokenId: string | null;
+  /** The role the credential holds (operator_audit_log.actor_role). */
+  actorRole: OperatorRole;
   now: Date;
 }
 
@@ -648,11 +676,12 @@ export async function readCampaign(db: SqlClient, id: string): Promise<CampaignJ
 }
 
 export async function createCampaign(db: SqlClient, fields: Record<string, unknown>, a: Actor): Promise<CampaignJson> {
-  const { rows } = await db.query<{ c: CampaignJson }>('select public.admin_create_campaign($1, $2, $3, $4) as c', [
+  const { rows } = await db.query<{ c: CampaignJson }>('select public.admin_create_campaign($1, $2, $3, $4, $5) as c', [
     JSON.stringify(fields),
     a.actor,
     a.actorTokenId,
     a.now,
+    a.actorRole,
   ]);
   if (!rows[0]?.c) throw new Error('admin_create_campaign() answered no row');
   return rows[0].c;
@@ -664,13 +693,17 @@ export async function updateCampaign(
   fields: Record<string, unknown>,
   a: Actor,
 ): Promise<CampaignJson | null> {
-  const { rows } = await db.query<{ c: CampaignJson | null }>('select public.admin_update_campaign($1, $2, $3, $4, $5) as c', [
-    id,
-    JSON.stringify(fields),
-    a.actor,
-    a.actorTokenId,
-    a.now,
-  ]);
+  const { rows } = await db.query<{ c: CampaignJson | null }>(
+    'select public.admin_update_campaign($1, $2, $3, $4, $5, $6) as c',
+    [
+      id,
+      JSON.stringify(fields),
+      a.actor,
+      a.actorTokenId,
+      a.now,
+      a.actorRole,
+    ],
+  );
   return rows[0]?.c ?? null;
 }
 
@@ -710,8 +743,8 @@ export async function applyCampaignAction(
   a: Actor,
 ): Promise<CampaignActionResult | null> {
   const { rows } = await db.query<{ r: CampaignActionResult | null }>(
-    'select public.admin_campaign_action($1, $2, $3, $4, $5) as r',
-    [id, action, a.actor, a.actorTokenId, a.now],
+    'select public.admin_campaign_action($1, $2, $3, $4, $5, $6) as r',
+    [id, action, a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return rows[0]?.r ?? null;
 }
@@ -719,7 +752,7 @@ export async function applyCampaignAction(
 /** The latest operator actions, newest first. */
 export async function listAuditLog(db: SqlClient, limit: number): Promise<Array<Record<string, unknown>>> {
   const { rows } = await db.query(
-    `select id::text, at, actor, action, subject, before, after
+    `select id::text, at, actor, actor_role, action, subject, before, after
        from public.operator_audit_log order by id desc limit $1`,
     [limit],
   );
@@ -801,11 +834,12 @@ export async function readAccount(db: SqlClient, id: string): Promise<AccountJso
 }
 
 export async function createAccount(db: SqlClient, fields: Record<string, unknown>, a: Actor): Promise<AccountJson> {
-  const { rows } = await db.query<{ a: AccountJson }>('select public.admin_create_provider_account($1, $2, $3, $4) as a', [
+  const { rows } = await db.query<{ a: AccountJson }>('select public.admin_create_provider_account($1, $2, $3, $4, $5) as a', [
     JSON.stringify(fields),
     a.actor,
     a.actorTokenId,
     a.now,
+    a.actorRole,
   ]);
   if (!rows[0]?.a) throw new Error('admin_create_provider_account() answered no row');
   return rows[0].a;
@@ -818,8 +852,8 @@ export async function updateAccount(
   a: Actor,
 ): Promise<AccountJson | null> {
   const { rows } = await db.query<{ a: AccountJson | null }>(
-    'select public.admin_update_provider_account($1, $2, $3, $4, $5) as a',
-    [id, JSON.stringify(fields), a.actor, a.actorTokenId, a.now],
+    'select public.admin_update_provider_account($1, $2, $3, $4, $5, $6) as a',
+    [id, JSON.stringify(fields), a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return rows[0]?.a ?? null;
 }
@@ -827,8 +861,8 @@ export async function updateAccount(
 /** Deletes an account no campaign uses; the row deleted, or null: no such account (55000: in use). */
 export async function deleteAccount(db: SqlClient, id: string, a: Actor): Promise<Record<string, unknown> | null> {
   const { rows } = await db.query<{ a: Record<string, unknown> | null }>(
-    'select public.admin_delete_provider_account($1, $2, $3, $4) as a',
-    [id, a.actor, a.actorTokenId, a.now],
+    'select public.admin_delete_provider_account($1, $2, $3, $4, $5) as a',
+    [id, a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return rows[0]?.a ?? null;
 }
@@ -877,8 +911,8 @@ export async function addDoNotCall(
   a: Actor,
 ): Promise<{ added: boolean; row: DoNotCallRow; contacts_marked?: number }> {
   const { rows } = await db.query<{ r: { added: boolean; row: DoNotCallRow; contacts_marked?: number } }>(
-    'select public.admin_add_do_not_call($1, $2, $3, $4, $5) as r',
-    [phone, reason, a.actor, a.actorTokenId, a.now],
+    'select public.admin_add_do_not_call($1, $2, $3, $4, $5, $6) as r',
+    [phone, reason, a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return rows[0]!.r;
 }
@@ -891,8 +925,8 @@ export async function removeDoNotCall(
   a: Actor,
 ): Promise<{ removed: DoNotCallRow; reason: string; contacts_still_do_not_call: number } | null> {
   const { rows } = await db.query<{ r: { removed: DoNotCallRow; reason: string; contacts_still_do_not_call: number } | null }>(
-    'select public.admin_remove_do_not_call($1, $2, $3, $4, $5) as r',
-    [phone, reason, a.actor, a.actorTokenId, a.now],
+    'select public.admin_remove_do_not_call($1, $2, $3, $4, $5, $6) as r',
+    [phone, reason, a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return rows[0]?.r ?? null;
 }
@@ -904,8 +938,8 @@ export async function importDoNotCallBatch(
   a: Actor,
 ): Promise<Array<{ line: number; phone: string; outcome: string }>> {
   const { rows: out } = await db.query<{ line: number; phone: string; outcome: string }>(
-    'select line, phone, outcome from public.admin_import_do_not_call($1, $2, $3, $4)',
-    [JSON.stringify(rows), a.actor, a.actorTokenId, a.now],
+    'select line, phone, outcome from public.admin_import_do_not_call($1, $2, $3, $4, $5)',
+    [JSON.stringify(rows), a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return out;
 }

@@ -28,7 +28,7 @@ export const AdminConfig = z
     ADMIN_TOKEN_PREVIOUS: optionalSecret,
     // Supabase Auth sessions (operator-auth.ts). Hosted Supabase reserves the SUPABASE_ prefix for
     // the secrets it sets itself (`supabase secrets set` skips such names), hence the plain aliases.
-    /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role 'operator' sign in. */
+    /** The project's (legacy) JWT secret: HS256 sessions of users with app_metadata.role viewer, operator or admin sign in. */
     SUPABASE_JWT_SECRET: optionalString,
     /** The same, under a name a hosted project can set (self-hosted Supabase gives functions JWT_SECRET). */
     JWT_SECRET: optionalString,

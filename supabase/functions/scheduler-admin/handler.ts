@@ -1,63 +1,74 @@
 // scheduler-admin: what the dashboard (and scripts) talk to. Every route needs an operator
 // credential (operator-auth.ts: ADMIN_TOKEN, ADMIN_TOKEN_PREVIOUS during a rotation, or a named
-// operator token, or a Supabase Auth access token of a user with app_metadata.role 'operator':
-// HS256 when SUPABASE_JWT_SECRET is set, ES256 / RS256 with the project's JWKS), sent as
-// Authorization: Bearer; never the cron secret. No credential, or a bad one: 401 (counted); a
-// valid session of a user without the operator role: 403 {error: 'forbidden', message}.
+// operator token, or a Supabase Auth access token of a user with app_metadata.role 'viewer',
+// 'operator' or 'admin': HS256 when SUPABASE_JWT_SECRET is set, ES256 / RS256 with the project's
+// JWKS), sent as Authorization: Bearer; never the cron secret. No credential, or a bad one: 401
+// (counted); a valid session of a user without a scheduler role: 403 {error: 'forbidden', message}.
 //
-//   GET    /status         last run, next run, counts, campaigns, recent runs
-//   GET    /wait-reasons   why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
-//   POST   /trigger        a manual tick (rate-limited in the database); audited as tick.trigger
-//   GET    /tokens         the named operator tokens (never a token or its hash)
-//   POST   /tokens         {name, expires_in_days?} -> {id, name, token, expires_at}: the token, shown once
-//   DELETE /tokens/<name|id>  revokes it
-//   GET    /campaigns      {campaigns: [row...]} (newest first)
-//   POST   /campaigns      CampaignCreate (_shared/campaign-schema.ts) -> 201 row; audited campaign.create
-//   GET    /campaigns/<id> the row
-//   PATCH  /campaigns/<id> CampaignPatch -> the row after; audited campaign.update (before/after)
-//   GET    /campaigns/<id>/preview-action?action=pause|resume|cancel
+// Every route needs a role (ROUTE_ROLES below; roles.ts: viewer < operator < admin), checked before
+// anything is read or written: a credential whose role is lower gets 403 {error: 'forbidden',
+// message, role, needed_role} and nothing changes. [v] viewer, [o] operator, [a] admin:
+//
+//   GET    /whoami         [v] {actor, role, kind, token_id}: the credential presented (never the token)
+//   GET    /status         [v] last run, next run, counts, campaigns, recent runs
+//   GET    /wait-reasons   [v] why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
+//   POST   /trigger        [o] a manual tick (rate-limited in the database); audited as tick.trigger
+//   GET    /tokens         [a] the named operator tokens with role, creator and state (never a token or its hash)
+//   POST   /tokens         [a] {name, role? (viewer), expires_in_days? (90; at most 365)}
+//                          -> {id, name, role, created_at, expires_at, token}: the token, shown once. A role
+//                          above the caller's: 403. A token made by a named token never outlives it. A
+//                          name of digits only: 400 (ids are numbers; names are never ids)
+//   DELETE /tokens/<id>    [a] revokes the live token with that id (never a name: 400 for anything but an id)
+//   POST   /tokens/revoke-by-creator  [a] {created_by} -> {revoked: [{id, name, created_by, revoked_at}...]}:
+//                          every live token that credential made (created_by as listed, or its leading part:
+//                          operator:<id>, user:<sub>), and the tokens those made
+//   GET    /campaigns      {campaigns: [row...]} (newest first)  [v]
+//   POST   /campaigns      CampaignCreate (_shared/campaign-schema.ts) -> 201 row; audited campaign.create  [o]
+//   GET    /campaigns/<id> the row  [v]
+//   PATCH  /campaigns/<id> CampaignPatch -> the row after; audited campaign.update (before/after)  [o]
+//   GET    /campaigns/<id>/preview-action?action=pause|resume|cancel  [v]
 //                          -> {allowed, reason, status, status_after, queued_calls_released,
 //                              active_calls_finishing, pending_contacts_ended, pending_contacts}
-//   POST   /campaigns/<id>/pause|resume|cancel
+//   POST   /campaigns/<id>/pause|resume|cancel  [o]
 //                          -> {campaign, queued_calls_released, active_calls_finishing, pending_contacts_ended};
 //                             409 when the status does not allow it; audited campaign.<action>
-//   POST   /campaigns/<id>/contacts?region=US&delimiter=%3B&line_offset=N   (text/csv body, streamed)
+//   POST   /campaigns/<id>/contacts?region=US&delimiter=%3B&line_offset=N   (text/csv body, streamed)  [o]
 //                          -> ImportReport (_shared/contacts-csv.ts): {rows, imported, duplicates,
 //                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
 //                             stopped, committed_through_line, batches}; 422 when the file stopped
 //                             part-way (what was imported before is said); audited contacts.import
-//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)
-//   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)  [v]
+//   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):  [v]
 //                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
 //                          global setting), max_concurrent_calls (null: no own cap), active_calls,
 //                          queued_calls, breaker_state, breaker_open_until, breaker_consecutive_failures,
 //                          breaker_last_failure_reason, campaigns, live_campaigns, campaign_ids, created_at,
 //                          updated_at}
-//   POST   /accounts       AccountCreate (_shared/account-schema.ts) -> 201 AccountJson; 409 when the id is
+//   POST   /accounts       AccountCreate (_shared/account-schema.ts) -> 201 AccountJson; 409 when the id is  [a]
 //                          taken; audited account.create
-//   GET    /accounts/<id>  AccountJson
-//   PATCH  /accounts/<id>  AccountPatch {account_sid?, calls_per_second?, max_concurrent_calls?} (null:
+//   GET    /accounts/<id>  AccountJson  [v]
+//   PATCH  /accounts/<id>  AccountPatch {account_sid?, calls_per_second?, max_concurrent_calls?} (null:  [a]
 //                          TWILIO_ACCOUNT_SID / inherit / no cap)
 //                          -> AccountJson after; audited account.update (before/after). Never touches the
 //                          rate bucket (next_send_at).
-//   DELETE /accounts/<id>  -> {deleted: row}; 409 naming the campaigns when campaigns dial through it (and for
+//   DELETE /accounts/<id>  -> {deleted: row}; 409 naming the campaigns when campaigns dial through it (and for  [a]
 //                          'default'); audited account.delete
-//   GET    /do-not-call?q=<text>&after=<phone>&limit=N
+//   GET    /do-not-call?q=<text>&after=<phone>&limit=N  [v]
 //                          {numbers: [{phone, reason, added_at, added_by}...], next_after}: the do-not-call
 //                          list in phone order, the numbers containing q (digits, with or without +) or
 //                          whose reason contains it; next_after: the after= of the next page (null: last)
-//   POST   /do-not-call    {phone (E.164), reason} -> 201 {added: true, row, contacts_marked} (its pending
+//   POST   /do-not-call    {phone (E.164), reason} -> 201 {added: true, row, contacts_marked} (its pending  [o]
 //                          contacts become do_not_call at once); 200 {added: false, row} when already
 //                          listed (nothing changes); audited do_not_call.add
-//   DELETE /do-not-call/<phone>  {reason} (required) -> {removed: row, reason, contacts_still_do_not_call};
+//   DELETE /do-not-call/<phone>  {reason} (required) -> {removed: row, reason, contacts_still_do_not_call};  [o]
 //                          404 when not listed; audited do_not_call.remove. Contacts marked do_not_call stay
 //                          so (nothing is dialled again behind the operator's back).
-//   POST   /do-not-call/import   (text/csv body: phone,reason) -> {rows, added, already_listed,
+//   POST   /do-not-call/import   (text/csv body: phone,reason) -> {rows, added, already_listed,  [o]
 //                          errors_total, errors: [{line, reason}]}: invalid rows named by line, valid ones
 //                          kept; 400 naming the line when the file is not readable CSV (nothing
 //                          written); each number added audited do_not_call.import
-//   GET    /do-not-call/export   text/csv phone,reason,added_at,added_by (formula-safe cells)
-//   GET    /audit?limit=N  {entries: [{id, at, actor, action, subject, before, after}...]} newest first
+//   GET    /do-not-call/export   text/csv phone,reason,added_at,added_by (formula-safe cells)  [v]
+//   GET    /audit?limit=N  {entries: [{id, at, actor, actor_role, action, subject, before, after}...]} newest first  [v]
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
 // value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}; a campaign
@@ -72,6 +83,7 @@ import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_sha
 import { startTick, type TickDeps } from '../_shared/tick.ts';
 import { waitUntil } from '../_shared/edge-runtime.ts';
 import {
+  type Actor,
   addDoNotCall,
   applyCampaignAction,
   createAccount,
@@ -93,6 +105,7 @@ import {
   recordOperatorAction,
   removeDoNotCall,
   revokeOperatorToken,
+  revokeOperatorTokensByCreator,
   searchDoNotCall,
   updateAccount,
   updateCampaign,
@@ -116,6 +129,7 @@ import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha256 } from '../_shared/operator-auth.ts';
 import type { JwksKeySource } from '../_shared/jwks.ts';
+import { type OperatorRole, OperatorRoleSchema, roleAtLeast } from '../_shared/roles.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
 export interface AdminHandlerOptions {
@@ -135,15 +149,72 @@ export interface AdminHandlerOptions {
   now?: () => Date;
 }
 
+/** Token lifetimes (the database holds the same bounds: create_operator_token, operator_tokens). */
+export const TOKEN_DEFAULT_DAYS = 90;
+export const TOKEN_MAX_DAYS = 365;
+
 const NewToken = z
   .object({
-    name: z.string().regex(
-      /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/,
-      'name: 1-64 letters, digits, . _ @ - (starting with a letter or digit)',
-    ),
-    expires_in_days: z.number().positive().max(3650).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'name: 1-64 letters, digits, . _ @ - (starting with a letter or digit)')
+      .refine(
+        (n) => !/^[0-9]+$/.test(n),
+        'name: not digits only (a token is revoked by its id, a number; a name must never look like one)',
+      ),
+    role: OperatorRoleSchema.default('viewer'),
+    expires_in_days: z.number().positive().max(TOKEN_MAX_DAYS, `expires_in_days: at most ${TOKEN_MAX_DAYS}`).optional(),
   })
   .strict();
+
+const RevokeByCreator = z
+  .object({
+    created_by: z.string().trim().min(1, 'created_by: the credential, as the token list names it').max(200).regex(
+      /^\S+$/,
+      'created_by: no spaces',
+    ),
+  })
+  .strict();
+
+const TOKEN_ID = /^[1-9][0-9]{0,17}$/;
+
+/**
+ * The role each route needs (method, path under /scheduler-admin). A route not listed is 404. The
+ * check comes before anything is read or written.
+ */
+export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, role: OperatorRole]> = [
+  ['GET', /^\/whoami$/, 'viewer'],
+  ['GET', /^\/status$/, 'viewer'],
+  ['GET', /^\/wait-reasons$/, 'viewer'],
+  ['GET', /^\/campaigns$/, 'viewer'],
+  ['GET', /^\/campaigns\/[^/]+$/, 'viewer'],
+  ['GET', /^\/campaigns\/[^/]+\/(preview-action|export)$/, 'viewer'],
+  ['GET', /^\/accounts$/, 'viewer'],
+  ['GET', /^\/accounts\/[^/]+$/, 'viewer'],
+  ['GET', /^\/do-not-call$/, 'viewer'],
+  ['GET', /^\/do-not-call\/export$/, 'viewer'],
+  ['GET', /^\/audit$/, 'viewer'],
+  ['POST', /^\/trigger$/, 'operator'],
+  ['POST', /^\/campaigns$/, 'operator'],
+  ['PATCH', /^\/campaigns\/[^/]+$/, 'operator'],
+  ['POST', /^\/campaigns\/[^/]+\/(pause|resume|cancel|contacts)$/, 'operator'],
+  ['POST', /^\/do-not-call$/, 'operator'],
+  ['POST', /^\/do-not-call\/import$/, 'operator'],
+  ['DELETE', /^\/do-not-call\/[^/]+$/, 'operator'],
+  ['GET', /^\/tokens$/, 'admin'],
+  ['POST', /^\/tokens$/, 'admin'],
+  ['POST', /^\/tokens\/revoke-by-creator$/, 'admin'],
+  ['DELETE', /^\/tokens\/[^/]+$/, 'admin'],
+  ['POST', /^\/accounts$/, 'admin'],
+  ['PATCH', /^\/accounts\/[^/]+$/, 'admin'],
+  ['DELETE', /^\/accounts\/[^/]+$/, 'admin'],
+];
+
+/** The role a request needs, or null: no such route. */
+export function requiredRole(method: string, path: string): OperatorRole | null {
+  for (const [m, re, role] of ROUTE_ROLES) if (m === method && re.test(path)) return role;
+  return null;
+}
 
 function subPath(req: Request): string {
   const path = new URL(req.url).pathname.replace(/\/+$/, '');
@@ -175,6 +246,8 @@ function asHttpError(err: unknown): HttpError | undefined {
   const e = err as { code?: unknown; constraint?: unknown; column?: unknown };
   const message = coerceError(err).message;
   if (e?.code === '23505') return new HttpError(409, message, 'conflict');
+  // 42501: a token of a role above its maker's (create_operator_token)
+  if (e?.code === '42501') return new HttpError(403, message, 'forbidden');
   // 23503: a campaign naming an unknown provider account (or, at the end, an account deleted under a campaign)
   if (e?.code === '23503') {
     if (e.constraint === 'campaigns_provider_account_fkey' && !/^update or delete on table/.test(message)) {
@@ -212,6 +285,19 @@ function errorAnswer(err: HttpError): Response {
 
 const CAMPAIGN_ID = /^[1-9][0-9]{0,17}$/;
 
+/** 403 for a credential whose role is too low: says which role it holds and which is needed. */
+function forbidden(role: OperatorRole, needed: OperatorRole, why: string): Response {
+  return jsonResponse(
+    {
+      error: 'forbidden',
+      message: `${why}; this credential is ${role === 'admin' ? 'an' : 'a'} ${role}`,
+      role,
+      needed_role: needed,
+    },
+    403,
+  );
+}
+
 const DoNotCallReason = z.string().trim().min(1, 'a reason is required').max(500, 'at most 500 characters');
 const NewDoNotCall = z
   .object({
@@ -243,7 +329,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
   const importContacts = async (
     req: Request,
     id: string,
-    a: { actor: string; actorTokenId: string | null; now: Date },
+    a: Actor,
   ): Promise<Response> => {
     const campaign = await readCampaign(db, id);
     if (!campaign) {
@@ -338,7 +424,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
   const accountRoutes = async (
     req: Request,
     route: string,
-    actor: () => { actor: string; actorTokenId: string | null; now: Date },
+    actor: () => Actor,
   ): Promise<Response | undefined> => {
     if (route === 'GET /accounts') return jsonResponse({ accounts: await listAccounts(db) });
     if (route === 'POST /accounts') {
@@ -370,7 +456,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
   const doNotCallRoutes = async (
     req: Request,
     route: string,
-    actor: () => { actor: string; actorTokenId: string | null; now: Date },
+    actor: () => Actor,
   ): Promise<Response | undefined> => {
     if (route === 'GET /do-not-call') {
       const q = new URL(req.url).searchParams;
@@ -470,7 +556,21 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
   const routes = async (req: Request, who: OperatorIdentity): Promise<Response> => {
     const route = `${req.method} ${subPath(req)}`;
     const audit = (action: string, subject: string | null, before: unknown, after: unknown) =>
-      recordOperatorAction(db, { actor: who.actor, actorTokenId: who.tokenId, action, subject, before, after, now: now() });
+      recordOperatorAction(db, {
+        actor: who.actor,
+        actorTokenId: who.tokenId,
+        actorRole: who.role,
+        action,
+        subject,
+        before,
+        after,
+        now: now(),
+      });
+    const actor = (): Actor => ({ actor: who.actor, actorTokenId: who.tokenId, actorRole: who.role, now: now() });
+
+    if (route === 'GET /whoami') {
+      return jsonResponse({ actor: who.actor, role: who.role, kind: who.kind, token_id: who.tokenId });
+    }
 
     if (route === 'GET /status') {
       const payload: StatusPayload = { now: now().toISOString(), ...(await readStatus(db)) };
@@ -501,37 +601,43 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     }
     if (route === 'POST /tokens') {
       const parsed = NewToken.safeParse(await readJson(req));
-      if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => i.message).join('; '));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      if (!roleAtLeast(who.role, parsed.data.role)) {
+        return forbidden(who.role, parsed.data.role, `a ${who.role} credential cannot create a ${parsed.data.role} token`);
+      }
       const token = generateOperatorToken();
       const at = now();
       const expiresAt = parsed.data.expires_in_days === undefined
-        ? null
+        ? null // the database's default: TOKEN_DEFAULT_DAYS, never past the creating token's expiry
         : new Date(at.getTime() + parsed.data.expires_in_days * 86_400_000);
       const row = await createOperatorToken(db, {
         name: parsed.data.name,
         sha256: await sha256(token),
         expiresAt,
-        actor: who.actor,
-        actorTokenId: who.tokenId,
+        role: parsed.data.role,
+        ...actor(),
         now: at,
       });
       // The only time the token is ever shown.
       return jsonResponse({ ...row, token }, 201);
     }
+    if (route === 'POST /tokens/revoke-by-creator') {
+      const parsed = RevokeByCreator.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const revoked = await revokeOperatorTokensByCreator(db, { creator: parsed.data.created_by, ...actor() });
+      return jsonResponse({ revoked });
+    }
     const revoke = /^DELETE \/tokens\/([^/]{1,192})$/.exec(route);
     if (revoke?.[1]) {
-      let which: string;
-      try {
-        which = decodeURIComponent(revoke[1]);
-      } catch {
-        throw new HttpError(400, 'the token name is not valid URL encoding', 'bad_request');
+      await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
+      if (!TOKEN_ID.test(revoke[1])) {
+        throw new HttpError(400, 'a token is revoked by its id (the number in the token list), never by its name', 'bad_request');
       }
-      const row = await revokeOperatorToken(db, { token: which, actor: who.actor, actorTokenId: who.tokenId, now: now() });
-      return row ? jsonResponse(row) : jsonResponse({ error: 'not_found', message: 'no live token with that name or id' }, 404);
+      const row = await revokeOperatorToken(db, { id: revoke[1], ...actor() });
+      return row ? jsonResponse(row) : jsonResponse({ error: 'not_found', message: 'no live token with that id' }, 404);
     }
 
     // Campaigns
-    const actor = () => ({ actor: who.actor, actorTokenId: who.tokenId, now: now() });
     const noCampaign = () => jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
     if (route === 'GET /campaigns') {
       return jsonResponse({ campaigns: await listCampaigns(db) });
@@ -608,6 +714,15 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       if (who.kind === 'refused') {
         const body = who.reason ? { error: 'unauthorized', message: who.reason } : { error: 'unauthorized' };
         return withCors(await limiter.refuse(req, info, () => jsonResponse(body, 401)));
+      }
+      const needed = requiredRole(req.method, subPath(req));
+      if (needed === null) {
+        await req.body?.cancel().catch(() => undefined);
+        return withCors(jsonResponse({ error: 'not_found' }, 404));
+      }
+      if (!roleAtLeast(who.role, needed)) {
+        await req.body?.cancel().catch(() => undefined);
+        return withCors(forbidden(who.role, needed, `${req.method} ${subPath(req)} needs the ${needed} role`));
       }
       return withCors(await routes(req, who));
     } catch (err) {

@@ -11,7 +11,7 @@ select is((admin_create_provider_account('{"id": "sub", "calls_per_second": 2, "
 select throws_ok($$select admin_create_provider_account('{"id": "sub"}', 'admin_token')$$, '23505', null, 'an id already taken is refused');
 select throws_ok($$select admin_create_provider_account('{"id": "Not A Slug"}', 'admin_token')$$, '23514', null, 'the id must be a slug (CHECK)');
 
-select id as ann from create_operator_token('ann', sha256('a'), null, 'admin_token') \gset
+select id as ann from create_operator_token('ann', sha256('a'), null, 'admin', 'admin_token', 'admin') \gset
 update provider_accounts set next_send_at = tests.wednesday_noon() + interval '7 seconds' where id = 'sub';
 select is((admin_update_provider_account('sub', '{"max_concurrent_calls": 9}', 'operator:1:ann', :ann, tests.wednesday_noon() + interval '1 minute')
              ->> 'max_concurrent_calls'), '9', 'the cap is changed');

@@ -55,14 +55,14 @@ select ok(
   'service_role (the Edge Functions) can execute the scheduler''s entry points'
 );
 select ok(
-  has_function_privilege('service_role', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
-  and has_function_privilege('service_role', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
-  and has_function_privilege('service_role', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz)', 'EXECUTE')
+  has_function_privilege('service_role', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text)', 'EXECUTE')
   and has_function_privilege('service_role', 'public.opt_out_during_call(bigint, timestamptz)', 'EXECUTE')
   and not has_function_privilege('anon', 'public.opt_out_during_call(bigint, timestamptz)', 'EXECUTE')
-  and not has_function_privilege('authenticated', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
-  and not has_function_privilege('authenticated', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz)', 'EXECUTE')
-  and not has_function_privilege('authenticated', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz)', 'EXECUTE'),
+  and not has_function_privilege('authenticated', 'public.admin_add_do_not_call(text, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text)', 'EXECUTE'),
   'the do-not-call functions: service_role only'
 );
 select is(
