@@ -943,3 +943,22 @@ export async function importDoNotCallBatch(
   );
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// One person's story
+
+/**
+ * Everything known about one phone number (contact_story()): its do-not-call entry, every contact
+ * with that number and every attempt of each. By contact id: that contact's number. Null when the
+ * id names no contact.
+ */
+export async function readContactStory(
+  db: SqlClient,
+  who: { phone: string } | { contactId: string },
+): Promise<Record<string, unknown> | null> {
+  const { rows } = await db.query<{ story: Record<string, unknown> | null }>(
+    'select public.contact_story($1, $2) as story',
+    ['phone' in who ? who.phone : null, 'contactId' in who ? who.contactId : null],
+  );
+  return rows[0]?.story ?? null;
+}

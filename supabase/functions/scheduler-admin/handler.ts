@@ -12,6 +12,10 @@
 //   GET    /whoami         [v] {actor, role, kind, token_id}: the credential presented (never the token)
 //   GET    /status         [v] last run, next run, counts, campaigns, recent runs
 //   GET    /wait-reasons   [v] why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
+//   GET    /contacts?phone=<number>  [v] one person's story (contact_story): {phone, do_not_call, contacts:
+//                          [{..., calls: [{..., evidence}]}]}; the number in E.164 (spaces, dashes, dots
+//                          and parentheses are ignored); a number nobody has: {phone, do_not_call, contacts: []}
+//   GET    /contacts/<id>  [v] the story of that contact's number; 404 when there is no such contact
 //   POST   /trigger        [o] a manual tick (rate-limited in the database); audited as tick.trigger
 //   GET    /tokens         [a] the named operator tokens with role, creator and state (never a token or its hash)
 //   POST   /tokens         [a] {name, role? (viewer), expires_in_days? (90; at most 365)}
@@ -100,6 +104,7 @@ import {
   previewCampaignAction,
   readAccount,
   readCampaign,
+  readContactStory,
   readStatus,
   readWaitReasons,
   recordOperatorAction,
@@ -114,7 +119,7 @@ import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPa
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
 import { csvLine } from '../_shared/csv-export.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
-import { E164_PATTERN } from '../_shared/phone.ts';
+import { E164_PATTERN, isE164 } from '../_shared/phone.ts';
 import { insecureUrlProblem } from '../_shared/config.ts';
 import {
   CAMPAIGN_ACTIONS,
@@ -186,6 +191,8 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['GET', /^\/whoami$/, 'viewer'],
   ['GET', /^\/status$/, 'viewer'],
   ['GET', /^\/wait-reasons$/, 'viewer'],
+  ['GET', /^\/contacts$/, 'viewer'],
+  ['GET', /^\/contacts\/[^/]+$/, 'viewer'],
   ['GET', /^\/campaigns$/, 'viewer'],
   ['GET', /^\/campaigns\/[^/]+$/, 'viewer'],
   ['GET', /^\/campaigns\/[^/]+\/(preview-action|export)$/, 'viewer'],
@@ -575,6 +582,20 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     if (route === 'GET /status') {
       const payload: StatusPayload = { now: now().toISOString(), ...(await readStatus(db)) };
       return jsonResponse(payload);
+    }
+    if (route === 'GET /contacts') {
+      const raw = (new URL(req.url).searchParams.get('phone') ?? '').replace(/[\s().-]/g, '');
+      if (!isE164(raw)) {
+        throw new HttpError(400, 'phone: a number in E.164 form, e.g. +14155550100 (spaces, dashes and parentheses are ignored)');
+      }
+      return jsonResponse(await readContactStory(db, { phone: raw }));
+    }
+    const contact = /^GET \/contacts\/([^/]+)$/.exec(route);
+    if (contact) {
+      const id = contact[1]!;
+      if (!/^[1-9][0-9]{0,17}$/.test(id)) throw new HttpError(400, 'contact id: a positive integer');
+      const story = await readContactStory(db, { contactId: id });
+      return story ? jsonResponse(story) : jsonResponse({ error: 'not_found', message: 'no contact with that id' }, 404);
     }
     if (route === 'GET /wait-reasons') {
       const payload: WaitReasonsPayload = { now: now().toISOString(), reasons: await readWaitReasons(db) };
