@@ -2,8 +2,11 @@
 -- import): the function parses and normalises the file (E.164 with libphonenumber-js) and sends the
 -- good rows here in batches, each batch its own statement (one transaction through the pooler).
 -- Each row comes back with its outcome: imported, duplicate (its number is already a contact of the
--- campaign, or an earlier row of the batch has it), or bad_time_zone (not an IANA zone: not
--- inserted, the rest of the batch is). CHECK constraints stay the last word.
+-- campaign, or an earlier row of the batch has it), bad_time_zone (not an IANA zone: not
+-- inserted, the rest of the batch is) or bad_consent (consent evidence the contacts table refuses:
+-- a method without a time or the other way round, an unknown method, a source over 1000
+-- characters, an expiry not after the consent; not inserted either). The function reads the
+-- consent columns, checks them, and says which rows fail; CHECK constraints stay the last word.
 
 create function public.import_contacts(p_campaign_id bigint, p_rows jsonb, p_now timestamptz default now())
 returns table (line integer, outcome text)
@@ -28,21 +31,35 @@ begin
   return query
   with input as (
     select r.line, r.phone, r.name, r.time_zone, coalesce(r.metadata, '{}'::jsonb) as metadata,
+           r.consent_at, r.consent_method, r.consent_source, r.consent_expires_at,
            (r.time_zone is null or public.is_valid_time_zone(r.time_zone)) as zone_ok,
+           -- The contacts table's consent constraints, row by row (a refusal would fail the batch).
+           coalesce((r.consent_at is null) = (r.consent_method is null)
+                    and (r.consent_method is null
+                         or r.consent_method in ('web_form', 'verbal', 'written', 'sms', 'email', 'other'))
+                    and (r.consent_source is null
+                         or (r.consent_at is not null and length(btrim(r.consent_source)) between 1 and 1000))
+                    and (r.consent_expires_at is null
+                         or (r.consent_at is not null and r.consent_expires_at > r.consent_at)), false) as consent_ok,
            row_number() over (partition by r.phone order by r.line) as nth
-      from jsonb_to_recordset(p_rows) as r (line integer, phone text, name text, time_zone text, metadata jsonb)
+      from jsonb_to_recordset(p_rows)
+             as r (line integer, phone text, name text, time_zone text, metadata jsonb, consent_at timestamptz,
+                   consent_method text, consent_source text, consent_expires_at timestamptz)
   ),
   inserted as (
-    insert into public.contacts (campaign_id, phone, name, time_zone, metadata, next_attempt_at, created_at, updated_at)
-    select p_campaign_id, i.phone, i.name, i.time_zone, i.metadata, p_now, p_now, p_now
+    insert into public.contacts (campaign_id, phone, name, time_zone, metadata, consent_at, consent_method,
+                                 consent_source, consent_expires_at, next_attempt_at, created_at, updated_at)
+    select p_campaign_id, i.phone, i.name, i.time_zone, i.metadata, i.consent_at, i.consent_method,
+           i.consent_source, i.consent_expires_at, p_now, p_now, p_now
       from input i
-     where i.zone_ok and i.nth = 1
+     where i.zone_ok and i.consent_ok and i.nth = 1
      order by i.line
     on conflict (campaign_id, phone) do nothing
     returning phone
   )
   select i.line,
          case when not i.zone_ok then 'bad_time_zone'
+              when not i.consent_ok then 'bad_consent'
               when i.nth = 1 and exists (select 1 from inserted n where n.phone = i.phone) then 'imported'
               else 'duplicate' end
     from input i
@@ -51,7 +68,7 @@ end;
 $$;
 
 comment on function public.import_contacts(bigint, jsonb, timestamptz) is
-  'Adds a batch of contacts to campaign p_campaign_id: p_rows is a JSON array of {line, phone (E.164), name, time_zone, metadata}. Returns each line with its outcome: imported, duplicate (already a contact of the campaign, or an earlier line of the batch), bad_time_zone (not inserted). Refuses a cancelled or completed campaign (SQLSTATE 55000) and a missing one (P0002).';
+  'Adds a batch of contacts to campaign p_campaign_id: p_rows is a JSON array of {line, phone (E.164), name, time_zone, metadata, consent_at, consent_method, consent_source, consent_expires_at} (the consent ones optional). Returns each line with its outcome: imported, duplicate (already a contact of the campaign, or an earlier line of the batch), bad_time_zone, bad_consent (consent evidence the contacts table refuses; neither inserted). Refuses a cancelled or completed campaign (SQLSTATE 55000) and a missing one (P0002).';
 
 revoke all on function public.import_contacts(bigint, jsonb, timestamptz) from public, anon, authenticated;
 grant execute on function public.import_contacts(bigint, jsonb, timestamptz) to service_role;

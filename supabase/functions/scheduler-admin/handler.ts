@@ -26,7 +26,8 @@
 //                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
 //                             stopped, committed_through_line, batches}; 422 when the file stopped
 //                             part-way (what was imported before is said); audited contacts.import
-//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence
+//                          (formula-safe cells; the consent columns import back as they are)
 //   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):
 //                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
 //                          global setting), max_concurrent_calls (null: no own cap), active_calls,
@@ -303,6 +304,10 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     'metadata',
     'calling_zones',
     'zone_source',
+    'consent_at',
+    'consent_method',
+    'consent_source',
+    'consent_expires_at',
   ] as const;
   const exportContacts = async (id: string): Promise<Response> => {
     if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
