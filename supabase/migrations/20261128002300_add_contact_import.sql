@@ -72,3 +72,63 @@ comment on function public.import_contacts(bigint, jsonb, timestamptz) is
 
 revoke all on function public.import_contacts(bigint, jsonb, timestamptz) from public, anon, authenticated;
 grant execute on function public.import_contacts(bigint, jsonb, timestamptz) to service_role;
+
+-- admin_set_contact_consent(): records, corrects or clears the consent evidence of contact
+-- p_contact_id of campaign p_campaign_id (scheduler-admin PATCH /campaigns/<id>/contacts/<contact
+-- id>): the consent columns named in p_fields are set, the others kept, in one statement with its
+-- row in operator_audit_log (contact.consent, the evidence before and after). The contacts table's
+-- CHECK constraints are the last word (23514 naming the constraint). Null when the campaign has no
+-- such contact.
+create function public.admin_set_contact_consent(
+  p_campaign_id bigint,
+  p_contact_id bigint,
+  p_fields jsonb,
+  p_actor text,
+  p_actor_token_id bigint default null,
+  p_now timestamptz default now()
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_before jsonb;
+  v_after jsonb;
+begin
+  if jsonb_typeof(p_fields) is distinct from 'object' then
+    raise exception 'the consent fields must be a JSON object' using errcode = 'invalid_parameter_value';
+  end if;
+  select jsonb_build_object('consent_at', ct.consent_at, 'consent_method', ct.consent_method,
+                            'consent_source', ct.consent_source, 'consent_expires_at', ct.consent_expires_at)
+    into v_before
+    from public.contacts ct
+   where ct.id = p_contact_id and ct.campaign_id = p_campaign_id
+     for update;
+  if not found then
+    return null;
+  end if;
+  update public.contacts ct
+     set consent_at = case when p_fields ? 'consent_at' then r.consent_at else ct.consent_at end,
+         consent_method = case when p_fields ? 'consent_method' then r.consent_method else ct.consent_method end,
+         consent_source = case when p_fields ? 'consent_source' then r.consent_source else ct.consent_source end,
+         consent_expires_at = case when p_fields ? 'consent_expires_at' then r.consent_expires_at
+                                   else ct.consent_expires_at end,
+         updated_at = p_now
+    from jsonb_populate_record(null::public.contacts, p_fields) r
+   where ct.id = p_contact_id
+  returning jsonb_build_object('id', ct.id, 'campaign_id', ct.campaign_id, 'phone', ct.phone, 'status', ct.status,
+                               'consent_at', ct.consent_at, 'consent_method', ct.consent_method,
+                               'consent_source', ct.consent_source, 'consent_expires_at', ct.consent_expires_at)
+    into v_after;
+  perform public.record_operator_action(p_actor, p_actor_token_id, 'contact.consent',
+                                        'contact ' || p_contact_id || ' of campaign ' || p_campaign_id,
+                                        v_before, v_after - array['id', 'campaign_id', 'phone', 'status'], p_now);
+  return v_after;
+end;
+$$;
+
+comment on function public.admin_set_contact_consent(bigint, bigint, jsonb, text, bigint, timestamptz) is
+  'Sets the consent columns named in p_fields (consent_at, consent_method, consent_source, consent_expires_at; null clears) on contact p_contact_id of campaign p_campaign_id, the others kept, and records contact.consent (the evidence before and after) in operator_audit_log. Returns {id, campaign_id, phone, status, consent_at, consent_method, consent_source, consent_expires_at}, or null when the campaign has no such contact. The contacts table''s CHECK constraints raise 23514 naming the constraint.';
+
+revoke all on function public.admin_set_contact_consent(bigint, bigint, jsonb, text, bigint, timestamptz) from public, anon, authenticated;
+grant execute on function public.admin_set_contact_consent(bigint, bigint, jsonb, text, bigint, timestamptz) to service_role;

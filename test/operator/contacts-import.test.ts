@@ -227,4 +227,64 @@ describe('CSV import', () => {
     );
     expect(copied.rows[0]!.same).toBe(true);
   });
+
+  it("records, corrects and clears a contact's consent through PATCH, audited; refuses bad evidence by field", async () => {
+    const id = await createCampaign(db);
+    await upload(id, 'phone\n+14155550160\n');
+    const contact =
+      (await db.query<{ id: string }>('select id::text from public.contacts where campaign_id = $1', [id])).rows[0]!.id;
+    const patch = (body: unknown, campaign = id, contactId = contact) =>
+      request(`${gw.url}/scheduler-admin/campaigns/${campaign}/contacts/${contactId}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+
+    const given = await patch({
+      consent_at: '2026-11-30T10:15:00+01:00',
+      consent_method: 'Web form',
+      consent_source: ' signup page ',
+    });
+    expect(given.status).toBe(200);
+    expect(given.json).toMatchObject({
+      id: Number(contact),
+      phone: '+14155550160',
+      consent_method: 'web_form',
+      consent_source: 'signup page',
+      consent_expires_at: null,
+    });
+    expect(Date.parse(given.json.consent_at)).toBe(Date.parse('2026-11-30T09:15:00Z'));
+
+    // The schema: unknown fields, an unknown method, an expiry before the consent in the same request.
+    const refused = await patch({
+      consent_method: 'fax',
+      consent_at: '2026-12-01T00:00:00Z',
+      consent_expires_at: '2026-11-01T00:00:00Z',
+      x: 1,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues.map((i: { field: string }) => i.field)).toEqual(
+      expect.arrayContaining(['consent_method', '(body)']),
+    );
+    expect((await patch({})).status).toBe(400);
+    // The table: an expiry before the stored consent, named by field.
+    const early = await patch({ consent_expires_at: '2026-11-01T00:00:00Z' });
+    expect(early.status).toBe(400);
+    expect(early.json.field).toBe('consent_expires_at');
+    expect(early.json.message).toContain('contacts_consent_expires_after_given');
+
+    const cleared = await patch({ consent_at: null, consent_method: null, consent_source: null });
+    expect(cleared.json).toMatchObject({ consent_at: null, consent_method: null, consent_source: null });
+    expect((await patch({ consent_source: 'x' }, id, '999999')).status).toBe(404);
+    const other = await createCampaign(db);
+    expect((await patch({ consent_source: 'x' }, other)).status).toBe(404);
+
+    const audit = await db.query<{ action: string; before: Record<string, unknown>; after: Record<string, unknown> }>(
+      `select action, before, after from public.operator_audit_log where action = 'contact.consent' order by id`,
+    );
+    expect(audit.rows.map((r) => [r.before.consent_method, r.after.consent_method])).toEqual([[null, 'web_form'], [
+      'web_form',
+      null,
+    ]]);
+  });
 });

@@ -1,5 +1,6 @@
 // A contact's consent evidence as an operator writes it (CSV columns consent_at, consent_method,
-// consent_source, consent_expires_at): when consent was given, how, where from or in which words,
+// consent_source, consent_expires_at; the admin API's PATCH /campaigns/<id>/contacts/<contact id>,
+// ContactConsentPatch below): when consent was given, how, where from or in which words,
 // and until when it holds. The contacts table's CHECK constraints say the same and stay the last
 // word (public.import_contacts answers bad_consent for a row they would refuse).
 //
@@ -85,3 +86,34 @@ export function parseConsentCells(
     }),
   };
 }
+
+/**
+ * An edit of a contact's consent evidence through the admin API (PATCH
+ * /campaigns/<id>/contacts/<contact id>): any of the four fields, at least one; null clears one.
+ * The merged row is checked by the table (CONTACT_CONSTRAINT_FIELDS names the field of a refusal);
+ * the expiry is checked against the consent here when both are in the request.
+ */
+export const ContactConsentPatch = z.object({
+  consent_at: dateTime('consent_at').nullable(),
+  consent_method: z.preprocess(
+    (v) => (typeof v === 'string' ? normaliseConsentMethod(v) : v),
+    z.enum(CONSENT_METHODS, { message: `consent_method must be one of ${CONSENT_METHODS.join(', ')}` }).nullable(),
+  ),
+  consent_source: z.string().trim().min(1, 'consent_source must not be blank (null clears it)')
+    .max(CONSENT_SOURCE_MAX, `consent_source: at most ${CONSENT_SOURCE_MAX} characters`).nullable(),
+  consent_expires_at: dateTime('consent_expires_at').nullable(),
+}).partial().strict()
+  .refine((c) => Object.keys(c).length > 0, 'nothing to change: give at least one consent field')
+  .refine(
+    (c) => !c.consent_at || !c.consent_expires_at || Date.parse(c.consent_expires_at) > Date.parse(c.consent_at),
+    { message: 'consent_expires_at must be after consent_at', path: ['consent_expires_at'] },
+  );
+export type ContactConsentPatch = z.infer<typeof ContactConsentPatch>;
+
+/** The field each consent CHECK constraint of public.contacts guards. */
+export const CONTACT_CONSTRAINT_FIELDS: Record<string, string> = {
+  contacts_consent_method_is_known: 'consent_method',
+  contacts_consent_has_time_and_method: 'consent_method',
+  contacts_consent_source_is_bounded: 'consent_source',
+  contacts_consent_expires_after_given: 'consent_expires_at',
+};

@@ -667,6 +667,21 @@ export async function importContactsBatch(
   return out;
 }
 
+/** Records a contact's consent evidence (public.admin_set_contact_consent), audited; null: no such contact. */
+export async function setContactConsent(
+  db: SqlClient,
+  campaignId: string,
+  contactId: string,
+  fields: Record<string, unknown>,
+  a: Actor,
+): Promise<Record<string, unknown> | null> {
+  const { rows } = await db.query<{ c: Record<string, unknown> | null }>(
+    'select public.admin_set_contact_consent($1, $2, $3, $4, $5, $6) as c',
+    [campaignId, contactId, JSON.stringify(fields), a.actor, a.actorTokenId, a.now],
+  );
+  return rows[0]?.c ?? null;
+}
+
 /**
  * A campaign's contacts with their outcomes and consent evidence, in id order, after contact id
  * `after` (keyset pages).

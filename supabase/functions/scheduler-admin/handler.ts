@@ -26,6 +26,10 @@
 //                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
 //                             stopped, committed_through_line, batches}; 422 when the file stopped
 //                             part-way (what was imported before is said); audited contacts.import
+//   PATCH  /campaigns/<id>/contacts/<contact id>   ContactConsentPatch (_shared/contact-schema.ts):
+//                          {consent_at?, consent_method?, consent_source?, consent_expires_at?} (null clears)
+//                          -> {id, campaign_id, phone, status, consent_*}; 404 when the campaign has no such
+//                          contact; audited contact.consent (the evidence before/after)
 //   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence
 //                          (formula-safe cells; the consent columns import back as they are)
 //   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):
@@ -95,11 +99,13 @@ import {
   removeDoNotCall,
   revokeOperatorToken,
   searchDoNotCall,
+  setContactConsent,
   updateAccount,
   updateCampaign,
 } from '../_shared/queries.ts';
 import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPatch } from '../_shared/account-schema.ts';
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
+import { CONTACT_CONSTRAINT_FIELDS, ContactConsentPatch } from '../_shared/contact-schema.ts';
 import { csvLine } from '../_shared/csv-export.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
 import { E164_PATTERN } from '../_shared/phone.ts';
@@ -186,7 +192,8 @@ function asHttpError(err: unknown): HttpError | undefined {
   if (e?.code === '55000') return new HttpError(409, message, 'conflict');
   if (e?.code === '23514' || e?.code === '23502') {
     const field = typeof e.constraint === 'string'
-      ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] ?? ACCOUNT_CONSTRAINT_FIELDS[e.constraint]
+      ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] ?? ACCOUNT_CONSTRAINT_FIELDS[e.constraint] ??
+        CONTACT_CONSTRAINT_FIELDS[e.constraint]
       : undefined;
     const column = typeof e.column === 'string' ? e.column : undefined;
     if (field ?? column) return new InvalidFields([{ field: (field ?? column)!, message }]);
@@ -555,6 +562,16 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
       return jsonResponse({ entries: await listAuditLog(db, limit) });
+    }
+    const contact = /^PATCH \/campaigns\/([^/]+)\/contacts\/([^/]+)$/.exec(route);
+    if (contact) {
+      const [, id, contactId] = contact as unknown as [string, string, string];
+      const noContact = () => jsonResponse({ error: 'not_found', message: 'the campaign has no contact with that id' }, 404);
+      if (!CAMPAIGN_ID.test(id) || !CAMPAIGN_ID.test(contactId)) return noContact();
+      const parsed = ContactConsentPatch.safeParse(await readJson(req, 65_536));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const row = await setContactConsent(db, id, contactId, parsed.data, actor());
+      return row ? jsonResponse(row) : noContact();
     }
     const one = /^(GET|PATCH|POST) \/campaigns\/([^/]+)(?:\/([a-z-]+))?$/.exec(route);
     if (one) {
