@@ -90,6 +90,8 @@ $$;
 -- whose number is on the do-not-call list, whose contact is out of attempts or outside its calling
 -- window, or that waited longer than queued_call_ttl is released (canceled, released_at set, the
 -- contact back to pending / do_not_call / exhausted) without counting an attempt.
+-- A call of a campaign with requires_consent whose contact's consent is not valid at p_now (none,
+-- not yet given, expired meanwhile) is released the same way, with reason 'no valid consent'.
 --
 -- Calls of a provider account whose circuit breaker is open (or has a probe in flight) are not
 -- claimed: they stay queued (_account_dispatch_blocked()).
@@ -226,6 +228,10 @@ begin
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
              when ct.attempts >= c.max_attempts then 'max attempts reached'
+             when c.requires_consent
+                  and not (ct.consent_at is not null and ct.consent_at <= p_now
+                           and (ct.consent_expires_at is null or ct.consent_expires_at > p_now))
+               then 'no valid consent'
              when cl.queued_at < p_now - v_settings.queued_call_ttl then 'waited in queue longer than queued_call_ttl'
              when not public.is_within_calling_window(p_now, coalesce(ct.time_zone, c.time_zone),
                                                       c.window_start, c.window_end, c.window_days)

@@ -9,7 +9,8 @@
 // provider_settings ({url} | {twiml} | {application_sid}, plus provider options), time_zone (IANA),
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
-// retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts).
+// retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
+// requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts).
 
 import { z } from 'zod';
 import { E164_PATTERN } from './phone.ts';
@@ -62,6 +63,7 @@ export const CampaignFields = z.object({
   retry_backoff: z.number().min(1, 'retry_backoff: 1 to 10').max(10, 'retry_backoff: 1 to 10'),
   starts_at: z.string().datetime({ offset: true, message: 'starts_at must be an ISO 8601 date-time' }).nullable(),
   ends_at: z.string().datetime({ offset: true, message: 'ends_at must be an ISO 8601 date-time' }).nullable(),
+  requires_consent: z.boolean({ message: 'requires_consent must be true or false' }),
 });
 
 /** ends_at after starts_at, when both are given. */
