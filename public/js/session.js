@@ -3,8 +3,8 @@
 // is forgotten), the banner, and the words for a refused credential. The form takes any operator
 // credential: the admin token, a named operator token (op_...) or a Supabase Auth session (an access
 // token: HS256 or, with the project's JWKS, ES256 / RS256). 401: not a credential (the API says why
-// only for a validly signed session: expired...); 403: a signed-in Supabase user without the
-// operator role. A 403 naming needed_role is not a refused credential: the credential is good, its
+// only for a validly signed session: expired...); 403: a signed-in Supabase user without a
+// scheduler role. A 403 naming needed_role is not a refused credential: the credential is good, its
 // role is too low for that one request (the panel says so; the operator stays signed in). Once signed
 // in, GET /whoami says who the credential is and its role: shown in the header, and the controls the
 // role cannot use are held back (roles.js). The panels register what they load when the dashboard is
@@ -117,7 +117,8 @@ export const refusedForRole = (err) => err instanceof HttpError && err.status ==
 export function credentialRefused(err, fallback) {
   if (!(err instanceof HttpError) || refusedForRole(err)) return null;
   if (err.status === 403) {
-    return "That Supabase user does not hold the operator role (app_metadata.role 'operator'): ask an admin to grant it.";
+    return "That Supabase user does not hold a scheduler role (app_metadata.role 'viewer', 'operator' or 'admin'): " +
+      'ask an admin to grant one.';
   }
   if (err.status !== 401) return null;
   const why = err.body?.message;

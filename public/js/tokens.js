@@ -24,6 +24,7 @@ const tokenResult = (text, tone) => showResult('token-result', text, tone);
 function fillRolePicker() {
   const select = /** @type {HTMLSelectElement} */ ($('token-role'));
   const roles = grantableRoles();
+  if ([...select.options].map((o) => o.value).join() === roles.join()) return; // as offered (a choice kept)
   const current = roles.includes(/** @type {any} */ (select.value)) ? select.value : 'viewer';
   select.replaceChildren(...roles.map((r) => option(r, r)));
   select.value = current;
