@@ -1,5 +1,5 @@
 // `npm run campaign -- <command>`: campaigns through scheduler-admin's API (the one the dashboard
-// uses; supabase-js functions.invoke, as the Vercel route calls the functions), so whatever it does
+// uses; called with api/_lib/functions-client.ts, as the Vercel route calls the functions), so whatever it does
 // is what a deployment does, audited under the credential it presents.
 //
 //   list

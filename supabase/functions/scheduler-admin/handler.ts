@@ -140,7 +140,7 @@ import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha256 } from '../_shared/operator-auth.ts';
-import type { JwksKeySource } from '../_shared/jwks.ts';
+import type { SessionKeys } from '../_shared/jwks.ts';
 import { type OperatorRole, OperatorRoleSchema, roleAtLeast } from '../_shared/roles.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
@@ -150,7 +150,7 @@ export interface AdminHandlerOptions {
   /** SUPABASE_JWT_SECRET: HS256 Supabase Auth sessions of operator users are accepted when set. */
   jwtSecret?: string | undefined;
   /** The project's JWKS (SUPABASE_JWKS_URL / SUPABASE_URL): ES256 / RS256 sessions are accepted when set. */
-  jwks?: JwksKeySource | undefined;
+  jwks?: SessionKeys | undefined;
   deps: TickDeps;
   log: Logger;
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
