@@ -27,6 +27,9 @@
 //                                      do_not_call stay so)
 //   dnc import <file.csv>              phone,reason rows; invalid rows reported by line, valid ones kept
 //   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
+//   person <+E164 | contact id> [--raw]  one person's story: the number's contacts in every campaign,
+//                                      why each is not called now (and until when), every attempt
+//                                      with its outcome and evidence, and its do-not-call entry
 //
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
@@ -56,6 +59,7 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | accounts delete <id>
                             | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
                             | dnc export [--out file.csv]
+                            | person <+E164 | contact id> [--raw]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no --json '{...}'
@@ -98,6 +102,7 @@ const FIELD_OPTIONS = {
   rows: { type: 'string' },
   out: { type: 'string' },
   reason: { type: 'string' },
+  raw: { type: 'boolean' },
 } as const;
 
 function num(flag: string, text: string): number {
@@ -327,6 +332,18 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
         io.out(`${sub === 'create' ? 'created' : 'updated'}: ${describeAccount(json)}`);
         return 0;
       }
+      case 'person': {
+        const who = (positionals[0] ?? '').replace(/[\s().-]/g, '');
+        if (!who) throw new UsageError('person needs a phone number (+E164) or a contact id');
+        const path = /^[1-9][0-9]{0,17}$/.test(who) ? `/contacts/${who}` : `/contacts?phone=${encodeURIComponent(who)}`;
+        const { json } = await call(path);
+        if (values.raw) {
+          io.out(JSON.stringify(json, null, 2));
+          return 0;
+        }
+        io.out(describePerson(json));
+        return 0;
+      }
       case 'list': {
         const { json } = await call('/campaigns');
         const campaigns = json.campaigns as Array<Record<string, unknown>>;
@@ -530,4 +547,30 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     err: (l) => console.error(l),
     ...(confirm ? { confirm } : {}),
   });
+}
+
+/** One person's story (GET /contacts) as lines for a terminal. */
+export function describePerson(story: Record<string, unknown>): string {
+  const lines: string[] = [];
+  const dnc = story.do_not_call as Record<string, unknown> | null;
+  lines.push(`${story.phone}${dnc ? ` (on the do-not-call list since ${dnc.added_at}: ${dnc.reason})` : ''}`);
+  const contacts = story.contacts as Array<Record<string, unknown>>;
+  if (contacts.length === 0) lines.push('  no contact has this number');
+  for (const c of contacts) {
+    lines.push(
+      `  contact ${c.id} in campaign ${c.campaign_id} "${c.campaign_name}" (${c.campaign_status}): ${c.status}, ` +
+        `${c.attempts} of ${c.max_attempts} attempts`,
+    );
+    const why = c.why_not_now as Record<string, unknown> | null;
+    if (why) {
+      lines.push(`    not called now: ${why.detail}${why.until && why.reason !== 'quiet hours' ? ` (until ${why.until})` : ''}`);
+    }
+    for (const call of c.calls as Array<Record<string, unknown>>) {
+      const took = call.duration_seconds === null ? '' : `, ${call.duration_seconds} s`;
+      const by = call.answered_by ? `, answered by ${call.answered_by}` : '';
+      const err = call.error ? ` — ${call.error}` : '';
+      lines.push(`    attempt ${call.attempt}: ${call.status}${took}${by}, dialled ${call.dialed_at ?? 'never'}${err}`);
+    }
+  }
+  return lines.join('\n');
 }

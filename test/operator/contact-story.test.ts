@@ -18,6 +18,7 @@ import {
   type TwilioSimulator,
 } from '../support/functions.ts';
 import { request } from '../support/net.ts';
+import { runCampaignCli } from '../../scripts/campaign.ts';
 
 let db: pg.Client;
 let sim: TwilioSimulator;
@@ -68,7 +69,12 @@ describe("one person's story", () => {
     expect(a.json).toMatchObject({ phone, do_not_call: null });
     const contacts = a.json.contacts as Array<Record<string, unknown>>;
     expect(contacts.map((c) => c.campaign_name)).toEqual(['summer', 'spring']);
-    expect(contacts[0]).toMatchObject({ status: 'pending', attempts: 0, calls: [] });
+    expect(contacts[0]).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      calls: [],
+      why_not_now: { reason: 'campaign paused', detail: 'campaign paused' },
+    });
     const [call] = contacts[1]!.calls as Array<Record<string, unknown>>;
     expect(call).toMatchObject({
       attempt: 1,
@@ -98,5 +104,30 @@ describe("one person's story", () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.json)).toMatch(/E\.164/);
     expect((await get('/contacts/abc')).status).toBe(400);
+  });
+
+  it('the CLI tells the same story: npm run campaign -- person <number | contact id>', async () => {
+    const phone = '+99955512377';
+    const campaign = await createCampaign(db, { name: 'autumn', cap: 5, status: 'PAUSED' });
+    const [contact] = await addContacts(db, campaign, [phone]);
+    const cli = async (args: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCampaignCli(args, {
+        env: { SUPABASE_FUNCTIONS_URL: gw.url, ADMIN_TOKEN: env.ADMIN_TOKEN },
+        out: (l) => out.push(l),
+        err: (l) => err.push(l),
+      });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    const told = await cli(['person', '+999 555 12377']);
+    expect(told.code).toBe(0);
+    expect(told.out).toContain(phone);
+    expect(told.out).toMatch(/contact \d+ in campaign \d+ "autumn" \(PAUSED\): pending, 0 of 3 attempts/);
+    expect(told.out).toContain('not called now: campaign paused');
+    const raw = await cli(['person', String(contact), '--raw']);
+    expect(raw.code).toBe(0);
+    expect(JSON.parse(raw.out)).toMatchObject({ phone, contacts: [{ campaign_name: 'autumn' }] });
+    expect((await cli(['person'])).code).toBe(2);
   });
 });
