@@ -289,8 +289,8 @@ begin
   ),
   evidence as (
     -- What allowed each claimed call (calls.dial_evidence): the zones its rules were checked in and
-    -- where they came from (their local times follow from checked_at), and the enabled rules whose
-    -- prefix starts its number.
+    -- where they came from (their local times follow from checked_at), the enabled rules whose
+    -- prefix starts its number, and the contact's consent record.
     select d.id,
            pg_catalog.jsonb_build_object(
              'checked_at', p_now,
@@ -299,11 +299,18 @@ begin
              'zones', pg_catalog.to_jsonb(z.zones),
              'rules', coalesce((select pg_catalog.jsonb_agg(er.rule order by er.id)
                                   from enabled_rules er
-                                 where pg_catalog.starts_with(k.to_phone, er.prefix)), '[]'::jsonb)
+                                 where pg_catalog.starts_with(k.to_phone, er.prefix)), '[]'::jsonb),
+             -- The consent record as it stood (null: none recorded), and whether the campaign required it.
+             'consent_required', c.requires_consent,
+             'consent', case when ct.consent_at is not null then pg_catalog.jsonb_build_object(
+                          'at', ct.consent_at, 'method', ct.consent_method, 'source', ct.consent_source,
+                          'expires_at', ct.consent_expires_at) end
            ) as evidence
       from due d
       join checked k on k.id = d.id
       join zoned z on z.id = d.id
+      join public.contacts ct on ct.id = k.contact_id
+      join public.campaigns c on c.id = k.campaign_id
   ),
   claimed as (
     update public.calls cl

@@ -4,6 +4,7 @@
 // evidence of what allowed it, and its do-not-call entry.
 
 import pg from 'pg';
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
@@ -92,6 +93,25 @@ describe("one person's story", () => {
     const b = await get(`/contacts/${contacts[1]!.id}`);
     expect(b.status).toBe(200);
     expect(b.json).toEqual(a.json);
+
+    // The per-attempt export: one row per call, with what allowed it.
+    const csv = await get(`/campaigns/${first}/calls-export`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const [header, row, ...more] = parse(csv.text, { columns: false }) as string[][];
+    expect(more).toEqual([]);
+    const at = Object.fromEntries(header!.map((h, i) => [h, row![i]]));
+    expect(at).toMatchObject({
+      call_id: call!.id,
+      phone: `'${phone}`, // a leading + is neutralised, as in every export (a spreadsheet would read a formula)
+      attempt: '1',
+      status: 'completed',
+      provider_call_id: sim.calls()[0]!.sid,
+      checked_zones: 'UTC',
+      zone_source: 'campaign',
+      consent_at: '',
+    });
+    expect((await get('/campaigns/999999/calls-export')).status).toBe(404);
   });
 
   it('a listed number shows its do-not-call entry; unknown ids are 404; a malformed number is 400', async () => {

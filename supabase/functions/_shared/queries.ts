@@ -818,6 +818,41 @@ export async function exportContactsPage(
   return rows;
 }
 
+/**
+ * A campaign's calls, one row per attempt, in id order after call id `after` (keyset pages): its
+ * times, outcome and provider call id, and the evidence of what allowed it (calls.dial_evidence:
+ * the zones checked and their source, the matching rules, the consent record).
+ */
+export async function exportCallsPage(
+  db: SqlClient,
+  campaignId: string,
+  after: string,
+  limit: number,
+): Promise<Array<Record<string, unknown> & { call_id: string }>> {
+  const { rows } = await db.query(
+    `select cl.id::text as call_id, cl.contact_id::text as contact_id, cl.to_phone as phone, cl.attempt,
+            cl.status::text as status, cl.queued_at, cl.dialed_at, cl.provider_accepted_at, cl.ringing_at,
+            cl.answered_at, cl.ended_at, cl.released_at, cl.duration_seconds, cl.answered_by, cl.error_code,
+            cl.error, cl.provider_call_id,
+            cl.dial_evidence ->> 'checked_at' as checked_at,
+            (select string_agg(z, ' ') from jsonb_array_elements_text(cl.dial_evidence -> 'zones') as z) as checked_zones,
+            cl.dial_evidence ->> 'zone_source' as zone_source,
+            (select string_agg(format('%s %s %s-%s', r ->> 'id', coalesce(nullif(r ->> 'prefix', ''), 'every number'),
+                                      left(r ->> 'from', 5), left(r ->> 'until', 5)), '; ')
+               from jsonb_array_elements(cl.dial_evidence -> 'rules') as r) as rules,
+            cl.dial_evidence -> 'consent' ->> 'at' as consent_at,
+            cl.dial_evidence -> 'consent' ->> 'method' as consent_method,
+            cl.dial_evidence -> 'consent' ->> 'source' as consent_source,
+            cl.dial_evidence -> 'consent' ->> 'expires_at' as consent_expires_at
+       from public.calls cl
+      where cl.campaign_id = $1 and cl.id > $2
+      order by cl.id
+      limit $3`,
+    [campaignId, after, limit],
+  );
+  return rows;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Provider accounts from the admin API (scheduler-admin /accounts; the CLI through it). Reads go
 // through the view scheduler_account_status; each write is one statement with its audit row.

@@ -47,6 +47,8 @@
 //                          contact; audited contact.consent (the evidence before/after)
 //   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence  [v]
 //                          (formula-safe cells; the consent columns import back as they are)
+//   GET    /campaigns/<id>/calls-export   text/csv: one row per attempt: its times, outcome, provider call  [v]
+//                          id, and what allowed it (zones checked and their source, matching rules, consent)
 //   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):  [v]
 //                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
 //                          global setting), max_concurrent_calls (null: no own cap), active_calls,
@@ -99,6 +101,7 @@ import {
   createCampaign,
   createOperatorToken,
   deleteAccount,
+  exportCallsPage,
   exportContactsPage,
   importContactsBatch,
   importDoNotCallBatch,
@@ -202,7 +205,7 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['GET', /^\/contacts\/[^/]+$/, 'viewer'],
   ['GET', /^\/campaigns$/, 'viewer'],
   ['GET', /^\/campaigns\/[^/]+$/, 'viewer'],
-  ['GET', /^\/campaigns\/[^/]+\/(preview-action|export)$/, 'viewer'],
+  ['GET', /^\/campaigns\/[^/]+\/(preview-action|export|calls-export)$/, 'viewer'],
   ['GET', /^\/accounts$/, 'viewer'],
   ['GET', /^\/accounts\/[^/]+$/, 'viewer'],
   ['GET', /^\/do-not-call$/, 'viewer'],
@@ -410,7 +413,41 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     'consent_source',
     'consent_expires_at',
   ] as const;
-  const exportContacts = async (id: string): Promise<Response> => {
+  const CALL_EXPORT_COLUMNS = [
+    'call_id',
+    'contact_id',
+    'phone',
+    'attempt',
+    'status',
+    'queued_at',
+    'dialed_at',
+    'provider_accepted_at',
+    'ringing_at',
+    'answered_at',
+    'ended_at',
+    'released_at',
+    'duration_seconds',
+    'answered_by',
+    'error_code',
+    'error',
+    'provider_call_id',
+    'checked_at',
+    'checked_zones',
+    'zone_source',
+    'rules',
+    'consent_at',
+    'consent_method',
+    'consent_source',
+    'consent_expires_at',
+  ] as const;
+  /** A campaign's rows as a CSV download, read in keyset pages of 2,000 while it streams. */
+  const csvExport = async <R extends Record<string, unknown>>(
+    id: string,
+    columns: readonly string[],
+    page: (after: string) => Promise<R[]>,
+    key: (row: R) => string,
+    filename: string,
+  ): Promise<Response> => {
     if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
     const encoder = new TextEncoder();
     let after = '0';
@@ -419,26 +456,36 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       pull: async (controller) => {
         if (!headerSent) {
           headerSent = true;
-          controller.enqueue(encoder.encode(csvLine(EXPORT_COLUMNS)));
+          controller.enqueue(encoder.encode(csvLine(columns)));
           return;
         }
-        const page = await exportContactsPage(db, id, after, 2000);
-        if (page.length === 0) {
+        const rows = await page(after);
+        if (rows.length === 0) {
           controller.close();
           return;
         }
-        after = page[page.length - 1]!.id;
-        controller.enqueue(encoder.encode(page.map((r) => csvLine(EXPORT_COLUMNS.map((c) => r[c]))).join('')));
+        after = key(rows[rows.length - 1]!);
+        controller.enqueue(encoder.encode(rows.map((r) => csvLine(columns.map((c) => r[c]))).join('')));
       },
     });
     return new Response(body, {
       headers: {
         'content-type': 'text/csv; charset=utf-8',
-        'content-disposition': `attachment; filename="campaign-${id}-contacts.csv"`,
+        'content-disposition': `attachment; filename="${filename}"`,
         'cache-control': 'no-store',
       },
     });
   };
+  const exportContacts = (id: string): Promise<Response> =>
+    csvExport(id, EXPORT_COLUMNS, (after) => exportContactsPage(db, id, after, 2000), (r) => r.id, `campaign-${id}-contacts.csv`);
+  const exportCalls = (id: string): Promise<Response> =>
+    csvExport(
+      id,
+      CALL_EXPORT_COLUMNS,
+      (after) => exportCallsPage(db, id, after, 2000),
+      (r) => r.call_id,
+      `campaign-${id}-calls.csv`,
+    );
 
   // Provider accounts: list, create, read, change rate / cap, delete (when no campaign uses it).
   const accountRoutes = async (
@@ -726,6 +773,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       }
       if (method === 'POST' && verb === 'contacts') return await importContacts(req, id, actor());
       if (method === 'GET' && verb === 'export') return await exportContacts(id);
+      if (method === 'GET' && verb === 'calls-export') return await exportCalls(id);
       if (method === 'POST' && verb !== undefined && (CAMPAIGN_ACTIONS as readonly string[]).includes(verb)) {
         await readBodyLimited(req, 1024); // nothing expected; refuse big bodies
         const result = await applyCampaignAction(db, id, verb, actor());

@@ -4,7 +4,7 @@
 -- enabled rules that match the number. A released call has none: it was never dialled.
 begin;
 \ir ../_helpers.psql
-select plan(8);
+select plan(9);
 
 -- The federal rule (every number) and a rule of one area code; a disabled rule is not evidence.
 delete from calling_hours_rules;
@@ -20,13 +20,15 @@ select tests.add_contact(:campaign_id, '+12125550100') as new_york \gset
 select tests.add_contact(:campaign_id, '+13125550100', 'America/Chicago') as chicago \gset
 select tests.add_contact(:campaign_id, '+99955501000') as nowhere \gset
 select tests.add_contact(:campaign_id, '+12125550199') as listed \gset
+update contacts set consent_at = '2026-11-20 10:00+00', consent_method = 'web_form', consent_source = 'signup form v3'
+ where id = :chicago;
 -- Wednesday 18:00 UTC: 13:00 in New York, 12:00 in Chicago, 18:00 in London.
 select tests.launch(tests.wednesday_noon() + interval '6 hours');
 insert into do_not_call_numbers (phone, reason) values ('+12125550199', 'asked');
 select count(*) from claim_queued_calls(10, null, tests.wednesday_noon() + interval '6 hours 1 minute');
 
 select results_eq(
-  format($$select dial_evidence - 'rules' from calls where contact_id = %s$$, :new_york),
+  format($$select dial_evidence - 'rules' - 'consent' - 'consent_required' from calls where contact_id = %s$$, :new_york),
   $$values (jsonb_build_object('checked_at', tests.wednesday_noon() + interval '6 hours 1 minute',
                                'zone_source', 'number', 'number_prefix', '+1212', 'zones', '["America/New_York"]'::jsonb))$$,
   'a New York number: checked when claimed, in its prefix''s zone'
@@ -55,6 +57,13 @@ select results_eq(
   format($$select status, dial_evidence from calls where contact_id = %s$$, :listed),
   $$values ('canceled'::call_status, null::jsonb)$$,
   'a call released at the claim (the number was listed meanwhile) has no evidence: it was never dialled'
+);
+select results_eq(
+  format($$select dial_evidence -> 'consent', dial_evidence -> 'consent_required' from calls where contact_id in (%s, %s) order by contact_id$$,
+         :new_york, :chicago),
+  $$values ('null'::jsonb, 'false'::jsonb),
+           (jsonb_build_object('at', '2026-11-20T10:00:00+00:00', 'method', 'web_form', 'source', 'signup form v3', 'expires_at', null), 'false'::jsonb)$$,
+  'the consent record as it stood (none, or when, how and where it was given)'
 );
 select is((select count(*)::integer from calls where status = 'dialing' and dial_evidence is null), 0,
           'every claimed call has its evidence');
