@@ -10,11 +10,9 @@ import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
   CLAIM_GATHER_MS,
+  CLAIM_SHIFT_MS,
   type ClaimLoopOptions,
-  ClaimShift,
-  MAX_CLAIM_SHIFT_MS,
   runClaimLoop,
-  SEND_ALLOWANCE_MS,
 } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
 
@@ -434,18 +432,17 @@ describe('runClaimLoop', () => {
     });
     await l.run();
     expect(l.get().sent).toEqual(['1', '2', '3', '4']);
-    // The first claim: the most shift. The answer came 30 ms after it and each send takes 10 ms (the
+    // The answer to the first claim came 30 ms after it and each send takes 10 ms (the
     // fake's), so call 1 went out at 30 ms, call 2 (b) at 40 ms, call 3 (a, slot 10) at 50 ms: each
     // account used 40 ms of the shift, and the second claim hands the rest back.
-    expect(claims[0]).toEqual({ shiftMs: MAX_CLAIM_SHIFT_MS, giveBack: [] });
+    expect(claims[0]).toEqual({ shiftMs: CLAIM_SHIFT_MS, giveBack: [] });
     expect(claims[1]!.giveBack).toEqual([
-      { account: 'a', until: 'A1', ms: MAX_CLAIM_SHIFT_MS - 40 },
-      { account: 'b', until: 'B1', ms: MAX_CLAIM_SHIFT_MS - 40 },
+      { account: 'a', until: 'A1', ms: CLAIM_SHIFT_MS - 40 },
+      { account: 'b', until: 'B1', ms: CLAIM_SHIFT_MS - 40 },
     ]);
-    // Its own shift follows the round trip seen (30 ms: 1.5x + 5 ms, plus the sending allowance).
-    expect(claims[1]!.shiftMs).toBe(50 + SEND_ALLOWANCE_MS);
+    expect(claims[1]!.shiftMs).toBe(CLAIM_SHIFT_MS);
     // Call 4's slot was in the future: waited for, no shift used, all of it handed back.
-    expect(claims[2]!.giveBack).toEqual([{ account: 'a', until: 'A2', ms: 50 + SEND_ALLOWANCE_MS }]);
+    expect(claims[2]!.giveBack).toEqual([{ account: 'a', until: 'A2', ms: CLAIM_SHIFT_MS }]);
   });
 
   it('waits and claims again while due calls are held back by the rate bucket', async () => {
@@ -485,20 +482,6 @@ describe('runClaimLoop', () => {
     expect(l.get().deadline).toBe(true);
     expect(l.get().claims).toEqual([]);
     expect(l.get().drained).toBe(1);
-  });
-
-  it('asks each claim for a shift of its expected round trip (1.5x the slowest of the last 8 + 5 ms) plus the sending allowance', () => {
-    const shift = new ClaimShift();
-    expect(shift.ms).toBe(MAX_CLAIM_SHIFT_MS); // the first claim: nothing known yet
-    shift.observe(2);
-    expect(shift.ms).toBe(8 + SEND_ALLOWANCE_MS);
-    shift.observe(40);
-    expect(shift.ms).toBe(Math.min(MAX_CLAIM_SHIFT_MS, 65 + SEND_ALLOWANCE_MS));
-    shift.observe(500);
-    expect(shift.ms).toBe(MAX_CLAIM_SHIFT_MS);
-    // The slow ones are forgotten after eight faster claims.
-    for (let i = 0; i < 8; i++) shift.observe(10);
-    expect(shift.ms).toBe(20 + SEND_ALLOWANCE_MS);
   });
 
   it('claims a free place within CLAIM_GATHER_MS when answers come slowly, and gathers a quarter of the concurrency when they come fast', async () => {

@@ -15,40 +15,17 @@ export const RATE_RETRY_MS = 100;
 /** The longest a free place under the concurrency waits for others to be claimed with it. */
 export const CLAIM_GATHER_MS = 5;
 /**
- * The shift each claim asks for: the claim's slots start at its own instant, and its answer reaches
+ * The shift each claim asks for. The claim's slots start at its own instant, and its answer reaches
  * the dispatcher a round trip later, so an account's slots in a claim may go out late by a shift
  * that never decreases along the claim (claim_queued_calls keeps that much of the bucket for them;
- * shifted slots stay a slot apart). The shift covers the expected round trip (one and a half times
- * the slowest of the last few claims, plus 5 ms) and SEND_ALLOWANCE_MS of sending, at most
- * MAX_CLAIM_SHIFT_MS. The part a claim did not use is given back by the next claim (when nobody
- * claimed slots of the account in between), so a lone dispatcher loses no bucket time to it, and
- * its calls go out as soon as the claim answers, without a lead to wait out.
+ * shifted slots stay a slot apart). The part a claim did not use is given back by the next claim
+ * (when nobody claimed slots of the account in between), so a lone dispatcher loses no bucket time
+ * to it: a generous constant costs nothing, and it covers a slow round trip and the sending of a
+ * claim's calls on a loaded machine (a shift sized from recent round trips missed slots whenever a
+ * round trip was slower than the ones before it). Another dispatcher claiming the same account
+ * meanwhile starts its slots after the shift.
  */
-export const MAX_CLAIM_SHIFT_MS = 100;
-/** How far behind its slots the sending of a claim may fall, within the shift, before it costs a slot. */
-export const SEND_ALLOWANCE_MS = 20;
-const ROUND_TRIP_WINDOW = 8;
-
-/** The shift for the next claim, from the round trips of the recent ones (the first claim: the most). */
-export class ClaimShift {
-  private readonly recent: number[] = [];
-
-  /** The expected round trip of the next claim, with room to spare: 1.5x the slowest recent one + 5 ms. */
-  get expectedRoundTripMs(): number {
-    if (this.recent.length === 0) return MAX_CLAIM_SHIFT_MS;
-    return Math.ceil(Math.max(...this.recent) * 1.5) + 5;
-  }
-
-  get ms(): number {
-    if (this.recent.length === 0) return MAX_CLAIM_SHIFT_MS;
-    return Math.min(MAX_CLAIM_SHIFT_MS, this.expectedRoundTripMs + SEND_ALLOWANCE_MS);
-  }
-
-  observe(roundTripMs: number): void {
-    this.recent.push(Math.max(0, roundTripMs));
-    if (this.recent.length > ROUND_TRIP_WINDOW) this.recent.shift();
-  }
-}
+export const CLAIM_SHIFT_MS = 100;
 
 export interface ClaimLoopOptions {
   /** Requests out at once (dispatch_concurrency). */
@@ -92,7 +69,6 @@ export interface ClaimLoopOptions {
 
 export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
   const { gates, hold } = o;
-  const shift = new ClaimShift();
   /** The shift the last claim did not use, per account: handed back by the next claim. */
   let giveBack: ShiftGiveBack[] = [];
   /** Since when a place under the concurrency has been free without a claim (null: none is). */
@@ -140,11 +116,10 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         continue;
       }
       const want = Math.min(room, o.batchSize);
-      const shiftMs = shift.ms;
+      const shiftMs = CLAIM_SHIFT_MS;
       const handBack = giveBack;
       giveBack = [];
       const rows = await o.claim(want, t, Math.max(0, Math.min(o.horizonMs, o.claimStopMs - t)), shiftMs, handBack);
-      shift.observe(o.now() - t);
       const claimed = rows.filter((row) => row.release_reason === null);
       o.onReleased(rows.length - claimed.length);
       if (claimed.length === 0) {
