@@ -199,7 +199,7 @@ begin
   ),
   zoned as (
     -- The zones in which each candidate's calling-hours rules are checked (calling_hours_zones()).
-    select k.id, (public.calling_hours_zones(cl.to_phone, ct.time_zone, c.time_zone)).time_zones as zones
+    select k.id, (public.calling_hours_zones(cl.to_phone, ct.time_zone, c.time_zone)).time_zones as zones, c.purpose
       from candidates k
       join public.calls cl on cl.id = k.id
       join public.contacts ct on ct.id = cl.contact_id
@@ -208,9 +208,11 @@ begin
   closed_hours as materialized (
     -- The prefixes the rules close at p_now, once per zone a candidate is in ({zone: [prefix, ...]};
     -- an unknown zone gets ['']): a number of the +1 plan without a known area code is in 42 zones,
-    -- and evaluating the rules per call and zone cost milliseconds per call.
-    select public.closed_calling_hours_by_zone(p_now, array(
-             select distinct u.zone from zoned z cross join pg_catalog.unnest(z.zones) as u (zone))) as closed
+    -- and evaluating the rules per call and zone cost milliseconds per call. One row per campaign
+    -- purpose among the candidates (null among them): only the rules covering it count.
+    select p.purpose, public.closed_calling_hours_by_zone(p_now, array(
+             select distinct u.zone from zoned z cross join pg_catalog.unnest(z.zones) as u (zone)), p.purpose) as closed
+      from (select distinct z.purpose from zoned z) p
   ),
   checked as (
     select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, cl.dispatch_after, c.caller_id,
@@ -233,7 +235,8 @@ begin
              when exists (select 1
                             from pg_catalog.unnest(z.zones) as tz (zone)
                             cross join pg_catalog.jsonb_array_elements_text(
-                                         coalesce((select h.closed from closed_hours h) -> tz.zone, '[""]'::jsonb)) as cp (prefix)
+                                         coalesce((select h.closed from closed_hours h where h.purpose is not distinct from z.purpose) -> tz.zone,
+                                                  '[""]'::jsonb)) as cp (prefix)
                            where pg_catalog.starts_with(cl.to_phone, cp.prefix))
                then 'outside calling hours'
            end as release_reason
@@ -321,7 +324,7 @@ end;
 $$;
 
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones()); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_now. Each account''s slots may be sent up to p_shift_ms late, by a shift that never decreases along the claim; the bucket keeps that time (bucket_until: the account''s next_send_at after the claim), and p_give_back ([{"account", "until", "ms"}]) returns the unused part from a bucket still at until. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones(); the rules covering the campaign''s purpose, all when it has none); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_now. Each account''s slots may be sent up to p_shift_ms late, by a shift that never decreases along the claim; the bucket keeps that time (bucket_until: the account''s next_send_at after the claim), and p_give_back ([{"account", "until", "ms"}]) returns the unused part from a bucket still at until. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case
