@@ -260,7 +260,8 @@ comment on function public.calling_hours_allow(timestamptz, text, text, text) is
 -- the period opened when the clock jumped, 03:00) or two (fall back: 01:30 is read as the later
 -- one), so each candidate's hour and the instant an hour earlier are candidates too; candidates are
 -- checked in time order, the first open one wins. Null: none within 15 days, or an unknown / null
--- zone (never dials). For an operator's look, not for the reservation.
+-- zone (never dials). Only the rules covering purpose p_purpose count (null: every rule). For an
+-- operator's look, not for the reservation.
 create function public.next_calling_time(
   p_now timestamptz,
   p_time_zone text,
@@ -268,7 +269,8 @@ create function public.next_calling_time(
   p_window_end time,
   p_window_days smallint[],
   p_phone text,
-  p_rule_zones text[] default null
+  p_rule_zones text[] default null,
+  p_purpose text default null
 )
 returns timestamptz
 language plpgsql
@@ -299,7 +301,8 @@ begin
                             union
                             select z.zone, r.start_time
                               from pg_catalog.unnest(v_zones) as z (zone), public.calling_hours_rules r
-                             where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)) as s,
+                             where r.enabled and pg_catalog.starts_with(p_phone, r.prefix)
+                               and (p_purpose is null or r.purposes is null or p_purpose = any (r.purposes))) as s,
                            lateral (select pg_catalog.timezone(s.zone,
                                              (pg_catalog.timezone(s.zone, p_now)::date + d.n)::timestamp + s.t) as at) as o,
                            lateral (values (o.at), (pg_catalog.date_trunc('hour', o.at)), (o.at - interval '1 hour')) as v (at)
@@ -309,13 +312,13 @@ begin
             offset 0) as c
      where public.is_within_calling_window(c.at, p_time_zone, p_window_start, p_window_end, p_window_days)
        and not exists (select 1 from pg_catalog.unnest(v_zones) as z (zone)
-                        where not public.calling_hours_allow(c.at, z.zone, p_phone))
+                        where not public.calling_hours_allow(c.at, z.zone, p_phone, p_purpose))
      limit 1);
 end;
 $$;
 
-comment on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[]) is
-  'The first instant at or after p_now (within 15 days) at which the calling window (p_window_start, p_window_end, p_window_days in p_time_zone) allows a call and every enabled calling_hours_rules row matching p_phone allows it in each of p_rule_zones (null: p_time_zone); null when none, or for an unknown or null zone.';
+comment on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[], text) is
+  'The first instant at or after p_now (within 15 days) at which the calling window (p_window_start, p_window_end, p_window_days in p_time_zone) allows a call and every enabled calling_hours_rules row matching p_phone and covering purpose p_purpose (null: every rule) allows it in each of p_rule_zones (null: p_time_zone); null when none, or for an unknown or null zone.';
 
 revoke all on function public._closed_calling_hours_prefixes_at(timestamp[], text) from public, anon, authenticated;
 grant execute on function public._closed_calling_hours_prefixes_at(timestamp[], text) to service_role;
@@ -325,5 +328,5 @@ revoke all on function public.closed_calling_hours_by_zone(timestamptz, text[], 
 grant execute on function public.closed_calling_hours_by_zone(timestamptz, text[], text) to service_role;
 revoke all on function public.calling_hours_allow(timestamptz, text, text, text) from public, anon, authenticated;
 grant execute on function public.calling_hours_allow(timestamptz, text, text, text) to service_role;
-revoke all on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[]) from public, anon, authenticated;
-grant execute on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[]) to service_role;
+revoke all on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[], text) from public, anon, authenticated;
+grant execute on function public.next_calling_time(timestamptz, text, time, time, smallint[], text, text[], text) to service_role;
