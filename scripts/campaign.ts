@@ -1,5 +1,5 @@
 // `npm run campaign -- <command>`: campaigns through scheduler-admin's API (the one the dashboard
-// uses; supabase-js functions.invoke, as the Vercel route calls the functions), so whatever it does
+// uses; called with api/_lib/functions-client.ts, as the Vercel route calls the functions), so whatever it does
 // is what a deployment does, audited under the credential it presents.
 //
 //   list
@@ -31,7 +31,7 @@
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
 //         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
-//         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none>
+//         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
 //         --purpose <telemarketing|informational|debt_collection|none> --json '<object>'
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
 //
@@ -58,7 +58,7 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | dnc export [--out file.csv]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
-        --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none
+        --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
         --purpose telemarketing|informational|debt_collection|none --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
 
@@ -92,6 +92,7 @@ const FIELD_OPTIONS = {
   starts: { type: 'string' },
   ends: { type: 'string' },
   purpose: { type: 'string' },
+  'requires-consent': { type: 'string' },
   json: { type: 'string' },
   yes: { type: 'boolean' },
   region: { type: 'string' },
@@ -145,16 +146,22 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   if (s('starts') !== undefined) f.starts_at = s('starts') === 'none' ? null : s('starts');
   if (s('ends') !== undefined) f.ends_at = s('ends') === 'none' ? null : s('ends');
   if (s('purpose') !== undefined) f.purpose = s('purpose') === 'none' ? null : s('purpose');
+  if (s('requires-consent') !== undefined) {
+    const v = s('requires-consent')!.trim().toLowerCase();
+    if (!['yes', 'no', 'true', 'false'].includes(v)) throw new UsageError('--requires-consent takes yes or no');
+    f.requires_consent = v === 'yes' || v === 'true';
+  }
   return f;
 }
 
 function describeCampaign(c: Record<string, unknown>): string {
   const problem = c.set_up_problem ? `\tcannot dial: ${String(c.set_up_problem)}` : '';
+  const consent = c.requires_consent === true ? '\trequires consent' : '';
   const dates = c.starts_at || c.ends_at
     ? `\t${c.starts_at ? String(c.starts_at) : '…'} to ${c.ends_at ? String(c.ends_at) : '…'}`
     : '';
   return `${String(c.id)}\t${String(c.status)}\t${String(c.name)}\tcap ${String(c.max_concurrent_calls)}\t` +
-    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${dates}${problem}\taccount ${
+    `${String(c.window_start)}-${String(c.window_end)} ${String(c.time_zone)}${dates}${consent}${problem}\taccount ${
       String(c.provider_account)
     }`;
 }

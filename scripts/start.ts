@@ -281,7 +281,7 @@ async function main(): Promise<number> {
     const viaRoute = opts.intervalSeconds >= 60;
     const how = viaRoute
       ? `GET ${stack.vercelUrl}/api/scheduler/tick with the route's Bearer secret, as Vercel Cron does`
-      : `POST ${stack.functionsUrl}/scheduler-tick with trigger 'local' via supabase-js functions.invoke (the Vercel route allows one tick a minute)`;
+      : `POST ${stack.functionsUrl}/scheduler-tick with trigger 'local', called as the Vercel route calls it (the Vercel route allows one tick a minute)`;
     process.stdout.write(
       [
         '',

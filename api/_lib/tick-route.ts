@@ -1,6 +1,6 @@
 // The Vercel Cron route's logic, kept apart from the route file so tests and the local server
 // import it. Vercel Cron sends GET with `Authorization: Bearer <CRON_SECRET>`; we check it in
-// constant time, then invoke the scheduler-tick Edge Function (supabase-js `functions.invoke`) with
+// constant time, then call the scheduler-tick Edge Function (a plain fetch: functions-client.ts) with
 // that function's own secret, the trigger 'vercel' and the scheduled minute (a second delivery of
 // the same minute is recorded as a duplicate by the database and does no work). Never a redirect:
 // Vercel Cron does not follow them, and the invocation refuses them too.
@@ -36,7 +36,7 @@ export type RouteEnv = z.infer<typeof RouteEnv>;
 
 export interface TickRouteOptions {
   env: Record<string, string | undefined>;
-  /** The transport under supabase-js (default: the global fetch). */
+  /** The transport (default: the global fetch). */
   fetch?: typeof fetch;
   now?: () => number;
   log?: Logger;

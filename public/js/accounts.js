@@ -7,6 +7,7 @@ import { api, apiProblem } from './api.js';
 import { loadAudit } from './audit.js';
 import { $, badgeFor, el, fillTable, input, option, rowButton, showResult } from './dom.js';
 import { fmtInt, fmtTime } from './format.js';
+import { gate } from './roles.js';
 
 /**
  * @typedef {{ id: string, provider: string, account_sid: string | null, calls_per_second: number, own_calls_per_second: number | null,
@@ -51,9 +52,9 @@ function accountRow(a) {
     : `${fmtInt(a.campaigns)} (#${a.campaign_ids.join(', #')})${
       a.live_campaigns < a.campaigns ? `, ${a.live_campaigns} live` : ''
     }`;
-  const actions = el('td', {}, [rowButton('Edit', `account-edit-${a.id}`, () => fillAccountForm(a))]);
+  const actions = el('td', {}, [gate(rowButton('Edit', `account-edit-${a.id}`, () => fillAccountForm(a)), 'admin')]);
   if (a.campaigns === 0 && a.id !== 'default') {
-    actions.append(rowButton('Delete', `account-delete-${a.id}`, () => void deleteAccount(a)));
+    actions.append(gate(rowButton('Delete', `account-delete-${a.id}`, () => void deleteAccount(a)), 'admin'));
   }
   const name = el('th', { text: a.id });
   if (a.account_sid) name.append(el('div', { className: 'muted mono', text: a.account_sid }));

@@ -2,7 +2,8 @@
 // The scheduler-admin API client: every request to <functionsUrl>/scheduler-admin/... goes through
 // adminFetch (the operator's credential as a Bearer token, never cached). api() sends and answers
 // JSON; postCsv() sends a CSV body; download() saves what a GET answers as a file. A refused
-// request throws HttpError; apiProblem() says what went wrong in a sentence's words.
+// request throws HttpError; apiProblem() says what went wrong in a sentence's words (a 403 for a role
+// too low: "not allowed for your role (needs operator)").
 // Typed with JSDoc (npm run typecheck checks it): the payloads are the types scheduler-admin
 // answers with, from supabase/functions/_shared/status.ts.
 
@@ -11,9 +12,11 @@ import { state } from './state.js';
 
 /** @typedef {import('../../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
 /** Error answers: {error} and, for a failed or rate-limited tick, the tick's fields; a refused
- * campaign names its fields (`issues` from the schema, `field` from a database constraint). */
+ * campaign names its fields (`issues` from the schema, `field` from a database constraint); a role
+ * too low for the route names the role held and the one needed (403). */
 /**
  * @typedef {{ error?: string, message?: string, retry_after_ms?: number, field?: string, line?: number | null,
+ *   role?: string, needed_role?: string,
  *   issues?: Array<{ field: string, message: string }> } & Partial<TickResponseBody>} ErrorBody
  */
 
@@ -90,4 +93,8 @@ export async function download(subPath, filename) {
 
 /** @param {unknown} err */
 export const apiProblem = (err) =>
-  err instanceof HttpError ? err.body?.message ?? err.body?.error ?? `HTTP ${err.status}` : 'the scheduler API is unreachable';
+  err instanceof HttpError
+    ? err.status === 403 && err.body?.needed_role
+      ? `not allowed for your role (needs ${err.body.needed_role})`
+      : err.body?.message ?? err.body?.error ?? `HTTP ${err.status}`
+    : 'the scheduler API is unreachable';

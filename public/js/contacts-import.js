@@ -98,7 +98,9 @@ async function importCsv(event) {
       const res = await postCsv(`/campaigns/${encodeURIComponent(id)}/contacts?${q}`, part.body);
       const r = /** @type {Partial<ImportReport> & ErrorBody} */ (res.body ?? {});
       if (res.status !== 200 && res.status !== 422) {
-        stopped = `HTTP ${res.status}: ${r.message ?? r.error ?? ''}`;
+        stopped = res.status === 403 && r.needed_role
+          ? `not allowed for your role (needs ${r.needed_role})`
+          : `HTTP ${res.status}: ${r.message ?? r.error ?? ''}`;
         break;
       }
       total.rows += r.rows ?? 0;

@@ -6,6 +6,7 @@ import { api, apiProblem, download, HttpError, postCsv } from './api.js';
 import { loadAudit } from './audit.js';
 import { $, el, input, rowButton, showResult, tableBody } from './dom.js';
 import { fmtDateTime, fmtInt } from './format.js';
+import { gate } from './roles.js';
 
 /** @typedef {{ phone: string, reason: string | null, added_at: string, added_by: string | null }} DoNotCallEntry */
 
@@ -24,7 +25,7 @@ function dncRow(r) {
     el('td', { text: r.reason ?? '' }),
     el('td', { text: fmtDateTime(r.added_at), title: r.added_at }),
     el('td', { className: 'mono', text: r.added_by ?? '' }),
-    el('td', {}, [rowButton('Remove', `dnc-remove-${r.phone}`, () => void removeDoNotCall(r.phone))]),
+    el('td', {}, [gate(rowButton('Remove', `dnc-remove-${r.phone}`, () => void removeDoNotCall(r.phone)), 'operator')]),
   ]);
 }
 

@@ -3,15 +3,22 @@
 // is forgotten), the banner, and the words for a refused credential. The form takes any operator
 // credential: the admin token, a named operator token (op_...) or a Supabase Auth session (an access
 // token: HS256 or, with the project's JWKS, ES256 / RS256). 401: not a credential (the API says why
-// only for a validly signed session: expired...); 403: a signed-in Supabase user without the
-// operator role. The panels register what they load when the dashboard is shown (onDashboardShown).
+// only for a validly signed session: expired...); 403: a signed-in Supabase user without a
+// scheduler role. A 403 naming needed_role is not a refused credential: the credential is good, its
+// role is too low for that one request (the panel says so; the operator stays signed in). Once signed
+// in, GET /whoami says who the credential is and its role: shown in the header, and the controls the
+// role cannot use are held back (roles.js). The panels register what they load when the dashboard is
+// shown (onDashboardShown); they load once the role is known.
 
-import { HttpError } from './api.js';
+import { api, HttpError } from './api.js';
 import { $ } from './dom.js';
+import { applyRole, ROLES } from './roles.js';
 import { state, TOKEN_KEY } from './state.js';
 
 /** @type {Array<() => unknown>} */
 const shownLoaders = [];
+/** GET /whoami in flight (one at a time). */
+let identityPending = false;
 
 /** Runs loader (in the order registered) each time the dashboard is shown. @param {() => unknown} loader */
 export function onDashboardShown(loader) {
@@ -42,7 +49,45 @@ export function showDashboard() {
   $('login').hidden = true;
   $('dashboard').hidden = false;
   $('sign-out').hidden = false;
-  for (const load of shownLoaders) void load();
+  if (state.role) {
+    for (const load of shownLoaders) void load();
+    return;
+  }
+  if (identityPending) return;
+  identityPending = true;
+  void loadIdentity().then((signedIn) => {
+    identityPending = false;
+    if (signedIn) { for (const load of shownLoaders) void load(); }
+  });
+}
+
+/** The header's "signed in as": the actor and its role, or nothing. */
+function showIdentity() {
+  const who = $('whoami');
+  who.hidden = !state.role;
+  $('whoami-actor').textContent = state.actor;
+  $('whoami-role').textContent = state.role;
+}
+
+/**
+ * GET /whoami: who the credential is and its role, shown in the header and applied to the controls.
+ * Answers false when the credential was refused (signed out); when the API cannot say, the role stays
+ * unknown (nothing held back: the API still refuses what the role cannot do) and is asked again at the
+ * next refresh.
+ */
+async function loadIdentity() {
+  const token = state.token;
+  try {
+    const me = /** @type {{ actor: string, role: string }} */ (await api('GET', '/whoami'));
+    if (state.token !== token) return false; // signed out (or in again) meanwhile
+    state.actor = String(me.actor ?? '');
+    state.role = ROLES.includes(/** @type {any} */ (me.role)) ? /** @type {any} */ (me.role) : 'viewer';
+  } catch (err) {
+    if (signOutIfRefused(err)) return false;
+  }
+  showIdentity();
+  applyRole();
+  return true;
 }
 
 /** Keeps the credential for this tab. @param {string} token */
@@ -54,8 +99,14 @@ export function keepToken(token) {
 export function signOut(message = '') {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = '';
+  state.actor = '';
+  state.role = '';
+  showIdentity();
   showLogin(message);
 }
+
+/** A 403 for a role too low for that request (the body names needed_role). @param {unknown} err */
+export const refusedForRole = (err) => err instanceof HttpError && err.status === 403 && Boolean(err.body?.needed_role);
 
 /**
  * What to tell the operator when the API refused the credential, or null when it did not.
@@ -64,9 +115,10 @@ export function signOut(message = '') {
  * @returns {string | null}
  */
 export function credentialRefused(err, fallback) {
-  if (!(err instanceof HttpError)) return null;
+  if (!(err instanceof HttpError) || refusedForRole(err)) return null;
   if (err.status === 403) {
-    return "That Supabase user does not hold the operator role (app_metadata.role 'operator'): ask an admin to grant it.";
+    return "That Supabase user does not hold a scheduler role (app_metadata.role 'viewer', 'operator' or 'admin'): " +
+      'ask an admin to grant one.';
   }
   if (err.status !== 401) return null;
   const why = err.body?.message;

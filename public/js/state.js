@@ -1,6 +1,7 @@
 // @ts-check
 // The dashboard's shared session state: the functions' base URL, the operator's credential (kept in
-// sessionStorage for this tab only), the last status answer and the refresh loop's bookkeeping.
+// sessionStorage for this tab only), who it is and its role, the last status answer and the refresh
+// loop's bookkeeping.
 // Every module reads and writes this one object; nothing else is kept between calls.
 
 /** @typedef {import('../../supabase/functions/_shared/status.ts').SchedulerStatusRow} SchedulerStatusRow */
@@ -19,6 +20,8 @@ export const REFRESH_MS = 5000;
  *   refreshing: boolean,
  *   lastAnnounced: string,
  *   lastRefreshAt: number,
+ *   actor: string,
+ *   role: '' | 'viewer' | 'operator' | 'admin',
  * }}
  */
 export const state = {
@@ -31,4 +34,7 @@ export const state = {
   refreshing: false,
   lastAnnounced: '',
   lastRefreshAt: 0,
+  /** who the credential is and its role (GET /whoami); '' until known (then nothing is held back) */
+  actor: '',
+  role: '',
 };

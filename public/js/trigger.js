@@ -2,11 +2,12 @@
 // The "Run tick now" button: POST /trigger (rate-limited by the API), and what the run did, was
 // refused or failed with; the status refreshes after it.
 
-import { api, HttpError } from './api.js';
+import { api, apiProblem, HttpError } from './api.js';
 import { $ } from './dom.js';
 import { fmtDuration, fmtInt, num, plural, toneOf } from './format.js';
 import { refresh } from './refresh.js';
-import { signOutIfRefused } from './session.js';
+import { gate } from './roles.js';
+import { refusedForRole, signOutIfRefused } from './session.js';
 
 /** @typedef {import('../../supabase/functions/_shared/status.ts').TickResponseBody} TickResponseBody */
 
@@ -35,6 +36,8 @@ async function triggerTick() {
       const ms = num(err.body?.retry_after_ms) ?? (Number.isFinite(header) ? header * 1000 : 1000);
       const secs = Math.max(1, Math.ceil(ms / 1000));
       result.textContent = `Rate limited: a manual tick ran moments ago. Try again in ${secs} s.`;
+    } else if (refusedForRole(err)) {
+      result.textContent = `The tick was not run: ${apiProblem(err)}.`;
     } else if (err instanceof HttpError) {
       const b = err.body ?? {};
       result.className = 'trigger-result tone-bad';
@@ -46,7 +49,7 @@ async function triggerTick() {
       result.textContent = `The trigger failed: the scheduler API is unreachable.`;
     }
   } finally {
-    button.disabled = false;
+    gate(button, 'operator');
     button.removeAttribute('aria-busy');
     button.textContent = label;
     void refresh();

@@ -17,6 +17,8 @@ export interface SessionClaims {
   ttlSeconds?: number;
   now?: Date;
   aud?: string;
+  /** Not valid before this moment (nbf); default: no nbf. */
+  nbf?: Date;
 }
 
 function payloadOf(claims: SessionClaims): Record<string, unknown> {
@@ -29,6 +31,7 @@ function payloadOf(claims: SessionClaims): Record<string, unknown> {
     email: claims.email ?? 'operator@example.org',
     iat,
     exp: iat + (claims.ttlSeconds ?? 3600),
+    ...(claims.nbf ? { nbf: Math.floor(claims.nbf.getTime() / 1000) } : {}),
     app_metadata: {
       provider: 'email',
       providers: ['email'],

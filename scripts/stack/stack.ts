@@ -344,7 +344,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     stops.push({ name: 'local Vercel', stop: () => vercel.close() });
     log(`local Vercel on ${vercel.url} (node pid ${vercel.pid})`);
 
-    // Straight to the function, as the Vercel route does it: supabase-js functions.invoke.
+    // Straight to the function, as the Vercel route does it (api/_lib/functions-client.ts).
     const invokeAsCron = createFunctionsCaller({
       functionsUrl: gateway.url,
       secret: secrets.cronSecret,

@@ -25,6 +25,10 @@ create table public.campaigns (
   -- Why the campaign calls: 'telemarketing', 'informational' or 'debt_collection'; null: not
   -- stated, and then every calling-hours rule applies, whatever purposes it covers (the strictest).
   purpose text,
+  -- Whether a contact is called only with valid consent (contacts.consent_at given at or before the
+  -- moment, consent_expires_at null or later): checked when a call is reserved and again when it is
+  -- dialled.
+  requires_consent boolean not null default false,
   -- When the campaign may start reserving calls (null: at once) and when it stops (null: never).
   -- Before starts_at nothing is reserved; from ends_at on nothing is reserved, its queued calls
   -- are released at claim, and the scheduler marks it COMPLETED once no call of it is active.
@@ -80,6 +84,7 @@ comment on column public.campaigns.last_served_at is 'When launch_due_calls() la
 
 comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
 comment on column public.campaigns.purpose is 'Why the campaign calls: telemarketing, informational or debt_collection; null (not stated): every calling_hours_rules row applies to its calls, whatever its purposes (the strictest).';
+comment on column public.campaigns.requires_consent is 'When true, a contact is reserved and dialled only while its consent is valid (contacts.consent_at <= the moment, consent_expires_at null or after it); the others wait (why not now: no consent / consent expired). Default false.';
 comment on column public.campaigns.starts_at is 'When the campaign may start reserving calls, or null (at once).';
 comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls (queued calls released at claim) and becomes COMPLETED once no call of it is active, or null (never). After starts_at.';
 comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';

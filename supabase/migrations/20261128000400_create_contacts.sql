@@ -12,16 +12,41 @@ create table public.contacts (
   last_call_status public.call_status,
   last_error text,
   metadata jsonb not null default '{}'::jsonb,
+  -- Consent evidence: when the person agreed to be called (consent_at), how (consent_method), in
+  -- which words or through which source (consent_source: the form's URL, the script read, the
+  -- document's reference), and until when it holds (consent_expires_at; null: no end). A campaign
+  -- with requires_consent calls a contact only while its consent is valid (given at or before the
+  -- moment, not yet expired).
+  consent_at timestamptz,
+  consent_method text,
+  consent_source text,
+  consent_expires_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint contacts_phone_is_e164 check (phone ~ '^\+[1-9][0-9]{6,14}$'),
   constraint contacts_attempts_is_not_negative check (attempts >= 0),
   constraint contacts_metadata_is_object check (jsonb_typeof(metadata) = 'object'),
-  constraint contacts_phone_is_unique_per_campaign unique (campaign_id, phone)
+  constraint contacts_phone_is_unique_per_campaign unique (campaign_id, phone),
+  -- Consent is evidence as a whole: a time and a method together, a source and an expiry only
+  -- with them, the expiry after the consent.
+  constraint contacts_consent_method_is_known check (
+    consent_method in ('web_form', 'verbal', 'written', 'sms', 'email', 'other')
+  ),
+  constraint contacts_consent_has_time_and_method check ((consent_at is null) = (consent_method is null)),
+  constraint contacts_consent_source_is_bounded check (
+    consent_source is null or (consent_at is not null and length(btrim(consent_source)) between 1 and 1000)
+  ),
+  constraint contacts_consent_expires_after_given check (
+    consent_expires_at is null or (consent_at is not null and consent_expires_at > consent_at)
+  )
 );
 
 comment on table public.contacts is
   'Contacts of a campaign. time_zone (IANA) overrides the campaign''s for the calling window; for the calling_hours_rules it picks among the number''s zones when it is one of them, else adds to them (calling_hours_zones()). attempts counts calls sent to the provider; a reserved call released before dialling does not count.';
+comment on column public.contacts.consent_at is 'When the person gave consent to be called, or null (none recorded). Valid at a moment t when consent_at <= t and (consent_expires_at is null or consent_expires_at > t); a campaign with requires_consent calls only then.';
+comment on column public.contacts.consent_method is 'How consent was given: web_form, verbal, written, sms, email or other; set exactly when consent_at is.';
+comment on column public.contacts.consent_source is 'Where the consent comes from or its wording (a form URL, the script read, a document reference), 1 to 1000 characters, or null; only with consent_at.';
+comment on column public.contacts.consent_expires_at is 'When the consent stops holding (after consent_at), or null: it does not expire.';
 
 -- contacts_time_zone_is_valid: see public._check_time_zone().
 create trigger contacts_time_zone_is_valid

@@ -29,6 +29,10 @@ create table public.calls (
   error_code text,
   -- When a tick last asked the provider about this call (settle_call_from_provider()).
   provider_checked_at timestamptz,
+  -- What allowed the call when it was claimed for dialling (claim_queued_calls()): when, the zones
+  -- the calling-hours rules were checked in and where they came from, and the enabled rules that
+  -- matched the number. The facts to answer a complaint with.
+  dial_evidence jsonb,
   updated_at timestamptz not null default now(),
   constraint calls_attempt_is_positive check (attempt > 0),
   constraint calls_answered_by_is_short check (length(answered_by) <= 64),

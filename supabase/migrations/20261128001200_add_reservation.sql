@@ -15,6 +15,9 @@
 --     in any rolling 24 hours across campaigns, when set;
 --   * max attempts, calling window in the contact's own time zone (else the campaign's; an
 --     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns;
+--   * consent: a campaign with requires_consent reserves only contacts whose consent is valid at
+--     p_now (consent_at <= p_now, consent_expires_at null or after p_now); the others stay pending
+--     (and keep the campaign open: consent can still be recorded);
 --   * calling-hours rules (calling_hours_rules) in the called party's zones: every zone of the
 --     number (phone_prefix_zones), narrowed or widened by the contact's typed zone, else the
 --     campaign's (calling_hours_zones(), whose policy the statement writes inline): the call must
@@ -142,6 +145,7 @@ begin
            c.time_zone,
            c.set_up_problem as problem,
            c.purpose,
+           c.requires_consent,
            -- Past its end: reserves nothing and completes (even when its room is full).
            coalesce(c.ends_at <= $1, false) as ended,
            w.window_open,
@@ -175,6 +179,9 @@ begin
            and ct.status = 'pending'
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
+           -- Consent, when the campaign requires it: given at or before p_now, not expired.
+           and (not s.requires_consent
+                or (ct.consent_at <= $1 and (ct.consent_expires_at is null or ct.consent_expires_at > $1)))
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
            -- Calling-hours rules in every zone of the called party (strictest wins).
@@ -236,6 +243,9 @@ begin
            and ct.time_zone is not null
            and ct.next_attempt_at <= $1
            and ct.attempts < s.max_attempts
+           -- Consent, when the campaign requires it: given at or before p_now, not expired.
+           and (not s.requires_consent
+                or (ct.consent_at <= $1 and (ct.consent_expires_at is null or ct.consent_expires_at > $1)))
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
            and (select case when (select h.open from closed_hours h where h.purpose is not distinct from s.purpose) ?& z.zones then true
                             when (select h.shut from closed_hours h where h.purpose is not distinct from s.purpose) ?| z.zones then false
@@ -403,7 +413,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones(); only the rules covering the campaign''s purpose, all when it has none; their max_calls_per_24h per number across campaigns), max attempts and the do-not-call list; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones(); only the rules covering the campaign''s purpose, all when it has none; their max_calls_per_24h per number across campaigns), max attempts, the do-not-call list and, for a campaign with requires_consent, the contact''s consent (valid at p_now: consent_at <= p_now, consent_expires_at null or later); moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;

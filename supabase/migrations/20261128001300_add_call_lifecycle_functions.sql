@@ -90,6 +90,8 @@ $$;
 -- whose number is on the do-not-call list, whose contact is out of attempts or outside its calling
 -- window, or that waited longer than queued_call_ttl is released (canceled, released_at set, the
 -- contact back to pending / do_not_call / exhausted) without counting an attempt.
+-- A call of a campaign with requires_consent whose contact's consent is not valid at p_now (none,
+-- not yet given, expired meanwhile) is released the same way, with reason 'no valid consent'.
 --
 -- Calls of a provider account whose circuit breaker is open (or has a probe in flight) are not
 -- claimed: they stay queued (_account_dispatch_blocked()).
@@ -113,8 +115,9 @@ $$;
 -- until its previous claim was given (no claim took slots after it), so the next slot is a slot
 -- after the last shifted slot it used. A bucket another claim moved on is left alone.
 --
--- Claimed calls move to dialing and their contact's attempts go up by one. Returns every call it
--- looked at: claimed ones with release_reason null and their send_at, released ones with the reason.
+-- Claimed calls move to dialing, with what allowed them (dial_evidence), and their contact's
+-- attempts go up by one. Returns every call it looked at: claimed ones with release_reason null
+-- and their send_at, released ones with the reason.
 create function public.claim_queued_calls(
   p_limit integer,
   p_run_id bigint default null,
@@ -199,11 +202,12 @@ begin
   ),
   zoned as (
     -- The zones in which each candidate's calling-hours rules are checked (calling_hours_zones()).
-    select k.id, (public.calling_hours_zones(cl.to_phone, ct.time_zone, c.time_zone)).time_zones as zones, c.purpose
+    select k.id, hz.time_zones as zones, hz.zone_source, hz.number_prefix, c.purpose
       from candidates k
       join public.calls cl on cl.id = k.id
       join public.contacts ct on ct.id = cl.contact_id
       join public.campaigns c on c.id = cl.campaign_id
+     cross join lateral public.calling_hours_zones(cl.to_phone, ct.time_zone, c.time_zone) as hz
   ),
   closed_hours as materialized (
     -- The prefixes the rules close at p_now, once per zone a candidate is in ({zone: [prefix, ...]};
@@ -226,6 +230,10 @@ begin
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
              when ct.attempts >= c.max_attempts then 'max attempts reached'
+             when c.requires_consent
+                  and not (ct.consent_at is not null and ct.consent_at <= p_now
+                           and (ct.consent_expires_at is null or ct.consent_expires_at > p_now))
+               then 'no valid consent'
              when cl.queued_at < p_now - v_settings.queued_call_ttl then 'waited in queue longer than queued_call_ttl'
              when not public.is_within_calling_window(p_now, coalesce(ct.time_zone, c.time_zone),
                                                       c.window_start, c.window_end, c.window_days)
@@ -275,10 +283,39 @@ begin
       from ends e
      where a.id = e.provider_account
   ),
+  enabled_rules as materialized (
+    -- The enabled calling-hours rules, once per claim, as each call's evidence names them.
+    select r.id, r.prefix, r.purposes,
+           pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix, 'from', r.start_time, 'until', r.end_time) as rule
+      from public.calling_hours_rules r
+     where r.enabled
+  ),
+  evidence as (
+    -- What allowed each claimed call (calls.dial_evidence): the zones its rules were checked in and
+    -- where they came from (their local times follow from checked_at), and the enabled rules whose
+    -- prefix starts its number and that cover its campaign's purpose.
+    select d.id,
+           pg_catalog.jsonb_build_object(
+             'checked_at', p_now,
+             'zone_source', z.zone_source,
+             'number_prefix', z.number_prefix,
+             'zones', pg_catalog.to_jsonb(z.zones),
+             'rules', coalesce((select pg_catalog.jsonb_agg(er.rule order by er.id)
+                                  from enabled_rules er
+                                 where pg_catalog.starts_with(k.to_phone, er.prefix)
+                                   and (z.purpose is null or er.purposes is null or z.purpose = any (er.purposes))),
+                               '[]'::jsonb)
+           ) as evidence
+      from due d
+      join checked k on k.id = d.id
+      join zoned z on z.id = d.id
+  ),
   claimed as (
     update public.calls cl
-       set status = 'dialing', dialed_at = p_now, dispatch_run_id = p_run_id, updated_at = p_now
+       set status = 'dialing', dialed_at = p_now, dispatch_run_id = p_run_id, updated_at = p_now,
+           dial_evidence = e.evidence
       from due k
+      join evidence e on e.id = k.id
      where cl.id = k.id
     returning cl.id, cl.contact_id
   ),

@@ -1,11 +1,13 @@
--- Settling unknown calls at the provider. A call stays dialing or unknown when we never learnt what
+-- Settling calls in doubt at the provider. A call stays dialing or unknown when we never learnt what
 -- the provider did with it: the create-call answer was lost (a timeout, a 500, a crash of the
--- function), or the final status callback never came. The reaper (expire_stuck_calls) fails such a
+-- function), or its callbacks never came; it stays ringing or in progress when its final callback
+-- was lost. The reaper (expire_stuck_calls) fails such a
 -- call after stuck_call_timeout and the contact is called again, even when the provider did place the
 -- first call and the person answered it. So, well before that, each tick asks the provider:
 --
 --   calls_to_check_at_provider()  hands out the calls to ask about (in dialing or unknown for
---                                 provider_check_after, not asked about within it), marking each
+--                                 provider_check_after, or ringing / in progress with no news for
+--                                 as long; not asked about within it), marking each
 --                                 asked (provider_checked_at) so two ticks do not ask twice;
 --   settle_call_from_provider()   applies the provider's answer to one call:
 --     found      -> the provider's status, as a status callback would (apply_call_status: adopts the
@@ -47,11 +49,14 @@ begin
   with due as (
     select cl.id
       from public.calls cl
-     where cl.status in ('dialing', 'unknown')
-       and cl.dialed_at < p_now - case when cl.provider_call_id is null
-                                       then greatest(v_settings.provider_check_after,
-                                                     2 * v_settings.provider_request_timeout_ms * interval '1 millisecond')
-                                       else v_settings.provider_check_after end
+     where ((cl.status in ('dialing', 'unknown')
+             and cl.dialed_at < p_now - case when cl.provider_call_id is null
+                                             then greatest(v_settings.provider_check_after,
+                                                           2 * v_settings.provider_request_timeout_ms * interval '1 millisecond')
+                                             else v_settings.provider_check_after end)
+            -- Ringing or in progress with no news since: its final callback may be lost.
+            or (cl.status in ('ringing', 'in_progress') and cl.provider_call_id is not null
+                and coalesce(cl.answered_at, cl.ringing_at, cl.dialed_at) < p_now - v_settings.provider_check_after))
        and (cl.provider_checked_at is null or cl.provider_checked_at <= p_now - v_settings.provider_check_after)
      order by cl.dialed_at, cl.id
      limit p_limit
@@ -74,7 +79,7 @@ end;
 $$;
 
 comment on function public.calls_to_check_at_provider(timestamptz, integer) is
-  'Hands out up to p_limit calls to look up at the provider (FOR UPDATE SKIP LOCKED): in dialing or unknown for scheduler_settings.provider_check_after (a call without a provider call id: also for twice provider_request_timeout_ms), and not looked up within provider_check_after; marks each looked up (provider_checked_at = p_now). Returns what the lookup needs: the provider call id when known, else the number, caller id and account to list the provider''s calls by.';
+  'Hands out up to p_limit calls to look up at the provider (FOR UPDATE SKIP LOCKED): in dialing or unknown for scheduler_settings.provider_check_after (a call without a provider call id: also for twice provider_request_timeout_ms), or ringing / in progress with no news for provider_check_after, and not looked up within provider_check_after; marks each looked up (provider_checked_at = p_now). Returns what the lookup needs: the provider call id when known, else the number, caller id and account to list the provider''s calls by.';
 
 create function public.settle_call_from_provider(
   p_call_id bigint,
@@ -108,7 +113,7 @@ begin
     raise exception 'call % belongs to provider %, not %', p_call_id, v_call.provider, p_provider
       using errcode = 'invalid_parameter_value';
   end if;
-  if v_call.status not in ('dialing', 'unknown') then
+  if v_call.status not in ('dialing', 'unknown', 'ringing', 'in_progress') then
     return 'ignored'; -- settled meanwhile (a late callback, the reaper)
   end if;
 
@@ -148,7 +153,7 @@ end;
 $$;
 
 comment on function public.settle_call_from_provider(bigint, text, boolean, text, public.call_status, integer, text, timestamptz) is
-  'Applies what the provider says about a call in dialing or unknown. Found (p_provider_call_id, p_status): as a status callback from the call''s own account would (apply_call_status: adopts the provider call id, a final status frees the slot and settles the contact); queued or unknown there: keeps the id only. Not found: a call without a provider call id fails now as not placed (the contact is retried if attempts remain); one with an id is kept for the reaper. Returns applied / ignored / mismatch / conflict / kept / not_placed / not_found.';
+  'Applies what the provider says about an active call that was dialled (dialing, unknown, ringing, in progress). Found (p_provider_call_id, p_status): as a status callback from the call''s own account would (apply_call_status: adopts the provider call id, a final status frees the slot and settles the contact); queued or unknown there: keeps the id only. Not found: a call without a provider call id fails now as not placed (the contact is retried if attempts remain); one with an id is kept for the reaper. Returns applied / ignored / mismatch / conflict / kept / not_placed / not_found.';
 
 revoke all on function public.calls_to_check_at_provider(timestamptz, integer) from public, anon, authenticated;
 revoke all on function public.settle_call_from_provider(bigint, text, boolean, text, public.call_status, integer, text, timestamptz)

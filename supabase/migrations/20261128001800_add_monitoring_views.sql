@@ -167,10 +167,14 @@ comment on view public.scheduler_recent_runs is 'The 200 most recent scheduler r
 -- contacts tested against the result. 'due' contacts wait only for room under the caps. detail, for
 -- 'quiet hours': in which zone the rules keep them waiting and where that zone comes from ("in
 -- America/Los_Angeles (from the number's prefix +1415) until 08:00", the hour local to that zone,
--- when the row has one such zone; else up to three zones with their counts). opens_at says until
+-- when the row has one such zone; else up to three zones with their counts); for 'consent expired'
+-- when it expired ("expired 2026-11-30 18:00 UTC", or "expired between ... and ..."), in the
+-- campaign's zone; for 'no consent' 'no consent recorded', or the earliest later moment from
+-- which consent is recorded as given. opens_at says until
 -- when: for 'window closed' and 'quiet hours' the earliest moment one of those contacts may be
 -- called (next_calling_time: window and rules), for 'campaign not started' starts_at, for 'retry
--- later' the earliest next_attempt_at; time_zone is the campaign's, to show it in. no_zone_data:
+-- later' the earliest next_attempt_at, for 'no consent' the earliest consent recorded as given
+-- later than now (null: none recorded); time_zone is the campaign's, to show it in. no_zone_data:
 -- how many of the row's contacts have neither zone data for their number nor a typed zone (the
 -- rules are checked in the campaign's zone for them: worth a look).
 create view public.contact_wait_reasons
@@ -180,6 +184,7 @@ with open_campaigns as (
 ),
 waiting as (
   select ct.id, ct.campaign_id, ct.phone, ct.status, ct.attempts, ct.next_attempt_at,
+         ct.consent_at, ct.consent_expires_at,
          coalesce(ct.time_zone, c.time_zone) as zone, ct.time_zone as contact_zone,
          hz.time_zones as rule_zones, hz.zone_source, hz.number_prefix, c.purpose
     from open_campaigns c
@@ -222,6 +227,7 @@ quiet as (
 ),
 reasons as (
   select w.campaign_id, w.phone, w.zone, w.rule_zones, w.next_attempt_at, w.zone_source,
+         w.consent_at, w.consent_expires_at,
          case
            when w.quiet_zone is null then null
            when w.zone_source = 'campaign' then
@@ -241,6 +247,9 @@ reasons as (
            when w.status = 'do_not_call'
                 or exists (select 1 from public.do_not_call_numbers d where d.phone = w.phone) then 'do-not-call'
            when w.status = 'exhausted' or w.attempts >= c.max_attempts then 'attempts used'
+           -- The campaign requires consent: none recorded (or given only later), or expired.
+           when c.requires_consent and (w.consent_at is null or w.consent_at > now()) then 'no consent'
+           when c.requires_consent and w.consent_expires_at <= now() then 'consent expired'
            when w.next_attempt_at > now() then 'retry later'
            when not z.window_open then 'window closed'
            when w.quiet_zone is not null then 'quiet hours'
@@ -299,25 +308,47 @@ select k.campaign_id, c.name as campaign_name, k.reason,
                   coalesce(' until ' || pg_catalog.to_char(pg_catalog.timezone(qz.one_zone, o.opens_at), 'HH24:MI'), '')
                 else qz.listed || case when qz.zones > 3 then '; and ' || (qz.zones - 3) || ' more zones' else '' end
            end
+         -- When it expired, in the campaign's zone: the one moment, or the earliest and latest.
+         when 'consent expired' then
+           'expired ' ||
+           case when k.consent_expired_first = k.consent_expired_last
+                then pg_catalog.to_char(pg_catalog.timezone(c.time_zone, k.consent_expired_last), 'YYYY-MM-DD HH24:MI')
+                else 'between ' ||
+                     pg_catalog.to_char(pg_catalog.timezone(c.time_zone, k.consent_expired_first), 'YYYY-MM-DD HH24:MI') ||
+                     ' and ' ||
+                     pg_catalog.to_char(pg_catalog.timezone(c.time_zone, k.consent_expired_last), 'YYYY-MM-DD HH24:MI')
+           end || ' ' || c.time_zone
+         when 'no consent' then
+           case when k.consent_later is not null
+                then 'consent given only from ' ||
+                     pg_catalog.to_char(pg_catalog.timezone(c.time_zone, k.consent_later), 'YYYY-MM-DD HH24:MI') ||
+                     ' ' || c.time_zone || ' (the earliest)'
+                else 'no consent recorded' end
        end as detail,
        k.contacts,
        k.next_attempt_at,
        case k.reason
          when 'campaign not started' then c.starts_at
          when 'retry later' then k.next_attempt_at
+         -- Consent recorded with a later start: from then (else it waits for consent to be recorded).
+         when 'no consent' then k.consent_later
+         when 'consent expired' then null
          else o.opens_at
        end as opens_at,
        c.time_zone,
        k.no_zone_data
   from (select r.campaign_id, r.reason, count(*) as contacts, min(r.next_attempt_at) as next_attempt_at,
-               count(*) filter (where r.zone_source = 'campaign') as no_zone_data
+               count(*) filter (where r.zone_source = 'campaign') as no_zone_data,
+               min(r.consent_expires_at) filter (where r.reason = 'consent expired') as consent_expired_first,
+               max(r.consent_expires_at) filter (where r.reason = 'consent expired') as consent_expired_last,
+               min(r.consent_at) filter (where r.reason = 'no consent' and r.consent_at > now()) as consent_later
           from reasons r group by r.campaign_id, r.reason) k
   join open_campaigns c on c.id = k.campaign_id
   left join openings o on o.campaign_id = k.campaign_id and o.reason = k.reason
   left join quiet_zones qz on qz.campaign_id = k.campaign_id and k.reason = 'quiet hours';
 
 comment on view public.contact_wait_reasons is
-  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
 
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;

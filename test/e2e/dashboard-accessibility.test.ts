@@ -1,7 +1,8 @@
 // The signed-in dashboard, checked for accessibility in real headless Chromium: axe-core's WCAG 2.x
 // A and AA rules find nothing (contrast, table headers, names of controls, scrollable regions the
 // keyboard can reach), in the light and the dark colour scheme, with a campaign, a run and a call
-// on the page; and at a phone's width (390 px) the page does not scroll sideways.
+// on the page, signed in as admin and as a viewer (the role note shown, the write controls disabled);
+// and at a phone's width (390 px) the page does not scroll sideways.
 
 import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
@@ -33,7 +34,18 @@ interface AxeViolation {
 
 let ranTick = false;
 
-async function signedIn(width: number, colorScheme: 'light' | 'dark'): Promise<Page> {
+/** A viewer's named token, made through the API with the admin token. */
+async function viewerToken(): Promise<string> {
+  const res = await fetch(`${dash.stack.functionsUrl}/scheduler-admin/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${dash.stack.secrets.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `axe-viewer-${Date.now()}`, role: 'viewer' }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function signedIn(width: number, colorScheme: 'light' | 'dark', token?: string): Promise<Page> {
   // One run, so that the run table and the campaign's counts have rows to check.
   if (!ranTick) {
     ranTick = true;
@@ -41,7 +53,8 @@ async function signedIn(width: number, colorScheme: 'light' | 'dark'): Promise<P
   }
   // bypassCSP: the page's own policy would refuse the injected axe-core script (the page is unchanged).
   const page = await dash.freshPage({ viewport: { width, height: 900 }, colorScheme, bypassCSP: true });
-  await dash.signIn(page);
+  await dash.signIn(page, token);
+  await page.getByTestId('whoami-role').waitFor({ state: 'visible', timeout: 15_000 });
   await page.getByTestId('trigger-button').waitFor({ state: 'visible', timeout: 15_000 });
   await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
   await expect.poll(() => page.getByTestId('campaign-row').count(), { timeout: 15_000 }).toBe(1);
@@ -69,6 +82,16 @@ describe('dashboard accessibility', () => {
   for (const scheme of ['light', 'dark'] as const) {
     it(`axe-core finds no WCAG A / AA violation on the signed-in page (${scheme} scheme)`, async () => {
       const page = await signedIn(1280, scheme);
+      expect(await axeViolations(page)).toEqual([]);
+      await page.context().close();
+    });
+  }
+
+  for (const scheme of ['light', 'dark'] as const) {
+    it(`axe-core finds nothing signed in as a viewer, the write controls disabled (${scheme} scheme)`, async () => {
+      const page = await signedIn(1280, scheme, await viewerToken());
+      await page.getByTestId('role-note').waitFor({ state: 'visible', timeout: 15_000 });
+      expect(await page.getByTestId('trigger-button').isDisabled()).toBe(true);
       expect(await axeViolations(page)).toEqual([]);
       await page.context().close();
     });

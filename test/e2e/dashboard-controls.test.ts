@@ -6,7 +6,7 @@
 // are entered in the browser's time zone (New York here: one date in winter time, one in summer
 // time), refused end-before-start by the shared schema and by the database, and shown in the list.
 // Sign-in with the Supabase Auth session the local stack mints (npm start prints one): accepted;
-// refused without the operator role (403), expired or wrongly signed (401), each said on the form.
+// refused without a scheduler role (403), expired or wrongly signed (401), each said on the form.
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -209,7 +209,7 @@ describe('dashboard controls', () => {
     await page.context().close();
   });
 
-  it("signs in with the local stack's Supabase Auth session; refuses one without the operator role, expired or forged", async () => {
+  it("signs in with the local stack's Supabase Auth session; refuses one without a scheduler role, expired or forged", async () => {
     const admin = (token: string) =>
       request(`${dash.stack.functionsUrl}/scheduler-admin/status`, {
         headers: { authorization: `Bearer ${token}` },
@@ -227,7 +227,7 @@ describe('dashboard controls', () => {
     // In the dashboard: each refusal is said on the sign-in form.
     for (
       const [token, said] of [
-        [noRole, /does not hold the operator role/],
+        [noRole, /does not hold a scheduler role/],
         [expired, /session has expired/],
         [forged, /refused/],
       ] as const

@@ -106,7 +106,7 @@ describe('admin dashboard', () => {
     );
     const token = await admin.getByTestId('new-token').inputValue();
     expect(token).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
-    await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/dana\s*valid/);
+    await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/dana\s*viewer\s*valid/);
 
     // Dana signs in with her own token, in her own browser.
     const dana = await signedInWith(token);

@@ -2,7 +2,8 @@
 // provider: Twilio refuses the caller id (21210) from the middle of a campaign on. Over real HTTP: the real Deno gateway, the real database, the
 // Twilio simulator. The campaign pauses with the reason, the refused calls are released (the
 // contacts keep their attempts), the run reports one line for the campaign, not one per call, and
-// the other campaign goes on.
+// the other campaign goes on. A campaign that requires consent dials only the contacts whose
+// consent is valid at the tick.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -271,5 +272,45 @@ describe('the call flow learns whom it calls', () => {
       });
     }
     expect(seen.find((c) => c.to === phones[0])!.action.value).toContain('contact_name=Zo%C3%AB+Ann+%26+Co');
+  });
+});
+
+describe('a campaign that requires consent', () => {
+  it('dials, through the real tick, only the contacts whose consent is valid now; the others wait, saying why', async () => {
+    const id = await createCampaign(pool, { name: 'consent', cap: 10 });
+    await pool.query('update public.campaigns set requires_consent = true where id = $1', [id]);
+    const phones = freshPhones(4);
+    const [given, never, expired, later] = await addContacts(pool, id, phones);
+    // The tick runs on the wall clock: every consent time is set relative to the database's now().
+    await pool.query(
+      `update public.contacts set consent_at = now() - interval '30 days', consent_method = 'web_form',
+                                  consent_source = 'https://example.test/optin'
+        where id = $1`,
+      [given],
+    );
+    await pool.query(
+      `update public.contacts set consent_at = now() - interval '400 days', consent_method = 'written',
+                                  consent_expires_at = now() - interval '1 day'
+        where id = $1`,
+      [expired],
+    );
+    await pool.query(
+      `update public.contacts set consent_at = now() + interval '7 days', consent_method = 'verbal' where id = $1`,
+      [later],
+    );
+
+    const tick = await postTick(gw, SECRET);
+    expect(tick.json).toMatchObject({ status: 'ok', launched: 1 });
+    expect(Object.keys(sim.stats().createdPerNumber)).toEqual([phones[0]]);
+    expect((await callRows(pool, 'campaign_id = $1', [id])).map((c) => c.contact_id)).toEqual([given]);
+
+    const { rows } = await pool.query<{ reason: string; contacts: string }>(
+      `select reason, contacts::text from public.contact_wait_reasons
+        where campaign_id = $1 and reason in ('no consent', 'consent expired') order by reason`,
+      [id],
+    );
+    expect(rows).toEqual([{ reason: 'consent expired', contacts: '1' }, { reason: 'no consent', contacts: '2' }]);
+    const waiting = (await contactRows(pool, id)).filter((c) => [never, expired, later].includes(c.id));
+    expect(waiting.map((c) => c.status)).toEqual(['pending', 'pending', 'pending']);
   });
 });

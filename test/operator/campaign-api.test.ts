@@ -229,6 +229,27 @@ describe('campaigns through the admin API', () => {
     const audit = await auditRows();
     expect(audit.at(-1)).toMatchObject({ action: 'campaign.create', actor: `operator:${token.json.id}:dana` });
   });
+
+  it('takes requires_consent on create and edit (off by default), audited; refuses anything but a boolean', async () => {
+    const plain = await admin('/campaigns', { method: 'POST', body: { name: 'no consent needed' } });
+    expect(plain.json.requires_consent).toBe(false);
+    const made = await admin('/campaigns', { method: 'POST', body: { name: 'consented only', requires_consent: true } });
+    expect(made.status).toBe(201);
+    expect(made.json.requires_consent).toBe(true);
+    const id = String(made.json.id);
+    const refused = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { requires_consent: 'yes' } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues).toEqual([{ field: 'requires_consent', message: 'requires_consent must be true or false' }]);
+    const off = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { requires_consent: false } });
+    expect(off.status).toBe(200);
+    expect(off.json).toMatchObject({ requires_consent: false, name: 'consented only' });
+    const audit = await auditRows();
+    expect(audit.at(-1)).toMatchObject({
+      action: 'campaign.update',
+      before: { requires_consent: true },
+      after: { requires_consent: false },
+    });
+  });
 });
 
 describe('npm run campaign (the CLI, through the API)', () => {
@@ -279,7 +300,16 @@ describe('npm run campaign (the CLI, through the API)', () => {
     expect(zone.err).toContain('time_zone');
     expect((await cli(['edit', id, '--cap', '9'], token.token)).code).toBe(0);
     // Dates (--starts / --ends, ISO 8601 with an offset): set, then listed.
-    const dated = await cli(['edit', id, '--starts', '2026-12-01T09:00:00-05:00', '--ends', '2026-12-31T18:00:00Z'], token.token);
+    const dated = await cli([
+      'edit',
+      id,
+      '--starts',
+      '2026-12-01T09:00:00-05:00',
+      '--ends',
+      '2026-12-31T18:00:00Z',
+      '--requires-consent',
+      'yes',
+    ], token.token);
     expect(dated.code).toBe(0);
     const row = await db.query<{ starts_at: Date; ends_at: Date }>(
       'select starts_at, ends_at from public.campaigns where id = $1',
@@ -292,6 +322,12 @@ describe('npm run campaign (the CLI, through the API)', () => {
         `^${id}\\tQUEUED\\tFrom the CLI\\tcap 9\\t08:00:00-17:30:00 UTC\\t2026-12-01T14:00:00\\S* to 2026-12-31T18:00:00`,
       ),
     );
+    // Consent (--requires-consent yes|no, set with the dates above), shown in the list.
+    expect((await db.query('select requires_consent from public.campaigns where id = $1', [id])).rows[0]).toEqual({
+      requires_consent: true,
+    });
+    expect((await cli(['list'], token.token)).out).toMatch(new RegExp(`^${id}\\t.*\\trequires consent\\t`, 'm'));
+    expect((await cli(['edit', id, '--requires-consent', 'perhaps'], token.token)).code).not.toBe(0);
 
     await addContacts(db, id, 3);
     const unconfirmed = await cli(['pause', id], token.token);

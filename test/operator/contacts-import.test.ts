@@ -162,14 +162,129 @@ describe('CSV import', () => {
     expect(res.headers.get('content-type')).toContain('text/csv');
     const lines = res.text.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'id,phone,name,time_zone,status,attempts,last_call_status,last_error,next_attempt_at,created_at,updated_at,metadata,calling_zones,zone_source',
+      'id,phone,name,time_zone,status,attempts,last_call_status,last_error,next_attempt_at,created_at,updated_at,metadata,calling_zones,zone_source,consent_at,consent_method,consent_source,consent_expires_at',
     );
-    // The zones the calling-hours rules use for each number, and where they come from.
-    expect(lines[1]).toMatch(/,America\/Los_Angeles,number$/);
+    // The zones the calling-hours rules use for each number, and where they come from (no consent).
+    expect(lines[1]).toMatch(/,America\/Los_Angeles,number,,,,$/);
     expect(lines[1]).toContain(`'+14155550150,"'=HYPERLINK(""http://evil"")",,pending,0`);
     expect(lines[1]).toContain('"{""note"":""@cmd""}"');
     expect(lines[2]).toContain(`'+14155550151,Ann,,done,1,completed`);
     // An export imports back (the ' before + is stripped): both numbers are duplicates.
     expect((await upload(id, res.text)).json).toMatchObject({ imported: 0, duplicates: 2 });
+  });
+
+  it('imports consent evidence, refuses bad evidence by line and column, and exports it so that it imports back', async () => {
+    const id = await createCampaign(db);
+    const csv = [
+      'phone,consent_at,consent_method,consent_source,consent_expires_at',
+      '+14155550150,2026-11-30T09:15:00+01:00,web form,https://example.test/optin,2027-11-30T09:15:00+01:00',
+      '+14155550151,,,,',
+      '+14155550152,2026-11-30T09:15:00Z,fax,,',
+      '+14155550153,2026-11-30T09:15:00Z,sms,,2026-11-01T00:00:00Z',
+      '+14155550154,2026-11-30T09:15:00Z,written,"signed form #12, page 2",',
+    ].join('\n');
+    const res = await upload(id, csv);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ rows: 5, imported: 3, errors_total: 2 });
+    expect(res.json.errors).toEqual([
+      { line: 4, column: 'consent_method', reason: expect.stringContaining('"fax"') },
+      { line: 5, column: 'consent_expires_at', reason: 'consent_expires_at must be after consent_at' },
+    ]);
+    const stored = await db.query<
+      { phone: string; consent_at: Date | null; consent_method: string | null; consent_expires_at: Date | null }
+    >(
+      'select phone, consent_at, consent_method, consent_expires_at from public.contacts where campaign_id = $1 order by phone',
+      [id],
+    );
+    expect(
+      stored.rows.map((
+        r,
+      ) => [r.phone, r.consent_at?.toISOString() ?? null, r.consent_method, r.consent_expires_at?.toISOString() ?? null]),
+    )
+      .toEqual([
+        ['+14155550150', '2026-11-30T08:15:00.000Z', 'web_form', '2027-11-30T08:15:00.000Z'],
+        ['+14155550151', null, null, null],
+        ['+14155550154', '2026-11-30T09:15:00.000Z', 'written', null],
+      ]);
+
+    const exported = await request(`${gw.url}/scheduler-admin/campaigns/${id}/export`, {
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    });
+    const lines = exported.text.trimEnd().split('\r\n');
+    expect(lines[1]).toMatch(/,2026-11-30T08:15:00\.000Z,web_form,https:\/\/example\.test\/optin,2027-11-30T08:15:00\.000Z$/);
+    expect(lines[2]).toMatch(/,,,,$/);
+    expect(lines[3]).toMatch(/,2026-11-30T09:15:00\.000Z,written,"signed form #12, page 2",$/);
+    // Into another campaign, the export brings the same evidence.
+    const other = await createCampaign(db);
+    expect((await upload(other, exported.text)).json).toMatchObject({ imported: 3, errors_total: 0 });
+    const copied = await db.query<{ same: boolean }>(
+      `select bool_and(a.consent_at is not distinct from b.consent_at and a.consent_method is not distinct from b.consent_method
+                       and a.consent_source is not distinct from b.consent_source
+                       and a.consent_expires_at is not distinct from b.consent_expires_at) as same
+         from public.contacts a join public.contacts b on b.phone = a.phone and b.campaign_id = $2
+        where a.campaign_id = $1`,
+      [id, other],
+    );
+    expect(copied.rows[0]!.same).toBe(true);
+  });
+
+  it("records, corrects and clears a contact's consent through PATCH, audited; refuses bad evidence by field", async () => {
+    const id = await createCampaign(db);
+    await upload(id, 'phone\n+14155550160\n');
+    const contact =
+      (await db.query<{ id: string }>('select id::text from public.contacts where campaign_id = $1', [id])).rows[0]!.id;
+    const patch = (body: unknown, campaign = id, contactId = contact) =>
+      request(`${gw.url}/scheduler-admin/campaigns/${campaign}/contacts/${contactId}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+
+    const given = await patch({
+      consent_at: '2026-11-30T10:15:00+01:00',
+      consent_method: 'Web form',
+      consent_source: ' signup page ',
+    });
+    expect(given.status).toBe(200);
+    expect(given.json).toMatchObject({
+      id: Number(contact),
+      phone: '+14155550160',
+      consent_method: 'web_form',
+      consent_source: 'signup page',
+      consent_expires_at: null,
+    });
+    expect(Date.parse(given.json.consent_at)).toBe(Date.parse('2026-11-30T09:15:00Z'));
+
+    // The schema: unknown fields, an unknown method, an expiry before the consent in the same request.
+    const refused = await patch({
+      consent_method: 'fax',
+      consent_at: '2026-12-01T00:00:00Z',
+      consent_expires_at: '2026-11-01T00:00:00Z',
+      x: 1,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues.map((i: { field: string }) => i.field)).toEqual(
+      expect.arrayContaining(['consent_method', '(body)']),
+    );
+    expect((await patch({})).status).toBe(400);
+    // The table: an expiry before the stored consent, named by field.
+    const early = await patch({ consent_expires_at: '2026-11-01T00:00:00Z' });
+    expect(early.status).toBe(400);
+    expect(early.json.field).toBe('consent_expires_at');
+    expect(early.json.message).toContain('contacts_consent_expires_after_given');
+
+    const cleared = await patch({ consent_at: null, consent_method: null, consent_source: null });
+    expect(cleared.json).toMatchObject({ consent_at: null, consent_method: null, consent_source: null });
+    expect((await patch({ consent_source: 'x' }, id, '999999')).status).toBe(404);
+    const other = await createCampaign(db);
+    expect((await patch({ consent_source: 'x' }, other)).status).toBe(404);
+
+    const audit = await db.query<{ action: string; before: Record<string, unknown>; after: Record<string, unknown> }>(
+      `select action, before, after from public.operator_audit_log where action = 'contact.consent' order by id`,
+    );
+    expect(audit.rows.map((r) => [r.before.consent_method, r.after.consent_method])).toEqual([[null, 'web_form'], [
+      'web_form',
+      null,
+    ]]);
   });
 });

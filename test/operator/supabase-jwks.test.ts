@@ -1,6 +1,6 @@
 // Supabase Auth sessions signed with asymmetric keys (ES256 / RS256), verified against the project's
 // JWKS: a real local HTTP server publishes the public halves of key pairs made here; the key source
-// (supabase/functions/_shared/jwks.ts) caches them within its bounds, and scheduler-admin, served by
+// (supabase/functions/_shared/jwks.ts: jose's remote JWKS set) caches them within its bounds, and scheduler-admin, served by
 // the real Deno gateway with SUPABASE_JWKS_URL pointing at that server, accepts an operator's
 // session and refuses the rest: 403 without a scheduler role (or a viewer writing), 401 for a
 // wrong kid, a tampered or expired token, alg none, and an HS256 token made with the public key as
@@ -10,8 +10,8 @@ import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { JwksKeySource, jwksSeedOf, jwksUrlOf } from '../../supabase/functions/_shared/jwks.ts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { jwksSeedOf, jwksUrlOf, remoteJwks, type SessionKeys } from '../../supabase/functions/_shared/jwks.ts';
 import { verifySupabaseSession } from '../../supabase/functions/_shared/operator-auth.ts';
 import { mintSupabaseJwt, mintSupabaseJwtWithKey } from '../../scripts/stack/operator-jwt.ts';
 import { connect, disableCronJobs, resetData } from '../support/db.ts';
@@ -82,11 +82,20 @@ afterAll(async () => {
   await server?.close();
 });
 
-describe('the JWKS key source', () => {
+/** Whether the JWKS yields a key for this kid and algorithm (asked as jwtVerify asks it). */
+const keyFor = (keys: SessionKeys, kid: string, alg: 'ES256' | 'RS256') => keys({ alg, kid }).then(() => true, () => false);
+
+describe('the JWKS key source (jose, within our bounds)', () => {
   beforeEach(() => {
     server.doc = jwks;
     server.status = 200;
     server.requests = 0;
+    // jose's cache reads Date.now(): only the date is faked, timers and sockets stay real.
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
   it('derives the URL from SUPABASE_URL unless SUPABASE_JWKS_URL (or JWKS_URL) names one (or off)', () => {
@@ -103,95 +112,97 @@ describe('the JWKS key source', () => {
 
   it('fetches once, serves from the cache within the TTL, fetches again after it', async () => {
     let t = 1_000_000;
-    const source = new JwksKeySource({ url: server.url, ttlMs: 60_000, minRefetchMs: 5_000, now: () => t });
-    const [a, b] = await Promise.all([source.key('es-key-1', 'ES256'), source.key('rs-key-1', 'RS256')]);
-    expect(a).not.toBeNull();
-    expect(b).not.toBeNull();
+    vi.setSystemTime(t);
+    const source = remoteJwks({ url: server.url, ttlMs: 60_000, minRefetchMs: 5_000 });
+    const [a, b] = await Promise.all([keyFor(source, 'es-key-1', 'ES256'), keyFor(source, 'rs-key-1', 'RS256')]);
+    expect(a).toBe(true);
+    expect(b).toBe(true);
     expect(server.requests).toBe(1); // concurrent lookups share one fetch
-    t += 59_000;
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull();
+    vi.setSystemTime(t += 59_000);
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
     expect(server.requests).toBe(1);
-    t += 2_000; // past the TTL
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull();
+    vi.setSystemTime(t += 2_000); // past the TTL
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
     expect(server.requests).toBe(2);
   });
 
   it('fetches again for an unknown kid (a rotated-in key), at most once per minRefetchMs', async () => {
     let t = 2_000_000;
-    const source = new JwksKeySource({ url: server.url, ttlMs: 600_000, minRefetchMs: 30_000, now: () => t });
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull();
+    vi.setSystemTime(t);
+    const source = remoteJwks({ url: server.url, ttlMs: 600_000, minRefetchMs: 30_000 });
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
     const rotated = ecKey('es-key-2');
     server.doc = { keys: [jwkOf(es), jwkOf(rotated)] };
     // Within minRefetchMs of the last fetch: no new fetch, however many unknown kids come.
-    for (let i = 0; i < 20; i++) expect(await source.key(`random-${i}`, 'ES256')).toBeNull();
-    expect(await source.key('es-key-2', 'ES256')).toBeNull();
+    for (let i = 0; i < 20; i++) expect(await keyFor(source, `random-${i}`, 'ES256')).toBe(false);
+    expect(await keyFor(source, 'es-key-2', 'ES256')).toBe(false);
     expect(server.requests).toBe(1);
-    t += 30_000;
-    expect(await source.key('es-key-2', 'ES256')).not.toBeNull();
+    vi.setSystemTime(t += 30_000);
+    expect(await keyFor(source, 'es-key-2', 'ES256')).toBe(true);
     expect(server.requests).toBe(2);
     // The new set replaced the old: the RSA key, no longer published, is no longer accepted.
-    t += 30_000;
-    expect(await source.key('rs-key-1', 'RS256')).toBeNull();
+    vi.setSystemTime(t += 30_000);
+    expect(await keyFor(source, 'rs-key-1', 'RS256')).toBe(false);
     expect(server.requests).toBe(3);
   });
 
-  it('keeps the last good set for staleIfErrorMs while the JWKS cannot be fetched, then refuses', async () => {
+  it('refuses while the JWKS cannot be fetched past its TTL, tries again at most once per minRefetchMs, accepts once it is back', async () => {
     let t = 3_000_000;
+    vi.setSystemTime(t);
     const errors: string[] = [];
-    const source = new JwksKeySource({
-      url: server.url,
-      ttlMs: 60_000,
-      minRefetchMs: 10_000,
-      staleIfErrorMs: 120_000,
-      now: () => t,
-      onError: (m) => errors.push(m),
-    });
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull();
+    const source = remoteJwks({ url: server.url, ttlMs: 60_000, minRefetchMs: 10_000, onError: (m) => errors.push(m) });
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
     server.status = 503;
-    t += 61_000;
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull(); // stale, fetch failed
+    vi.setSystemTime(t += 61_000);
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(false);
     expect(errors.at(-1)).toMatch(/JWKS http:\/\/127\.0\.0\.1:\d+\/auth\/v1\/\.well-known\/jwks\.json: HTTP 503/);
-    t += 120_000; // past TTL + staleIfErrorMs
-    expect(await source.key('es-key-1', 'ES256')).toBeNull();
+    expect(server.requests).toBe(2);
+    // Within minRefetchMs of the failure: refused without another request.
+    for (let i = 0; i < 5; i++) expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(false);
+    expect(server.requests).toBe(2);
+    vi.setSystemTime(t += 10_000);
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(false);
     expect(server.requests).toBe(3);
+    server.status = 200;
+    vi.setSystemTime(t += 10_000);
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
+    expect(server.requests).toBe(4);
+    expect(errors).toHaveLength(2);
   });
 
-  it('is bounded: an oversized or malformed JWKS is refused, extra keys beyond maxKeys are ignored', async () => {
+  it('is bounded: an oversized or malformed JWKS is refused', async () => {
     const errors: string[] = [];
     server.doc = JSON.stringify({ keys: [jwkOf(es)], padding: 'x'.repeat(70_000) });
-    const big = new JwksKeySource({ url: server.url, onError: (m) => errors.push(m) });
-    expect(await big.key('es-key-1', 'ES256')).toBeNull();
+    const big = remoteJwks({ url: server.url, onError: (m) => errors.push(m) });
+    expect(await keyFor(big, 'es-key-1', 'ES256')).toBe(false);
     expect(errors.at(-1)).toMatch(/larger than 65536 bytes/);
     server.doc = '{"keys": "not an array"}';
-    const malformed = new JwksKeySource({ url: server.url, onError: (m) => errors.push(m) });
-    expect(await malformed.key('es-key-1', 'ES256')).toBeNull();
+    const malformed = remoteJwks({ url: server.url, onError: (m) => errors.push(m) });
+    expect(await keyFor(malformed, 'es-key-1', 'ES256')).toBe(false);
     expect(errors.at(-1)).toMatch(/no "keys" array/);
-
-    const many = Array.from({ length: 5 }, (_, i) => jwkOf(ecKey(`k${i}`)));
-    server.doc = { keys: many };
-    const capped = new JwksKeySource({ url: server.url, maxKeys: 3 });
-    expect(await capped.key('k2', 'ES256')).not.toBeNull();
-    expect(await capped.key('k3', 'ES256')).toBeNull();
   });
 
-  it('uses a key only for its own algorithm; symmetric, encryption and weak RSA keys are skipped', async () => {
-    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+  it('uses a key only for its own algorithm; symmetric, encryption and weak RSA keys are not used', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
     server.doc = {
       keys: [
         { ...jwkOf(es), kid: 'enc', use: 'enc' },
         { kty: 'oct', kid: 'oct', k: Buffer.from('a shared secret that is long enough').toString('base64url') },
-        { ...weak, kid: 'weak', alg: 'RS256' },
+        { ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'RS256' },
         { ...jwkOf(es), kid: 'mislabelled', alg: 'RS256' },
         jwkOf(es),
       ],
     };
-    const source = new JwksKeySource({ url: server.url });
-    expect(await source.key('es-key-1', 'RS256')).toBeNull(); // an EC key never verifies RS256
-    expect(await source.key('es-key-1', 'ES256')).not.toBeNull();
-    for (const kid of ['enc', 'oct', 'weak', 'mislabelled']) {
-      expect(await source.key(kid, 'ES256')).toBeNull();
-      expect(await source.key(kid, 'RS256')).toBeNull();
+    const source = remoteJwks({ url: server.url });
+    expect(await keyFor(source, 'es-key-1', 'RS256')).toBe(false); // an EC key never verifies RS256
+    expect(await keyFor(source, 'es-key-1', 'ES256')).toBe(true);
+    for (const kid of ['enc', 'oct', 'mislabelled']) {
+      expect(await keyFor(source, kid, 'ES256')).toBe(false);
+      expect(await keyFor(source, kid, 'RS256')).toBe(false);
     }
+    // A 1024-bit RSA key is refused when it would verify.
+    const weakSession = mintSupabaseJwtWithKey({ alg: 'RS256', kid: 'weak', privateKey: weak.privateKey }, {});
+    expect(await verifySupabaseSession(weakSession, { jwks: source }, new Date())).toMatchObject({ ok: false, status: 401 });
   });
 
   it('starts from SUPABASE_JWKS (no fetch at a cold start) for the project URL only; an unknown kid still fetches', async () => {
@@ -199,22 +210,23 @@ describe('the JWKS key source', () => {
     expect(jwksSeedOf({ SUPABASE_JWKS: '{"keys":[]}', JWKS_URL: 'https://keys.example.org/jwks' })).toBeUndefined();
     expect(jwksSeedOf({ SUPABASE_JWKS: '{"keys":[]}', SUPABASE_JWKS_URL: 'https://keys.example.org/jwks' })).toBeUndefined();
 
-    const seeded = new JwksKeySource({ url: server.url, initial: JSON.stringify({ keys: [jwkOf(es)] }) });
-    expect(await seeded.key('es-key-1', 'ES256')).not.toBeNull();
+    const seeded = remoteJwks({ url: server.url, initial: JSON.stringify({ keys: [jwkOf(es)] }) });
+    expect(await keyFor(seeded, 'es-key-1', 'ES256')).toBe(true);
     expect(server.requests).toBe(0);
-    expect(await seeded.key('rs-key-1', 'RS256')).not.toBeNull(); // not in the seed: fetched
+    expect(await keyFor(seeded, 'rs-key-1', 'RS256')).toBe(true); // not in the seed: fetched
     expect(server.requests).toBe(1);
 
     const errors: string[] = [];
-    const broken = new JwksKeySource({ url: server.url, initial: 'not json', onError: (m) => errors.push(m) });
-    expect(await broken.key('es-key-1', 'ES256')).not.toBeNull(); // the URL instead
+    const broken = remoteJwks({ url: server.url, initial: 'not json', onError: (m) => errors.push(m) });
+    expect(await keyFor(broken, 'es-key-1', 'ES256')).toBe(true); // the URL instead
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^SUPABASE_JWKS/);
     expect(server.requests).toBe(2);
   });
 
-  it('verifies sessions in Node too (same WebCrypto code as the function)', async () => {
-    const source = new JwksKeySource({ url: server.url });
+  it('verifies sessions in Node too (the same jose code as the function)', async () => {
+    vi.useRealTimers();
+    const source = remoteJwks({ url: server.url });
     const now = new Date();
     const ok = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { sub: 'u1' }), { jwks: source }, now);
     expect(ok).toEqual({ ok: true, sub: 'u1', email: 'operator@example.org', role: 'operator' });
@@ -225,6 +237,42 @@ describe('the JWKS key source', () => {
     expect(await verifySupabaseSession(swapped, { jwks: source }, now)).toMatchObject({ ok: false, status: 401 });
     const noRole = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { appRole: null }), { jwks: source }, now);
     expect(noRole).toMatchObject({ ok: false, status: 403 });
+    // Expired, not yet valid (beyond the 30 s leeway), another audience: refused with the reason (the signature held).
+    const expired = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { ttlSeconds: -1 }), { jwks: source }, now);
+    expect(expired).toEqual({ ok: false, status: 401, reason: 'session expired', signed: true });
+    const later = new Date(now.getTime() + 120_000);
+    const early = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { nbf: later }), { jwks: source }, now);
+    expect(early).toMatchObject({ ok: false, status: 401, reason: 'session not yet valid', signed: true });
+    const soon = new Date(now.getTime() + 20_000);
+    expect((await verifySupabaseSession(mintSupabaseJwtWithKey(es, { nbf: soon }), { jwks: source }, now)).ok).toBe(true);
+    const anon = await verifySupabaseSession(mintSupabaseJwtWithKey(es, { aud: 'anon' }), { jwks: source }, now);
+    expect(anon).toMatchObject({ ok: false, status: 401, signed: true, reason: expect.stringMatching(/aud is not/) });
+    // An HS256 token is never checked against the JWKS, nor an ES256 one with the secret.
+    const hs = mintSupabaseJwt('a-secret-that-is-long-enough-for-hs256', {});
+    expect(await verifySupabaseSession(hs, { jwks: source }, now)).toMatchObject({ ok: false, reason: 'algorithm not accepted' });
+    const esOnly = mintSupabaseJwtWithKey(es, {});
+    expect(await verifySupabaseSession(esOnly, { jwtSecret: 'a-secret-that-is-long-enough-for-hs256' }, now)).toMatchObject({
+      ok: false,
+      reason: 'algorithm not accepted',
+    });
+  });
+
+  it('refuses when the JWKS endpoint is down or unreachable (no reason given)', async () => {
+    vi.useRealTimers();
+    server.status = 500;
+    const down = remoteJwks({ url: server.url });
+    const now = new Date();
+    expect(await verifySupabaseSession(mintSupabaseJwtWithKey(es, {}), { jwks: down }, now)).toMatchObject({
+      ok: false,
+      status: 401,
+      signed: false,
+    });
+    const nowhere = remoteJwks({ url: 'http://127.0.0.1:1/auth/v1/.well-known/jwks.json', timeoutMs: 1_000 });
+    expect(await verifySupabaseSession(mintSupabaseJwtWithKey(es, {}), { jwks: nowhere }, now)).toMatchObject({
+      ok: false,
+      status: 401,
+      signed: false,
+    });
   });
 });
 

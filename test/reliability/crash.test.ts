@@ -28,6 +28,7 @@ import { functionsEnv, type Gateway, startGateway, tick } from '../support/funct
 import { createdPerCall, invariantViolations, overDialledNumbers } from '../support/invariants.ts';
 import { ACTIVE, activeCalls } from '../support/rows.ts';
 import { installTestsSchema } from '../../scripts/tests-schema.ts';
+import type { InDoubtCounts } from '../../supabase/functions/_shared/calls-in-doubt.ts';
 
 let db: pg.Client;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -202,6 +203,72 @@ describe('a crash of the functions process', () => {
     expect(log[0]).toMatchObject({ id: crashedRun!.id, status: 'failed' });
     expect(log[0]!.errors.map((e) => e.stage)).toContain('abandoned');
     expect(log.slice(1).every((r) => r.status === 'ok' || r.status === 'partial')).toBe(true);
+    await expectNothingLostAfterReaper(db);
+  });
+});
+
+describe('a crash of the functions process, then the calls in doubt looked up at the provider', () => {
+  it('SIGKILLed mid-dispatch: the next tick settles what the provider placed, retries what it never placed, and dials nobody twice', async () => {
+    const numbers = await seed(
+      db,
+      30,
+      'provider_calls_per_second = 20, dispatch_concurrency = 4, global_max_concurrent_calls = 100',
+    );
+    const sim = await simulator({ faults: { latencyMs: [300, 800] } });
+    const env = functionsEnv(sim);
+    const first = await gateway(env);
+
+    const killedTick = tick(first.url, env.CRON_SECRET!);
+    expect(await waitFor('8 calls created at the provider', () => sim.stats().created >= 8, { timeoutMs: 20_000 })).toBe(true);
+    await first.stop('SIGKILL');
+    expect((await killedTick).status, 'the killed tick never answered').toBe(0);
+    // The calls the provider placed end there; their callbacks find no function to answer them.
+    await waitFor("the provider's calls to end", () => sim.calls().every((c) => c.endedAt !== null), { timeoutMs: 20_000 });
+    const { rows: inDoubt } = await db.query<{ status: string; n: number }>(
+      `select status::text, count(*)::int as n from public.calls where status in ${ACTIVE} and status <> 'queued' group by 1`,
+    );
+    const doubtful = inDoubt.reduce((a, r) => a + r.n, 0);
+    expect(doubtful).toBeGreaterThan(0);
+
+    // provider_check_after (2 minutes) later, as far as these calls are concerned.
+    await db.query(
+      `update public.calls set dialed_at = dialed_at - interval '3 minutes', ringing_at = ringing_at - interval '3 minutes',
+              answered_at = answered_at - interval '3 minutes'
+        where status in ('dialing', 'unknown', 'ringing', 'in_progress')`,
+    );
+    const second = await gateway(env);
+    await waitForDispatchLeaseExpiry(db);
+    const r = await tick(second.url, env.CRON_SECRET!);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const run = await db.query<{ in_doubt: InDoubtCounts }>(
+      `select details -> 'in_doubt' as in_doubt from public.scheduler_runs where id = $1`,
+      [(r.body as { run_id: string }).run_id],
+    );
+    const figures = run.rows[0]!.in_doubt;
+    // What the crash left in doubt, and what asking the provider made of it.
+    console.log(
+      `crash run: ${doubtful} calls in doubt after the crash (${inDoubt.map((x) => `${x.n} ${x.status}`).join(', ')}); ` +
+        `looked up ${figures.looked_up}: ${figures.found} settled from the provider's answer, ` +
+        `${figures.not_placed} never placed (retried), ${figures.kept} kept for the reaper, ${figures.failed_lookups} failed lookups`,
+    );
+    const said = JSON.stringify({ inDoubt, figures, errors: (r.body as { errors?: unknown }).errors });
+    expect(figures.looked_up, said).toBe(doubtful);
+    expect(figures.failed_lookups, said).toBe(0);
+    expect(figures.found + figures.not_placed, said).toBe(doubtful);
+    // Every call the provider placed is settled with the provider's own outcome: not left to the reaper.
+    const { rows: placedOpen } = await db.query<{ n: number }>(
+      `select count(*)::int as n from public.calls
+        where provider_call_id = any($1::text[]) and status in ${ACTIVE}`,
+      [sim.calls().map((c) => c.sid)],
+    );
+    expect(placedOpen[0]!.n, said).toBe(0);
+
+    await tickUntilDrained(db, second.url, env.CRON_SECRET!);
+    await expectNoDoubleDial(db, sim);
+    await expectProviderCallsKnown(db, sim);
+    const { rows: attempts } = await db.query<{ phone: string; attempts: number }>(`select phone, attempts from public.contacts`);
+    expect(attempts.filter((a) => a.attempts === 0).map((a) => a.phone)).toEqual([]);
+    expect(attempts).toHaveLength(numbers.length);
     await expectNothingLostAfterReaper(db);
   });
 });

@@ -259,7 +259,8 @@ describe('what the built route sends, and what it does with a bad answer', () =>
       expect(sent.headers.apikey).toBeUndefined();
       expect(JSON.stringify(sent.headers)).not.toContain(ROUTE_SECRET);
       expect(sent.headers['content-type']).toBe('application/json');
-      expect(sent.headers['x-client-info']).toMatch(/^supabase-js\//);
+      expect(sent.headers['user-agent']).toBe('campaign-scheduler-vercel-route');
+      expect(sent.headers['x-client-info']).toBeUndefined();
       const body = JSON.parse(sent.body) as { trigger: string; scheduled_for: string };
       expect(body.trigger).toBe('vercel');
       expect(new Date(body.scheduled_for).getTime() % 60_000).toBe(0);

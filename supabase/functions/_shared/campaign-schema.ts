@@ -10,6 +10,7 @@
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
 // retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
+// requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts),
 // purpose (telemarketing, informational, debt_collection, or null: every calling-hours rule applies).
 
 import { z } from 'zod';
@@ -69,6 +70,7 @@ export const CampaignFields = z.object({
   purpose: z.enum(CAMPAIGN_PURPOSES, {
     message: 'purpose must be telemarketing, informational or debt_collection (or null)',
   }).nullable(),
+  requires_consent: z.boolean({ message: 'requires_consent must be true or false' }),
 });
 
 /** ends_at after starts_at, when both are given. */

@@ -5,10 +5,12 @@
 // batch plus the parser's current record (at most maxRecordBytes).
 //
 // Columns (header line required, names case-insensitive): phone (or phone_number, number, mobile,
-// telephone), optional name, time_zone (or timezone, tz); any other column goes to the contact's
-// metadata as text.
+// telephone), optional name, time_zone (or timezone, tz), consent_at, consent_method,
+// consent_source, consent_expires_at (the consent evidence, read by contact-schema.ts); any other
+// column goes to the contact's metadata as text.
 //
-// Per-row problems (bad number, wrong number of fields, stray quote, bad time zone) are reported as
+// Per-row problems (bad number, wrong number of fields, stray quote, bad time zone, consent
+// evidence that does not hold together: the first column at fault, with every reason) are reported as
 // {line, column, reason} and the row is skipped; duplicates (already in the campaign, or earlier in
 // the file) are counted with their lines. A problem with the file itself (not UTF-8, UTF-16, no
 // phone column, a record over maxRecordBytes, e.g. an unclosed quote) stops the import: the report
@@ -17,8 +19,9 @@
 import { parse } from 'csv-parse';
 import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { E164_PATTERN } from './phone.ts';
+import { CONSENT_COLUMNS, type ConsentColumn, type ConsentFields, parseConsentCells } from './contact-schema.ts';
 
-export interface ImportRow {
+export interface ImportRow extends ConsentFields {
   line: number;
   phone: string;
   name: string | null;
@@ -230,6 +233,7 @@ export async function importContactsCsv(source: ReadableStream<Uint8Array>, opts
   let phoneAt = -1;
   let nameAt = -1;
   let zoneAt = -1;
+  let consentAt: Array<[ConsentColumn, number]> = [];
   let batch: ImportRow[] = [];
   let lastLine = 0;
   const flush = async () => {
@@ -243,6 +247,9 @@ export async function importContactsCsv(source: ReadableStream<Uint8Array>, opts
       } else if (o.outcome === 'bad_time_zone') {
         const row = batch.find((r) => r.line === o.line);
         rowError({ line: o.line, column: header?.[zoneAt] ?? 'time_zone', reason: `not a time zone: ${row?.time_zone ?? ''}` });
+      } else if (o.outcome === 'bad_consent') {
+        // The parser checks what the table checks: only a rule of the table's it does not know gets here.
+        rowError({ line: o.line, column: 'consent_at', reason: 'consent evidence refused by the database' });
       }
     }
     report.batches++;
@@ -260,6 +267,7 @@ export async function importContactsCsv(source: ReadableStream<Uint8Array>, opts
         phoneAt = header.findIndex((h) => PHONE_COLUMNS.includes(h));
         nameAt = header.indexOf('name');
         zoneAt = header.findIndex((h) => ZONE_COLUMNS.includes(h));
+        consentAt = CONSENT_COLUMNS.map((c): [ConsentColumn, number] => [c, header!.indexOf(c)]).filter(([, i]) => i >= 0);
         if (phoneAt < 0) {
           const only = header.length === 1 ? header[0]! : '';
           const guess = [';', '\t', '|'].find((d) => only.includes(d));
@@ -293,13 +301,21 @@ export async function importContactsCsv(source: ReadableStream<Uint8Array>, opts
         rowError({ line, column: header[phoneAt]!, reason: `${phone.reason}: ${JSON.stringify(rec[phoneAt]!.slice(0, 40))}` });
         continue;
       }
+      const consent = parseConsentCells(Object.fromEntries(consentAt.map(([c, i]) => [c, rec[i]!])));
+      if ('errors' in consent) {
+        // One error for the row (errors_total counts rows): the first column at fault, every reason.
+        rowError({ line, column: consent.errors[0]!.column, reason: consent.errors.map((e) => e.reason).join('; ') });
+        continue;
+      }
       const metadata: Record<string, string> = {};
       header.forEach((h, i) => {
-        if (i !== phoneAt && i !== nameAt && i !== zoneAt && h !== '') metadata[h] = rec[i]!;
+        if (i !== phoneAt && i !== nameAt && i !== zoneAt && !consentAt.some(([, at]) => at === i) && h !== '') {
+          metadata[h] = rec[i]!;
+        }
       });
       const name = nameAt >= 0 ? rec[nameAt]!.trim().slice(0, 200) || null : null;
       const zone = zoneAt >= 0 ? rec[zoneAt]!.trim() || null : null;
-      batch.push({ line, phone: phone.phone, name, time_zone: zone, metadata });
+      batch.push({ line, phone: phone.phone, name, time_zone: zone, metadata, ...consent.consent });
       if (batch.length >= batchSize) await flush();
     }
     await flush();

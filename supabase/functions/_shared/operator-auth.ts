@@ -11,7 +11,8 @@
 //     the algorithm comes from the token but only picks among what is configured: an HS256 token
 //     is only ever checked with the secret, an ES256 / RS256 one only with a JWKS key of that
 //     algorithm (so a public key can never serve as an HMAC secret), and 'none' or any other alg
-//     is refused. exp / nbf are checked and aud must be 'authenticated'. The session's role is its
+//     is refused. exp / nbf are checked and aud must be 'authenticated'. The checks are jose's
+//     jwtVerify (and its createRemoteJWKSet for the keys). The session's role is its
 //     app_metadata.role: 'viewer', 'operator' or 'admin' (set by the project's admins with the
 //     service key: app_metadata cannot be changed by the user); a valid session of a user without
 //     one of them is forbidden (403), not unauthenticated. The audit trail names the user
@@ -21,8 +22,9 @@
 // token has the role stored with it, a session the role of its claims. The answer names the
 // credential and its role (for the audit trail and the route's check), never the token.
 
+import { errors as joseErrors, type JWTPayload, jwtVerify } from 'jose';
 import type { SqlClient } from './db.ts';
-import { type AsymmetricAlg, isAsymmetricAlg, type JwksKeySource, VERIFY_PARAMS } from './jwks.ts';
+import type { SessionKeys } from './jwks.ts';
 import { authenticateOperatorToken } from './queries.ts';
 import { OPERATOR_ROLES, type OperatorRole } from './roles.ts';
 import { timingSafeEqualStrings } from './secrets.ts';
@@ -48,17 +50,12 @@ export const SESSION_ROLES: readonly OperatorRole[] = OPERATOR_ROLES;
 // header . payload . signature (HS256: 43 characters; ES256: 86; RS256 2048-4096 bits: 342-683).
 const JWT = /^([A-Za-z0-9_-]{2,400})\.([A-Za-z0-9_-]{2,7000})\.([A-Za-z0-9_-]{43,700})$/;
 
-function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
-  const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-}
-
 /** How Supabase Auth sessions are verified: the HS256 secret, the JWKS, either or both. */
 export interface SessionVerifier {
   /** SUPABASE_JWT_SECRET / JWT_SECRET: HS256 sessions. */
   jwtSecret?: string | undefined;
   /** The project's JWKS: ES256 / RS256 sessions. */
-  jwks?: JwksKeySource | undefined;
+  jwks?: SessionKeys | undefined;
 }
 
 export type SessionVerdict =
@@ -72,69 +69,78 @@ const refuse = (reason: string, signed = false, status: 401 | 403 = 401): Sessio
   signed,
 });
 
-/**
- * A Supabase Auth access token checked: signature (HS256 with the secret, or ES256 / RS256 with the
- * JWKS key its kid names), exp / nbf, aud 'authenticated', a subject, and a scheduler role in
- * app_metadata.role (viewer, operator or admin; 403 without one). Never throws.
- */
-export async function verifySupabaseSession(token: string, verifier: SessionVerifier, now: Date): Promise<SessionVerdict> {
-  const m = JWT.exec(token);
-  if (!m) return refuse('not a JWT');
-  try {
-    const header = JSON.parse(new TextDecoder().decode(base64urlBytes(m[1]!))) as {
-      alg?: unknown;
-      kid?: unknown;
-      crit?: unknown;
-    };
-    if (header.crit !== undefined) return refuse('critical header parameters are not supported');
-    const signingInput = encoder.encode(`${m[1]}.${m[2]}`);
-    const signature = base64urlBytes(m[3]!);
-    if (header.alg === 'HS256') {
-      if (!verifier.jwtSecret) return refuse('HS256 sessions are not accepted (no JWT secret configured)');
-      const key = await crypto.subtle.importKey(
-        'raw',
-        encoder.encode(verifier.jwtSecret),
-        { name: 'HMAC', hash: 'SHA-256' },
-        false,
-        [
-          'verify',
-        ],
-      );
-      if (!(await crypto.subtle.verify('HMAC', key, signature, signingInput))) return refuse('bad signature');
-    } else if (isAsymmetricAlg(header.alg)) {
-      if (!verifier.jwks) return refuse(`${header.alg} sessions are not accepted (no JWKS configured)`);
-      if (typeof header.kid !== 'string' || header.kid === '' || header.kid.length > 200) return refuse('no kid');
-      const alg: AsymmetricAlg = header.alg;
-      const key = await verifier.jwks.key(header.kid, alg);
-      if (!key) return refuse('unknown kid');
-      if (!(await crypto.subtle.verify(VERIFY_PARAMS[alg], key, signature, signingInput))) return refuse('bad signature');
-    } else {
-      return refuse('algorithm not accepted');
-    }
-    const claims = JSON.parse(new TextDecoder().decode(base64urlBytes(m[2]!))) as Record<string, unknown>;
-    const seconds = now.getTime() / 1000;
-    if (typeof claims.exp !== 'number') return refuse('no expiry (exp)', true);
-    if (claims.exp <= seconds) return refuse('session expired', true);
-    if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) return refuse('session not yet valid', true);
-    const aud = claims.aud;
-    if (!(aud === 'authenticated' || (Array.isArray(aud) && aud.includes('authenticated')))) {
-      return refuse("not a signed-in user's session (aud is not 'authenticated')", true);
-    }
-    if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 100) return refuse('no subject', true);
-    const app = claims.app_metadata as { role?: unknown } | undefined;
-    const role = SESSION_ROLES.find((r) => r === app?.role);
-    if (!role) {
-      return refuse(
-        `this user holds no scheduler role (app_metadata.role must be one of ${SESSION_ROLES.join(', ')})`,
-        true,
-        403,
-      );
-    }
-    const email = typeof claims.email === 'string' && claims.email.length <= 100 ? claims.email : null;
-    return { ok: true, sub: claims.sub, email, role };
-  } catch {
+/** How far ahead of our clock a session's nbf may be (exp gets no such slack). */
+const NBF_LEEWAY_SECONDS = 30;
+
+/** What a jose refusal means for the caller: the reason, and whether the signature had been found valid. */
+function refusalOf(err: unknown): SessionVerdict {
+  if (err instanceof joseErrors.JWTExpired) return refuse('session expired', true);
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'exp') return refuse('no expiry (exp)', true);
+    if (err.claim === 'nbf') return refuse('session not yet valid', true);
+    if (err.claim === 'aud') return refuse("not a signed-in user's session (aud is not 'authenticated')", true);
+    if (err.claim === 'sub') return refuse('no subject', true);
     return refuse('malformed token');
   }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return refuse('bad signature');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return refuse('algorithm not accepted');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return refuse('unknown kid');
+  if (err instanceof joseErrors.JWKSTimeout) return refuse('the JWKS could not be fetched');
+  return refuse('malformed token');
+}
+
+/**
+ * A Supabase Auth access token checked (jose's jwtVerify): signature (HS256 with the secret, or
+ * ES256 / RS256 with the JWKS key its kid names), exp / nbf, aud 'authenticated', a subject, and a
+ * scheduler role in app_metadata.role (viewer, operator or admin; 403 without one). Never throws.
+ */
+export async function verifySupabaseSession(token: string, verifier: SessionVerifier, now: Date): Promise<SessionVerdict> {
+  if (!JWT.test(token)) return refuse('not a JWT');
+  // Only the algorithms configured: an HS256 token is checked with the secret alone, an ES256 /
+  // RS256 one with a JWKS key alone; 'none' and every other algorithm are refused by jose.
+  const secret = verifier.jwtSecret ? encoder.encode(verifier.jwtSecret) : null;
+  const jwks = verifier.jwks;
+  const algorithms = [...(secret ? ['HS256'] : []), ...(jwks ? ['ES256', 'RS256'] : [])];
+  let claims: JWTPayload;
+  try {
+    const verified = await jwtVerify(
+      token,
+      (header, input) => {
+        if (header.alg === 'HS256' && secret) return secret;
+        if ((header.alg === 'ES256' || header.alg === 'RS256') && jwks) {
+          if (typeof header.kid !== 'string' || header.kid === '' || header.kid.length > 200) {
+            throw new joseErrors.JWKSNoMatchingKey();
+          }
+          return jwks(header, input);
+        }
+        throw new joseErrors.JOSEAlgNotAllowed('algorithm not accepted');
+      },
+      {
+        algorithms,
+        audience: 'authenticated',
+        requiredClaims: ['exp', 'sub'],
+        currentDate: now,
+        clockTolerance: NBF_LEEWAY_SECONDS,
+      },
+    );
+    claims = verified.payload;
+  } catch (err) {
+    return refusalOf(err);
+  }
+  // jose's tolerance is for nbf; an expired session gets none.
+  if (typeof claims.exp !== 'number' || claims.exp <= now.getTime() / 1000) return refuse('session expired', true);
+  if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 100) return refuse('no subject', true);
+  const app = claims.app_metadata as { role?: unknown } | undefined;
+  const role = SESSION_ROLES.find((r) => r === app?.role);
+  if (!role) {
+    return refuse(
+      `this user holds no scheduler role (app_metadata.role must be one of ${SESSION_ROLES.join(', ')})`,
+      true,
+      403,
+    );
+  }
+  const email = typeof claims.email === 'string' && claims.email.length <= 100 ? claims.email : null;
+  return { ok: true, sub: claims.sub, email, role };
 }
 
 export const OPERATOR_TOKEN_PREFIX = 'op_';
@@ -168,7 +174,7 @@ export interface OperatorAuthOptions {
   /** SUPABASE_JWT_SECRET: when set, HS256 Supabase Auth sessions of operator users are accepted. */
   jwtSecret?: string | undefined;
   /** The project's JWKS: when set, ES256 / RS256 Supabase Auth sessions of operator users are accepted. */
-  jwks?: JwksKeySource | undefined;
+  jwks?: SessionKeys | undefined;
   db: SqlClient;
   now?: () => Date;
 }

@@ -5,6 +5,7 @@
 
 import type { SqlClient } from './db.ts';
 import type { OperatorRole } from './roles.ts';
+import type { ImportRow } from './contacts-csv.ts';
 import type {
   CampaignProgressRow,
   ContactWaitRow,
@@ -791,7 +792,7 @@ export async function setCallingHoursRuleEnabled(
 export async function importContactsBatch(
   db: SqlClient,
   campaignId: string,
-  rows: Array<{ line: number; phone: string; name: string | null; time_zone: string | null; metadata: Record<string, string> }>,
+  rows: ImportRow[],
   now: Date,
 ): Promise<Array<{ line: number; outcome: string }>> {
   const { rows: out } = await db.query<{ line: number; outcome: string }>(
@@ -801,8 +802,24 @@ export async function importContactsBatch(
   return out;
 }
 
+/** Records a contact's consent evidence (public.admin_set_contact_consent), audited; null: no such contact. */
+export async function setContactConsent(
+  db: SqlClient,
+  campaignId: string,
+  contactId: string,
+  fields: Record<string, unknown>,
+  a: Actor,
+): Promise<Record<string, unknown> | null> {
+  const { rows } = await db.query<{ c: Record<string, unknown> | null }>(
+    'select public.admin_set_contact_consent($1, $2, $3, $4, $5, $6, $7) as c',
+    [campaignId, contactId, JSON.stringify(fields), a.actor, a.actorTokenId, a.now, a.actorRole],
+  );
+  return rows[0]?.c ?? null;
+}
+
 /**
- * A campaign's contacts with their outcomes, in id order, after contact id `after` (keyset pages).
+ * A campaign's contacts with their outcomes and consent evidence, in id order, after contact id
+ * `after` (keyset pages).
  * calling_zones / zone_source: the zones in which the calling-hours rules are checked for the
  * contact (space-separated) and where they come from (public.calling_hours_zones(): number,
  * contact, contact+number, or campaign when the number has no zone data and no zone is typed).
@@ -816,6 +833,7 @@ export async function exportContactsPage(
   const { rows } = await db.query(
     `select ct.id::text, ct.phone, ct.name, ct.time_zone, ct.status::text, ct.attempts, ct.last_call_status::text,
             ct.last_error, ct.next_attempt_at, ct.metadata, ct.created_at, ct.updated_at,
+            ct.consent_at, ct.consent_method, ct.consent_source, ct.consent_expires_at,
             array_to_string(hz.time_zones, ' ') as calling_zones, hz.zone_source
        from public.contacts ct
        join public.campaigns c on c.id = ct.campaign_id
@@ -970,4 +988,23 @@ export async function importDoNotCallBatch(
     [JSON.stringify(rows), a.actor, a.actorTokenId, a.now, a.actorRole],
   );
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One person's story
+
+/**
+ * Everything known about one phone number (contact_story()): its do-not-call entry, every contact
+ * with that number and every attempt of each. By contact id: that contact's number. Null when the
+ * id names no contact.
+ */
+export async function readContactStory(
+  db: SqlClient,
+  who: { phone: string } | { contactId: string },
+): Promise<Record<string, unknown> | null> {
+  const { rows } = await db.query<{ story: Record<string, unknown> | null }>(
+    'select public.contact_story($1, $2) as story',
+    ['phone' in who ? who.phone : null, 'contactId' in who ? who.contactId : null],
+  );
+  return rows[0]?.story ?? null;
 }

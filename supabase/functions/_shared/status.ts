@@ -106,10 +106,19 @@ export type WaitReason =
   | 'frequency cap'
   | 'due';
 
+/**
+ * The reasons of a campaign with requires_consent (public.contact_wait_reasons): no consent (none
+ * recorded, or given only from a later moment: opens_at), consent expired (detail: when, in the
+ * campaign's zone). Kept apart from WaitReason (and ContactWaitRow.reason) until the dashboard's
+ * labels, a Record over WaitReason, list them; meanwhile it shows their text.
+ */
+export type ConsentWaitReason = 'no consent' | 'consent expired';
+
 /** One row of public.contact_wait_reasons: the contacts of an open campaign waiting for one reason. */
 export interface ContactWaitRow {
   campaign_id: BigintText;
   campaign_name: string;
+  /** For a campaign with requires_consent also a ConsentWaitReason (not in the union yet: see there). */
   reason: WaitReason;
   /**
    * The paused reason, the set-up problem, or for quiet hours the zone the rules keep them waiting

@@ -12,6 +12,10 @@
 //   GET    /whoami         [v] {actor, role, kind, token_id}: the credential presented (never the token)
 //   GET    /status         [v] last run, next run, counts, campaigns, recent runs
 //   GET    /wait-reasons   [v] why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
+//   GET    /contacts?phone=<number>  [v] one person's story (contact_story): {phone, do_not_call, contacts:
+//                          [{..., calls: [{..., evidence}]}]}; the number in E.164 (spaces, dashes, dots
+//                          and parentheses are ignored); a number nobody has: {phone, do_not_call, contacts: []}
+//   GET    /contacts/<id>  [v] the story of that contact's number; 404 when there is no such contact
 //   POST   /trigger        [o] a manual tick (rate-limited in the database); audited as tick.trigger
 //   GET    /tokens         [a] the named operator tokens with role, creator and state (never a token or its hash)
 //   POST   /tokens         [a] {name, role? (viewer), expires_in_days? (90; at most 365)}
@@ -37,7 +41,12 @@
 //                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
 //                             stopped, committed_through_line, batches}; 422 when the file stopped
 //                             part-way (what was imported before is said); audited contacts.import
-//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes (formula-safe cells)  [v]
+//   PATCH  /campaigns/<id>/contacts/<contact id>   ContactConsentPatch (_shared/contact-schema.ts):  [o]
+//                          {consent_at?, consent_method?, consent_source?, consent_expires_at?} (null clears)
+//                          -> {id, campaign_id, phone, status, consent_*}; 404 when the campaign has no such
+//                          contact; audited contact.consent (the evidence before/after)
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence  [v]
+//                          (formula-safe cells; the consent columns import back as they are)
 //   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):  [v]
 //                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
 //                          global setting), max_concurrent_calls (null: no own cap), active_calls,
@@ -107,6 +116,7 @@ import {
   previewCampaignAction,
   readAccount,
   readCampaign,
+  readContactStory,
   readStatus,
   readWaitReasons,
   recordOperatorAction,
@@ -115,14 +125,16 @@ import {
   revokeOperatorTokensByCreator,
   searchDoNotCall,
   setCallingHoursRuleEnabled,
+  setContactConsent,
   updateAccount,
   updateCampaign,
 } from '../_shared/queries.ts';
 import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPatch } from '../_shared/account-schema.ts';
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
+import { CONTACT_CONSTRAINT_FIELDS, ContactConsentPatch } from '../_shared/contact-schema.ts';
 import { csvLine } from '../_shared/csv-export.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
-import { E164_PATTERN } from '../_shared/phone.ts';
+import { E164_PATTERN, isE164 } from '../_shared/phone.ts';
 import { insecureUrlProblem } from '../_shared/config.ts';
 import {
   CAMPAIGN_ACTIONS,
@@ -136,7 +148,7 @@ import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha256 } from '../_shared/operator-auth.ts';
-import type { JwksKeySource } from '../_shared/jwks.ts';
+import type { SessionKeys } from '../_shared/jwks.ts';
 import { type OperatorRole, OperatorRoleSchema, roleAtLeast } from '../_shared/roles.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 
@@ -146,7 +158,7 @@ export interface AdminHandlerOptions {
   /** SUPABASE_JWT_SECRET: HS256 Supabase Auth sessions of operator users are accepted when set. */
   jwtSecret?: string | undefined;
   /** The project's JWKS (SUPABASE_JWKS_URL / SUPABASE_URL): ES256 / RS256 sessions are accepted when set. */
-  jwks?: JwksKeySource | undefined;
+  jwks?: SessionKeys | undefined;
   deps: TickDeps;
   log: Logger;
   /** Browser origins allowed to call (CORS); ['*'] only when configured so; [] none. */
@@ -194,6 +206,8 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['GET', /^\/whoami$/, 'viewer'],
   ['GET', /^\/status$/, 'viewer'],
   ['GET', /^\/wait-reasons$/, 'viewer'],
+  ['GET', /^\/contacts$/, 'viewer'],
+  ['GET', /^\/contacts\/[^/]+$/, 'viewer'],
   ['GET', /^\/campaigns$/, 'viewer'],
   ['GET', /^\/campaigns\/[^/]+$/, 'viewer'],
   ['GET', /^\/campaigns\/[^/]+\/(preview-action|export)$/, 'viewer'],
@@ -206,6 +220,7 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['POST', /^\/campaigns$/, 'operator'],
   ['PATCH', /^\/campaigns\/[^/]+$/, 'operator'],
   ['POST', /^\/campaigns\/[^/]+\/(pause|resume|cancel|contacts)$/, 'operator'],
+  ['PATCH', /^\/campaigns\/[^/]+\/contacts\/[^/]+$/, 'operator'],
   ['POST', /^\/do-not-call$/, 'operator'],
   ['POST', /^\/do-not-call\/import$/, 'operator'],
   ['DELETE', /^\/do-not-call\/[^/]+$/, 'operator'],
@@ -268,7 +283,8 @@ function asHttpError(err: unknown): HttpError | undefined {
   if (e?.code === '55000') return new HttpError(409, message, 'conflict');
   if (e?.code === '23514' || e?.code === '23502') {
     const field = typeof e.constraint === 'string'
-      ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] ?? ACCOUNT_CONSTRAINT_FIELDS[e.constraint]
+      ? CAMPAIGN_CONSTRAINT_FIELDS[e.constraint] ?? ACCOUNT_CONSTRAINT_FIELDS[e.constraint] ??
+        CONTACT_CONSTRAINT_FIELDS[e.constraint]
       : undefined;
     const column = typeof e.column === 'string' ? e.column : undefined;
     if (field ?? column) return new InvalidFields([{ field: (field ?? column)!, message }]);
@@ -409,6 +425,10 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     'metadata',
     'calling_zones',
     'zone_source',
+    'consent_at',
+    'consent_method',
+    'consent_source',
+    'consent_expires_at',
   ] as const;
   const exportContacts = async (id: string): Promise<Response> => {
     if (!(await readCampaign(db, id))) return jsonResponse({ error: 'not_found', message: 'no campaign with that id' }, 404);
@@ -596,6 +616,20 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const payload: StatusPayload = { now: now().toISOString(), ...(await readStatus(db)) };
       return jsonResponse(payload);
     }
+    if (route === 'GET /contacts') {
+      const raw = (new URL(req.url).searchParams.get('phone') ?? '').replace(/[\s().-]/g, '');
+      if (!isE164(raw)) {
+        throw new HttpError(400, 'phone: a number in E.164 form, e.g. +14155550100 (spaces, dashes and parentheses are ignored)');
+      }
+      return jsonResponse(await readContactStory(db, { phone: raw }));
+    }
+    const storyOf = /^GET \/contacts\/([^/]+)$/.exec(route);
+    if (storyOf) {
+      const id = storyOf[1]!;
+      if (!/^[1-9][0-9]{0,17}$/.test(id)) throw new HttpError(400, 'contact id: a positive integer');
+      const story = await readContactStory(db, { contactId: id });
+      return story ? jsonResponse(story) : jsonResponse({ error: 'not_found', message: 'no contact with that id' }, 404);
+    }
     if (route === 'GET /wait-reasons') {
       const payload: WaitReasonsPayload = { now: now().toISOString(), reasons: await readWaitReasons(db) };
       return jsonResponse(payload);
@@ -686,6 +720,16 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
       return jsonResponse({ entries: await listAuditLog(db, limit) });
+    }
+    const contact = /^PATCH \/campaigns\/([^/]+)\/contacts\/([^/]+)$/.exec(route);
+    if (contact) {
+      const [, id, contactId] = contact as unknown as [string, string, string];
+      const noContact = () => jsonResponse({ error: 'not_found', message: 'the campaign has no contact with that id' }, 404);
+      if (!CAMPAIGN_ID.test(id) || !CAMPAIGN_ID.test(contactId)) return noContact();
+      const parsed = ContactConsentPatch.safeParse(await readJson(req, 65_536));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const row = await setContactConsent(db, id, contactId, parsed.data, actor());
+      return row ? jsonResponse(row) : noContact();
     }
     const one = /^(GET|PATCH|POST) \/campaigns\/([^/]+)(?:\/([a-z-]+))?$/.exec(route);
     if (one) {

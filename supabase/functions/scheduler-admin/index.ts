@@ -4,7 +4,7 @@
 import { authLimitOf, DashboardOriginEnv } from '../_shared/config.ts';
 import { corsHeaders } from '../_shared/cors.ts';
 import { composeFunction } from '../_shared/entry.ts';
-import { JwksKeySource, jwksSeedOf, jwksUrlOf } from '../_shared/jwks.ts';
+import { jwksSeedOf, jwksUrlOf, remoteJwks } from '../_shared/jwks.ts';
 import { createTickDeps } from '../_shared/tick-deps.ts';
 import { AdminConfig } from './config.ts';
 import { createAdminHandler } from './handler.ts';
@@ -27,7 +27,7 @@ Deno.serve(
       }
       const jwksUrl = jwksUrlOf(config);
       const jwks = jwksUrl
-        ? new JwksKeySource({
+        ? remoteJwks({
           url: jwksUrl,
           ttlMs: config.JWKS_TTL_SECONDS * 1000,
           initial: jwksSeedOf(config),

@@ -2,7 +2,7 @@
 -- suites: silent on a healthy state, and one row naming the invariant for each thing broken by hand.
 begin;
 \ir ../_helpers.psql
-select plan(8);
+select plan(9);
 
 select tests.create_campaign(cap => 3) as campaign_id \gset
 select tests.add_contacts(:campaign_id, 5);
@@ -55,6 +55,15 @@ select is((select count(*)::integer from tests.invariant_violations(tests.wednes
             where invariant = 'inv3: reserved inside the calling hours'), 3,
           'calls reserved at p_now outside the calling-hours rules (one row each)');
 update calling_hours_rules set start_time = '08:00' where prefix = '';
+
+update campaigns set requires_consent = true where id = :campaign_id;
+update contacts set consent_at = tests.wednesday_noon() - interval '1 day', consent_method = 'verbal',
+                    consent_expires_at = tests.wednesday_noon()
+ where status = 'in_progress';
+select is((select count(*)::integer from tests.invariant_violations(tests.wednesday_noon())
+            where invariant = 'inv3: reserved and dialled only with valid consent'), 3,
+          'calls reserved at p_now for a campaign requiring consent, without valid consent then (one row each)');
+update campaigns set requires_consent = false where id = :campaign_id;
 
 insert into scheduler_runs (trigger) values ('manual');
 select results_eq(

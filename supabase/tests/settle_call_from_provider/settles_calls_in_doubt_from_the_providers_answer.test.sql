@@ -6,7 +6,7 @@
 -- id we hold is never failed for a missing record.
 begin;
 \ir ../_helpers.psql
-select plan(20);
+select plan(23);
 
 select tests.create_campaign(cap => 10, max_attempts => 3) as campaign_id \gset
 select count(*) from tests.add_contacts(:campaign_id, 4);
@@ -94,6 +94,17 @@ select results_eq(
   format('values (%s::bigint), (%s)', :c2, :c4),
   'the calls still in doubt are looked up again after provider_check_after'
 );
+-- A call answered long ago whose final callback never came: looked up by its id and settled.
+select count(*) from tests.record_batch(tests.wednesday_noon() + interval '1 second',
+  tests.answer(:c2, 'accepted', provider_call_id => 'CA2', status => 'dialing'));
+select apply_call_status(:c2, 'twilio', 'CA2', 'in_progress', p_now => tests.wednesday_noon() + interval '6 minutes');
+select is((select count(*)::integer from calls_to_check_at_provider(tests.wednesday_noon() + interval '7 minutes', 10)
+            where call_id = :c2), 0, 'a call in progress with recent news is not looked up');
+select is((select count(*)::integer from calls_to_check_at_provider(tests.wednesday_noon() + interval '8 minutes 1 second', 10)
+            where call_id = :c2), 1, 'with no news for provider_check_after, it is');
+select is(settle_call_from_provider(:c2, 'twilio', true, 'CA2', 'completed', 300, 'human',
+                                    tests.wednesday_noon() + interval '8 minutes 1 second'),
+          'applied', 'and settled with the provider''s final status');
 select is((select count(*)::integer from tests.invariant_violations()), 0, 'every invariant holds');
 
 select throws_ok(format($$select settle_call_from_provider(%s, 'twilio', true, null, 'completed')$$, :c2), '22023', null,
