@@ -262,6 +262,15 @@ reasons as (
                           (select count(*) from public.calls cl
                             where cl.to_phone = w.phone and cl.released_at is null
                               and cl.queued_at >= now() - interval '24 hours') end then 'frequency cap'
+           -- A calling-hours rule's own cap (max_calls_per_24h) covering the campaign's purpose.
+           when exists (select 1 from public.calling_hours_rules r
+                         where r.enabled and r.max_calls_per_24h is not null
+                           and pg_catalog.starts_with(w.phone, r.prefix)
+                           and (w.purpose is null or r.purposes is null or w.purpose = any (r.purposes))
+                           and (select count(*) from public.calls cl
+                                 where cl.to_phone = w.phone and cl.released_at is null
+                                   and cl.queued_at >= now() - interval '24 hours') >= r.max_calls_per_24h)
+             then 'frequency cap'
            else 'due'
          end as reason
     from quiet w
@@ -348,7 +357,7 @@ select k.campaign_id, c.name as campaign_name, k.reason,
   left join quiet_zones qz on qz.campaign_id = k.campaign_id and k.reason = 'quiet hours';
 
 comment on view public.contact_wait_reasons is
-  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap (scheduler_settings.max_calls_per_number_per_day, or the max_calls_per_24h of a calling_hours_rules row covering the campaign''s purpose), due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
 
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;
