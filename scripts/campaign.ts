@@ -35,7 +35,7 @@
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
 //         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
-//         --json '<object>'
+//         --purpose <telemarketing|informational|debt_collection|none> --json '<object>'
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
 //
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
@@ -62,7 +62,8 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | person <+E164 | contact id> [--raw]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
-        --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no --json '{...}'
+        --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
+        --purpose telemarketing|informational|debt_collection|none --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
 
 export interface CliIo {
@@ -94,6 +95,7 @@ const FIELD_OPTIONS = {
   'retry-backoff': { type: 'string' },
   starts: { type: 'string' },
   ends: { type: 'string' },
+  purpose: { type: 'string' },
   'requires-consent': { type: 'string' },
   json: { type: 'string' },
   yes: { type: 'boolean' },
@@ -148,6 +150,7 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   if (s('retry-backoff') !== undefined) f.retry_backoff = num('retry-backoff', s('retry-backoff')!);
   if (s('starts') !== undefined) f.starts_at = s('starts') === 'none' ? null : s('starts');
   if (s('ends') !== undefined) f.ends_at = s('ends') === 'none' ? null : s('ends');
+  if (s('purpose') !== undefined) f.purpose = s('purpose') === 'none' ? null : s('purpose');
   if (s('requires-consent') !== undefined) {
     const v = s('requires-consent')!.trim().toLowerCase();
     if (!['yes', 'no', 'true', 'false'].includes(v)) throw new UsageError('--requires-consent takes yes or no');

@@ -22,6 +22,9 @@ create table public.campaigns (
   -- provider_settings.machine_detection asks for detection): 'retry' (no person was reached: the
   -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
   machine_answer_policy text not null default 'retry',
+  -- Why the campaign calls: 'telemarketing', 'informational' or 'debt_collection'; null: not
+  -- stated, and then every calling-hours rule applies, whatever purposes it covers (the strictest).
+  purpose text,
   -- Whether a contact is called only with valid consent (contacts.consent_at given at or before the
   -- moment, consent_expires_at null or later): checked when a call is reserved and again when it is
   -- dialled.
@@ -62,6 +65,7 @@ create table public.campaigns (
     cardinality(window_days) between 1 and 7 and window_days <@ '{1,2,3,4,5,6,7}'::smallint[]
   ),
   constraint campaigns_max_attempts_is_positive check (max_attempts between 1 and 100),
+  constraint campaigns_purpose_is_known check (purpose in ('telemarketing', 'informational', 'debt_collection')),
   constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
   constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10),
   constraint campaigns_machine_answer_policy_is_known check (machine_answer_policy in ('retry', 'done')),
@@ -79,6 +83,7 @@ comment on column public.campaigns.provider_account is 'The provider account (pr
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 
 comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
+comment on column public.campaigns.purpose is 'Why the campaign calls: telemarketing, informational or debt_collection; null (not stated): every calling_hours_rules row applies to its calls, whatever its purposes (the strictest).';
 comment on column public.campaigns.requires_consent is 'When true, a contact is reserved and dialled only while its consent is valid (contacts.consent_at <= the moment, consent_expires_at null or after it); the others wait (why not now: no consent / consent expired). Default false.';
 comment on column public.campaigns.starts_at is 'When the campaign may start reserving calls, or null (at once).';
 comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls (queued calls released at claim) and becomes COMPLETED once no call of it is active, or null (never). After starts_at.';

@@ -21,7 +21,10 @@
 --   * calling-hours rules (calling_hours_rules) in the called party's zones: every zone of the
 --     number (phone_prefix_zones), narrowed or widened by the contact's typed zone, else the
 --     campaign's (calling_hours_zones(), whose policy the statement writes inline): the call must
---     be allowed in each (strictest wins).
+--     be allowed in each (strictest wins). Only the rules covering the campaign's purpose count
+--     (all of them when it states none): the rules are evaluated once per purpose in use; and a
+--     rule's max_calls_per_24h caps the calls (not released) to a number it matches in any
+--     rolling 24 hours, across campaigns.
 --
 -- Concurrency: callers are serialized with a transaction-scoped try-advisory-lock
 -- (_lock_key('launch_due_calls')). A second, concurrent call does not wait and does not reserve
@@ -110,15 +113,23 @@ begin
     -- {zone: [prefix, ...]} that every due contact tests its zones against (a zone missing from
     -- it is computed for its contact); and the zones where no rule is closed (open) and where the
     -- every-number rule is (shut), as key sets: most numbers are decided by those two lookups.
-    select m.closed,
+    -- One row per campaign purpose in use (null among them): only the rules covering it count.
+    select m.purpose, m.closed,
            (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
               from pg_catalog.jsonb_each(m.closed) e where e.value = '[]'::jsonb) as open,
            (select coalesce(pg_catalog.jsonb_object_agg(e.key, true), '{}'::jsonb)
               from pg_catalog.jsonb_each(m.closed) e where e.value @> '[""]'::jsonb) as shut
-      from (select public.closed_calling_hours_by_zone($1, array(
+      from (select p.purpose, public.closed_calling_hours_by_zone($1, array(
                      select u.zone from public.phone_zones_in_use u
                      union
-                     select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING'))) as closed) m
+                     select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING')), p.purpose) as closed
+              from (select distinct c.purpose from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) p) m
+  ),
+  rule_caps as materialized (
+    -- The enabled rules that cap the calls to a number per rolling 24 hours.
+    select r.prefix, r.purposes, r.max_calls_per_24h as cap
+      from public.calling_hours_rules r
+     where r.enabled and r.max_calls_per_24h is not null
   ),
   served as (
     select c.id,
@@ -133,6 +144,7 @@ begin
            c.window_days,
            c.time_zone,
            c.set_up_problem as problem,
+           c.purpose,
            c.requires_consent,
            -- Past its end: reserves nothing and completes (even when its room is full).
            coalesce(c.ends_at <= $1, false) as ended,
@@ -173,14 +185,14 @@ begin
            and (ct.time_zone is null
                 or public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days))
            -- Calling-hours rules in every zone of the called party (strictest wins).
-           and (select case when (select h.open from closed_hours h) ?& z.zones then true
-                            when (select h.shut from closed_hours h) ?| z.zones then false
+           and (select case when (select h.open from closed_hours h where h.purpose is not distinct from s.purpose) ?& z.zones then true
+                            when (select h.shut from closed_hours h where h.purpose is not distinct from s.purpose) ?| z.zones then false
                             else not exists (
                                    select 1
                                      from unnest(z.zones) tz (zone),
                                           jsonb_array_elements_text(
-                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
-                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                            coalesce((select h.closed from closed_hours h where h.purpose is not distinct from s.purpose) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone, s.purpose)))) c (prefix)
                                     where starts_with(ct.phone, c.prefix))
                        end
                   -- calling_hours_zones(): the number's zones; the typed zone alone when it is
@@ -209,6 +221,14 @@ begin
                 or (select count(*) from public.calls cl
                      where cl.to_phone = ct.phone and cl.released_at is null
                        and cl.queued_at >= $1 - interval '24 hours') < $5)
+           -- The rules' caps (max_calls_per_24h) on this number, for the campaign's purpose.
+           and not exists (select 1
+                             from rule_caps rc
+                            where starts_with(ct.phone, rc.prefix)
+                              and (s.purpose is null or rc.purposes is null or s.purpose = any (rc.purposes))
+                              and (select count(*) from public.calls cl
+                                    where cl.to_phone = ct.phone and cl.released_at is null
+                                      and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
        union all
@@ -227,14 +247,14 @@ begin
            and (not s.requires_consent
                 or (ct.consent_at <= $1 and (ct.consent_expires_at is null or ct.consent_expires_at > $1)))
            and public.is_within_calling_window($1, ct.time_zone, s.window_start, s.window_end, s.window_days)
-           and (select case when (select h.open from closed_hours h) ?& z.zones then true
-                            when (select h.shut from closed_hours h) ?| z.zones then false
+           and (select case when (select h.open from closed_hours h where h.purpose is not distinct from s.purpose) ?& z.zones then true
+                            when (select h.shut from closed_hours h where h.purpose is not distinct from s.purpose) ?| z.zones then false
                             else not exists (
                                    select 1
                                      from unnest(z.zones) tz (zone),
                                           jsonb_array_elements_text(
-                                            coalesce((select h.closed from closed_hours h) -> tz.zone,
-                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone)))) c (prefix)
+                                            coalesce((select h.closed from closed_hours h where h.purpose is not distinct from s.purpose) -> tz.zone,
+                                                     to_jsonb(public.closed_calling_hours_prefixes($1, tz.zone, s.purpose)))) c (prefix)
                                     where starts_with(ct.phone, c.prefix))
                        end
                   -- calling_hours_zones(): the number's zones; the typed zone alone when it is
@@ -263,6 +283,14 @@ begin
                 or (select count(*) from public.calls cl
                      where cl.to_phone = ct.phone and cl.released_at is null
                        and cl.queued_at >= $1 - interval '24 hours') < $5)
+           -- The rules' caps (max_calls_per_24h) on this number, for the campaign's purpose.
+           and not exists (select 1
+                             from rule_caps rc
+                            where starts_with(ct.phone, rc.prefix)
+                              and (s.purpose is null or rc.purposes is null or s.purpose = any (rc.purposes))
+                              and (select count(*) from public.calls cl
+                                    where cl.to_phone = ct.phone and cl.released_at is null
+                                      and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
          order by ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
         ) u
@@ -385,7 +413,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones()), max attempts, the do-not-call list and, for a campaign with requires_consent, the contact''s consent (valid at p_now: consent_at <= p_now, consent_expires_at null or later); moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones(); only the rules covering the campaign''s purpose, all when it has none; their max_calls_per_24h per number across campaigns), max attempts, the do-not-call list and, for a campaign with requires_consent, the contact''s consent (valid at p_now: consent_at <= p_now, consent_expires_at null or later); moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;

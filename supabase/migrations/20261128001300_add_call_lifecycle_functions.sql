@@ -202,7 +202,7 @@ begin
   ),
   zoned as (
     -- The zones in which each candidate's calling-hours rules are checked (calling_hours_zones()).
-    select k.id, hz.time_zones as zones, hz.zone_source, hz.number_prefix
+    select k.id, hz.time_zones as zones, hz.zone_source, hz.number_prefix, c.purpose
       from candidates k
       join public.calls cl on cl.id = k.id
       join public.contacts ct on ct.id = cl.contact_id
@@ -212,9 +212,11 @@ begin
   closed_hours as materialized (
     -- The prefixes the rules close at p_now, once per zone a candidate is in ({zone: [prefix, ...]};
     -- an unknown zone gets ['']): a number of the +1 plan without a known area code is in 42 zones,
-    -- and evaluating the rules per call and zone cost milliseconds per call.
-    select public.closed_calling_hours_by_zone(p_now, array(
-             select distinct u.zone from zoned z cross join pg_catalog.unnest(z.zones) as u (zone))) as closed
+    -- and evaluating the rules per call and zone cost milliseconds per call. One row per campaign
+    -- purpose among the candidates (null among them): only the rules covering it count.
+    select p.purpose, public.closed_calling_hours_by_zone(p_now, array(
+             select distinct u.zone from zoned z cross join pg_catalog.unnest(z.zones) as u (zone)), p.purpose) as closed
+      from (select distinct z.purpose from zoned z) p
   ),
   checked as (
     select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, cl.dispatch_after, c.caller_id,
@@ -241,7 +243,8 @@ begin
              when exists (select 1
                             from pg_catalog.unnest(z.zones) as tz (zone)
                             cross join pg_catalog.jsonb_array_elements_text(
-                                         coalesce((select h.closed from closed_hours h) -> tz.zone, '[""]'::jsonb)) as cp (prefix)
+                                         coalesce((select h.closed from closed_hours h where h.purpose is not distinct from z.purpose) -> tz.zone,
+                                                  '[""]'::jsonb)) as cp (prefix)
                            where pg_catalog.starts_with(cl.to_phone, cp.prefix))
                then 'outside calling hours'
            end as release_reason
@@ -282,7 +285,7 @@ begin
   ),
   enabled_rules as materialized (
     -- The enabled calling-hours rules, once per claim, as each call's evidence names them.
-    select r.id, r.prefix,
+    select r.id, r.prefix, r.purposes,
            pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix, 'from', r.start_time, 'until', r.end_time) as rule
       from public.calling_hours_rules r
      where r.enabled
@@ -290,7 +293,7 @@ begin
   evidence as (
     -- What allowed each claimed call (calls.dial_evidence): the zones its rules were checked in and
     -- where they came from (their local times follow from checked_at), the enabled rules whose
-    -- prefix starts its number, and the contact's consent record.
+    -- prefix starts its number and that cover its campaign's purpose, and the contact's consent record.
     select d.id,
            pg_catalog.jsonb_build_object(
              'checked_at', p_now,
@@ -299,7 +302,9 @@ begin
              'zones', pg_catalog.to_jsonb(z.zones),
              'rules', coalesce((select pg_catalog.jsonb_agg(er.rule order by er.id)
                                   from enabled_rules er
-                                 where pg_catalog.starts_with(k.to_phone, er.prefix)), '[]'::jsonb),
+                                 where pg_catalog.starts_with(k.to_phone, er.prefix)
+                                   and (z.purpose is null or er.purposes is null or z.purpose = any (er.purposes))),
+                               '[]'::jsonb),
              -- The consent record as it stood (null: none recorded), and whether the campaign required it.
              'consent_required', c.requires_consent,
              'consent', case when ct.consent_at is not null then pg_catalog.jsonb_build_object(
@@ -363,7 +368,7 @@ end;
 $$;
 
 comment on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) is
-  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones()); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_now. Each account''s slots may be sent up to p_shift_ms late, by a shift that never decreases along the claim; the bucket keeps that time (bucket_until: the account''s next_send_at after the claim), and p_give_back ([{"account", "until", "ms"}]) returns the unused part from a bucket still at until. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
+  'Claims up to p_limit queued calls for dialling (FOR UPDATE SKIP LOCKED): re-checks campaign status, starts_at / ends_at, do-not-call, max attempts, queue age, calling window and calling_hours_rules (in every zone of the called party: calling_hours_zones(); the rules covering the campaign''s purpose, all when it has none); releases the calls that fail a check (not an attempt) and moves the rest to dialing (attempts + 1), each with a send slot (send_at) from its provider account''s rate bucket, shared by every dispatcher; calls whose slot would fall later than greatest(p_horizon_ms, the account''s slot interval) after p_now stay queued; no slot is earlier than p_now. Each account''s slots may be sent up to p_shift_ms late, by a shift that never decreases along the claim; the bucket keeps that time (bucket_until: the account''s next_send_at after the claim), and p_give_back ([{"account", "until", "ms"}]) returns the unused part from a bucket still at until. Returns each call claimed (release_reason null, send_at set) or released (release_reason set). A call is claimed at most once. With p_lease_token, claims nothing and raises SQLSTATE SL001 (dispatch lease lost) unless that token holds the ''dispatch'' lease at p_now.';
 
 -- _record_dispatch_result(): what the provider said to one create-call request, one call at a time.
 -- The batch, record_dispatch_results() (below), is the only caller: it applies the common case

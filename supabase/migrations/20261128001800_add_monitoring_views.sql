@@ -161,8 +161,9 @@ comment on view public.scheduler_recent_runs is 'The 200 most recent scheduler r
 -- called, counted by the first reason that holds, in the order the scheduler checks them. Evaluated
 -- at now(): the window in each contact's zone (else the campaign's), the calling-hours rules in
 -- every zone of the called party (calling_hours_zones(): the number's prefix zones, the contact's
--- typed zone, else the campaign's); a look for an operator, not a tick's query. The window is
--- evaluated once per campaign and zone, the rules once per zone (as the reservation does), the
+-- typed zone, else the campaign's), only the rules covering the campaign's purpose (all of them when
+-- it has none); a look for an operator, not a tick's query. The window is
+-- evaluated once per campaign and zone, the rules once per zone and purpose (as the reservation does), the
 -- contacts tested against the result. 'due' contacts wait only for room under the caps. detail, for
 -- 'quiet hours': in which zone the rules keep them waiting and where that zone comes from ("in
 -- America/Los_Angeles (from the number's prefix +1415) until 08:00", the hour local to that zone,
@@ -207,7 +208,7 @@ waiting as (
   select ct.id, ct.campaign_id, ct.phone, ct.status, ct.attempts, ct.next_attempt_at,
          ct.consent_at, ct.consent_expires_at,
          coalesce(ct.time_zone, c.time_zone) as zone, ct.time_zone as contact_zone,
-         hz.time_zones as rule_zones, hz.zone_source, hz.number_prefix
+         hz.time_zones as rule_zones, hz.zone_source, hz.number_prefix, c.purpose
     from open_campaigns c
     join public.contacts ct on ct.campaign_id = c.id
    cross join lateral public.calling_hours_zones(ct.phone, ct.time_zone, c.time_zone) as hz
@@ -222,10 +223,13 @@ zones as materialized (
     from (select distinct w.campaign_id, w.zone from waiting w) z
     join open_campaigns c on c.id = z.campaign_id
 ),
--- The prefixes the rules close, once per zone of any waiting contact: {zone: [prefix, ...]}.
+-- The prefixes the rules close, once per zone of any waiting contact: {zone: [prefix, ...]}, one
+-- row per campaign purpose (null among them): only the rules covering it count.
 closed_hours as materialized (
-  select public.closed_calling_hours_by_zone(p_now, array(select distinct pg_catalog.unnest(w.rule_zones) from waiting w))
-           as closed
+  select p.purpose,
+         public.closed_calling_hours_by_zone(p_now, array(select distinct pg_catalog.unnest(w.rule_zones) from waiting w),
+                                             p.purpose) as closed
+    from (select distinct c.purpose from open_campaigns c) p
 ),
 settings as (
   select s.max_calls_per_number_per_day as per_day from public.scheduler_settings s where s.id
@@ -236,7 +240,9 @@ quiet as (
          (select tz.zone
             from pg_catalog.unnest(w.rule_zones) with ordinality as tz (zone, i)
            where exists (select 1
-                           from pg_catalog.jsonb_array_elements_text((select h.closed from closed_hours h) -> tz.zone) as p (prefix)
+                           from pg_catalog.jsonb_array_elements_text(
+                                  (select h.closed from closed_hours h where h.purpose is not distinct from w.purpose) -> tz.zone)
+                                  as p (prefix)
                           where pg_catalog.starts_with(w.phone, p.prefix))
            order by tz.i
            limit 1) as quiet_zone
@@ -279,6 +285,15 @@ reasons as (
                           (select count(*) from public.calls cl
                             where cl.to_phone = w.phone and cl.released_at is null
                               and cl.queued_at >= p_now - interval '24 hours') end then 'frequency cap'
+           -- A calling-hours rule's own cap (max_calls_per_24h) covering the campaign's purpose.
+           when exists (select 1 from public.calling_hours_rules r
+                         where r.enabled and r.max_calls_per_24h is not null
+                           and pg_catalog.starts_with(w.phone, r.prefix)
+                           and (w.purpose is null or r.purposes is null or w.purpose = any (r.purposes))
+                           and (select count(*) from public.calls cl
+                                 where cl.to_phone = w.phone and cl.released_at is null
+                                   and cl.queued_at >= p_now - interval '24 hours') >= r.max_calls_per_24h)
+             then 'frequency cap'
            else 'due'
          end as reason
     from quiet w
@@ -307,7 +322,7 @@ reasons as materialized (
 openings as materialized (
   select g.campaign_id, g.reason,
          min(public.next_calling_time(now(), g.zone, c.window_start, c.window_end, c.window_days, g.phone,
-                                      g.rule_zones)) as opens_at
+                                      g.rule_zones, c.purpose)) as opens_at
     from (select r.campaign_id, r.reason, r.zone, r.rule_zones, min(r.phone) as phone
             from reasons r
            where r.reason in ('window closed', 'quiet hours')
@@ -382,7 +397,7 @@ select k.campaign_id, c.name as campaign_name, k.reason,
   left join quiet_zones qz on qz.campaign_id = k.campaign_id and k.reason = 'quiet hours';
 
 comment on view public.contact_wait_reasons is
-  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap, due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap (scheduler_settings.max_calls_per_number_per_day, or the max_calls_per_24h of a calling_hours_rules row covering the campaign''s purpose), due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
 
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;

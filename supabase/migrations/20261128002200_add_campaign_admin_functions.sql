@@ -51,6 +51,7 @@ begin
          retry_backoff = case when p_fields ? 'retry_backoff' then r.retry_backoff else c.retry_backoff end,
          starts_at = case when p_fields ? 'starts_at' then r.starts_at else c.starts_at end,
          ends_at = case when p_fields ? 'ends_at' then r.ends_at else c.ends_at end,
+         purpose = case when p_fields ? 'purpose' then r.purpose else c.purpose end,
          requires_consent = case when p_fields ? 'requires_consent' then r.requires_consent
                                  else c.requires_consent end,
          updated_at = p_now
@@ -62,7 +63,7 @@ end;
 $$;
 
 comment on function public._apply_campaign_fields(bigint, jsonb, timestamptz) is
-  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at, requires_consent) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
+  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at, requires_consent, purpose) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
 
 -- admin_create_campaign(): a new campaign (table defaults, then p_fields), audited as campaign.create.
 create function public.admin_create_campaign(

@@ -26,9 +26,9 @@ as $$
     select w.contact_id, w.reason, w.quiet_in, w.quiet_zone, w.zone,
            case w.reason
              when 'window closed' then public.next_calling_time(p_now, w.zone, c.window_start, c.window_end,
-                                                                c.window_days, w.phone, w.rule_zones)
+                                                                c.window_days, w.phone, w.rule_zones, c.purpose)
              when 'quiet hours' then public.next_calling_time(p_now, w.zone, c.window_start, c.window_end,
-                                                              c.window_days, w.phone, w.rule_zones)
+                                                              c.window_days, w.phone, w.rule_zones, c.purpose)
              when 'retry later' then w.next_attempt_at
              when 'campaign not started' then c.starts_at
              when 'no consent' then case when w.consent_at > p_now then w.consent_at end

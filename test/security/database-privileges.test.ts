@@ -44,6 +44,7 @@ const SAMPLE: Record<string, string> = {
   bytea: `'\\x00'::bytea`,
   operator_tokens: 'null::public.operator_tokens',
   do_not_call_numbers: 'null::public.do_not_call_numbers',
+  calling_hours_rules: 'null::public.calling_hours_rules',
   provider_circuit_breakers: `row('default', 'closed', 0, null, null, null, null, now())::public.provider_circuit_breakers`,
 };
 

@@ -102,8 +102,8 @@ export function newPool(n = 10): pg.Pool {
 // State between tests
 
 /**
- * Empties every table in schema public (restart identity cascade) but phone_prefix_zones (the
- * numbers' zones: reference data no test changes) and puts back what the migrations seed: the
+ * Empties every table in schema public (restart identity cascade) but phone_prefix_zones and
+ * us_area_code_states (the numbers' zones and states: reference data no test changes) and puts back what the migrations seed: the
  * scheduler settings row and the 'default' provider account. One setting
  * differs from the product's default: background_dispatch_ms = 0, so a tick ends when its own
  * part does (tests of continuous dispatch set it themselves).
@@ -112,7 +112,7 @@ export async function resetData(client: Queryable): Promise<void> {
   const { rows } = await client.query<{ name: string }>(
     `select format('%I.%I', n.nspname, c.relname) as name
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname <> 'phone_prefix_zones'
+      where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname not in ('phone_prefix_zones', 'us_area_code_states')
       order by 1`,
   );
   if (rows.length > 0) {

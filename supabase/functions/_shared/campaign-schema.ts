@@ -10,7 +10,8 @@
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
 // retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
-// requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts).
+// requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts),
+// purpose (telemarketing, informational, debt_collection, or null: every calling-hours rule applies).
 
 import { z } from 'zod';
 import { E164_PATTERN } from './phone.ts';
@@ -20,6 +21,9 @@ const TIME_OF_DAY = /^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)$
 const INTERVAL = /^([1-9][0-9]{0,6}) (second|minute|hour|day)s?$/;
 const SECONDS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86_400 };
 const MAX_INT = 2_147_483_647;
+
+/** Why a campaign calls: which calling_hours_rules apply to it (their purposes; null: all of them). */
+export const CAMPAIGN_PURPOSES = ['telemarketing', 'informational', 'debt_collection'] as const;
 
 export const CAMPAIGN_ACTIONS = ['pause', 'resume', 'cancel'] as const;
 export type CampaignAction = (typeof CAMPAIGN_ACTIONS)[number];
@@ -63,6 +67,9 @@ export const CampaignFields = z.object({
   retry_backoff: z.number().min(1, 'retry_backoff: 1 to 10').max(10, 'retry_backoff: 1 to 10'),
   starts_at: z.string().datetime({ offset: true, message: 'starts_at must be an ISO 8601 date-time' }).nullable(),
   ends_at: z.string().datetime({ offset: true, message: 'ends_at must be an ISO 8601 date-time' }).nullable(),
+  purpose: z.enum(CAMPAIGN_PURPOSES, {
+    message: 'purpose must be telemarketing, informational or debt_collection (or null)',
+  }).nullable(),
   requires_consent: z.boolean({ message: 'requires_consent must be true or false' }),
 });
 
@@ -105,6 +112,7 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_retry_backoff_is_sane: 'retry_backoff',
   campaigns_time_zone_is_valid: 'time_zone',
   campaigns_ends_after_starts: 'ends_at',
+  campaigns_purpose_is_known: 'purpose',
 };
 
 /** zod issues as one line each: "field: message". */

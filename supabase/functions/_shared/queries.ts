@@ -760,6 +760,34 @@ export async function listAuditLog(db: SqlClient, limit: number): Promise<Array<
   return rows;
 }
 
+/** The calling-hours rules (public.calling_hours_rules), federal ones first, then by state and prefix. */
+export async function listCallingHoursRules(db: SqlClient): Promise<Array<Record<string, unknown>>> {
+  const { rows } = await db.query<{ r: Record<string, unknown> }>(
+    `select public._calling_hours_rule_json(r) as r
+       from public.calling_hours_rules r order by r.state nulls first, r.prefix, r.id`,
+  );
+  return rows.map((row) => row.r);
+}
+
+/**
+ * Enables or disables one calling-hours rule (id) or every rule of a state (public.
+ * admin_set_calling_hours_rule_enabled), with a reason; each change audited calling_hours_rule.enable
+ * / .disable.
+ */
+export async function setCallingHoursRuleEnabled(
+  db: SqlClient,
+  which: { id: number | null; state: string | null },
+  enabled: boolean,
+  reason: string,
+  a: Actor,
+): Promise<{ enabled: boolean; reason: string; changed: number[]; rules: number }> {
+  const { rows } = await db.query<{ r: { enabled: boolean; reason: string; changed: number[]; rules: number } }>(
+    'select public.admin_set_calling_hours_rule_enabled($1, $2, $3, $4, $5, $6, $7, $8) as r',
+    [which.id, which.state, enabled, reason, a.actor, a.actorTokenId, a.now, a.actorRole],
+  );
+  return rows[0]!.r;
+}
+
 /** One batch of CSV contacts (public.import_contacts): each line's outcome. */
 export async function importContactsBatch(
   db: SqlClient,

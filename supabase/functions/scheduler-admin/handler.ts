@@ -79,6 +79,12 @@
 //                          kept; 400 naming the line when the file is not readable CSV (nothing
 //                          written); each number added audited do_not_call.import
 //   GET    /do-not-call/export   text/csv phone,reason,added_at,added_by (formula-safe cells)  [v]
+//   GET    /calling-hours-rules  {rules: [{id, prefix, state, start_time, end_time, days, holidays, enabled,  [v]
+//                          purposes, max_calls_per_24h, citation, effective_date, note}...]}: federal rules
+//                          first, then by state and area code
+//   PATCH  /calling-hours-rules  {id | state (USPS code), enabled, reason} -> {enabled, reason, changed: [ids],  [a]
+//                          rules}: one rule or every rule of a state turned on or off; 404 when none
+//                          matched; each change audited calling_hours_rule.enable / .disable (with the reason)
 //   GET    /audit?limit=N  {entries: [{id, at, actor, actor_role, action, subject, before, after}...]} newest first  [v]
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
@@ -107,6 +113,7 @@ import {
   importDoNotCallBatch,
   listAccounts,
   listAuditLog,
+  listCallingHoursRules,
   listCampaigns,
   listOperatorTokens,
   previewCampaignAction,
@@ -120,6 +127,7 @@ import {
   revokeOperatorToken,
   revokeOperatorTokensByCreator,
   searchDoNotCall,
+  setCallingHoursRuleEnabled,
   setContactConsent,
   updateAccount,
   updateCampaign,
@@ -226,6 +234,8 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['POST', /^\/accounts$/, 'admin'],
   ['PATCH', /^\/accounts\/[^/]+$/, 'admin'],
   ['DELETE', /^\/accounts\/[^/]+$/, 'admin'],
+  ['GET', /^\/calling-hours-rules$/, 'viewer'],
+  ['PATCH', /^\/calling-hours-rules$/, 'admin'],
 ];
 
 /** The role a request needs, or null: no such route. */
@@ -325,6 +335,16 @@ const NewDoNotCall = z
   })
   .strict();
 const DoNotCallRemoval = z.object({ reason: DoNotCallReason }).strict();
+/** PATCH /calling-hours-rules: one rule (id) or every rule of a state, on or off, with a reason. */
+const CallingHoursRuleSwitch = z
+  .object({
+    id: z.number().int().min(1).optional(),
+    state: z.string().trim().regex(/^[A-Za-z]{2}$/, 'state: a two-letter USPS code such as FL').optional(),
+    enabled: z.boolean(),
+    reason: DoNotCallReason,
+  })
+  .strict()
+  .refine((b) => (b.id === undefined) !== (b.state === undefined), 'give exactly one of id and state');
 const DNC_EXPORT_COLUMNS = ['phone', 'reason', 'added_at', 'added_by'] as const;
 
 export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
@@ -733,6 +753,16 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     if (accountAnswer) return accountAnswer;
     const doNotCallAnswer = await doNotCallRoutes(req, route, actor);
     if (doNotCallAnswer) return doNotCallAnswer;
+    if (route === 'GET /calling-hours-rules') return jsonResponse({ rules: await listCallingHoursRules(db) });
+    if (route === 'PATCH /calling-hours-rules') {
+      const parsed = CallingHoursRuleSwitch.safeParse(await readJson(req));
+      if (!parsed.success) throw new InvalidFields(describeIssues(parsed.error));
+      const { id, state, enabled, reason } = parsed.data;
+      const result = await setCallingHoursRuleEnabled(db, { id: id ?? null, state: state ?? null }, enabled, reason, actor());
+      return result.rules > 0
+        ? jsonResponse(result)
+        : jsonResponse({ error: 'not_found', message: 'no calling-hours rule matches' }, 404);
+    }
     if (route === 'GET /audit') {
       const limit = Number(new URL(req.url).searchParams.get('limit') ?? '100');
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');

@@ -1,16 +1,17 @@
 -- Calling-hours rules: every enabled rule whose prefix starts the number must allow the call
 -- (strictest wins), in the given zone; days and holidays count in local time; an unknown or null
 -- zone never dials; impossible rules are refused by named CHECKs. The migrations seed the US
--- federal rule (every number, 08:00-21:00, enabled) and state examples (disabled).
+-- federal rules (every number, 08:00-21:00, enabled: telemarketing, debt collection) and the state
+-- rules (enabled; supabase/tests/calling_hours_state_rules/ tests them).
 begin;
 \ir ../_helpers.psql
 select plan(18);
 
 select results_eq(
-  $$select prefix, start_time, end_time, enabled from calling_hours_rules order by id$$,
-  $$values ('', '08:00'::time, '21:00'::time, true), ('+1305', '08:00', '20:00', false),
-           ('+1405', '08:00', '20:00', false)$$,
-  'seeded: the federal rule on, the state examples off'
+  $$select prefix, start_time, end_time, enabled, purposes, citation from calling_hours_rules where state is null order by id$$,
+  $$values ('', '08:00'::time, '21:00'::time, true, '{telemarketing}'::text[], '47 CFR 64.1200(c)(1)'),
+           ('', '08:00', '21:00', true, '{debt_collection}', '12 CFR 1006.6(b)(1)(i)')$$,
+  'seeded: the federal rules, on, for telemarketing and for debt collection'
 );
 
 -- Wednesday 2026-12-02; New York is UTC-5.
@@ -27,8 +28,8 @@ select is(calling_hours_allow('2026-12-02 12:00:00+00', 'Mars/Olympus_Mons', '+1
 select is(calling_hours_allow('2026-12-02 12:00:00+00', null, '+12125550100'), false,
           'no zone never dials');
 
--- An enabled state rule: stricter hours, no Sundays, holidays, only for its prefix.
-update calling_hours_rules set enabled = true, holidays = '{2026-12-02}' where prefix = '+1405';
+-- A state rule (Oklahoma, seeded enabled): stricter hours, no Sundays, holidays, only for its prefix.
+update calling_hours_rules set holidays = '{2026-12-02}' where prefix = '+1405';
 select is(calling_hours_allow('2026-12-02 18:00:00+00', 'America/Chicago', '+14055550100'), false,
           'a holiday of the rule: its numbers are not called');
 select is(calling_hours_allow('2026-12-02 18:00:00+00', 'America/Chicago', '+13125550100'), true,

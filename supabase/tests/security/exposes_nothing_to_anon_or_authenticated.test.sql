@@ -4,7 +4,7 @@
 -- no extension lives in public.
 begin;
 \ir ../_helpers.psql
-select plan(20);
+select plan(21);
 
 select is(
   (select array_agg(c.relname::text order by c.relname) from pg_class c
@@ -64,6 +64,15 @@ select ok(
   and not has_function_privilege('authenticated', 'public.admin_remove_do_not_call(text, text, text, bigint, timestamptz, text)', 'EXECUTE')
   and not has_function_privilege('authenticated', 'public.admin_import_do_not_call(jsonb, text, bigint, timestamptz, text)', 'EXECUTE'),
   'the do-not-call functions: service_role only'
+);
+select ok(
+  has_function_privilege('service_role', 'public.admin_set_calling_hours_rule_enabled(bigint, text, boolean, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.closed_calling_hours_by_zone(timestamptz, text[], text)', 'EXECUTE')
+  and has_function_privilege('service_role', 'public.calling_hours_allow(timestamptz, text, text, text)', 'EXECUTE')
+  and not has_function_privilege('anon', 'public.admin_set_calling_hours_rule_enabled(bigint, text, boolean, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.admin_set_calling_hours_rule_enabled(bigint, text, boolean, text, text, bigint, timestamptz, text)', 'EXECUTE')
+  and not has_function_privilege('authenticated', 'public.closed_calling_hours_by_zone(timestamptz, text[], text)', 'EXECUTE'),
+  'the calling-hours rule functions: service_role only'
 );
 select is(
   (select array_agg(p.oid::regprocedure::text order by 1) from pg_proc p
