@@ -12,6 +12,7 @@ import { loadDoNotCall, wireDoNotCall } from './dnc.js';
 import { $ } from './dom.js';
 import { wireLogin } from './login.js';
 import { refresh, startCountdown } from './refresh.js';
+import { clearPersonIfSignedInAgain, wirePerson } from './person.js';
 import { onDashboardShown, showBanner, showDashboard, showLogin } from './session.js';
 import { state } from './state.js';
 import { loadTokens, wireTokens } from './tokens.js';
@@ -36,8 +37,19 @@ async function main() {
   wireAccounts();
   wireWaitReasons();
   wireDoNotCall();
+  wirePerson();
   // What the dashboard loads each time it is shown (the status comes with the refresh loop).
-  for (const load of [loadTokens, loadCampaigns, loadAudit, loadWaitReasons, loadAccounts, () => loadDoNotCall()]) {
+  for (
+    const load of [
+      loadTokens,
+      loadCampaigns,
+      loadAudit,
+      loadWaitReasons,
+      loadAccounts,
+      () => loadDoNotCall(),
+      clearPersonIfSignedInAgain,
+    ]
+  ) {
     onDashboardShown(load);
   }
   try {
