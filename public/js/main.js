@@ -11,8 +11,8 @@ import { wireContactsImport } from './contacts-import.js';
 import { loadDoNotCall, wireDoNotCall } from './dnc.js';
 import { $ } from './dom.js';
 import { wireLogin } from './login.js';
-import { refresh, startCountdown } from './refresh.js';
 import { clearPersonIfSignedInAgain, wirePerson } from './person.js';
+import { refresh, startCountdown } from './refresh.js';
 import { onDashboardShown, showBanner, showDashboard, showLogin } from './session.js';
 import { state } from './state.js';
 import { loadTokens, wireTokens } from './tokens.js';
@@ -39,19 +39,11 @@ async function main() {
   wireDoNotCall();
   wirePerson();
   // What the dashboard loads each time it is shown (the status comes with the refresh loop).
-  for (
-    const load of [
-      loadTokens,
-      loadCampaigns,
-      loadAudit,
-      loadWaitReasons,
-      loadAccounts,
-      () => loadDoNotCall(),
-      clearPersonIfSignedInAgain,
-    ]
-  ) {
+  for (const load of [loadTokens, loadCampaigns, loadAudit, loadWaitReasons, loadAccounts, () => loadDoNotCall()]) {
     onDashboardShown(load);
   }
+  // Another sign-in does not see the person the previous credential looked up.
+  onDashboardShown(clearPersonIfSignedInAgain);
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {
