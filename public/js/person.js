@@ -155,7 +155,7 @@ function contactBlock(c) {
   if (c.why_not_now?.until) why.title = c.why_not_now.until;
   const block = el('article', { className: 'person-contact', testid: 'person-contact' }, [
     heading,
-    el('dl', { className: 'stats person-facts' }, [
+    el('dl', { className: 'person-facts' }, [
       fact('Contact', [`${c.id}${c.name ? ` · ${c.name}` : ''}`], 'person-contact-id'),
       fact('Status', [badgeFor(c.status)], 'person-contact-status'),
       fact('Attempts', [`${fmtInt(c.attempts)} of ${fmtInt(c.max_attempts)}`], 'person-attempts'),

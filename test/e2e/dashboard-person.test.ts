@@ -6,9 +6,14 @@
 // browser's zone, the attempt's row and, opened from the keyboard, the evidence of what allowed it.
 // A malformed number shows the API's message; an unknown id and a number without contacts say so.
 
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { useDashboardStack } from './dashboard-stack.ts';
+
+const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-person.png');
 
 const PHONE = '+99955503001';
 const LISTED = '+99955503999';
@@ -55,8 +60,12 @@ const dash = useDashboardStack({
   },
 });
 
-async function signedIn(token?: string): Promise<Page> {
-  const page = await dash.freshPage({ timezoneId: BROWSER_ZONE });
+async function signedIn(token?: string, opts: { width?: number; colorScheme?: 'light' | 'dark' } = {}): Promise<Page> {
+  const page = await dash.freshPage({
+    timezoneId: BROWSER_ZONE,
+    viewport: { width: opts.width ?? 1280, height: 1000 },
+    colorScheme: opts.colorScheme ?? 'light',
+  });
   await dash.signIn(page, token);
   await page.getByTestId('person').waitFor({ state: 'visible', timeout: 15_000 });
   await page.getByTestId('whoami-role').waitFor({ state: 'visible', timeout: 15_000 });
@@ -187,6 +196,28 @@ describe('dashboard: find a person', () => {
     await expect.poll(() => text(page, 'person-result'), { timeout: 15_000 }).toBe(`${LISTED}: no contact has this number.`);
     expect(await text(page, 'person-dnc')).toMatch(/^On the do-not-call list since .+: asked by letter\.$/);
     expect(await page.getByTestId('person-contact').count()).toBe(0);
+    await page.context().close();
+  });
+
+  it('at a phone width (390 px, dark scheme) the story fits: only the attempts table scrolls, in its own box', async () => {
+    const page = await signedIn(undefined, { width: 390, colorScheme: 'dark' });
+    await search(page, PHONE);
+    await story(page);
+    await page.getByTestId('person-evidence').locator('summary').click();
+    const fit = await page.evaluate(() => {
+      const wrap = document.querySelector<HTMLElement>('[data-testid="person"] .table-wrap')!;
+      return {
+        page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        panel: document.querySelector<HTMLElement>('[data-testid="person"]')!.getBoundingClientRect().right,
+        wrapRight: wrap.getBoundingClientRect().right,
+        width: document.documentElement.clientWidth,
+      };
+    });
+    expect(fit.page).toBeLessThanOrEqual(0);
+    expect(fit.panel).toBeLessThanOrEqual(fit.width);
+    expect(fit.wrapRight).toBeLessThanOrEqual(fit.width);
+    await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+    await page.getByTestId('person').screenshot({ path: SCREENSHOT });
     await page.context().close();
   });
 });
