@@ -11,6 +11,7 @@ import { wireContactsImport } from './contacts-import.js';
 import { loadDoNotCall, wireDoNotCall } from './dnc.js';
 import { $ } from './dom.js';
 import { wireLogin } from './login.js';
+import { clearPersonIfSignedInAgain, wirePerson } from './person.js';
 import { refresh, startCountdown } from './refresh.js';
 import { onDashboardShown, showBanner, showDashboard, showLogin } from './session.js';
 import { state } from './state.js';
@@ -36,10 +37,13 @@ async function main() {
   wireAccounts();
   wireWaitReasons();
   wireDoNotCall();
+  wirePerson();
   // What the dashboard loads each time it is shown (the status comes with the refresh loop).
   for (const load of [loadTokens, loadCampaigns, loadAudit, loadWaitReasons, loadAccounts, () => loadDoNotCall()]) {
     onDashboardShown(load);
   }
+  // Another sign-in does not see the person the previous credential looked up.
+  onDashboardShown(clearPersonIfSignedInAgain);
   try {
     state.functionsUrl = await loadConfig();
   } catch (err) {

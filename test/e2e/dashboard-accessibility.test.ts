@@ -1,13 +1,15 @@
 // The signed-in dashboard, checked for accessibility in real headless Chromium: axe-core's WCAG 2.x
 // A and AA rules find nothing (contrast, table headers, names of controls, scrollable regions the
 // keyboard can reach), in the light and the dark colour scheme, with a campaign, a run and a call
-// on the page, signed in as admin and as a viewer (the role note shown, the write controls disabled);
+// on the page and a person found on the "Find a person" panel (its attempts and their evidence
+// open), signed in as admin and as a viewer (the role note shown, the write controls disabled);
 // and at a phone's width (390 px) the page does not scroll sideways.
 
 import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
+import { withClient } from '../support/db.ts';
 import { useDashboardStack } from './dashboard-stack.ts';
 
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -61,6 +63,24 @@ async function signedIn(width: number, colorScheme: 'light' | 'dark', token?: st
   return page;
 }
 
+/**
+ * Shows a person on the "Find a person" panel: the number of a contact the tick called, so that its
+ * attempts table and the evidence (opened) are on the page too.
+ */
+async function showPerson(page: Page): Promise<void> {
+  const { rows } = await withClient((c) =>
+    c.query<{ phone: string }>(
+      `select ct.phone from public.contacts ct join public.calls cl on cl.contact_id = ct.id order by cl.id limit 1`,
+    )
+  );
+  expect(rows).toHaveLength(1);
+  await page.getByTestId('person-query').fill(rows[0]!.phone);
+  await page.getByTestId('person-query').press('Enter');
+  await page.getByTestId('person-call').first().waitFor({ state: 'visible', timeout: 15_000 });
+  for (const summary of await page.locator('[data-testid="person-evidence"] summary').all()) await summary.click();
+  await expect.poll(() => page.locator('[data-testid="person-evidence"][open]').count()).toBeGreaterThan(0);
+}
+
 /** axe-core's WCAG 2.0 / 2.1 / 2.2 A and AA rules over the whole page: one line per failing element. */
 async function axeViolations(page: Page): Promise<string[]> {
   await page.addScriptTag({ path: AXE_SOURCE });
@@ -80,8 +100,9 @@ async function axeViolations(page: Page): Promise<string[]> {
 
 describe('dashboard accessibility', () => {
   for (const scheme of ['light', 'dark'] as const) {
-    it(`axe-core finds no WCAG A / AA violation on the signed-in page (${scheme} scheme)`, async () => {
+    it(`axe-core finds no WCAG A / AA violation on the signed-in page, a person shown (${scheme} scheme)`, async () => {
       const page = await signedIn(1280, scheme);
+      await showPerson(page);
       expect(await axeViolations(page)).toEqual([]);
       await page.context().close();
     });
@@ -92,6 +113,7 @@ describe('dashboard accessibility', () => {
       const page = await signedIn(1280, scheme, await viewerToken());
       await page.getByTestId('role-note').waitFor({ state: 'visible', timeout: 15_000 });
       expect(await page.getByTestId('trigger-button').isDisabled()).toBe(true);
+      await showPerson(page);
       expect(await axeViolations(page)).toEqual([]);
       await page.context().close();
     });
@@ -99,6 +121,7 @@ describe('dashboard accessibility', () => {
 
   it('does not scroll sideways at a phone width of 390 px, and axe-core finds nothing there either', async () => {
     const page = await signedIn(390, 'light');
+    await showPerson(page);
     // The elements that reach past the right edge (outside the tables, which scroll in their own
     // box), the outermost of each, so that a failure names what to fix.
     const wide = await page.evaluate(() => {
