@@ -80,6 +80,9 @@ comment on constraint calling_hours_rules_start_differs_from_end on public.calli
 comment on constraint calling_hours_rules_start_before_midnight on public.calling_hours_rules is
   'start_time 24:00 starts nothing: write 00:00.';
 
+-- The enabled rules of one number, by its own prefixes (the claim's evidence: one probe per prefix).
+create index calling_hours_rules_enabled_prefix_idx on public.calling_hours_rules (prefix) where enabled;
+
 alter table public.calling_hours_rules enable row level security;
 revoke all on table public.calling_hours_rules from anon, authenticated;
 revoke all on sequence public.calling_hours_rules_id_seq from anon, authenticated;

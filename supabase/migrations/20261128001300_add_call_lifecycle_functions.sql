@@ -247,7 +247,30 @@ begin
                                                   '[""]'::jsonb)) as cp (prefix)
                            where pg_catalog.starts_with(cl.to_phone, cp.prefix))
                then 'outside calling hours'
-           end as release_reason
+           end as release_reason,
+           -- What allows the call (calls.dial_evidence, written when it is claimed): the zones its
+           -- rules were checked in and where they came from (their local times follow from
+           -- checked_at), the enabled rules that match its number and cover its campaign's purpose
+           -- (found by the number's own prefixes), and the contact's consent record as it stood.
+           pg_catalog.jsonb_build_object(
+             'checked_at', p_now,
+             'zone_source', z.zone_source,
+             'number_prefix', z.number_prefix,
+             'zones', pg_catalog.to_jsonb(z.zones),
+             'rules', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix,
+                                                                                   'from', r.start_time, 'until', r.end_time)
+                                                         order by r.id)
+                                  from public.calling_hours_rules r
+                                 where r.enabled
+                                   and r.prefix = any (array(select pg_catalog.left(cl.to_phone, n)
+                                                               from pg_catalog.generate_series(0, pg_catalog.length(cl.to_phone)) as n))
+                                   and (z.purpose is null or r.purposes is null or z.purpose = any (r.purposes))),
+                               '[]'::jsonb),
+             'consent_required', c.requires_consent,
+             'consent', case when ct.consent_at is not null then pg_catalog.jsonb_build_object(
+                          'at', ct.consent_at, 'method', ct.consent_method, 'source', ct.consent_source,
+                          'expires_at', ct.consent_expires_at) end
+           ) as evidence
       from candidates k
       join zoned z on z.id = k.id
       join public.calls cl on cl.id = k.id
@@ -256,7 +279,7 @@ begin
   ),
   slotted as (
     -- The n-th call of an account in this claim goes n - 1 intervals after the bucket's next slot.
-    select k.id, k.contact_id, k.provider_account, b.interval_ms,
+    select k.id, k.contact_id, k.provider_account, k.evidence, b.interval_ms,
            greatest(b.next_send_at, p_now)
              + (row_number() over (partition by k.provider_account order by k.dispatch_after, k.id) - 1)
                * b.interval_ms * interval '1 millisecond' as send_at
@@ -283,46 +306,11 @@ begin
       from ends e
      where a.id = e.provider_account
   ),
-  enabled_rules as materialized (
-    -- The enabled calling-hours rules, once per claim, as each call's evidence names them.
-    select r.id, r.prefix, r.purposes,
-           pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix, 'from', r.start_time, 'until', r.end_time) as rule
-      from public.calling_hours_rules r
-     where r.enabled
-  ),
-  evidence as (
-    -- What allowed each claimed call (calls.dial_evidence): the zones its rules were checked in and
-    -- where they came from (their local times follow from checked_at), the enabled rules whose
-    -- prefix starts its number and that cover its campaign's purpose, and the contact's consent record.
-    select d.id,
-           pg_catalog.jsonb_build_object(
-             'checked_at', p_now,
-             'zone_source', z.zone_source,
-             'number_prefix', z.number_prefix,
-             'zones', pg_catalog.to_jsonb(z.zones),
-             'rules', coalesce((select pg_catalog.jsonb_agg(er.rule order by er.id)
-                                  from enabled_rules er
-                                 where pg_catalog.starts_with(k.to_phone, er.prefix)
-                                   and (z.purpose is null or er.purposes is null or z.purpose = any (er.purposes))),
-                               '[]'::jsonb),
-             -- The consent record as it stood (null: none recorded), and whether the campaign required it.
-             'consent_required', c.requires_consent,
-             'consent', case when ct.consent_at is not null then pg_catalog.jsonb_build_object(
-                          'at', ct.consent_at, 'method', ct.consent_method, 'source', ct.consent_source,
-                          'expires_at', ct.consent_expires_at) end
-           ) as evidence
-      from due d
-      join checked k on k.id = d.id
-      join zoned z on z.id = d.id
-      join public.contacts ct on ct.id = k.contact_id
-      join public.campaigns c on c.id = k.campaign_id
-  ),
   claimed as (
     update public.calls cl
        set status = 'dialing', dialed_at = p_now, dispatch_run_id = p_run_id, updated_at = p_now,
-           dial_evidence = e.evidence
+           dial_evidence = k.evidence
       from due k
-      join evidence e on e.id = k.id
      where cl.id = k.id
     returning cl.id, cl.contact_id
   ),
