@@ -6,15 +6,14 @@
 // 23:20 and 04:20 where the six live) nobody is called; at 19:00 London (09:00-14:00 there) every one
 // is called, once. The federal rule (08:00-21:00 in the called party's zones) is the only rule.
 
-import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { runTick } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { createCampaign } from '../support/builders.ts';
-import { connect, disableCronJobs, FAST_SETTINGS, resetData, testDbUrl, updateSettings } from '../support/db.ts';
-import { functionsEnv, type Gateway, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { FAST_SETTINGS, resetData, testDbUrl, updateSettings } from '../support/db.ts';
+import { useFunctionsStack } from '../support/functions.ts';
 import { dialledTwice } from '../support/invariants.ts';
 import { request } from '../support/net.ts';
 
@@ -30,31 +29,14 @@ const LIST = [
   ['+18085550106', 'Honolulu'],
 ] as const;
 
-let db: pg.Client;
-let sim: TwilioSimulator;
-let gw: Gateway;
-let env: Record<string, string | undefined>;
-
-beforeAll(async () => {
-  db = await connect();
-  await disableCronJobs(db);
-  sim = await startSim({ seed: 3, callbacks: false });
-  env = functionsEnv(sim);
-  gw = await startGateway(env);
-});
-
-afterAll(async () => {
-  await gw?.stop('SIGKILL');
-  await sim?.close();
-  await db?.end();
-});
+const stack = useFunctionsStack({ sim: { seed: 3, callbacks: false } });
 
 beforeEach(async () => {
-  sim.reset();
-  await resetData(db);
-  await updateSettings(db, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
+  stack.sim.reset();
+  await resetData(stack.db);
+  await updateSettings(stack.db, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
   // resetData empties the rules: the shipped federal rule, alone.
-  await db.query(
+  await stack.db.query(
     `insert into public.calling_hours_rules (prefix, start_time, end_time, note)
      values ('', '08:00', '21:00', 'US federal rule (47 CFR 64.1200(c)(1))')`,
   );
@@ -69,7 +51,11 @@ async function tickAt(at: string) {
     return await runTick(
       {
         pool,
-        provider: new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url }),
+        provider: new TwilioProvider({
+          accountSid: stack.sim.accountSid,
+          authToken: stack.sim.authToken,
+          baseUrl: stack.sim.url,
+        }),
         log: silent,
         statusCallbackUrl: (id) => `http://127.0.0.1:9/functions/v1/call-status?call_id=${id}`,
         now: () => Date.now() + offset,
@@ -83,7 +69,7 @@ async function tickAt(at: string) {
 
 describe('a US list without zones in a European campaign', () => {
   it('is not called during the US night, and is called once each when the US morning comes', async () => {
-    const campaign = await createCampaign(db, {
+    const campaign = await createCampaign(stack.db, {
       name: 'London desk',
       cap: 10,
       timeZone: 'Europe/London',
@@ -91,15 +77,15 @@ describe('a US list without zones in a European campaign', () => {
       windowEnd: '20:00',
     });
     const csv = 'phone,name\n' + LIST.map(([phone, city]) => `${phone},${city}`).join('\n') + '\n';
-    const imported = await request(`${gw.url}/scheduler-admin/campaigns/${campaign}/contacts?region=US`, {
+    const imported = await request(`${stack.gw.url}/scheduler-admin/campaigns/${campaign}/contacts?region=US`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'text/csv' },
+      headers: { authorization: `Bearer ${stack.env.ADMIN_TOKEN}`, 'content-type': 'text/csv' },
       body: csv,
       signal: AbortSignal.timeout(60_000),
     });
     expect(imported.status).toBe(200);
     expect(imported.json).toMatchObject({ imported: 6 });
-    const zones = await db.query<{ phone: string; time_zone: string | null }>(
+    const zones = await stack.db.query<{ phone: string; time_zone: string | null }>(
       'select phone, time_zone from public.contacts where campaign_id = $1 order by phone',
       [campaign],
     );
@@ -108,13 +94,13 @@ describe('a US list without zones in a European campaign', () => {
     // Wednesday 2026-12-09, 09:20 London: 04:20 New York ... 23:20 (Tuesday) Honolulu.
     const night = await tickAt('2026-12-09T09:20:00Z');
     expect(night).toMatchObject({ status: 'ok', reserved: 0, launched: 0 });
-    expect(sim.stats().createRequests).toBe(0);
+    expect(stack.sim.stats().createRequests).toBe(0);
 
     // 19:00 London: 14:00 New York, 13:00 Chicago, 12:00 Denver, 11:00 Los Angeles, 10:00 Anchorage,
     // 09:00 Honolulu.
     const morning = await tickAt('2026-12-09T19:00:00Z');
     expect(morning).toMatchObject({ reserved: 6, launched: 6 });
-    expect(Object.keys(sim.stats().createdPerNumber).sort()).toEqual(LIST.map(([phone]) => phone).sort());
-    expect(dialledTwice(sim)).toEqual([]);
+    expect(Object.keys(stack.sim.stats().createdPerNumber).sort()).toEqual(LIST.map(([phone]) => phone).sort());
+    expect(dialledTwice(stack.sim)).toEqual([]);
   });
 });

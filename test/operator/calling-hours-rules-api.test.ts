@@ -2,35 +2,17 @@
 // turned off and on (one rule by id, or every rule of a state) with a reason, each change in
 // operator_audit_log; and a campaign's purpose, which decides the rules that apply to it.
 
-import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connect, disableCronJobs, resetData } from '../support/db.ts';
-import { functionsEnv, type Gateway, startGateway, startSim, type TwilioSimulator } from '../support/functions.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { resetData } from '../support/db.ts';
+import { useFunctionsStack } from '../support/functions.ts';
 import { type HttpAnswer, request } from '../support/net.ts';
 
-let db: pg.Client;
-let sim: TwilioSimulator;
-let gw: Gateway;
-let env: Record<string, string | undefined>;
-
-beforeAll(async () => {
-  db = await connect();
-  await disableCronJobs(db);
-  sim = await startSim({ seed: 21, callbacks: false });
-  env = functionsEnv(sim);
-  gw = await startGateway(env);
-});
-
-afterAll(async () => {
-  await gw?.stop('SIGKILL');
-  await sim?.close();
-  await db?.end();
-});
+const stack = useFunctionsStack({ sim: { seed: 21, callbacks: false } });
 
 beforeEach(async () => {
-  await resetData(db);
+  await resetData(stack.db);
   // resetData empties the rules: the federal telemarketing rule and Florida's, as the migration seeds them.
-  await db.query(`
+  await stack.db.query(`
     insert into public.calling_hours_rules (prefix, start_time, end_time, purposes, citation)
     values ('', '08:00', '21:00', '{telemarketing}', '47 CFR 64.1200(c)(1)');
     insert into public.calling_hours_rules (prefix, start_time, end_time, state, purposes, max_calls_per_24h, citation)
@@ -40,9 +22,9 @@ beforeEach(async () => {
 });
 
 function admin(path: string, init: { method?: string; body?: unknown } = {}): Promise<HttpAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+  const headers: Record<string, string> = { authorization: `Bearer ${stack.env.ADMIN_TOKEN}` };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
-  return request(`${gw.url}/scheduler-admin${path}`, {
+  return request(`${stack.gw.url}/scheduler-admin${path}`, {
     method: init.method ?? 'GET',
     headers,
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -52,7 +34,9 @@ function admin(path: string, init: { method?: string; body?: unknown } = {}): Pr
 
 describe('calling-hours rules through the admin API', () => {
   it('lists the rules, turns a state off and one rule back on, each change audited with its reason', async () => {
-    const florida = Number((await db.query(`select count(*) from public.us_area_code_states where state = 'FL'`)).rows[0].count);
+    const florida = Number(
+      (await stack.db.query(`select count(*) from public.us_area_code_states where state = 'FL'`)).rows[0].count,
+    );
     const listed = await admin('/calling-hours-rules');
     expect(listed.status).toBe(200);
     const rules = (listed.json as { rules: Array<Record<string, unknown>> }).rules;
@@ -68,7 +52,7 @@ describe('calling-hours rules through the admin API', () => {
     expect(off.status).toBe(200);
     expect(off.json).toMatchObject({ enabled: false, rules: florida, reason: 'exempt: calls to existing customers only' });
     expect((off.json as { changed: number[] }).changed).toHaveLength(florida);
-    const audit = await db.query<{ action: string; actor_role: string; reason: string }>(
+    const audit = await stack.db.query<{ action: string; actor_role: string; reason: string }>(
       `select action, actor_role, after ->> 'reason' as reason from public.operator_audit_log order by id`,
     );
     expect(audit.rows).toHaveLength(florida);
@@ -84,7 +68,7 @@ describe('calling-hours rules through the admin API', () => {
     });
     expect(on.status).toBe(200);
     expect(on.json).toMatchObject({ enabled: true, rules: 1, changed: [Number(miami.id)] });
-    const enabled = await db.query(`select prefix from public.calling_hours_rules where state = 'FL' and enabled`);
+    const enabled = await stack.db.query(`select prefix from public.calling_hours_rules where state = 'FL' and enabled`);
     expect(enabled.rows).toEqual([{ prefix: '+1305' }]);
   });
 
@@ -98,7 +82,7 @@ describe('calling-hours rules through the admin API', () => {
     expect(both.status).toBe(400);
     const none = await admin('/calling-hours-rules', { method: 'PATCH', body: { state: 'ZZ', enabled: false, reason: 'x' } });
     expect(none.status).toBe(404);
-    expect((await db.query('select count(*)::integer as n from public.operator_audit_log')).rows[0].n).toBe(0);
+    expect((await stack.db.query('select count(*)::integer as n from public.operator_audit_log')).rows[0].n).toBe(0);
   });
 
   it("takes a campaign's purpose, and refuses an unknown one naming the field", async () => {

@@ -3,65 +3,39 @@
 // contacts in every campaign, each attempt with its times, outcome, provider call id and the
 // evidence of what allowed it, and its do-not-call entry.
 
-import pg from 'pg';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
-import { connect, disableCronJobs, FAST_SETTINGS, resetData, updateSettings } from '../support/db.ts';
-import {
-  ALL_COMPLETED,
-  functionsEnv,
-  type Gateway,
-  postTick,
-  startGateway,
-  startSim,
-  type TwilioSimulator,
-} from '../support/functions.ts';
+import { FAST_SETTINGS, resetData, updateSettings } from '../support/db.ts';
+import { ALL_COMPLETED, postTick, useFunctionsStack } from '../support/functions.ts';
 import { request } from '../support/net.ts';
 import { runCampaignCli } from '../../scripts/campaign.ts';
 
-let db: pg.Client;
-let sim: TwilioSimulator;
-let gw: Gateway;
-let env: Record<string, string | undefined>;
-
-beforeAll(async () => {
-  db = await connect();
-  await disableCronJobs(db);
-  sim = await startSim({ outcomes: ALL_COMPLETED });
-  env = functionsEnv(sim);
-  gw = await startGateway(env);
-});
-
-afterAll(async () => {
-  await gw?.stop('SIGKILL');
-  await sim?.close();
-  await db?.end();
-});
+const stack = useFunctionsStack({ sim: { outcomes: ALL_COMPLETED } });
 
 beforeEach(async () => {
-  sim.reset();
-  await resetData(db);
-  await updateSettings(db, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
+  stack.sim.reset();
+  await resetData(stack.db);
+  await updateSettings(stack.db, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
 });
 
 const get = (path: string) =>
-  request(`${gw.url}/scheduler-admin${path}`, {
-    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+  request(`${stack.gw.url}/scheduler-admin${path}`, {
+    headers: { authorization: `Bearer ${stack.env.ADMIN_TOKEN}` },
     signal: AbortSignal.timeout(30_000),
   });
 
 describe("one person's story", () => {
   it('a number in two campaigns: both contacts, each call with its times, outcome, provider id and evidence', async () => {
     const phone = '+99955512345';
-    const first = await createCampaign(db, { name: 'spring', cap: 5 });
-    const second = await createCampaign(db, { name: 'summer', cap: 5, status: 'PAUSED' });
-    await addContacts(db, first, [phone]);
-    await addContacts(db, second, [phone]);
-    expect((await postTick(gw, env.CRON_SECRET!)).json).toMatchObject({ launched: 1 });
+    const first = await createCampaign(stack.db, { name: 'spring', cap: 5 });
+    const second = await createCampaign(stack.db, { name: 'summer', cap: 5, status: 'PAUSED' });
+    await addContacts(stack.db, first, [phone]);
+    await addContacts(stack.db, second, [phone]);
+    expect((await postTick(stack.gw, stack.env.CRON_SECRET!)).json).toMatchObject({ launched: 1 });
     await waitFor('the call to complete', async () => {
-      const { rows } = await db.query(`select 1 from public.calls where status = 'completed'`);
+      const { rows } = await stack.db.query(`select 1 from public.calls where status = 'completed'`);
       return rows.length === 1;
     });
 
@@ -81,7 +55,7 @@ describe("one person's story", () => {
       attempt: 1,
       status: 'completed',
       provider: 'twilio',
-      provider_call_id: sim.calls()[0]!.sid,
+      provider_call_id: stack.sim.calls()[0]!.sid,
       evidence: { zone_source: 'campaign', zones: ['UTC'] },
     });
     for (const at of ['queued_at', 'dialed_at', 'provider_accepted_at', 'ended_at']) {
@@ -106,7 +80,7 @@ describe("one person's story", () => {
       phone: `'${phone}`, // a leading + is neutralised, as in every export (a spreadsheet would read a formula)
       attempt: '1',
       status: 'completed',
-      provider_call_id: sim.calls()[0]!.sid,
+      provider_call_id: stack.sim.calls()[0]!.sid,
       checked_zones: 'UTC',
       zone_source: 'campaign',
       consent_at: '',
@@ -115,7 +89,7 @@ describe("one person's story", () => {
   });
 
   it('a listed number shows its do-not-call entry; unknown ids are 404; a malformed number is 400', async () => {
-    await db.query(`insert into public.do_not_call_numbers (phone, reason) values ('+99955512399', 'asked on the phone')`);
+    await stack.db.query(`insert into public.do_not_call_numbers (phone, reason) values ('+99955512399', 'asked on the phone')`);
     const listed = await get('/contacts?phone=%2B99955512399');
     expect(listed.status).toBe(200);
     expect(listed.json).toMatchObject({ phone: '+99955512399', do_not_call: { reason: 'asked on the phone' }, contacts: [] });
@@ -128,13 +102,13 @@ describe("one person's story", () => {
 
   it('the CLI tells the same story: npm run campaign -- person <number | contact id>', async () => {
     const phone = '+99955512377';
-    const campaign = await createCampaign(db, { name: 'autumn', cap: 5, status: 'PAUSED' });
-    const [contact] = await addContacts(db, campaign, [phone]);
+    const campaign = await createCampaign(stack.db, { name: 'autumn', cap: 5, status: 'PAUSED' });
+    const [contact] = await addContacts(stack.db, campaign, [phone]);
     const cli = async (args: string[]) => {
       const out: string[] = [];
       const err: string[] = [];
       const code = await runCampaignCli(args, {
-        env: { SUPABASE_FUNCTIONS_URL: gw.url, ADMIN_TOKEN: env.ADMIN_TOKEN },
+        env: { SUPABASE_FUNCTIONS_URL: stack.gw.url, ADMIN_TOKEN: stack.env.ADMIN_TOKEN },
         out: (l) => out.push(l),
         err: (l) => err.push(l),
       });

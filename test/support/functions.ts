@@ -10,7 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
-import { functionsDbUrl } from './db.ts';
+import type pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { connect, disableCronJobs, functionsDbUrl } from './db.ts';
 import { type HttpAnswer, request } from './net.ts';
 
 export type { TwilioSimulator };
@@ -265,4 +267,57 @@ export async function postSignedCallback(
 /** True when a text (a response body, a log line) looks like it carries a stack trace or source locations. */
 export function looksLikeStackTrace(text: string): boolean {
   return /\n\s+at\s|\bat\s+\S+\s+\(?(file|ext|node):|\bat\s+\S+\s+\(|\.ts:\d+|\.js:\d+|file:\/\/|Error:\s.*\n/.test(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack most function tests start: the database, the Twilio simulator, the Deno gateway
+
+/** What useFunctionsStack() started, readable once its beforeAll has run. */
+export interface FunctionsStack {
+  readonly db: pg.Client;
+  readonly sim: TwilioSimulator;
+  readonly gw: Gateway;
+  readonly env: Record<string, string | undefined>;
+}
+
+/**
+ * Starts, for the test file: a database client (pg_cron's jobs off, so nothing ticks behind the
+ * test's back), the Twilio simulator (`sim` options) and the gateway serving the functions against
+ * both (`env` added to functionsEnv's); stops them after the file. Call it at the top of a file.
+ */
+export function useFunctionsStack(opts: { sim?: SimOptions; env?: Record<string, string | undefined> } = {}): FunctionsStack {
+  let started: { db: pg.Client; sim: TwilioSimulator; gw: Gateway; env: Record<string, string | undefined> } | null = null;
+  const get = () => {
+    if (!started) throw new Error('the functions stack is not started yet (use it inside a test or hook)');
+    return started;
+  };
+  beforeAll(async () => {
+    const db = await connect();
+    await disableCronJobs(db);
+    const sim = await startSim(opts.sim);
+    const env = functionsEnv(sim, opts.env);
+    const gw = await startGateway(env);
+    started = { db, sim, gw, env };
+  });
+  afterAll(async () => {
+    const s = started;
+    started = null;
+    await s?.gw.stop('SIGKILL');
+    await s?.sim.close();
+    await s?.db.end();
+  });
+  return {
+    get db() {
+      return get().db;
+    },
+    get sim() {
+      return get().sim;
+    },
+    get gw() {
+      return get().gw;
+    },
+    get env() {
+      return get().env;
+    },
+  };
 }
