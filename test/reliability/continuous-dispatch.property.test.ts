@@ -37,7 +37,7 @@
 //   - and the product's own part of the rate, exact (no loopback in it): the send slots the bucket
 //     handed out hold at most calls_per_second in any 1000 + margin ms, and the dispatcher called
 //     createCall (a thin wrapper around the real provider notes when) never before a call's slot and
-//     at most margin / 2 after it. A violation at the simulator prints each request's slot, send and
+//     at most the claim's shift (CLAIM_SHIFT_MS) and margin / 2 after it. A violation at the simulator prints each request's slot, send and
 //     arrival, so a failure says whether the bucket, the dispatcher or the delivery compressed it.
 //
 // Changes of the limits, and what counts as a violation around them:
@@ -84,6 +84,7 @@ import type { TelephonyProvider } from '../../supabase/functions/_shared/provide
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { startTick, type TickDeps, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
+import { CLAIM_SHIFT_MS } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
@@ -109,10 +110,10 @@ const SECOND = 'second';
 /**
  * How long a lowered rate may still see the old rate's requests: the claim horizon at the global
  * provider_calls_per_second (claimHorizonMs: 2200 ms at 1 CPS with this margin, else 1000 ms), the
- * lateness a slot may have (margin / 2), and some loopback delay.
+ * claim's shift and the lateness a slot may have after it (margin / 2), and some loopback delay.
  */
 function rateChangeGraceMs(globalCps: number): number {
-  return Math.max(1000, Math.ceil((2 * (1000 + RATE_MARGIN_MS)) / globalCps)) + RATE_MARGIN_MS / 2 + 250;
+  return Math.max(1000, Math.ceil((2 * (1000 + RATE_MARGIN_MS)) / globalCps)) + CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2 + 250;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -777,7 +778,8 @@ async function violationsNow(w: World, graceMs: number): Promise<{ violations: s
     }
     arrivedAt.set(id, c.createdAt);
     arrivals.set(account, [...(arrivals.get(account) ?? []), { t: c.createdAt, id }]);
-    // The dispatcher's own part, exact (no loopback in it): never before the slot, at most margin / 2 after it.
+    // The dispatcher's own part, exact (no loopback in it): never before the slot, at most the claim's
+    // shift and margin / 2 after it (the shifted slots' spacing shows at the simulator, below).
     const slot = slotOf.get(id);
     const sent = sentAt.get(id);
     if (slot === undefined || sent === undefined) {
@@ -787,8 +789,12 @@ async function violationsNow(w: World, graceMs: number): Promise<{ violations: s
     slots.set(account, [...(slots.get(account) ?? []), { t: slot, id }]);
     // 2 ms: timers may fire a millisecond early, and slots are rounded to the millisecond here
     if (sent < slot - 2) v.push(`dispatcher: call ${id} sent ${slot - sent} ms before its slot`);
-    if (sent - slot > RATE_MARGIN_MS / 2 + 2) {
-      v.push(`dispatcher: call ${id} sent ${sent - slot} ms after its slot (gives it up beyond ${RATE_MARGIN_MS / 2})`);
+    if (sent - slot > CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2 + 2) {
+      v.push(
+        `dispatcher: call ${id} sent ${sent - slot} ms after its slot (gives it up beyond ${
+          CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2
+        })`,
+      );
     }
   }
   // The bucket's spacing itself: any 1000 + margin ms of slots hold at most the rate.

@@ -238,6 +238,8 @@ describe('a crash of the functions process, then the calls in doubt looked up at
     );
     const second = await gateway(env);
     await waitForDispatchLeaseExpiry(db);
+    // The calls the provider placed before the crash (the tick below places new ones too).
+    const placedBefore = sim.calls().map((c) => c.sid);
     const r = await tick(second.url, env.CRON_SECRET!);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const run = await db.query<{ in_doubt: InDoubtCounts }>(
@@ -259,7 +261,7 @@ describe('a crash of the functions process, then the calls in doubt looked up at
     const { rows: placedOpen } = await db.query<{ n: number }>(
       `select count(*)::int as n from public.calls
         where provider_call_id = any($1::text[]) and status in ${ACTIVE}`,
-      [sim.calls().map((c) => c.sid)],
+      [placedBefore],
     );
     expect(placedOpen[0]!.n, said).toBe(0);
 

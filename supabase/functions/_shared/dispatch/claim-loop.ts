@@ -180,6 +180,10 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         for (const n of notSent) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.call]);
         for (const [reason, calls] of byReason) await o.unclaim(calls, reason);
       }
+      // While a breaker probe is out its account's calls cannot be claimed: wait for its answer
+      // (recorded before the request's place frees) rather than claim nothing and, inside a tick,
+      // end with the calls it put back still queued.
+      if (gates.probing) await waitForAnswer();
     }
   } finally {
     // Also when claiming fails half-way: the requests already sent are answered and recorded
