@@ -22,6 +22,8 @@ const RANK: Record<string, number> = { open: 0, half_open: 1, closed: 2 };
 
 export class BreakerGates {
   private readonly gates = new Map<string, AccountGate>();
+  /** The accounts whose opening was reported (once each: answers recorded in parallel batches may report open, closed, open). */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly acquire: (account: string) => Promise<DispatchPermit>,
@@ -60,7 +62,10 @@ export class BreakerGates {
   /** Follows the state a recorded answer of `account` reports. */
   note(account: string, state: string | null, reason: string | null): void {
     const g = this.gate(account);
-    if (state === 'open' && g.state !== 'open') this.onOpen(account, reason);
+    if (state === 'open' && g.state !== 'open' && !this.reported.has(account)) {
+      this.reported.add(account);
+      this.onOpen(account, reason);
+    }
     g.state = state;
     g.probeInFlight = false;
     // After a probe: closed means go on; open means this account sends nothing more.
