@@ -23,6 +23,7 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './data.ts';
 import { type SimProcess, startSimProcess, stopSimProcess } from '../twilio-sim/process.ts';
 import { summarize, type Summary } from './report.ts';
+import { cpuSince, cpuSnapshot, formatCpuPerKilo, medianByRole, perKilo } from './cpu-use.ts';
 
 export interface DispatchRow {
   latencyMs: number;
@@ -37,6 +38,13 @@ export interface DispatchRow {
   tickMs: Summary;
   /** Calls ours claimed but put back unsent (a missed rate slot, a 429 hold), per run. */
   oursRequeued: Summary;
+  /**
+   * CPU time per 1,000 calls by process role (dispatcher, postgres, pgbouncer, simulator), median
+   * of the runs: what each call costs the machine, which a busy machine does not inflate as it does
+   * wall-clock rates (cpu-use.ts). The bare loop's "dispatcher" is its HTTP client.
+   */
+  oursCpuPerKilo: Record<string, number>;
+  bareCpuPerKilo: Record<string, number>;
   dbPoolSize: number;
   /** How the dispatcher reached the database: through PgBouncer (transaction mode) or directly. */
   via: 'pgbouncer' | 'direct';
@@ -173,7 +181,16 @@ function bareRequest(sim: SimProcess, i: number): { url: string; init: RequestIn
 }
 
 /** `n` create-call requests with `concurrency` workers, each awaiting its answer. Returns calls/s. */
-async function bareLoop(sim: SimProcess, n: number, concurrency: number): Promise<number> {
+/** This process is the dispatcher (or the bare loop's client); the simulator runs in its own. */
+function cpuRoles(sim: SimProcess): Map<number, string> {
+  return new Map([[process.pid, 'dispatcher'], [sim.child.pid ?? -1, 'simulator']]);
+}
+
+async function bareLoop(
+  sim: SimProcess,
+  n: number,
+  concurrency: number,
+): Promise<{ rate: number; cpu: Record<string, number> }> {
   let next = 0;
   let created = 0;
   const worker = async () => {
@@ -186,11 +203,14 @@ async function bareLoop(sim: SimProcess, n: number, concurrency: number): Promis
       if (res.status === 201) created++;
     }
   };
+  const roles = cpuRoles(sim);
+  const cpu0 = cpuSnapshot(roles);
   const t0 = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(cpu0, cpuSnapshot(roles));
   if (created !== n) throw new Error(`bare loop: ${created} of ${n} requests created a call`);
-  return n / seconds;
+  return { rate: n / seconds, cpu };
 }
 
 async function tickOnce(
@@ -204,7 +224,7 @@ async function tickOnce(
   n: number,
   poolSize: number,
   opts: DispatchOptions,
-): Promise<{ rate: number; ms: number; requeued: number }> {
+): Promise<{ rate: number; ms: number; requeued: number; cpu: Record<string, number> }> {
   const reservedAt = await seedQueued(admin, n, concurrency);
   await simPrepare(sim, latencyMs);
   const pool = createPool(opts.poolerUrl ?? url, poolSize);
@@ -217,12 +237,15 @@ async function tickOnce(
   });
   const where = `dispatch ${latencyMs} ms, concurrency ${concurrency}, ${who}`;
   try {
+    const roles = cpuRoles(sim);
+    const cpu0 = cpuSnapshot(roles);
     const t0 = performance.now();
     const r = await tick(
       { pool, provider, log: silent, statusCallbackUrl: (id) => `${CALLBACK_BASE}?call_id=${id}` },
       { trigger: 'local', budgetMs: 120_000 },
     );
     const ms = performance.now() - t0;
+    const cpu = cpuSince(cpu0, cpuSnapshot(roles));
     const failures: string[] = [];
     if (r.launched !== n) {
       failures.push(
@@ -263,7 +286,7 @@ async function tickOnce(
     }
     failures.push(...(await checkInvariants(admin, reservedAt)).failures);
     if (failures.length) opts.onInvariantFailure(where, failures);
-    return { rate: r.launched / (ms / 1000), ms, requeued: r.requeued };
+    return { rate: r.launched / (ms / 1000), ms, requeued: r.requeued, cpu };
   } finally {
     await pool.end();
   }
@@ -286,14 +309,21 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
         const bare: number[] = [];
         const ticks: number[] = [];
         const requeued: number[] = [];
+        const oursCpuRuns: Record<string, number>[] = [];
+        const bareCpuRuns: Record<string, number>[] = [];
         for (let r = 0; r < opts.runs; r++) {
+          let oursCpu: Record<string, number> = {};
+          let bareCpu: Record<string, number> = {};
           const runBare = async () => {
             await simPrepare(sim, latencyMs);
-            bare.push(await bareLoop(sim, n, concurrency));
+            const b = await bareLoop(sim, n, concurrency);
+            bare.push(b.rate);
+            bareCpu = b.cpu;
           };
           const runOurs = async () => {
             const o = await tickOnce(runTick, 'ours', url, admin, sim, latencyMs, concurrency, n, poolSize, opts);
             ours.push(o.rate);
+            oursCpu = o.cpu;
             ticks.push(o.ms);
             requeued.push(o.requeued);
           };
@@ -313,6 +343,10 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
               (opts.proposedTick ? `, proposed ${proposed[proposed.length - 1]!.toFixed(0)}/s` : '') +
               `, bare ${bare[bare.length - 1]!.toFixed(0)}/s`,
           );
+          oursCpuRuns.push(perKilo(oursCpu, n));
+          bareCpuRuns.push(perKilo(bareCpu, n));
+          opts.log(`  CPU per 1,000 calls, ours: ${formatCpuPerKilo(oursCpuRuns.at(-1)!)}`);
+          opts.log(`  CPU per 1,000 calls, bare: ${formatCpuPerKilo(bareCpuRuns.at(-1)!)}`);
         }
         const o = summarize(ours);
         const b = summarize(bare);
@@ -325,6 +359,8 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
           bareOverOurs: b.median / o.median,
           tickMs: summarize(ticks),
           oursRequeued: summarize(requeued),
+          oursCpuPerKilo: medianByRole(oursCpuRuns),
+          bareCpuPerKilo: medianByRole(bareCpuRuns),
           dbPoolSize: poolSize,
           via: opts.poolerUrl ? 'pgbouncer' : 'direct',
           ...(proposed.length

@@ -66,6 +66,7 @@ import {
 import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, DISPATCH_CONCURRENCIES, DISPATCH_LATENCIES, type DispatchRow, type RunTick } from './dispatch.ts';
 import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
+import { CPU_ROLES, workCpu } from './cpu-use.ts';
 
 interface Args {
   quick: boolean;
@@ -420,7 +421,14 @@ function dispatchTable(rows: DispatchRow[]): string {
     ...(proposed ? ['bare/proposed'] : []),
     'bound (c / latency)',
     'ours put back (median)',
+    'CPU ms / 1,000 calls, ours: dispatcher + db + pooler + sim',
+    'bare: client + sim',
+    'CPU ours/bare',
   ];
+  const cpu = (c: Record<string, number>, roles: readonly string[]) => {
+    const parts = roles.map((role) => Math.round(c[role] ?? 0));
+    return `${parts.join(' + ')} = ${fmtInt(parts.reduce((a, b) => a + b, 0))}`;
+  };
   const rate = (s: { median: number; min: number; max: number } | undefined) =>
     s ? `${fmtInt(s.median)} (${fmtInt(s.min)}..${fmtInt(s.max)})` : '-';
   const body = rows.map((r) => [
@@ -434,6 +442,9 @@ function dispatchTable(rows: DispatchRow[]): string {
     ...(proposed ? [fmtRatio(r.bareOverProposed ?? Number.NaN)] : []),
     r.latencyMs > 0 ? fmtInt(r.concurrency / (r.latencyMs / 1000)) : '-',
     r.oursRequeued ? fmtInt(r.oursRequeued.median) : '-',
+    cpu(r.oursCpuPerKilo, CPU_ROLES),
+    cpu(r.bareCpuPerKilo, ['dispatcher', 'simulator']),
+    fmtRatio(workCpu(r.oursCpuPerKilo) / workCpu(r.bareCpuPerKilo)),
   ]);
   return renderTable(header, body);
 }
