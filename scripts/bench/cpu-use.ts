@@ -1,7 +1,7 @@
 // Where a measured stretch's CPU went, by process: time on a CPU from /proc/<pid>/schedstat (ns;
 // Linux), which waiting for a core does not inflate, so the split holds on a busy machine where
 // wall-clock figures do not. Processes are grouped by role (this process, the simulator, the
-// database's backends, PgBouncer); everything else on the machine is "other". A process that
+// measured cluster, its PgBouncer); everything else on the machine is "other". A process that
 // exits inside the stretch is not counted (the bench keeps its pools open until after the second
 // snapshot).
 
@@ -9,18 +9,27 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 export type CpuSnapshot = Map<number, { role: string; ns: number }>;
 
-function readProc(pid: number): { comm: string; ns: number } | undefined {
+function readProc(pid: number): { comm: string; ppid: number; ns: number } | undefined {
   try {
     const ns = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
-    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    return Number.isFinite(ns) ? { comm, ns } : undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+    return Number.isFinite(ns) ? { comm, ppid, ns } : undefined;
   } catch {
     return undefined; // gone, or not ours to read
   }
 }
 
-/** Every process's CPU time so far, with its role: `roles` names pids; postgres and pgbouncer by name. */
-export function cpuSnapshot(roles: ReadonlyMap<number, string>): CpuSnapshot {
+/**
+ * Every process's CPU time so far, with its role: `roles` names pids (this process, the
+ * simulator); "postgres" is the measured cluster (its postmaster, `postmasterPid`, and its
+ * children), "pgbouncer" a PgBouncer this process started (a descendant of it). Other clusters and
+ * poolers on the machine (another suite's) are "other".
+ */
+export function cpuSnapshot(roles: ReadonlyMap<number, string>, postmasterPid: number | null): CpuSnapshot {
   const out: CpuSnapshot = new Map();
   let entries: string[];
   try {
@@ -28,15 +37,36 @@ export function cpuSnapshot(roles: ReadonlyMap<number, string>): CpuSnapshot {
   } catch {
     return out; // not Linux: no split
   }
+  const procs = new Map<number, { comm: string; ppid: number; ns: number }>();
   for (const e of entries) {
     const pid = Number(e);
     if (!Number.isInteger(pid)) continue;
     const p = readProc(pid);
-    if (!p) continue;
-    const role = roles.get(pid) ?? (p.comm === 'postgres' ? 'postgres' : p.comm === 'pgbouncer' ? 'pgbouncer' : 'other');
+    if (p) procs.set(pid, p);
+  }
+  const descendsFromUs = (pid: number): boolean => {
+    for (let at = pid, hops = 0; at > 1 && hops < 64; hops++) {
+      if (at === process.pid) return true;
+      at = procs.get(at)?.ppid ?? 0;
+    }
+    return false;
+  };
+  for (const [pid, p] of procs) {
+    let role = roles.get(pid);
+    if (role === undefined) {
+      if (p.comm === 'postgres' && postmasterPid !== null && (pid === postmasterPid || p.ppid === postmasterPid)) {
+        role = 'postgres';
+      } else if (p.comm === 'pgbouncer' && descendsFromUs(pid)) role = 'pgbouncer';
+      else role = 'other';
+    }
     out.set(pid, { role, ns: p.ns });
   }
   return out;
+}
+
+/** The postmaster of the cluster `client` is connected to (its backend's parent), or null. */
+export function postmasterOf(backendPid: number): number | null {
+  return readProc(backendPid)?.ppid ?? null;
 }
 
 /** CPU ms per role between two snapshots (a process new in `after` counts from zero). */

@@ -23,7 +23,7 @@ import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { BENCH_TWIML_URL, checkInvariants, truncateAll } from './data.ts';
 import { type SimProcess, startSimProcess, stopSimProcess } from '../twilio-sim/process.ts';
 import { summarize, type Summary } from './report.ts';
-import { cpuSince, cpuSnapshot, formatCpuPerKilo, medianByRole, perKilo } from './cpu-use.ts';
+import { cpuSince, cpuSnapshot, formatCpuPerKilo, medianByRole, perKilo, postmasterOf } from './cpu-use.ts';
 
 export interface DispatchRow {
   latencyMs: number;
@@ -186,6 +186,9 @@ function cpuRoles(sim: SimProcess): Map<number, string> {
   return new Map([[process.pid, 'dispatcher'], [sim.child.pid ?? -1, 'simulator']]);
 }
 
+/** The measured cluster's postmaster (set once the admin connection is up). */
+let postmasterPid: number | null = null;
+
 async function bareLoop(
   sim: SimProcess,
   n: number,
@@ -204,11 +207,11 @@ async function bareLoop(
     }
   };
   const roles = cpuRoles(sim);
-  const cpu0 = cpuSnapshot(roles);
+  const cpu0 = cpuSnapshot(roles, postmasterPid);
   const t0 = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuSince(cpu0, cpuSnapshot(roles));
+  const cpu = cpuSince(cpu0, cpuSnapshot(roles, postmasterPid));
   if (created !== n) throw new Error(`bare loop: ${created} of ${n} requests created a call`);
   return { rate: n / seconds, cpu };
 }
@@ -238,14 +241,14 @@ async function tickOnce(
   const where = `dispatch ${latencyMs} ms, concurrency ${concurrency}, ${who}`;
   try {
     const roles = cpuRoles(sim);
-    const cpu0 = cpuSnapshot(roles);
+    const cpu0 = cpuSnapshot(roles, postmasterPid);
     const t0 = performance.now();
     const r = await tick(
       { pool, provider, log: silent, statusCallbackUrl: (id) => `${CALLBACK_BASE}?call_id=${id}` },
       { trigger: 'local', budgetMs: 120_000 },
     );
     const ms = performance.now() - t0;
-    const cpu = cpuSince(cpu0, cpuSnapshot(roles));
+    const cpu = cpuSince(cpu0, cpuSnapshot(roles, postmasterPid));
     const failures: string[] = [];
     if (r.launched !== n) {
       failures.push(
@@ -298,6 +301,7 @@ export async function benchDispatch(url: string, opts: DispatchOptions): Promise
   const poolSize = opts.poolSize ?? 20;
   const admin = new pg.Client({ connectionString: url, application_name: 'bench-dispatch' });
   await admin.connect();
+  postmasterPid = postmasterOf((await admin.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
   const sim = await startSimProcess(['--seed', '7', '--no-callbacks']);
   const rows: DispatchRow[] = [];
   try {

@@ -218,6 +218,26 @@ begin
              select distinct u.zone from zoned z cross join pg_catalog.unnest(z.zones) as u (zone)), p.purpose) as closed
       from (select distinct z.purpose from zoned z) p
   ),
+  rule_len as (
+    select coalesce(max(pg_catalog.length(r.prefix)), 0) as len from public.calling_hours_rules r where r.enabled
+  ),
+  rule_sets as materialized (
+    -- The enabled rules that match a number and cover a purpose, for the dial evidence: once per
+    -- distinct start of the candidates' numbers (as long as the longest enabled rule prefix: a
+    -- rule matches a number exactly when it matches that start) and purpose, not once per call.
+    select s.number_start, s.purpose,
+           (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix,
+                                                                 'from', r.start_time, 'until', r.end_time)
+                                       order by r.id)
+              from public.calling_hours_rules r
+             where r.enabled
+               and pg_catalog.starts_with(s.number_start, r.prefix)
+               and (s.purpose is null or r.purposes is null or s.purpose = any (r.purposes))) as rules
+      from (select distinct pg_catalog.left(cl.to_phone, l.len) as number_start, z.purpose
+              from zoned z
+              join public.calls cl on cl.id = z.id
+             cross join rule_len l) s
+  ),
   checked as (
     select cl.id, cl.campaign_id, cl.contact_id, cl.attempt, cl.to_phone, cl.dispatch_after, c.caller_id,
            c.provider, c.provider_settings, c.provider_account, ct.name as contact_name,
@@ -251,21 +271,13 @@ begin
            -- What allows the call (calls.dial_evidence, written when it is claimed): the zones its
            -- rules were checked in and where they came from (their local times follow from
            -- checked_at), the enabled rules that match its number and cover its campaign's purpose
-           -- (found by the number's own prefixes), and the contact's consent record as it stood.
+           -- (rule_sets), and the contact's consent record as it stood.
            pg_catalog.jsonb_build_object(
              'checked_at', p_now,
              'zone_source', z.zone_source,
              'number_prefix', z.number_prefix,
              'zones', pg_catalog.to_jsonb(z.zones),
-             'rules', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', r.id, 'prefix', r.prefix,
-                                                                                   'from', r.start_time, 'until', r.end_time)
-                                                         order by r.id)
-                                  from public.calling_hours_rules r
-                                 where r.enabled
-                                   and r.prefix = any (array(select pg_catalog.left(cl.to_phone, n)
-                                                               from pg_catalog.generate_series(0, pg_catalog.length(cl.to_phone)) as n))
-                                   and (z.purpose is null or r.purposes is null or z.purpose = any (r.purposes))),
-                               '[]'::jsonb),
+             'rules', coalesce(rs.rules, '[]'::jsonb),
              'consent_required', c.requires_consent,
              'consent', case when ct.consent_at is not null then pg_catalog.jsonb_build_object(
                           'at', ct.consent_at, 'method', ct.consent_method, 'source', ct.consent_source,
@@ -276,6 +288,9 @@ begin
       join public.calls cl on cl.id = k.id
       join public.contacts ct on ct.id = cl.contact_id
       join public.campaigns c on c.id = cl.campaign_id
+     cross join rule_len l
+      left join rule_sets rs on rs.number_start = pg_catalog.left(cl.to_phone, l.len)
+                            and rs.purpose is not distinct from z.purpose
   ),
   slotted as (
     -- The n-th call of an account in this claim goes n - 1 intervals after the bucket's next slot.

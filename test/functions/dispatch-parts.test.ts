@@ -396,10 +396,10 @@ describe('runClaimLoop', () => {
       send: async (x) => {
         sentAt.push([x.call_id, l2.c.now() - t0]);
         // Sending call 2 takes 160 ms: call 3 is 60 ms late, within the shift, and it shifts calls 4
-        // and 5 by as much. Sending call 4 takes 160 ms: call 5 is then 120 ms behind its slot, past
-        // the claim's shift (100 ms) by more than the 15 ms a send may be late.
+        // and 5 by as much. Sending call 4 takes the shift + 60 ms: call 5 is then the shift + 20 ms
+        // behind its slot, past the claim's shift by more than the 15 ms a send may be late.
         if (x.call_id === '2') l2.c.advance(160);
-        if (x.call_id === '4') l2.c.advance(160);
+        if (x.call_id === '4') l2.c.advance(CLAIM_SHIFT_MS + 60);
       },
     });
     await l2.run();
