@@ -14,17 +14,10 @@
 // Adapters never throw for a provider's answer; the dispatcher still treats a throw as unknown.
 // Each adapter also exports its callback parser (e.g. parseTwilioStatusCallback in twilio.ts).
 
-export type CallStatus =
-  | 'queued'
-  | 'dialing'
-  | 'ringing'
-  | 'in_progress'
-  | 'completed'
-  | 'busy'
-  | 'no_answer'
-  | 'failed'
-  | 'canceled'
-  | 'unknown';
+import type { DbEnum } from './db-types.ts';
+
+/** A call's status: the database's call_status enum (queued, dialing, ringing, in_progress, completed, busy, no_answer, failed, canceled, unknown). */
+export type CallStatus = DbEnum<'call_status'>;
 
 export interface CreateCallRequest {
   /** Our calls.id, as text. */

@@ -4,6 +4,7 @@
 // here, once.
 
 import type { SqlClient } from './db.ts';
+import type { Columns, FunctionRow, KeysAreColumns } from './db-types.ts';
 import type { OperatorRole } from './roles.ts';
 import type { ImportRow } from './contacts-csv.ts';
 import type {
@@ -228,6 +229,9 @@ export interface ClaimedCall {
   bucket_until: string | null;
 }
 
+/** Every key of ClaimedCall is a column claim_queued_calls() answers (db-types.ts). */
+export type ClaimedCallColumns = Columns<KeysAreColumns<ClaimedCall, FunctionRow<'claim_queued_calls'>>>;
+
 /** The part of a claim's shift an account did not use, handed back by the next claim. */
 export interface ShiftGiveBack {
   account: string;
@@ -339,6 +343,9 @@ export interface CallToCheck {
   dialed_at: Date;
   status: string;
 }
+
+/** Every key of CallToCheck is a column calls_to_check_at_provider() answers. */
+export type CallToCheckColumns = Columns<KeysAreColumns<CallToCheck, FunctionRow<'calls_to_check_at_provider'>>>;
 
 /** Up to `limit` calls in doubt to look up at the provider now (each marked, so no other tick asks too). */
 export async function callsToCheckAtProvider(db: SqlClient, now: Date, limit: number): Promise<CallToCheck[]> {

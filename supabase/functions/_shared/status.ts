@@ -7,14 +7,16 @@
 //
 // node-postgres turns bigint and numeric into strings, and timestamps travel as ISO strings.
 
+import type { DbEnum } from './db-types.ts';
+
 /** A bigint or numeric value as it arrives in JSON (node-postgres keeps them as text). */
 export type BigintText = string;
 /** A timestamptz as it arrives in JSON. */
 export type IsoTime = string;
 
 export type RunTriggerName = 'pg_cron' | 'pg_net' | 'vercel' | 'manual' | 'local';
-export type RunStatus = 'running' | 'ok' | 'partial' | 'failed' | 'skipped' | 'duplicate';
-export type CampaignStatus = 'QUEUED' | 'RUNNING' | 'PAUSED' | 'COMPLETED' | 'CANCELLED';
+export type RunStatus = DbEnum<'scheduler_run_status'>;
+export type CampaignStatus = DbEnum<'campaign_status'>;
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** One error of a run (scheduler_runs.errors, TickResult.errors). */
