@@ -13,8 +13,10 @@
 // {error: 'not_found'}. What each route takes and answers is said next to its handler in routes/.
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
-// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}; other
-// known refusals {error, message} with their 4xx (routes/common.ts). CORS answers only the
+// value the database refuses (CHECK constraint): 400 {error: 'bad_request', field, message}; a
+// campaign naming an unknown provider account: 400 {error: 'bad_request', field: 'provider_account',
+// message: 'unknown provider account "x"'}; other known refusals {error, message} with their 4xx
+// (routes/common.ts). CORS answers only the
 // configured dashboard origins (DASHBOARD_ORIGIN); a preflight (OPTIONS) needs no credential.
 //
 // The function is served under its name: hosted Supabase hands it /scheduler-admin/<route> (the

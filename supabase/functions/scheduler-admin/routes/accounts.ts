@@ -1,5 +1,23 @@
 // Provider accounts: list, create, read, change rate / cap, delete (when no campaign uses it).
 // GET|POST /accounts, GET|PATCH|DELETE /accounts/<id>.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /accounts       {accounts: [AccountJson...]}: the provider accounts (view scheduler_account_status):
+//                          {id, provider, account_sid, calls_per_second (effective), own_calls_per_second (null: the
+//                          global setting), max_concurrent_calls (null: no own cap), active_calls,
+//                          queued_calls, breaker_state, breaker_open_until, breaker_consecutive_failures,
+//                          breaker_last_failure_reason, campaigns, live_campaigns, campaign_ids, created_at,
+//                          updated_at}
+//   POST   /accounts       AccountCreate (_shared/account-schema.ts) -> 201 AccountJson; 409 when the id is
+//                          taken; audited account.create
+//   GET    /accounts/<id>  AccountJson
+//   PATCH  /accounts/<id>  AccountPatch {account_sid?, calls_per_second?, max_concurrent_calls?} (null:
+//                          TWILIO_ACCOUNT_SID / inherit / no cap)
+//                          -> AccountJson after; audited account.update (before/after). Never touches the
+//                          rate bucket (next_send_at).
+//   DELETE /accounts/<id>  -> {deleted: row}; 409 naming the campaigns when campaigns dial through it (and for
+//                          'default'); audited account.delete
 
 import { jsonResponse, readBodyLimited } from '../../_shared/http.ts';
 import { createAccount, deleteAccount, listAccounts, readAccount, updateAccount } from '../../_shared/queries.ts';

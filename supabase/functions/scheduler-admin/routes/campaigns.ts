@@ -1,6 +1,19 @@
 // Campaigns: list, create, read, edit, and pause / resume / cancel (with a preview of what each
 // would do). GET|POST /campaigns, GET|PATCH /campaigns/<id>, GET /campaigns/<id>/preview-action,
 // POST /campaigns/<id>/pause|resume|cancel. Their contacts are in contacts.ts.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /campaigns      {campaigns: [row...]} (newest first)
+//   POST   /campaigns      CampaignCreate (_shared/campaign-schema.ts) -> 201 row; audited campaign.create
+//   GET    /campaigns/<id> the row
+//   PATCH  /campaigns/<id> CampaignPatch -> the row after; audited campaign.update (before/after)
+//   GET    /campaigns/<id>/preview-action?action=pause|resume|cancel
+//                          -> {allowed, reason, status, status_after, queued_calls_released,
+//                              active_calls_finishing, pending_contacts_ended, pending_contacts}
+//   POST   /campaigns/<id>/pause|resume|cancel
+//                          -> {campaign, queued_calls_released, active_calls_finishing, pending_contacts_ended};
+//                             409 when the status does not allow it; audited campaign.<action>
 
 import { HttpError, jsonResponse, readBodyLimited } from '../../_shared/http.ts';
 import {

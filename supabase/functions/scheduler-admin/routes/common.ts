@@ -3,7 +3,7 @@
 // The routes themselves, and the role each needs, are listed in ../handler.ts.
 
 import type { Context } from 'hono';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../../_shared/http.ts';
 import type { TickDeps } from '../../_shared/tick.ts';
 import { type Actor, recordOperatorAction } from '../../_shared/queries.ts';
@@ -50,6 +50,9 @@ export function audit(c: AdminContext, action: string, subject: string | null, b
 export function query(c: AdminContext): URLSearchParams {
   return new URL(c.req.url).searchParams;
 }
+
+/** Why an operator listed or removed a number, or switched a calling-hours rule (kept in the audit trail). */
+export const Reason = z.string().trim().min(1, 'a reason is required').max(500, 'at most 500 characters');
 
 /** Ids of campaigns, contacts and tokens: positive bigints, as text. */
 export const NUMERIC_ID = /^[1-9][0-9]{0,17}$/;

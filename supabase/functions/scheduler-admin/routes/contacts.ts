@@ -1,6 +1,22 @@
 // A campaign's contacts: CSV import (streamed), consent evidence of one contact, and the CSV
 // exports of its contacts and of its calls. POST /campaigns/<id>/contacts,
 // PATCH /campaigns/<id>/contacts/<contact id>, GET /campaigns/<id>/export and /calls-export.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   POST   /campaigns/<id>/contacts?region=US&delimiter=%3B&line_offset=N   (text/csv body, streamed)
+//                          -> ImportReport (_shared/contacts-csv.ts): {rows, imported, duplicates,
+//                             duplicate_lines, errors_total, errors: [{line, column, reason}], complete,
+//                             stopped, committed_through_line, batches}; 422 when the file stopped
+//                             part-way (what was imported before is said); audited contacts.import
+//   PATCH  /campaigns/<id>/contacts/<contact id>   ContactConsentPatch (_shared/contact-schema.ts):
+//                          {consent_at?, consent_method?, consent_source?, consent_expires_at?} (null clears)
+//                          -> {id, campaign_id, phone, status, consent_*}; 404 when the campaign has no such
+//                          contact; audited contact.consent (the evidence before/after)
+//   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence
+//                          (formula-safe cells; the consent columns import back as they are)
+//   GET    /campaigns/<id>/calls-export   text/csv: one row per attempt: its times, outcome, provider call
+//                          id, and what allowed it (zones checked and their source, matching rules, consent)
 
 import { HttpError, jsonResponse } from '../../_shared/http.ts';
 import {

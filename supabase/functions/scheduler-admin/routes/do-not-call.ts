@@ -1,5 +1,23 @@
 // The do-not-call list: search, add, remove (a reason is required), CSV import and export.
 // GET|POST /do-not-call, DELETE /do-not-call/<phone>, POST /do-not-call/import, GET /do-not-call/export.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /do-not-call?q=<text>&after=<phone>&limit=N
+//                          {numbers: [{phone, reason, added_at, added_by}...], next_after}: the do-not-call
+//                          list in phone order, the numbers containing q (digits, with or without +) or
+//                          whose reason contains it; next_after: the after= of the next page (null: last)
+//   POST   /do-not-call    {phone (E.164), reason} -> 201 {added: true, row, contacts_marked} (its pending
+//                          contacts become do_not_call at once); 200 {added: false, row} when already
+//                          listed (nothing changes); audited do_not_call.add
+//   DELETE /do-not-call/<phone>  {reason} (required) -> {removed: row, reason, contacts_still_do_not_call};
+//                          404 when not listed; audited do_not_call.remove. Contacts marked do_not_call stay
+//                          so (nothing is dialled again behind the operator's back).
+//   POST   /do-not-call/import   (text/csv body: phone,reason) -> {rows, added, already_listed,
+//                          errors_total, errors: [{line, reason}]}: invalid rows named by line, valid ones
+//                          kept; 400 naming the line when the file is not readable CSV (nothing
+//                          written); each number added audited do_not_call.import
+//   GET    /do-not-call/export   text/csv phone,reason,added_at,added_by (formula-safe cells)
 
 import { z } from 'zod';
 import { HttpError, jsonResponse, readBodyLimited } from '../../_shared/http.ts';
@@ -7,10 +25,8 @@ import { addDoNotCall, importDoNotCallBatch, removeDoNotCall, searchDoNotCall } 
 import { csvLine } from '../../_shared/csv-export.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../../_shared/do-not-call-csv.ts';
 import { E164_PATTERN } from '../../_shared/phone.ts';
-import { actorOf, type AdminContext, discardBody, pageLimit, query, readValid } from './common.ts';
+import { actorOf, type AdminContext, discardBody, pageLimit, query, readValid, Reason } from './common.ts';
 
-/** Why a number was listed or removed (also a calling-hours rule switch's reason). */
-export const Reason = z.string().trim().min(1, 'a reason is required').max(500, 'at most 500 characters');
 const NewDoNotCall = z
   .object({
     phone: z.string().trim().regex(E164_PATTERN, 'an E.164 number: + then 7 to 15 digits, e.g. +15551230000'),

@@ -1,5 +1,12 @@
 // One person's story (contact_story): every contact with their number, each call and what allowed
 // it. GET /contacts?phone=<number> and GET /contacts/<contact id>.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /contacts?phone=<number> one person's story (contact_story): {phone, do_not_call, contacts:
+//                          [{..., calls: [{..., evidence}]}]}; the number in E.164 (spaces, dashes, dots
+//                          and parentheses are ignored); a number nobody has: {phone, do_not_call, contacts: []}
+//   GET    /contacts/<id> the story of that contact's number; 404 when there is no such contact
 
 import { HttpError, jsonResponse } from '../../_shared/http.ts';
 import { readContactStory } from '../../_shared/queries.ts';

@@ -1,5 +1,13 @@
 // Who am I, how is the scheduler doing, why is nothing dialled now, the audit trail, and the manual
 // tick: GET /whoami, /status, /wait-reasons, /audit and POST /trigger.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /whoami        {actor, role, kind, token_id}: the credential presented (never the token)
+//   GET    /status        last run, next run, counts, campaigns, recent runs
+//   GET    /wait-reasons  why not now: {now, reasons: [ContactWaitRow...]} (contact_wait_reasons)
+//   POST   /trigger       a manual tick (rate-limited in the database); audited as tick.trigger
+//   GET    /audit?limit=N {entries: [{id, at, actor, actor_role, action, subject, before, after}...]} newest first
 
 import { jsonResponse, readBodyLimited } from '../../_shared/http.ts';
 import { startTick } from '../../_shared/tick.ts';

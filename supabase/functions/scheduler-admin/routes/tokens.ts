@@ -1,5 +1,17 @@
 // Named operator tokens: list, create (shown once), revoke by id, revoke everything a credential
 // made. GET /tokens, POST /tokens, DELETE /tokens/<id>, POST /tokens/revoke-by-creator.
+//
+// What each route takes and answers (the role each needs: ROUTES in ../handler.ts):
+//
+//   GET    /tokens        the named operator tokens with role, creator and state (never a token or its hash)
+//   POST   /tokens        {name, role? (viewer), expires_in_days? (90; at most 365)}
+//                          -> {id, name, role, created_at, expires_at, token}: the token, shown once. A role
+//                          above the caller's: 403. A token made by a named token never outlives it. A
+//                          name of digits only: 400 (ids are numbers; names are never ids)
+//   DELETE /tokens/<id>   revokes the live token with that id (never a name: 400 for anything but an id)
+//   POST   /tokens/revoke-by-creator {created_by} -> {revoked: [{id, name, created_by, revoked_at}...]}:
+//                          every live token that credential made (created_by as listed, or its leading part:
+//                          operator:<id>, user:<sub>), and the tokens those made
 
 import { z } from 'zod';
 import { HttpError, jsonResponse, readBodyLimited } from '../../_shared/http.ts';
