@@ -5,6 +5,7 @@
 //     "no such route" 404);
 //   * sign-in comes before routing: without a credential, an unknown path is 401 like a known one;
 //   * a path or method not in the table: 404 {error: 'not_found'}; a trailing slash is ignored;
+//     HEAD is answered as GET without a body, behind the same checks;
 //   * the base path: the local gateway hands the function /functions/v1/scheduler-admin/...,
 //     hosted Supabase /scheduler-admin/... (served here by the same index.ts behind a gateway that
 //     strips /functions/v1 the way the platform does).
@@ -130,6 +131,12 @@ describe('scheduler-admin routes (ROUTES)', () => {
       expect(r.status, `${method} ${route}`).toBe(404);
       expect(r.json, `${method} ${route}`).toEqual({ error: 'not_found' });
     }
+    // HEAD is GET without the body (Hono's answer to it), behind the same sign-in and role check
+    expect((await call(base(), null, 'HEAD', '/status')).status).toBe(401);
+    const head = await call(base(), tokens.viewer!, 'HEAD', '/status');
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect((await call(base(), tokens.viewer!, 'HEAD', '/tokens')).status).toBe(403);
     const slash = await call(base(), admin, 'GET', '/whoami/');
     expect(slash.status).toBe(200);
     expect(slash.json).toMatchObject({ actor: 'admin_token', role: 'admin' });
