@@ -9,7 +9,7 @@
 //     manual_trigger_min_interval; a missing ADMIN_TOKEN or CRON_SECRET closes the door (500).
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -102,6 +102,10 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
       'supabase/functions/scheduler-tick/handler.ts',
       'supabase/functions/call-status/handler.ts',
       'supabase/functions/scheduler-admin/handler.ts',
+      // the admin API's route modules (tokens are made there)
+      ...readdirSync(path.join(ROOT, 'supabase/functions/scheduler-admin/routes')).map((f) =>
+        `supabase/functions/scheduler-admin/routes/${f}`
+      ),
       'supabase/functions/scheduler-metrics/handler.ts',
       'api/_lib/tick-route.ts',
     ];
