@@ -28,6 +28,7 @@ import type { SqlClient } from '../_shared/db.ts';
 import { applyCallStatus, optOutDuringCall } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
+import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
 import { OPT_OUT_SUBPATH, verifyCallUrl, verifyOptOut } from '../_shared/opt-out.ts';
 import {
@@ -94,7 +95,7 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
     );
 
   /** The account HTTP Basic proves (null: the main one), or undefined when it proves none. */
-  const basicAccount = (req: Request): string | null | undefined => {
+  const basicAccount = async (req: Request): Promise<string | null | undefined> => {
     const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(req.headers.get('authorization') ?? '');
     if (!m) return undefined;
     let decoded: string;
@@ -107,11 +108,11 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
     if (colon < 0) return undefined;
     const sid = decoded.slice(0, colon);
     const token = decoded.slice(colon + 1);
-    if (sid === opts.accountSid) return sameText(token, opts.authToken) ? null : undefined;
+    if (sid === opts.accountSid) return (await timingSafeEqualStrings(token, opts.authToken)) ? null : undefined;
     if (opts.subaccountTokens !== undefined && Object.hasOwn(opts.subaccountTokens, sid)) {
-      return sameText(token, opts.subaccountTokens[sid]!) ? sid : undefined;
+      return (await timingSafeEqualStrings(token, opts.subaccountTokens[sid]!)) ? sid : undefined;
     }
-    sameText(token, opts.authToken); // the same work for an unknown account
+    await timingSafeEqualStrings(token, opts.authToken); // the same work for an unknown account
     return undefined;
   };
 
@@ -124,7 +125,7 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       if (!/^CA[0-9a-fA-F]{32}$/.test(callSid)) {
         throw new HttpError(400, 'call_sid must be CA followed by 32 hex digits', 'bad_request');
       }
-      const account = basicAccount(req);
+      const account = await basicAccount(req);
       if (account === undefined) {
         opts.log.warn('context_credential_invalid', {});
         return await unauthorized(req, info, "call_sid needs HTTP Basic with the call's account SID and auth token", true);
@@ -240,13 +241,4 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       return jsonResponse({ error: 'internal_error' }, 500);
     }
   };
-}
-
-/** Equal strings, compared without an early exit (a credential). */
-function sameText(given: string, expected: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  let diff = a.length === b.length ? 0 : 1;
-  for (let i = 0; i < b.length; i++) diff |= b[i]! ^ (a[i] ?? 0);
-  return diff === 0;
 }
