@@ -35,7 +35,12 @@
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
 //         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
-//         --purpose <telemarketing|informational|debt_collection|none> --json '<object>'
+//         --purpose <telemarketing|informational|debt_collection|none>
+//         --machine-answers <retry|done> (machine_answer_policy) --provider <twilio>
+//         --machine-detection <Enable|DetectMessageEnd|none> --ring-timeout <seconds|none>
+//         --method <GET|POST|none> (provider_settings options: on edit they change the campaign's
+//         provider_settings in place; a new --url/--twiml/--application-sid replaces its call action)
+//         --json '<object>'
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
 //
 // Environment: SUPABASE_FUNCTIONS_URL (default http://127.0.0.1:54321/functions/v1, npm start's
@@ -63,7 +68,9 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
-        --purpose telemarketing|informational|debt_collection|none --json '{...}'
+        --purpose telemarketing|informational|debt_collection|none --machine-answers retry|done --provider twilio
+        --machine-detection Enable|DetectMessageEnd|none --ring-timeout <seconds>|none --method GET|POST|none
+        --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
 
 export interface CliIo {
@@ -97,6 +104,11 @@ const FIELD_OPTIONS = {
   ends: { type: 'string' },
   purpose: { type: 'string' },
   'requires-consent': { type: 'string' },
+  'machine-answers': { type: 'string' },
+  provider: { type: 'string' },
+  'machine-detection': { type: 'string' },
+  'ring-timeout': { type: 'string' },
+  method: { type: 'string' },
   json: { type: 'string' },
   yes: { type: 'boolean' },
   region: { type: 'string' },
@@ -111,6 +123,23 @@ function num(flag: string, text: string): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not ${JSON.stringify(text)}`);
   return n;
+}
+
+const ACTION_KEYS = ['url', 'twiml', 'application_sid'];
+
+/**
+ * An edit's provider_settings from flags, applied to the campaign's `current` ones (the API replaces
+ * provider_settings as a whole): a call action given replaces the current one, each option given
+ * replaces its own, null takes it off, and the rest stays.
+ */
+export function mergeProviderSettings(current: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...current };
+  if (ACTION_KEYS.some((k) => given[k] !== undefined)) { for (const k of ACTION_KEYS) delete merged[k]; }
+  for (const [k, v] of Object.entries(given)) {
+    if (v === null) delete merged[k];
+    else merged[k] = v;
+  }
+  return merged;
 }
 
 /** The campaign fields given as flags (and --json), not yet validated. */
@@ -137,6 +166,21 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   for (const [flag, key] of [['url', 'url'], ['twiml', 'twiml'], ['application-sid', 'application_sid']] as const) {
     if (s(flag) !== undefined) f.provider_settings = { [key]: s(flag) };
   }
+  // The provider options, beside the call action (null: take the option off; see mergeProviderSettings).
+  const options: Record<string, unknown> = {};
+  if (s('machine-detection') !== undefined) {
+    options.machine_detection = s('machine-detection') === 'none' ? null : s('machine-detection');
+  }
+  if (s('ring-timeout') !== undefined) {
+    options.timeout = s('ring-timeout') === 'none' ? null : num('ring-timeout', s('ring-timeout')!);
+  }
+  if (s('method') !== undefined) options.method = s('method') === 'none' ? null : s('method')!.toUpperCase();
+  if (Object.keys(options).length > 0) {
+    const base = typeof f.provider_settings === 'object' && f.provider_settings !== null ? f.provider_settings : {};
+    f.provider_settings = { ...base, ...options };
+  }
+  if (s('machine-answers') !== undefined) f.machine_answer_policy = s('machine-answers');
+  if (s('provider') !== undefined) f.provider = s('provider');
   if (s('time-zone') !== undefined) f.time_zone = s('time-zone');
   if (s('window') !== undefined) {
     const m = /^([0-9:]+)-([0-9:]+)$/.exec(s('window')!);
@@ -361,6 +405,14 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
       case 'create':
       case 'edit': {
         const fields = fieldsFromFlags(values);
+        const settings = fields.provider_settings as Record<string, unknown> | undefined;
+        const fromJson = typeof values.json === 'string' && /"provider_settings"/.test(values.json);
+        if (settings !== undefined && command === 'edit' && !fromJson) {
+          const current = (await call(`/campaigns/${id()}`)).json.provider_settings as Record<string, unknown> | undefined;
+          fields.provider_settings = mergeProviderSettings(current ?? {}, settings);
+        } else if (settings !== undefined) {
+          fields.provider_settings = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== null));
+        }
         const parsed = command === 'create' ? CampaignCreate.safeParse(fields) : CampaignPatch.safeParse(fields);
         if (!parsed.success) {
           io.err(`refused:\n${describeIssues(parsed.error).map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);

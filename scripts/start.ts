@@ -4,7 +4,9 @@
 // Functions (real Deno) and a local Vercel with the dashboard; seeds demo campaigns when there are
 // none; prints the URLs, the admin token and a local operator's Supabase Auth session (minted with
 // the local SUPABASE_JWT_SECRET); then ticks like Vercel Cron: every 60 s on the minute,
-// GET /api/scheduler/tick with `Authorization: Bearer <route secret>`, one line per tick.
+// GET /api/scheduler/tick with `Authorization: Bearer <route secret>`, one line per tick when it
+// answers, and, for a run that goes on dispatching after its answer, a done line with what the
+// whole run launched once it has finished (scripts/stack/tick-lines.ts).
 // pg_cron's own every-minute job runs inside the database as well (reservation only): both are
 // safe together. Ctrl-C stops everything; the next `npm start` resumes where this one stopped.
 //
@@ -12,7 +14,9 @@
 //                   straight to the scheduler-tick function with trigger 'local': the Vercel route
 //                   identifies each tick by its minute, so a second one in the same minute would be
 //                   recorded as a duplicate and do nothing.
-//   --once          one tick, then stop (exit code 0 when the tick answered 2xx).
+//   --once          one tick, then stop (exit code 0 when the tick answered 2xx); when its run goes
+//                   on dispatching after the answer, it waits for the run's done line first (at
+//                   most scheduler_settings.background_dispatch_ms after the tick, plus 15 s).
 //   --no-seed       do not seed demo campaigns into an empty database.
 //   --verbose       also print the services' structured log lines.
 
@@ -24,6 +28,7 @@ import pg from 'pg';
 import { REPO_ROOT } from './stack/localdb.ts';
 import { weakSecretProblem } from '../supabase/functions/_shared/config.ts';
 import { seedDemoIfEmpty } from './stack/demo-seed.ts';
+import { clock, type FinishedRun, finishedRunLine, type RunUnderWay } from './stack/tick-lines.ts';
 import { ensurePrerequisites } from './stack/prereqs.ts';
 import {
   generateSecret,
@@ -130,46 +135,88 @@ function sessionLines(stack: Stack): string[] {
   ];
 }
 
-function clock(d = new Date()): string {
-  return d.toTimeString().slice(0, 8);
-}
-
 function redactUrl(url: string): string {
   return url.replace(/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/, '$1****@');
 }
 
 const n = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? 0));
 
-/** One tick, printed as one line when it has answered (plus up to three error lines). True when 2xx. */
-async function tickAndReport(stack: Stack, db: pg.Client, viaRoute: boolean): Promise<boolean> {
+/**
+ * Prints the done line of each run under way that has finished. Waits up to `waitMs` (polling)
+ * for every one but `exceptId` (the run just started, which goes on): the previous run stops at
+ * its next claim once the new tick has taken the dispatch over.
+ */
+async function reportFinishedRuns(
+  db: pg.Client,
+  underWay: Map<string, RunUnderWay>,
+  waitMs: number,
+  exceptId?: string,
+): Promise<void> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    if (underWay.size === 0) return;
+    const { rows } = await db.query<FinishedRun>(
+      `select id::text, status::text, calls_launched, calls_reserved, calls_failed, jsonb_array_length(errors) as errors
+         from public.scheduler_runs
+        where id = any($1::bigint[]) and finished_at is not null
+        order by id`,
+      [[...underWay.keys()]],
+    ).catch(() => ({ rows: [] as FinishedRun[] }));
+    for (const r of rows) {
+      process.stdout.write(`${finishedRunLine(new Date(), r, underWay.get(r.id)!)}\n`);
+      underWay.delete(r.id);
+    }
+    const waiting = [...underWay.keys()].filter((id) => id !== exceptId);
+    if (waiting.length === 0 || Date.now() >= until) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * One tick, printed as one line when it has answered (plus up to three error lines). When the run
+ * goes on dispatching after its answer, the line says so ("so far") and the run is added to
+ * `underWay`: its done line, with what the whole run launched, follows once it has finished.
+ * True when 2xx; the run's id when there is one.
+ */
+async function tickAndReport(
+  stack: Stack,
+  db: pg.Client,
+  viaRoute: boolean,
+  underWay: Map<string, RunUnderWay>,
+): Promise<{ ok: boolean; runId?: string }> {
   const at = new Date(); // the line shows when the tick was sent
   let reply: TickReply;
   try {
     reply = viaRoute ? await stack.tickViaRoute() : await stack.tickLocal();
   } catch (err) {
     process.stdout.write(`${clock(at)} tick failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    return false;
+    return { ok: false };
   }
   const b = reply.body;
   const ok = reply.httpStatus >= 200 && reply.httpStatus < 300;
   if (!ok && b.run_id === undefined) {
     process.stdout.write(`${clock(at)} tick failed: HTTP ${reply.httpStatus} ${JSON.stringify(b)}\n`);
-    return false;
+    return { ok: false };
   }
   const summary = await readStatusSummary(db).catch(() => undefined);
   const errors = Array.isArray(b.errors) ? (b.errors as { stage?: string; message?: string; campaign_id?: string }[]) : [];
   const active = summary ? `${summary.activeCalls}/${summary.globalCap}` : '?';
   const completed = summary ? String(summary.completedLastDay) : '?';
+  const runId = b.run_id === undefined || b.run_id === null ? undefined : String(b.run_id);
+  const continuesUntil = typeof b.continues_until === 'string' ? new Date(b.continues_until) : null;
+  const goesOn = runId !== undefined && continuesUntil !== null && Number.isFinite(continuesUntil.getTime());
+  if (goesOn) underWay.set(runId, { id: runId, launchedByAnswer: n(b.launched), continuesUntil: continuesUntil! });
   process.stdout.write(
-    `${clock(at)} tick #${b.run_id ?? '-'} launched=${n(b.launched)} active=${active} completed=${completed} ` +
-      `errors=${errors.length} status=${String(b.status ?? `http_${reply.httpStatus}`)}\n`,
+    `${clock(at)} tick #${runId ?? '-'} launched=${n(b.launched)}${goesOn ? ' so far' : ''} active=${active} ` +
+      `completed=${completed} errors=${errors.length} status=${String(b.status ?? `http_${reply.httpStatus}`)}` +
+      `${goesOn ? ` (dispatching until ${clock(continuesUntil!)}; its total follows when it is done)` : ''}\n`,
   );
   for (const e of errors.slice(0, 3)) {
     const where = e.campaign_id ? ` campaign ${e.campaign_id}` : '';
     process.stdout.write(`         ! ${e.stage ?? 'error'}${where}: ${e.message ?? JSON.stringify(e)}\n`);
   }
   if (errors.length > 3) process.stdout.write(`         ! ... and ${errors.length - 3} more (see the dashboard)\n`);
-  return ok;
+  return { ok, ...(runId !== undefined ? { runId } : {}) };
 }
 
 /** Resolves at the next multiple of intervalMs (on the minute for 60 s), or when aborted. */
@@ -314,9 +361,19 @@ async function main(): Promise<number> {
     );
 
     let lastOk = true;
+    const underWay = new Map<string, RunUnderWay>();
     while (!stopController.signal.aborted) {
-      lastOk = await tickAndReport(stack, db, viaRoute);
-      if (opts.once) break;
+      await reportFinishedRuns(db, underWay, 0);
+      const tick = await tickAndReport(stack, db, viaRoute, underWay);
+      lastOk = tick.ok;
+      if (opts.once) {
+        // Its run goes on after the answer: wait for it to finish (it stops by continues_until), so
+        // the done line gives the whole run's totals and no dispatcher is cut off by the exit.
+        const run = tick.runId === undefined ? undefined : underWay.get(tick.runId);
+        if (run) await reportFinishedRuns(db, underWay, Math.max(0, run.continuesUntil.getTime() - Date.now()) + 15_000);
+        break;
+      }
+      await reportFinishedRuns(db, underWay, 10_000, tick.runId);
       await sleepUntilNextSlot(opts.intervalSeconds * 1000, stopController.signal);
     }
     if (opts.once) return lastOk ? 0 : 1;

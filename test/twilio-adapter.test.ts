@@ -16,7 +16,14 @@ import {
   TWILIO_INVALID_NUMBER_CODES,
   TwilioProvider,
 } from '../supabase/functions/_shared/twilio.ts';
-import { optOutKey, optOutUrl, signOptOut, verifyOptOut } from '../supabase/functions/_shared/opt-out.ts';
+import {
+  optOutKey,
+  optOutUrl,
+  signCallUrl,
+  signOptOut,
+  verifyCallUrl,
+  verifyOptOut,
+} from '../supabase/functions/_shared/opt-out.ts';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 const twilioError = (code: number, status: number) =>
@@ -37,6 +44,40 @@ describe('the answer URL', () => {
     expect(refused.ok ? '' : refused.reason).toMatch(/^malformed campaign: url must be https:\/\/.*ALLOW_INSECURE_URLS=1/);
     expect(buildCreateCallParams(req, { allowInsecureUrls: true }).ok).toBe(true);
     expect(buildCreateCallParams({ ...req, settings: { url: 'https://agent.example/answer' } }).ok).toBe(true);
+  });
+
+  it('inline TwiML: {{context_url}} and {{opt_out_url}} replaced, XML-escaped; the length limit counts them', () => {
+    const req = {
+      to: '+15551230000',
+      from: '+15559990000',
+      statusCallbackUrl: 'https://fn.example/call-status?call_id=7',
+      contextUrl: 'https://fn.example/call-status/context?call_id=7&sig=abc',
+      optOutUrl: 'https://fn.example/call-status/opt-out?call_id=7&sig=def',
+    };
+    const built = buildCreateCallParams({
+      ...req,
+      settings: { twiml: '<Response><Parameter name="c" value="{{context_url}}"/><Say>{{opt_out_url}}</Say></Response>' },
+    });
+    expect(built.ok && built.params.get('Twiml')).toBe(
+      '<Response><Parameter name="c" value="https://fn.example/call-status/context?call_id=7&amp;sig=abc"/>' +
+        '<Say>https://fn.example/call-status/opt-out?call_id=7&amp;sig=def</Say></Response>',
+    );
+    // Without the URLs (none was made) the placeholders go empty; TwiML without them is sent as it is.
+    const bare = buildCreateCallParams({ ...req, contextUrl: undefined, settings: { twiml: '<Say>{{context_url}}</Say>' } });
+    expect(bare.ok && bare.params.get('Twiml')).toBe('<Say></Say>');
+    // Under 4000 characters as written, over it with the URLs in place: refused, saying so.
+    const long = buildCreateCallParams({ ...req, settings: { twiml: `<Say>${'a'.repeat(3970)}</Say>{{context_url}}` } });
+    expect(long).toMatchObject({ ok: false, reason: expect.stringContaining("with the call's URLs in place") });
+  });
+
+  it('signs each purpose apart: a context signature is no opt-out signature', async () => {
+    const key = await optOutKey('0123456789abcdef0123456789abcdef', 'unused');
+    const context = { label: 'context', subpath: '/context' };
+    const sig = await signCallUrl(key, context, '7');
+    expect(await verifyCallUrl(key, context, '7', sig)).toBe(true);
+    expect(await verifyCallUrl(key, context, '8', sig)).toBe(false);
+    expect(await verifyOptOut(key, '7', sig)).toBe(false);
+    expect(await verifyCallUrl(key, context, '7', await signOptOut(key, '7'))).toBe(false);
   });
 
   it("carries call_id and contact_id, keeping the campaign's own query parameters", () => {

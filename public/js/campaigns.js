@@ -36,7 +36,10 @@ const FORM_FIELDS = /** @type {const} */ ([
   'max_attempts',
   'retry_delay',
   'retry_backoff',
+  'machine_answer_policy',
 ]);
+/** Select fields whose empty choice means null (on an edit: clear it). */
+const NULLABLE_SELECTS = ['purpose'];
 const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
 const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
 
@@ -45,6 +48,8 @@ const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
  *   pendingAction: CampaignAction | null }}
  */
 const controls = { campaigns: [], editing: null, loaded: {}, pendingAction: null };
+/** The provider_settings of the campaign being edited: keys the form does not show are kept. */
+let loadedSettings = /** @type {Record<string, unknown>} */ ({});
 
 /** @param {string} text @param {string} [tone] */
 export const controlsResult = (text, tone) => showResult('controls-result', text, tone);
@@ -93,10 +98,20 @@ function fillForm(c) {
     const shown = v === null || v === undefined ? '' : String(v);
     input(`f-${f}`).value = f.startsWith('window_') ? shown.replace(/^(\d\d:\d\d):00$/, '$1') : shown;
   }
+  if (!c) input('f-machine_answer_policy').value = 'retry';
   const settings = c?.provider_settings ?? {};
+  loadedSettings = { ...settings };
   const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';
   /** @type {HTMLSelectElement} */ ($('f-action_kind')).value = kind;
   input('f-action_value').value = kind ? String(settings[kind]) : '';
+  const md = settings.machine_detection === true ? 'Enable' : String(settings.machine_detection ?? '');
+  input('f-machine_detection').value = ['Enable', 'DetectMessageEnd'].find((v) => v.toLowerCase() === md.toLowerCase()) ?? '';
+  input('f-ring_timeout').value = settings.timeout === undefined || settings.timeout === null ? '' : String(settings.timeout);
+  for (const f of NULLABLE_SELECTS) {
+    const v = c ? /** @type {Record<string, unknown>} */ (c)[f] : null;
+    input(`f-${f}`).value = typeof v === 'string' ? v : '';
+  }
+  input('f-requires_consent').checked = c?.requires_consent === true;
   const days = new Set((c?.window_days ?? []).map(String));
   for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#campaign-form input[name=day]'))) {
     box.checked = days.has(box.value);
@@ -120,9 +135,27 @@ function formBody() {
     // A number field that is not a number goes as it is typed: the schema names the field.
     body[f] = NUMBER_FIELDS.has(f) && raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   }
+  for (const f of NULLABLE_SELECTS) {
+    const v = input(`f-${f}`).value;
+    if (v) body[f] = v;
+    else if (controls.editing) body[f] = null;
+  }
+  body.requires_consent = input('f-requires_consent').checked;
+  // provider_settings is replaced as a whole: start from the campaign's own (keys this form does
+  // not show stay), then the call action and the options as the form says.
   const kind = /** @type {HTMLSelectElement} */ ($('f-action_kind')).value;
   const value = input('f-action_value').value.trim();
-  if (kind) body.provider_settings = { [kind]: value };
+  const settings = { ...loadedSettings };
+  for (const k of ACTION_KINDS) delete settings[k];
+  if (kind) settings[kind] = value;
+  const md = input('f-machine_detection').value;
+  if (md) settings.machine_detection = md;
+  else delete settings.machine_detection;
+  const ring = input('f-ring_timeout').value.trim();
+  // Not a number: sent as typed, and the schema or the dial names it.
+  if (ring) settings.timeout = /^[0-9]+$/.test(ring) ? Number(ring) : ring;
+  else delete settings.timeout;
+  if (Object.keys(settings).length > 0 || Object.keys(loadedSettings).length > 0) body.provider_settings = settings;
   const days = [...document.querySelectorAll('#campaign-form input[name=day]')]
     .filter((b) => /** @type {HTMLInputElement} */ (b).checked)
     .map((b) => Number(/** @type {HTMLInputElement} */ (b).value));

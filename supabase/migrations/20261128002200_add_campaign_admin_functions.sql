@@ -54,6 +54,8 @@ begin
          purpose = case when p_fields ? 'purpose' then r.purpose else c.purpose end,
          requires_consent = case when p_fields ? 'requires_consent' then r.requires_consent
                                  else c.requires_consent end,
+         machine_answer_policy = case when p_fields ? 'machine_answer_policy' then r.machine_answer_policy
+                                      else c.machine_answer_policy end,
          updated_at = p_now
     from jsonb_populate_record(null::public.campaigns, p_fields) r
    where c.id = p_id
@@ -63,7 +65,7 @@ end;
 $$;
 
 comment on function public._apply_campaign_fields(bigint, jsonb, timestamptz) is
-  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at, requires_consent, purpose) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
+  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at, requires_consent, purpose, machine_answer_policy) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
 
 -- admin_create_campaign(): a new campaign (table defaults, then p_fields), audited as campaign.create.
 create function public.admin_create_campaign(

@@ -1,7 +1,7 @@
 // Calling-hours rules against a model (fast-check): random sets of rules (prefixes that nest, hours
 // on quarter hours, some wrapping midnight, some days, some holidays) and random instants around
 // the 2026 DST changes, in zones with and without DST. calling_hours_allow() must agree with the
-// model written here from the rules' definition (README, 20261128001150): every enabled rule whose
+// model written here from the rules' definition (docs/CONFIGURATION.md, 20261128001150): every enabled rule whose
 // prefix starts the number allows [start, end) local time on its days, not on its holidays; start >
 // end wraps midnight and its hours after midnight belong to the day it opened. next_calling_time()
 // must answer the first minute at which the window and the rules allow a call, also across DST

@@ -209,6 +209,60 @@ describe('dashboard controls', () => {
     await page.context().close();
   });
 
+  it('sets every campaign setting: purpose, consent, machine answers, machine detection, ring timeout', async () => {
+    const page = await signedIn();
+    await page.getByTestId('f-name').fill('Every setting');
+    await page.getByTestId('f-caller_id').fill('+15551230000');
+    await page.getByTestId('f-action_kind').selectOption('twiml');
+    await page.getByTestId('f-action_value').fill('<Response><Say>Hi</Say></Response>');
+    await page.getByTestId('f-machine_detection').selectOption('DetectMessageEnd');
+    await page.getByTestId('f-ring_timeout').fill('700');
+    await page.getByTestId('f-machine_answer_policy').selectOption('done');
+    await page.getByTestId('f-purpose').selectOption('informational');
+    await page.getByTestId('f-requires_consent').check();
+    await page.getByTestId('campaign-save').click();
+    // Out of range: refused by the schema, shown at the call action's field.
+    await expect.poll(() => text(page, 'err-provider_settings'), { timeout: 15_000 }).toMatch(/timeout .* 1 to 600/);
+    await page.getByTestId('f-ring_timeout').fill('25');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Every setting \(#\d+\) created/);
+    const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
+    const row = async () =>
+      (await withClient((c) =>
+        c.query(
+          `select provider_settings, machine_answer_policy, purpose, requires_consent from campaigns where id = $1`,
+          [id],
+        )
+      )).rows[0];
+    expect(await row()).toEqual({
+      provider_settings: { twiml: '<Response><Say>Hi</Say></Response>', machine_detection: 'DetectMessageEnd', timeout: 25 },
+      machine_answer_policy: 'done',
+      purpose: 'informational',
+      requires_consent: true,
+    });
+
+    // Edited: the form shows what is stored; machine answers back to retry, the purpose cleared,
+    // detection off; the call action stays.
+    await page.getByTestId('campaign-edit').click();
+    expect(await page.getByTestId('f-machine_answer_policy').inputValue()).toBe('done');
+    expect(await page.getByTestId('f-purpose').inputValue()).toBe('informational');
+    expect(await page.getByTestId('f-ring_timeout').inputValue()).toBe('25');
+    expect(await page.getByTestId('f-requires_consent').isChecked()).toBe(true);
+    await page.getByTestId('f-machine_answer_policy').selectOption('retry');
+    await page.getByTestId('f-purpose').selectOption('');
+    await page.getByTestId('f-machine_detection').selectOption('');
+    await page.getByTestId('f-requires_consent').uncheck();
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/saved/);
+    expect(await row()).toEqual({
+      provider_settings: { twiml: '<Response><Say>Hi</Say></Response>', timeout: 25 },
+      machine_answer_policy: 'retry',
+      purpose: null,
+      requires_consent: false,
+    });
+    await page.context().close();
+  });
+
   it("signs in with the local stack's Supabase Auth session; refuses one without a scheduler role, expired or forged", async () => {
     const admin = (token: string) =>
       request(`${dash.stack.functionsUrl}/scheduler-admin/status`, {

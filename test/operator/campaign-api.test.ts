@@ -252,6 +252,45 @@ describe('campaigns through the admin API', () => {
   });
 });
 
+describe('machine answers and the provider options', () => {
+  it('takes machine_answer_policy and checks provider_settings options, naming the field', async () => {
+    const made = await admin('/campaigns', {
+      method: 'POST',
+      body: {
+        name: 'voicemail ok',
+        machine_answer_policy: 'done',
+        provider_settings: { url: 'https://flow.example/a', machine_detection: 'DetectMessageEnd', timeout: 25 },
+      },
+    });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({
+      machine_answer_policy: 'done',
+      provider_settings: { machine_detection: 'DetectMessageEnd', timeout: 25 },
+    });
+    const id = String(made.json.id);
+    const refused = await admin(`/campaigns/${id}`, {
+      method: 'PATCH',
+      body: { machine_answer_policy: 'voicemail', provider_settings: { url: 'https://flow.example/a', timeout: 0 } },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues).toEqual([
+      {
+        field: 'provider_settings.timeout',
+        message: 'provider_settings.timeout must be a whole number of seconds from 1 to 600',
+      },
+      { field: 'machine_answer_policy', message: 'machine_answer_policy must be retry or done' },
+    ]);
+    const back = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { machine_answer_policy: 'retry' } });
+    expect(back.status).toBe(200);
+    expect(back.json.machine_answer_policy).toBe('retry');
+    expect((await auditRows()).at(-1)).toMatchObject({
+      action: 'campaign.update',
+      before: { machine_answer_policy: 'done' },
+      after: { machine_answer_policy: 'retry' },
+    });
+  });
+});
+
 describe('npm run campaign (the CLI, through the API)', () => {
   const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   function cli(args: string[], token = env.ADMIN_TOKEN!): Promise<{ code: number; out: string; err: string }> {
@@ -328,6 +367,36 @@ describe('npm run campaign (the CLI, through the API)', () => {
     });
     expect((await cli(['list'], token.token)).out).toMatch(new RegExp(`^${id}\\t.*\\trequires consent\\t`, 'm'));
     expect((await cli(['edit', id, '--requires-consent', 'perhaps'], token.token)).code).not.toBe(0);
+    // Machine answers, and provider options changed in place (the call action stays).
+    const options = await cli(
+      [
+        'edit',
+        id,
+        '--machine-answers',
+        'done',
+        '--machine-detection',
+        'Enable',
+        '--ring-timeout',
+        '40',
+        '--purpose',
+        'informational',
+      ],
+      token.token,
+    );
+    expect(options.err).toBe('');
+    expect(
+      (await db.query(
+        'select machine_answer_policy, provider_settings, purpose from public.campaigns where id = $1',
+        [id],
+      )).rows[0],
+    ).toEqual({
+      machine_answer_policy: 'done',
+      provider_settings: { twiml: '<Response/>', machine_detection: 'Enable', timeout: 40 },
+      purpose: 'informational',
+    });
+    expect((await cli(['edit', id, '--ring-timeout', 'none', '--url', 'https://flow.example/b'], token.token)).code).toBe(0);
+    expect((await db.query('select provider_settings from public.campaigns where id = $1', [id])).rows[0].provider_settings)
+      .toEqual({ url: 'https://flow.example/b', machine_detection: 'Enable' });
 
     await addContacts(db, id, 3);
     const unconfirmed = await cli(['pause', id], token.token);
@@ -349,6 +418,8 @@ describe('npm run campaign (the CLI, through the API)', () => {
     const actor = `operator:${token.id}:cli-erin`;
     expect((await auditRows()).filter((a) => a.actor === actor).map((a) => a.action)).toEqual([
       'campaign.create',
+      'campaign.update',
+      'campaign.update',
       'campaign.update',
       'campaign.update',
       'campaign.pause',

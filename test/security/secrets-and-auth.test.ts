@@ -122,6 +122,8 @@ describe('constant-time comparison helpers (semantics, not timing)', () => {
     expect(uses('api/_lib/tick-route.ts', 'verifyCronSecret(')).toBe(true);
     expect(uses('supabase/functions/call-status/handler.ts', 'verifyTwilioSignature(')).toBe(true);
     expect(uses('supabase/functions/call-status/handler.ts', 'verifyOptOut(')).toBe(true);
+    expect(uses('supabase/functions/call-status/handler.ts', 'verifyCallUrl(')).toBe(true);
+    expect(uses('supabase/functions/call-status/handler.ts', 'timingSafeEqualStrings(')).toBe(true);
     expect(uses('supabase/functions/scheduler-admin/handler.ts', 'authenticateOperator(')).toBe(true);
     expect(uses('supabase/functions/_shared/operator-auth.ts', 'timingSafeEqualStrings(')).toBe(true);
     expect(uses('supabase/functions/scheduler-metrics/handler.ts', 'timingSafeEqualStrings(')).toBe(true);

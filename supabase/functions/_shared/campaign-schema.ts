@@ -11,7 +11,12 @@
 // max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
 // retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
 // requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts),
-// purpose (telemarketing, informational, debt_collection, or null: every calling-hours rule applies).
+// purpose (telemarketing, informational, debt_collection, or null: every calling-hours rule applies),
+// machine_answer_policy (retry: a call a machine answered is retried like a no-answer; done: a
+// message was left, the contact is done; detection itself is provider_settings.machine_detection).
+//
+// Every column of public.campaigns is here except those the scheduler owns (SERVER_OWNED_CAMPAIGN_COLUMNS):
+// test/operator/campaign-columns.test.ts fails when a new column is neither.
 
 import { z } from 'zod';
 import { E164_PATTERN } from './phone.ts';
@@ -24,6 +29,23 @@ const MAX_INT = 2_147_483_647;
 
 /** Why a campaign calls: which calling_hours_rules apply to it (their purposes; null: all of them). */
 export const CAMPAIGN_PURPOSES = ['telemarketing', 'informational', 'debt_collection'] as const;
+
+/** What a call answered by a machine means for its contact (campaigns.machine_answer_policy). */
+export const MACHINE_ANSWER_POLICIES = ['retry', 'done'] as const;
+
+/** Columns of public.campaigns that no request sets: the scheduler's state and bookkeeping. */
+export const SERVER_OWNED_CAMPAIGN_COLUMNS = [
+  'id',
+  'status', // changed by the actions (pause, resume, cancel) and the scheduler, not by an edit
+  'set_up_problem', // computed from caller_id and provider_settings
+  'paused_reason',
+  'paused_at',
+  'last_served_at',
+  'started_at',
+  'completed_at',
+  'created_at',
+  'updated_at',
+] as const;
 
 export const CAMPAIGN_ACTIONS = ['pause', 'resume', 'cancel'] as const;
 export type CampaignAction = (typeof CAMPAIGN_ACTIONS)[number];
@@ -43,6 +65,23 @@ export const CampaignFields = z.object({
     .refine(
       (s) => ['url', 'twiml', 'application_sid'].filter((k) => typeof s[k] === 'string' && s[k] !== '').length <= 1,
       'provider_settings: at most one of url, twiml, application_sid',
+    )
+    // The provider options, refused here rather than at the first dial (twilio.ts reads them).
+    .refine(
+      (s) =>
+        s.machine_detection === undefined || s.machine_detection === null || s.machine_detection === true ||
+        (typeof s.machine_detection === 'string' && /^(enable|detectmessageend)$/i.test(s.machine_detection.trim())),
+      { message: 'provider_settings.machine_detection must be Enable, DetectMessageEnd or true', path: ['machine_detection'] },
+    )
+    .refine(
+      (s) =>
+        s.timeout === undefined || s.timeout === null ||
+        (typeof s.timeout === 'number' && Number.isInteger(s.timeout) && s.timeout >= 1 && s.timeout <= 600),
+      { message: 'provider_settings.timeout must be a whole number of seconds from 1 to 600', path: ['timeout'] },
+    )
+    .refine(
+      (s) => s.method === undefined || s.method === null || (typeof s.method === 'string' && /^(GET|POST)$/i.test(s.method)),
+      { message: 'provider_settings.method must be GET or POST', path: ['method'] },
     ),
   time_zone: z.string().regex(
     /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/,
@@ -71,6 +110,7 @@ export const CampaignFields = z.object({
     message: 'purpose must be telemarketing, informational or debt_collection (or null)',
   }).nullable(),
   requires_consent: z.boolean({ message: 'requires_consent must be true or false' }),
+  machine_answer_policy: z.enum(MACHINE_ANSWER_POLICIES, { message: 'machine_answer_policy must be retry or done' }),
 });
 
 /** ends_at after starts_at, when both are given. */
@@ -113,6 +153,7 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_time_zone_is_valid: 'time_zone',
   campaigns_ends_after_starts: 'ends_at',
   campaigns_purpose_is_known: 'purpose',
+  campaigns_machine_answer_policy_is_known: 'machine_answer_policy',
 };
 
 /** zod issues as one line each: "field: message". */

@@ -11,6 +11,10 @@
 // the auth token itself never signs a URL). scheduler-tick, scheduler-admin (its manual tick) and
 // call-status must see the same value: on Supabase the secrets are the project's, shared by all.
 // Rotating it (or the auth token, when it is the source) invalidates the URLs of calls under way.
+//
+// The same key signs the call's other URLs, one purpose each (signCallUrl): the signed message is
+// "<purpose>:<call id>", so a URL signed for one purpose (the read-only context) never passes for
+// another (the opt-out, which writes).
 
 const encoder = new TextEncoder();
 
@@ -41,28 +45,59 @@ export async function optOutKey(secret: string | undefined, twilioAuthToken: str
   return await hmacKey(new Uint8Array(derived));
 }
 
-/** The signature of call `callId`'s opt-out URL (base64url, 43 characters). */
-export async function signOptOut(key: CryptoKey, callId: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`opt-out:${callId}`))));
+/** What a per-call URL is for: its path under /call-status and the label its signature covers. */
+export interface CallUrlPurpose {
+  /** Signed as "<label>:<call id>"; one label per purpose. */
+  label: string;
+  /** The path call-status serves it on (after /call-status). */
+  subpath: string;
 }
 
-/** The opt-out URL of call `callId`, under the functions' public base URL. */
-export async function optOutUrl(functionsUrl: string, key: CryptoKey, callId: string): Promise<string> {
-  const u = new URL(`${functionsUrl}/call-status${OPT_OUT_SUBPATH}`);
+/** The opt-out URL (POST: list the call's number). */
+export const OPT_OUT: CallUrlPurpose = { label: 'opt-out', subpath: OPT_OUT_SUBPATH };
+
+/** The signature of call `callId`'s URL for `purpose` (base64url, 43 characters). */
+export async function signCallUrl(key: CryptoKey, purpose: CallUrlPurpose, callId: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`${purpose.label}:${callId}`))));
+}
+
+/** Call `callId`'s signed URL for `purpose`, under the functions' public base URL. */
+export async function callUrl(functionsUrl: string, key: CryptoKey, purpose: CallUrlPurpose, callId: string): Promise<string> {
+  const u = new URL(`${functionsUrl}/call-status${purpose.subpath}`);
   u.searchParams.set('call_id', callId);
-  u.searchParams.set('sig', await signOptOut(key, callId));
+  u.searchParams.set('sig', await signCallUrl(key, purpose, callId));
   return u.toString();
 }
 
 /**
- * True when `sig` is the signature of `callId`. Constant-time: the expected signature is always
- * computed and compared byte by byte without an early exit, whatever was presented.
+ * True when `sig` is the signature of `callId` for `purpose`. Constant-time: the expected signature
+ * is always computed and compared byte by byte without an early exit, whatever was presented.
  */
-export async function verifyOptOut(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
+export async function verifyCallUrl(
+  key: CryptoKey,
+  purpose: CallUrlPurpose,
+  callId: string | null,
+  sig: string | null,
+): Promise<boolean> {
   const validId = callId !== null && CALL_ID.test(callId);
-  const expected = encoder.encode(await signOptOut(key, validId ? callId : '0'));
+  const expected = encoder.encode(await signCallUrl(key, purpose, validId ? callId : '0'));
   const given = encoder.encode(sig ?? '');
   let diff = given.length === expected.length ? 0 : 1;
   for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ (given[i] ?? 0);
   return validId && diff === 0;
+}
+
+/** The signature of call `callId`'s opt-out URL (base64url, 43 characters). */
+export async function signOptOut(key: CryptoKey, callId: string): Promise<string> {
+  return await signCallUrl(key, OPT_OUT, callId);
+}
+
+/** The opt-out URL of call `callId`, under the functions' public base URL. */
+export async function optOutUrl(functionsUrl: string, key: CryptoKey, callId: string): Promise<string> {
+  return await callUrl(functionsUrl, key, OPT_OUT, callId);
+}
+
+/** True when `sig` is the signature of `callId`'s opt-out URL (constant-time, verifyCallUrl). */
+export async function verifyOptOut(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
+  return await verifyCallUrl(key, OPT_OUT, callId, sig);
 }

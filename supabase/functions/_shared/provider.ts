@@ -35,6 +35,11 @@ export interface CreateCallRequest {
    * flow can list the called number without any other credential.
    */
   optOutUrl?: string;
+  /**
+   * The call's signed context URL (call-context.ts): the answer URL carries it as context_url (inline
+   * TwiML where it says {{context_url}}), so the call flow can read whom it calls and why.
+   */
+  contextUrl?: string;
   /** Where the provider sends status callbacks; it already carries our call id. */
   statusCallbackUrl: string;
   /** The campaign's provider_settings (url / twiml / application_sid, machine_detection, timeout). */

@@ -15,7 +15,8 @@ import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
 import { TwilioProvider } from './twilio.ts';
-import { optOutKey, optOutUrl } from './opt-out.ts';
+import { callUrl, optOutKey, optOutUrl } from './opt-out.ts';
+import { CALL_CONTEXT } from './call-context.ts';
 
 export function createTickDeps(
   config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv,
@@ -35,5 +36,6 @@ export function createTickDeps(
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
     // The key is made once; each call's URL is one HMAC (microseconds).
     optOutUrl: (callId) => key.then((k) => optOutUrl(functionsUrl, k, callId)),
+    contextUrl: (callId) => key.then((k) => callUrl(functionsUrl, k, CALL_CONTEXT, callId)),
   };
 }

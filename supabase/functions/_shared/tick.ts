@@ -64,6 +64,8 @@ export interface TickDeps {
   statusCallbackUrl: (callId: string) => string;
   /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
   optOutUrl?: (callId: string) => Promise<string>;
+  /** The call's signed context URL (call-context.ts), handed to the call flow; absent: none. */
+  contextUrl?: (callId: string) => Promise<string>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;

@@ -33,6 +33,7 @@ import type {
 } from './provider.ts';
 import { coerceError } from './errors.ts';
 import { isE164 } from './phone.ts';
+import { TWIML_PLACEHOLDERS } from './call-context.ts';
 
 export const TWILIO_API_VERSION = '2010-04-01';
 export const DEFAULT_TWILIO_BASE_URL = 'https://api.twilio.com';
@@ -319,17 +320,35 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
+/** Text or attribute value for XML: the five characters that would end or change it, escaped. */
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/**
+ * Inline TwiML with the call's signed URLs in place of {{context_url}} and {{opt_out_url}}
+ * (call-context.ts), XML-escaped (a URL's & would otherwise break the document): the way such a
+ * flow learns them, typically as <Parameter>s of a <Stream> to an AI agent. A placeholder without
+ * its URL (none was made) becomes empty.
+ */
+function withCallUrls(twiml: string, req: { contextUrl?: string; optOutUrl?: string }): string {
+  return twiml
+    .split(TWIML_PLACEHOLDERS.contextUrl).join(xmlEscape(req.contextUrl ?? ''))
+    .split(TWIML_PLACEHOLDERS.optOutUrl).join(xmlEscape(req.optOutUrl ?? ''));
+}
+
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
- * exactly one of `url` (with optional `method` GET/POST; call_id, contact_id, contact_name and
- * opt_out_url are added to its query), `twiml`, `application_sid`; optional
+ * exactly one of `url` (with optional `method` GET/POST; call_id, contact_id, contact_name,
+ * opt_out_url and context_url are added to its query), `twiml` (its {{context_url}} and
+ * {{opt_out_url}} replaced by the call's URLs), `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
 export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
-    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl'>>,
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'contextUrl'>>,
   opts: { allowInsecureUrls?: boolean } = {},
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
@@ -366,9 +385,9 @@ export function buildCreateCallParams(
     // parameters (URL-encoded by URLSearchParams: a space as +, &, = and non-ASCII as %XX UTF-8),
     // the agent fetches the rest by id; the campaign's own query parameters are kept, ours replace
     // any of the same name. A contact without a name (null, empty, blanks) gets no contact_name.
-    // Twiml and ApplicationSid carry nothing: inline TwiML has no URL to extend (put the flow at a
-    // Url to learn whom it calls), and Twilio passes a TwiML App only its standard parameters
-    // (CallSid, To, From, ...), so an application finds our call by CallSid (calls.provider_call_id).
+    // Inline TwiML has no URL to extend: it names the call's URLs by placeholder instead (below).
+    // Twilio passes a TwiML App only its standard parameters (CallSid, To, From, ...), so an
+    // application finds our call by CallSid (call-status /context?call_sid=, call-context.ts).
     const answerUrl = new URL(s.url);
     if (req.callId) answerUrl.searchParams.set('call_id', req.callId);
     if (req.contactId) answerUrl.searchParams.set('contact_id', req.contactId);
@@ -377,6 +396,8 @@ export function buildCreateCallParams(
     else answerUrl.searchParams.delete('contact_name');
     // The signed URL the flow POSTs to when the called person opts out (opt-out.ts).
     if (req.optOutUrl) answerUrl.searchParams.set('opt_out_url', req.optOutUrl);
+    // The signed URL the flow GETs to learn whom it calls and why (call-context.ts).
+    if (req.contextUrl) answerUrl.searchParams.set('context_url', req.contextUrl);
     params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';
@@ -385,8 +406,11 @@ export function buildCreateCallParams(
     }
   } else if (given('twiml')) {
     if (typeof s.twiml !== 'string' || !s.twiml.trim()) return misconfigured('twiml must be a non-empty string');
-    if (s.twiml.length > MAX_TWIML_LENGTH) return misconfigured(`twiml is longer than ${MAX_TWIML_LENGTH} characters`);
-    params.append('Twiml', s.twiml);
+    const twiml = withCallUrls(s.twiml, req);
+    if (twiml.length > MAX_TWIML_LENGTH) {
+      return misconfigured(`twiml is longer than ${MAX_TWIML_LENGTH} characters (with the call's URLs in place)`);
+    }
+    params.append('Twiml', twiml);
   } else {
     if (typeof s.application_sid !== 'string' || !APPLICATION_SID.test(s.application_sid)) {
       return misconfigured('application_sid must look like AP followed by 32 hex digits');

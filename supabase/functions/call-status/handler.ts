@@ -10,6 +10,17 @@
 //                 whose action is the opt-out URL itself
 //   401 {error: 'unauthorized'} for a missing or wrong signature (nothing written; counted per
 //       source like the callbacks' forged signatures, 429 over the limit); 404 when the call is gone.
+//
+// GET /call-status/context?call_id=<id>&sig=<sig>: the call's context for the call flow (whom it
+// calls and why, public.call_context()); the flow got this URL as context_url (call-context.ts).
+// GET /call-status/context?call_sid=CA…, with HTTP Basic <AccountSid>:<auth token> of the call's
+// own account (the main one or a subaccount in TWILIO_SUBACCOUNT_AUTH_TOKENS): the same, for a
+// TwiML App, which Twilio tells only the CallSid. Reads only; GET only.
+//   200 {call, contact, campaign}
+//   400 a malformed call_sid; 401 {error: 'unauthorized'} for a missing or wrong signature (a URL
+//       signed for another call id is wrong) or credential, counted like forged callbacks (429
+//       over the limit); 404 no such call; 410 {error: 'ended'} once the call ended more than
+//       CONTEXT_GRACE_SECONDS ago.
 
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
@@ -17,8 +28,16 @@ import type { SqlClient } from '../_shared/db.ts';
 import { applyCallStatus, optOutDuringCall } from '../_shared/queries.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
+import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
-import { OPT_OUT_SUBPATH, verifyOptOut } from '../_shared/opt-out.ts';
+import { OPT_OUT_SUBPATH, verifyCallUrl, verifyOptOut } from '../_shared/opt-out.ts';
+import {
+  CALL_CONTEXT,
+  callIdByProviderSid,
+  CONTEXT_GRACE_SECONDS,
+  CONTEXT_SUBPATH,
+  readCallContext,
+} from '../_shared/call-context.ts';
 
 /** What ?reply=twiml answers: a confirmation, then the call ends. */
 export const OPT_OUT_TWIML =
@@ -67,8 +86,87 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
     return jsonResponse({ result });
   };
 
+  const unauthorized = (req: Request, info: ServeInfo | undefined, message: string, basic: boolean) =>
+    limiter.refuse(
+      req,
+      info,
+      () =>
+        jsonResponse({ error: 'unauthorized', message }, 401, basic ? { 'www-authenticate': 'Basic realm="call-status"' } : {}),
+    );
+
+  /** The account HTTP Basic proves (null: the main one), or undefined when it proves none. */
+  const basicAccount = async (req: Request): Promise<string | null | undefined> => {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(req.headers.get('authorization') ?? '');
+    if (!m) return undefined;
+    let decoded: string;
+    try {
+      decoded = atob(m[1]!);
+    } catch {
+      return undefined;
+    }
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return undefined;
+    const sid = decoded.slice(0, colon);
+    const token = decoded.slice(colon + 1);
+    if (sid === opts.accountSid) return (await timingSafeEqualStrings(token, opts.authToken)) ? null : undefined;
+    if (opts.subaccountTokens !== undefined && Object.hasOwn(opts.subaccountTokens, sid)) {
+      return (await timingSafeEqualStrings(token, opts.subaccountTokens[sid]!)) ? sid : undefined;
+    }
+    await timingSafeEqualStrings(token, opts.authToken); // the same work for an unknown account
+    return undefined;
+  };
+
+  const context = async (req: Request, info?: ServeInfo): Promise<Response> => {
+    if (req.method !== 'GET') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'GET' });
+    const q = new URL(req.url).searchParams;
+    const callSid = q.get('call_sid');
+    let callId: string | null;
+    if (callSid !== null) {
+      if (!/^CA[0-9a-fA-F]{32}$/.test(callSid)) {
+        throw new HttpError(400, 'call_sid must be CA followed by 32 hex digits', 'bad_request');
+      }
+      const account = await basicAccount(req);
+      if (account === undefined) {
+        opts.log.warn('context_credential_invalid', {});
+        return await unauthorized(req, info, "call_sid needs HTTP Basic with the call's account SID and auth token", true);
+      }
+      try {
+        callId = await callIdByProviderSid(opts.db, callSid, account);
+      } catch (err) {
+        opts.log.error('context_db_error', { call_sid: callSid, error: coerceError(err).message });
+        return jsonResponse({ error: 'database_unavailable' }, 503);
+      }
+      if (callId === null) return jsonResponse({ error: 'not_found', message: 'no such call in this account' }, 404);
+    } else {
+      callId = q.get('call_id');
+      if (!(await verifyCallUrl(await opts.optOutKey, CALL_CONTEXT, callId, q.get('sig')))) {
+        opts.log.warn('context_signature_invalid', {});
+        return await unauthorized(req, info, 'the signature does not match this call id', false);
+      }
+    }
+    let found;
+    try {
+      found = await readCallContext(opts.db, callId!, new Date());
+    } catch (err) {
+      opts.log.error('context_db_error', { call_id: callId, error: coerceError(err).message });
+      return jsonResponse({ error: 'database_unavailable' }, 503);
+    }
+    if (found.result === 'no_such_call') return jsonResponse({ error: 'not_found', message: 'no such call' }, 404);
+    if (found.result === 'ended') {
+      return jsonResponse({
+        error: 'ended',
+        message:
+          `the call ended at ${found.ended_at}; its context is served until ${CONTEXT_GRACE_SECONDS} seconds after it ends`,
+      }, 410);
+    }
+    opts.log.info('context_read', { call_id: callId });
+    const { call, contact, campaign } = found;
+    return jsonResponse({ call, contact, campaign });
+  };
+
   return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
+      if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(CONTEXT_SUBPATH)) return await context(req, info);
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
       if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(OPT_OUT_SUBPATH)) return await optOut(req, info);
       const type = req.headers.get('content-type') ?? '';

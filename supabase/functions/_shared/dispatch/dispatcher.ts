@@ -65,6 +65,8 @@ export interface DispatchDeps {
   statusCallbackUrl: (callId: string) => string;
   /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
   optOutUrl?: (callId: string) => Promise<string>;
+  /** The call's signed context URL (call-context.ts), handed to the call flow; absent: none. */
+  contextUrl?: (callId: string) => Promise<string>;
 }
 
 export interface DispatchPhase {
@@ -190,6 +192,7 @@ export async function dispatch(
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
           ...(deps.optOutUrl ? { optOutUrl: await deps.optOutUrl(call.call_id) } : {}),
+          ...(deps.contextUrl ? { contextUrl: await deps.contextUrl(call.call_id) } : {}),
           settings: call.provider_settings ?? {},
           timeoutMs,
         });
