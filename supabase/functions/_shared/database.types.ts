@@ -1305,6 +1305,14 @@ export type Database = {
           role: string;
         }[];
       };
+      call_context: {
+        Args: { p_call_id: number; p_grace?: string; p_now?: string };
+        Returns: Json;
+      };
+      call_id_by_provider_sid: {
+        Args: { p_account_sid?: string; p_provider_call_id: string };
+        Returns: number;
+      };
       calling_hours_allow: {
         Args: {
           p_now: string;
