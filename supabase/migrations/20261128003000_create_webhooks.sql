@@ -43,6 +43,7 @@ comment on table public.webhook_endpoints is
 
 alter table public.webhook_endpoints enable row level security;
 revoke all on table public.webhook_endpoints from anon, authenticated;
+revoke all on sequence public.webhook_endpoints_id_seq from anon, authenticated;
 
 -- The outbox: one row per event, written in the transaction of the change it reports. Only
 -- written when at least one enabled endpoint subscribes to its type (nothing to keep otherwise).
@@ -63,6 +64,7 @@ comment on table public.webhook_events is
 
 alter table public.webhook_events enable row level security;
 revoke all on table public.webhook_events from anon, authenticated;
+revoke all on sequence public.webhook_events_seq_seq from anon, authenticated;
 
 -- pending: to send at next_attempt_at (leased while a deliverer sends it). delivered: a 2xx came
 -- back. dead: every attempt of the retry schedule failed; only a replay sends it again.
@@ -96,6 +98,7 @@ comment on table public.webhook_deliveries is
 
 alter table public.webhook_deliveries enable row level security;
 revoke all on table public.webhook_deliveries from anon, authenticated;
+revoke all on sequence public.webhook_deliveries_id_seq from anon, authenticated;
 
 -- The delivery log: one row per HTTP attempt.
 create table public.webhook_delivery_attempts (
@@ -117,6 +120,7 @@ comment on table public.webhook_delivery_attempts is
 
 alter table public.webhook_delivery_attempts enable row level security;
 revoke all on table public.webhook_delivery_attempts from anon, authenticated;
+revoke all on sequence public.webhook_delivery_attempts_id_seq from anon, authenticated;
 
 -- One row: the retry schedule and the lease. The benchmark and tests scale the schedule down.
 create table public.webhook_settings (

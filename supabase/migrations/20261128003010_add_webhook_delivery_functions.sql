@@ -73,7 +73,9 @@ begin
     returning d.id, d.lease_token, d.attempts, d.endpoint_id, d.event_id
   )
   select c.id, c.lease_token, c.attempts, e.id, e.url, e.secret, ev.id, ev.type, ev.occurred_at,
-         jsonb_build_object('type', ev.type, 'timestamp', ev.occurred_at, 'data', ev.data)
+         jsonb_build_object('type', ev.type,
+                            'timestamp', to_char(ev.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                            'data', ev.data)
     from claimed c
     join public.webhook_endpoints e on e.id = c.endpoint_id
     join public.webhook_events ev on ev.id = c.event_id;

@@ -63,7 +63,15 @@ async function dialingCalls(n: number, maxAttempts = 1): Promise<{ campaign: str
 async function settle(callId: string, status: string, minute: number, answeredBy: string | null = null): Promise<void> {
   await db.query(
     `select public.apply_call_status($1, 'twilio', $2, $3::public.call_status, $4, $5, $6, $7)`,
-    [callId, `CA${callId}`, status, status === 'completed' ? 42 : null, status === 'failed' ? '31005' : null, minutesAfterNoon(minute), answeredBy],
+    [
+      callId,
+      `CA${callId}`,
+      status,
+      status === 'completed' ? 42 : null,
+      status === 'failed' ? '31005' : null,
+      minutesAfterNoon(minute),
+      answeredBy,
+    ],
   );
 }
 
@@ -109,7 +117,9 @@ describe('events written with the state change', () => {
     // Stable, distinct ids receivers dedupe on; one delivery per event to the endpoint.
     expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
     for (const e of all) expect(e.id).toMatch(/^msg_[0-9a-f]{32}$/);
-    const { rows } = await db.query(`select count(*)::int as n from public.webhook_deliveries where endpoint_id = $1`, [endpoint]);
+    const { rows } = await db.query(`select count(*)::int as n from public.webhook_deliveries where endpoint_id = $1`, [
+      endpoint,
+    ]);
     expect(rows[0].n).toBe(all.length);
   });
 
@@ -138,7 +148,12 @@ describe('events written with the state change', () => {
     await db.query(
       `select * from public.record_dispatch_results('twilio', $1::jsonb, $2)`,
       [
-        JSON.stringify([{ call_id: calls[0], outcome: 'campaign_rejected', reason: 'caller id not verified', error_code: '21210' }]),
+        JSON.stringify([{
+          call_id: calls[0],
+          outcome: 'campaign_rejected',
+          reason: 'caller id not verified',
+          error_code: '21210',
+        }]),
         minutesAfterNoon(2),
       ],
     );

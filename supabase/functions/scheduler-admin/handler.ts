@@ -85,6 +85,8 @@
 //   PATCH  /calling-hours-rules  {id | state (USPS code), enabled, reason} -> {enabled, reason, changed: [ids],  [a]
 //                          rules}: one rule or every rule of a state turned on or off; 404 when none
 //                          matched; each change audited calling_hours_rule.enable / .disable (with the reason)
+//   GET    /webhooks, POST /webhooks, PATCH|DELETE /webhooks/<id>, GET /webhooks/<id>/deliveries,
+//          POST /webhooks/<id>/replay: outcome webhooks, see webhooks.ts  [v] reading, [a] the rest
 //   GET    /audit?limit=N  {entries: [{id, at, actor, actor_role, action, subject, before, after}...]} newest first  [v]
 //
 // A request the schema refuses: 400 {error: 'bad_request', message, issues: [{field, message}]}; a
@@ -154,6 +156,7 @@ import { authenticateOperator, generateOperatorToken, type OperatorIdentity, sha
 import type { SessionKeys } from '../_shared/jwks.ts';
 import { type OperatorRole, OperatorRoleSchema, roleAtLeast } from '../_shared/roles.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
+import { webhookRoute } from './webhooks.ts';
 
 export interface AdminHandlerOptions {
   adminToken: string;
@@ -169,6 +172,8 @@ export interface AdminHandlerOptions {
   authLimit: AuthLimitConfig;
   /** ALLOW_INSECURE_URLS: a campaign's answer URL may be http:// (local development only). */
   allowInsecureUrls?: boolean;
+  /** WEBHOOKS_ALLOW_PRIVATE_URLS: webhook endpoints may be http:// and private (local development only). */
+  allowPrivateWebhookUrls?: boolean;
   now?: () => Date;
 }
 
@@ -236,6 +241,13 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['DELETE', /^\/accounts\/[^/]+$/, 'admin'],
   ['GET', /^\/calling-hours-rules$/, 'viewer'],
   ['PATCH', /^\/calling-hours-rules$/, 'admin'],
+  // Webhooks (webhooks.ts): admins manage endpoints and replay; viewers read them and the delivery log.
+  ['GET', /^\/webhooks$/, 'viewer'],
+  ['GET', /^\/webhooks\/[^/]+\/deliveries$/, 'viewer'],
+  ['POST', /^\/webhooks$/, 'admin'],
+  ['PATCH', /^\/webhooks\/[^/]+$/, 'admin'],
+  ['DELETE', /^\/webhooks\/[^/]+$/, 'admin'],
+  ['POST', /^\/webhooks\/[^/]+\/replay$/, 'admin'],
 ];
 
 /** The role a request needs, or null: no such route. */
@@ -753,6 +765,12 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     if (accountAnswer) return accountAnswer;
     const doNotCallAnswer = await doNotCallRoutes(req, route, actor);
     if (doNotCallAnswer) return doNotCallAnswer;
+    const webhookAnswer = webhookRoute(req, subPath(req), {
+      db,
+      actor,
+      allowPrivateUrls: opts.allowPrivateWebhookUrls ?? false,
+    });
+    if (webhookAnswer) return await webhookAnswer;
     if (route === 'GET /calling-hours-rules') return jsonResponse({ rules: await listCallingHoursRules(db) });
     if (route === 'PATCH /calling-hours-rules') {
       const parsed = CallingHoursRuleSwitch.safeParse(await readJson(req));
