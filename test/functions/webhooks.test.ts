@@ -16,6 +16,7 @@ import { functionsEnv, type Gateway, postTick, startGateway, useFunctionsStack }
 import { type HttpAnswer, request } from '../support/net.ts';
 import { claimQueuedCalls, launchDueCalls } from '../support/rows.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
+import { runCampaignCli } from '../../scripts/campaign.ts';
 
 const stack = useFunctionsStack({ sim: { callbacks: false }, env: { WEBHOOKS_ALLOW_PRIVATE_URLS: 'true' } });
 let receiver: WebhookReceiver;
@@ -298,5 +299,53 @@ describe('the address guard (WEBHOOKS_ALLOW_PRIVATE_URLS off)', () => {
     expect(attempt.status_code).toBeNull();
     expect(attempt.error).toMatch(/^refused: the URL .*127\.0\.0\.1.*loopback/);
     expect(receiver.received).toEqual([]);
+  });
+});
+
+describe('npm run campaign -- webhooks', () => {
+  async function cli(args: string[], token = stack.env.ADMIN_TOKEN!): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCampaignCli(args, {
+      env: { SUPABASE_FUNCTIONS_URL: stack.gw.url, OPERATOR_TOKEN: token },
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('adds (secret shown once), lists, disables, shows the delivery log, replays and deletes', async () => {
+    const added = await cli(['webhooks', 'add', '--url', receiver.url, '--events', 'call.completed', '--description', 'CRM']);
+    expect(added.code, added.err).toBe(0);
+    const secret = /signing secret \(shown once, keep it\): (whsec_\S+)/.exec(added.out)![1]!;
+    const id = /^added: (\d+)\t/.exec(added.out)![1]!;
+    const list = await cli(['webhooks']);
+    expect(list.out).toContain(`${id}\tenabled\t${receiver.url}\tcall.completed`);
+    expect(list.out).not.toContain(secret);
+
+    await stack.db.query(`update public.webhook_settings set retry_schedule = '{1 hour}'`);
+    receiver.answer = () => 500;
+    await enqueue(1);
+    await tickNow();
+    await waitFor('a failed attempt recorded', async () => {
+      const { rows } = await stack.db.query(`select count(*)::int as n from public.webhook_delivery_attempts`);
+      return rows[0].n === 1;
+    });
+    const log = await cli(['webhooks', 'deliveries', id]);
+    expect(log.out).toMatch(/\tcall\.completed\tmsg_[0-9a-f]{32}\tpending\t1 attempt\(s\)\tnext /);
+    expect(log.out).toContain('HTTP 500');
+    const deliveryId = /^(\d+)\t/.exec(log.out)![1]!;
+
+    receiver.answer = () => 200;
+    expect((await cli(['webhooks', 'replay', id, '--delivery', deliveryId])).out).toBe('replayed 1 delivery');
+    await tickNow();
+    await waitFor('delivered', async () => (await deliveryStatuses()).delivered === 1);
+
+    expect((await cli(['webhooks', 'disable', id])).out).toMatch(/^disabled: \d+\tdisabled/);
+    expect((await cli(['webhooks', 'add'])).code).toBe(2); // no --url
+    const viewer = (await admin('/tokens', { method: 'POST', body: { name: 'cli-viewer', role: 'viewer' } })).json.token;
+    expect((await cli(['webhooks', 'delete', id], viewer)).code).toBe(1); // 403
+    expect((await cli(['webhooks', 'delete', id])).out).toMatch(/^deleted: /);
+    expect((await cli(['webhooks'])).out).toBe('no webhook endpoints');
   });
 });
