@@ -146,6 +146,18 @@ comment on table public.webhook_settings is
 alter table public.webhook_settings enable row level security;
 revoke all on table public.webhook_settings from anon, authenticated;
 
+-- Does any enabled endpoint subscribe to p_type? The triggers ask first, so that a database
+-- without webhooks pays one probe of a tiny table per change and builds no payload.
+create function public._webhook_subscribed(p_type text)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$ select exists (select 1 from public.webhook_endpoints e where e.enabled and p_type = any (e.events)) $$;
+
+comment on function public._webhook_subscribed(text) is
+  'Whether any enabled webhook endpoint subscribes to event type p_type.';
+
 -- Writes one event and its deliveries to every enabled endpoint subscribed to its type; nothing
 -- when there is none. Due at once (the earlier of the event's time and the transaction's).
 create function public._enqueue_webhook_event(p_type text, p_data jsonb, p_at timestamptz)
@@ -156,7 +168,7 @@ as $$
 declare
   v_id text;
 begin
-  if not exists (select 1 from public.webhook_endpoints e where e.enabled and p_type = any (e.events)) then
+  if not public._webhook_subscribed(p_type) then
     return;
   end if;
   insert into public.webhook_events (type, data, occurred_at)
@@ -179,6 +191,9 @@ language plpgsql
 set search_path = ''
 as $$
 begin
+  if not public._webhook_subscribed('call.completed') then
+    return null;
+  end if;
   perform public._enqueue_webhook_event('call.completed', jsonb_build_object(
     'call_id', new.id::text,
     'campaign_id', new.campaign_id::text,
@@ -224,6 +239,9 @@ declare
     else new.status::text
   end;
 begin
+  if not public._webhook_subscribed('contact.finished') then
+    return null;
+  end if;
   if new.status = 'do_not_call'
      and exists (select 1 from public.do_not_call_numbers d where d.phone = new.phone and d.added_by like 'call %') then
     v_reason := 'opted_out';
@@ -261,6 +279,9 @@ language plpgsql
 set search_path = ''
 as $$
 begin
+  if not public._webhook_subscribed('campaign.status_changed') then
+    return null;
+  end if;
   perform public._enqueue_webhook_event('campaign.status_changed', jsonb_build_object(
     'campaign_id', new.id::text,
     'name', new.name,
@@ -286,9 +307,11 @@ create trigger campaigns_webhook_event
   execute function public._campaigns_webhook_event();
 
 revoke all on function public._webhook_event_types() from public, anon, authenticated;
+revoke all on function public._webhook_subscribed(text) from public, anon, authenticated;
 revoke all on function public._enqueue_webhook_event(text, jsonb, timestamptz) from public, anon, authenticated;
 revoke all on function public._calls_webhook_event() from public, anon, authenticated;
 revoke all on function public._contacts_webhook_event() from public, anon, authenticated;
 revoke all on function public._campaigns_webhook_event() from public, anon, authenticated;
 grant execute on function public._webhook_event_types() to service_role;
+grant execute on function public._webhook_subscribed(text) to service_role;
 grant execute on function public._enqueue_webhook_event(text, jsonb, timestamptz) to service_role;
