@@ -236,12 +236,20 @@ describe('delivery', () => {
 
   it('a disabled endpoint receives nothing until it is enabled again', async () => {
     const { id } = await register();
+    await enqueue(1);
     await admin(`/webhooks/${id}`, { method: 'PATCH', body: { enabled: false } });
+    // New events are not even written for it.
     await stack.db.query(`select public._enqueue_webhook_event('call.completed', '{}', $1)`, [minutesAfterNoon(0)]);
     await tickNow();
-    // Deliverers claim nothing of a disabled endpoint (and events for it are not even written).
-    expect(await deliveryStatuses()).toEqual({});
+    const pass = await stack.db.query(`select count(*)::int as n from public.webhook_delivery_attempts`);
+    expect(pass.rows[0].n).toBe(0);
+    expect(await deliveryStatuses()).toEqual({ pending: 1 });
     expect(receiver.received).toEqual([]);
+
+    await admin(`/webhooks/${id}`, { method: 'PATCH', body: { enabled: true } });
+    await tickNow();
+    await waitFor('delivered once enabled', async () => (await deliveryStatuses()).delivered === 1);
+    expect(receiver.received).toHaveLength(1);
   });
 
   it('overlapping ticks deliver each event once', async () => {
