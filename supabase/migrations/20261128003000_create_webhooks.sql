@@ -59,6 +59,9 @@ create table public.webhook_events (
   constraint webhook_events_type_is_known check (type = any (public._webhook_event_types()))
 );
 
+-- Retention (purge_webhook_events): the oldest first.
+create index webhook_events_by_age on public.webhook_events (created_at);
+
 comment on table public.webhook_events is
   'Outbox of webhook events (id: the webhook-id receivers dedupe on). Written by triggers in the same transaction as the state change; delivered by the functions through webhook_deliveries.';
 

@@ -299,3 +299,33 @@ describe('delivery claims, retries and dead letters', () => {
     }
   });
 });
+
+describe('retention', () => {
+  it('purges delivered events past the retention, never a pending or dead one', async () => {
+    await pendingDeliveries(3);
+    const claimed = await claim(db, 10, minutesAfterNoon(0));
+    // One delivered, one dead (a one-step schedule used up), one still pending.
+    await db.query(`update public.webhook_settings set retry_schedule = '{1 hour}'`);
+    await record(db, [
+      { ...claimed[0]!, status_code: 200 },
+      { ...claimed[1]!, status_code: 500 },
+      { ...claimed[2]!, status_code: 500 },
+    ], minutesAfterNoon(0));
+    const again = await claim(db, 10, minutesAfterNoon(60));
+    const second = again.find((c) => c.delivery_id === claimed[1]!.delivery_id)!;
+    await record(db, [{ ...second, status_code: 500 }], minutesAfterNoon(60));
+    await db.query(`update public.webhook_events set created_at = $1`, [minutesAfterNoon(0)]);
+    const statuses = async () =>
+      (await db.query(`select d.status from public.webhook_deliveries d order by d.id`)).rows.map((r) => r.status);
+    expect(await statuses()).toEqual(['delivered', 'dead', 'pending']);
+
+    const purge = async (days: number) =>
+      (await db.query(`select public.purge_webhook_events($1) as n`, [minutesAfterNoon(days * 24 * 60)])).rows[0].n;
+    expect(await purge(29)).toBe(0); // not old enough
+    expect(await purge(31)).toBe(1);
+    expect(await statuses()).toEqual(['dead', 'pending']);
+    const log = await db.query(`select count(*)::int as n from public.webhook_delivery_attempts`);
+    expect(log.rows[0].n).toBe(3); // the purged delivery's attempt went with it
+    expect(await purge(365)).toBe(0);
+  });
+});

@@ -16,7 +16,13 @@ import type { SqlPool } from '../db.ts';
 import type { Logger } from '../log.ts';
 import { coerceError } from '../errors.ts';
 import { type Resolver, webhookUrlProblem } from './url-guard.ts';
-import { type ClaimedDelivery, claimWebhookDeliveries, type DeliveryResult, recordWebhookDeliveryResults } from './queries.ts';
+import {
+  type ClaimedDelivery,
+  claimWebhookDeliveries,
+  type DeliveryResult,
+  purgeWebhookEvents,
+  recordWebhookDeliveryResults,
+} from './queries.ts';
 
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 export const WEBHOOK_BATCH_SIZE = 25;
@@ -119,6 +125,10 @@ export async function runWebhookDelivery(opts: WebhookDeliveryOptions & { untilM
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const total = noCounts();
+  // Old delivered events go first, a bounded batch per run (retention: purge_webhook_events).
+  await purgeWebhookEvents(opts.pool, new Date(now())).catch((err: unknown) =>
+    opts.log.error('webhook_purge_error', { error: coerceError(err).message })
+  );
   do {
     try {
       const c = await deliverDueWebhooks(opts);

@@ -47,6 +47,12 @@ export async function recordWebhookDeliveryResults(
   return rows;
 }
 
+/** Deletes old events whose deliveries all succeeded (purge_webhook_events); returns how many. */
+export async function purgeWebhookEvents(db: SqlClient, now: Date): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`select public.purge_webhook_events($1) as n`, [now]);
+  return rows[0]?.n ?? 0;
+}
+
 /** How long deliverers keep going after a tick (scheduler_settings.background_dispatch_ms). */
 export async function readBackgroundMs(db: SqlClient): Promise<number> {
   const { rows } = await db.query<{ ms: number }>(`select background_dispatch_ms as ms from public.scheduler_settings`);
