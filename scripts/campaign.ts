@@ -27,6 +27,8 @@
 //                                      do_not_call stay so)
 //   dnc import <file.csv>              phone,reason rows; invalid rows reported by line, valid ones kept
 //   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
+//   webhooks ...                       outcome webhook endpoints, their delivery log and replays
+//                                      (scripts/webhooks-cli.ts)
 //   person <+E164 | contact id> [--raw]  one person's story: the number's contacts in every campaign,
 //                                      why each is not called now (and until when), every attempt
 //                                      with its outcome and evidence, and its do-not-call entry
@@ -55,6 +57,7 @@ import { parseArgs } from 'node:util';
 import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '../api/_lib/functions-client.ts';
 import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/functions/_shared/campaign-schema.ts';
 import { AccountCreate, AccountPatch } from '../supabase/functions/_shared/account-schema.ts';
+import { runWebhooksCommand, WebhooksUsageError } from './webhooks-cli.ts';
 
 const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
                             | pause|resume|cancel <id> [--yes]
@@ -65,6 +68,10 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
                             | dnc export [--out file.csv]
                             | person <+E164 | contact id> [--raw]
+                            | webhooks [list] | webhooks add --url <https://...> [--events a,b] [--secret whsec_...]
+                              [--description <text>] | webhooks enable|disable|delete <id>
+                            | webhooks deliveries <id> [--status pending|delivered|dead] [--rows N]
+                            | webhooks replay <id> [--delivery <delivery id>]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
@@ -117,6 +124,12 @@ const FIELD_OPTIONS = {
   out: { type: 'string' },
   reason: { type: 'string' },
   raw: { type: 'boolean' },
+  // webhooks (webhooks-cli.ts)
+  events: { type: 'string' },
+  secret: { type: 'string' },
+  description: { type: 'string' },
+  status: { type: 'string' },
+  delivery: { type: 'string' },
 } as const;
 
 function num(flag: string, text: string): number {
@@ -281,6 +294,13 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     };
 
     switch (command) {
+      case 'webhooks':
+        try {
+          return await runWebhooksCommand(positionals, values, call, io.out);
+        } catch (err) {
+          if (err instanceof WebhooksUsageError) throw new UsageError(err.message);
+          throw err;
+        }
       case 'dnc': {
         const [sub = 'list', arg] = positionals;
         if (sub === 'list') {

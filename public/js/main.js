@@ -18,6 +18,7 @@ import { state } from './state.js';
 import { loadTokens, wireTokens } from './tokens.js';
 import { wireTrigger } from './trigger.js';
 import { loadWaitReasons, wireWaitReasons } from './why-not-now.js';
+import { loadWebhooks, wireWebhooks } from './webhooks.js';
 
 async function loadConfig() {
   const res = await fetch('/api/dashboard-config', { cache: 'no-store' });
@@ -38,8 +39,9 @@ async function main() {
   wireWaitReasons();
   wireDoNotCall();
   wirePerson();
+  wireWebhooks();
   // What the dashboard loads each time it is shown (the status comes with the refresh loop).
-  for (const load of [loadTokens, loadCampaigns, loadAudit, loadWaitReasons, loadAccounts, () => loadDoNotCall()]) {
+  for (const load of [loadTokens, loadCampaigns, loadAudit, loadWaitReasons, loadAccounts, loadWebhooks, () => loadDoNotCall()]) {
     onDashboardShown(load);
   }
   // Another sign-in does not see the person the previous credential looked up.

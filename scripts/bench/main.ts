@@ -12,7 +12,9 @@
 // Options:
 //   --quick               one run of everything, smaller scales: a smoke run of every part (a few
 //                         minutes), for its invariants, not its figures; CI runs it after npm test
-//   --only reserve|dispatch|import|campaign   (import: a 100,000-row CSV contacts import, rows/s and
+//   --only reserve|dispatch|import|campaign|webhooks   (webhooks: 10,000 outcome events to a loopback
+//                         receiver failing 30 % of requests and down for a minute, the retry schedule
+//                         scaled down; nothing lost, lag p50 / p95; see webhooks.ts; import: a 100,000-row CSV contacts import, rows/s and
 //                         memory; campaign: whole campaigns, time-scaled, through the real Edge
 //                         Functions and the simulator: makespan against the ideal bound, baseline
 //                         (minute tick only) and continuous dispatch, CPS 1 and 10; see campaign.ts)
@@ -67,10 +69,11 @@ import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type Reserv
 import { benchDispatch, DISPATCH_CONCURRENCIES, DISPATCH_LATENCIES, type DispatchRow, type RunTick } from './dispatch.ts';
 import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
 import { CPU_ROLES, workCpu } from './cpu-use.ts';
+import { benchWebhooks, type WebhooksRow, webhooksTable } from './webhooks.ts';
 
 interface Args {
   quick: boolean;
-  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | null;
+  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | 'webhooks' | null;
   runs: number;
   runsGiven: boolean;
   scale: number;
@@ -130,8 +133,8 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') a.quick = true;
     else if (arg === '--only') {
       const v = value();
-      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign') {
-        throw new Error(`--only takes reserve, dispatch, import or campaign, got ${v}`);
+      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign' && v !== 'webhooks') {
+        throw new Error(`--only takes reserve, dispatch, import, campaign or webhooks, got ${v}`);
       }
       a.only = v;
     } else if (arg === '--runs') {
@@ -178,7 +181,7 @@ function parseArgs(argv: string[]): Args {
 
 const USAGE = `usage: npm run bench [-- options]
   --quick               one run of each figure, smaller scales: a smoke run of every part (a few minutes)
-  --only reserve|dispatch|import|campaign
+  --only reserve|dispatch|import|campaign|webhooks
   --scale N             campaign: time scale (default 10: ticks every 6 s, calls 10x shorter, rates x10)
   --cps 1,10            campaign: provider calls per second before scaling (default 1,10)
   --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
@@ -494,9 +497,9 @@ const BENCH_CLUSTER_SETTINGS = [
   'random_page_cost = 1.1',
 ];
 
-type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign';
+type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign' | 'webhooks';
 /** The parts, in the order they run. */
-const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign'];
+const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign', 'webhooks'];
 
 interface PartOutcome {
   part: PartName;
@@ -534,6 +537,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
   let dispatchRows: DispatchRow[] = [];
   let campaignRows: CampaignRow[] = [];
   let campaignRuns = 0;
+  const webhooksRows: WebhooksRow[] = [];
   const importRows: ImportRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
@@ -738,6 +742,28 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       return null;
     });
 
+    await runPart('webhooks', async () => {
+      if (!args.direct && !external && !pooler) {
+        pooler = await startPgBouncer({ databaseUrl: dbUrl, poolSize: args.poolSize ?? 20, log });
+      }
+      const row = await benchWebhooks(dbUrl, {
+        quick: args.quick,
+        log,
+        onInvariantFailure,
+        ...(pooler ? { poolerUrl: pooler.url } : {}),
+      });
+      webhooksRows.push(row);
+      process.stdout.write(
+        `Webhooks: ${fmtInt(row.events)} events through the outbox to a loopback receiver failing ${row.failRate * 100} % of ` +
+          `requests at random and down for ${row.outageSeconds} s; two deliverers (runWebhookDelivery in-process, database ${
+            pooler ? 'through PgBouncer' : 'direct'
+          }); retry schedule SCALED DOWN 1/${row.scheduleScale}: ${row.schedule}. ` +
+          `lost: events never answered 2xx; dup 2xx: events answered 2xx more than once (receivers dedupe on webhook-id); ` +
+          `lag: event written -> first 2xx.\n${webhooksTable(webhooksRows)}\n\n`,
+      );
+      return null;
+    });
+
     const targets = [
       ...reserveTargets(reserveRows, 'ours'),
       ...(proposal ? reserveTargets(reserveRows, 'proposed') : []),
@@ -777,6 +803,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       dispatch: dispatchRows,
       import: importRows,
       campaign: campaignRows.length ? { runs: campaignRuns, scale: args.scale, rows: campaignRows } : null,
+      webhooks: webhooksRows,
       targets,
       invariantFailures,
       parts,

@@ -313,6 +313,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
       // Local development: the simulator and the functions listen on http://127.0.0.1.
       ALLOW_INSECURE_URLS: '1',
+      // Local development: webhook receivers on this machine (http://127.0.0.1) are allowed.
+      WEBHOOKS_ALLOW_PRIVATE_URLS: 'true',
     };
     if (opts.metricsToken) gatewayEnv.METRICS_TOKEN = opts.metricsToken;
     // CORS: the functions answer the dashboard's origin only (the local Vercel server, whose port

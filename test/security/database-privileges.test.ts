@@ -45,6 +45,7 @@ const SAMPLE: Record<string, string> = {
   operator_tokens: 'null::public.operator_tokens',
   do_not_call_numbers: 'null::public.do_not_call_numbers',
   calling_hours_rules: 'null::public.calling_hours_rules',
+  webhook_endpoints: 'null::public.webhook_endpoints',
   provider_circuit_breakers: `row('default', 'closed', 0, null, null, null, null, now())::public.provider_circuit_breakers`,
 };
 

@@ -128,6 +128,9 @@ export async function resetData(client: Queryable): Promise<void> {
       if to_regclass('public.provider_accounts') is not null then
         insert into public.provider_accounts (id) values ('default') on conflict do nothing;
       end if;
+      if to_regclass('public.webhook_settings') is not null then
+        insert into public.webhook_settings default values on conflict do nothing;
+      end if;
     end
     $reset$`);
 }

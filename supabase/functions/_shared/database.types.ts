@@ -813,6 +813,189 @@ export type Database = {
         };
         Relationships: [];
       };
+      webhook_deliveries: {
+        Row: {
+          attempts: number;
+          created_at: string;
+          delivered_at: string | null;
+          endpoint_id: number;
+          event_id: string;
+          id: number;
+          last_error: string | null;
+          last_status_code: number | null;
+          lease_token: string | null;
+          lease_until: string | null;
+          next_attempt_at: string;
+          status: string;
+          updated_at: string;
+        };
+        Insert: {
+          attempts?: number;
+          created_at?: string;
+          delivered_at?: string | null;
+          endpoint_id: number;
+          event_id: string;
+          id?: never;
+          last_error?: string | null;
+          last_status_code?: number | null;
+          lease_token?: string | null;
+          lease_until?: string | null;
+          next_attempt_at: string;
+          status?: string;
+          updated_at?: string;
+        };
+        Update: {
+          attempts?: number;
+          created_at?: string;
+          delivered_at?: string | null;
+          endpoint_id?: number;
+          event_id?: string;
+          id?: never;
+          last_error?: string | null;
+          last_status_code?: number | null;
+          lease_token?: string | null;
+          lease_until?: string | null;
+          next_attempt_at?: string;
+          status?: string;
+          updated_at?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'webhook_deliveries_endpoint_id_fkey';
+            columns: ['endpoint_id'];
+            isOneToOne: false;
+            referencedRelation: 'webhook_endpoints';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'webhook_deliveries_event_id_fkey';
+            columns: ['event_id'];
+            isOneToOne: false;
+            referencedRelation: 'webhook_events';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
+      webhook_delivery_attempts: {
+        Row: {
+          attempt: number;
+          delivery_id: number;
+          error: string | null;
+          finished_at: string;
+          id: number;
+          started_at: string;
+          status_code: number | null;
+        };
+        Insert: {
+          attempt: number;
+          delivery_id: number;
+          error?: string | null;
+          finished_at: string;
+          id?: never;
+          started_at: string;
+          status_code?: number | null;
+        };
+        Update: {
+          attempt?: number;
+          delivery_id?: number;
+          error?: string | null;
+          finished_at?: string;
+          id?: never;
+          started_at?: string;
+          status_code?: number | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'webhook_delivery_attempts_delivery_id_fkey';
+            columns: ['delivery_id'];
+            isOneToOne: false;
+            referencedRelation: 'webhook_deliveries';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
+      webhook_endpoints: {
+        Row: {
+          created_at: string;
+          created_by: string | null;
+          description: string | null;
+          enabled: boolean;
+          events: string[];
+          id: number;
+          secret: string;
+          updated_at: string;
+          url: string;
+          _webhook_endpoint_json: Json | null;
+        };
+        Insert: {
+          created_at?: string;
+          created_by?: string | null;
+          description?: string | null;
+          enabled?: boolean;
+          events: string[];
+          id?: never;
+          secret: string;
+          updated_at?: string;
+          url: string;
+        };
+        Update: {
+          created_at?: string;
+          created_by?: string | null;
+          description?: string | null;
+          enabled?: boolean;
+          events?: string[];
+          id?: never;
+          secret?: string;
+          updated_at?: string;
+          url?: string;
+        };
+        Relationships: [];
+      };
+      webhook_events: {
+        Row: {
+          created_at: string;
+          data: NonNullable<Json>;
+          id: string;
+          occurred_at: string;
+          seq: number;
+          type: string;
+        };
+        Insert: {
+          created_at?: string;
+          data: NonNullable<Json>;
+          id?: string;
+          occurred_at: string;
+          seq?: never;
+          type: string;
+        };
+        Update: {
+          created_at?: string;
+          data?: NonNullable<Json>;
+          id?: string;
+          occurred_at?: string;
+          seq?: never;
+          type?: string;
+        };
+        Relationships: [];
+      };
+      webhook_settings: {
+        Row: {
+          id: boolean;
+          lease: string;
+          retry_schedule: string[];
+        };
+        Insert: {
+          id?: boolean;
+          lease?: string;
+          retry_schedule?: string[];
+        };
+        Update: {
+          id?: boolean;
+          lease?: string;
+          retry_schedule?: string[];
+        };
+        Relationships: [];
+      };
     };
     Views: {
       contact_wait_reasons: {
@@ -1066,6 +1249,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      _enqueue_webhook_event: {
+        Args: { p_at: string; p_data: Json; p_type: string };
+        Returns: undefined;
+      };
       _is_final_call_status: {
         Args: { p_status: Database['public']['Enums']['call_status'] };
         Returns: boolean;
@@ -1140,6 +1327,17 @@ export type Database = {
         };
         Returns: undefined;
       };
+      _webhook_endpoint_json: {
+        Args: {
+          p_endpoint: Database['public']['Tables']['webhook_endpoints']['Row'];
+        };
+        Returns: Json;
+      };
+      _webhook_event_types: {
+        Args: Record<PropertyKey, never>;
+        Returns: string[];
+      };
+      _webhook_subscribed: { Args: { p_type: string }; Returns: boolean };
       acquire_dispatch_permit: {
         Args: { p_account: string; p_now?: string };
         Returns: string;
@@ -1201,12 +1399,35 @@ export type Database = {
         };
         Returns: Json;
       };
+      admin_create_webhook_endpoint: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_description: string;
+          p_events: string[];
+          p_now?: string;
+          p_secret: string;
+          p_url: string;
+        };
+        Returns: Json;
+      };
       admin_delete_provider_account: {
         Args: {
           p_actor: string;
           p_actor_role?: string;
           p_actor_token_id?: number;
           p_id: string;
+          p_now?: string;
+        };
+        Returns: Json;
+      };
+      admin_delete_webhook_endpoint: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_id: number;
           p_now?: string;
         };
         Returns: Json;
@@ -1236,6 +1457,17 @@ export type Database = {
         };
         Returns: Json;
       };
+      admin_replay_webhook_deliveries: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_delivery_id: number;
+          p_endpoint_id: number;
+          p_now?: string;
+        };
+        Returns: Json;
+      };
       admin_set_calling_hours_rule_enabled: {
         Args: {
           p_actor: string;
@@ -1257,6 +1489,17 @@ export type Database = {
           p_campaign_id: number;
           p_contact_id: number;
           p_fields: Json;
+          p_now?: string;
+        };
+        Returns: Json;
+      };
+      admin_set_webhook_endpoint_enabled: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_enabled: boolean;
+          p_id: number;
           p_now?: string;
         };
         Returns: Json;
@@ -1372,6 +1615,21 @@ export type Database = {
           release_reason: string;
           send_at: string;
           to_phone: string;
+        }[];
+      };
+      claim_webhook_deliveries: {
+        Args: { p_limit: number; p_now?: string };
+        Returns: {
+          attempt: number;
+          body: Json;
+          delivery_id: number;
+          endpoint_id: number;
+          event_id: string;
+          event_type: string;
+          lease_token: string;
+          occurred_at: string;
+          secret: string;
+          url: string;
         }[];
       };
       closed_calling_hours_by_zone: {
@@ -1532,6 +1790,10 @@ export type Database = {
       };
       phone_time_zones: { Args: { p_phone: string }; Returns: string[] };
       purge_scheduler_history: { Args: { p_now?: string }; Returns: Json };
+      purge_webhook_events: {
+        Args: { p_keep?: string; p_limit?: number; p_now?: string };
+        Returns: number;
+      };
       record_auth_failure: {
         Args: {
           p_function: string;
@@ -1589,6 +1851,15 @@ export type Database = {
           p_success: boolean;
         };
         Returns: string;
+      };
+      record_webhook_delivery_results: {
+        Args: { p_now?: string; p_results: Json };
+        Returns: {
+          attempts: number;
+          delivery_id: number;
+          next_attempt_at: string;
+          status: string;
+        }[];
       };
       release_scheduler_lease: {
         Args: { p_name: string; p_token: number };

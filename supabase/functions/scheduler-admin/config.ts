@@ -19,6 +19,7 @@ import {
   TwilioEnv,
   url,
 } from '../_shared/config.ts';
+import { WebhooksEnv } from '../_shared/webhooks/config.ts';
 
 export const AdminConfig = z
   .object({
@@ -50,6 +51,7 @@ export const AdminConfig = z
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
     ...InsecureUrlsEnv.shape,
+    ...WebhooksEnv.shape,
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)

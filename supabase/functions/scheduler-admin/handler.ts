@@ -58,6 +58,7 @@ import * as person from './routes/person.ts';
 import * as rules from './routes/rules.ts';
 import * as status from './routes/status.ts';
 import * as tokens from './routes/tokens.ts';
+import * as webhooks from './routes/webhooks.ts';
 
 export { TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS } from './routes/tokens.ts';
 
@@ -110,6 +111,13 @@ export const ROUTES: readonly Route[] = [
   ['POST', '/tokens', 'admin', tokens.create],
   ['POST', '/tokens/revoke-by-creator', 'admin', tokens.revokeByCreator],
   ['DELETE', '/tokens/:id', 'admin', tokens.revoke],
+
+  ['GET', '/webhooks', 'viewer', webhooks.list],
+  ['POST', '/webhooks', 'admin', webhooks.create],
+  ['PATCH', '/webhooks/:id', 'admin', webhooks.setEnabled],
+  ['DELETE', '/webhooks/:id', 'admin', webhooks.remove],
+  ['GET', '/webhooks/:id/deliveries', 'viewer', webhooks.deliveries],
+  ['POST', '/webhooks/:id/replay', 'admin', webhooks.replayDeliveries],
 ];
 
 /** The paths the function is reached under (see above). */
@@ -129,6 +137,8 @@ export interface AdminHandlerOptions {
   authLimit: AuthLimitConfig;
   /** ALLOW_INSECURE_URLS: a campaign's answer URL may be http:// (local development only). */
   allowInsecureUrls?: boolean;
+  /** WEBHOOKS_ALLOW_PRIVATE_URLS: webhook endpoints may be http:// and private (local development only). */
+  allowPrivateWebhookUrls?: boolean;
   now?: () => Date;
 }
 
@@ -159,6 +169,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
     log: opts.log,
     now,
     allowInsecureUrls: opts.allowInsecureUrls ?? false,
+    allowPrivateWebhookUrls: opts.allowPrivateWebhookUrls ?? false,
   };
   const limiter = createAuthFailureLimiter({
     db: deps.db,

@@ -44,6 +44,7 @@ Deno.serve(
         allowedOrigins: config.DASHBOARD_ORIGIN,
         authLimit: authLimitOf(config),
         allowInsecureUrls: config.ALLOW_INSECURE_URLS,
+        allowPrivateWebhookUrls: config.WEBHOOKS_ALLOW_PRIVATE_URLS,
       });
     },
   }),

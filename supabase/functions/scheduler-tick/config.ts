@@ -14,6 +14,7 @@ import {
   requiredSecret,
   TwilioEnv,
 } from '../_shared/config.ts';
+import { WebhooksEnv } from '../_shared/webhooks/config.ts';
 
 export const TickConfig = z
   .object({
@@ -31,6 +32,7 @@ export const TickConfig = z
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
     ...InsecureUrlsEnv.shape,
+    ...WebhooksEnv.shape,
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)

@@ -8,6 +8,8 @@ import { waitUntil } from '../_shared/edge-runtime.ts';
 import { tickResponseBody } from '../_shared/status.ts';
 import type { Logger } from '../_shared/log.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
+import { runWebhookDelivery } from '../_shared/webhooks/deliver.ts';
+import { readBackgroundMs } from '../_shared/webhooks/queries.ts';
 
 export const MAX_TICK_BODY_BYTES = 4096;
 
@@ -27,6 +29,8 @@ export interface TickHandlerOptions {
   log: Logger;
   /** Failed secrets per source before 429 (a valid secret is never limited). */
   authLimit: AuthLimitConfig;
+  /** Webhook delivery after each tick (WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_TIMEOUT_MS); absent: none. */
+  webhooks?: { allowPrivateUrls: boolean; timeoutMs: number };
   now?: () => number;
 }
 
@@ -95,6 +99,23 @@ export function createTickHandler(opts: TickHandlerOptions): (req: Request, info
       });
       // Continuous dispatch goes on after the answer, within the function's wall-clock limit.
       waitUntil(finished);
+      // Webhooks are delivered beside it, for as long as it runs (at least one pass).
+      if (opts.webhooks) {
+        const webhooks = opts.webhooks;
+        const startedAt = now();
+        waitUntil(
+          readBackgroundMs(opts.deps.pool).then((ms) =>
+            runWebhookDelivery({
+              pool: opts.deps.pool,
+              log: opts.log,
+              allowPrivateUrls: webhooks.allowPrivateUrls,
+              timeoutMs: webhooks.timeoutMs,
+              untilMs: startedAt + ms,
+            })
+          ),
+          (err) => opts.log.error('webhook_delivery_error', { error: err instanceof Error ? err.message : String(err) }),
+        );
+      }
       return jsonResponse(tickResponseBody(result), result.status === 'failed' ? 500 : 200);
     } catch (err) {
       if (err instanceof HttpError) return errorResponse(err);

@@ -19,6 +19,7 @@ Deno.serve(
         ...(config.TICK_BUDGET_MS !== undefined ? { budgetMs: config.TICK_BUDGET_MS } : {}),
         log,
         authLimit: authLimitOf(config),
+        webhooks: { allowPrivateUrls: config.WEBHOOKS_ALLOW_PRIVATE_URLS, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
       }),
   }),
 );

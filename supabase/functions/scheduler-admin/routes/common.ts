@@ -25,6 +25,8 @@ export interface AdminDeps {
   now: () => Date;
   /** ALLOW_INSECURE_URLS: a campaign's answer URL may be http:// (local development only). */
   allowInsecureUrls: boolean;
+  /** WEBHOOKS_ALLOW_PRIVATE_URLS: webhook endpoints may be http:// and private (local development only). */
+  allowPrivateWebhookUrls: boolean;
 }
 
 /** Hono's environment for this function: the connection info and what the sign-in middleware sets. */
