@@ -54,7 +54,12 @@ import {
   validateCreateCall,
 } from './core.ts';
 
+import type { PlatformSimulator } from './platform.ts';
+import { startRetellSimulator } from './retell.ts';
+import { startVapiSimulator } from './vapi.ts';
+
 export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './core.ts';
+export type { PlatformCall, PlatformFaults, PlatformOutcome, PlatformSimulator } from './platform.ts';
 
 export interface SimOptions {
   /** Default 0: the OS picks a free port. */
@@ -92,6 +97,13 @@ export interface SimOptions {
   callbackTimeoutMs?: number;
   /** Fault settings in force from the start (and after reset()). */
   faults?: SimFaults;
+  /**
+   * The Vapi part (vapi.ts: POST /call, GET /call/{id} on the same port): its private key (default
+   * random), the server URL its server messages go to (none: no messages) and the secret they carry.
+   */
+  vapi?: { apiKey?: string; serverUrl?: string; serverSecret?: string; outcomes?: Partial<Record<string, number>> };
+  /** The Retell part (retell.ts: POST /v2/create-phone-call, GET /v2/get-call/{id}): its API key and webhook URL. */
+  retell?: { apiKey?: string; webhookUrl?: string; outcomes?: Partial<Record<string, number>> };
   /** Receives one object per notable event (create, fault, callback); default: nothing. */
   log?: (event: Record<string, unknown>) => void;
 }
@@ -165,8 +177,12 @@ export interface SimStats {
 }
 
 export interface TwilioSimulator {
-  /** http://127.0.0.1:PORT: the base URL for the Twilio adapter (TWILIO_API_BASE_URL). */
+  /** http://127.0.0.1:PORT: the base URL for the Twilio adapter (TWILIO_API_BASE_URL), and for Vapi's and Retell's. */
   url: string;
+  /** The Vapi part: its key and server secret, fault knobs, calls (reset() and close() cover it too). */
+  vapi: PlatformSimulator & { apiKey: string; serverSecret: string };
+  /** The Retell part: its API key (which also signs its events), fault knobs, calls. */
+  retell: PlatformSimulator & { apiKey: string };
   accountSid: string;
   authToken: string;
   /** Merges fault settings (null removes one); throws on invalid settings. */
@@ -261,6 +277,31 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const subaccounts: Record<string, string> = { ...opts.subaccounts };
   /** The auth token of the account that owns a call: it signs the call's callbacks. */
   const tokenOf = (sid: string): string => (Object.hasOwn(subaccounts, sid) ? subaccounts[sid]! : authToken);
+
+  const vapiKey = opts.vapi?.apiKey ?? randomBytes(16).toString('hex');
+  const vapiSecret = opts.vapi?.serverSecret ?? randomBytes(16).toString('hex');
+  const retellKey = opts.retell?.apiKey ?? randomBytes(16).toString('hex');
+  const vapi = Object.assign(
+    startVapiSimulator({
+      apiKey: vapiKey,
+      serverSecret: vapiSecret,
+      ...(opts.vapi?.serverUrl ? { eventUrl: opts.vapi.serverUrl } : {}),
+      ...(opts.vapi?.outcomes ? { outcomes: opts.vapi.outcomes } : {}),
+      timeScale,
+      seed,
+    }),
+    { apiKey: vapiKey, serverSecret: vapiSecret },
+  );
+  const retell = Object.assign(
+    startRetellSimulator({
+      apiKey: retellKey,
+      ...(opts.retell?.webhookUrl ? { eventUrl: opts.retell.webhookUrl } : {}),
+      ...(opts.retell?.outcomes ? { outcomes: opts.retell.outcomes } : {}),
+      timeScale,
+      seed,
+    }),
+    { apiKey: retellKey },
+  );
 
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
@@ -723,6 +764,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       if (tooBig) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
       if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, url.searchParams, body);
+      // Vapi's and Retell's APIs (their own paths, keys and fault knobs).
+      if (vapi.handle(req, res, url.pathname, body) || retell.handle(req, res, url.pathname, body)) return;
 
       const m = CALLS.exec(url.pathname);
       const isCreate = m !== null && !m[2] && req.method === 'POST';
@@ -830,8 +873,12 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
     createArrivals: () => [...arrivals],
     maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
+    vapi,
+    retell,
     reset: (o = {}) => {
       cancelEverything();
+      vapi.reset();
+      retell.reset();
       if (o.seed !== undefined) seed = o.seed;
       rng = createRng(seed);
       faults = structuredClone(startFaults);
@@ -859,6 +906,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       if (closed) return;
       closed = true;
       cancelEverything();
+      vapi.close();
+      retell.close();
       for (const t of answerTimers) clearTimeout(t);
       answerTimers.clear();
       shutdown.abort();

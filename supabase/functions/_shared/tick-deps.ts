@@ -11,6 +11,7 @@ import {
   type PublicUrlEnv,
   type TwilioEnv,
 } from './config.ts';
+import { type ProvidersEnv, providersFromEnv } from './providers/env.ts';
 import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
@@ -18,7 +19,7 @@ import { TwilioProvider } from './twilio.ts';
 import { optOutKey, optOutUrl } from './opt-out.ts';
 
 export function createTickDeps(
-  config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv,
+  config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv & ProvidersEnv,
   log: Logger,
 ): TickDeps {
   const functionsUrl = publicFunctionsUrl(config);
@@ -31,6 +32,8 @@ export function createTickDeps(
       baseUrl: config.TWILIO_API_BASE_URL,
       allowInsecureUrls: config.ALLOW_INSECURE_URLS,
     }),
+    // Vapi, Retell and SignalWire accounts' calls go to their own adapters (providers/registry.ts).
+    providers: providersFromEnv(config, { allowInsecureUrls: config.ALLOW_INSECURE_URLS }),
     log,
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
     // The key is made once; each call's URL is one HMAC (microseconds).

@@ -19,6 +19,7 @@ import {
   TwilioEnv,
   url,
 } from '../_shared/config.ts';
+import { ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const AdminConfig = z
   .object({
@@ -49,6 +50,7 @@ export const AdminConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...ProvidersEnv.shape,
     ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)

@@ -14,6 +14,7 @@ import {
   requiredSecret,
   TwilioEnv,
 } from '../_shared/config.ts';
+import { ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const TickConfig = z
   .object({
@@ -30,6 +31,7 @@ export const TickConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...ProvidersEnv.shape,
     ...InsecureUrlsEnv.shape,
   })
   .superRefine(needsDatabase)
