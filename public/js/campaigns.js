@@ -38,7 +38,9 @@ const FORM_FIELDS = /** @type {const} */ ([
   'retry_backoff',
 ]);
 const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
-const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
+// What answers the call: a TwiML URL / inline TwiML / application (Twilio, SignalWire), a Vapi
+// assistant (with the Vapi phone number it calls from), a Retell agent.
+const ACTION_KINDS = ['url', 'twiml', 'application_sid', 'assistant_id', 'agent_id'];
 
 /**
  * @type {{ campaigns: CampaignRow[], editing: string | null, loaded: Record<string, unknown>,
@@ -97,6 +99,7 @@ function fillForm(c) {
   const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';
   /** @type {HTMLSelectElement} */ ($('f-action_kind')).value = kind;
   input('f-action_value').value = kind ? String(settings[kind]) : '';
+  input('f-phone_number_id').value = typeof settings.phone_number_id === 'string' ? settings.phone_number_id : '';
   const days = new Set((c?.window_days ?? []).map(String));
   for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#campaign-form input[name=day]'))) {
     box.checked = days.has(box.value);
@@ -122,7 +125,8 @@ function formBody() {
   }
   const kind = /** @type {HTMLSelectElement} */ ($('f-action_kind')).value;
   const value = input('f-action_value').value.trim();
-  if (kind) body.provider_settings = { [kind]: value };
+  const phoneNumberId = input('f-phone_number_id').value.trim();
+  if (kind) body.provider_settings = { [kind]: value, ...(phoneNumberId ? { phone_number_id: phoneNumberId } : {}) };
   const days = [...document.querySelectorAll('#campaign-form input[name=day]')]
     .filter((b) => /** @type {HTMLInputElement} */ (b).checked)
     .map((b) => Number(/** @type {HTMLInputElement} */ (b).value));

@@ -453,6 +453,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         headers: {
           ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
           'x-twilio-signature': signature,
+          // SignalWire's name for the same signature (the simulator signs both with the auth token).
+          'x-signalwire-signature': signature,
           'i-twilio-idempotency-token': token,
           'user-agent': 'TwilioProxy/1.1',
         },
@@ -700,7 +702,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 
   // --- HTTP ------------------------------------------------------------------------------------
 
-  const CALLS = new RegExp(`^/${API_VERSION}/Accounts/([^/]+)/Calls(?:/([^/]+))?\\.json$`);
+  // SignalWire's LaML API is the same Calls API under /api/laml: one simulator serves both.
+  const CALLS = new RegExp(`^(?:/api/laml)?/${API_VERSION}/Accounts/([^/]+)/Calls(?:/([^/]+))?\\.json$`);
 
   function authorized(req: http.IncomingMessage): boolean {
     const given = Buffer.from(String(req.headers.authorization ?? ''));

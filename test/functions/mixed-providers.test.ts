@@ -22,10 +22,12 @@ import {
 import { invariantViolations } from '../support/invariants.ts';
 import { request } from '../support/net.ts';
 import { signRetellBody } from '../../supabase/functions/_shared/providers/retell.ts';
+import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 
 const VAPI_KEY = randomSecret('vapi-key');
 const VAPI_SECRET = randomSecret('vapi-secret');
 const RETELL_KEY = randomSecret('retell-key');
+const SIGNALWIRE_SIGNING_KEY = randomSecret('signalwire-signing');
 const EVERY_CALL_ANSWERED = { completed: 1, 'no-answer': 0, busy: 0, failed: 0, voicemail: 0 };
 
 let db: pg.Client;
@@ -47,6 +49,7 @@ beforeAll(async () => {
     VAPI_SERVER_SECRET: VAPI_SECRET,
     RETELL_API_KEY: RETELL_KEY,
     RETELL_API_BASE_URL: sim.url,
+    SIGNALWIRE_SIGNING_KEY,
   });
   cronSecret = env.CRON_SECRET!;
   gw = await startGateway(env);
@@ -299,4 +302,31 @@ describe('call-status for Vapi and Retell events', () => {
     expect(rows[0]).toEqual({ status: 'completed', answered_by: 'machine_start', duration_seconds: 42 });
     expect((await postRetell('{not json')).status).toBe(400);
   }, 30_000);
+
+  it(
+    "SignalWire: a LaML status callback signed with the project's signing key is applied; one signed otherwise is refused",
+    async () => {
+      await db.query(`insert into public.provider_accounts (id, provider) values ('sw', 'signalwire')`);
+      const id = await dialingCall('sw', { twiml: '<Response/>' }, 'CA' + '1'.repeat(32));
+      const url = `${gw.url}/call-status/signalwire?call_id=${id}`;
+      const params = { CallSid: 'CA' + '1'.repeat(32), CallStatus: 'no-answer', SequenceNumber: '3' };
+      const post = async (key: string) =>
+        request(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'x-signalwire-signature': await computeTwilioSignature(key, url, params),
+          },
+          body: new URLSearchParams(params).toString(),
+        });
+      expect((await post('not-the-signing-key')).status).toBe(401);
+      expect((await post(SIGNALWIRE_SIGNING_KEY)).json).toEqual({ result: 'applied' });
+      const { rows } = await db.query<{ status: string; provider: string }>(
+        'select status::text, provider from public.calls where id = $1',
+        [id],
+      );
+      expect(rows[0]).toEqual({ status: 'no_answer', provider: 'signalwire' });
+    },
+    30_000,
+  );
 });
