@@ -180,6 +180,41 @@ describe('a mix of Twilio, Vapi and Retell accounts through the real tick', () =
     expect(ticks).toBeGreaterThanOrEqual(4); // four shared numbers: one platform at a time each
   }, 120_000);
 
+  it(
+    "an outage at Vapi opens only the Vapi account's breaker: Twilio and Retell calls go on, no Vapi contact is charged",
+    async () => {
+      await updateSettings(db, { breaker_failure_threshold: 3 });
+      const twilio = await createCampaign(db, { name: 'on twilio', cap: 3 });
+      const vapi = await campaignOn('vapi-main', { assistant_id: 'asst_1', phone_number_id: 'pn_1' }, 3);
+      const retell = await campaignOn('retell-main', {}, 3);
+      for (const c of [twilio, vapi, retell]) await addContacts(db, c, freshPhones(3));
+      sim.vapi.setFaults({ outage: true });
+      const r = await tick(gw.url, cronSecret);
+      expect(r.status).toBe(200);
+      await waitFor('the Twilio and Retell calls to end', async () => {
+        const { rows } = await db.query<{ n: string }>(
+          `select count(*)::text as n from public.calls where campaign_id in ($1, $2) and status = 'completed'`,
+          [twilio, retell],
+        );
+        return rows[0]!.n === '6';
+      }, { timeoutMs: 30_000 });
+      const { rows: breakers } = await db.query<{ account: string; state: string }>(
+        'select account, state from public.provider_circuit_breakers order by account',
+      );
+      expect(breakers.find((b) => b.account === 'vapi-main')?.state).toBe('open');
+      expect(breakers.filter((b) => b.account !== 'vapi-main').every((b) => b.state === 'closed')).toBe(true);
+      const { rows: charged } = await db.query<{ attempts: number }>(
+        'select attempts from public.contacts where campaign_id = $1',
+        [vapi],
+      );
+      expect(charged.map((c) => c.attempts)).toEqual([0, 0, 0]);
+      expect(sim.vapi.stats().created).toBe(0);
+      expect(sim.vapi.stats().injected.outage).toBeGreaterThanOrEqual(1);
+      expect(await invariantViolations(db, { allowRunning: true })).toEqual([]);
+    },
+    60_000,
+  );
+
   it('a kind whose adapter is not configured pauses its campaign, and no contact is charged', async () => {
     await db.query(`insert into public.provider_accounts (id, provider, account_sid) values ('sw', 'signalwire', null)`);
     const c = await createCampaign(db, { name: 'on signalwire', cap: 2 });
