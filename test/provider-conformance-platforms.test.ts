@@ -239,6 +239,20 @@ function describePlatform(name: string, put: PlatformUnderTest): void {
       expect(looked).toEqual({ kind: 'absent' });
     });
 
+    it("the control API sets the part's faults and lists its calls", async () => {
+      const faults = await fetch(`${sim.url}/__sim/${name}/faults`, {
+        method: 'POST',
+        body: JSON.stringify({ script: ['429'] }),
+      });
+      expect(await faults.json()).toMatchObject({ script: ['429'] });
+      expect((await provider.createCall(request())).kind).toBe('retryable');
+      expect((await provider.createCall(request())).kind).toBe('accepted');
+      const calls = (await (await fetch(`${sim.url}/__sim/${name}/calls`)).json()) as unknown[];
+      expect(calls).toHaveLength(1);
+      const bad = await fetch(`${sim.url}/__sim/${name}/faults`, { method: 'POST', body: JSON.stringify({ rate429: 2 }) });
+      expect(bad.status).toBe(400);
+    });
+
     it('waits for every event of a call before the next test', async () => {
       // Guards the suite itself: settled() resolves once nothing is pending.
       const req = request();

@@ -19,6 +19,8 @@
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
 //                              the start options, PRNG re-seeded (body {"seed": N}: with N from now on)
+//   GET  /__sim/vapi/stats|calls|faults, POST /__sim/vapi/faults (merge), POST /__sim/vapi/event-url
+//                              {"url"}: the same for the Vapi part (vapi.ts); /__sim/retell/...: Retell's
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -719,6 +721,23 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   ): void {
     const parse = (): unknown => (body.trim() ? JSON.parse(body) : {});
     try {
+      // The Vapi and Retell parts: /__sim/vapi/... and /__sim/retell/... (stats, calls, faults, event-url).
+      const part = /^\/__sim\/(vapi|retell)\/(stats|calls|faults|event-url)$/.exec(pathname);
+      if (part) {
+        const p = part[1] === 'vapi' ? vapi : retell;
+        if (part[2] === 'stats' && req.method === 'GET') return json(res, 200, p.stats());
+        if (part[2] === 'calls' && req.method === 'GET') return json(res, 200, p.calls());
+        if (part[2] === 'faults' && req.method === 'GET') return json(res, 200, p.faults());
+        if (part[2] === 'faults' && req.method === 'POST') {
+          p.setFaults(JSON.parse(body || '{}'));
+          return json(res, 200, p.faults());
+        }
+        if (part[2] === 'event-url' && req.method === 'POST') {
+          const u = (JSON.parse(body || '{}') as { url?: unknown }).url;
+          p.setEventUrl(typeof u === 'string' ? u : null);
+          return json(res, 200, { ok: true });
+        }
+      }
       if (pathname === '/__sim/stats' && req.method === 'GET') return json(res, 200, api.stats());
       if (pathname === '/__sim/calls' && req.method === 'GET') return json(res, 200, api.calls());
       if (pathname === '/__sim/arrivals' && req.method === 'GET') {
@@ -929,7 +948,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 // --- CLI ---------------------------------------------------------------------------------------
 
 const USAGE = `usage: tsx scripts/twilio-sim/server.ts [--port N] [--host 127.0.0.1] [--seed N] [--time-scale X]
-       [--account-sid AC...] [--auth-token T] [--faults JSON] [--no-callbacks] [--verbose]`;
+       [--account-sid AC...] [--auth-token T] [--faults JSON] [--no-callbacks] [--verbose]
+       [--vapi-key K] [--vapi-server-secret S] [--vapi-server-url URL] [--retell-key K] [--retell-webhook-url URL]`;
 
 async function main(): Promise<number> {
   let values;
@@ -944,6 +964,11 @@ async function main(): Promise<number> {
         'auth-token': { type: 'string' },
         faults: { type: 'string' },
         'no-callbacks': { type: 'boolean', default: false },
+        'vapi-key': { type: 'string' },
+        'vapi-server-secret': { type: 'string' },
+        'vapi-server-url': { type: 'string' },
+        'retell-key': { type: 'string' },
+        'retell-webhook-url': { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -975,10 +1000,29 @@ async function main(): Promise<number> {
     ...(values['auth-token'] ? { authToken: values['auth-token'] } : {}),
     ...(values.faults ? { faults: JSON.parse(values.faults) as SimFaults } : {}),
     callbacks: !values['no-callbacks'],
+    vapi: {
+      ...(values['vapi-key'] ? { apiKey: values['vapi-key'] } : {}),
+      ...(values['vapi-server-secret'] ? { serverSecret: values['vapi-server-secret'] } : {}),
+      ...(values['vapi-server-url'] ? { serverUrl: values['vapi-server-url'] } : {}),
+    },
+    retell: {
+      ...(values['retell-key'] ? { apiKey: values['retell-key'] } : {}),
+      ...(values['retell-webhook-url'] ? { webhookUrl: values['retell-webhook-url'] } : {}),
+    },
     ...(values.verbose ? { log: (e: Record<string, unknown>) => process.stderr.write(`${JSON.stringify(e)}\n`) } : {}),
   });
   process.stdout.write(
-    `${JSON.stringify({ event: 'twilio_sim_listening', url: sim.url, accountSid: sim.accountSid, authToken: sim.authToken })}\n`,
+    `${
+      JSON.stringify({
+        event: 'twilio_sim_listening',
+        url: sim.url,
+        accountSid: sim.accountSid,
+        authToken: sim.authToken,
+        vapiApiKey: sim.vapi.apiKey,
+        vapiServerSecret: sim.vapi.serverSecret,
+        retellApiKey: sim.retell.apiKey,
+      })
+    }\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
