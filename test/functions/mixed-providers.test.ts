@@ -215,6 +215,41 @@ describe('a mix of Twilio, Vapi and Retell accounts through the real tick', () =
     60_000,
   );
 
+  it("do-not-call and consent hold for Vapi and Retell calls as for Twilio's", async () => {
+    const vapi = await campaignOn('vapi-main', { assistant_id: 'asst_1', phone_number_id: 'pn_1' });
+    const retell = await campaignOn('retell-main', {});
+    await db.query('update public.campaigns set requires_consent = true where id = $1', [retell]);
+    const [listed, free] = freshPhones(2);
+    await addContacts(db, vapi, [listed!, free!]);
+    await db.query(`insert into public.do_not_call_numbers (phone, reason) values ($1, 'asked not to be called')`, [listed]);
+    const [agreed, never] = freshPhones(2);
+    await addContacts(db, retell, [agreed!, never!]);
+    await db.query(
+      `update public.contacts set consent_at = now() - interval '1 day', consent_method = 'web_form' where phone = $1`,
+      [agreed],
+    );
+
+    const r = await tick(gw.url, cronSecret);
+    expect(r.status).toBe(200);
+    await waitFor('the allowed calls to end', async () => {
+      const { rows } = await db.query<{ n: string }>(`select count(*)::text as n from public.calls where status = 'completed'`);
+      return rows[0]!.n === '2';
+    }, { timeoutMs: 30_000 });
+    expect(sim.vapi.calls().map((c) => c.to)).toEqual([free]);
+    expect(sim.retell.calls().map((c) => c.to)).toEqual([agreed]);
+    const { rows } = await db.query<{ phone: string; status: string; attempts: number }>(
+      'select phone, status::text, attempts from public.contacts where phone = any($1) order by phone',
+      [[listed, never]],
+    );
+    expect(rows).toEqual(
+      [
+        { phone: listed, status: 'do_not_call', attempts: 0 },
+        { phone: never, status: 'pending', attempts: 0 },
+      ].sort((a, b) => a.phone!.localeCompare(b.phone!)),
+    );
+    expect(await invariantViolations(db, { allowRunning: true })).toEqual([]);
+  }, 60_000);
+
   it('a kind whose adapter is not configured pauses its campaign, and no contact is charged', async () => {
     await db.query(`insert into public.provider_accounts (id, provider, account_sid) values ('sw', 'signalwire', null)`);
     const c = await createCampaign(db, { name: 'on signalwire', cap: 2 });
