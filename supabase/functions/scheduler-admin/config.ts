@@ -19,7 +19,7 @@ import {
   TwilioEnv,
   url,
 } from '../_shared/config.ts';
-import { ProvidersEnv } from '../_shared/providers/env.ts';
+import { platformsNeedHttps, ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const AdminConfig = z
   .object({
@@ -55,5 +55,6 @@ export const AdminConfig = z
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)
-  .superRefine(needsHttps);
+  .superRefine(needsHttps)
+  .superRefine(platformsNeedHttps);
 export type AdminConfig = z.infer<typeof AdminConfig>;

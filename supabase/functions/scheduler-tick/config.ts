@@ -14,7 +14,7 @@ import {
   requiredSecret,
   TwilioEnv,
 } from '../_shared/config.ts';
-import { ProvidersEnv } from '../_shared/providers/env.ts';
+import { platformsNeedHttps, ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const TickConfig = z
   .object({
@@ -36,5 +36,6 @@ export const TickConfig = z
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)
-  .superRefine(needsHttps);
+  .superRefine(needsHttps)
+  .superRefine(platformsNeedHttps);
 export type TickConfig = z.infer<typeof TickConfig>;

@@ -12,6 +12,7 @@ export async function recordDispatchResultsByProvider(
   providerOf: (callId: string) => string,
   rows: DispatchResultRow[],
 ): Promise<Array<string | null>> {
+  if (rows.length === 0) return [];
   const groups = new Map<string, number[]>();
   rows.forEach((row, i) => {
     const kind = providerOf(row.call_id);
@@ -20,7 +21,7 @@ export async function recordDispatchResultsByProvider(
     else groups.set(kind, [i]);
   });
   // The common case (one platform): exactly the one round trip it always was.
-  if (groups.size <= 1) return await recordDispatchResults(db, groups.keys().next().value ?? '', rows);
+  if (groups.size === 1) return await recordDispatchResults(db, groups.keys().next().value!, rows);
   const out = new Array<string | null>(rows.length).fill(null);
   for (const [kind, indexes] of groups) {
     const answers = await recordDispatchResults(db, kind, indexes.map((i) => rows[i]!));

@@ -15,7 +15,7 @@
 //                         and token stand for Twilio's account SID and auth token
 
 import { z } from 'zod';
-import { optionalString, url } from '../config.ts';
+import { insecureUrlProblem, optionalString, url } from '../config.ts';
 import type { TelephonyProvider } from '../provider.ts';
 import { TwilioProvider } from '../twilio.ts';
 import type { ProviderSet } from './registry.ts';
@@ -35,6 +35,19 @@ export const ProvidersEnv = z.object({
   SIGNALWIRE_SPACE_URL: optionalString.pipe(url.optional()),
 });
 export type ProvidersEnv = z.infer<typeof ProvidersEnv>;
+
+/** Refinement: the platforms' API URLs carry their keys, so https:// only unless ALLOW_INSECURE_URLS. */
+export const platformsNeedHttps = (env: ProvidersEnv & { ALLOW_INSECURE_URLS: boolean }, ctx: z.RefinementCtx) => {
+  const checks: Array<[string, string | undefined]> = [
+    ['VAPI_API_BASE_URL', env.VAPI_API_KEY ? env.VAPI_API_BASE_URL : undefined],
+    ['RETELL_API_BASE_URL', env.RETELL_API_KEY ? env.RETELL_API_BASE_URL : undefined],
+    ['SIGNALWIRE_SPACE_URL', env.SIGNALWIRE_SPACE_URL],
+  ];
+  for (const [variable, value] of checks) {
+    const problem = value === undefined ? undefined : insecureUrlProblem(value, env.ALLOW_INSECURE_URLS);
+    if (problem) ctx.addIssue({ code: 'custom', path: [variable], message: problem });
+  }
+};
 
 /** The adapters of the configured kinds besides Twilio. */
 export function providersFromEnv(env: ProvidersEnv, opts: { allowInsecureUrls: boolean }): ProviderSet {
