@@ -14,7 +14,7 @@
 //                                      contacts first; acts only with --yes (or "yes" typed on a terminal)
 //   accounts [list]                    the provider accounts: rate (effective, own), cap, calls now,
 //                                      breaker, campaigns dialling through each
-//   accounts create <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+//   accounts create <id> [--kind <twilio|signalwire|vapi|retell>] [--sid <AC...|UUID|none>] [--cps <n|default>] [--cap <n|none>]
 //   accounts set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
 //                                      an account's Twilio subaccount SID (none: TWILIO_ACCOUNT_SID), its
 //                                      calls per second (default: the global setting) and its own cap of
@@ -34,11 +34,12 @@
 //                                      with its outcome and evidence, and its do-not-call entry
 //
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
-//         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
+//         --application-sid <sid> (twilio, signalwire) | --assistant-id <id> --phone-number-id <id> (vapi) |
+//         --agent-id <id> (retell) --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
 //         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
 //         --purpose <telemarketing|informational|debt_collection|none>
-//         --machine-answers <retry|done> (machine_answer_policy) --provider <twilio>
+//         --machine-answers <retry|done> (machine_answer_policy) --provider <twilio|signalwire|vapi|retell> (follows --account)
 //         --machine-detection <Enable|DetectMessageEnd|none> --ring-timeout <seconds|none>
 //         --method <GET|POST|none> (provider_settings options: on edit they change the campaign's
 //         provider_settings in place; a new --url/--twiml/--application-sid replaces its call action)
@@ -63,7 +64,7 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | pause|resume|cancel <id> [--yes]
                             | import <id> <file.csv> [--region US] [--delimiter ';'] [--rows 5000]
                             | export <id> [--out file.csv]
-                            | accounts [list] | accounts create|set <id> [--sid <AC...|none>] [--cps <n|default>] [--cap <n|none>]
+                            | accounts [list] | accounts create|set <id> [--kind twilio|signalwire|vapi|retell] [--sid <AC...|UUID|none>] [--cps <n|default>] [--cap <n|none>]
                             | accounts delete <id>
                             | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
                             | dnc export [--out file.csv]
@@ -72,10 +73,11 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                               [--description <text>] | webhooks enable|disable|delete <id>
                             | webhooks deliveries <id> [--status pending|delivered|dead] [--rows N]
                             | webhooks replay <id> [--delivery <delivery id>]
-fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
+fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid (twilio, signalwire)
+        --assistant-id --phone-number-id (vapi) --agent-id (retell) --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
-        --purpose telemarketing|informational|debt_collection|none --machine-answers retry|done --provider twilio
+        --purpose telemarketing|informational|debt_collection|none --machine-answers retry|done --provider twilio|signalwire|vapi|retell
         --machine-detection Enable|DetectMessageEnd|none --ring-timeout <seconds>|none --method GET|POST|none
         --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
@@ -97,6 +99,10 @@ const FIELD_OPTIONS = {
   account: { type: 'string' },
   cps: { type: 'string' },
   sid: { type: 'string' },
+  kind: { type: 'string' },
+  'assistant-id': { type: 'string' },
+  'phone-number-id': { type: 'string' },
+  'agent-id': { type: 'string' },
   'caller-id': { type: 'string' },
   url: { type: 'string' },
   twiml: { type: 'string' },
@@ -194,6 +200,19 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   }
   if (s('machine-answers') !== undefined) f.machine_answer_policy = s('machine-answers');
   if (s('provider') !== undefined) f.provider = s('provider');
+  // What answers on Vapi (assistant and phone number) and Retell (an agent overriding the number's own).
+  const ai: Record<string, string> = {};
+  for (
+    const [flag, key] of [['assistant-id', 'assistant_id'], ['phone-number-id', 'phone_number_id'], [
+      'agent-id',
+      'agent_id',
+    ]] as const
+  ) {
+    if (s(flag) !== undefined) ai[key] = s(flag)!;
+  }
+  if (Object.keys(ai).length > 0) {
+    f.provider_settings = { ...(f.provider_settings as Record<string, unknown> | undefined), ...ai };
+  }
   if (s('time-zone') !== undefined) f.time_zone = s('time-zone');
   if (s('window') !== undefined) {
     const m = /^([0-9:]+)-([0-9:]+)$/.exec(s('window')!);
@@ -228,9 +247,13 @@ function describeCampaign(c: Record<string, unknown>): string {
     }`;
 }
 
-/** The account fields given as flags (--sid <AC...|none>, --cps <n|default>, --cap <n|none>), not yet validated. */
+/**
+ * The account fields given as flags (--kind <twilio|signalwire|vapi|retell>, --sid <AC...|UUID|none>,
+ * --cps <n|default>, --cap <n|none>), not yet validated.
+ */
 export function accountFieldsFromFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
   const f: Record<string, unknown> = {};
+  if (typeof values.kind === 'string') f.provider = values.kind;
   if (typeof values.sid === 'string') f.account_sid = values.sid === 'none' ? null : values.sid;
   if (typeof values.cps === 'string') f.calls_per_second = values.cps === 'default' ? null : num('cps', values.cps);
   if (typeof values.cap === 'string') f.max_concurrent_calls = values.cap === 'none' ? null : num('cap', values.cap);
@@ -246,7 +269,7 @@ function describeAccount(a: Record<string, unknown>): string {
     ? `breaker open until ${String(a.breaker_open_until)}`
     : `breaker ${String(a.breaker_state)}`;
   const ids = Array.isArray(a.campaign_ids) && a.campaign_ids.length > 0 ? ` (${a.campaign_ids.join(', ')})` : '';
-  const sid = a.account_sid ? `\tsubaccount ${String(a.account_sid)}` : '';
+  const sid = a.account_sid ? `\t${a.provider === 'signalwire' ? 'project' : 'subaccount'} ${String(a.account_sid)}` : '';
   return `${String(a.id)}\t${String(a.provider)}${sid}\t${rate}\t${cap}\tactive ${String(a.active_calls)}` +
     `\t${breaker}\t${String(a.campaigns)} campaigns${ids}`;
 }

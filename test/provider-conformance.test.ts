@@ -17,6 +17,7 @@ import {
   TwilioProvider,
   verifyTwilioSignature,
 } from '../supabase/functions/_shared/twilio.ts';
+import { signalWireBaseUrl, SignalWireProvider } from '../supabase/functions/_shared/providers/signalwire.ts';
 import { type SimFaults, startTwilioSimulator, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 import { waitFor } from './support/clock.ts';
 import { type CallbackReceiver, closedPort, type ReceivedCallback, startCallbackReceiver } from './support/net.ts';
@@ -415,6 +416,14 @@ const twilio = {
 };
 
 describeProviderConformance('Twilio adapter -> simulator', { ...twilio, requestTimeoutMs: 5000, hangTimeoutMs: 200 });
+
+// SignalWire's LaML API is Twilio's under /api/laml: the SignalWire adapter passes the same suite.
+describeProviderConformance('SignalWire adapter -> simulator (LaML)', {
+  ...twilio,
+  makeProvider: (e: Endpoint) => new SignalWireProvider(new TwilioProvider({ ...e, baseUrl: signalWireBaseUrl(e.baseUrl) })),
+  requestTimeoutMs: 5000,
+  hangTimeoutMs: 200,
+});
 
 // The same adapter against a slow provider: every answer 20-120 ms late, still inside the timeout.
 describeProviderConformance('Twilio adapter -> slow simulator', {

@@ -58,6 +58,7 @@ function accountRow(a) {
   }
   const name = el('th', { text: a.id });
   if (a.account_sid) name.append(el('div', { className: 'muted mono', text: a.account_sid }));
+  name.append(el('div', { className: 'muted', testid: `account-kind-${a.id}`, text: a.provider }));
   name.setAttribute('scope', 'row');
   return el('tr', { testid: `account-${a.id}` }, [
     name,
@@ -82,6 +83,8 @@ function fillAccountSelect(accounts) {
 /** @param {ProviderAccount} a */
 function fillAccountForm(a) {
   input('account-id').value = a.id;
+  // The platform is chosen at creation only.
+  /** @type {HTMLSelectElement} */ ($('account-kind')).value = a.provider;
   input('account-sid').value = a.account_sid ?? '';
   input('account-cps').value = a.own_calls_per_second === null ? '' : String(a.own_calls_per_second);
   input('account-cap').value = a.max_concurrent_calls === null ? '' : String(a.max_concurrent_calls);
@@ -96,12 +99,17 @@ async function saveAccount(event) {
   event.preventDefault();
   const id = input('account-id').value.trim();
   const sid = input('account-sid').value.trim();
+  const cap = input('account-cap').value.trim();
+  const exists = accountsView.accounts.some((a) => a.id === id);
+  /** @type {Record<string, unknown>} */
   const fields = {
     account_sid: sid === '' ? null : sid,
     calls_per_second: numberOrText(input('account-cps').value.trim()),
-    max_concurrent_calls: numberOrText(input('account-cap').value.trim()),
   };
-  const exists = accountsView.accounts.some((a) => a.id === id);
+  // A new account without a cap starts at its platform's default (Vapi 10, Retell 20); an existing
+  // one's empty cap means no cap of its own.
+  if (cap !== '' || exists) fields.max_concurrent_calls = numberOrText(cap);
+  if (!exists) fields.provider = /** @type {HTMLSelectElement} */ ($('account-kind')).value;
   try {
     const a = /** @type {ProviderAccount} */ (
       exists

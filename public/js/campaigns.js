@@ -41,7 +41,9 @@ const FORM_FIELDS = /** @type {const} */ ([
 /** Select fields whose empty choice means null (on an edit: clear it). */
 const NULLABLE_SELECTS = ['purpose'];
 const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
-const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
+// What answers the call: a TwiML URL / inline TwiML / application (Twilio, SignalWire), a Vapi
+// assistant (with the Vapi phone number it calls from), a Retell agent.
+const ACTION_KINDS = ['url', 'twiml', 'application_sid', 'assistant_id', 'agent_id'];
 
 /**
  * @type {{ campaigns: CampaignRow[], editing: string | null, loaded: Record<string, unknown>,
@@ -112,6 +114,7 @@ function fillForm(c) {
     input(`f-${f}`).value = typeof v === 'string' ? v : '';
   }
   input('f-requires_consent').checked = c?.requires_consent === true;
+  input('f-phone_number_id').value = typeof settings.phone_number_id === 'string' ? settings.phone_number_id : '';
   const days = new Set((c?.window_days ?? []).map(String));
   for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#campaign-form input[name=day]'))) {
     box.checked = days.has(box.value);
@@ -148,6 +151,9 @@ function formBody() {
   const settings = { ...loadedSettings };
   for (const k of ACTION_KINDS) delete settings[k];
   if (kind) settings[kind] = value;
+  const phoneNumberId = input('f-phone_number_id').value.trim();
+  if (phoneNumberId) settings.phone_number_id = phoneNumberId;
+  else delete settings.phone_number_id;
   const md = input('f-machine_detection').value;
   if (md) settings.machine_detection = md;
   else delete settings.machine_detection;

@@ -310,6 +310,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TWILIO_ACCOUNT_SID: simulator.accountSid,
       TWILIO_AUTH_TOKEN: simulator.authToken,
       TWILIO_API_BASE_URL: simulator.url,
+      // Vapi and Retell accounts dial the simulator's Vapi and Retell parts (docs/PROVIDERS.md).
+      VAPI_API_KEY: simulator.vapi.apiKey,
+      VAPI_API_BASE_URL: simulator.url,
+      VAPI_SERVER_SECRET: simulator.vapi.serverSecret,
+      RETELL_API_KEY: simulator.retell.apiKey,
+      RETELL_API_BASE_URL: simulator.url,
       TICK_JITTER_MS: String(opts.tickJitterMs ?? 0),
       // Local development: the simulator and the functions listen on http://127.0.0.1.
       ALLOW_INSECURE_URLS: '1',
@@ -327,6 +333,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       (line) => onServiceLog('functions', line),
     );
     stops.push({ name: 'functions gateway', stop: () => stopChild(gateway.child, 10_000) });
+    // Where a Vapi assistant's server URL and a Retell agent's webhook would point.
+    simulator.vapi.setEventUrl(`${gateway.url}/call-status/vapi`);
+    simulator.retell.setEventUrl(`${gateway.url}/call-status/retell`);
     log(`Edge Functions on ${gateway.url} (deno pid ${gateway.child.pid})`);
 
     // 4. The local Vercel deployment: dashboard + API routes.

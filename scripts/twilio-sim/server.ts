@@ -19,6 +19,8 @@
 //   POST /__sim/faults         merge settings (null removes one); PUT replaces them all
 //   POST /__sim/reset          forget calls and counters, cancel pending callbacks, faults back to
 //                              the start options, PRNG re-seeded (body {"seed": N}: with N from now on)
+//   GET  /__sim/vapi/stats|calls|faults, POST /__sim/vapi/faults (merge), POST /__sim/vapi/event-url
+//                              {"url"}: the same for the Vapi part (vapi.ts); /__sim/retell/...: Retell's
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -54,7 +56,12 @@ import {
   validateCreateCall,
 } from './core.ts';
 
+import type { PlatformSimulator } from './platform.ts';
+import { startRetellSimulator } from './retell.ts';
+import { startVapiSimulator } from './vapi.ts';
+
 export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './core.ts';
+export type { PlatformCall, PlatformFaults, PlatformOutcome, PlatformSimulator } from './platform.ts';
 
 export interface SimOptions {
   /** Default 0: the OS picks a free port. */
@@ -92,6 +99,13 @@ export interface SimOptions {
   callbackTimeoutMs?: number;
   /** Fault settings in force from the start (and after reset()). */
   faults?: SimFaults;
+  /**
+   * The Vapi part (vapi.ts: POST /call, GET /call/{id} on the same port): its private key (default
+   * random), the server URL its server messages go to (none: no messages) and the secret they carry.
+   */
+  vapi?: { apiKey?: string; serverUrl?: string; serverSecret?: string; outcomes?: Partial<Record<string, number>> };
+  /** The Retell part (retell.ts: POST /v2/create-phone-call, GET /v2/get-call/{id}): its API key and webhook URL. */
+  retell?: { apiKey?: string; webhookUrl?: string; outcomes?: Partial<Record<string, number>> };
   /** Receives one object per notable event (create, fault, callback); default: nothing. */
   log?: (event: Record<string, unknown>) => void;
 }
@@ -165,8 +179,12 @@ export interface SimStats {
 }
 
 export interface TwilioSimulator {
-  /** http://127.0.0.1:PORT: the base URL for the Twilio adapter (TWILIO_API_BASE_URL). */
+  /** http://127.0.0.1:PORT: the base URL for the Twilio adapter (TWILIO_API_BASE_URL), and for Vapi's and Retell's. */
   url: string;
+  /** The Vapi part: its key and server secret, fault knobs, calls (reset() and close() cover it too). */
+  vapi: PlatformSimulator & { apiKey: string; serverSecret: string };
+  /** The Retell part: its API key (which also signs its events), fault knobs, calls. */
+  retell: PlatformSimulator & { apiKey: string };
   accountSid: string;
   authToken: string;
   /** Merges fault settings (null removes one); throws on invalid settings. */
@@ -261,6 +279,31 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const subaccounts: Record<string, string> = { ...opts.subaccounts };
   /** The auth token of the account that owns a call: it signs the call's callbacks. */
   const tokenOf = (sid: string): string => (Object.hasOwn(subaccounts, sid) ? subaccounts[sid]! : authToken);
+
+  const vapiKey = opts.vapi?.apiKey ?? randomBytes(16).toString('hex');
+  const vapiSecret = opts.vapi?.serverSecret ?? randomBytes(16).toString('hex');
+  const retellKey = opts.retell?.apiKey ?? randomBytes(16).toString('hex');
+  const vapi = Object.assign(
+    startVapiSimulator({
+      apiKey: vapiKey,
+      serverSecret: vapiSecret,
+      ...(opts.vapi?.serverUrl ? { eventUrl: opts.vapi.serverUrl } : {}),
+      ...(opts.vapi?.outcomes ? { outcomes: opts.vapi.outcomes } : {}),
+      timeScale,
+      seed,
+    }),
+    { apiKey: vapiKey, serverSecret: vapiSecret },
+  );
+  const retell = Object.assign(
+    startRetellSimulator({
+      apiKey: retellKey,
+      ...(opts.retell?.webhookUrl ? { eventUrl: opts.retell.webhookUrl } : {}),
+      ...(opts.retell?.outcomes ? { outcomes: opts.retell.outcomes } : {}),
+      timeScale,
+      seed,
+    }),
+    { apiKey: retellKey },
+  );
 
   let rng = createRng(seed);
   let faults: SimFaults = structuredClone(startFaults);
@@ -412,6 +455,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
         headers: {
           ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
           'x-twilio-signature': signature,
+          // SignalWire's name for the same signature (the simulator signs both with the auth token).
+          'x-signalwire-signature': signature,
           'i-twilio-idempotency-token': token,
           'user-agent': 'TwilioProxy/1.1',
         },
@@ -659,7 +704,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 
   // --- HTTP ------------------------------------------------------------------------------------
 
-  const CALLS = new RegExp(`^/${API_VERSION}/Accounts/([^/]+)/Calls(?:/([^/]+))?\\.json$`);
+  // SignalWire's LaML API is the same Calls API under /api/laml: one simulator serves both.
+  const CALLS = new RegExp(`^(?:/api/laml)?/${API_VERSION}/Accounts/([^/]+)/Calls(?:/([^/]+))?\\.json$`);
 
   function authorized(req: http.IncomingMessage): boolean {
     const given = Buffer.from(String(req.headers.authorization ?? ''));
@@ -675,6 +721,23 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   ): void {
     const parse = (): unknown => (body.trim() ? JSON.parse(body) : {});
     try {
+      // The Vapi and Retell parts: /__sim/vapi/... and /__sim/retell/... (stats, calls, faults, event-url).
+      const part = /^\/__sim\/(vapi|retell)\/(stats|calls|faults|event-url)$/.exec(pathname);
+      if (part) {
+        const p = part[1] === 'vapi' ? vapi : retell;
+        if (part[2] === 'stats' && req.method === 'GET') return json(res, 200, p.stats());
+        if (part[2] === 'calls' && req.method === 'GET') return json(res, 200, p.calls());
+        if (part[2] === 'faults' && req.method === 'GET') return json(res, 200, p.faults());
+        if (part[2] === 'faults' && req.method === 'POST') {
+          p.setFaults(JSON.parse(body || '{}'));
+          return json(res, 200, p.faults());
+        }
+        if (part[2] === 'event-url' && req.method === 'POST') {
+          const u = (JSON.parse(body || '{}') as { url?: unknown }).url;
+          p.setEventUrl(typeof u === 'string' ? u : null);
+          return json(res, 200, { ok: true });
+        }
+      }
       if (pathname === '/__sim/stats' && req.method === 'GET') return json(res, 200, api.stats());
       if (pathname === '/__sim/calls' && req.method === 'GET') return json(res, 200, api.calls());
       if (pathname === '/__sim/arrivals' && req.method === 'GET') {
@@ -723,6 +786,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       if (tooBig) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
       if (url.pathname.startsWith('/__sim/')) return handleControl(req, res, url.pathname, url.searchParams, body);
+      // Vapi's and Retell's APIs (their own paths, keys and fault knobs).
+      if (vapi.handle(req, res, url.pathname, body) || retell.handle(req, res, url.pathname, body)) return;
 
       const m = CALLS.exec(url.pathname);
       const isCreate = m !== null && !m[2] && req.method === 'POST';
@@ -830,8 +895,12 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
     calls: () => [...states.values()].map((s) => structuredClone(s.call)),
     createArrivals: () => [...arrivals],
     maxRequestsInWindow: (windowMs) => maxRequestsInWindow(arrivals, windowMs),
+    vapi,
+    retell,
     reset: (o = {}) => {
       cancelEverything();
+      vapi.reset();
+      retell.reset();
       if (o.seed !== undefined) seed = o.seed;
       rng = createRng(seed);
       faults = structuredClone(startFaults);
@@ -859,6 +928,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
       if (closed) return;
       closed = true;
       cancelEverything();
+      vapi.close();
+      retell.close();
       for (const t of answerTimers) clearTimeout(t);
       answerTimers.clear();
       shutdown.abort();
@@ -877,7 +948,8 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
 // --- CLI ---------------------------------------------------------------------------------------
 
 const USAGE = `usage: tsx scripts/twilio-sim/server.ts [--port N] [--host 127.0.0.1] [--seed N] [--time-scale X]
-       [--account-sid AC...] [--auth-token T] [--faults JSON] [--no-callbacks] [--verbose]`;
+       [--account-sid AC...] [--auth-token T] [--faults JSON] [--no-callbacks] [--verbose]
+       [--vapi-key K] [--vapi-server-secret S] [--vapi-server-url URL] [--retell-key K] [--retell-webhook-url URL]`;
 
 async function main(): Promise<number> {
   let values;
@@ -892,6 +964,11 @@ async function main(): Promise<number> {
         'auth-token': { type: 'string' },
         faults: { type: 'string' },
         'no-callbacks': { type: 'boolean', default: false },
+        'vapi-key': { type: 'string' },
+        'vapi-server-secret': { type: 'string' },
+        'vapi-server-url': { type: 'string' },
+        'retell-key': { type: 'string' },
+        'retell-webhook-url': { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -923,10 +1000,29 @@ async function main(): Promise<number> {
     ...(values['auth-token'] ? { authToken: values['auth-token'] } : {}),
     ...(values.faults ? { faults: JSON.parse(values.faults) as SimFaults } : {}),
     callbacks: !values['no-callbacks'],
+    vapi: {
+      ...(values['vapi-key'] ? { apiKey: values['vapi-key'] } : {}),
+      ...(values['vapi-server-secret'] ? { serverSecret: values['vapi-server-secret'] } : {}),
+      ...(values['vapi-server-url'] ? { serverUrl: values['vapi-server-url'] } : {}),
+    },
+    retell: {
+      ...(values['retell-key'] ? { apiKey: values['retell-key'] } : {}),
+      ...(values['retell-webhook-url'] ? { webhookUrl: values['retell-webhook-url'] } : {}),
+    },
     ...(values.verbose ? { log: (e: Record<string, unknown>) => process.stderr.write(`${JSON.stringify(e)}\n`) } : {}),
   });
   process.stdout.write(
-    `${JSON.stringify({ event: 'twilio_sim_listening', url: sim.url, accountSid: sim.accountSid, authToken: sim.authToken })}\n`,
+    `${
+      JSON.stringify({
+        event: 'twilio_sim_listening',
+        url: sim.url,
+        accountSid: sim.accountSid,
+        authToken: sim.authToken,
+        vapiApiKey: sim.vapi.apiKey,
+        vapiServerSecret: sim.vapi.serverSecret,
+        retellApiKey: sim.retell.apiKey,
+      })
+    }\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

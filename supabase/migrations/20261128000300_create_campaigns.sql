@@ -6,6 +6,8 @@ create table public.campaigns (
   status public.campaign_status not null default 'QUEUED',
   max_concurrent_calls integer not null default 5,
   priority integer not null default 0,
+  -- The platform, always its account's kind (campaigns_provider_matches_account; set from the
+  -- account by the trigger campaigns_provider_from_account): twilio, signalwire, vapi or retell.
   provider text not null default 'twilio',
   -- The account the calls are created under: its rate and concurrency apply besides the caps here.
   provider_account text not null default 'default' references public.provider_accounts (id),
@@ -34,16 +36,22 @@ create table public.campaigns (
   -- are released at claim, and the scheduler marks it COMPLETED once no call of it is active.
   starts_at timestamptz,
   ends_at timestamptz,
-  -- Why the campaign cannot dial, or null when it can: it needs a caller id and exactly one of
-  -- provider_settings.url / twiml / application_sid (what the provider does when the call is
-  -- answered). Computed here once; launch_due_calls() reports it and reserves nothing,
-  -- claim_queued_calls() releases the campaign's queued calls with it.
+  -- Why the campaign cannot dial, or null when it can: it needs a caller id and what the provider
+  -- does when the call is answered: for twilio and signalwire exactly one of provider_settings.url /
+  -- twiml / application_sid; for vapi provider_settings.assistant_id and phone_number_id (the Vapi
+  -- number the caller id stands for); retell needs nothing more (override_agent_id is optional:
+  -- the caller id's own agent answers). Computed here once; launch_due_calls() reports it and
+  -- reserves nothing, claim_queued_calls() releases the campaign's queued calls with it.
   set_up_problem text generated always as (
     case
       when caller_id is null then 'caller_id is not set'
-      when pg_catalog.num_nonnulls(provider_settings ->> 'url', provider_settings ->> 'twiml',
-                                   provider_settings ->> 'application_sid') <> 1
+      when provider in ('twilio', 'signalwire')
+           and pg_catalog.num_nonnulls(provider_settings ->> 'url', provider_settings ->> 'twiml',
+                                       provider_settings ->> 'application_sid') <> 1
         then 'provider_settings needs exactly one of url, twiml, application_sid'
+      when provider = 'vapi'
+           and (provider_settings ->> 'assistant_id' is null or provider_settings ->> 'phone_number_id' is null)
+        then 'provider_settings needs assistant_id and phone_number_id (vapi)'
     end
   ) stored,
   -- Why the campaign is PAUSED, when the scheduler paused it (a campaign-level refusal by the
@@ -58,7 +66,9 @@ create table public.campaigns (
   constraint campaigns_name_is_not_blank check (length(btrim(name)) between 1 and 200),
   constraint campaigns_cap_is_positive check (max_concurrent_calls > 0),
   constraint campaigns_caller_id_is_e164 check (caller_id is null or caller_id ~ '^\+[1-9][0-9]{6,14}$'),
-  constraint campaigns_provider_is_known check (provider in ('twilio')),
+  constraint campaigns_provider_is_known check (provider in ('twilio', 'signalwire', 'vapi', 'retell')),
+  constraint campaigns_provider_matches_account foreign key (provider_account, provider)
+    references public.provider_accounts (id, provider),
   constraint campaigns_provider_settings_is_object check (jsonb_typeof(provider_settings) = 'object'),
   constraint campaigns_window_is_not_empty check (window_start <> window_end),
   constraint campaigns_window_days_are_iso_weekdays check (
@@ -78,7 +88,8 @@ with (fillfactor = 70);
 
 comment on table public.campaigns is
   'Outbound calling campaigns. The scheduler serves QUEUED and RUNNING ones every minute, never exceeding max_concurrent_calls active calls, only inside the calling window (window_start..window_end on window_days, ISO 1=Monday, in time_zone; window_start > window_end means overnight).';
-comment on column public.campaigns.set_up_problem is 'Why the campaign cannot dial (no caller_id; not exactly one of provider_settings.url / twiml / application_sid), or null. Generated.';
+comment on column public.campaigns.set_up_problem is 'Why the campaign cannot dial (no caller_id; twilio / signalwire: not exactly one of provider_settings.url / twiml / application_sid; vapi: no provider_settings.assistant_id or phone_number_id), or null. Generated.';
+comment on column public.campaigns.provider is 'The platform the calls go to: its provider account''s kind (twilio, signalwire, vapi, retell), set from the account on insert and whenever provider_account changes.';
 comment on column public.campaigns.provider_account is 'The provider account (provider_accounts) the calls are created under; its calls_per_second and max_concurrent_calls apply too.';
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 

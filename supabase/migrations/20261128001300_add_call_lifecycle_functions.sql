@@ -560,6 +560,11 @@ begin
        where c.id = v_call.campaign_id) is distinct from p_account_sid then
     return 'wrong_account';
   end if;
+  -- Found by our id: the news must come from the platform the call went to (a Vapi secret cannot
+  -- move a Twilio call).
+  if v_call.provider is distinct from p_provider then
+    return 'wrong_account';
+  end if;
   if v_call.provider_call_id is not null and p_provider_call_id is not null
      and v_call.provider_call_id <> p_provider_call_id then
     return 'mismatch';
@@ -614,7 +619,7 @@ end;
 $$;
 
 comment on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) is
-  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. p_account_sid (the callback''s AccountSid; null: the main account) must be the call''s own account (its campaign''s provider_accounts.account_sid), else nothing changes. Returns applied / ignored / not_found / mismatch / wrong_account.';
+  'Applies a provider status callback to a call (found by our id, else by provider call id). Idempotent and order-safe: duplicates and stale statuses are ignored; a final status frees the slot and schedules the contact''s next attempt or ends it. p_answered_by (the provider''s AnsweredBy) is stored on the call; a completed call answered by a machine is retried like a no-answer when the campaign''s machine_answer_policy is retry. p_account_sid (the callback''s AccountSid; null: the main account) must be the call''s own account (its campaign''s provider_accounts.account_sid), and p_provider the call''s provider, else nothing changes. Returns applied / ignored / not_found / mismatch / wrong_account.';
 
 -- expire_stuck_calls(): the reaper. Calls stuck in dialing/unknown past stuck_call_timeout (lost
 -- callback, crashed function) and calls ringing/in progress past max_call_duration become failed:

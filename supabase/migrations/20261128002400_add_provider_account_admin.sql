@@ -92,8 +92,15 @@ begin
   if coalesce(p_fields ->> 'id', '') = '' then
     raise exception 'id is required' using errcode = 'invalid_parameter_value';
   end if;
+  -- A cap not given starts at the plan's default concurrency: Vapi 10, Retell pay-as-you-go 20
+  -- (an explicit null still means no cap of its own).
   insert into public.provider_accounts (id, provider, account_sid, calls_per_second, max_concurrent_calls, created_at, updated_at)
-  select r.id, coalesce(r.provider, 'twilio'), r.account_sid, r.calls_per_second, r.max_concurrent_calls, p_now, p_now
+  select r.id, coalesce(r.provider, 'twilio'), r.account_sid, r.calls_per_second,
+         case when p_fields ? 'max_concurrent_calls' then r.max_concurrent_calls
+              when r.provider = 'vapi' then 10
+              when r.provider = 'retell' then 20
+         end,
+         p_now, p_now
     from jsonb_populate_record(null::public.provider_accounts, p_fields) r
   returning * into v_after;
   perform public.record_operator_action(p_actor, p_actor_token_id, 'account.create', 'account ' || v_after.id,
@@ -103,7 +110,7 @@ end;
 $$;
 
 comment on function public.admin_create_provider_account(jsonb, text, bigint, timestamptz, text) is
-  'Creates provider account p_fields.id (provider default twilio; account_sid, calls_per_second and max_concurrent_calls null unless given) and records account.create in operator_audit_log. Returns its scheduler_account_status row as JSON. SQLSTATE 23505 when the id or the account_sid is taken.';
+  'Creates provider account p_fields.id (provider twilio, signalwire, vapi or retell, default twilio; account_sid and calls_per_second null unless given; max_concurrent_calls when not given: 10 for vapi, 20 for retell, else null) and records account.create in operator_audit_log. Returns its scheduler_account_status row as JSON. SQLSTATE 23505 when the id or the account_sid is taken.';
 
 -- admin_update_provider_account(): sets account_sid, calls_per_second and/or max_concurrent_calls
 -- (the keys present in p_fields; null = the functions' TWILIO_ACCOUNT_SID / inherit the setting / no

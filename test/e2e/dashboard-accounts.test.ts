@@ -33,7 +33,7 @@ describe('dashboard provider accounts', () => {
   it('creates an account, gives a campaign that account, lists it with its campaigns and breaker, deletes an unused one', async () => {
     const page = await signedIn();
     await expect.poll(() => rowText(page, 'default'), { timeout: 15_000 }).toMatch(
-      /^default 1 \(global\) 0 \/ no cap closed none/,
+      /^default twilio 1 \(global\) 0 \/ no cap closed none/,
     );
 
     // A rate over the table's bound: refused, said on the card, nothing created.
@@ -51,7 +51,7 @@ describe('dashboard provider accounts', () => {
       /Account sub-eu created: 5 calls\/s, cap 2/,
     );
     await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 15_000 }).toMatch(
-      new RegExp(`^sub-eu ac${'12'.repeat(16)} 5 0 / 2 closed none`),
+      new RegExp(`^sub-eu ac${'12'.repeat(16)} twilio 5 0 / 2 closed none`),
     );
     const sidStored = await withClient((c) => c.query("select account_sid from provider_accounts where id = 'sub-eu'"));
     expect(sidStored.rows[0].account_sid).toBe(`AC${'12'.repeat(16)}`);
@@ -105,7 +105,7 @@ describe('dashboard provider accounts', () => {
     await page.getByTestId('account-cps').fill('');
     await page.getByTestId('account-cap').fill('');
     await page.getByTestId('account-save').click();
-    await expect.poll(() => rowText(page, 'spare'), { timeout: 15_000 }).toMatch(/^spare 1 \(global\) 0 \/ no cap/);
+    await expect.poll(() => rowText(page, 'spare'), { timeout: 15_000 }).toMatch(/^spare twilio 1 \(global\) 0 \/ no cap/);
     await page.getByTestId('account-delete-spare').click();
     await expect.poll(() => text(page, 'account-result'), { timeout: 15_000 }).toBe('Account spare deleted.');
     await expect.poll(() => page.getByTestId('account-spare').count(), { timeout: 15_000 }).toBe(0);
@@ -121,5 +121,39 @@ describe('dashboard provider accounts', () => {
       'account.create account spare',
       'account.delete account spare',
     ]);
+  });
+
+  it("creates a Vapi account at its plan's default cap and a campaign on it with its assistant and number", async () => {
+    const page = await signedIn();
+    await page.getByTestId('account-id').fill('vapi-main');
+    await page.getByTestId('account-kind').selectOption('vapi');
+    await page.getByTestId('account-sid').fill('');
+    await page.getByTestId('account-cps').fill('');
+    await page.getByTestId('account-cap').fill('');
+    await page.getByTestId('account-save').click();
+    await expect.poll(() => text(page, 'account-result'), { timeout: 15_000 }).toMatch(/Account vapi-main created: .*cap 10/);
+    await expect.poll(() => rowText(page, 'vapi-main'), { timeout: 15_000 }).toMatch(
+      /^vapi-main vapi 1 \(global\) 0 \/ 10 closed none/,
+    );
+
+    await page.getByTestId('campaign-new').click();
+    await page.getByTestId('f-name').fill('Vapi leads');
+    await page.getByTestId('f-caller_id').fill('+15551230001');
+    await page.getByTestId('f-action_kind').selectOption('assistant_id');
+    await page.getByTestId('f-action_value').fill('asst_123');
+    await page.getByTestId('f-phone_number_id').fill('pn_456');
+    await page.getByTestId('f-provider_account').selectOption('vapi-main');
+    await page.getByTestId('campaign-save').click();
+    await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Vapi leads \(#\d+\) created/);
+    const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
+    const stored = await withClient((c) =>
+      c.query('select provider, provider_account, provider_settings, set_up_problem from campaigns where id = $1', [id])
+    );
+    expect(stored.rows[0]).toEqual({
+      provider: 'vapi',
+      provider_account: 'vapi-main',
+      provider_settings: { assistant_id: 'asst_123', phone_number_id: 'pn_456' },
+      set_up_problem: null,
+    });
   });
 });

@@ -185,6 +185,19 @@ describe("each function's own configuration", () => {
     expect(c.lines).toEqual([]);
   });
 
+  it('a Vapi or Retell API URL in clear is refused unless ALLOW_INSECURE_URLS (the key would travel in clear)', () => {
+    const https = { ...complete, PUBLIC_FUNCTIONS_URL: 'https://example.test/functions/v1', ALLOW_INSECURE_URLS: '0' };
+    for (const [key, base] of [['VAPI_API_KEY', 'VAPI_API_BASE_URL'], ['RETELL_API_KEY', 'RETELL_API_BASE_URL']] as const) {
+      const c = compose('scheduler-tick', TickConfig, { ...https, [key]: 'platform-key', [base]: 'http://127.0.0.1:9' });
+      expect(c.built(), base).toBe(false);
+      expect(c.lines[0]).toMatchObject({ event: 'config_error', variable: base });
+      expect(
+        compose('scheduler-tick', TickConfig, { ...https, [key]: 'platform-key', [base]: 'https://api.example.test' }).built(),
+      )
+        .toBe(true);
+    }
+  });
+
   // A valid credential is never refused by the failure limit, so a guessable one is refused at
   // start-up: too short, too few distinct characters, one piece repeated.
   const weak = {

@@ -282,4 +282,44 @@ describe('npm run campaign -- accounts (the CLI, through the API)', () => {
       ),
     ]);
   }, 120_000); // six CLI processes (tsx), each a cold Node start: slow on a busy machine
+
+  it(
+    'creates accounts of other kinds (Retell at its default cap), and a campaign on one takes its platform and its agent',
+    async () => {
+      expect(AccountCreate.safeParse({ id: 'v', provider: 'vapi', account_sid: `AC${'0f'.repeat(16)}` }).success).toBe(false);
+      expect(AccountCreate.safeParse({ id: 'p', provider: 'plivo' }).success).toBe(false);
+      const made = await cli(['accounts', 'create', 'ai-retell', '--kind', 'retell']);
+      expect(made.err).toBe('');
+      expect(made.out).toMatch(/^created: ai-retell\tretell\t1 cps \(global setting\)\tcap 20\t/);
+      const campaign = await cli([
+        'create',
+        '--name',
+        'Retell leads',
+        '--account',
+        'ai-retell',
+        '--caller-id',
+        '+15551230000',
+        '--agent-id',
+        'agent_1',
+      ]);
+      expect(campaign.err).toBe('');
+      expect(campaign.code).toBe(0);
+      const { rows } = await db.query(
+        "select provider, provider_settings, set_up_problem from public.campaigns where name = 'Retell leads'",
+      );
+      expect(rows[0]).toEqual({ provider: 'retell', provider_settings: { agent_id: 'agent_1' }, set_up_problem: null });
+      // Through the API: a Vapi account starts at 10; a campaign moved onto it moves to Vapi.
+      const vapi = await admin('/accounts', { method: 'POST', body: { id: 'ai-vapi', provider: 'vapi' } });
+      expect(vapi.status).toBe(201);
+      expect(vapi.json).toMatchObject({ provider: 'vapi', max_concurrent_calls: 10, account_sid: null });
+      const id = (await db.query("select id from public.campaigns where name = 'Retell leads'")).rows[0].id;
+      const moved = await admin(`/campaigns/${id}`, { method: 'PATCH', body: { provider_account: 'ai-vapi' } });
+      expect(moved.status).toBe(200);
+      expect((await db.query('select provider, set_up_problem from public.campaigns where id = $1', [id])).rows[0]).toEqual({
+        provider: 'vapi',
+        set_up_problem: 'provider_settings needs assistant_id and phone_number_id (vapi)',
+      });
+    },
+    120_000,
+  );
 });

@@ -4,16 +4,23 @@
 // the last word (a violation comes back as a 400 naming the field: ACCOUNT_CONSTRAINT_FIELDS).
 //
 //   id                    slug: lower-case letter or digit first, then letters, digits, _ and -; 1-63
-//   provider              'twilio' (the only one)
-//   account_sid           Twilio subaccount SID (AC + 32 hex digits) the calls are created under, or
-//                         null: the functions' TWILIO_ACCOUNT_SID (its callbacks are verified with the
-//                         subaccount's token from TWILIO_SUBACCOUNT_AUTH_TOKENS)
+//   provider              the kind: 'twilio' (default), 'signalwire', 'vapi' or 'retell'; it picks the
+//                         adapter and cannot change once created
+//   account_sid           twilio: the subaccount SID (AC + 32 hex digits) the calls are created under,
+//                         or null: the functions' TWILIO_ACCOUNT_SID (its callbacks are verified with
+//                         the subaccount's token from TWILIO_SUBACCOUNT_AUTH_TOKENS); signalwire: a
+//                         project id (UUID) or null (SIGNALWIRE_PROJECT_ID); vapi, retell: null
 //   calls_per_second      > 0 and <= 10000, or null: scheduler_settings.provider_calls_per_second
-//   max_concurrent_calls  1 to 1,000,000, or null: no cap of its own (only the global cap)
+//   max_concurrent_calls  1 to 1,000,000, or null: no cap of its own (only the global cap); not given
+//                         on creation: 10 for vapi, 20 for retell (their plans' defaults)
 //
 // The rate bucket (next_send_at) is not an operator's field: only the dispatcher writes it.
 
 import { z } from 'zod';
+
+/** The kinds of provider account: each has its own adapter (supabase/functions/_shared/providers/). */
+export const PROVIDER_KINDS = ['twilio', 'signalwire', 'vapi', 'retell'] as const;
+export type ProviderKind = typeof PROVIDER_KINDS[number];
 
 export const ACCOUNT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -22,10 +29,13 @@ const AccountFields = z.object({
     ACCOUNT_ID_PATTERN,
     'id: 1-63 lower-case letters, digits, _ and -, starting with a letter or digit',
   ),
-  provider: z.literal('twilio'),
+  provider: z.enum(PROVIDER_KINDS),
   account_sid: z
     .string()
-    .regex(/^AC[0-9a-f]{32}$/, 'account_sid: a Twilio account SID, AC and 32 lower-case hex digits (null: TWILIO_ACCOUNT_SID)')
+    .regex(
+      /^(AC[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+      'account_sid: a Twilio account SID (AC and 32 lower-case hex digits) or a SignalWire project id (a UUID), or null',
+    )
     .nullable(),
   calls_per_second: z
     .number()
@@ -40,8 +50,14 @@ const AccountFields = z.object({
     .nullable(),
 });
 
-/** A new account: id required; provider, rate and cap optional (twilio, inherited, none). */
-export const AccountCreate = AccountFields.partial().required({ id: true }).strict();
+/** A new account: id required; provider, rate and cap optional (twilio, inherited, the kind's default). */
+export const AccountCreate = AccountFields.partial().required({ id: true }).strict().refine(
+  (a) => a.account_sid == null || (a.provider ?? 'twilio') === (a.account_sid.startsWith('AC') ? 'twilio' : 'signalwire'),
+  {
+    message: 'account_sid: an AC... SID for twilio, a project UUID for signalwire, none for vapi and retell',
+    path: ['account_sid'],
+  },
+);
 export type AccountCreate = z.infer<typeof AccountCreate>;
 
 /** A change of subaccount, rate and/or cap (null: TWILIO_ACCOUNT_SID / the global rate / no own cap); at least one. */

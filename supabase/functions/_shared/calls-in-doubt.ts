@@ -9,7 +9,7 @@
 
 import { coerceError } from './errors.ts';
 import type { Logger } from './log.ts';
-import type { TelephonyProvider } from './provider.ts';
+import { allProviders, type ProviderDeps, providerFor } from './providers/registry.ts';
 import type { SqlPool } from './db.ts';
 import { callsToCheckAtProvider, type CallToCheck, settleCallFromProvider } from './queries.ts';
 
@@ -35,9 +35,8 @@ export interface InDoubtCounts {
 
 export const noCallsInDoubt = (): InDoubtCounts => ({ looked_up: 0, found: 0, not_placed: 0, kept: 0, failed_lookups: 0 });
 
-export interface InDoubtDeps {
+export interface InDoubtDeps extends ProviderDeps {
   pool: SqlPool;
-  provider: TelephonyProvider;
   log: Logger;
 }
 
@@ -52,11 +51,13 @@ export async function settleCallsInDoubt(
   timeoutMs = LOOKUP_TIMEOUT_MS,
 ): Promise<InDoubtCounts> {
   const counts = noCallsInDoubt();
-  const lookup = deps.provider.lookupCall?.bind(deps.provider);
-  if (!lookup) return counts;
+  // Each call is looked up at its own platform (calls.provider, its account's kind).
+  if (!allProviders(deps).some((p) => p.lookupCall)) return counts;
   const calls = (await callsToCheckAtProvider(deps.pool, new Date(now()), LOOKUPS_PER_TICK))
-    .filter((c) => c.provider === deps.provider.name);
+    .filter((c) => providerFor(deps, c.provider)?.lookupCall !== undefined);
   const one = async (c: CallToCheck): Promise<void> => {
+    const adapter = providerFor(deps, c.provider)!;
+    const lookup = adapter.lookupCall!.bind(adapter);
     counts.looked_up++;
     const outcome = await lookup({
       providerCallId: c.provider_call_id,
@@ -73,7 +74,7 @@ export async function settleCallsInDoubt(
     }
     const verdict = await settleCallFromProvider(
       deps.pool,
-      deps.provider.name,
+      adapter.name,
       c.call_id,
       outcome.kind === 'found' ? outcome : null,
       new Date(now()),

@@ -54,7 +54,8 @@ export const CampaignFields = z.object({
   name: z.string().trim().min(1, 'name must not be blank').max(200, 'name: at most 200 characters'),
   max_concurrent_calls: z.number().int().min(1, 'max_concurrent_calls must be at least 1').max(100_000),
   priority: z.number().int().min(-MAX_INT).max(MAX_INT),
-  provider: z.literal('twilio'),
+  // Set from the account by the database (campaigns_provider_from_account); accepted when it agrees.
+  provider: z.enum(['twilio', 'signalwire', 'vapi', 'retell']),
   provider_account: z.string().regex(
     ACCOUNT_ID_PATTERN,
     'provider_account must be an account id such as default (lower-case letters, digits, _ and -)',
@@ -144,6 +145,7 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_caller_id_is_e164: 'caller_id',
   campaigns_provider_is_known: 'provider',
   campaigns_provider_account_fkey: 'provider_account',
+  campaigns_provider_matches_account: 'provider',
   campaigns_provider_settings_is_object: 'provider_settings',
   campaigns_window_is_not_empty: 'window_end',
   campaigns_window_days_are_iso_weekdays: 'window_days',

@@ -217,7 +217,7 @@ export const needsPublicUrl = (env: PublicUrlEnv, ctx: z.RefinementCtx) => {
 
 /**
  * Values the function's logger redacts wherever they appear: every string under a variable named
- * *SECRET* or *TOKEN*, including those inside a parsed one (each subaccount's auth token of
+ * *SECRET*, *TOKEN*, *API_KEY*, *WEBHOOK_KEY* or *SIGNING_KEY*, including those inside a parsed one (each subaccount's auth token of
  * TWILIO_SUBACCOUNT_AUTH_TOKENS, an object once parsed).
  */
 export function secretsOf(env: object): string[] {
@@ -231,7 +231,7 @@ export function secretsOf(env: object): string[] {
     }
   };
   for (const [k, v] of Object.entries(env)) {
-    if (/SECRET|TOKEN/.test(k)) collect(v, 0);
+    if (/SECRET|TOKEN|API_KEY|WEBHOOK_KEY|SIGNING_KEY/.test(k)) collect(v, 0);
   }
   return out;
 }

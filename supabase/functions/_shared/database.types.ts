@@ -322,6 +322,20 @@ export type Database = {
             referencedRelation: 'scheduler_account_status';
             referencedColumns: ['id'];
           },
+          {
+            foreignKeyName: 'campaigns_provider_matches_account';
+            columns: ['provider_account', 'provider'];
+            isOneToOne: false;
+            referencedRelation: 'provider_accounts';
+            referencedColumns: ['id', 'provider'];
+          },
+          {
+            foreignKeyName: 'campaigns_provider_matches_account';
+            columns: ['provider_account', 'provider'];
+            isOneToOne: false;
+            referencedRelation: 'scheduler_account_status';
+            referencedColumns: ['id', 'provider'];
+          },
         ];
       };
       contacts: {

@@ -11,6 +11,7 @@ import {
   type PublicUrlEnv,
   type TwilioEnv,
 } from './config.ts';
+import { type ProvidersEnv, providersFromEnv } from './providers/env.ts';
 import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
@@ -19,7 +20,7 @@ import { callUrl, optOutKey, optOutUrl } from './opt-out.ts';
 import { CALL_CONTEXT } from './call-context.ts';
 
 export function createTickDeps(
-  config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv,
+  config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv & ProvidersEnv,
   log: Logger,
 ): TickDeps {
   const functionsUrl = publicFunctionsUrl(config);
@@ -32,6 +33,8 @@ export function createTickDeps(
       baseUrl: config.TWILIO_API_BASE_URL,
       allowInsecureUrls: config.ALLOW_INSECURE_URLS,
     }),
+    // Vapi, Retell and SignalWire accounts' calls go to their own adapters (providers/registry.ts).
+    providers: providersFromEnv(config, { allowInsecureUrls: config.ALLOW_INSECURE_URLS }),
     log,
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
     // The key is made once; each call's URL is one HMAC (microseconds).

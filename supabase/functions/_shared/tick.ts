@@ -25,6 +25,7 @@
 // The database enforces every limit; this code only decides how fast to feed the provider.
 
 import type { TelephonyProvider } from './provider.ts';
+import type { ProviderSet } from './providers/registry.ts';
 import { coerceError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { SqlPool } from './db.ts';
@@ -58,7 +59,10 @@ export interface TickResult extends TickOutcome {
 
 export interface TickDeps {
   pool: SqlPool;
+  /** The default adapter (Twilio). */
   provider: TelephonyProvider;
+  /** The adapters of the other account kinds that are configured, by kind (providers/registry.ts). */
+  providers?: ProviderSet;
   log: Logger;
   /** Builds the StatusCallback URL for one of our calls (it carries our call id). */
   statusCallbackUrl: (callId: string) => string;

@@ -6,6 +6,7 @@ import {
   DatabaseEnv,
   needsDatabase,
   needsPublicUrl,
+  optionalString,
   OptOutEnv,
   PublicUrlEnv,
   requiredString,
@@ -23,6 +24,13 @@ export const CallStatusConfig = z
      * provider_accounts.account_sid names; a subaccount's callbacks are signed with its own token.
      */
     TWILIO_SUBACCOUNT_AUTH_TOKENS: subaccountTokens,
+    /** Vapi's server URL secret (x-vapi-secret / Bearer); unset: /call-status/vapi answers 404. */
+    VAPI_SERVER_SECRET: optionalString,
+    /** The Retell API key that signs webhooks (x-retell-signature); unset: RETELL_API_KEY, else 404. */
+    RETELL_WEBHOOK_KEY: optionalString,
+    RETELL_API_KEY: optionalString,
+    /** The SignalWire project's signing key (X-SignalWire-Signature); unset: /call-status/signalwire answers 404. */
+    SIGNALWIRE_SIGNING_KEY: optionalString,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
     ...OptOutEnv.shape,

@@ -38,6 +38,7 @@ import {
   CONTEXT_SUBPATH,
   readCallContext,
 } from '../_shared/call-context.ts';
+import { handlePlatformEvent, platformOf } from './platforms.ts';
 
 /** What ?reply=twiml answers: a confirmation, then the call ends. */
 export const OPT_OUT_TWIML =
@@ -59,6 +60,10 @@ export interface CallStatusHandlerOptions {
   authLimit: AuthLimitConfig;
   /** The key of the per-call opt-out URLs (opt-out.ts optOutKey). */
   optOutKey: Promise<CryptoKey>;
+  /** Vapi, Retell and SignalWire events (platforms.ts); absent: their paths answer 404. */
+  vapiServerSecret?: string;
+  retellWebhookKey?: string;
+  signalwireSigningKey?: string;
 }
 
 export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {
@@ -169,6 +174,14 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
       if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(CONTEXT_SUBPATH)) return await context(req, info);
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
       if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(OPT_OUT_SUBPATH)) return await optOut(req, info);
+      const platform = platformOf(new URL(req.url).pathname);
+      if (platform) {
+        return await handlePlatformEvent(platform, req, info, {
+          ...opts,
+          maxBodyBytes: MAX_CALLBACK_BODY_BYTES,
+          refuse: (r, i, answer) => limiter.refuse(r, i, answer),
+        });
+      }
       const type = req.headers.get('content-type') ?? '';
       if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
         throw new HttpError(415, 'body must be application/x-www-form-urlencoded', 'unsupported_media_type');

@@ -23,6 +23,9 @@ Deno.serve(
         log,
         authLimit: authLimitOf(config),
         optOutKey: optOutKey(config.OPT_OUT_SECRET, config.TWILIO_AUTH_TOKEN),
+        vapiServerSecret: config.VAPI_SERVER_SECRET,
+        retellWebhookKey: config.RETELL_WEBHOOK_KEY ?? config.RETELL_API_KEY,
+        signalwireSigningKey: config.SIGNALWIRE_SIGNING_KEY,
       }),
   }),
 );

@@ -20,6 +20,7 @@ import {
   url,
 } from '../_shared/config.ts';
 import { WebhooksEnv } from '../_shared/webhooks/config.ts';
+import { platformsNeedHttps, ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const AdminConfig = z
   .object({
@@ -50,10 +51,12 @@ export const AdminConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...ProvidersEnv.shape,
     ...InsecureUrlsEnv.shape,
     ...WebhooksEnv.shape,
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)
-  .superRefine(needsHttps);
+  .superRefine(needsHttps)
+  .superRefine(platformsNeedHttps);
 export type AdminConfig = z.infer<typeof AdminConfig>;

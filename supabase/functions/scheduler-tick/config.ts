@@ -15,6 +15,7 @@ import {
   TwilioEnv,
 } from '../_shared/config.ts';
 import { WebhooksEnv } from '../_shared/webhooks/config.ts';
+import { platformsNeedHttps, ProvidersEnv } from '../_shared/providers/env.ts';
 
 export const TickConfig = z
   .object({
@@ -31,10 +32,12 @@ export const TickConfig = z
     ...OptOutEnv.shape,
     ...PublicUrlEnv.shape,
     ...TwilioEnv.shape,
+    ...ProvidersEnv.shape,
     ...InsecureUrlsEnv.shape,
     ...WebhooksEnv.shape,
   })
   .superRefine(needsDatabase)
   .superRefine(needsPublicUrl)
-  .superRefine(needsHttps);
+  .superRefine(needsHttps)
+  .superRefine(platformsNeedHttps);
 export type TickConfig = z.infer<typeof TickConfig>;

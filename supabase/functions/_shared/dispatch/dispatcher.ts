@@ -7,7 +7,8 @@
 
 import { coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { CreateCallOutcome, TelephonyProvider } from '../provider.ts';
+import type { CreateCallOutcome } from '../provider.ts';
+import { noAdapterOutcome, type ProviderDeps, providerFor } from '../providers/registry.ts';
 import {
   acquireDispatchPermit,
   blockedAccounts,
@@ -16,8 +17,8 @@ import {
   type DispatchResultRow,
   type DispatchSettings,
   queuedCallsDue,
-  recordDispatchResults,
 } from '../queries.ts';
+import { recordDispatchResultsByProvider } from './record-by-provider.ts';
 import type { SqlPool } from '../db.ts';
 import type { RunError } from '../status.ts';
 import { BreakerGates } from './breaker-gate.ts';
@@ -58,9 +59,8 @@ export interface DispatchReport {
   error(e: RunError): void;
 }
 
-export interface DispatchDeps {
+export interface DispatchDeps extends ProviderDeps {
   pool: SqlPool;
-  provider: TelephonyProvider;
   log: Logger;
   statusCallbackUrl: (callId: string) => string;
   /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
@@ -92,7 +92,6 @@ export async function dispatch(
   sleep: (ms: number) => Promise<void>,
 ): Promise<void> {
   const r = report.result;
-  const provider = deps.provider;
   const deadlineMs = phase.deadlineMs;
   const hold = new RateHold();
   const intervalMs = slotIntervalMs(settings.providerCallsPerSecond, settings.rateMarginMs);
@@ -101,7 +100,7 @@ export async function dispatch(
   const gates = new BreakerGates(
     (account) => acquireDispatchPermit(deps.pool, account, new Date(now())),
     (account, reason) => {
-      deps.log.warn('breaker_open', { run_id: r.runId, provider: provider.name, account, reason });
+      deps.log.warn('breaker_open', { run_id: r.runId, provider: providerOfAccount.get(account), account, reason });
       report.error({
         stage: 'breaker',
         message: `circuit breaker for account ${account} opened: ${reason ?? 'provider failures'}`,
@@ -110,6 +109,9 @@ export async function dispatch(
   );
   /** The account of each call sent, for the breaker state its answer reports. */
   const accountOf = new Map<string, string>();
+  /** The provider (adapter kind) of each call sent, and of each account: its answers are recorded as that provider's. */
+  const providerOf = new Map<string, string>();
+  const providerOfAccount = new Map<string, string>();
   let blockedReported = false;
   try {
     /** Create-call requests sent and not answered yet. */
@@ -119,10 +121,11 @@ export async function dispatch(
     const batcher = new ResultBatcher<DispatchResultRow, string | null>({
       batchSize: settings.dispatchBatchSize,
       flushDelayMs: RECORD_FLUSH_DELAY_MS,
-      write: (rows) => recordDispatchResults(deps.pool, provider.name, rows),
+      write: (rows) => recordDispatchResultsByProvider(deps.pool, (id) => providerOf.get(id) ?? deps.provider.name, rows),
       applied: (row, state) => {
         const account = accountOf.get(row.call_id);
         accountOf.delete(row.call_id);
+        providerOf.delete(row.call_id);
         if (row.breaker_success !== undefined && account !== undefined) {
           gates.note(account, state ?? null, row.breaker_reason ?? null);
         }
@@ -179,11 +182,15 @@ export async function dispatch(
     // the next sends back before this returns. A probe's answer is recorded before it returns.
     const send = async (call: ClaimedCall): Promise<void> => {
       accountOf.set(call.call_id, call.provider_account);
+      providerOf.set(call.call_id, call.provider);
+      providerOfAccount.set(call.provider_account, call.provider);
+      // The adapter of the call's account kind (the call row carries it from its campaign).
+      const adapter = providerFor(deps, call.provider);
       const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
       let outcome: CreateCallOutcome;
       sending++;
       try {
-        outcome = await provider.createCall({
+        outcome = !adapter ? noAdapterOutcome(call.provider) : await adapter.createCall({
           callId: call.call_id,
           contactId: call.contact_id,
           contactName: call.contact_name,
@@ -216,7 +223,12 @@ export async function dispatch(
       if (calls.length === 0) return;
       try {
         // One round trip, no breaker bookkeeping (nothing was sent).
-        await recordDispatchResults(deps.pool, provider.name, requeueRows(calls, reason, now()));
+        const kindOf = new Map(calls.map((c) => [c.call_id, c.provider]));
+        await recordDispatchResultsByProvider(
+          deps.pool,
+          (id) => kindOf.get(id) ?? deps.provider.name,
+          requeueRows(calls, reason, now()),
+        );
         r.requeued += calls.length;
       } catch (err) {
         // Left in dialing without having been sent: the reaper expires them (counted as an attempt).
