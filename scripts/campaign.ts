@@ -33,7 +33,9 @@
 //
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
-//         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
+//         --max-attempts <n> --retry-busy <'<n> minutes'|no> --retry-no-answer <delay|no>
+//         --retry-machine <delay> --retry-failed <delay|no>  (a delay: retried that long after the
+//         call ended; no: that outcome is not retried; a machine answer follows machine_answer_policy)
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
 //         --purpose <telemarketing|informational|debt_collection|none> --json '<object>'
 // Checked first by the same zod schema as the API (_shared/campaign-schema.ts, _shared/account-schema.ts).
@@ -61,7 +63,8 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | dnc export [--out file.csv]
                             | person <+E164 | contact id> [--raw]
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
-        --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
+        --days 1,2,3 --max-attempts --retry-busy '10 minutes'|no --retry-no-answer '2 hours'|no
+        --retry-machine '4 hours' --retry-failed '30 minutes'|no
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
         --purpose telemarketing|informational|debt_collection|none --json '{...}'
 env: SUPABASE_FUNCTIONS_URL, OPERATOR_TOKEN (or ADMIN_TOKEN)`;
@@ -91,8 +94,10 @@ const FIELD_OPTIONS = {
   window: { type: 'string' },
   days: { type: 'string' },
   'max-attempts': { type: 'string' },
-  'retry-delay': { type: 'string' },
-  'retry-backoff': { type: 'string' },
+  'retry-busy': { type: 'string' },
+  'retry-no-answer': { type: 'string' },
+  'retry-machine': { type: 'string' },
+  'retry-failed': { type: 'string' },
   starts: { type: 'string' },
   ends: { type: 'string' },
   purpose: { type: 'string' },
@@ -146,8 +151,25 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   }
   if (s('days') !== undefined) f.window_days = s('days')!.split(',').map((d) => num('days', d));
   if (s('max-attempts') !== undefined) f.max_attempts = num('max-attempts', s('max-attempts')!);
-  if (s('retry-delay') !== undefined) f.retry_delay = s('retry-delay');
-  if (s('retry-backoff') !== undefined) f.retry_backoff = num('retry-backoff', s('retry-backoff')!);
+  // The retry rule of each outcome: a delay (retried that long after the call ended) or no.
+  for (
+    const [flag, retry, delay] of [
+      ['retry-busy', 'retry_busy', 'retry_busy_delay'],
+      ['retry-no-answer', 'retry_no_answer', 'retry_no_answer_delay'],
+      ['retry-machine', null, 'retry_machine_delay'],
+      ['retry-failed', 'retry_failed', 'retry_failed_delay'],
+    ] as const
+  ) {
+    const v = s(flag)?.trim();
+    if (v === undefined) continue;
+    if (v.toLowerCase() === 'no') {
+      if (retry === null) throw new UsageError(`--${flag} takes a delay (machine answers follow machine_answer_policy)`);
+      f[retry] = false;
+    } else {
+      if (retry !== null) f[retry] = true;
+      f[delay] = v;
+    }
+  }
   if (s('starts') !== undefined) f.starts_at = s('starts') === 'none' ? null : s('starts');
   if (s('ends') !== undefined) f.ends_at = s('ends') === 'none' ? null : s('ends');
   if (s('purpose') !== undefined) f.purpose = s('purpose') === 'none' ? null : s('purpose');

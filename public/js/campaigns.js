@@ -34,10 +34,14 @@ const FORM_FIELDS = /** @type {const} */ ([
   'window_start',
   'window_end',
   'max_attempts',
-  'retry_delay',
-  'retry_backoff',
+  'retry_busy_delay',
+  'retry_no_answer_delay',
+  'retry_machine_delay',
+  'retry_failed_delay',
 ]);
-const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
+const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts']);
+/** The retry rules' on/off boxes (checked: that outcome is retried; the table's default is on). */
+const RETRY_SWITCHES = /** @type {const} */ (['retry_busy', 'retry_no_answer', 'retry_failed']);
 const ACTION_KINDS = ['url', 'twiml', 'application_sid'];
 
 /**
@@ -93,6 +97,7 @@ function fillForm(c) {
     const shown = v === null || v === undefined ? '' : String(v);
     input(`f-${f}`).value = f.startsWith('window_') ? shown.replace(/^(\d\d:\d\d):00$/, '$1') : shown;
   }
+  for (const f of RETRY_SWITCHES) input(`f-${f}`).checked = c ? /** @type {Record<string, unknown>} */ (c)[f] !== false : true;
   const settings = c?.provider_settings ?? {};
   const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';
   /** @type {HTMLSelectElement} */ ($('f-action_kind')).value = kind;
@@ -120,6 +125,7 @@ function formBody() {
     // A number field that is not a number goes as it is typed: the schema names the field.
     body[f] = NUMBER_FIELDS.has(f) && raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   }
+  for (const f of RETRY_SWITCHES) body[f] = input(`f-${f}`).checked;
   const kind = /** @type {HTMLSelectElement} */ ($('f-action_kind')).value;
   const value = input('f-action_value').value.trim();
   if (kind) body.provider_settings = { [kind]: value };
