@@ -66,3 +66,37 @@ export async function verifyOptOut(key: CryptoKey, callId: string | null, sig: s
   for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ (given[i] ?? 0);
   return validId && diff === 0;
 }
+
+// The per-call callback URL, signed the same way with the same key under its own label (a
+// signature for one purpose never verifies for another): the call flow receives it as the
+// `callback_url` query parameter and POSTs {at} to it when the called person asks to be called again
+// at an instant ("tomorrow at 15:00"); call-status schedules that call's own contact's callback
+// (public.callback_during_call): whoever has the URL can only move that one contact's next call.
+//
+//   <functions>/call-status/callback?call_id=<id>&sig=<base64url HMAC-SHA256(key, "callback:" + id)>
+
+/** The path call-status answers callback requests on (after /call-status). */
+export const CALLBACK_SUBPATH = '/callback';
+
+/** The signature of call `callId`'s callback URL (base64url, 43 characters). */
+export async function signCallback(key: CryptoKey, callId: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`callback:${callId}`))));
+}
+
+/** The callback URL of call `callId`, under the functions' public base URL. */
+export async function callbackUrl(functionsUrl: string, key: CryptoKey, callId: string): Promise<string> {
+  const u = new URL(`${functionsUrl}/call-status${CALLBACK_SUBPATH}`);
+  u.searchParams.set('call_id', callId);
+  u.searchParams.set('sig', await signCallback(key, callId));
+  return u.toString();
+}
+
+/** True when `sig` is the signature of `callId`'s callback URL; constant-time like verifyOptOut. */
+export async function verifyCallback(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
+  const validId = callId !== null && CALL_ID.test(callId);
+  const expected = encoder.encode(await signCallback(key, validId ? callId : '0'));
+  const given = encoder.encode(sig ?? '');
+  let diff = given.length === expected.length ? 0 : 1;
+  for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ (given[i] ?? 0);
+  return validId && diff === 0;
+}

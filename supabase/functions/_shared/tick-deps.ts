@@ -15,7 +15,7 @@ import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
 import { TwilioProvider } from './twilio.ts';
-import { optOutKey, optOutUrl } from './opt-out.ts';
+import { callbackUrl, optOutKey, optOutUrl } from './opt-out.ts';
 
 export function createTickDeps(
   config: DatabaseEnv & PublicUrlEnv & TwilioEnv & OptOutEnv & InsecureUrlsEnv,
@@ -35,5 +35,6 @@ export function createTickDeps(
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
     // The key is made once; each call's URL is one HMAC (microseconds).
     optOutUrl: (callId) => key.then((k) => optOutUrl(functionsUrl, k, callId)),
+    callbackUrl: (callId) => key.then((k) => callbackUrl(functionsUrl, k, callId)),
   };
 }

@@ -64,6 +64,8 @@ export interface TickDeps {
   statusCallbackUrl: (callId: string) => string;
   /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
   optOutUrl?: (callId: string) => Promise<string>;
+  /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
+  callbackUrl?: (callId: string) => Promise<string>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;

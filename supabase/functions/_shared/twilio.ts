@@ -322,14 +322,14 @@ function isHttpUrl(s: string): boolean {
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
  * exactly one of `url` (with optional `method` GET/POST; call_id, contact_id, contact_name and
- * opt_out_url are added to its query), `twiml`, `application_sid`; optional
+ * opt_out_url and callback_url are added to its query), `twiml`, `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
  */
 export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
-    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl'>>,
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'callbackUrl'>>,
   opts: { allowInsecureUrls?: boolean } = {},
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
@@ -377,6 +377,8 @@ export function buildCreateCallParams(
     else answerUrl.searchParams.delete('contact_name');
     // The signed URL the flow POSTs to when the called person opts out (opt-out.ts).
     if (req.optOutUrl) answerUrl.searchParams.set('opt_out_url', req.optOutUrl);
+    // The signed URL the flow POSTs {at} to when the called person asks to be called back (opt-out.ts).
+    if (req.callbackUrl) answerUrl.searchParams.set('callback_url', req.callbackUrl);
     params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';

@@ -45,6 +45,8 @@
 //                          {consent_at?, consent_method?, consent_source?, consent_expires_at?} (null clears)
 //                          -> {id, campaign_id, phone, status, consent_*}; 404 when the campaign has no such
 //                          contact; audited contact.consent (the evidence before/after)
+//   POST   /campaigns/<id>/leads   one contact as JSON with a priority: see contacts-route.ts  [o]
+//   PUT    /campaigns/<id>/contacts/<contact id>/callback   {at}: a scheduled callback: see contacts-route.ts  [o]
 //   GET    /campaigns/<id>/export   text/csv: the contacts with their outcomes and consent evidence  [v]
 //                          (formula-safe cells; the consent columns import back as they are)
 //   GET    /campaigns/<id>/calls-export   text/csv: one row per attempt: its times, outcome, provider call  [v]
@@ -136,6 +138,7 @@ import { ACCOUNT_CONSTRAINT_FIELDS, ACCOUNT_ID_PATTERN, AccountCreate, AccountPa
 import { importContactsCsv, isRegion } from '../_shared/contacts-csv.ts';
 import { CONTACT_CONSTRAINT_FIELDS, ContactConsentPatch } from '../_shared/contact-schema.ts';
 import { csvLine } from '../_shared/csv-export.ts';
+import { contactRoutes } from './contacts-route.ts';
 import { DoNotCallCsvError, parseDoNotCallCsv } from '../_shared/do-not-call-csv.ts';
 import { E164_PATTERN, isE164 } from '../_shared/phone.ts';
 import { insecureUrlProblem } from '../_shared/config.ts';
@@ -224,6 +227,8 @@ export const ROUTE_ROLES: ReadonlyArray<readonly [method: string, path: RegExp, 
   ['PATCH', /^\/campaigns\/[^/]+$/, 'operator'],
   ['POST', /^\/campaigns\/[^/]+\/(pause|resume|cancel|contacts)$/, 'operator'],
   ['PATCH', /^\/campaigns\/[^/]+\/contacts\/[^/]+$/, 'operator'],
+  ['POST', /^\/campaigns\/[^/]+\/leads$/, 'operator'],
+  ['PUT', /^\/campaigns\/[^/]+\/contacts\/[^/]+\/callback$/, 'operator'],
   ['POST', /^\/do-not-call$/, 'operator'],
   ['POST', /^\/do-not-call\/import$/, 'operator'],
   ['DELETE', /^\/do-not-call\/[^/]+$/, 'operator'],
@@ -768,6 +773,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): (req: Request, in
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: 1 to 1000');
       return jsonResponse({ entries: await listAuditLog(db, limit) });
     }
+    const contactAnswer = await contactRoutes(db, req, route, actor, readJson);
+    if (contactAnswer) return contactAnswer;
     const contact = /^PATCH \/campaigns\/([^/]+)\/contacts\/([^/]+)$/.exec(route);
     if (contact) {
       const [, id, contactId] = contact as unknown as [string, string, string];

@@ -62,6 +62,8 @@ export interface DispatchDeps {
   statusCallbackUrl: (callId: string) => string;
   /** The call's signed opt-out URL (opt-out.ts), handed to the call flow; absent: none. */
   optOutUrl?: (callId: string) => Promise<string>;
+  /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
+  callbackUrl?: (callId: string) => Promise<string>;
 }
 
 export interface DispatchPhase {
@@ -187,6 +189,7 @@ export async function dispatch(
           from: call.caller_id,
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
           ...(deps.optOutUrl ? { optOutUrl: await deps.optOutUrl(call.call_id) } : {}),
+          ...(deps.callbackUrl ? { callbackUrl: await deps.callbackUrl(call.call_id) } : {}),
           settings: call.provider_settings ?? {},
           timeoutMs,
         });
