@@ -27,6 +27,12 @@
 //                                      do_not_call stay so)
 //   dnc import <file.csv>              phone,reason rows; invalid rows reported by line, valid ones kept
 //   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
+//   lead <id> <phone> [--priority n] [--name text] [--region US] [--time-zone IANA] [--json '{consent_at, ...}']
+//                                      adds one contact (a lead) due at once, checked like a CSV row;
+//                                      higher priority is called first among the campaign's due contacts
+//   callback <id> <contact id> --at <ISO 8601 date-time with offset>
+//                                      schedules the contact's next call at that instant (before the
+//                                      campaign's other due contacts, within windows and rules)
 //   person <+E164 | contact id> [--raw]  one person's story: the number's contacts in every campaign,
 //                                      why each is not called now (and until when), every attempt
 //                                      with its outcome and evidence, and its do-not-call entry
@@ -52,6 +58,7 @@ import { parseArgs } from 'node:util';
 import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '../api/_lib/functions-client.ts';
 import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/functions/_shared/campaign-schema.ts';
 import { AccountCreate, AccountPatch } from '../supabase/functions/_shared/account-schema.ts';
+import { NewCallback, NewLead } from '../supabase/functions/_shared/callbacks.ts';
 
 const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
                             | pause|resume|cancel <id> [--yes]
@@ -62,6 +69,8 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
                             | dnc export [--out file.csv]
                             | person <+E164 | contact id> [--raw]
+                            | lead <id> <phone> [--priority n] [--name text] [--region US] [--time-zone IANA] [--json '{...}']
+                            | callback <id> <contact id> --at 2026-12-03T15:00:00+01:00
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid --time-zone --window HH:MM-HH:MM
         --days 1,2,3 --max-attempts --retry-busy '10 minutes'|no --retry-no-answer '2 hours'|no
         --retry-machine '4 hours' --retry-failed '30 minutes'|no
@@ -109,6 +118,7 @@ const FIELD_OPTIONS = {
   rows: { type: 'string' },
   out: { type: 'string' },
   reason: { type: 'string' },
+  at: { type: 'string' },
   raw: { type: 'boolean' },
 } as const;
 
@@ -367,6 +377,37 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
           return 0;
         }
         io.out(describePerson(json));
+        return 0;
+      }
+      case 'lead': {
+        const which = id();
+        const phone = positionals[1];
+        if (!phone) throw new UsageError('lead needs a phone number');
+        const extra = typeof values.json === 'string' ? fieldsFromFlags({ json: values.json }) : {};
+        const body: Record<string, unknown> = { ...extra, phone };
+        if (typeof values.name === 'string') body.name = values.name;
+        if (typeof values.priority === 'string') body.priority = num('priority', values.priority);
+        if (typeof values.region === 'string') body.region = values.region;
+        if (typeof values['time-zone'] === 'string') body.time_zone = values['time-zone'];
+        const parsed = NewLead.safeParse(body);
+        if (!parsed.success) {
+          io.err(`refused:\n${describeIssues(parsed.error).map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
+          return 1;
+        }
+        const { json } = await call(`/campaigns/${which}/leads`, { method: 'POST', body: parsed.data });
+        io.out(`added: contact ${String(json.id)} ${String(json.phone)} priority ${String(json.priority)}, due now`);
+        return 0;
+      }
+      case 'callback': {
+        const which = id();
+        const contact = positionals[1];
+        if (!contact || !/^[1-9][0-9]{0,17}$/.test(contact)) throw new UsageError('callback needs a contact id');
+        const parsed = NewCallback.safeParse({ at: values.at });
+        if (!parsed.success) {
+          throw new UsageError('callback needs --at <date-time with its offset, e.g. 2026-12-03T15:00:00+01:00>');
+        }
+        const { json } = await call(`/campaigns/${which}/contacts/${contact}/callback`, { method: 'PUT', body: parsed.data });
+        io.out(`callback: contact ${String(json.id)} will be called at ${String(json.callback_at)} (${String(json.status)})`);
         return 0;
       }
       case 'list': {

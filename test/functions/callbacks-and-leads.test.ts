@@ -15,6 +15,7 @@ import { resetData, updateSettings } from '../support/db.ts';
 import { ALL_COMPLETED, postTick, randomSecret, useFunctionsStack } from '../support/functions.ts';
 import { request } from '../support/net.ts';
 import { claimQueuedCalls, launchDueCalls } from '../support/rows.ts';
+import { runCampaignCli } from '../../scripts/campaign.ts';
 
 const SECRET = randomSecret('cron');
 const ADMIN = randomSecret('admin');
@@ -245,5 +246,61 @@ describe('scheduled callbacks', () => {
     await launchDueCalls(stack.db, at);
     const claimed = await claimQueuedCalls(stack.db, 10, at);
     expect(claimed).toEqual([expect.objectContaining({ contact_id: contact, release_reason: null })]);
+  });
+});
+
+describe('the CLI', () => {
+  async function cli(args: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCampaignCli(args, {
+      env: { SUPABASE_FUNCTIONS_URL: stack.gw.url, ADMIN_TOKEN: ADMIN },
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('adds a lead with a priority, schedules a callback, and sets retry rules by outcome', async () => {
+    const campaign = await createCampaign(stack.db, { cap: 1 });
+    const [phone] = leadPhones(1) as [string];
+    const added = await cli([
+      'lead',
+      campaign,
+      phone,
+      '--priority',
+      '7',
+      '--name',
+      'Ada',
+      '--json',
+      '{"consent_at": "2026-12-01T10:00:00Z", "consent_method": "verbal"}',
+    ]);
+    expect(added).toMatchObject({ code: 0, out: expect.stringMatching(/^added: contact \d+ \+1415\d+ priority 7, due now$/) });
+    const { rows } = await stack.db.query<{ id: string; priority: number; consent_method: string }>(
+      'select id::text, priority, consent_method from public.contacts where phone = $1',
+      [phone],
+    );
+    expect(rows).toEqual([{ id: expect.any(String), priority: 7, consent_method: 'verbal' }]);
+    expect((await cli(['lead', campaign, 'not a number'])).code).not.toBe(0);
+
+    const at = '2027-01-04T15:00:00+01:00';
+    const scheduled = await cli(['callback', campaign, rows[0]!.id, '--at', at]);
+    expect(scheduled.code).toBe(0);
+    expect(await contactRow(rows[0]!.id)).toMatchObject({ callback_at: new Date(at), next_attempt_at: new Date(at) });
+    expect((await cli(['callback', campaign, rows[0]!.id, '--at', 'soon'])).code).toBe(2);
+
+    const edited = await cli(['edit', campaign, '--retry-busy', '5 minutes', '--retry-failed', 'no', '--retry-machine', '1 day']);
+    expect(edited.code).toBe(0);
+    const { rows: rules } = await stack.db.query(
+      'select retry_busy, retry_busy_delay::text, retry_failed, retry_machine_delay::text from public.campaigns where id = $1',
+      [campaign],
+    );
+    expect(rules).toEqual([{
+      retry_busy: true,
+      retry_busy_delay: '00:05:00',
+      retry_failed: false,
+      retry_machine_delay: '1 day',
+    }]);
+    expect((await cli(['edit', campaign, '--retry-machine', 'no'])).code).toBe(2);
   });
 });
