@@ -12,7 +12,9 @@
 // Options:
 //   --quick               one run of everything, smaller scales: a smoke run of every part (a few
 //                         minutes), for its invariants, not its figures; CI runs it after npm test
-//   --only reserve|dispatch|import|campaign   (import: a 100,000-row CSV contacts import, rows/s and
+//   --only reserve|dispatch|import|campaign|lead   (lead: speed to lead, p50 / p95 from a lead's POST
+//                         to its create-call request, with no backlog and a backlog of 10,000 due
+//                         contacts (--quick: 1,000, 10 leads; invariants only); see lead.ts; import: a 100,000-row CSV contacts import, rows/s and
 //                         memory; campaign: whole campaigns, time-scaled, through the real Edge
 //                         Functions and the simulator: makespan against the ideal bound, baseline
 //                         (minute tick only) and continuous dispatch, CPS 1 and 10; see campaign.ts)
@@ -66,10 +68,11 @@ import {
 import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, DISPATCH_CONCURRENCIES, DISPATCH_LATENCIES, type DispatchRow, type RunTick } from './dispatch.ts';
 import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
+import { benchLead, type LeadRow, leadTable } from './lead.ts';
 
 interface Args {
   quick: boolean;
-  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | null;
+  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | 'lead' | null;
   runs: number;
   runsGiven: boolean;
   scale: number;
@@ -129,8 +132,8 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') a.quick = true;
     else if (arg === '--only') {
       const v = value();
-      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign') {
-        throw new Error(`--only takes reserve, dispatch, import or campaign, got ${v}`);
+      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign' && v !== 'lead') {
+        throw new Error(`--only takes reserve, dispatch, import, campaign or lead, got ${v}`);
       }
       a.only = v;
     } else if (arg === '--runs') {
@@ -483,9 +486,9 @@ const BENCH_CLUSTER_SETTINGS = [
   'random_page_cost = 1.1',
 ];
 
-type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign';
+type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign' | 'lead';
 /** The parts, in the order they run. */
-const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign'];
+const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign', 'lead'];
 
 interface PartOutcome {
   part: PartName;
@@ -523,6 +526,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
   let dispatchRows: DispatchRow[] = [];
   let campaignRows: CampaignRow[] = [];
   let campaignRuns = 0;
+  let leadRows: LeadRow[] = [];
   const importRows: ImportRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
@@ -727,6 +731,30 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       return null;
     });
 
+    await runPart('lead', async () => {
+      if (!args.direct && !external && !pooler) {
+        pooler = await startPgBouncer({ databaseUrl: dbUrl, poolSize: args.poolSize ?? 20, log });
+      }
+      const backlogs = args.quick ? [0, 1_000] : [0, 10_000];
+      const leads = args.quick ? 10 : 40;
+      leadRows = await benchLead(dbUrl, {
+        backlogs,
+        leads,
+        log,
+        onInvariantFailure,
+        ...(pooler ? { poolerUrl: pooler.url } : {}),
+      });
+      process.stdout.write(
+        `Speed to lead: a lead POSTed to scheduler-admin (priority 100) while continuous dispatch runs, timed to its ` +
+          `create-call request at the simulator (Deno gateway, database ${pooler ? 'through PgBouncer' : 'direct'}; ` +
+          `refill_interval_ms 1000, 20 calls/s, cap 50); with no backlog and with a backlog of due contacts being dialled.\n`,
+      );
+      process.stdout.write(`${leadTable(leadRows)}\n\n`);
+      return leadRows.length === backlogs.length && leadRows.every((r) => r.leads === leads)
+        ? null
+        : `${leadRows.length} of ${backlogs.length} backlogs measured`;
+    });
+
     const targets = [
       ...reserveTargets(reserveRows, 'ours'),
       ...(proposal ? reserveTargets(reserveRows, 'proposed') : []),
@@ -766,6 +794,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       dispatch: dispatchRows,
       import: importRows,
       campaign: campaignRows.length ? { runs: campaignRuns, scale: args.scale, rows: campaignRows } : null,
+      lead: leadRows.length ? { rows: leadRows } : null,
       targets,
       invariantFailures,
       parts,
