@@ -241,7 +241,7 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
 });
 
 describe('the call flow learns whom it calls', () => {
-  it("the answer URL carries our call id, contact id, the contact's name and the opt-out URL, and keeps the campaign's own query", async () => {
+  it("the answer URL carries our call id, contact id, the contact's name, the opt-out and callback URLs, and keeps the campaign's own query", async () => {
     const id = await createCampaign(pool, { providerSettings: { url: 'https://agent.example/answer?agent=sales' } });
     const phones = freshPhones(3);
     const contacts = await addContacts(pool, id, phones);
@@ -268,6 +268,10 @@ describe('the call flow learns whom it calls', () => {
         // the call's own signed opt-out URL (test/functions/do-not-call.test.ts posts to it)
         opt_out_url: expect.stringMatching(
           new RegExp(`/call-status/opt-out\\?call_id=${call!.id}&sig=[A-Za-z0-9_-]{43}$`),
+        ),
+        // the call's own signed callback URL (test/functions/callbacks-and-leads.test.ts posts to it)
+        callback_url: expect.stringMatching(
+          new RegExp(`/call-status/callback\\?call_id=${call!.id}&sig=[A-Za-z0-9_-]{43}$`),
         ),
       });
     }
