@@ -12,6 +12,7 @@ import { api, apiProblem, HttpError } from './api.js';
 import { $, badgeFor, el, input, showResult } from './dom.js';
 import { fmtDateTime, fmtInt } from './format.js';
 import { state } from './state.js';
+import { gate } from './roles.js';
 
 /**
  * @typedef {{ id: number | string, prefix: string, from: string, until: string }} EvidenceRule
@@ -154,7 +155,12 @@ function callbackForm(c) {
   field.required = true;
   const label = el('label', { text: 'Call back at (your time)' });
   label.setAttribute('for', id);
-  const button = el('button', { className: 'button', testid: 'person-callback-save', text: 'Schedule callback' });
+  // A viewer sees why it cannot (the API would answer 403).
+  const button = gate(
+    el('button', { className: 'button', testid: 'person-callback-save', text: 'Schedule callback' }),
+    'operator',
+  );
+  gate(field, 'operator');
   const form = el('form', { className: 'row person-callback', testid: 'person-callback' }, [label, field, button]);
   form.addEventListener('submit', (e) => {
     e.preventDefault();

@@ -175,7 +175,10 @@ describe('dashboard: find a person', () => {
     expect(await text(page, 'whoami-role')).toBe('viewer');
     expect(await page.getByTestId('person-search').isDisabled()).toBe(false);
     await search(page, seeded.running);
-    await story(page);
+    const running = await story(page);
+    // A viewer cannot schedule a callback: the form is there, disabled, saying why.
+    expect(await running.getByTestId('person-callback-save').isDisabled()).toBe(true);
+    expect(await running.getByTestId('person-callback-save').getAttribute('title')).toMatch(/^Needs the operator role/);
 
     await search(page, '999999');
     await expect.poll(() => text(page, 'person-result'), { timeout: 15_000 }).toBe('Contact 999999: no contact with that id.');
