@@ -29,6 +29,12 @@
 //   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
 //   webhooks ...                       outcome webhook endpoints, their delivery log and replays
 //                                      (scripts/webhooks-cli.ts)
+//   lead <id> <phone> [--priority n] [--name text] [--region US] [--time-zone IANA] [--json '{consent_at, ...}']
+//                                      adds one contact (a lead) due at once, checked like a CSV row;
+//                                      higher priority is called first among the campaign's due contacts
+//   callback <id> <contact id> --at <ISO 8601 date-time with offset>
+//                                      schedules the contact's next call at that instant (before the
+//                                      campaign's other due contacts, within windows and rules)
 //   person <+E164 | contact id> [--raw]  one person's story: the number's contacts in every campaign,
 //                                      why each is not called now (and until when), every attempt
 //                                      with its outcome and evidence, and its do-not-call entry
@@ -36,7 +42,9 @@
 // fields: --cap <n> --priority <n> --account <provider account id> --caller-id <+E164|none> --url <url> | --twiml <xml> |
 //         --application-sid <sid> (twilio, signalwire) | --assistant-id <id> --phone-number-id <id> (vapi) |
 //         --agent-id <id> (retell) --time-zone <IANA> --window <HH:MM-HH:MM> --days <1,2,..7>
-//         --max-attempts <n> --retry-delay '<n> minutes' --retry-backoff <x>
+//         --max-attempts <n> --retry-busy <'<n> minutes'|no> --retry-no-answer <delay|no>
+//         --retry-machine <delay> --retry-failed <delay|no>  (a delay: retried that long after the
+//         call ended; no: that outcome is not retried; a machine answer follows machine_answer_policy)
 //         --starts <ISO 8601 date-time|none> --ends <ISO 8601 date-time|none> --requires-consent <yes|no>
 //         --purpose <telemarketing|informational|debt_collection|none>
 //         --machine-answers <retry|done> (machine_answer_policy) --provider <twilio|signalwire|vapi|retell> (follows --account)
@@ -59,6 +67,7 @@ import { createFunctionsCaller, type InvokeFunction, type InvokeOptions } from '
 import { CampaignCreate, CampaignPatch, describeIssues } from '../supabase/functions/_shared/campaign-schema.ts';
 import { AccountCreate, AccountPatch } from '../supabase/functions/_shared/account-schema.ts';
 import { runWebhooksCommand, WebhooksUsageError } from './webhooks-cli.ts';
+import { NewCallback, NewLead } from '../supabase/functions/_shared/callbacks.ts';
 
 const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name> [fields] | edit <id> [fields]
                             | pause|resume|cancel <id> [--yes]
@@ -73,9 +82,12 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                               [--description <text>] | webhooks enable|disable|delete <id>
                             | webhooks deliveries <id> [--status pending|delivered|dead] [--rows N]
                             | webhooks replay <id> [--delivery <delivery id>]
+                            | lead <id> <phone> [--priority n] [--name text] [--region US] [--time-zone IANA] [--json '{...}']
+                            | callback <id> <contact id> --at 2026-12-03T15:00:00+01:00
 fields: --cap --priority --account <id> --caller-id --url|--twiml|--application-sid (twilio, signalwire)
         --assistant-id --phone-number-id (vapi) --agent-id (retell) --time-zone --window HH:MM-HH:MM
-        --days 1,2,3 --max-attempts --retry-delay '30 minutes' --retry-backoff
+        --days 1,2,3 --max-attempts --retry-busy '10 minutes'|no --retry-no-answer '2 hours'|no
+        --retry-machine '4 hours' --retry-failed '30 minutes'|no
         --starts 2026-12-01T09:00:00-05:00|none --ends <date-time>|none --requires-consent yes|no
         --purpose telemarketing|informational|debt_collection|none --machine-answers retry|done --provider twilio|signalwire|vapi|retell
         --machine-detection Enable|DetectMessageEnd|none --ring-timeout <seconds>|none --method GET|POST|none
@@ -111,8 +123,10 @@ const FIELD_OPTIONS = {
   window: { type: 'string' },
   days: { type: 'string' },
   'max-attempts': { type: 'string' },
-  'retry-delay': { type: 'string' },
-  'retry-backoff': { type: 'string' },
+  'retry-busy': { type: 'string' },
+  'retry-no-answer': { type: 'string' },
+  'retry-machine': { type: 'string' },
+  'retry-failed': { type: 'string' },
   starts: { type: 'string' },
   ends: { type: 'string' },
   purpose: { type: 'string' },
@@ -129,6 +143,7 @@ const FIELD_OPTIONS = {
   rows: { type: 'string' },
   out: { type: 'string' },
   reason: { type: 'string' },
+  at: { type: 'string' },
   raw: { type: 'boolean' },
   // webhooks (webhooks-cli.ts)
   events: { type: 'string' },
@@ -222,8 +237,25 @@ export function fieldsFromFlags(values: Record<string, string | boolean | undefi
   }
   if (s('days') !== undefined) f.window_days = s('days')!.split(',').map((d) => num('days', d));
   if (s('max-attempts') !== undefined) f.max_attempts = num('max-attempts', s('max-attempts')!);
-  if (s('retry-delay') !== undefined) f.retry_delay = s('retry-delay');
-  if (s('retry-backoff') !== undefined) f.retry_backoff = num('retry-backoff', s('retry-backoff')!);
+  // The retry rule of each outcome: a delay (retried that long after the call ended) or no.
+  for (
+    const [flag, retry, delay] of [
+      ['retry-busy', 'retry_busy', 'retry_busy_delay'],
+      ['retry-no-answer', 'retry_no_answer', 'retry_no_answer_delay'],
+      ['retry-machine', null, 'retry_machine_delay'],
+      ['retry-failed', 'retry_failed', 'retry_failed_delay'],
+    ] as const
+  ) {
+    const v = s(flag)?.trim();
+    if (v === undefined) continue;
+    if (v.toLowerCase() === 'no') {
+      if (retry === null) throw new UsageError(`--${flag} takes a delay (machine answers follow machine_answer_policy)`);
+      f[retry] = false;
+    } else {
+      if (retry !== null) f[retry] = true;
+      f[delay] = v;
+    }
+  }
   if (s('starts') !== undefined) f.starts_at = s('starts') === 'none' ? null : s('starts');
   if (s('ends') !== undefined) f.ends_at = s('ends') === 'none' ? null : s('ends');
   if (s('purpose') !== undefined) f.purpose = s('purpose') === 'none' ? null : s('purpose');
@@ -432,6 +464,37 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
           return 0;
         }
         io.out(describePerson(json));
+        return 0;
+      }
+      case 'lead': {
+        const which = id();
+        const phone = positionals[1];
+        if (!phone) throw new UsageError('lead needs a phone number');
+        const extra = typeof values.json === 'string' ? fieldsFromFlags({ json: values.json }) : {};
+        const body: Record<string, unknown> = { ...extra, phone };
+        if (typeof values.name === 'string') body.name = values.name;
+        if (typeof values.priority === 'string') body.priority = num('priority', values.priority);
+        if (typeof values.region === 'string') body.region = values.region;
+        if (typeof values['time-zone'] === 'string') body.time_zone = values['time-zone'];
+        const parsed = NewLead.safeParse(body);
+        if (!parsed.success) {
+          io.err(`refused:\n${describeIssues(parsed.error).map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
+          return 1;
+        }
+        const { json } = await call(`/campaigns/${which}/leads`, { method: 'POST', body: parsed.data });
+        io.out(`added: contact ${String(json.id)} ${String(json.phone)} priority ${String(json.priority)}, due now`);
+        return 0;
+      }
+      case 'callback': {
+        const which = id();
+        const contact = positionals[1];
+        if (!contact || !/^[1-9][0-9]{0,17}$/.test(contact)) throw new UsageError('callback needs a contact id');
+        const parsed = NewCallback.safeParse({ at: values.at });
+        if (!parsed.success) {
+          throw new UsageError('callback needs --at <date-time with its offset, e.g. 2026-12-03T15:00:00+01:00>');
+        }
+        const { json } = await call(`/campaigns/${which}/contacts/${contact}/callback`, { method: 'PUT', body: parsed.data });
+        io.out(`callback: contact ${String(json.id)} will be called at ${String(json.callback_at)} (${String(json.status)})`);
         return 0;
       }
       case 'list': {

@@ -32,7 +32,7 @@ export class HttpError extends Error {
 
 /**
  * A request to scheduler-admin with the credential.
- * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
+ * @param {'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} method
  * @param {string} subPath
  * @param {{ token?: string, headers?: Record<string, string>, body?: BodyInit }} [opts]
  */
@@ -50,7 +50,7 @@ const jsonOf = (res) => res.json().catch(() => null);
 
 /**
  * @template T
- * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
+ * @param {'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} method
  * @param {string} subPath '/status', '/trigger', '/tokens', '/tokens/<id>'
  * @param {string} [token]
  * @param {unknown} [json] a JSON body

@@ -34,13 +34,17 @@ const FORM_FIELDS = /** @type {const} */ ([
   'window_start',
   'window_end',
   'max_attempts',
-  'retry_delay',
-  'retry_backoff',
+  'retry_busy_delay',
+  'retry_no_answer_delay',
+  'retry_machine_delay',
+  'retry_failed_delay',
   'machine_answer_policy',
 ]);
 /** Select fields whose empty choice means null (on an edit: clear it). */
 const NULLABLE_SELECTS = ['purpose'];
-const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts', 'retry_backoff']);
+const NUMBER_FIELDS = new Set(['max_concurrent_calls', 'priority', 'max_attempts']);
+/** The retry rules' on/off boxes (checked: that outcome is retried; the table's default is on). */
+const RETRY_SWITCHES = /** @type {const} */ (['retry_busy', 'retry_no_answer', 'retry_failed']);
 // What answers the call: a TwiML URL / inline TwiML / application (Twilio, SignalWire), a Vapi
 // assistant (with the Vapi phone number it calls from), a Retell agent.
 const ACTION_KINDS = ['url', 'twiml', 'application_sid', 'assistant_id', 'agent_id'];
@@ -101,6 +105,7 @@ function fillForm(c) {
     input(`f-${f}`).value = f.startsWith('window_') ? shown.replace(/^(\d\d:\d\d):00$/, '$1') : shown;
   }
   if (!c) input('f-machine_answer_policy').value = 'retry';
+  for (const f of RETRY_SWITCHES) input(`f-${f}`).checked = c ? /** @type {Record<string, unknown>} */ (c)[f] !== false : true;
   const settings = c?.provider_settings ?? {};
   loadedSettings = { ...settings };
   const kind = ACTION_KINDS.find((k) => typeof settings[k] === 'string' && settings[k] !== '') ?? '';
@@ -146,6 +151,7 @@ function formBody() {
   body.requires_consent = input('f-requires_consent').checked;
   // provider_settings is replaced as a whole: start from the campaign's own (keys this form does
   // not show stay), then the call action and the options as the form says.
+  for (const f of RETRY_SWITCHES) body[f] = input(`f-${f}`).checked;
   const kind = /** @type {HTMLSelectElement} */ ($('f-action_kind')).value;
   const value = input('f-action_value').value.trim();
   const settings = { ...loadedSettings };

@@ -5,11 +5,14 @@
 // do-not-call entry, then each contact with that number (newest first): its campaign, status,
 // attempts, why it is not called now and until when (the browser's local time), and a table of its
 // attempts, each with the evidence of what allowed the call (zones, their source, matching rules).
+// Per contact a small form schedules a callback (PUT .../callback {at}; operators and admins): the
+// time is typed in the browser's zone and sent as an instant.
 
 import { api, apiProblem, HttpError } from './api.js';
 import { $, badgeFor, el, input, showResult } from './dom.js';
 import { fmtDateTime, fmtInt } from './format.js';
 import { state } from './state.js';
+import { gate } from './roles.js';
 
 /**
  * @typedef {{ id: number | string, prefix: string, from: string, until: string }} EvidenceRule
@@ -24,6 +27,7 @@ import { state } from './state.js';
  * @typedef {{ id: string, campaign_id: string, campaign_name: string, campaign_status: string,
  *   name: string | null, status: string, attempts: number, max_attempts: number,
  *   next_attempt_at: string | null, last_call_status: string | null, last_error: string | null,
+ *   priority?: number, callback_at?: string | null,
  *   time_zone: string | null, created_at: string, why_not_now: WhyNotNow | null,
  *   calls: StoryCall[] }} StoryContact
  * @typedef {{ reason: string | null, added_at: string, added_by: string | null }} StoryDoNotCall
@@ -142,6 +146,40 @@ function whyNotNow(c) {
   return w.reason === 'due' ? `Due now: waiting for a free slot${until}.` : `Not called now: ${w.detail ?? w.reason}${until}.`;
 }
 
+/** The "call back at" form of one contact: a local date and time, sent as an instant. @param {StoryContact} c */
+function callbackForm(c) {
+  const id = `callback-at-${c.id}`;
+  const field = /** @type {HTMLInputElement} */ (el('input', { testid: 'person-callback-at' }));
+  field.type = 'datetime-local';
+  field.id = id;
+  field.required = true;
+  const label = el('label', { text: 'Call back at (your time)' });
+  label.setAttribute('for', id);
+  // A viewer sees why it cannot (the API would answer 403).
+  const button = gate(
+    el('button', { className: 'button', testid: 'person-callback-save', text: 'Schedule callback' }),
+    'operator',
+  );
+  gate(field, 'operator');
+  const form = el('form', { className: 'row person-callback', testid: 'person-callback' }, [label, field, button]);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const at = new Date(field.value);
+    if (!field.value || Number.isNaN(at.getTime())) return personResult('Choose the date and time to call back.', 'warn');
+    void (async () => {
+      try {
+        const path = `/campaigns/${encodeURIComponent(c.campaign_id)}/contacts/${encodeURIComponent(c.id)}/callback`;
+        await api('PUT', path, undefined, { at: at.toISOString() });
+        await searchPerson(c.id);
+        personResult(`Contact ${c.id} will be called back at ${fmtDateTime(at.toISOString())} (your time).`, 'good');
+      } catch (err) {
+        personResult(`Callback not scheduled: ${apiProblem(err)}.`, 'bad');
+      }
+    })();
+  });
+  return form;
+}
+
 /** @param {StoryContact} c */
 function contactBlock(c) {
   const heading = el('h4', { className: 'person-campaign' }, [
@@ -159,8 +197,10 @@ function contactBlock(c) {
       fact('Contact', [`${c.id}${c.name ? ` · ${c.name}` : ''}`], 'person-contact-id'),
       fact('Status', [badgeFor(c.status)], 'person-contact-status'),
       fact('Attempts', [`${fmtInt(c.attempts)} of ${fmtInt(c.max_attempts)}`], 'person-attempts'),
+      ...(c.callback_at ? [fact('Callback', [`${when(c.callback_at)} (your time)`], 'person-callback-at-shown')] : []),
     ]),
     why,
+    ...(['pending', 'in_progress', 'done', 'exhausted'].includes(c.status) ? [callbackForm(c)] : []),
     c.calls.length > 0 ? attemptsTable(c) : el('p', { className: 'muted', text: 'No attempt yet.' }),
   ]);
   block.dataset.contactId = c.id;

@@ -22,6 +22,7 @@ const WAIT_LABELS = {
   'campaign set-up problem': 'Campaign set-up problem',
   'do-not-call': 'On the do-not-call list',
   'attempts used': 'All attempts used',
+  'scheduled callback': 'Scheduled callback (the person asked)',
   'retry later': 'Retry delay not reached',
   'window closed': 'Calling window closed',
   'quiet hours': 'Calling-hours rule (quiet hours)',
@@ -40,6 +41,7 @@ function waitUntil(r) {
     return r.reason === 'quiet hours' && r.detail ? `${r.detail}; ${opens}` : opens;
   }
   if (r.reason === 'campaign not started') return r.opens_at ? `starts ${fmtInZone(r.opens_at, r.time_zone)}` : '';
+  if (r.reason === 'scheduled callback') return r.opens_at ? `callback at ${fmtInZone(r.opens_at, r.time_zone)}` : '';
   if (r.reason === 'retry later') return r.opens_at ? `next attempt from ${fmtInZone(r.opens_at, r.time_zone)}` : '';
   return '';
 }

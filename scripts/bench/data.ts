@@ -83,7 +83,7 @@ export async function seedScale(c: pg.Client, s: Scale, opts: { settings?: Recor
   const total = s.campaigns + pausedCampaigns(s);
   await c.query(
     `insert into public.campaigns (name, status, max_concurrent_calls, priority, caller_id, provider_settings,
-                                   time_zone, window_start, window_end, window_days, max_attempts, retry_delay)
+                                   time_zone, window_start, window_end, window_days, max_attempts, retry_no_answer_delay)
      select 'bench ' || g,
             case when g > $1 then 'PAUSED' else 'QUEUED' end::public.campaign_status,
             $3, g % 3, '+15550100000', jsonb_build_object('url', $4::text), 'UTC', '00:00', '23:59:59',

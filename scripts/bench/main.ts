@@ -12,9 +12,11 @@
 // Options:
 //   --quick               one run of everything, smaller scales: a smoke run of every part (a few
 //                         minutes), for its invariants, not its figures; CI runs it after npm test
-//   --only reserve|dispatch|import|campaign|webhooks   (webhooks: 10,000 outcome events to a loopback
+//   --only reserve|dispatch|import|campaign|webhooks|lead   (webhooks: 10,000 outcome events to a loopback
 //                         receiver failing 30 % of requests and down for a minute, the retry schedule
-//                         scaled down; nothing lost, lag p50 / p95; see webhooks.ts; import: a 100,000-row CSV contacts import, rows/s and
+//                         scaled down; nothing lost, lag p50 / p95; see webhooks.ts; lead: speed to lead, p50 / p95 from a
+//                         lead's POST to its create-call request, with no backlog and a backlog of 10,000 due
+//                         contacts (--quick: 1,000, 10 leads; invariants only); see lead.ts; import: a 100,000-row CSV contacts import, rows/s and
 //                         memory; campaign: whole campaigns, time-scaled, through the real Edge
 //                         Functions and the simulator: makespan against the ideal bound, baseline
 //                         (minute tick only) and continuous dispatch, CPS 1 and 10; see campaign.ts)
@@ -70,10 +72,11 @@ import { benchDispatch, DISPATCH_CONCURRENCIES, DISPATCH_LATENCIES, type Dispatc
 import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
 import { CPU_ROLES, workCpu } from './cpu-use.ts';
 import { benchWebhooks, type WebhooksRow, webhooksTable } from './webhooks.ts';
+import { benchLead, type LeadRow, leadTable } from './lead.ts';
 
 interface Args {
   quick: boolean;
-  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | 'webhooks' | null;
+  only: 'reserve' | 'dispatch' | 'import' | 'campaign' | 'webhooks' | 'lead' | null;
   runs: number;
   runsGiven: boolean;
   scale: number;
@@ -133,8 +136,8 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') a.quick = true;
     else if (arg === '--only') {
       const v = value();
-      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign' && v !== 'webhooks') {
-        throw new Error(`--only takes reserve, dispatch, import, campaign or webhooks, got ${v}`);
+      if (v !== 'reserve' && v !== 'dispatch' && v !== 'import' && v !== 'campaign' && v !== 'webhooks' && v !== 'lead') {
+        throw new Error(`--only takes reserve, dispatch, import, campaign, webhooks or lead, got ${v}`);
       }
       a.only = v;
     } else if (arg === '--runs') {
@@ -497,9 +500,9 @@ const BENCH_CLUSTER_SETTINGS = [
   'random_page_cost = 1.1',
 ];
 
-type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign' | 'webhooks';
+type PartName = 'reserve' | 'import' | 'dispatch' | 'campaign' | 'webhooks' | 'lead';
 /** The parts, in the order they run. */
-const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign', 'webhooks'];
+const PARTS: PartName[] = ['reserve', 'import', 'dispatch', 'campaign', 'webhooks', 'lead'];
 
 interface PartOutcome {
   part: PartName;
@@ -538,6 +541,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
   let campaignRows: CampaignRow[] = [];
   let campaignRuns = 0;
   const webhooksRows: WebhooksRow[] = [];
+  let leadRows: LeadRow[] = [];
   const importRows: ImportRow[] = [];
   let machine: MachineInfo | null = null;
   const applied: { file: string; sql: string }[] = [];
@@ -764,6 +768,30 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       return null;
     });
 
+    await runPart('lead', async () => {
+      if (!args.direct && !external && !pooler) {
+        pooler = await startPgBouncer({ databaseUrl: dbUrl, poolSize: args.poolSize ?? 20, log });
+      }
+      const backlogs = args.quick ? [0, 1_000] : [0, 10_000];
+      const leads = args.quick ? 10 : 40;
+      leadRows = await benchLead(dbUrl, {
+        backlogs,
+        leads,
+        log,
+        onInvariantFailure,
+        ...(pooler ? { poolerUrl: pooler.url } : {}),
+      });
+      process.stdout.write(
+        `Speed to lead: a lead POSTed to scheduler-admin (priority 100) while continuous dispatch runs, timed to its ` +
+          `create-call request at the simulator (Deno gateway, database ${pooler ? 'through PgBouncer' : 'direct'}; ` +
+          `refill_interval_ms 1000, 20 calls/s, cap 50); with no backlog and with a backlog of due contacts being dialled.\n`,
+      );
+      process.stdout.write(`${leadTable(leadRows)}\n\n`);
+      return leadRows.length === backlogs.length && leadRows.every((r) => r.leads === leads)
+        ? null
+        : `${leadRows.length} of ${backlogs.length} backlogs measured`;
+    });
+
     const targets = [
       ...reserveTargets(reserveRows, 'ours'),
       ...(proposal ? reserveTargets(reserveRows, 'proposed') : []),
@@ -804,6 +832,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       import: importRows,
       campaign: campaignRows.length ? { runs: campaignRuns, scale: args.scale, rows: campaignRows } : null,
       webhooks: webhooksRows,
+      lead: leadRows.length ? { rows: leadRows } : null,
       targets,
       invariantFailures,
       parts,

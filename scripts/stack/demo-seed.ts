@@ -38,8 +38,8 @@ export interface CampaignSeed {
   window_end: string;
   window_days: number[];
   max_attempts?: number;
+  /** Every outcome's retry delay (busy, no answer, machine, failed): short, for a demo. */
   retry_delay?: string;
-  retry_backoff?: number;
   caller_id?: string;
   provider_settings?: Record<string, unknown>;
   contacts: ContactSeed[];
@@ -56,8 +56,9 @@ export async function seedCampaign(client: Queryable, seed: CampaignSeed): Promi
   const { rows } = await client.query<{ id: string }>(
     `insert into public.campaigns
        (name, status, max_concurrent_calls, priority, caller_id, provider_settings, time_zone,
-        window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::interval, $13)
+        window_start, window_end, window_days, max_attempts, retry_busy_delay, retry_no_answer_delay,
+        retry_machine_delay, retry_failed_delay)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::interval, $12::interval, $12::interval, $12::interval)
      returning id::text`,
     [
       seed.name,
@@ -72,7 +73,6 @@ export async function seedCampaign(client: Queryable, seed: CampaignSeed): Promi
       seed.window_days,
       seed.max_attempts ?? 3,
       seed.retry_delay ?? '2 minutes',
-      seed.retry_backoff ?? 2,
     ],
   );
   const campaignId = rows[0]!.id;

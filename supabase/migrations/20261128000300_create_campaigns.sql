@@ -1,5 +1,6 @@
 -- A calling campaign: who calls (caller_id, provider settings), how many at once
--- (max_concurrent_calls), when (calling window in time_zone), and how often (max_attempts, retry).
+-- (max_concurrent_calls), when (calling window in time_zone), and how often (max_attempts, and
+-- per outcome of a call whether and after how long the contact is tried again: retry_*).
 create table public.campaigns (
   id bigint generated always as identity primary key,
   name text not null,
@@ -18,8 +19,19 @@ create table public.campaigns (
   window_end time not null default '20:00',
   window_days smallint[] not null default '{1,2,3,4,5}',
   max_attempts integer not null default 3,
-  retry_delay interval not null default '1 hour',
-  retry_backoff numeric not null default 2,
+  -- Retry rules by outcome, all under max_attempts: whether a call that ended busy / no answer /
+  -- failed is tried again, and after how long from the call's end; a call answered by a machine
+  -- is tried again per machine_answer_policy, after retry_machine_delay. The defaults follow the
+  -- usual practice of outbound dialers (docs/OPERATOR.md, "Retry rules"): a busy line is retried
+  -- soon (the person is there, on another call), an unanswered one hours later (another part of
+  -- the day), an answering machine later still, a failed call (network, carrier) after a short pause.
+  retry_busy boolean not null default true,
+  retry_busy_delay interval not null default '10 minutes',
+  retry_no_answer boolean not null default true,
+  retry_no_answer_delay interval not null default '2 hours',
+  retry_machine_delay interval not null default '4 hours',
+  retry_failed boolean not null default true,
+  retry_failed_delay interval not null default '30 minutes',
   -- What a call answered by a machine means (the provider reports AnsweredBy when
   -- provider_settings.machine_detection asks for detection): 'retry' (no person was reached: the
   -- contact is tried again like a no-answer) or 'done' (a message was left: the contact is done).
@@ -76,8 +88,10 @@ create table public.campaigns (
   ),
   constraint campaigns_max_attempts_is_positive check (max_attempts between 1 and 100),
   constraint campaigns_purpose_is_known check (purpose in ('telemarketing', 'informational', 'debt_collection')),
-  constraint campaigns_retry_delay_is_positive check (retry_delay > interval '0' and retry_delay <= interval '30 days'),
-  constraint campaigns_retry_backoff_is_sane check (retry_backoff >= 1 and retry_backoff <= 10),
+  constraint campaigns_retry_busy_delay_is_sane check (retry_busy_delay > interval '0' and retry_busy_delay <= interval '30 days'),
+  constraint campaigns_retry_no_answer_delay_is_sane check (retry_no_answer_delay > interval '0' and retry_no_answer_delay <= interval '30 days'),
+  constraint campaigns_retry_machine_delay_is_sane check (retry_machine_delay > interval '0' and retry_machine_delay <= interval '30 days'),
+  constraint campaigns_retry_failed_delay_is_sane check (retry_failed_delay > interval '0' and retry_failed_delay <= interval '30 days'),
   constraint campaigns_machine_answer_policy_is_known check (machine_answer_policy in ('retry', 'done')),
   constraint campaigns_paused_reason_only_when_paused check (paused_reason is null or status = 'PAUSED'),
   constraint campaigns_ends_after_starts check (starts_at is null or ends_at is null or ends_at > starts_at)
@@ -93,7 +107,11 @@ comment on column public.campaigns.provider is 'The platform the calls go to: it
 comment on column public.campaigns.provider_account is 'The provider account (provider_accounts) the calls are created under; its calls_per_second and max_concurrent_calls apply too.';
 comment on column public.campaigns.last_served_at is 'When launch_due_calls() last reserved calls for (or examined) this campaign; least recently served go first.';
 
-comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again like a no-answer) or done (message left). Detection is requested by provider_settings.machine_detection.';
+comment on column public.campaigns.retry_busy is 'Whether a contact whose call ended busy is called again (while attempts remain), retry_busy_delay after the call ended. Default true, 10 minutes.';
+comment on column public.campaigns.retry_no_answer is 'Whether a contact whose call was not answered is called again (while attempts remain), retry_no_answer_delay after the call ended. Default true, 2 hours.';
+comment on column public.campaigns.retry_machine_delay is 'How long after a call answered by a machine the contact is called again, when machine_answer_policy is retry (while attempts remain). Default 4 hours.';
+comment on column public.campaigns.retry_failed is 'Whether a contact whose call failed (not placed, network, expired without a final status; not an invalid number) is called again (while attempts remain), retry_failed_delay after the call ended. Default true, 30 minutes.';
+comment on column public.campaigns.machine_answer_policy is 'A call answered by a machine (calls.answered_by machine_* or fax): retry (default: tried again after retry_machine_delay) or done (message left). Detection is requested by provider_settings.machine_detection.';
 comment on column public.campaigns.purpose is 'Why the campaign calls: telemarketing, informational or debt_collection; null (not stated): every calling_hours_rules row applies to its calls, whatever its purposes (the strictest).';
 comment on column public.campaigns.requires_consent is 'When true, a contact is reserved and dialled only while its consent is valid (contacts.consent_at <= the moment, consent_expires_at null or after it); the others wait (why not now: no consent / consent expired). Default false.';
 comment on column public.campaigns.starts_at is 'When the campaign may start reserving calls, or null (at once).';

@@ -9,6 +9,14 @@ create table public.contacts (
   status public.contact_status not null default 'pending',
   attempts integer not null default 0,
   next_attempt_at timestamptz not null default now(),
+  -- Served before the campaign's other due contacts, higher first (a fresh lead: speed to lead).
+  priority integer not null default 0,
+  -- A scheduled callback: the instant the person asked to be called again (the API, the dashboard,
+  -- the call flow through its signed callback URL). While set, next_attempt_at is that instant,
+  -- the contact is reserved before every other due contact of its campaign, and it is called even
+  -- with its attempts used (the person asked); windows, calling-hours rules, consent, do-not-call
+  -- and the caps still hold. Cleared when the call placed for it ends.
+  callback_at timestamptz,
   last_call_status public.call_status,
   last_error text,
   metadata jsonb not null default '{}'::jsonb,
@@ -43,6 +51,8 @@ create table public.contacts (
 
 comment on table public.contacts is
   'Contacts of a campaign. time_zone (IANA) overrides the campaign''s for the calling window; for the calling_hours_rules it picks among the number''s zones when it is one of them, else adds to them (calling_hours_zones()). attempts counts calls sent to the provider; a reserved call released before dialling does not count.';
+comment on column public.contacts.priority is 'Order among the due contacts of its campaign: higher first (after due callbacks), then next_attempt_at. Default 0.';
+comment on column public.contacts.callback_at is 'A scheduled callback (the person asked to be called at that instant), or null. next_attempt_at equals it while set; due callbacks are reserved first and regardless of attempts used, within windows, calling-hours rules, consent, do-not-call and caps. Cleared when the call reserved for it ends.';
 comment on column public.contacts.consent_at is 'When the person gave consent to be called, or null (none recorded). Valid at a moment t when consent_at <= t and (consent_expires_at is null or consent_expires_at > t); a campaign with requires_consent calls only then.';
 comment on column public.contacts.consent_method is 'How consent was given: web_form, verbal, written, sms, email or other; set exactly when consent_at is.';
 comment on column public.contacts.consent_source is 'Where the consent comes from or its wording (a form URL, the script read, a document reference), 1 to 1000 characters, or null; only with consent_at.';
@@ -53,14 +63,17 @@ create trigger contacts_time_zone_is_valid
   before insert or update of time_zone on public.contacts
   for each row execute function public._check_time_zone('contacts_time_zone_is_valid');
 
--- Pending contacts of a campaign, in the order they are served: a campaign inside its window is
--- read with one index probe, and the completion check probes it too (a contact in progress always
+-- Pending contacts of a campaign, in the order they are served (due callbacks first, then higher
+-- priority, then next_attempt_at; a contact not yet due is skipped inside the index): a campaign
+-- inside its window is read with one index probe, and the completion check probes it too (a contact in progress always
 -- has an active call, which already rules its campaign out). A reservation moves a contact out of
 -- pending: no index of open contacts to keep up.
-create index contacts_pending_idx on public.contacts (campaign_id, next_attempt_at, id)
+create index contacts_pending_idx
+  on public.contacts (campaign_id, (callback_at is not null) desc, priority desc, next_attempt_at, id)
   where status = 'pending';
 -- Due contacts that carry their own time zone (served outside their campaign's window).
-create index contacts_due_own_time_zone_idx on public.contacts (campaign_id, next_attempt_at, id)
+create index contacts_due_own_time_zone_idx
+  on public.contacts (campaign_id, (callback_at is not null) desc, priority desc, next_attempt_at, id)
   where status = 'pending' and time_zone is not null;
 -- Do-not-call matching.
 create index contacts_phone_idx on public.contacts (phone);

@@ -13,7 +13,7 @@
 --     number due in several campaigns is reserved once per tick; index calls_one_active_per_number),
 --     and at most scheduler_settings.max_calls_per_number_per_day calls (not released) to a number
 --     in any rolling 24 hours across campaigns, when set;
---   * max attempts, calling window in the contact's own time zone (else the campaign's; an
+--   * max attempts (a scheduled callback is called even with its attempts used), calling window in the contact's own time zone (else the campaign's; an
 --     unknown zone never dials), do-not-call list, only QUEUED/RUNNING campaigns;
 --   * consent: a campaign with requires_consent reserves only contacts whose consent is valid at
 --     p_now (consent_at <= p_now, consent_expires_at null or after p_now); the others stay pending
@@ -79,7 +79,8 @@ begin
   v_max_campaigns := coalesce(p_max_campaigns, v_settings.campaigns_per_tick);
 
   -- One statement, one snapshot taken after the lock is held. Campaigns with room, least
-  -- recently served first, priority breaks ties; inside a campaign, contacts by next_attempt_at;
+  -- recently served first, priority breaks ties; inside a campaign, due scheduled callbacks first,
+  -- then contacts by priority (higher first), then by next_attempt_at (contacts_pending_idx order);
   -- across campaigns the global room is shared round-robin (every campaign's first call before
   -- anyone's second). A campaign with room that reserves nothing, has no active call and no open
   -- contact left becomes COMPLETED (a QUEUED one only once it has contacts, so that a campaign
@@ -168,9 +169,10 @@ begin
     select s.id as campaign_id, s.serve_rank, s.provider_account, p.id as contact_id, p.phone, p.rn
       from served s
      cross join lateral (
-      select u.id, u.phone, row_number() over (order by u.next_attempt_at, u.id) as rn
+      select u.id, u.phone,
+             row_number() over (order by u.callback desc, u.priority desc, u.next_attempt_at, u.id) as rn
         from (
-       (select ct.id, ct.phone, ct.next_attempt_at
+       (select ct.id, ct.phone, ct.callback_at is not null as callback, ct.priority, ct.next_attempt_at
           from public.contacts ct
          where s.window_open
            and s.problem is null
@@ -178,7 +180,8 @@ begin
            and ct.campaign_id = s.id
            and ct.status = 'pending'
            and ct.next_attempt_at <= $1
-           and ct.attempts < s.max_attempts
+           -- A scheduled callback is called even with its attempts used (the person asked).
+           and (ct.attempts < s.max_attempts or ct.callback_at is not null)
            -- Consent, when the campaign requires it: given at or before p_now, not expired.
            and (not s.requires_consent
                 or (ct.consent_at <= $1 and (ct.consent_expires_at is null or ct.consent_expires_at > $1)))
@@ -229,11 +232,11 @@ begin
                               and (select count(*) from public.calls cl
                                     where cl.to_phone = ct.phone and cl.released_at is null
                                       and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
-         order by ct.next_attempt_at, ct.id
+         order by ct.callback_at is not null desc, ct.priority desc, ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
        union all
        -- Outside the campaign's window only contacts with a zone of their own can be due.
-       (select ct.id, ct.phone, ct.next_attempt_at
+       (select ct.id, ct.phone, ct.callback_at is not null as callback, ct.priority, ct.next_attempt_at
           from public.contacts ct
          where not s.window_open
            and s.problem is null
@@ -242,7 +245,8 @@ begin
            and ct.status = 'pending'
            and ct.time_zone is not null
            and ct.next_attempt_at <= $1
-           and ct.attempts < s.max_attempts
+           -- A scheduled callback is called even with its attempts used (the person asked).
+           and (ct.attempts < s.max_attempts or ct.callback_at is not null)
            -- Consent, when the campaign requires it: given at or before p_now, not expired.
            and (not s.requires_consent
                 or (ct.consent_at <= $1 and (ct.consent_expires_at is null or ct.consent_expires_at > $1)))
@@ -291,10 +295,10 @@ begin
                               and (select count(*) from public.calls cl
                                     where cl.to_phone = ct.phone and cl.released_at is null
                                       and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
-         order by ct.next_attempt_at, ct.id
+         order by ct.callback_at is not null desc, ct.priority desc, ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
         ) u
-       order by u.next_attempt_at, u.id
+       order by u.callback desc, u.priority desc, u.next_attempt_at, u.id
        limit s.cap - s.active_n
      ) p
   ),
@@ -367,7 +371,7 @@ begin
              when exists (select 1 from public.contacts ct
                            where ct.campaign_id = s.id
                              and ct.status = 'pending'
-                             and ct.attempts < s.max_attempts
+                             and (ct.attempts < s.max_attempts or ct.callback_at is not null)
                           offset 0) then false
              else s.status = 'RUNNING'
                   or exists (select 1 from public.contacts x where x.campaign_id = s.id offset 0)
@@ -413,7 +417,7 @@ end;
 $$;
 
 comment on function public.launch_due_calls(timestamptz, integer, bigint) is
-  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones(); only the rules covering the campaign''s purpose, all when it has none; their max_calls_per_24h per number across campaigns), max attempts, the do-not-call list and, for a campaign with requires_consent, the contact''s consent (valid at p_now: consent_at <= p_now, consent_expires_at null or later); moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
+  'Reserves calls (status queued) for due contacts of QUEUED/RUNNING campaigns within per-campaign and global caps, calling windows, calling_hours_rules (in every zone of the called party: calling_hours_zones(); only the rules covering the campaign''s purpose, all when it has none; their max_calls_per_24h per number across campaigns), max attempts (not for a scheduled callback), the do-not-call list and, for a campaign with requires_consent, the contact''s consent (valid at p_now: consent_at <= p_now, consent_expires_at null or later); inside a campaign, due scheduled callbacks (contacts.callback_at) first, then higher contacts.priority, then earlier next_attempt_at; moves QUEUED to RUNNING and marks campaigns with nothing left COMPLETED. A campaign before its starts_at is not examined; one past its ends_at reserves nothing and is marked COMPLETED once it holds no active call. Returns one row per campaign examined or completed: outcome (served / outside_window / set_up_problem / completed), reserved, active_calls after reservation, cap, status, problem (the campaign''s set_up_problem when outcome is set_up_problem). Safe to call concurrently and repeatedly: concurrent callers are serialized by a try-advisory-lock and the loser returns one row with outcome busy and campaign_id null. p_now is the clock (tests pass their own); p_max_campaigns limits campaigns examined (default scheduler_settings.campaigns_per_tick); p_run_id is recorded on the calls.';
 
 revoke all on function public.launch_due_calls(timestamptz, integer, bigint) from public, anon, authenticated;
 grant execute on function public.launch_due_calls(timestamptz, integer, bigint) to service_role;

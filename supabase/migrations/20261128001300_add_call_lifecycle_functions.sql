@@ -36,15 +36,21 @@ set search_path = ''
 as $$ select p_status in ('completed', 'busy', 'no_answer', 'failed', 'canceled') $$;
 
 -- After a call reached a final status: end the contact (done / invalid / do_not_call when its number
--- was listed meanwhile / exhausted) or schedule its
--- next attempt after retry_delay * retry_backoff^(attempts - 1), at most 7 days. Idempotent: only a
--- contact still in_progress with no other active call changes.
+-- was listed meanwhile / exhausted) or schedule its next attempt by the campaign's retry rule for
+-- the call's outcome (busy, no answer, machine (p_machine: answered by a machine under the 'retry'
+-- policy), failed: canceled counts as failed): tried again only while attempts remain and the rule
+-- says so, at the rule's delay after p_now (the call's end). A callback scheduled while the call
+-- was reserved or in progress (callback_at after the call was queued) wins over all of this but
+-- an invalid number and the do-not-call list: the contact waits for it. A callback the call was
+-- placed for (callback_at at or before its queued_at) is cleared. Idempotent: only a contact still
+-- in_progress with no other active call changes.
 create function public._settle_contact(
   p_contact_id bigint,
   p_call_status public.call_status,
   p_invalid_number boolean,
   p_error text,
-  p_now timestamptz
+  p_now timestamptz,
+  p_machine boolean default false
 )
 returns void
 language sql
@@ -53,28 +59,51 @@ as $$
   update public.contacts ct
      set status = case
                     when p_invalid_number then 'invalid'::public.contact_status
-                    when p_call_status = 'completed' then 'done'::public.contact_status
                     when exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
+                     and (p_call_status <> 'completed' or ct.callback_at > lc.queued_at)
                       then 'do_not_call'::public.contact_status
-                    when ct.attempts >= c.max_attempts then 'exhausted'::public.contact_status
+                    when ct.callback_at > lc.queued_at then 'pending'::public.contact_status
+                    when p_call_status = 'completed' and not p_machine then 'done'::public.contact_status
+                    when ct.attempts >= c.max_attempts or not r.retry then 'exhausted'::public.contact_status
                     else 'pending'::public.contact_status
                   end,
          next_attempt_at = case
-                             when p_call_status = 'completed' or p_invalid_number or ct.attempts >= c.max_attempts
+                             when p_invalid_number then ct.next_attempt_at
+                             when ct.callback_at > lc.queued_at then ct.callback_at
+                             when (p_call_status = 'completed' and not p_machine)
+                               or ct.attempts >= c.max_attempts or not r.retry
                                then ct.next_attempt_at
-                             else p_now + least(
-                               c.retry_delay * pg_catalog.power(c.retry_backoff, greatest(ct.attempts - 1, 0))::double precision,
-                               interval '7 days')
+                             else p_now + r.delay
                            end,
+         callback_at = case when ct.callback_at > lc.queued_at and not p_invalid_number then ct.callback_at end,
          last_call_status = p_call_status,
          last_error = case
                         when p_call_status <> 'completed' and not p_invalid_number
                          and exists (select 1 from public.do_not_call_numbers d where d.phone = ct.phone)
                           then 'number is on the do-not-call list'
+                        when not p_invalid_number and not (p_call_status = 'completed' and not p_machine)
+                         and not r.retry and ct.attempts < c.max_attempts
+                         and not coalesce(ct.callback_at > lc.queued_at, false)
+                          then coalesce(p_error || ': ', '') || 'not retried (the campaign''s rule for ' || r.kind || ')'
                         else p_error
                       end,
          updated_at = p_now
     from public.campaigns c
+   cross join lateral (
+     select k.kind,
+            case k.kind when 'busy' then c.retry_busy when 'no answer' then c.retry_no_answer
+                        when 'machine' then true else c.retry_failed end as retry,
+            case k.kind when 'busy' then c.retry_busy_delay when 'no answer' then c.retry_no_answer_delay
+                        when 'machine' then c.retry_machine_delay else c.retry_failed_delay end as delay
+       from (select case when p_machine then 'machine'
+                         when p_call_status = 'busy' then 'busy'
+                         when p_call_status = 'no_answer' then 'no answer'
+                         else 'failed' end as kind) k
+   ) r
+   cross join lateral (
+     -- When the contact's latest call was reserved: a callback set after it is still to come.
+     select max(cl.queued_at) as queued_at from public.calls cl where cl.contact_id = p_contact_id
+   ) lc
    where ct.id = p_contact_id
      and c.id = ct.campaign_id
      and ct.status = 'in_progress'
@@ -249,7 +278,8 @@ begin
              when c.ends_at <= p_now then 'campaign has ended'
              when exists (select 1 from public.do_not_call_numbers d where d.phone = cl.to_phone)
                then 'number is on the do-not-call list'
-             when ct.attempts >= c.max_attempts then 'max attempts reached'
+             -- A scheduled callback is called even with the attempts used (the person asked).
+             when ct.attempts >= c.max_attempts and ct.callback_at is null then 'max attempts reached'
              when c.requires_consent
                   and not (ct.consent_at is not null and ct.consent_at <= p_now
                            and (ct.consent_expires_at is null or ct.consent_expires_at > p_now))
@@ -608,7 +638,7 @@ begin
       and exists (select 1 from public.campaigns c where c.id = v_call.campaign_id and c.machine_answer_policy = 'retry');
     if v_machine then
       perform public._settle_contact(v_call.contact_id, 'no_answer', false,
-        'answered by a machine (' || coalesce(v_answered_by, v_call.answered_by) || '): tried again later', p_now);
+        'answered by a machine (' || coalesce(v_answered_by, v_call.answered_by) || '): tried again later', p_now, true);
     else
       perform public._settle_contact(v_call.contact_id, p_status, false,
         case when p_status = 'completed' then null else 'call ended ' || p_status::text end, p_now);
@@ -712,14 +742,14 @@ comment on function public.release_stale_queued_calls(timestamptz) is
 
 revoke all on function public._call_status_rank(public.call_status) from public, anon, authenticated;
 revoke all on function public._is_final_call_status(public.call_status) from public, anon, authenticated;
-revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) from public, anon, authenticated;
+revoke all on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz, boolean) from public, anon, authenticated;
 revoke all on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) from public, anon, authenticated;
 revoke all on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) from public, anon, authenticated;
 revoke all on function public.expire_stuck_calls(timestamptz) from public, anon, authenticated;
 revoke all on function public.release_stale_queued_calls(timestamptz) from public, anon, authenticated;
 grant execute on function public._call_status_rank(public.call_status) to service_role;
 grant execute on function public._is_final_call_status(public.call_status) to service_role;
-grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz) to service_role;
+grant execute on function public._settle_contact(bigint, public.call_status, boolean, text, timestamptz, boolean) to service_role;
 grant execute on function public.claim_queued_calls(integer, bigint, timestamptz, bigint, integer, integer, jsonb) to service_role;
 grant execute on function public.apply_call_status(bigint, text, text, public.call_status, integer, text, timestamptz, text, text) to service_role;
 grant execute on function public.expire_stuck_calls(timestamptz) to service_role;

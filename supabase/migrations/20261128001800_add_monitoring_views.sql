@@ -205,7 +205,7 @@ with open_campaigns as (
   select c.* from public.campaigns c where c.status in ('QUEUED', 'RUNNING', 'PAUSED')
 ),
 waiting as (
-  select ct.id, ct.campaign_id, ct.phone, ct.status, ct.attempts, ct.next_attempt_at,
+  select ct.id, ct.campaign_id, ct.phone, ct.status, ct.attempts, ct.next_attempt_at, ct.callback_at,
          ct.consent_at, ct.consent_expires_at,
          coalesce(ct.time_zone, c.time_zone) as zone, ct.time_zone as contact_zone,
          hz.time_zones as rule_zones, hz.zone_source, hz.number_prefix, c.purpose
@@ -269,10 +269,12 @@ reasons as (
            when c.set_up_problem is not null then 'campaign set-up problem'
            when w.status = 'do_not_call'
                 or exists (select 1 from public.do_not_call_numbers d where d.phone = w.phone) then 'do-not-call'
-           when w.status = 'exhausted' or w.attempts >= c.max_attempts then 'attempts used'
+           -- A scheduled callback is called even with the attempts used.
+           when w.status = 'exhausted' or (w.attempts >= c.max_attempts and w.callback_at is null) then 'attempts used'
            -- The campaign requires consent: none recorded (or given only later), or expired.
            when c.requires_consent and (w.consent_at is null or w.consent_at > p_now) then 'no consent'
            when c.requires_consent and w.consent_expires_at <= p_now then 'consent expired'
+           when w.next_attempt_at > p_now and w.callback_at is not null then 'scheduled callback'
            when w.next_attempt_at > p_now then 'retry later'
            when not z.window_open then 'window closed'
            when w.quiet_zone is not null then 'quiet hours'
@@ -379,6 +381,7 @@ select k.campaign_id, c.name as campaign_name, k.reason,
        case k.reason
          when 'campaign not started' then c.starts_at
          when 'retry later' then k.next_attempt_at
+         when 'scheduled callback' then k.next_attempt_at
          -- Consent recorded with a later start: from then (else it waits for consent to be recorded).
          when 'no consent' then k.consent_later
          when 'consent expired' then null
@@ -397,7 +400,7 @@ select k.campaign_id, c.name as campaign_name, k.reason,
   left join quiet_zones qz on qz.campaign_id = k.campaign_id and k.reason = 'quiet hours';
 
 comment on view public.contact_wait_reasons is
-  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap (scheduler_settings.max_calls_per_number_per_day, or the max_calls_per_24h of a calling_hours_rules row covering the campaign''s purpose), due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
+  'Why not now: per open campaign (QUEUED, RUNNING, PAUSED), its contacts not being called (pending, exhausted, do-not-call) counted by the first reason that holds at now(): campaign paused (detail: paused_reason), campaign not started / ended, campaign set-up problem (detail), do-not-call, attempts used, no consent / consent expired (the campaign requires_consent; detail: when it expired, in the campaign''s zone), scheduled callback (the person asked to be called at a later instant), retry later, window closed (in the contact''s zone, else the campaign''s), quiet hours (calling_hours_rules, in every zone of the called party: calling_hours_zones(); detail: in which zone and where it comes from, e.g. in America/Los_Angeles (from the number''s prefix +1415) until 08:00), number in a call, frequency cap (scheduler_settings.max_calls_per_number_per_day, or the max_calls_per_24h of a calling_hours_rules row covering the campaign''s purpose), due (waiting for room under the caps). opens_at: until when (window closed / quiet hours: the earliest moment one of them may be called, null when not within 15 days; not started: starts_at; scheduled callback, retry later: the earliest next_attempt_at; no consent: the earliest consent recorded as given later, if any); time_zone: the campaign''s, to show it in; no_zone_data: the contacts whose rules use the campaign''s zone (no zone data for the number, no typed zone).';
 
 revoke all on public.scheduler_status from anon, authenticated;
 revoke all on public.scheduler_campaign_progress from anon, authenticated;

@@ -47,8 +47,13 @@ begin
          window_end = case when p_fields ? 'window_end' then r.window_end else c.window_end end,
          window_days = case when p_fields ? 'window_days' then r.window_days else c.window_days end,
          max_attempts = case when p_fields ? 'max_attempts' then r.max_attempts else c.max_attempts end,
-         retry_delay = case when p_fields ? 'retry_delay' then r.retry_delay else c.retry_delay end,
-         retry_backoff = case when p_fields ? 'retry_backoff' then r.retry_backoff else c.retry_backoff end,
+         retry_busy = case when p_fields ? 'retry_busy' then r.retry_busy else c.retry_busy end,
+         retry_busy_delay = case when p_fields ? 'retry_busy_delay' then r.retry_busy_delay else c.retry_busy_delay end,
+         retry_no_answer = case when p_fields ? 'retry_no_answer' then r.retry_no_answer else c.retry_no_answer end,
+         retry_no_answer_delay = case when p_fields ? 'retry_no_answer_delay' then r.retry_no_answer_delay else c.retry_no_answer_delay end,
+         retry_machine_delay = case when p_fields ? 'retry_machine_delay' then r.retry_machine_delay else c.retry_machine_delay end,
+         retry_failed = case when p_fields ? 'retry_failed' then r.retry_failed else c.retry_failed end,
+         retry_failed_delay = case when p_fields ? 'retry_failed_delay' then r.retry_failed_delay else c.retry_failed_delay end,
          starts_at = case when p_fields ? 'starts_at' then r.starts_at else c.starts_at end,
          ends_at = case when p_fields ? 'ends_at' then r.ends_at else c.ends_at end,
          purpose = case when p_fields ? 'purpose' then r.purpose else c.purpose end,
@@ -65,7 +70,7 @@ end;
 $$;
 
 comment on function public._apply_campaign_fields(bigint, jsonb, timestamptz) is
-  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_delay, retry_backoff, starts_at, ends_at, requires_consent, purpose, machine_answer_policy) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
+  'Sets the editable columns named in p_fields (name, max_concurrent_calls, priority, provider, provider_account, caller_id, provider_settings, time_zone, window_start, window_end, window_days, max_attempts, retry_busy, retry_busy_delay, retry_no_answer, retry_no_answer_delay, retry_machine_delay, retry_failed, retry_failed_delay, starts_at, ends_at, requires_consent, purpose, machine_answer_policy) on campaign p_id; the rest stay; an unknown provider_account raises 23503 naming it. Returns the row after (null id when there is no such campaign).';
 
 -- admin_create_campaign(): a new campaign (table defaults, then p_fields), audited as campaign.create.
 create function public.admin_create_campaign(

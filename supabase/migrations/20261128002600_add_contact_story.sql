@@ -30,6 +30,7 @@ as $$
              when 'quiet hours' then public.next_calling_time(p_now, w.zone, c.window_start, c.window_end,
                                                               c.window_days, w.phone, w.rule_zones, c.purpose)
              when 'retry later' then w.next_attempt_at
+             when 'scheduled callback' then w.next_attempt_at
              when 'campaign not started' then c.starts_at
              when 'no consent' then case when w.consent_at > p_now then w.consent_at end
            end as until
@@ -52,6 +53,8 @@ as $$
                'attempts', ct.attempts,
                'max_attempts', c.max_attempts,
                'next_attempt_at', ct.next_attempt_at,
+               'priority', ct.priority,
+               'callback_at', ct.callback_at,
                'last_call_status', ct.last_call_status,
                'last_error', ct.last_error,
                'time_zone', ct.time_zone,
@@ -62,6 +65,10 @@ as $$
                                                     when w.reason = 'quiet hours' then
                                                       'quiet hours in ' || w.quiet_in ||
                                                       coalesce(' until ' || pg_catalog.to_char(pg_catalog.timezone(w.quiet_zone, w.until), 'HH24:MI'), '')
+                                                    when w.reason = 'scheduled callback' then
+                                                      'a callback is scheduled for ' ||
+                                                      pg_catalog.to_char(pg_catalog.timezone(w.zone, w.until), 'YYYY-MM-DD HH24:MI') ||
+                                                      ' ' || w.zone
                                                     when w.reason = 'window closed' then
                                                       'the campaign''s window is closed in ' || w.zone ||
                                                       coalesce(' until ' || pg_catalog.to_char(pg_catalog.timezone(w.zone, w.until), 'HH24:MI'), '')
@@ -97,7 +104,7 @@ as $$
 $$;
 
 comment on function public.contact_story(text, bigint, timestamptz) is
-  'One person (a phone number: p_phone, or the number of contact p_contact_id): its do-not-call entry and every contact with that number (newest first) with its campaign, why it is not called at p_now (a waiting contact: reason, detail naming the zone and its source, until), and every attempt (reserved, dialled, accepted, ringing, answered, ended; status, answered_by, duration, provider error and call id, dial_evidence). Null when p_contact_id names no contact.';
+  'One person (a phone number: p_phone, or the number of contact p_contact_id): its do-not-call entry and every contact with that number (newest first) with its campaign, priority, scheduled callback (callback_at), why it is not called at p_now (a waiting contact: reason, detail naming the zone and its source, until), and every attempt (reserved, dialled, accepted, ringing, answered, ended; status, answered_by, duration, provider error and call id, dial_evidence). Null when p_contact_id names no contact.';
 
 revoke all on function public.contact_story(text, bigint, timestamptz) from public, anon, authenticated;
 grant execute on function public.contact_story(text, bigint, timestamptz) to service_role;

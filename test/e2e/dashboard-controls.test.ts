@@ -82,7 +82,10 @@ describe('dashboard controls', () => {
     await page.getByTestId('f-window_end').fill('18:00');
     for (const day of ['1', '2', '3', '4', '5']) await page.locator(`#campaign-form input[name=day][value="${day}"]`).check();
     await page.getByTestId('f-max_attempts').fill('3');
-    await page.getByTestId('f-retry_delay').fill('30 minutes');
+    // Retry rules by outcome: busy sooner, a failed call not at all.
+    await page.getByTestId('f-retry_busy_delay').fill('5 minutes');
+    await page.getByTestId('f-retry_no_answer_delay').fill('3 hours');
+    await page.getByTestId('f-retry_failed').uncheck();
     // March of next year: always ahead (the list says 'starts ... until ...' only for dates to come).
     const y = new Date().getUTCFullYear() + 1;
     // Dates the wrong way round: the shared schema refuses the end, next to its field.
@@ -103,6 +106,18 @@ describe('dashboard controls', () => {
         c.query<{ starts_at: Date; ends_at: Date }>('select starts_at, ends_at from campaigns where id = $1', [id])
       ))
         .rows[0]!;
+    const rules = (await withClient((c) =>
+      c.query(
+        'select retry_busy, retry_busy_delay::text, retry_no_answer_delay::text, retry_failed from campaigns where id = $1',
+        [id],
+      )
+    )).rows[0];
+    expect(rules).toEqual({
+      retry_busy: true,
+      retry_busy_delay: '00:05:00',
+      retry_no_answer_delay: '03:00:00',
+      retry_failed: false,
+    });
     expect((await dates()).starts_at.toISOString()).toBe(`${y}-03-01T14:00:00.000Z`);
     expect((await dates()).ends_at.toISOString()).toBe(`${y}-03-31T22:00:00.000Z`);
     // The campaign list shows them (in the browser's time zone).
@@ -115,6 +130,8 @@ describe('dashboard controls', () => {
     // start: the database refuses it, named field); then the cap goes up.
     await page.getByTestId('campaign-edit').click();
     expect(await page.getByTestId('f-max_concurrent_calls').inputValue()).toBe('3');
+    expect(await page.getByTestId('f-retry_failed').isChecked()).toBe(false);
+    expect(await page.getByTestId('f-retry_busy').isChecked()).toBe(true);
     expect(await page.getByTestId('f-starts_at').inputValue()).toBe(`${y}-03-01T09:00`);
     expect(await page.getByTestId('f-ends_at').inputValue()).toBe(`${y}-03-31T18:00`);
     await page.getByTestId('f-ends_at').fill(`${y}-02-01T09:00`);

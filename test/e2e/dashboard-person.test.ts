@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { useDashboardStack } from './dashboard-stack.ts';
+import { withClient } from '../support/db.ts';
 
 const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-person.png');
 
@@ -174,7 +175,10 @@ describe('dashboard: find a person', () => {
     expect(await text(page, 'whoami-role')).toBe('viewer');
     expect(await page.getByTestId('person-search').isDisabled()).toBe(false);
     await search(page, seeded.running);
-    await story(page);
+    const running = await story(page);
+    // A viewer cannot schedule a callback: the form is there, disabled, saying why.
+    expect(await running.getByTestId('person-callback-save').isDisabled()).toBe(true);
+    expect(await running.getByTestId('person-callback-save').getAttribute('title')).toMatch(/^Needs the operator role/);
 
     await search(page, '999999');
     await expect.poll(() => text(page, 'person-result'), { timeout: 15_000 }).toBe('Contact 999999: no contact with that id.');
@@ -218,6 +222,39 @@ describe('dashboard: find a person', () => {
     expect(fit.wrapRight).toBeLessThanOrEqual(fit.width);
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.getByTestId('person').screenshot({ path: SCREENSHOT });
+    await page.context().close();
+  });
+
+  it('an operator schedules a callback from the panel: typed in the browser zone, stored as the instant, shown as why not now', async () => {
+    const page = await signedIn();
+    await search(page, PHONE);
+    const running = await story(page);
+    // A day after the retry the contact waits for, on the minute, as the browser's New York clock shows it.
+    const at = new Date(Date.parse(seeded.until) + 86_400_000);
+    at.setUTCSeconds(0, 0);
+    const local = new Intl.DateTimeFormat('sv-SE', {
+      timeZone: BROWSER_ZONE,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).format(at).replace(' ', 'T');
+    expect(await page.getByLabel('Call back at (your time)').count()).toBe(2);
+    await running.getByTestId('person-callback-at').fill(local);
+    await running.getByTestId('person-callback-save').click();
+    await expect.poll(() => text(page, 'person-result'), { timeout: 15_000 }).toMatch(
+      new RegExp(`^Contact ${seeded.running} will be called back at .+ \\(your time\\)\\.$`),
+    );
+    const stored = await withClient(async (c) =>
+      (await c.query('select callback_at from public.contacts where id = $1', [seeded.running])).rows[0].callback_at as Date
+    );
+    expect(stored.toISOString()).toBe(at.toISOString());
+    const again = page.locator(`[data-contact-id="${seeded.running}"]`);
+    await expect.poll(async () => await again.getByTestId('person-why').innerText(), { timeout: 15_000 }).toMatch(
+      /^Not called now: a callback is scheduled for .+/,
+    );
+    expect(await again.getByTestId('person-callback-at-shown').innerText()).toContain('(your time)');
     await page.context().close();
   });
 });

@@ -241,7 +241,7 @@ describe('machine answers and a bad caller id in one run of the simulator', () =
 });
 
 describe('the call flow learns whom it calls', () => {
-  it("the answer URL carries our call id, contact id, the contact's name, the opt-out and context URLs, and keeps the campaign's own query", async () => {
+  it("the answer URL carries our call id, contact id, the contact's name, the opt-out, context and callback URLs, and keeps the campaign's own query", async () => {
     const id = await createCampaign(pool, { providerSettings: { url: 'https://agent.example/answer?agent=sales' } });
     const phones = freshPhones(3);
     const contacts = await addContacts(pool, id, phones);
@@ -272,6 +272,10 @@ describe('the call flow learns whom it calls', () => {
         // and its signed context URL (test/functions/call-context.test.ts reads it)
         context_url: expect.stringMatching(
           new RegExp(`/call-status/context\\?call_id=${call!.id}&sig=[A-Za-z0-9_-]{43}$`),
+        ),
+        // the call's own signed callback URL (test/functions/callbacks-and-leads.test.ts posts to it)
+        callback_url: expect.stringMatching(
+          new RegExp(`/call-status/callback\\?call_id=${call!.id}&sig=[A-Za-z0-9_-]{43}$`),
         ),
       });
     }

@@ -65,8 +65,9 @@ describe('the shared campaign schema', () => {
     expect(fields).toEqual(expect.arrayContaining(['name', 'max_concurrent_calls', 'caller_id', 'window_days']));
     expect(bad.error!.issues.some((i) => i.code === 'unrecognized_keys')).toBe(true);
     expect(CampaignPatch.safeParse({}).success).toBe(false);
-    expect(CampaignPatch.safeParse({ retry_delay: '31 days' }).success).toBe(false);
-    expect(CampaignPatch.safeParse({ retry_delay: '30 minutes' }).success).toBe(true);
+    expect(CampaignPatch.safeParse({ retry_busy_delay: '31 days' }).success).toBe(false);
+    expect(CampaignPatch.safeParse({ retry_no_answer_delay: '30 minutes', retry_busy: false }).success).toBe(true);
+    expect(CampaignPatch.safeParse({ retry_failed: 'no' }).success).toBe(false);
     // Campaign dates: ISO 8601 with an offset (or null), the end after the start.
     expect(CampaignPatch.safeParse({ starts_at: '2026-12-01T08:00:00Z', ends_at: null }).success).toBe(true);
     expect(CampaignPatch.safeParse({ starts_at: 'next monday' }).success).toBe(false);
@@ -89,7 +90,8 @@ describe('campaigns through the admin API', () => {
         window_start: '09:30',
         window_end: '18:00',
         window_days: [1, 2, 3],
-        retry_delay: '30 minutes',
+        retry_busy_delay: '30 minutes',
+        retry_failed: false,
       },
     });
     expect(made.status).toBe(201);
@@ -100,7 +102,12 @@ describe('campaigns through the admin API', () => {
       set_up_problem: null,
     });
     expect(made.json.window_start).toBe('09:30:00');
-    expect(made.json.retry_delay).toBe('00:30:00');
+    expect(made.json.retry_busy_delay).toBe('00:30:00');
+    expect(made.json.retry_failed).toBe(false);
+    // The other outcomes keep the table's defaults.
+    expect(made.json.retry_no_answer_delay).toBe('02:00:00');
+    expect(made.json.retry_machine_delay).toBe('04:00:00');
+    expect(made.json.retry_no_answer).toBe(true);
     expect(made.json.max_attempts).toBe(3); // the table's default
     const id = String(made.json.id);
 

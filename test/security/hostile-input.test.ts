@@ -700,8 +700,8 @@ describe('hostile data written straight into the database', () => {
       ['name', 'x'.repeat(201), 'campaigns_name_is_not_blank'],
       ['window_days', [0, 8], 'campaigns_window_days_are_iso_weekdays'],
       ['window_days', [], 'campaigns_window_days_are_iso_weekdays'],
-      ['retry_delay', '-1 hour', 'campaigns_retry_delay_is_positive'],
-      ['retry_backoff', 0.5, 'campaigns_retry_backoff_is_sane'],
+      ['retry_busy_delay', '-1 hour', 'campaigns_retry_busy_delay_is_sane'],
+      ['retry_failed_delay', '31 days', 'campaigns_retry_failed_delay_is_sane'],
       ['provider', "twilio'; --", 'campaigns_provider_is_known'],
       ['provider_settings', '[]', 'campaigns_provider_settings_is_object'],
     ];

@@ -34,8 +34,8 @@ export interface CampaignSpec {
   windowEnd?: string;
   windowDays?: number[];
   maxAttempts?: number;
+  /** Every outcome's retry delay (busy, no answer, machine, failed). */
   retryDelay?: string;
-  retryBackoff?: number;
   priority?: number;
   providerSettings?: Record<string, unknown>;
 }
@@ -46,7 +46,7 @@ export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Pr
     `select tests.create_campaign(
               name => $1, cap => $2, status => $3::public.campaign_status, caller_id => $4, time_zone => $5,
               window_start => $6::time, window_end => $7::time, window_days => $8::smallint[], max_attempts => $9,
-              retry_delay => $10::interval, retry_backoff => $11, priority => $12, provider_settings => $13::jsonb
+              retry_delay => $10::interval, priority => $11, provider_settings => $12::jsonb
             )::text as id`,
     [
       spec.name ?? 'campaign',
@@ -59,7 +59,6 @@ export async function createCampaign(db: Queryable, spec: CampaignSpec = {}): Pr
       spec.windowDays ?? EVERY_DAY,
       spec.maxAttempts ?? 3,
       spec.retryDelay ?? '1 hour',
-      spec.retryBackoff ?? 1,
       spec.priority ?? 0,
       JSON.stringify(spec.providerSettings ?? TWIML),
     ],

@@ -8,8 +8,10 @@
 // provider_accounts: an unknown one is refused by the database, naming it), caller_id (E.164 or null),
 // provider_settings ({url} | {twiml} | {application_sid}, plus provider options), time_zone (IANA),
 // window_start / window_end ('HH:MM' or 'HH:MM:SS'), window_days (ISO weekdays, 1 = Monday),
-// max_attempts (1-100), retry_delay ('<n> seconds|minutes|hours|days', at most 30 days),
-// retry_backoff (1-10), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
+// max_attempts (1-100), the retry rules by outcome (RETRY_OUTCOMES): retry_busy / retry_no_answer /
+// retry_failed (true: tried again while attempts remain) and retry_busy_delay / retry_no_answer_delay
+// / retry_machine_delay / retry_failed_delay ('<n> seconds|minutes|hours|days', at most 30 days, from
+// the call's end; a machine answer is retried per machine_answer_policy), starts_at / ends_at (ISO 8601 date-time with offset, or null; ends after starts),
 // requires_consent (true: a contact is called only while its consent is valid; see contact-schema.ts),
 // purpose (telemarketing, informational, debt_collection, or null: every calling-hours rule applies),
 // machine_answer_policy (retry: a call a machine answered is retried like a no-answer; done: a
@@ -26,6 +28,29 @@ const TIME_OF_DAY = /^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)$
 const INTERVAL = /^([1-9][0-9]{0,6}) (second|minute|hour|day)s?$/;
 const SECONDS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86_400 };
 const MAX_INT = 2_147_483_647;
+
+/**
+ * The outcomes a retry rule is kept for, with their columns: whether (null: machine_answer_policy
+ * decides) and the delay from the call's end. The table's defaults are the usual dialer practice
+ * (docs/OPERATOR.md, "Retry rules").
+ */
+export const RETRY_OUTCOMES = [
+  { outcome: 'busy', retry: 'retry_busy', delay: 'retry_busy_delay', defaultDelay: '10 minutes' },
+  { outcome: 'no answer', retry: 'retry_no_answer', delay: 'retry_no_answer_delay', defaultDelay: '2 hours' },
+  { outcome: 'machine', retry: null, delay: 'retry_machine_delay', defaultDelay: '4 hours' },
+  { outcome: 'failed', retry: 'retry_failed', delay: 'retry_failed_delay', defaultDelay: '30 minutes' },
+] as const;
+
+/** A retry delay: '<n> seconds|minutes|hours|days', more than nothing, at most 30 days. */
+function retryDelay(field: string) {
+  return z
+    .string()
+    .regex(INTERVAL, `${field} must look like '30 minutes' (seconds, minutes, hours or days)`)
+    .refine((s) => {
+      const m = INTERVAL.exec(s);
+      return m !== null && Number(m[1]) * SECONDS[m[2]!]! <= 30 * 86_400;
+    }, `${field}: at most 30 days`);
+}
 
 /** Why a campaign calls: which calling_hours_rules apply to it (their purposes; null: all of them). */
 export const CAMPAIGN_PURPOSES = ['telemarketing', 'informational', 'debt_collection'] as const;
@@ -97,14 +122,13 @@ export const CampaignFields = z.object({
     .max(7)
     .refine((d) => new Set(d).size === d.length, 'window_days: each day once'),
   max_attempts: z.number().int().min(1, 'max_attempts: 1 to 100').max(100, 'max_attempts: 1 to 100'),
-  retry_delay: z
-    .string()
-    .regex(INTERVAL, "retry_delay must look like '30 minutes' (seconds, minutes, hours or days)")
-    .refine((s) => {
-      const m = INTERVAL.exec(s);
-      return m !== null && Number(m[1]) * SECONDS[m[2]!]! <= 30 * 86_400;
-    }, 'retry_delay: at most 30 days'),
-  retry_backoff: z.number().min(1, 'retry_backoff: 1 to 10').max(10, 'retry_backoff: 1 to 10'),
+  retry_busy: z.boolean({ message: 'retry_busy must be true or false' }),
+  retry_busy_delay: retryDelay('retry_busy_delay'),
+  retry_no_answer: z.boolean({ message: 'retry_no_answer must be true or false' }),
+  retry_no_answer_delay: retryDelay('retry_no_answer_delay'),
+  retry_machine_delay: retryDelay('retry_machine_delay'),
+  retry_failed: z.boolean({ message: 'retry_failed must be true or false' }),
+  retry_failed_delay: retryDelay('retry_failed_delay'),
   starts_at: z.string().datetime({ offset: true, message: 'starts_at must be an ISO 8601 date-time' }).nullable(),
   ends_at: z.string().datetime({ offset: true, message: 'ends_at must be an ISO 8601 date-time' }).nullable(),
   purpose: z.enum(CAMPAIGN_PURPOSES, {
@@ -150,8 +174,10 @@ export const CAMPAIGN_CONSTRAINT_FIELDS: Record<string, string> = {
   campaigns_window_is_not_empty: 'window_end',
   campaigns_window_days_are_iso_weekdays: 'window_days',
   campaigns_max_attempts_is_positive: 'max_attempts',
-  campaigns_retry_delay_is_positive: 'retry_delay',
-  campaigns_retry_backoff_is_sane: 'retry_backoff',
+  campaigns_retry_busy_delay_is_sane: 'retry_busy_delay',
+  campaigns_retry_no_answer_delay_is_sane: 'retry_no_answer_delay',
+  campaigns_retry_machine_delay_is_sane: 'retry_machine_delay',
+  campaigns_retry_failed_delay_is_sane: 'retry_failed_delay',
   campaigns_time_zone_is_valid: 'time_zone',
   campaigns_ends_after_starts: 'ends_at',
   campaigns_purpose_is_known: 'purpose',

@@ -116,4 +116,6 @@ export const CONTACT_CONSTRAINT_FIELDS: Record<string, string> = {
   contacts_consent_has_time_and_method: 'consent_method',
   contacts_consent_source_is_bounded: 'consent_source',
   contacts_consent_expires_after_given: 'consent_expires_at',
+  contacts_time_zone_is_valid: 'time_zone',
+  contacts_phone_is_e164: 'phone',
 };

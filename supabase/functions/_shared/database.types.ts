@@ -233,8 +233,13 @@ export type Database = {
           provider_settings: NonNullable<Json>;
           purpose: string | null;
           requires_consent: boolean;
-          retry_backoff: number;
-          retry_delay: string;
+          retry_busy: boolean;
+          retry_busy_delay: string;
+          retry_failed: boolean;
+          retry_failed_delay: string;
+          retry_machine_delay: string;
+          retry_no_answer: boolean;
+          retry_no_answer_delay: string;
           set_up_problem: string | null;
           started_at: string | null;
           starts_at: string | null;
@@ -264,8 +269,13 @@ export type Database = {
           provider_settings?: NonNullable<Json>;
           purpose?: string | null;
           requires_consent?: boolean;
-          retry_backoff?: number;
-          retry_delay?: string;
+          retry_busy?: boolean;
+          retry_busy_delay?: string;
+          retry_failed?: boolean;
+          retry_failed_delay?: string;
+          retry_machine_delay?: string;
+          retry_no_answer?: boolean;
+          retry_no_answer_delay?: string;
           set_up_problem?: never;
           started_at?: string | null;
           starts_at?: string | null;
@@ -295,8 +305,13 @@ export type Database = {
           provider_settings?: NonNullable<Json>;
           purpose?: string | null;
           requires_consent?: boolean;
-          retry_backoff?: number;
-          retry_delay?: string;
+          retry_busy?: boolean;
+          retry_busy_delay?: string;
+          retry_failed?: boolean;
+          retry_failed_delay?: string;
+          retry_machine_delay?: string;
+          retry_no_answer?: boolean;
+          retry_no_answer_delay?: string;
           set_up_problem?: never;
           started_at?: string | null;
           starts_at?: string | null;
@@ -341,6 +356,7 @@ export type Database = {
       contacts: {
         Row: {
           attempts: number;
+          callback_at: string | null;
           campaign_id: number;
           consent_at: string | null;
           consent_expires_at: string | null;
@@ -354,12 +370,14 @@ export type Database = {
           name: string | null;
           next_attempt_at: string;
           phone: string;
+          priority: number;
           status: Database['public']['Enums']['contact_status'];
           time_zone: string | null;
           updated_at: string;
         };
         Insert: {
           attempts?: number;
+          callback_at?: string | null;
           campaign_id: number;
           consent_at?: string | null;
           consent_expires_at?: string | null;
@@ -373,12 +391,14 @@ export type Database = {
           name?: string | null;
           next_attempt_at?: string;
           phone: string;
+          priority?: number;
           status?: Database['public']['Enums']['contact_status'];
           time_zone?: string | null;
           updated_at?: string;
         };
         Update: {
           attempts?: number;
+          callback_at?: string | null;
           campaign_id?: number;
           consent_at?: string | null;
           consent_expires_at?: string | null;
@@ -392,6 +412,7 @@ export type Database = {
           name?: string | null;
           next_attempt_at?: string;
           phone?: string;
+          priority?: number;
           status?: Database['public']['Enums']['contact_status'];
           time_zone?: string | null;
           updated_at?: string;
@@ -1190,8 +1211,13 @@ export type Database = {
           provider_settings: NonNullable<Json>;
           purpose: string | null;
           requires_consent: boolean;
-          retry_backoff: number;
-          retry_delay: string;
+          retry_busy: boolean;
+          retry_busy_delay: string;
+          retry_failed: boolean;
+          retry_failed_delay: string;
+          retry_machine_delay: string;
+          retry_no_answer: boolean;
+          retry_no_answer_delay: string;
           set_up_problem: string | null;
           started_at: string | null;
           starts_at: string | null;
@@ -1298,6 +1324,10 @@ export type Database = {
         Args: { p_name: string; p_now: string; p_token: number };
         Returns: boolean;
       };
+      _set_contact_callback: {
+        Args: { p_at: string; p_contact_id: number; p_now: string };
+        Returns: Json;
+      };
       _settings: {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -1337,6 +1367,7 @@ export type Database = {
           p_contact_id: number;
           p_error: string;
           p_invalid_number: boolean;
+          p_machine?: boolean;
           p_now: string;
         };
         Returns: undefined;
@@ -1370,6 +1401,17 @@ export type Database = {
           holder: string;
           token: number;
         }[];
+      };
+      admin_add_contact: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_campaign_id: number;
+          p_fields: Json;
+          p_now?: string;
+        };
+        Returns: Json;
       };
       admin_add_do_not_call: {
         Args: {
@@ -1495,6 +1537,18 @@ export type Database = {
         };
         Returns: Json;
       };
+      admin_set_contact_callback: {
+        Args: {
+          p_actor: string;
+          p_actor_role?: string;
+          p_actor_token_id?: number;
+          p_at: string;
+          p_campaign_id: number;
+          p_contact_id: number;
+          p_now?: string;
+        };
+        Returns: Json;
+      };
       admin_set_contact_consent: {
         Args: {
           p_actor: string;
@@ -1569,6 +1623,10 @@ export type Database = {
       call_id_by_provider_sid: {
         Args: { p_account_sid?: string; p_provider_call_id: string };
         Returns: number;
+      };
+      callback_during_call: {
+        Args: { p_at: string; p_call_id: number; p_now?: string };
+        Returns: Json;
       };
       calling_hours_allow: {
         Args: {

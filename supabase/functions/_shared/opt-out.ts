@@ -101,3 +101,32 @@ export async function optOutUrl(functionsUrl: string, key: CryptoKey, callId: st
 export async function verifyOptOut(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
   return await verifyCallUrl(key, OPT_OUT, callId, sig);
 }
+
+// The per-call callback URL, signed the same way with the same key under its own label: the call
+// flow receives it as the `callback_url` query parameter and POSTs {at} to it when the called person
+// asks to be called again at an instant ("tomorrow at 15:00"); call-status schedules that call's own
+// contact's callback (public.callback_during_call): whoever has the URL can only move that one
+// contact's next call.
+//
+//   <functions>/call-status/callback?call_id=<id>&sig=<base64url HMAC-SHA256(key, "callback:" + id)>
+
+/** The path call-status answers callback requests on (after /call-status). */
+export const CALLBACK_SUBPATH = '/callback';
+
+/** The callback URL (POST {at}: the contact's next call at that instant). */
+export const CALLBACK: CallUrlPurpose = { label: 'callback', subpath: CALLBACK_SUBPATH };
+
+/** The signature of call `callId`'s callback URL (base64url, 43 characters). */
+export async function signCallback(key: CryptoKey, callId: string): Promise<string> {
+  return await signCallUrl(key, CALLBACK, callId);
+}
+
+/** The callback URL of call `callId`, under the functions' public base URL. */
+export async function callbackUrl(functionsUrl: string, key: CryptoKey, callId: string): Promise<string> {
+  return await callUrl(functionsUrl, key, CALLBACK, callId);
+}
+
+/** True when `sig` is the signature of `callId`'s callback URL (constant-time, verifyCallUrl). */
+export async function verifyCallback(key: CryptoKey, callId: string | null, sig: string | null): Promise<boolean> {
+  return await verifyCallUrl(key, CALLBACK, callId, sig);
+}

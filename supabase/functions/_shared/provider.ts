@@ -40,6 +40,11 @@ export interface CreateCallRequest {
    * TwiML where it says {{context_url}}), so the call flow can read whom it calls and why.
    */
   contextUrl?: string;
+  /**
+   * The call's signed callback URL (opt-out.ts): the answer URL carries it as callback_url, so the
+   * call flow can schedule the person's next call at the instant they ask for.
+   */
+  callbackUrl?: string;
   /** Where the provider sends status callbacks; it already carries our call id. */
   statusCallbackUrl: string;
   /** The campaign's provider_settings (url / twiml / application_sid, machine_detection, timeout). */

@@ -101,6 +101,7 @@ export type WaitReason =
   | 'campaign set-up problem'
   | 'do-not-call'
   | 'attempts used'
+  | 'scheduled callback'
   | 'retry later'
   | 'window closed'
   | 'quiet hours'

@@ -16,7 +16,7 @@ import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
 import { TwilioProvider } from './twilio.ts';
-import { callUrl, optOutKey, optOutUrl } from './opt-out.ts';
+import { callbackUrl, callUrl, optOutKey, optOutUrl } from './opt-out.ts';
 import { CALL_CONTEXT } from './call-context.ts';
 
 export function createTickDeps(
@@ -40,5 +40,6 @@ export function createTickDeps(
     // The key is made once; each call's URL is one HMAC (microseconds).
     optOutUrl: (callId) => key.then((k) => optOutUrl(functionsUrl, k, callId)),
     contextUrl: (callId) => key.then((k) => callUrl(functionsUrl, k, CALL_CONTEXT, callId)),
+    callbackUrl: (callId) => key.then((k) => callbackUrl(functionsUrl, k, callId)),
   };
 }

@@ -70,6 +70,8 @@ export interface TickDeps {
   optOutUrl?: (callId: string) => Promise<string>;
   /** The call's signed context URL (call-context.ts), handed to the call flow; absent: none. */
   contextUrl?: (callId: string) => Promise<string>;
+  /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
+  callbackUrl?: (callId: string) => Promise<string>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;

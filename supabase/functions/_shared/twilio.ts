@@ -340,7 +340,7 @@ function withCallUrls(twiml: string, req: { contextUrl?: string; optOutUrl?: str
 /**
  * The form parameters of a Create Call request, or why none can be sent. Campaign settings:
  * exactly one of `url` (with optional `method` GET/POST; call_id, contact_id, contact_name,
- * opt_out_url and context_url are added to its query), `twiml` (its {{context_url}} and
+ * opt_out_url, context_url and callback_url are added to its query), `twiml` (its {{context_url}} and
  * {{opt_out_url}} replaced by the call's URLs), `application_sid`; optional
  * `machine_detection` ('Enable', 'DetectMessageEnd', or true for 'Enable'); optional `timeout`
  * (ring seconds, 1..600). No default TwiML: a campaign that says nothing is misconfigured.
@@ -348,7 +348,7 @@ function withCallUrls(twiml: string, req: { contextUrl?: string; optOutUrl?: str
 export function buildCreateCallParams(
   req:
     & Pick<CreateCallRequest, 'to' | 'from' | 'statusCallbackUrl' | 'settings'>
-    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'contextUrl'>>,
+    & Partial<Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'contextUrl' | 'callbackUrl'>>,
   opts: { allowInsecureUrls?: boolean } = {},
 ): CreateCallParamsResult {
   const to = typeof req.to === 'string' ? req.to.trim() : '';
@@ -398,6 +398,8 @@ export function buildCreateCallParams(
     if (req.optOutUrl) answerUrl.searchParams.set('opt_out_url', req.optOutUrl);
     // The signed URL the flow GETs to learn whom it calls and why (call-context.ts).
     if (req.contextUrl) answerUrl.searchParams.set('context_url', req.contextUrl);
+    // The signed URL the flow POSTs {at} to when the called person asks to be called back (opt-out.ts).
+    if (req.callbackUrl) answerUrl.searchParams.set('callback_url', req.callbackUrl);
     params.append('Url', answerUrl.toString());
     if (given('method')) {
       const m = typeof s.method === 'string' ? s.method.toUpperCase() : '';

@@ -21,6 +21,16 @@
 //       signed for another call id is wrong) or credential, counted like forged callbacks (429
 //       over the limit); 404 no such call; 410 {error: 'ended'} once the call ended more than
 //       CONTEXT_GRACE_SECONDS ago.
+//
+// POST /call-status/callback?call_id=<id>&sig=<sig>: the called person asked to be called again at an
+// instant. The call flow got this URL as callback_url (opt-out.ts) and sends the instant as `at` (ISO
+// 8601 with its offset): a JSON body {at}, a form field at, or the query parameter at. The call's own
+// contact (from the call row) gets the callback (callback_during_call(), audited with the call id):
+// after this call it waits for that instant and is then called before the campaign's other contacts.
+//   200 {result: 'scheduled', callback_at}; ?reply=twiml: a short confirmation as TwiML
+//   400 for a missing or malformed at (nothing written); 401 for a bad signature (as above);
+//   404 when the call is gone; 409 when the contact may not be called again (do-not-call, invalid,
+//   cancelled) or its campaign is over.
 
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
@@ -30,7 +40,7 @@ import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import { timingSafeEqualStrings } from '../_shared/secrets.ts';
 import { type AuthLimitConfig, createAuthFailureLimiter, type ServeInfo } from '../_shared/auth-limit.ts';
-import { OPT_OUT_SUBPATH, verifyCallUrl, verifyOptOut } from '../_shared/opt-out.ts';
+import { CALLBACK_SUBPATH, OPT_OUT_SUBPATH, verifyCallback, verifyCallUrl, verifyOptOut } from '../_shared/opt-out.ts';
 import {
   CALL_CONTEXT,
   callIdByProviderSid,
@@ -39,10 +49,15 @@ import {
   readCallContext,
 } from '../_shared/call-context.ts';
 import { handlePlatformEvent, platformOf } from './platforms.ts';
+import { callbackDuringCall, NewCallback } from '../_shared/callbacks.ts';
 
 /** What ?reply=twiml answers: a confirmation, then the call ends. */
 export const OPT_OUT_TWIML =
   '<?xml version="1.0" encoding="UTF-8"?><Response><Say>You will not be called again. Goodbye.</Say><Hangup/></Response>';
+
+/** What ?reply=twiml answers after a callback was scheduled. */
+export const CALLBACK_TWIML =
+  '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you. We will call you back then. Goodbye.</Say><Hangup/></Response>';
 
 export const MAX_CALLBACK_BODY_BYTES = 64 * 1024;
 
@@ -169,11 +184,64 @@ export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: R
     return jsonResponse({ call, contact, campaign });
   };
 
+  /** The instant a callback request names: JSON {at}, a form field at, or the query's at. */
+  const requestedAt = (req: Request, body: string): unknown => {
+    const type = req.headers.get('content-type') ?? '';
+    if (/^application\/json\b/i.test(type)) {
+      try {
+        return (JSON.parse(body) as { at?: unknown } | null)?.at;
+      } catch {
+        return undefined;
+      }
+    }
+    if (/^application\/x-www-form-urlencoded\b/i.test(type)) {
+      const at = new URLSearchParams(body).get('at');
+      if (at !== null) return at;
+    }
+    return new URL(req.url).searchParams.get('at') ?? undefined;
+  };
+
+  const callback = async (req: Request, info?: ServeInfo): Promise<Response> => {
+    const body = await readBodyLimited(req, MAX_CALLBACK_BODY_BYTES);
+    const q = new URL(req.url).searchParams;
+    const callId = q.get('call_id');
+    if (!(await verifyCallback(await opts.optOutKey, callId, q.get('sig')))) {
+      opts.log.warn('callback_request_signature_invalid', {});
+      return limiter.refuse(req, info, () => jsonResponse({ error: 'unauthorized' }, 401));
+    }
+    const parsed = NewCallback.safeParse({ at: requestedAt(req, body) });
+    if (!parsed.success) {
+      return jsonResponse({
+        error: 'bad_request',
+        message: 'at: the instant to call back, as a date-time with its offset (2026-12-03T15:00:00+01:00)',
+      }, 400);
+    }
+    let row;
+    try {
+      row = await callbackDuringCall(opts.db, callId!, parsed.data.at, new Date());
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === '55000') return jsonResponse({ error: 'conflict', message: coerceError(err).message }, 409);
+      if (code === '22023') return jsonResponse({ error: 'bad_request', message: coerceError(err).message }, 400);
+      opts.log.error('callback_request_db_error', { call_id: callId, error: coerceError(err).message });
+      return jsonResponse({ error: 'database_unavailable' }, 503);
+    }
+    if (!row) return jsonResponse({ error: 'not_found', message: 'no such call' }, 404);
+    opts.log.info('callback_scheduled', { call_id: callId, callback_at: row.callback_at });
+    if (q.get('reply') === 'twiml') {
+      return new Response(CALLBACK_TWIML, {
+        headers: { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'no-store' },
+      });
+    }
+    return jsonResponse({ result: 'scheduled', callback_at: row.callback_at });
+  };
+
   return async (req: Request, info?: ServeInfo): Promise<Response> => {
     try {
       if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(CONTEXT_SUBPATH)) return await context(req, info);
       if (req.method !== 'POST') return jsonResponse({ error: 'method_not_allowed' }, 405, { allow: 'POST' });
       if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(OPT_OUT_SUBPATH)) return await optOut(req, info);
+      if (new URL(req.url).pathname.replace(/\/+$/, '').endsWith(CALLBACK_SUBPATH)) return await callback(req, info);
       const platform = platformOf(new URL(req.url).pathname);
       if (platform) {
         return await handlePlatformEvent(platform, req, info, {

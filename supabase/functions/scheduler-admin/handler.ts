@@ -63,7 +63,7 @@ import * as webhooks from './routes/webhooks.ts';
 export { TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS } from './routes/tokens.ts';
 
 export type Route = readonly [
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   role: OperatorRole,
   handle: RouteHandler,
@@ -89,6 +89,8 @@ export const ROUTES: readonly Route[] = [
 
   ['POST', '/campaigns/:id/contacts', 'operator', contacts.importCsv],
   ['PATCH', '/campaigns/:id/contacts/:contactId', 'operator', contacts.setConsent],
+  ['PUT', '/campaigns/:id/contacts/:contactId/callback', 'operator', contacts.setCallback],
+  ['POST', '/campaigns/:id/leads', 'operator', contacts.addOneLead],
   ['GET', '/campaigns/:id/export', 'viewer', contacts.exportContacts],
   ['GET', '/campaigns/:id/calls-export', 'viewer', contacts.exportCalls],
 

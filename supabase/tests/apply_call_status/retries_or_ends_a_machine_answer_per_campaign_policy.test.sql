@@ -6,7 +6,7 @@ begin;
 \ir ../_helpers.psql
 select plan(9);
 
-select tests.create_campaign(max_attempts => 3, retry_delay => '1 hour', retry_backoff => 1,
+select tests.create_campaign(max_attempts => 3, retry_delay => '1 hour',
                              window_start => '00:00', window_end => '23:59', window_days => '{1,2,3,4,5,6,7}') as retry_campaign \gset
 select tests.create_campaign(max_attempts => 3, window_start => '00:00', window_end => '23:59',
                              window_days => '{1,2,3,4,5,6,7}') as done_campaign \gset

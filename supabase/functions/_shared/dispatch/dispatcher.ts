@@ -67,6 +67,8 @@ export interface DispatchDeps extends ProviderDeps {
   optOutUrl?: (callId: string) => Promise<string>;
   /** The call's signed context URL (call-context.ts), handed to the call flow; absent: none. */
   contextUrl?: (callId: string) => Promise<string>;
+  /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
+  callbackUrl?: (callId: string) => Promise<string>;
 }
 
 export interface DispatchPhase {
@@ -200,6 +202,7 @@ export async function dispatch(
           statusCallbackUrl: deps.statusCallbackUrl(call.call_id),
           ...(deps.optOutUrl ? { optOutUrl: await deps.optOutUrl(call.call_id) } : {}),
           ...(deps.contextUrl ? { contextUrl: await deps.contextUrl(call.call_id) } : {}),
+          ...(deps.callbackUrl ? { callbackUrl: await deps.callbackUrl(call.call_id) } : {}),
           settings: call.provider_settings ?? {},
           timeoutMs,
         });

@@ -18,6 +18,17 @@
 //   GET    /campaigns/<id>/calls-export   text/csv: one row per attempt: its times, outcome, provider call
 //                          id, and what allowed it (zones checked and their source, matching rules, consent)
 
+//
+//   POST /campaigns/<id>/leads   [o]  NewLead (_shared/callbacks.ts): one contact as JSON with its
+//                          priority, checked like a CSV row (phone, zone, consent) -> 201 the contact,
+//                          due at once (speed to lead); 400 naming each field; 404 no such campaign;
+//                          409 when the number is already its contact or the campaign is over;
+//                          audited contact.add
+//   PUT  /campaigns/<id>/contacts/<contact id>/callback   [o]  {at} -> the contact with callback_at:
+//                          called at that instant (before the campaign's other due contacts, within
+//                          windows, rules, consent, do-not-call and caps); 404 no such contact; 409
+//                          for a contact never to be called again or a campaign that is over;
+//                          audited contact.callback
 import { HttpError, jsonResponse } from '../../_shared/http.ts';
 import {
   exportCallsPage,
@@ -31,6 +42,8 @@ import { ContactConsentPatch } from '../../_shared/contact-schema.ts';
 import { csvLine } from '../../_shared/csv-export.ts';
 import { actorOf, type AdminContext, audit, discardBody, notFound, NUMERIC_ID, query, readValid } from './common.ts';
 import { campaignId } from './campaigns.ts';
+import { addLead, leadFields, NewCallback, NewLead, setContactCallback } from '../../_shared/callbacks.ts';
+import { InvalidFields } from './common.ts';
 
 const noCampaign = () => notFound('no campaign with that id');
 
@@ -203,4 +216,27 @@ export function exportCalls(c: AdminContext): Promise<Response> {
     (r) => r.call_id,
     (id) => `campaign-${id}-calls.csv`,
   );
+}
+
+/** POST /campaigns/<id>/leads: one contact now, with its priority (speed to lead). */
+export async function addOneLead(c: AdminContext): Promise<Response> {
+  const id = c.req.param('id') ?? '';
+  const noCampaign = () => notFound('no campaign with that id');
+  if (!NUMERIC_ID.test(id)) return noCampaign();
+  const lead = await readValid(c, NewLead, 65_536);
+  const checked = leadFields(lead);
+  if ('issues' in checked) throw new InvalidFields(checked.issues);
+  const row = await addLead(c.var.deps.db, id, checked.fields, actorOf(c));
+  return row ? jsonResponse(row, 201) : noCampaign();
+}
+
+/** PUT /campaigns/<id>/contacts/<contact id>/callback: the contact's next call at {at}. */
+export async function setCallback(c: AdminContext): Promise<Response> {
+  const id = c.req.param('id') ?? '';
+  const contactId = c.req.param('contactId') ?? '';
+  const noContact = () => notFound('the campaign has no contact with that id');
+  if (!NUMERIC_ID.test(id) || !NUMERIC_ID.test(contactId)) return noContact();
+  const { at } = await readValid(c, NewCallback);
+  const row = await setContactCallback(c.var.deps.db, id, contactId, at, actorOf(c));
+  return row ? jsonResponse(row) : noContact();
 }
