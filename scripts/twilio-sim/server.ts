@@ -32,7 +32,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng, maxRequestsInWindow, type SimFaults, type SimFaultsPatch } from './core.ts';
-import { handleControl } from './control.ts';
+import { type ControlTarget, handleControl } from './control.ts';
 import { clearFaults, currentFaults, setFaults } from './faults.ts';
 import { parseCli, resolveOptions, type SimOptions } from './options.ts';
 import type { PlatformSimulator } from './platform.ts';
@@ -114,19 +114,19 @@ export async function startTwilioSimulator(opts: SimOptions = {}): Promise<Twili
   const sim = createState(config);
 
   // The operations, shared by the returned object and the control API (which needs no url).
-  const ops = {
+  const ops: ControlTarget = {
     accountSid: config.accountSid,
     authToken: config.authToken,
-    setFaults: (f: SimFaultsPatch) => setFaults(sim, f),
+    setFaults: (f) => setFaults(sim, f),
     clearFaults: () => clearFaults(sim),
     faults: () => currentFaults(sim),
     stats: () => structuredClone(sim.stats),
     calls: () => [...sim.calls.values()].map((s) => structuredClone(s.call)),
     createArrivals: () => [...sim.arrivals],
-    maxRequestsInWindow: (windowMs: number) => maxRequestsInWindow(sim.arrivals, windowMs),
+    maxRequestsInWindow: (windowMs) => maxRequestsInWindow(sim.arrivals, windowMs),
     vapi,
     retell,
-    reset: (o: { seed?: number } = {}) => {
+    reset: (o = {}) => {
       cancelEverything(sim);
       vapi.reset();
       retell.reset();
