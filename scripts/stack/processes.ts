@@ -1,6 +1,7 @@
 // Ports and child processes, shared by the parts of the local stack (cluster, PgBouncer, the
-// functions gateway, the Vercel route): a free port, whether a database answers, children killed
-// when this process exits, and a child stopped gracefully.
+// functions gateway, the Vercel route, the Twilio simulator) and by the tests' support code: a
+// free port, whether a database answers, children killed when this process exits, and a child
+// stopped gracefully. The one place for each of these.
 
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -66,8 +67,11 @@ export function killOnExit(child: ChildProcess): void {
   });
 }
 
-/** SIGTERM, then SIGKILL after graceMs; resolves when the process has exited. */
-export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+/**
+ * Sends `signal` (SIGTERM unless told), then SIGKILL after graceMs; resolves when the process has
+ * exited (at once when it already had).
+ */
+export function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -75,6 +79,6 @@ export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
