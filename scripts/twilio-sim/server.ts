@@ -52,6 +52,7 @@ import {
   type TwilioErrorAnswer,
   twilioErrorBody,
   validateCreateCall,
+  type ValidCreateCall,
 } from './core.ts';
 
 export type { FaultKind, NumberRule, SimFaults, SimFaultsPatch, SimOutcome, SimTiming } from './core.ts';
@@ -110,19 +111,11 @@ export interface SimCallback {
   error?: string;
 }
 
-export interface SimCall {
+/** A call the simulator holds: the create request as validated (to, from, action, callbacks...), and its life. */
+export interface SimCall extends ValidCreateCall {
   sid: string;
   /** The account (main or subaccount) the call was created under. */
   accountSid: string;
-  to: string;
-  from: string;
-  /** Url, Twiml or ApplicationSid, as given. */
-  action: { param: 'Url' | 'Twiml' | 'ApplicationSid'; value: string };
-  statusCallback: string | null;
-  statusCallbackMethod: 'GET' | 'POST';
-  events: string[];
-  machineDetection: string | null;
-  timeoutSeconds: number;
   /** How the call will end (or ended). */
   outcome: SimOutcome;
   /** Twilio CallStatus now. */
