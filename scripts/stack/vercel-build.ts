@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -144,11 +144,55 @@ export function vercelBuildIsFresh(): boolean {
   }
 }
 
+/** Held (a directory: mkdir is atomic) by the process building .vercel/output; holds its pid. */
+const BUILD_LOCK = path.join(VERCEL_DIR, 'build.lock');
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs fn while holding BUILD_LOCK, so that one process at a time builds or checks the build: npm
+ * test builds while its vitest workers start, and a test file that needs the output waits here
+ * until the build is done (then finds it fresh). A lock whose holder died is taken over.
+ */
+async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
+  await mkdir(VERCEL_DIR, { recursive: true });
+  const pidFile = path.join(BUILD_LOCK, 'pid');
+  for (;;) {
+    try {
+      await mkdir(BUILD_LOCK);
+      await writeFile(pidFile, `${process.pid}\n`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      // No pid yet: the holder is between its mkdir and its write; wait like for a live one.
+      if (holder && !isAlive(holder)) await rm(BUILD_LOCK, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(BUILD_LOCK, { recursive: true, force: true });
+  }
+}
+
 /**
  * `vercel build` in the repository (offline: a local .vercel/project.json when none is there,
  * node_modules as installed). Throws with the CLI's output when the build fails.
  */
-export async function vercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+export function vercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+  return withBuildLock(() => build(log));
+}
+
+async function build(log: Log): Promise<VercelStepResult> {
   await ensureVercelCli(log);
   const projectFile = path.join(VERCEL_DIR, 'project.json');
   if (!existsSync(projectFile)) {
@@ -178,10 +222,9 @@ export async function vercelBuild(log: Log = () => {}): Promise<VercelStepResult
   return { ran: true, ms };
 }
 
-/** Builds unless .vercel/output is fresh. */
-export async function ensureVercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
-  if (vercelBuildIsFresh()) return { ran: false, ms: 0 };
-  return vercelBuild(log);
+/** Builds unless .vercel/output is fresh (waiting first for a build under way in another process). */
+export function ensureVercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+  return withBuildLock(() => (vercelBuildIsFresh() ? Promise.resolve({ ran: false, ms: 0 }) : build(log)));
 }
 
 /** A function of the build output: its folder and its .vc-config.json. */
