@@ -157,7 +157,8 @@ async function runPgTap(urls: string[]): Promise<Tally | undefined> {
     return undefined;
   }
   const jobs = splitBySize(files, urls.length);
-  log(`pgTAP: pg_prove over ${files.length} file(s) in ${jobs.length} job(s), each in its own database`);
+  const where = jobs.length > 1 ? `${jobs.length} jobs, each in its own database` : 'one job';
+  log(`pgTAP: pg_prove over ${files.length} file(s) in ${where}`);
   const tallies = await Promise.all(
     jobs.map(async (jobFiles, i) => {
       const r = await runCommand('pg_prove', ['--ext', '.sql', '--failures', ...jobFiles], libpqEnv(urls[i]!), {
