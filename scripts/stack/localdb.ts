@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
-import { canQuery, freePort, portIsFree } from './processes.ts';
+import { canQuery, freePort, onExit, portIsFree } from './processes.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -271,27 +271,6 @@ async function initCluster(dir: string, dataDir: string, log: (s: string) => voi
   await writeFile(conf, (await readFile(conf, 'utf8')) + "\ninclude_if_exists = 'localdb.conf'\n");
 }
 
-const cleanups = new Set<() => void>();
-let handlersInstalled = false;
-
-function installExitHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const runAll = () => {
-    for (const c of [...cleanups]) c();
-  };
-  process.on('exit', runAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = () => {
-      runAll();
-      process.removeListener(sig, handler);
-      // If nobody else handles the signal, die of it as we would have without this handler.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
-
 /** Stops a cluster by data dir (pg_ctl stop -m fast). Returns false if it was not running. */
 export async function stopCluster(dataDir: string): Promise<boolean> {
   if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return false;
@@ -341,6 +320,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
   let startedHere = false;
   let stopped = false;
   const removeDir = !persistent && !opts.dir;
+  let offExit = () => {};
   const stopSync = () => {
     if (stopped) return;
     stopped = true;
@@ -354,8 +334,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     if (removeDir) spawnSync('rm', ['-rf', dir]);
   };
   if (!persistent) {
-    installExitHandlers();
-    cleanups.add(stopSync);
+    offExit = onExit(stopSync);
   }
 
   const make = (port: number): LocalDb => ({
@@ -365,7 +344,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     external: false,
     stop: async () => {
       if (stopped) return;
-      cleanups.delete(stopSync);
+      offExit();
       if (startedHere) {
         log(`stopping cluster on port ${port}`);
         await stopCluster(dataDir);
@@ -438,7 +417,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     throw new Error(lastError);
   } catch (err) {
     stopSync();
-    cleanups.delete(stopSync);
+    offExit();
     throw err;
   }
 }

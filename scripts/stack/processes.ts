@@ -46,25 +46,48 @@ export async function canQuery(url: string): Promise<boolean> {
   }
 }
 
-// Children still running when this process exits are killed, whatever the exit path.
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
+// Cleanups that must run however this process ends: a normal exit, or SIGINT / SIGTERM / SIGHUP
+// (after which, unless someone else handles the signal, it dies of it as it would have).
+const exitCleanups = new Set<() => void>();
+let exitHandlersInstalled = false;
 
-/** Kills `child` (SIGKILL) if it is still running when this process exits. */
+function installExitHandlers(): void {
+  if (exitHandlersInstalled) return;
+  exitHandlersInstalled = true;
+  const runAll = () => {
+    for (const cleanup of [...exitCleanups]) cleanup();
+  };
+  process.on('exit', runAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const handler = () => {
+      runAll();
+      process.removeListener(sig, handler);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, handler);
+  }
+}
+
+/**
+ * Runs `cleanup` (synchronous: nothing async runs at exit) when this process exits or is stopped
+ * by a signal. Returns the function that unregisters it.
+ */
+export function onExit(cleanup: () => void): () => void {
+  installExitHandlers();
+  exitCleanups.add(cleanup);
+  return () => void exitCleanups.delete(cleanup);
+}
+
+/** Kills `child` (SIGKILL) if it is still running when this process ends. */
 export function killOnExit(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of liveChildren) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
+  const off = onExit(() => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
     }
   });
+  child.once('exit', off);
 }
 
 /**
