@@ -5,10 +5,11 @@
 // they run in the background, denoChecksInBackground), `npm run lint` and `npm run fmt` (which
 // rewrites the files instead of checking them).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './localdb.ts';
+import { runCaptured } from './processes.ts';
 
 /** What deno fmt and deno lint look at. */
 export const SOURCE_PATHS = ['api', 'public', 'scripts', 'supabase/functions', 'test', 'vitest.config.ts'];
@@ -75,18 +76,10 @@ export async function denoChecksInBackground(log: (s: string) => void): Promise<
   for (
     const [label, args] of [['deno fmt --check', fmtArgs(false)], ['deno lint', lintArgs()], ['deno check', checkArgs()]] as const
   ) {
-    const r = await new Promise<{ ok: boolean; output: string }>((resolve) => {
-      const child = spawn(deno, args, {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      child.on('error', (err) => resolve({ ok: false, output: String(err) }));
-      child.on('close', (code) => resolve({ ok: code === 0, output }));
-    });
+    const r = await runCaptured(deno, args, { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } }).then(
+      ({ code, output }) => ({ ok: code === 0, output }),
+      (err: unknown) => ({ ok: false, output: String(err) }),
+    );
     if (!r.ok) {
       failed += 1;
       process.stdout.write(`${r.output.trimEnd()}\n`);

@@ -3,7 +3,7 @@
 // applied by the real Supabase CLI. Used by `npm start`, `npm test`, `npm run bench`, `npm run lint`
 // and CI alike. If DATABASE_URL is set, that database is used instead and nothing is started.
 
-import { spawn, type SpawnOptions, spawnSync } from 'node:child_process';
+import { type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
-import { canQuery, freePort, onExit, portIsFree } from './processes.ts';
+import { canQuery, freePort, onExit, portIsFree, runCaptured } from './processes.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -101,20 +101,9 @@ interface RunResult {
 }
 
 function run(cmd: string, args: string[], opts: SpawnOptions & { asServer?: boolean } = {}): Promise<RunResult> {
-  const id = opts.asServer ? serverIdentity() : undefined;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      ...opts,
-      ...(id ?? {}),
-      env: opts.env ?? (opts.asServer ? serverEnv() : process.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
+  const { asServer, ...spawnOpts } = opts;
+  const id = asServer ? serverIdentity() : undefined;
+  return runCaptured(cmd, args, { ...spawnOpts, ...(id ?? {}), env: opts.env ?? (asServer ? serverEnv() : process.env) });
 }
 
 async function chownTree(p: string, id: Identity | undefined): Promise<void> {

@@ -3,7 +3,7 @@
 // free port, whether a database answers, children killed when this process exits, and a child
 // stopped gracefully. The one place for each of these.
 
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
 import pg from 'pg';
 
@@ -103,5 +103,20 @@ export function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.S
       resolve();
     });
     child.kill(signal);
+  });
+}
+
+/**
+ * Runs a command to its end with stdin closed; resolves with its exit code (128 when a signal
+ * ended it) and its stdout and stderr as one text. Rejects when it cannot be started.
+ */
+export function runCaptured(cmd: string, args: string[], opts: SpawnOptions = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
   });
 }

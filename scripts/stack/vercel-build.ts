@@ -7,12 +7,12 @@
 //
 //   npx tsx scripts/stack/vercel-build.ts [--if-stale]
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCaptured } from './processes.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(HERE), '..', '..');
@@ -61,21 +61,6 @@ export interface VercelStepResult {
 
 type Log = (message: string) => void;
 
-function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
-  });
-}
-
 function pinnedVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
@@ -106,7 +91,10 @@ export async function ensureVercelCli(log: Log = () => {}): Promise<VercelStepRe
   if (installedVersion() === want && existsSync(vercelCliPath())) return { ran: false, ms: 0 };
   log(`installing the Vercel CLI ${want} into tools/vercel (first use; ~250 MB)`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = await run(npm, ['ci', '--prefix', VERCEL_TOOL_DIR, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, env: process.env });
+  const r = await runCaptured(npm, ['ci', '--prefix', VERCEL_TOOL_DIR, '--no-audit', '--no-fund'], {
+    cwd: REPO_ROOT,
+    env: process.env,
+  });
   if (r.code !== 0 || installedVersion() !== want) {
     throw new Error(`npm ci --prefix tools/vercel failed (exit ${r.code}):\n${r.output.slice(-4000)}`);
   }
@@ -208,7 +196,7 @@ async function build(log: Log): Promise<VercelStepResult> {
     VERCEL_TELEMETRY_DISABLED: '1',
     NO_COLOR: '1',
   };
-  const r = await run(
+  const r = await runCaptured(
     process.execPath,
     [vercelCliPath(), 'build', '--yes', '--cwd', REPO_ROOT, '--global-config', path.join(VERCEL_DIR, 'cli-global')],
     { cwd: REPO_ROOT, env },
