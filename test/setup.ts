@@ -1,10 +1,13 @@
-// Runs before each test file (vitest setupFiles): the pg_cron jobs the migrations schedule must not
-// fire during tests, so they are deactivated in the shared test database; and the `tests` schema of
+// Runs before each test file (vitest setupFiles): under `npm test`, the worker's own database is
+// chosen (useWorkerDatabase); the pg_cron jobs the migrations schedule must not fire during tests,
+// so they are deactivated in the test database; and the `tests` schema of
 // SQL fixtures (test/support builds through it) is installed when missing (`npm test` installs it
 // once; a database started by hand may lack it).
 
 import { installTestsSchema } from '../scripts/tests-schema.ts';
-import { disableCronJobs, testDbUrl, withClient } from './support/db.ts';
+import { disableCronJobs, testDbUrl, useWorkerDatabase, withClient } from './support/db.ts';
+
+useWorkerDatabase();
 
 const hasTestsSchema = await withClient(async (client) => {
   await disableCronJobs(client);

@@ -3,7 +3,7 @@
 // applied by the real Supabase CLI. Used by `npm start`, `npm test`, `npm run bench`, `npm run lint`
 // and CI alike. If DATABASE_URL is set, that database is used instead and nothing is started.
 
-import { spawn, type SpawnOptions, spawnSync } from 'node:child_process';
+import { type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
-import { canQuery, freePort, portIsFree } from './processes.ts';
+import { canQuery, freePort, onExit, portIsFree, runCaptured } from './processes.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -101,20 +101,9 @@ interface RunResult {
 }
 
 function run(cmd: string, args: string[], opts: SpawnOptions & { asServer?: boolean } = {}): Promise<RunResult> {
-  const id = opts.asServer ? serverIdentity() : undefined;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      ...opts,
-      ...(id ?? {}),
-      env: opts.env ?? (opts.asServer ? serverEnv() : process.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
+  const { asServer, ...spawnOpts } = opts;
+  const id = asServer ? serverIdentity() : undefined;
+  return runCaptured(cmd, args, { ...spawnOpts, ...(id ?? {}), env: opts.env ?? (asServer ? serverEnv() : process.env) });
 }
 
 async function chownTree(p: string, id: Identity | undefined): Promise<void> {
@@ -271,27 +260,6 @@ async function initCluster(dir: string, dataDir: string, log: (s: string) => voi
   await writeFile(conf, (await readFile(conf, 'utf8')) + "\ninclude_if_exists = 'localdb.conf'\n");
 }
 
-const cleanups = new Set<() => void>();
-let handlersInstalled = false;
-
-function installExitHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const runAll = () => {
-    for (const c of [...cleanups]) c();
-  };
-  process.on('exit', runAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = () => {
-      runAll();
-      process.removeListener(sig, handler);
-      // If nobody else handles the signal, die of it as we would have without this handler.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
-
 /** Stops a cluster by data dir (pg_ctl stop -m fast). Returns false if it was not running. */
 export async function stopCluster(dataDir: string): Promise<boolean> {
   if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return false;
@@ -341,6 +309,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
   let startedHere = false;
   let stopped = false;
   const removeDir = !persistent && !opts.dir;
+  let offExit = () => {};
   const stopSync = () => {
     if (stopped) return;
     stopped = true;
@@ -354,8 +323,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     if (removeDir) spawnSync('rm', ['-rf', dir]);
   };
   if (!persistent) {
-    installExitHandlers();
-    cleanups.add(stopSync);
+    offExit = onExit(stopSync);
   }
 
   const make = (port: number): LocalDb => ({
@@ -365,7 +333,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     external: false,
     stop: async () => {
       if (stopped) return;
-      cleanups.delete(stopSync);
+      offExit();
       if (startedHere) {
         log(`stopping cluster on port ${port}`);
         await stopCluster(dataDir);
@@ -438,7 +406,7 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
     throw new Error(lastError);
   } catch (err) {
     stopSync();
-    cleanups.delete(stopSync);
+    offExit();
     throw err;
   }
 }

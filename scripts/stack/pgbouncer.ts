@@ -14,7 +14,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { serverIdentity } from './localdb.ts';
-import { canQuery, freePort, killOnExit } from './processes.ts';
+import { canQuery, freePort, killOnExit, stopChild } from './processes.ts';
 
 export interface PgBouncer {
   /** postgresql:// URL through PgBouncer (same user, password and database as the direct URL). */
@@ -173,12 +173,7 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
         stop: async () => {
           if (stopped) return;
           stopped = true;
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM'); // immediate shutdown
-            const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-            await exited;
-            clearTimeout(t);
-          }
+          await stopChild(child, 5000); // SIGTERM: PgBouncer's immediate shutdown
           if (ownDir) await rm(dir, { recursive: true, force: true });
         },
       };

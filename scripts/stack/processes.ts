@@ -1,8 +1,9 @@
 // Ports and child processes, shared by the parts of the local stack (cluster, PgBouncer, the
-// functions gateway, the Vercel route): a free port, whether a database answers, children killed
-// when this process exits, and a child stopped gracefully.
+// functions gateway, the Vercel route, the Twilio simulator) and by the tests' support code: a
+// free port, whether a database answers, children killed when this process exits, and a child
+// stopped gracefully. The one place for each of these.
 
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
 import pg from 'pg';
 
@@ -45,29 +46,55 @@ export async function canQuery(url: string): Promise<boolean> {
   }
 }
 
-// Children still running when this process exits are killed, whatever the exit path.
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
+// Cleanups that must run however this process ends: a normal exit, or SIGINT / SIGTERM / SIGHUP
+// (after which, unless someone else handles the signal, it dies of it as it would have).
+const exitCleanups = new Set<() => void>();
+let exitHandlersInstalled = false;
 
-/** Kills `child` (SIGKILL) if it is still running when this process exits. */
-export function killOnExit(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of liveChildren) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
+function installExitHandlers(): void {
+  if (exitHandlersInstalled) return;
+  exitHandlersInstalled = true;
+  const runAll = () => {
+    for (const cleanup of [...exitCleanups]) cleanup();
+  };
+  process.on('exit', runAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const handler = () => {
+      runAll();
+      process.removeListener(sig, handler);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, handler);
+  }
 }
 
-/** SIGTERM, then SIGKILL after graceMs; resolves when the process has exited. */
-export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+/**
+ * Runs `cleanup` (synchronous: nothing async runs at exit) when this process exits or is stopped
+ * by a signal. Returns the function that unregisters it.
+ */
+export function onExit(cleanup: () => void): () => void {
+  installExitHandlers();
+  exitCleanups.add(cleanup);
+  return () => void exitCleanups.delete(cleanup);
+}
+
+/** Kills `child` (SIGKILL) if it is still running when this process ends. */
+export function killOnExit(child: ChildProcess): void {
+  const off = onExit(() => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  child.once('exit', off);
+}
+
+/**
+ * Sends `signal` (SIGTERM unless told), then SIGKILL after graceMs; resolves when the process has
+ * exited (at once when it already had).
+ */
+export function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -75,6 +102,21 @@ export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
+  });
+}
+
+/**
+ * Runs a command to its end with stdin closed; resolves with its exit code (128 when a signal
+ * ended it) and its stdout and stderr as one text. Rejects when it cannot be started.
+ */
+export function runCaptured(cmd: string, args: string[], opts: SpawnOptions = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
   });
 }

@@ -16,13 +16,13 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { bootstrapSupabaseShape, type LocalDb, pushMigrations, REPO_ROOT, startLocalDb } from './localdb.ts';
 import { startPgBouncer } from './pgbouncer.ts';
 import { startVercelLocal } from './vercel-local.ts';
 import { freePort, killOnExit, portIsFree, stopChild } from './processes.ts';
+import { DENO_BIN, gatewayArgs } from './gateway-command.ts';
 import { createFunctionsCaller, type InvokeResult } from '../../api/_lib/functions-client.ts';
 import { startTwilioSimulator } from '../twilio-sim/server.ts';
 import { mintSupabaseJwt, type SessionClaims } from './operator-jwt.ts';
@@ -141,17 +141,6 @@ async function startGateway(
   onLog: (line: string) => void,
   timeoutMs = 180_000,
 ): Promise<Gateway> {
-  const deno = path.join(REPO_ROOT, 'node_modules', '.bin', 'deno');
-  const args = [
-    'run',
-    '-A',
-    '--quiet',
-    '--config',
-    'supabase/functions/deno.json',
-    'scripts/stack/functions-serve.ts',
-    '--port',
-    String(port),
-  ];
   // The functions see only their own settings, plus what Deno itself needs (PATH, HOME, its cache,
   // npm registry and proxy settings; a preloaded libfaketime and its FAKETIME settings, so that
   // under `npm test --clock-offset` they share the test database's shifted clock): no DATABASE_URL
@@ -168,7 +157,7 @@ async function startGateway(
     }
   }
   Object.assign(childEnv, env);
-  const child = spawn(deno, args, {
+  const child = spawn(DENO_BIN, gatewayArgs(port), {
     cwd: REPO_ROOT,
     env: childEnv,
     // Own process group: a Ctrl-C in the terminal reaches npm start, which stops us in order.

@@ -7,12 +7,12 @@
 //
 //   npx tsx scripts/stack/vercel-build.ts [--if-stale]
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCaptured } from './processes.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(HERE), '..', '..');
@@ -61,21 +61,6 @@ export interface VercelStepResult {
 
 type Log = (message: string) => void;
 
-function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
-  });
-}
-
 function pinnedVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(VERCEL_TOOL_DIR, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
@@ -106,7 +91,10 @@ export async function ensureVercelCli(log: Log = () => {}): Promise<VercelStepRe
   if (installedVersion() === want && existsSync(vercelCliPath())) return { ran: false, ms: 0 };
   log(`installing the Vercel CLI ${want} into tools/vercel (first use; ~250 MB)`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = await run(npm, ['ci', '--prefix', VERCEL_TOOL_DIR, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, env: process.env });
+  const r = await runCaptured(npm, ['ci', '--prefix', VERCEL_TOOL_DIR, '--no-audit', '--no-fund'], {
+    cwd: REPO_ROOT,
+    env: process.env,
+  });
   if (r.code !== 0 || installedVersion() !== want) {
     throw new Error(`npm ci --prefix tools/vercel failed (exit ${r.code}):\n${r.output.slice(-4000)}`);
   }
@@ -144,11 +132,55 @@ export function vercelBuildIsFresh(): boolean {
   }
 }
 
+/** Held (a directory: mkdir is atomic) by the process building .vercel/output; holds its pid. */
+const BUILD_LOCK = path.join(VERCEL_DIR, 'build.lock');
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs fn while holding BUILD_LOCK, so that one process at a time builds or checks the build: npm
+ * test builds while its vitest workers start, and a test file that needs the output waits here
+ * until the build is done (then finds it fresh). A lock whose holder died is taken over.
+ */
+async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
+  await mkdir(VERCEL_DIR, { recursive: true });
+  const pidFile = path.join(BUILD_LOCK, 'pid');
+  for (;;) {
+    try {
+      await mkdir(BUILD_LOCK);
+      await writeFile(pidFile, `${process.pid}\n`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      // No pid yet: the holder is between its mkdir and its write; wait like for a live one.
+      if (holder && !isAlive(holder)) await rm(BUILD_LOCK, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(BUILD_LOCK, { recursive: true, force: true });
+  }
+}
+
 /**
  * `vercel build` in the repository (offline: a local .vercel/project.json when none is there,
  * node_modules as installed). Throws with the CLI's output when the build fails.
  */
-export async function vercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+export function vercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+  return withBuildLock(() => build(log));
+}
+
+async function build(log: Log): Promise<VercelStepResult> {
   await ensureVercelCli(log);
   const projectFile = path.join(VERCEL_DIR, 'project.json');
   if (!existsSync(projectFile)) {
@@ -164,7 +196,7 @@ export async function vercelBuild(log: Log = () => {}): Promise<VercelStepResult
     VERCEL_TELEMETRY_DISABLED: '1',
     NO_COLOR: '1',
   };
-  const r = await run(
+  const r = await runCaptured(
     process.execPath,
     [vercelCliPath(), 'build', '--yes', '--cwd', REPO_ROOT, '--global-config', path.join(VERCEL_DIR, 'cli-global')],
     { cwd: REPO_ROOT, env },
@@ -178,10 +210,9 @@ export async function vercelBuild(log: Log = () => {}): Promise<VercelStepResult
   return { ran: true, ms };
 }
 
-/** Builds unless .vercel/output is fresh. */
-export async function ensureVercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
-  if (vercelBuildIsFresh()) return { ran: false, ms: 0 };
-  return vercelBuild(log);
+/** Builds unless .vercel/output is fresh (waiting first for a build under way in another process). */
+export function ensureVercelBuild(log: Log = () => {}): Promise<VercelStepResult> {
+  return withBuildLock(() => (vercelBuildIsFresh() ? Promise.resolve({ ran: false, ms: 0 }) : build(log)));
 }
 
 /** A function of the build output: its folder and its .vc-config.json. */

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { killOnExit, stopChild } from '../stack/processes.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -28,9 +29,7 @@ export function startSimProcess(args: string[]): Promise<SimProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // It dies with this process (an interrupted bench or test run leaves no simulator behind).
-  const killChild = () => void child.kill('SIGKILL');
-  process.once('exit', killChild);
-  child.once('exit', () => process.off('exit', killChild));
+  killOnExit(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     // Enough to say why it did not start; a long run's log is not kept.
@@ -68,14 +67,5 @@ export function startSimProcess(args: string[]): Promise<SimProcess> {
 
 /** Stops it: SIGTERM (it closes its server), SIGKILL if it has not exited 5 s later. Never throws. */
 export async function stopSimProcess(sim: SimProcess | undefined): Promise<void> {
-  if (!sim || sim.child.exitCode !== null || sim.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => sim.child.once('exit', () => resolve()));
-  sim.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
-  clearTimeout(timer);
-  if (sim.child.exitCode === null && sim.child.signalCode === null) {
-    sim.child.kill('SIGKILL');
-    await exited;
-  }
+  if (sim) await stopChild(sim.child, 5000);
 }

@@ -3,7 +3,7 @@
 // timers. No module keeps state of its own, so reset() and close() can reach all of it here.
 
 import type http from 'node:http';
-import { createRng, type SimFaults, type SimOutcome, type TimelineStep } from './core.ts';
+import { createRng, type SimFaults, type SimOutcome, type TimelineStep, type ValidCreateCall } from './core.ts';
 import type { SimConfig } from './options.ts';
 
 export interface SimCallback {
@@ -20,19 +20,11 @@ export interface SimCallback {
   error?: string;
 }
 
-export interface SimCall {
+/** A call the simulator holds: the create request as validated (to, from, action, callbacks...), and its life. */
+export interface SimCall extends ValidCreateCall {
   sid: string;
   /** The account (main or subaccount) the call was created under. */
   accountSid: string;
-  to: string;
-  from: string;
-  /** Url, Twiml or ApplicationSid, as given. */
-  action: { param: 'Url' | 'Twiml' | 'ApplicationSid'; value: string };
-  statusCallback: string | null;
-  statusCallbackMethod: 'GET' | 'POST';
-  events: string[];
-  machineDetection: string | null;
-  timeoutSeconds: number;
   /** How the call will end (or ended). */
   outcome: SimOutcome;
   /** Twilio CallStatus now. */

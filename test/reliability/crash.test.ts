@@ -285,12 +285,17 @@ describe('the database connections of a running tick are terminated', () => {
     const running = tick(gw.url, env.CRON_SECRET!);
     expect(await waitFor('5 calls created at the provider', () => sim.stats().created >= 5, { timeoutMs: 20_000 })).toBe(true);
     // The tick's connections (the lock holder, the dispatcher's) are the pool's: application_name
-    // 'campaign-scheduler'. Create-call requests are in flight meanwhile.
+    // 'campaign-scheduler', in this database (other test workers' run in the same cluster).
+    // Create-call requests are in flight meanwhile.
     const { rows: killedBackends } = await db.query<{ pid: number }>(
-      `select pid from pg_stat_activity where application_name = 'campaign-scheduler' and pid <> pg_backend_pid()`,
+      `select pid from pg_stat_activity
+        where application_name = 'campaign-scheduler' and datname = current_database() and pid <> pg_backend_pid()`,
     );
     expect(killedBackends.length).toBeGreaterThan(0);
-    await db.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'campaign-scheduler'`);
+    await db.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'campaign-scheduler' and datname = current_database()`,
+    );
 
     const answer = await running;
     await sleep(200);

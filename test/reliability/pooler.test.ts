@@ -21,6 +21,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
+import { databaseName } from '../../scripts/stack/test-databases.ts';
 import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
@@ -123,7 +124,7 @@ async function admin<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
 
 async function pooledTransactions(): Promise<number> {
   const rows = await admin<{ database: string; total_xact_count: string }>('show stats');
-  return rows.filter((r) => r.database === 'postgres').reduce((n, r) => n + Number(r.total_xact_count), 0);
+  return rows.filter((r) => r.database === databaseName(poolerDbUrl())).reduce((n, r) => n + Number(r.total_xact_count), 0);
 }
 
 interface TickLine {
@@ -210,7 +211,9 @@ describe('(b) the pooler drops its server connections mid-tick', () => {
     // PgBouncer's server connections (SHOW SERVERS: remote_pid is the backend) are terminated while
     // create-call requests are in flight.
     const servers = await admin<{ database: string; remote_pid: string }>('show servers');
-    const pids = servers.filter((s) => s.database === 'postgres').map((s) => Number(s.remote_pid)).filter((p) => p > 0);
+    const pids = servers.filter((s) => s.database === databaseName(poolerDbUrl())).map((s) => Number(s.remote_pid)).filter((p) =>
+      p > 0
+    );
     expect(pids.length).toBeGreaterThan(0);
     const { rows: killed } = await db.query<{ ok: boolean }>(
       'select pg_terminate_backend(pid) as ok from unnest($1::int[]) as pid',

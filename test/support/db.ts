@@ -1,10 +1,11 @@
 // The database under test, for the vitest suites: where it is, connections and pools, putting it
 // back to empty between tests, and the few rows of settings and leases a test changes or reads.
-// The suites share one database (prepared by scripts/test.ts, or any DATABASE_URL with the
-// migrations and the `tests` schema applied) and run one file at a time; each test starts from
-// resetData().
+// A vitest worker has the database to itself (scripts/test.ts gives each worker its own, see
+// useWorkerDatabase; by hand, any DATABASE_URL with the migrations and the `tests` schema applied,
+// one file at a time); each test starts from resetData().
 
 import pg from 'pg';
+import { databaseUrl, WORKER_DATABASE_PREFIX_ENV, workerDatabase } from '../../scripts/stack/test-databases.ts';
 import { closedPort } from './net.ts';
 
 /** Anything that runs a query: a client, a pool, a pool's client. */
@@ -12,6 +13,29 @@ export type Queryable = Pick<pg.ClientBase, 'query'>;
 
 // ---------------------------------------------------------------------------------------------
 // Where
+
+/**
+ * Under `npm test`, files run in parallel workers and each worker owns a database of the cluster
+ * (scripts/stack/test-databases.ts): this points DATABASE_URL, TEST_DATABASE_URL and
+ * POOLER_DATABASE_URL at worker VITEST_POOL_ID's database, so the test file and everything it
+ * starts (the Deno functions, the CLIs, `npm start`) use it. Without TEST_WORKER_DATABASE_PREFIX
+ * (vitest started by hand) it changes nothing. Called first by test/setup.ts.
+ */
+export function useWorkerDatabase(): void {
+  const prefix = process.env[WORKER_DATABASE_PREFIX_ENV];
+  if (!prefix) return;
+  const worker = Number(process.env.VITEST_POOL_ID);
+  if (!Number.isInteger(worker) || worker < 1) {
+    throw new Error(
+      `${WORKER_DATABASE_PREFIX_ENV} is set but VITEST_POOL_ID is not a worker number (${process.env.VITEST_POOL_ID})`,
+    );
+  }
+  const name = workerDatabase(prefix, worker);
+  for (const key of ['DATABASE_URL', 'TEST_DATABASE_URL', 'POOLER_DATABASE_URL']) {
+    const url = process.env[key];
+    if (url) process.env[key] = databaseUrl(url, name);
+  }
+}
 
 /** The database under test: TEST_DATABASE_URL, else DATABASE_URL. */
 export function testDbUrl(): string {

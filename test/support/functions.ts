@@ -8,6 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DENO_BIN, gatewayArgs } from '../../scripts/stack/gateway-command.ts';
+import { killOnExit, stopChild } from '../../scripts/stack/processes.ts';
 import { type SimOptions, startTwilioSimulator, type TwilioSimulator } from '../../scripts/twilio-sim/server.ts';
 import { computeTwilioSignature } from '../../supabase/functions/_shared/twilio.ts';
 import type pg from 'pg';
@@ -37,7 +39,6 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(env: Record<string, string | undefined>, opts: GatewayOptions = {}): Promise<Gateway> {
-  const deno = path.join(ROOT, 'node_modules', '.bin', 'deno');
   const childEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -56,20 +57,12 @@ export async function startGateway(env: Record<string, string | undefined>, opts
   };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   const child = spawn(
-    deno,
-    [
-      'run',
-      '-A',
-      '--quiet',
-      '--config',
-      'supabase/functions/deno.json',
-      'scripts/stack/functions-serve.ts',
-      '--port',
-      '0',
-      ...(opts.functionsDir ? ['--functions-dir', opts.functionsDir] : []),
-    ],
+    DENO_BIN,
+    gatewayArgs(0, opts.functionsDir ? { functionsDir: opts.functionsDir } : {}),
     { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // A worker that dies mid-file (timeout, crash) leaves no gateway behind.
+  killOnExit(child);
   const logs: string[] = [];
   let buffer = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -94,19 +87,11 @@ export async function startGateway(env: Record<string, string | undefined>, opts
       reject(new Error(`gateway exited with ${code}:\n${logs.join('\n')}`));
     });
   });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return {
     url,
     logs,
     child,
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, 5000, signal),
     events: (event: string) => jsonEvents(logs, event),
   };
 }

@@ -1,20 +1,11 @@
 // Loopback odds and ends: a port nothing listens on, and HTTP requests read whole.
 
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
+import { freePort } from '../../scripts/stack/processes.ts';
 
-/** A loopback port nothing listens on (bound, then closed). */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A loopback port nothing listens on (one the OS had free a moment ago). */
+export const closedPort = freePort;
 
 export interface HttpAnswer {
   status: number;
