@@ -93,6 +93,15 @@ function callsFor(latencyMs: number, concurrency: number, quick: boolean): numbe
   return Math.max(200, Math.min(most, Math.round((rate * seconds) / CAMPAIGNS) * CAMPAIGNS));
 }
 
+/**
+ * An IANA zone where it is 13:00-13:59 at `now` (Etc/GMT-N is UTC+N): the campaigns' zone, so the
+ * bench's calls are inside the law's hours whatever the hour it runs at.
+ */
+export function afternoonZone(now: Date): string {
+  const offset = ((13 - now.getUTCHours() + 36) % 24) - 12; // hours ahead of UTC, -12..+11
+  return offset === 0 ? 'Etc/GMT' : offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
+}
+
 /** Fresh data: CAMPAIGNS campaigns sharing n contacts, caps that fit them all, all reserved now. */
 async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
   await truncateAll(c);
@@ -119,13 +128,15 @@ async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise
   await c.query(
     `insert into public.campaigns (name, status, max_concurrent_calls, caller_id, provider_settings, time_zone,
                                    window_start, window_end, window_days, max_attempts)
-     select 'bench dispatch ' || g, 'QUEUED', $2, '+15550100000', jsonb_build_object('url', $3::text), 'UTC',
+     select 'bench dispatch ' || g, 'QUEUED', $2, '+15550100000', jsonb_build_object('url', $3::text), $4,
             '00:00', '23:59:59', '{1,2,3,4,5,6,7}', 3
        from generate_series(1, $1::integer) g`,
-    [CAMPAIGNS, per, TWIML_URL],
+    [CAMPAIGNS, per, TWIML_URL, afternoonZone(new Date())],
   );
-  // Numbers without zone data (+999: no listed prefix): the calling-hours rules hold in the
-  // campaigns' zone (UTC), as before they were checked in the numbers' zones.
+  // Numbers without zone data (+999: no listed prefix): the shipped calling-hours rules (the every-
+  // number rules, 08:00-21:00) hold in the campaigns' zone, one where it is early afternoon now, so
+  // the rules are evaluated for every call as in production and allow it whatever the hour the bench
+  // runs at (in UTC it reserved nothing from 21:00 to 08:00 UTC).
   await c.query(
     `insert into public.contacts (campaign_id, phone, next_attempt_at)
      select g, '+999' || lpad(((g - 1) * $2 + k)::text, 10, '0'), now() - interval '1 hour'

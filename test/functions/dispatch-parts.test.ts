@@ -10,6 +10,7 @@ import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
   CLAIM_GATHER_MS,
+  CLAIM_SHIFT_MAX_MS,
   CLAIM_SHIFT_MS,
   type ClaimLoopOptions,
   runClaimLoop,
@@ -443,6 +444,34 @@ describe('runClaimLoop', () => {
     expect(claims[1]!.shiftMs).toBe(CLAIM_SHIFT_MS);
     // Call 4's slot was in the future: waited for, no shift used, all of it handed back.
     expect(claims[2]!.giveBack).toEqual([{ account: 'a', until: 'A2', ms: CLAIM_SHIFT_MS }]);
+  });
+
+  it('asks for twice the shift after a claim that missed a slot, and a tenth less after each that missed none', async () => {
+    const t0 = 1_000_000;
+    const slot = (id: number, ms: number) => ({ ...call(id), send_at: new Date(t0 + ms), bucket_until: `U${id}` });
+    const shifts: number[] = [];
+    // Claim 1: sending call 1 takes the shift + 60 ms, so call 2 (slot 10 ms) misses its slot by more
+    // than the 15 ms a send may be late. Claims 2 and 3 meet their slots (ahead of the clock).
+    const batches = [[slot(1, 0), slot(2, 10)], [slot(3, 600)], [slot(4, 900)]];
+    const l = loop([], {
+      concurrency: 10,
+      permits: ['closed', 'closed', 'closed'],
+      claim: async (_want, _t, _horizon, shiftMs) => {
+        shifts.push(shiftMs);
+        return batches.shift() ?? [];
+      },
+      send: async (x) => {
+        if (x.call_id === '1') l.c.advance(CLAIM_SHIFT_MS + 60);
+      },
+    });
+    await l.run();
+    expect(l.get().unclaimed).toEqual([{ ids: ['2'], reason: 'not sent: its rate slot was missed' }]);
+    expect(shifts.slice(0, 4)).toEqual([
+      CLAIM_SHIFT_MS,
+      Math.min(CLAIM_SHIFT_MAX_MS, 2 * CLAIM_SHIFT_MS),
+      Math.round(Math.min(CLAIM_SHIFT_MAX_MS, 2 * CLAIM_SHIFT_MS) * 0.9),
+      Math.max(CLAIM_SHIFT_MS, Math.round(Math.round(Math.min(CLAIM_SHIFT_MAX_MS, 2 * CLAIM_SHIFT_MS) * 0.9) * 0.9)),
+    ]);
   });
 
   it('waits and claims again while due calls are held back by the rate bucket', async () => {

@@ -37,7 +37,7 @@
 //   - and the product's own part of the rate, exact (no loopback in it): the send slots the bucket
 //     handed out hold at most calls_per_second in any 1000 + margin ms, and the dispatcher called
 //     createCall (a thin wrapper around the real provider notes when) never before a call's slot and
-//     at most the claim's shift (CLAIM_SHIFT_MS) and margin / 2 after it. A violation at the simulator prints each request's slot, send and
+//     at most the claim's shift (at most CLAIM_SHIFT_MAX_MS) and margin / 2 after it. A violation at the simulator prints each request's slot, send and
 //     arrival, so a failure says whether the bucket, the dispatcher or the delivery compressed it.
 //
 // Changes of the limits, and what counts as a violation around them:
@@ -84,7 +84,7 @@ import type { TelephonyProvider } from '../../supabase/functions/_shared/provide
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { startTick, type TickDeps, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
-import { CLAIM_SHIFT_MS } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
+import { CLAIM_SHIFT_MAX_MS } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
@@ -113,7 +113,7 @@ const SECOND = 'second';
  * claim's shift and the lateness a slot may have after it (margin / 2), and some loopback delay.
  */
 function rateChangeGraceMs(globalCps: number): number {
-  return Math.max(1000, Math.ceil((2 * (1000 + RATE_MARGIN_MS)) / globalCps)) + CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2 + 250;
+  return Math.max(1000, Math.ceil((2 * (1000 + RATE_MARGIN_MS)) / globalCps)) + CLAIM_SHIFT_MAX_MS + RATE_MARGIN_MS / 2 + 250;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -789,10 +789,10 @@ async function violationsNow(w: World, graceMs: number): Promise<{ violations: s
     slots.set(account, [...(slots.get(account) ?? []), { t: slot, id }]);
     // 2 ms: timers may fire a millisecond early, and slots are rounded to the millisecond here
     if (sent < slot - 2) v.push(`dispatcher: call ${id} sent ${slot - sent} ms before its slot`);
-    if (sent - slot > CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2 + 2) {
+    if (sent - slot > CLAIM_SHIFT_MAX_MS + RATE_MARGIN_MS / 2 + 2) {
       v.push(
         `dispatcher: call ${id} sent ${sent - slot} ms after its slot (gives it up beyond ${
-          CLAIM_SHIFT_MS + RATE_MARGIN_MS / 2
+          CLAIM_SHIFT_MAX_MS + RATE_MARGIN_MS / 2
         })`,
       );
     }
