@@ -100,7 +100,8 @@ describe('dashboard controls', () => {
     await page.getByTestId('campaign-save').click();
     await expect.poll(() => text(page, 'controls-result'), { timeout: 15_000 }).toMatch(/Spring reminders \(#\d+\) created/);
     const id = /#(\d+)/.exec(await text(page, 'controls-result'))![1]!;
-    expect(await page.getByTestId('campaign-select').inputValue()).toBe(id);
+    // The list is reloaded after the result line shows: the new campaign becomes the selected one then.
+    await expect.poll(() => page.getByTestId('campaign-select').inputValue(), { timeout: 15_000 }).toBe(id);
     const dates = async () =>
       (await withClient((c) =>
         c.query<{ starts_at: Date; ends_at: Date }>('select starts_at, ends_at from campaigns where id = $1', [id])
