@@ -1,5 +1,5 @@
 // `npm run bench` reservation part: launch_due_calls() against the naive per-campaign loop of the
-// user story (the baseline) and a bare INSERT ... SELECT of the same rows (the floor), cold (all
+// user story (docs/REQUIREMENTS.md; the baseline) and a bare INSERT ... SELECT of the same rows (the floor), cold (all
 // capacity free) and in steady state (about 10% of the slots freed since the previous tick).
 //
 // Every measured run starts from the same state: a restore point is taken, each contender runs,

@@ -1,5 +1,5 @@
-// The user story's test cases (US-3.1), end to end over real HTTP: the real Deno gateway serving
-// scheduler-tick and call-status, the real database, and the Twilio simulator on loopback sending
+// The test cases of the scheduler user story (docs/REQUIREMENTS.md), end to end over real HTTP:
+// the real Deno gateway serving scheduler-tick and call-status, the real database, and the Twilio simulator on loopback sending
 // signed status callbacks back to the gateway.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
