@@ -281,9 +281,10 @@ export async function claimQueuedCalls(
   return rows;
 }
 
+/** Whether queued calls wait for a send slot now (never while the whole scheduler is paused: nothing is claimed then). */
 export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
   const { rows } = await db.query<{ due: boolean }>(
-    `select exists (
+    `select not public.scheduler_paused() and exists (
        select 1 from public.calls cl
         where cl.status = 'queued' and cl.dispatch_after <= $1
           and cl.campaign_id <> all (public._dispatch_blocked_campaigns($1, (select s.breaker_cooldown from public._settings() s)))
