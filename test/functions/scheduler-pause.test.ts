@@ -27,6 +27,7 @@ import {
 import { dialledTwice, invariantViolations } from '../support/invariants.ts';
 import { request } from '../support/net.ts';
 import { runRow } from '../support/rows.ts';
+import { runCampaignCli } from '../../scripts/campaign.ts';
 
 const SECRET = randomSecret();
 
@@ -101,6 +102,34 @@ describe('pausing the whole scheduler', () => {
     );
     expect(rows.map((r) => r.action)).toEqual(['scheduler.pause', 'scheduler.resume']);
     expect(rows[0]!.after).toEqual(state);
+  });
+
+  it('pause, status and resume from the CLI (npm run campaign -- scheduler ...), the admin role only', async () => {
+    const cli = async (args: string[], token: string) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCampaignCli(args, {
+        env: { SUPABASE_FUNCTIONS_URL: gw.url, OPERATOR_TOKEN: token },
+        out: (l) => out.push(l),
+        err: (l) => err.push(l),
+      });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    expect(await cli(['scheduler'], adminToken)).toMatchObject({ code: 0, out: `scheduler ${VERSION}: running (not paused)` });
+    const paused = await cli(['scheduler', 'pause', '--reason', 'upgrade'], adminToken);
+    expect(paused).toMatchObject({ code: 0 });
+    expect(paused.out).toMatch(/^scheduler paused since \S+ \(upgrade\)$/);
+    expect((await cli(['scheduler', 'status'], adminToken)).out).toMatch(
+      new RegExp(`^scheduler ${VERSION.replace(/\./g, '\\.')}: paused since`),
+    );
+
+    const made = await admin('POST', '/tokens', { name: 'pause-olga', role: 'operator' });
+    const operator = (made.json as { token: string }).token;
+    const refused = await cli(['scheduler', 'resume'], operator);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/403/);
+    expect(await cli(['scheduler', 'resume'], adminToken)).toMatchObject({ code: 0, out: 'scheduler running (not paused)' });
+    expect((await cli(['scheduler', 'sideways'], adminToken)).code).toBe(2);
   });
 
   it('a tick while paused reserves and sends nothing and is recorded as skipped', async () => {
