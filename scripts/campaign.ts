@@ -29,6 +29,10 @@
 //   dnc export [--out file.csv]        the list as CSV (formula-safe cells)
 //   webhooks ...                       outcome webhook endpoints, their delivery log and replays
 //                                      (scripts/webhooks-cli.ts)
+//   scheduler [status]                 the version, and whether the whole scheduler is paused (and why)
+//   scheduler pause [--reason <text>]  pauses the whole scheduler (no call reserved or dialled;
+//                                      status callbacks still recorded), e.g. for an upgrade (admin)
+//   scheduler resume                   lets it go on (admin)
 //   lead <id> <phone> [--priority n] [--name text] [--region US] [--time-zone IANA] [--json '{consent_at, ...}']
 //                                      adds one contact (a lead) due at once, checked like a CSV row;
 //                                      higher priority is called first among the campaign's due contacts
@@ -78,6 +82,7 @@ const USAGE = `usage: npm run campaign -- list | show <id> | create --name <name
                             | dnc [list] [<text>] | dnc add|remove <+E164> --reason <text> | dnc import <file.csv>
                             | dnc export [--out file.csv]
                             | person <+E164 | contact id> [--raw]
+                            | scheduler [status] | scheduler pause [--reason <text>] | scheduler resume
                             | webhooks [list] | webhooks add --url <https://...> [--events a,b] [--secret whsec_...]
                               [--description <text>] | webhooks enable|disable|delete <id>
                             | webhooks deliveries <id> [--status pending|delivered|dead] [--rows N]
@@ -306,6 +311,13 @@ function describeAccount(a: Record<string, unknown>): string {
     `\t${breaker}\t${String(a.campaigns)} campaigns${ids}`;
 }
 
+function describeSchedulerPause(version: string | null, p: Record<string, unknown>): string {
+  const state = p.paused_at
+    ? `paused since ${String(p.paused_at)}${p.paused_reason ? ` (${String(p.paused_reason)})` : ''}`
+    : 'running (not paused)';
+  return version === null ? `scheduler ${state}` : `scheduler ${version}: ${state}`;
+}
+
 function describePreview(p: Record<string, unknown>): string {
   if (!p.allowed) return `refused: ${String(p.reason)}`;
   return [
@@ -349,6 +361,22 @@ export async function runCampaignCli(argv: string[], io: CliIo): Promise<number>
     };
 
     switch (command) {
+      case 'scheduler': {
+        const [sub = 'status'] = positionals;
+        if (sub === 'status') {
+          const { json } = await call('/status');
+          io.out(describeSchedulerPause(String(json.version), json.pause as Record<string, unknown>));
+          return 0;
+        }
+        if (sub !== 'pause' && sub !== 'resume') throw new UsageError('scheduler takes status, pause or resume');
+        const reason = typeof values.reason === 'string' ? values.reason : undefined;
+        const { json } = await call(`/scheduler/${sub}`, {
+          method: 'POST',
+          body: sub === 'pause' && reason !== undefined ? { reason } : {},
+        });
+        io.out(describeSchedulerPause(null, json));
+        return 0;
+      }
       case 'webhooks':
         try {
           return await runWebhooksCommand(positionals, values, call, io.out);

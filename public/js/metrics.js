@@ -21,6 +21,17 @@ export function renderStatus(data) {
   state.status = s;
   state.clockOffsetMs = data.now ? new Date(data.now).getTime() - Date.now() : 0;
 
+  // The version, and the whole scheduler paused (POST /scheduler/pause: nothing reserved or dialled)
+  $('scheduler-version').textContent = data.version ? `Scheduler ${data.version}` : '';
+  const paused = data.pause?.paused_at ?? null;
+  const pausedBanner = $('scheduler-paused');
+  pausedBanner.hidden = paused === null;
+  pausedBanner.textContent = paused === null
+    ? ''
+    : `The scheduler is paused since ${fmtTime(paused)}${
+      data.pause.paused_reason ? ` (${data.pause.paused_reason})` : ''
+    }: no call is reserved or dialled until it is resumed; status callbacks are still recorded.`;
+
   // Last run
   const hasRun = hasLastRun(s);
   $('last-run-time').textContent = hasRun ? fmtTime(s.last_run_started_at) : 'No runs yet';

@@ -33,8 +33,9 @@ create type public.scheduler_run_status as enum ('running', 'ok', 'partial', 'fa
 create type public.scheduler_trigger as enum ('pg_cron', 'pg_net', 'vercel', 'manual', 'local');
 
 -- What one reservation step did (reserve_due_calls()): 'reserved': it ran (whatever it reserved);
--- 'busy': another reservation held the lock, so it did nothing.
-create type public.reservation_outcome as enum ('reserved', 'busy');
+-- 'busy': another reservation held the lock, so it did nothing; 'paused': the whole scheduler is
+-- paused (scheduler_settings.paused_at), so it did nothing.
+create type public.reservation_outcome as enum ('reserved', 'busy', 'paused');
 
 -- What launch_due_calls() did with one campaign. busy: another launch_due_calls() held the lock (one
 -- row, campaign_id null, nothing done). served: examined inside its window (reserved may be 0).

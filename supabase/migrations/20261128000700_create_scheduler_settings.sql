@@ -37,6 +37,10 @@ create table public.scheduler_settings (
   -- crashed function) is looked up at the provider by each tick, at most this often per call, and
   -- settled from what the provider says, well before the reaper's stuck_call_timeout.
   provider_check_after interval not null default '2 minutes',
+  -- The whole scheduler paused (set_scheduler_paused(), e.g. for an upgrade): set, no tick reserves
+  -- and no dispatcher claims a call; status callbacks are still recorded and queued calls stay queued.
+  paused_at timestamptz,
+  paused_reason text,
   updated_at timestamptz not null default now(),
   constraint scheduler_settings_single_row check (id),
   constraint scheduler_settings_global_cap_is_positive check (global_max_concurrent_calls between 1 and 1000000),
@@ -58,11 +62,13 @@ create table public.scheduler_settings (
   constraint scheduler_settings_background_dispatch_is_sane check (background_dispatch_ms between 0 and 400000),
   constraint scheduler_settings_refill_interval_is_sane check (refill_interval_ms between 100 and 60000),
   constraint scheduler_settings_rate_margin_is_sane check (rate_margin_ms between 0 and 500),
-  constraint scheduler_settings_provider_check_is_sane check (provider_check_after between interval '1 second' and interval '1 day')
+  constraint scheduler_settings_provider_check_is_sane check (provider_check_after between interval '1 second' and interval '1 day'),
+  constraint scheduler_settings_paused_reason_only_when_paused check (paused_reason is null or paused_at is not null),
+  constraint scheduler_settings_paused_reason_is_sane check (char_length(paused_reason) between 1 and 500)
 );
 
 comment on table public.scheduler_settings is
-  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted). background_dispatch_ms: how long after a tick started its dispatcher goes on after the answer (0: only inside the tick); refill_interval_ms: how often a background dispatcher with an empty queue reserves again; rate_margin_ms: slack kept in every one-second window of the provider rate; provider_check_after: how long a call may stay dialing or unknown before a tick asks the provider about it (and how often it asks again).';
+  'Scheduler settings (one row). global_max_concurrent_calls caps active calls across all campaigns; provider_calls_per_second paces the dispatcher (Twilio accounts default to 1); tick_budget_ms is the time budget of one tick, jitter included; the breaker opens after breaker_failure_threshold consecutive provider failures for breaker_cooldown; max_calls_per_number_per_day (null: off) caps the calls reserved to one phone number in any rolling 24 hours across all campaigns (released calls not counted). background_dispatch_ms: how long after a tick started its dispatcher goes on after the answer (0: only inside the tick); refill_interval_ms: how often a background dispatcher with an empty queue reserves again; rate_margin_ms: slack kept in every one-second window of the provider rate; provider_check_after: how long a call may stay dialing or unknown before a tick asks the provider about it (and how often it asks again); paused_at / paused_reason: the whole scheduler paused (set_scheduler_paused()): nothing reserved, nothing claimed, callbacks still recorded.';
 
 insert into public.scheduler_settings default values;
 
@@ -90,3 +96,59 @@ $$;
 
 revoke all on function public._settings() from public, anon, authenticated;
 grant execute on function public._settings() to service_role;
+
+-- Pausing the whole scheduler (an upgrade that must not run beside dispatch, an incident): while
+-- paused_at is set, reserve_due_calls() reserves nothing (outcome 'paused'), claim_queued_calls()
+-- claims nothing, and the ticks record their runs as skipped. Calls already claimed when the pause
+-- commits are still sent (at most one claim per dispatcher); queued calls stay queued; status
+-- callbacks are recorded as always.
+create function public.scheduler_paused()
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce((select s.paused_at is not null from public.scheduler_settings s where s.id), false);
+$$;
+
+comment on function public.scheduler_paused() is
+  'True while the whole scheduler is paused (scheduler_settings.paused_at set by set_scheduler_paused()).';
+
+revoke all on function public.scheduler_paused() from public, anon, authenticated;
+grant execute on function public.scheduler_paused() to service_role;
+
+-- set_scheduler_paused(): pauses (p_paused true, with a reason) or resumes the whole scheduler.
+-- Pausing again keeps the first paused_at (and takes the new reason); resuming clears both.
+create function public.set_scheduler_paused(
+  p_paused boolean,
+  p_reason text default null,
+  p_now timestamptz default now()
+)
+returns table (paused_at timestamptz, paused_reason text)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if p_paused is null then
+    raise exception 'p_paused must be true or false' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_reason is not null and (char_length(btrim(p_reason)) = 0 or char_length(p_reason) > 500) then
+    raise exception 'the reason must be 1 to 500 characters' using errcode = 'invalid_parameter_value';
+  end if;
+  perform public._settings();
+  return query
+  update public.scheduler_settings s
+     set paused_at = case when p_paused then coalesce(s.paused_at, p_now) end,
+         paused_reason = case when p_paused then coalesce(btrim(p_reason), s.paused_reason) end,
+         updated_at = p_now
+   where s.id
+  returning s.paused_at, s.paused_reason;
+end;
+$$;
+
+comment on function public.set_scheduler_paused(boolean, text, timestamptz) is
+  'Pauses (p_paused true, with an optional reason) or resumes (false) the whole scheduler: while paused no tick reserves and no dispatcher claims a call. Pausing again keeps the first paused_at. Returns the new paused_at and paused_reason.';
+
+revoke all on function public.set_scheduler_paused(boolean, text, timestamptz) from public, anon, authenticated;
+grant execute on function public.set_scheduler_paused(boolean, text, timestamptz) to service_role;

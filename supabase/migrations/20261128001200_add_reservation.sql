@@ -448,6 +448,11 @@ as $$
 declare
   v_housekeeping jsonb;
 begin
+  -- The whole scheduler paused (set_scheduler_paused()): nothing at all, housekeeping included.
+  if public.scheduler_paused() then
+    return query select 'paused'::public.reservation_outcome, 0, 0, 0, 0, 0, '[]'::jsonb;
+    return;
+  end if;
   -- A refill (a background dispatcher whose queue ran dry) reserves without the housekeeping the
   -- tick already ran.
   v_housekeeping := case when p_housekeeping then public.run_housekeeping(p_now)
@@ -468,7 +473,7 @@ end;
 $$;
 
 comment on function public.reserve_due_calls(bigint, timestamptz, boolean) is
-  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. Returns one row: outcome (reserved, or busy when another reservation held the lock), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
+  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. Does nothing while the scheduler is paused (outcome paused). Returns one row: outcome (reserved, busy when another reservation held the lock, paused), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
 
 revoke all on function public.reserve_due_calls(bigint, timestamptz, boolean) from public, anon, authenticated;
 grant execute on function public.reserve_due_calls(bigint, timestamptz, boolean) to service_role;

@@ -91,6 +91,10 @@ begin
       using errcode = 'SL001', hint = 'Another dispatcher took over; stop claiming.';
   end if;
   v_settings := public._settings();
+  -- The whole scheduler paused (set_scheduler_paused()): claim nothing; the calls stay queued.
+  if v_settings.paused_at is not null then
+    return;
+  end if;
   v_blocked := public._dispatch_blocked_campaigns(p_now, v_settings.breaker_cooldown);
   -- The rate buckets: every dispatcher's claim serialises here, on the account rows, in id order
   -- (a short wait: one statement), so two claims never hand out the same slot.

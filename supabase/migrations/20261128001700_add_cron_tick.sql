@@ -2,7 +2,7 @@
 -- launch_due_calls()), recorded in the run log as trigger 'pg_cron'; every day, the purge.
 
 -- run_cron_tick(): one pg_cron tick. Always leaves exactly one run-log row: ok / partial / failed /
--- skipped (another launch was running) / duplicate (this minute already ran). Errors, including a
+-- skipped (another launch was running, or the scheduler is paused) / duplicate (this minute already ran). Errors, including a
 -- statement timeout, are caught and recorded; the work of a failed tick is rolled back.
 create function public.run_cron_tick(p_now timestamptz default now())
 returns jsonb
@@ -39,7 +39,7 @@ begin
       'campaigns_completed', v_step.campaigns_completed,
       'calls_released', v_step.calls_released,
       'calls_expired', v_step.calls_expired);
-    v_status := case when v_step.outcome = 'busy' then 'skipped'::public.scheduler_run_status
+    v_status := case when v_step.outcome in ('busy', 'paused') then 'skipped'::public.scheduler_run_status
                      when jsonb_array_length(v_errors) > 0 then 'partial'::public.scheduler_run_status
                      else 'ok'::public.scheduler_run_status end;
   exception

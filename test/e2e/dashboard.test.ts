@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { ALL_DAY, seedCampaign } from '../../scripts/stack/demo-seed.ts';
+import { VERSION } from '../../supabase/functions/_shared/version.ts';
 import { withClient } from '../support/db.ts';
 import { useDashboardStack } from './dashboard-stack.ts';
 
@@ -91,6 +92,24 @@ describe('admin dashboard', () => {
     const png = await readFile(SCREENSHOT);
     expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
     expect(png.length).toBeGreaterThan(10_000);
+    await page.context().close();
+  });
+
+  it('shows the version in the footer, and a banner while the whole scheduler is paused', async () => {
+    const page = await signedInWith(dash.stack.secrets.adminToken);
+    await expect.poll(() => page.getByTestId('scheduler-version').textContent(), { timeout: 15_000 }).toBe(
+      `Scheduler ${VERSION}`,
+    );
+    expect(await page.getByTestId('scheduler-paused').isVisible()).toBe(false);
+    await withClient((c) => c.query(`select * from public.set_scheduler_paused(true, 'upgrade in progress')`));
+    try {
+      await expect.poll(() => page.getByTestId('scheduler-paused').textContent(), { timeout: 15_000 }).toMatch(
+        /^The scheduler is paused since .+ \(upgrade in progress\): no call is reserved or dialled/,
+      );
+    } finally {
+      await withClient((c) => c.query(`select * from public.set_scheduler_paused(false)`));
+    }
+    await expect.poll(() => page.getByTestId('scheduler-paused').isVisible(), { timeout: 15_000 }).toBe(false);
     await page.context().close();
   });
 

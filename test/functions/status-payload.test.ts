@@ -15,6 +15,7 @@ import type {
   TickResponseBody,
   WaitReasonsPayload,
 } from '../../supabase/functions/_shared/status.ts';
+import { VERSION } from '../../supabase/functions/_shared/version.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { connect, resetData } from '../support/db.ts';
 import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
@@ -185,8 +186,10 @@ describe('the status payload', () => {
     const res = await fetch(`${gw.url}/scheduler-admin/status`, { headers: auth });
     expect(res.status).toBe(200);
     const payload = (await res.json()) as StatusPayload;
-    expect(Object.keys(payload).sort()).toEqual(['campaigns', 'now', 'runs', 'status']);
+    expect(Object.keys(payload).sort()).toEqual(['campaigns', 'now', 'pause', 'runs', 'status', 'version']);
     expect(typeof payload.now).toBe('string');
+    expect(payload.version).toBe(VERSION);
+    expect(payload.pause).toEqual({ paused_at: null, paused_reason: null });
     expect(mismatches(payload.status as unknown as Record<string, unknown>, statusColumns)).toEqual([]);
     expect(payload.campaigns).toHaveLength(1);
     expect(mismatches(payload.campaigns[0] as unknown as Record<string, unknown>, campaignColumns)).toEqual([]);

@@ -1,6 +1,6 @@
 // A reader of the repository can follow every reference in it: no comment, test or document cites
 // an issue tracker's numbers, a working session, or a design file the repository does not hold.
-// The design (invariants, state machines, release status) lives in docs/ARCHITECTURE.md; a cited
+// The design (invariants, state machines, releases and migrations) lives in docs/ARCHITECTURE.md; a cited
 // docs/*.md file must exist. Reads the files git tracks (no database needed).
 
 import { execFileSync } from 'node:child_process';

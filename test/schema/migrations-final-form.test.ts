@@ -1,15 +1,20 @@
-// Until the first release the migrations stay in final form (docs/ARCHITECTURE.md, "Release status"): each
-// object is defined once, in one migration, and no migration drops, replaces or alters what an
-// earlier one made. This reads supabase/migrations/*.sql (no database needed) and fails on:
-//   - a function (same name and argument types) or a view created twice, in two migrations or one;
-//   - DROP of a function, table, view, index, trigger, type, constraint, column or policy;
-//   - CREATE OR REPLACE of something an earlier statement created;
-//   - ALTER TABLE / ALTER FUNCTION of an object an earlier migration created.
+// Unreleased migrations stay in final form (docs/ARCHITECTURE.md, "Releases and migrations"): each
+// object they define is defined once, and no unreleased migration drops, replaces or alters what an
+// earlier unreleased one made. Released migrations (supabase/releases/*.json) are frozen instead
+// (test/schema/releases.test.ts), and a migration after a release may replace, alter or drop what a
+// released one made: that is how an upgrade changes the schema. This reads supabase/migrations/*.sql
+// (no database needed) and fails on, in unreleased migrations:
+//   - a function (same name and argument types) or a view created twice by unreleased migrations;
+//   - DROP of a function, table, view, index, trigger, type, constraint, column or policy an
+//     unreleased migration made (or whose maker it cannot tell);
+//   - CREATE OR REPLACE of something an earlier unreleased statement created;
+//   - ALTER TABLE / ALTER FUNCTION of an object an earlier unreleased migration created.
 // Function bodies and other dollar-quoted strings are not read, nor are comments.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readReleases } from '../../scripts/release.ts';
 
 const MIGRATIONS = path.resolve(import.meta.dirname, '..', '..', 'supabase', 'migrations');
 
@@ -118,26 +123,46 @@ function qualify(name: string): string {
   return n.includes('.') ? n : `public.${n}`;
 }
 
-/** Returns one sentence per breach of final form, in migration order. */
-export function finalFormProblems(migrations: Migration[]): string[] {
+/**
+ * Returns one sentence per breach of final form, in migration order. Statements of the files in
+ * `released` only tell who made what; what a later migration does to a released object is allowed.
+ */
+export function finalFormProblems(migrations: Migration[], released: ReadonlySet<string> = new Set()): string[] {
   const problems: string[] = [];
   const defined = new Map<string, string>(); // object key -> file that created it
   const tablesBy = new Map<string, string>(); // table -> file
   const functionNamesBy = new Map<string, string>(); // function name -> file
+  const namedBy = new Map<string, string>(); // any created name (index, trigger, type, view, ...) -> file
+  const frozen = (file: string | undefined) => file !== undefined && released.has(file);
   for (const { file, sql } of migrations) {
+    const isReleased = released.has(file);
     for (const stmt of statementsOf(sql)) {
+      const created =
+        /^create (?:or replace )?(?:unique )?(?:materialized )?(?:unlogged )?(?:index|trigger|type|domain|view|table|policy|schema)(?: concurrently)?(?: if not exists)? ([\w."]+)/i
+          .exec(stmt);
+      if (created) namedBy.set(qualify(created[1]!), namedBy.get(qualify(created[1]!)) ?? file);
       const dropped =
-        /^(?:alter table (?:only )?(?:if exists )?[\w."]+ )?drop (function|procedure|table|view|materialized view|index|trigger|type|domain|constraint|column|policy|schema)\b/i
+        /^(?:alter table (?:only )?(?:if exists )?([\w."]+) )?drop (function|procedure|table|view|materialized view|index|trigger|type|domain|constraint|column|policy|schema)\b(?: if exists)?\s*([\w."]+)?/i
           .exec(stmt);
       if (dropped) {
-        problems.push(`${file}: drops a ${dropped[1]!.toLowerCase()}: ${stmt.slice(0, 120)}`);
+        if (isReleased) continue;
+        // A table's part (constraint, column) belongs to the table; anything else to its own name.
+        // A trigger or policy (DROP ... name ON table) belongs to its table.
+        const onTable = /\son ([\w."]+)/i.exec(stmt.slice(dropped[0].length))?.[1];
+        const tableOf = dropped[1] ?? onTable;
+        const owner = tableOf
+          ? tablesBy.get(qualify(tableOf))
+          : (dropped[3]
+            ? functionNamesBy.get(qualify(dropped[3])) ?? tablesBy.get(qualify(dropped[3])) ?? namedBy.get(qualify(dropped[3]))
+            : undefined);
+        if (!frozen(owner)) problems.push(`${file}: drops a ${dropped[2]!.toLowerCase()}: ${stmt.slice(0, 120)}`);
         continue;
       }
       const alterTable = /^alter table (?:only )?(?:if exists )?([\w."]+)/i.exec(stmt);
       if (alterTable) {
         const table = qualify(alterTable[1]!);
         const madeIn = tablesBy.get(table);
-        if (madeIn && madeIn !== file) {
+        if (!isReleased && madeIn && madeIn !== file && !frozen(madeIn)) {
           problems.push(`${file}: alters table ${table}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
         }
         continue;
@@ -146,7 +171,7 @@ export function finalFormProblems(migrations: Migration[]): string[] {
       if (alterFunction) {
         const name = qualify(alterFunction[1]!);
         const madeIn = functionNamesBy.get(name);
-        if (madeIn && madeIn !== file) {
+        if (!isReleased && madeIn && madeIn !== file && !frozen(madeIn)) {
           problems.push(`${file}: alters function ${name}, created in ${madeIn}: ${stmt.slice(0, 120)}`);
         }
         continue;
@@ -169,9 +194,10 @@ export function finalFormProblems(migrations: Migration[]): string[] {
       }
       if (!key) continue;
       const first = defined.get(key);
-      if (first) {
+      if (first && !frozen(first)) {
         problems.push(`${file}: ${replace ? 'replaces' : 'defines again'} ${key}, first defined in ${first}`);
       } else {
+        // A later (unreleased) definition of a released object is the one that counts from now on.
         defined.set(key, file);
       }
     }
@@ -186,11 +212,15 @@ function readMigrations(): Migration[] {
     .map((file) => ({ file, sql: readFileSync(path.join(MIGRATIONS, file), 'utf8') }));
 }
 
-describe('supabase/migrations in final form', () => {
-  it('defines each object once and never drops, replaces or alters what an earlier migration made', () => {
+function releasedFiles(): Set<string> {
+  return new Set(readReleases().flatMap((r) => r.migrations.map((m) => m.file)));
+}
+
+describe('supabase/migrations: unreleased ones in final form', () => {
+  it('defines each unreleased object once and never drops, replaces or alters what an earlier unreleased migration made', () => {
     const migrations = readMigrations();
     expect(migrations.length).toBeGreaterThan(10);
-    expect(finalFormProblems(migrations)).toEqual([]);
+    expect(finalFormProblems(migrations, releasedFiles())).toEqual([]);
   });
 
   it('names every migration <timestamp>_<what it does>.sql, timestamps unique', () => {
@@ -234,6 +264,30 @@ describe('supabase/migrations in final form', () => {
       expect(problems, sql).toHaveLength(1);
       expect(problems[0], sql).toMatch(expected);
     }
+    // After a release, a later migration may replace, alter and drop what a released one made...
+    const frozenBase = new Set([base.file]);
+    for (const [sql] of cases) {
+      expect(finalFormProblems([base, { file: '002_later.sql', sql }], frozenBase), sql).toEqual([]);
+    }
+    // ...but not what another unreleased one made.
+    const upgrade = {
+      file: '002_later.sql',
+      sql: `create table public.u (id int);
+            create or replace function public.f(p_a integer, p_b text) returns int language sql as $$ select 2 $$;`,
+    };
+    expect(
+      finalFormProblems([base, upgrade, { file: '003_more.sql', sql: 'alter table public.u add column x int;' }], frozenBase),
+    ).toEqual([expect.stringMatching(/003_more\.sql: alters table public\.u, created in 002_later\.sql/)]);
+    expect(
+      finalFormProblems([base, upgrade, {
+        file: '003_more.sql',
+        sql: 'create or replace function public.f(p_a integer, p_b text) returns int language sql as $$ select 3 $$;',
+      }], frozenBase),
+    ).toEqual([
+      expect.stringMatching(/003_more\.sql: replaces function public\.f\(integer, text\), first defined in 002_later\.sql/),
+    ]);
+    expect(finalFormProblems([base, upgrade, { file: '003_more.sql', sql: 'drop table public.u;' }], frozenBase))
+      .toEqual([expect.stringMatching(/003_more\.sql: drops a table/)]);
     // A function of the same name with other argument types is another function.
     expect(
       finalFormProblems([base, {

@@ -772,6 +772,8 @@ export type Database = {
           manual_trigger_min_interval: string;
           max_call_duration: string;
           max_calls_per_number_per_day: number | null;
+          paused_at: string | null;
+          paused_reason: string | null;
           provider_calls_per_second: number;
           provider_check_after: string;
           provider_request_timeout_ms: number;
@@ -796,6 +798,8 @@ export type Database = {
           manual_trigger_min_interval?: string;
           max_call_duration?: string;
           max_calls_per_number_per_day?: number | null;
+          paused_at?: string | null;
+          paused_reason?: string | null;
           provider_calls_per_second?: number;
           provider_check_after?: string;
           provider_request_timeout_ms?: number;
@@ -820,6 +824,8 @@ export type Database = {
           manual_trigger_min_interval?: string;
           max_call_duration?: string;
           max_calls_per_number_per_day?: number | null;
+          paused_at?: string | null;
+          paused_reason?: string | null;
           provider_calls_per_second?: number;
           provider_check_after?: string;
           provider_request_timeout_ms?: number;
@@ -1343,6 +1349,8 @@ export type Database = {
           manual_trigger_min_interval: string;
           max_call_duration: string;
           max_calls_per_number_per_day: number | null;
+          paused_at: string | null;
+          paused_reason: string | null;
           provider_calls_per_second: number;
           provider_check_after: string;
           provider_request_timeout_ms: number;
@@ -1990,6 +1998,14 @@ export type Database = {
       };
       run_cron_tick: { Args: { p_now?: string }; Returns: Json };
       run_housekeeping: { Args: { p_now?: string }; Returns: Json };
+      scheduler_paused: { Args: Record<PropertyKey, never>; Returns: boolean };
+      set_scheduler_paused: {
+        Args: { p_now?: string; p_paused: boolean; p_reason?: string };
+        Returns: {
+          paused_at: string;
+          paused_reason: string;
+        }[];
+      };
       settle_call_from_provider: {
         Args: {
           p_answered_by?: string;
@@ -2049,7 +2065,7 @@ export type Database = {
         | 'outside_window'
         | 'set_up_problem'
         | 'completed';
-      reservation_outcome: 'reserved' | 'busy';
+      reservation_outcome: 'reserved' | 'busy' | 'paused';
       scheduler_run_status:
         | 'running'
         | 'ok'
@@ -2210,7 +2226,7 @@ export const Constants = {
         'set_up_problem',
         'completed',
       ],
-      reservation_outcome: ['reserved', 'busy'],
+      reservation_outcome: ['reserved', 'busy', 'paused'],
       scheduler_run_status: [
         'running',
         'ok',

@@ -12,6 +12,7 @@ import type {
   ContactWaitRow,
   RunCountColumns,
   RunRow,
+  SchedulerPause,
   SchedulerStatusRow,
   StatusPayload,
 } from './status.ts';
@@ -35,14 +36,16 @@ export interface DispatchSettings {
   refillIntervalMs: number;
   /** Slack kept in every one-second window of the provider rate; a slot missed by more than half of it is given up. */
   rateMarginMs: number;
+  /** The whole scheduler is paused (scheduler_settings.paused_at): the tick does nothing. */
+  paused: boolean;
 }
 
 export async function readSettings(db: SqlClient): Promise<DispatchSettings> {
-  const { rows } = await db.query<Record<string, string | number>>(
+  const { rows } = await db.query<Record<string, string | number | boolean>>(
     `select global_max_concurrent_calls, campaigns_per_tick, provider_calls_per_second::float8 as cps,
             dispatch_concurrency, dispatch_batch_size, provider_request_timeout_ms, tick_budget_ms,
             (extract(epoch from manual_trigger_min_interval) * 1000)::float8 as manual_ms,
-            background_dispatch_ms, refill_interval_ms, rate_margin_ms
+            background_dispatch_ms, refill_interval_ms, rate_margin_ms, paused_at is not null as paused
        from public._settings()`,
   );
   const r = rows[0];
@@ -59,6 +62,7 @@ export async function readSettings(db: SqlClient): Promise<DispatchSettings> {
     backgroundDispatchMs: Number(r.background_dispatch_ms),
     refillIntervalMs: Number(r.refill_interval_ms),
     rateMarginMs: Number(r.rate_margin_ms),
+    paused: r.paused === true,
   };
 }
 
@@ -157,7 +161,7 @@ export async function releaseLease(db: SqlClient, name: string, token: string): 
 // ---------------------------------------------------------------------------------------------
 // The reservation (housekeeping + launch_due_calls)
 
-export type ReservationOutcome = 'reserved' | 'busy';
+export type ReservationOutcome = 'reserved' | 'busy' | 'paused';
 
 /** What reserve_due_calls() answers (contract C1): one row of counts. */
 export interface Reservation {
@@ -277,9 +281,10 @@ export async function claimQueuedCalls(
   return rows;
 }
 
+/** Whether queued calls wait for a send slot now (never while the whole scheduler is paused: nothing is claimed then). */
 export async function queuedCallsDue(db: SqlClient, now: Date): Promise<boolean> {
   const { rows } = await db.query<{ due: boolean }>(
-    `select exists (
+    `select not public.scheduler_paused() and exists (
        select 1 from public.calls cl
         where cl.status = 'queued' and cl.dispatch_after <= $1
           and cl.campaign_id <> all (public._dispatch_blocked_campaigns($1, (select s.breaker_cooldown from public._settings() s)))
@@ -447,16 +452,33 @@ export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promi
 // scheduler-admin
 
 /** The dashboard's status payload (without `now`, which the handler adds). */
-export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'now'>> {
-  const [status, campaigns, runs] = await Promise.all([
+export async function readStatus(db: SqlClient): Promise<Omit<StatusPayload, 'now' | 'version'>> {
+  const [status, campaigns, runs, pause] = await Promise.all([
     db.query<SchedulerStatusRow>('select * from public.scheduler_status'),
     db.query<CampaignProgressRow>(
       `select * from public.scheduler_campaign_progress
         order by (status in ('QUEUED', 'RUNNING')) desc, campaign_id limit 100`,
     ),
     db.query<RunRow>('select * from public.scheduler_recent_runs limit 20'),
+    db.query<SchedulerPause>('select paused_at, paused_reason from public._settings()'),
   ]);
-  return { status: status.rows[0] ?? null, campaigns: campaigns.rows, runs: runs.rows };
+  return {
+    status: status.rows[0] ?? null,
+    campaigns: campaigns.rows,
+    runs: runs.rows,
+    pause: pause.rows[0] ?? { paused_at: null, paused_reason: null },
+  };
+}
+
+/** Pauses (with a reason) or resumes the whole scheduler (set_scheduler_paused()); answers the new state. */
+export async function setSchedulerPaused(db: SqlClient, paused: boolean, reason: string | null): Promise<SchedulerPause> {
+  const { rows } = await db.query<SchedulerPause>(
+    'select paused_at, paused_reason from public.set_scheduler_paused($1, $2)',
+    [paused, reason],
+  );
+  const row = rows[0];
+  if (!row) throw new Error('set_scheduler_paused() answered no row');
+  return row;
 }
 
 /**

@@ -174,10 +174,20 @@ export interface RunRow extends RunCountColumns {
   errors: RunError[];
 }
 
+/** Whether the whole scheduler is paused (scheduler_settings.paused_at / paused_reason). */
+export interface SchedulerPause {
+  paused_at: IsoTime | null;
+  paused_reason: string | null;
+}
+
 /** scheduler-admin GET /status. */
 export interface StatusPayload {
   /** The server's clock when it answered. */
   now: IsoTime;
+  /** The scheduler's version (package.json, through _shared/version.ts). */
+  version: string;
+  /** The whole scheduler paused (nothing reserved, nothing dialled), or both null. */
+  pause: SchedulerPause;
   status: SchedulerStatusRow | null;
   campaigns: CampaignProgressRow[];
   runs: RunRow[];

@@ -41,6 +41,9 @@ export type TickTrigger = RunTrigger;
 export type { TickStatus };
 export type TickError = RunError;
 
+/** reserve()'s answer when the whole scheduler is paused. */
+const PAUSED = -1;
+
 /** Errors kept in one run row; the rest are counted. */
 export const MAX_RECORDED_ERRORS = 50;
 
@@ -192,6 +195,14 @@ export async function startTick(deps: TickDeps, opts: TickOptions): Promise<Star
   let settings: DispatchSettings | null = null;
   try {
     settings = await readSettings(deps.pool);
+    if (settings.paused) {
+      // The whole scheduler is paused (set_scheduler_paused()): reserve nothing, send nothing.
+      r.status = 'skipped';
+      r.skipped = true;
+      deps.log.info('tick_paused', { run_id: runId, trigger: opts.trigger });
+      await finishRun(deps, state, startedMs, now);
+      return { answer: r, finished: Promise.resolve(r) };
+    }
     const budgetMs = opts.budgetMs ?? settings.tickBudgetMs;
     const jitterCap = Math.max(0, Math.min(opts.jitterMs ?? 0, budgetMs / 2));
     const jitter = Math.floor(random() * jitterCap);
@@ -292,7 +303,13 @@ async function dispatchInBackground(
           // Refill: the slots that final status callbacks freed, through the same atomic reservation.
           if (t - lastRefillMs >= settings.refillIntervalMs) {
             lastRefillMs = t;
-            if ((await reserve(deps, state, runId, t, false)) > 0) return true;
+            const reserved = await reserve(deps, state, runId, t, false);
+            if (reserved === PAUSED) {
+              // The whole scheduler was paused meanwhile: stop; the next tick after the resume takes over.
+              r.stoppedBy = 'paused';
+              return false;
+            }
+            if (reserved > 0) return true;
           }
           await sleep(Math.min(pollMs, Math.max(0, untilMs - now())));
           return !shuttingDown;
@@ -336,12 +353,14 @@ async function lookUpCallsInDoubt(
 
 /**
  * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
- * dispatch goes on with the calls already queued. Returns the calls reserved.
+ * dispatch goes on with the calls already queued. Returns the calls reserved, or PAUSED when the
+ * whole scheduler is paused (nothing was done).
  */
 async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: number, housekeeping: boolean): Promise<number> {
   const r = state.result;
   try {
     const res = await reserveDueCalls(deps.pool, runId, new Date(nowMs), housekeeping);
+    if (res.outcome === 'paused') return PAUSED;
     r.released += res.callsReleased;
     r.expired += res.callsExpired;
     r.reserved += res.callsReserved;

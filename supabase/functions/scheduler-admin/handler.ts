@@ -76,6 +76,8 @@ export const ROUTES: readonly Route[] = [
   ['GET', '/wait-reasons', 'viewer', status.waitReasons],
   ['GET', '/audit', 'viewer', status.auditLog],
   ['POST', '/trigger', 'operator', status.trigger],
+  ['POST', '/scheduler/pause', 'admin', status.pauseScheduler],
+  ['POST', '/scheduler/resume', 'admin', status.resumeScheduler],
 
   ['GET', '/contacts', 'viewer', person.storyByPhone],
   ['GET', '/contacts/:id', 'viewer', person.storyByContact],
