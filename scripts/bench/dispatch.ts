@@ -103,7 +103,7 @@ export function afternoonZone(now: Date): string {
 }
 
 /** Fresh data: CAMPAIGNS campaigns sharing n contacts, caps that fit them all, all reserved now. */
-async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
+export async function seedQueued(c: pg.Client, n: number, concurrency: number): Promise<Date> {
   await truncateAll(c);
   await c.query('delete from public.provider_circuit_breakers');
   // One tick's own part is measured (background_dispatch_ms = 0: no continuous dispatch after it,
@@ -163,7 +163,7 @@ async function simControl<T>(sim: SimProcess, method: 'GET' | 'POST', p: string,
 }
 
 /** Forgets calls and counters, then sets the latency. */
-async function simPrepare(sim: SimProcess, latencyMs: number): Promise<void> {
+export async function simPrepare(sim: SimProcess, latencyMs: number): Promise<void> {
   await simControl(sim, 'POST', '/__sim/reset');
   await simControl(sim, 'POST', '/__sim/faults', { latencyMs });
 }

@@ -131,14 +131,16 @@ select a.prefix, s.start_time, s.end_time, s.days, s.holidays, true, s.state, '{
 -- p_purpose: a campaign's purpose; only the rules covering it count (null: every rule).
 create function public._closed_calling_hours_prefixes_at(p_locals timestamp[], p_purpose text default null)
 returns table (local_time timestamp, closed text[])
-language sql
+language plpgsql
 stable
 parallel safe
 set search_path = ''
 as $$
+begin
   -- A rule allows [start_time, end_time) on one of its days that is not a holiday; a period that
   -- wraps midnight (start_time > end_time) allows from start_time on such a day, and before
   -- end_time on the day after one (the hours after midnight belong to the day it opened).
+  return query
   select l.t,
          coalesce(
            (select pg_catalog.array_agg(distinct r.prefix order by r.prefix)
@@ -160,7 +162,8 @@ as $$
                          and not ((l.t - interval '1 day')::date = any (r.holidays)))
                  end)),
            '{}'::text[])
-    from (select distinct u.t from pg_catalog.unnest(p_locals) as u (t) where u.t is not null) l
+    from (select distinct u.t from pg_catalog.unnest(p_locals) as u (t) where u.t is not null) l;
+end;
 $$;
 
 comment on function public._closed_calling_hours_prefixes_at(timestamp[], text) is

@@ -62,14 +62,19 @@ returns table (
 )
 language plpgsql
 set search_path = ''
--- No plan_cache_mode = force_custom_plan: the setting would reach the foreign-key checks of the
--- calls it claims (dispatch_run_id) and re-plan each of them. The statement walks calls_queued_idx
--- in order under any plan.
+-- Generic plans from the first call: planning the claim's statement afresh (a custom plan, which
+-- PL/pgSQL makes for a session's first five calls and whenever it estimates a generic one costlier)
+-- cost more CPU than running it for a small batch. Safe here: the candidates are locked first, in
+-- a statement that walks calls_queued_idx in order under any plan, and the claim's statement reads
+-- only them (an array of ids: nested loops over primary keys under any plan); the foreign-key checks
+-- of the calls it claims (dispatch_run_id) keep their one cached plan.
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
   v_settings public.scheduler_settings;
   v_blocked bigint[];
+  v_ids bigint[];
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1, got %', p_limit using errcode = 'invalid_parameter_value';
@@ -109,17 +114,24 @@ begin
        and g.ms > 0 and g.ms <= 10000;
   end if;
 
+  -- The candidates, locked (SKIP LOCKED: what another claim holds is left to it) in queue order.
+  select coalesce(pg_catalog.array_agg(q.id), '{}') into v_ids
+    from (select cl.id
+            from public.calls cl
+           where cl.status = 'queued'
+             and cl.dispatch_after <= p_now
+             -- The calls of an account whose circuit breaker is open (or probing) stay queued.
+             and cl.campaign_id <> all (v_blocked)
+           order by cl.dispatch_after, cl.id
+           limit p_limit
+             for update skip locked) q;
+  if pg_catalog.cardinality(v_ids) = 0 then
+    return;
+  end if;
+
   return query
   with candidates as (
-    select cl.id
-      from public.calls cl
-     where cl.status = 'queued'
-       and cl.dispatch_after <= p_now
-       -- The calls of an account whose circuit breaker is open (or probing) stay queued.
-       and cl.campaign_id <> all (v_blocked)
-     order by cl.dispatch_after, cl.id
-     limit p_limit
-       for update skip locked
+    select u.id from pg_catalog.unnest(v_ids) as u (id)
   ),
   zoned as (
     -- The zones in which each candidate's calling-hours rules are checked (calling_hours_zones()).

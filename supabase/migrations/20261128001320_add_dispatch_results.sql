@@ -186,6 +186,11 @@ create function public.record_dispatch_results(
 returns table (call_id bigint, status public.call_status, breaker_state text)
 language plpgsql
 set search_path = ''
+-- Generic plans from the first call: every statement here reads calls by id (arrays of ids), the
+-- same plan for any batch, and planning each afresh (a custom plan, which PL/pgSQL makes for a
+-- session's first five calls) cost more than running it; the dispatcher's pooled connections each
+-- see few batches.
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare

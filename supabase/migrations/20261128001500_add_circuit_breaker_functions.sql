@@ -181,17 +181,22 @@ grant execute on function public.record_provider_result(text, boolean, text, tim
 -- open until open_until, or half open with a probe in flight (for at most a cool-down). The one
 -- home of that rule: claim_queued_calls() skips the calls of a blocked account (they stay queued),
 -- and the dispatcher tells a blocked backlog from an empty queue with it.
+-- PL/pgSQL, as _dispatch_blocked_campaigns() below: its query's plan is kept by the session (a SQL
+-- function with a search_path is not inlined, and is planned again at every statement that calls
+-- it; every claim calls both).
 create function public._account_dispatch_blocked(p_account text, p_now timestamptz, p_cooldown interval)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce((
+begin
+  return coalesce((
     select (b.state = 'open' and b.open_until > p_now)
            or (b.state = 'half_open' and b.probe_started_at > p_now - p_cooldown)
       from public.provider_circuit_breakers b
-     where b.account = p_account), false)
+     where b.account = p_account), false);
+end;
 $$;
 
 -- _dispatch_blocked_campaigns(): the campaigns whose account is blocked (_account_dispatch_blocked),
@@ -199,15 +204,17 @@ $$;
 -- test instead of a per-row lookup, and still walks the queue's index in order.
 create function public._dispatch_blocked_campaigns(p_now timestamptz, p_cooldown interval)
 returns bigint[]
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce(array_agg(c.id), '{}')
-    from public.campaigns c
-   where c.provider_account in (
-           select b.account from public.provider_circuit_breakers b
-            where public._account_dispatch_blocked(b.account, p_now, p_cooldown))
+begin
+  return (select coalesce(array_agg(c.id), '{}')
+            from public.campaigns c
+           where c.provider_account in (
+                   select b.account from public.provider_circuit_breakers b
+                    where public._account_dispatch_blocked(b.account, p_now, p_cooldown)));
+end;
 $$;
 
 revoke all on function public._account_dispatch_blocked(text, timestamptz, interval) from public, anon, authenticated;

@@ -188,13 +188,17 @@ comment on function public._enqueue_webhook_event(text, jsonb, timestamptz) is
   'Writes a webhook event (outbox) and one pending delivery per enabled endpoint subscribed to p_type, in the caller''s transaction; nothing when no endpoint subscribes.';
 
 -- call.completed: an attempt reached a final status (a released reservation is not an attempt).
+-- Fires once per call that ends (the WHEN clause below: never while a call is claimed, dialled or
+-- recorded). With no endpoint subscribed it costs one probe of webhook_endpoints, asked here rather
+-- than through _webhook_subscribed() (the same test): a SQL function with a search_path is planned
+-- again at every call, this query's plan is kept by the session.
 create function public._calls_webhook_event()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  if not public._webhook_subscribed('call.completed') then
+  if not exists (select 1 from public.webhook_endpoints e where e.enabled and 'call.completed' = any (e.events)) then
     return null;
   end if;
   perform public._enqueue_webhook_event('call.completed', jsonb_build_object(

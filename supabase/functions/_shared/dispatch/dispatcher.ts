@@ -36,11 +36,12 @@ export const FINISH_MARGIN_MS = 250;
  * (record_dispatch_results). Answers are recorded at once when the batch is full
  * (dispatch_batch_size), when no other request is out, in breaker probe mode, when an answer
  * counts against the breaker, and when dispatch ends. The request's place under the concurrency is
- * free meanwhile, so the wait costs no throughput; a batch's fixed cost in the database (~0.7 ms of
- * CPU) is shared by more answers: 300 us of CPU per answer in batches of 3, 140 in batches of 10,
- * 80 in batches of 50. At 1,000 answers a second, 5 ms made batches of about 5.
+ * free meanwhile, so the wait costs no throughput; a batch's fixed cost in the database (about 1 ms
+ * of CPU, each answer about 65 us more: docs/performance.md, "Dispatch") is shared by more answers.
+ * At 25 ms a dispatcher sending 600 calls a second recorded batches of 16 on average; at 100 ms
+ * they fill up (50) from about 500 answers a second.
  */
-export const RECORD_FLUSH_DELAY_MS = 25;
+export const RECORD_FLUSH_DELAY_MS = 100;
 
 /** The run counts dispatch adds to. */
 export interface DispatchCounts {
