@@ -17,6 +17,7 @@ import { composeFunction } from '../supabase/functions/_shared/entry.ts';
 import { TickConfig } from '../supabase/functions/scheduler-tick/config.ts';
 import { CallStatusConfig } from '../supabase/functions/call-status/config.ts';
 import type { TelephonyProvider } from '../supabase/functions/_shared/provider.ts';
+import { signalWireStatusCallbackUrl } from '../supabase/functions/_shared/providers/signalwire.ts';
 
 const parse = (v: unknown) => accountCredentials.safeParse(typeof v === 'string' ? v : JSON.stringify(v));
 const problem = (v: unknown) => {
@@ -208,5 +209,16 @@ describe("which keys verify which account's events", () => {
     // The Retell kind has no key of its own here: an account without an entry has nothing to verify with.
     expect(mayMoveCallOf(keys.retell, other, 'retell-main')).toBe(false);
     expect(verifiedNothing(await verifyWithKeys(keys.vapi, equals('forged')))).toBe(true);
+  });
+});
+
+describe("a SignalWire call's status callback", () => {
+  it("names call-status's SignalWire path, where the signing key checks it and it applies as a signalwire call", () => {
+    expect(signalWireStatusCallbackUrl('https://x.test/functions/v1/call-status?call_id=42')).toBe(
+      'https://x.test/functions/v1/call-status/signalwire?call_id=42',
+    );
+    expect(signalWireStatusCallbackUrl('https://x.test/functions/v1/call-status/signalwire?call_id=42')).toBe(
+      'https://x.test/functions/v1/call-status/signalwire?call_id=42',
+    );
   });
 });
