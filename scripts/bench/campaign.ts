@@ -426,7 +426,7 @@ async function sendTick(env: Env, scheduledFor: Date): Promise<TickAnswer> {
  * Waits until no dispatcher holds the 'dispatch' lease and every run has finished (a background
  * dispatcher records its run's end when it stops), so the next run starts from a quiet database.
  */
-async function waitLeaseFree(c: pg.Client, timeoutMs: number): Promise<boolean> {
+export async function waitLeaseFree(c: pg.Client, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await c.query<{ held: number; running: number }>(

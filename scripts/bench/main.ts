@@ -69,6 +69,7 @@ import {
 } from './report.ts';
 import { benchScale, type Contender, explainCold, PROPOSED_FUNCTION, type ReserveRow } from './reserve.ts';
 import { benchDispatch, DISPATCH_CONCURRENCIES, DISPATCH_LATENCIES, type DispatchRow, type RunTick } from './dispatch.ts';
+import { benchMixedProviders, mixedPlans, mixedTable } from './campaign-mixed.ts';
 import { benchCampaign, type CampaignPlan, type CampaignRow, campaignTable, type DispatchMode } from './campaign.ts';
 import { CPU_ROLES, workCpu } from './cpu-use.ts';
 import { benchWebhooks, type WebhooksRow, webhooksTable } from './webhooks.ts';
@@ -83,6 +84,8 @@ interface Args {
   cps: number[] | null;
   contactsPerSlot: number | null;
   modes: DispatchMode[];
+  /** campaign: the mixed-provider run too (yes), not (no), or only it (only). */
+  mixed: 'yes' | 'no' | 'only';
   baselineRuns: number | null;
   apply: string[];
   propose: string | null;
@@ -113,6 +116,7 @@ function parseArgs(argv: string[]): Args {
     cps: null,
     contactsPerSlot: null,
     modes: ['baseline', 'continuous'],
+    mixed: 'yes',
     baselineRuns: null,
     apply: [],
     propose: null,
@@ -161,7 +165,11 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--pool') a.poolSize = Number(value());
     else if (arg === '--scales') a.scales = value().split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
     else if (arg === '--direct') a.direct = true;
-    else if (arg === '--explain') a.explain = true;
+    else if (arg === '--mixed') {
+      const v = value();
+      if (v !== 'yes' && v !== 'no' && v !== 'only') throw new Error(`--mixed takes yes, no or only, got ${v}`);
+      a.mixed = v;
+    } else if (arg === '--explain') a.explain = true;
     else if (arg === '--wipe') a.wipe = true;
     else if (arg === '--out') a.out = path.resolve(value());
     else if (arg === '--help' || arg === '-h') {
@@ -190,6 +198,8 @@ const USAGE = `usage: npm run bench [-- options]
   --contacts-per-slot N campaign: contacts per unit of cap (default: CPS 1 -> 2, CPS 10 -> 6)
   --modes a,b           campaign: baseline and/or continuous (default both; long runs: continuous)
   --runs N              runs per figure (default 5; --quick 1; campaign: 2, --quick 1)
+  --mixed yes|no|only   campaign: also one mixed-provider run (a Twilio, a Vapi, a Retell and a SignalWire
+                        account, each with its own rate and cap; see campaign-mixed.ts), or not, or only it
   --baseline-runs N     rounds in which the (slow) baseline runs too (default 3)
   --apply FILE.sql      run FILE after the migrations (try a proposed SQL change)
   --propose FILE.sql    FILE holds a 'create or replace function public.launch_due_calls(...)':
@@ -715,6 +725,25 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       }
       campaignRuns = args.runsGiven ? args.runs : args.quick ? 1 : 2;
       const cpsList = args.cps ?? [1, 10];
+      let mixedProblem: string | null = null;
+      if (args.mixed !== 'no') {
+        const mixed = await benchMixedProviders(dbUrl, {
+          scale: args.scale,
+          plans: mixedPlans(args.quick),
+          log,
+          onInvariantFailure,
+          ...(pooler ? { poolerUrl: pooler.url } : {}),
+        });
+        process.stdout.write(
+          `Campaign makespan, mixed providers: one campaign per account (Twilio, Vapi, Retell, SignalWire through the ` +
+            `simulator; Vapi, Retell and SignalWire with their own credentials), each account with its own calls per second and cap, ` +
+            `continuous dispatch, x${args.scale} time-scaled, one run. Bound per account: idealBound() of its calls on its cap and ` +
+            `at its rate; the set's: the largest account bound (accounts share no cap or rate). See docs/performance.md.\n`,
+        );
+        process.stdout.write(`${mixedTable(mixed)}\n\n`);
+        if (mixed.failures.length > 0) mixedProblem = `mixed providers: ${mixed.failures.length} failures`;
+        if (args.mixed === 'only') return mixedProblem;
+      }
       campaignRows = await benchCampaign(dbUrl, {
         runs: campaignRuns,
         scale: args.scale,
@@ -743,7 +772,7 @@ async function main(): Promise<{ ok: boolean; line: string }> {
       if (campaignRows.length !== want || short > 0) {
         return `${campaignRows.length} of ${want} configurations, ${short} without their ${campaignRuns} runs`;
       }
-      return null;
+      return mixedProblem;
     });
 
     await runPart('webhooks', async () => {

@@ -1,6 +1,7 @@
 // The simulator's options: what startTwilioSimulator() accepts (SimOptions), the same resolved with
 // their defaults once at start (SimConfig), and the command-line flags that map onto them.
 
+import type { PlatformOrganisation } from './platform.ts';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
@@ -54,9 +55,24 @@ export interface SimOptions {
    * The Vapi part (vapi.ts: POST /call, GET /call/{id} on the same port): its private key (default
    * random), the server URL its server messages go to (none: no messages) and the secret they carry.
    */
-  vapi?: { apiKey?: string; serverUrl?: string; serverSecret?: string; outcomes?: Partial<Record<string, number>> };
-  /** The Retell part (retell.ts: POST /v2/create-phone-call, GET /v2/get-call/{id}): its API key and webhook URL. */
-  retell?: { apiKey?: string; webhookUrl?: string; outcomes?: Partial<Record<string, number>> };
+  vapi?: {
+    apiKey?: string;
+    serverUrl?: string;
+    serverSecret?: string;
+    outcomes?: Partial<Record<string, number>>;
+    /** More organisations, each with its own private key and server secret (eventKey). */
+    organisations?: Record<string, PlatformOrganisation>;
+  };
+  /**
+   * The Retell part (retell.ts: POST /v2/create-phone-call, GET /v2/get-call/{id}): its API key and
+   * webhook URL, and more organisations, each with its own API key (and webhook key, default the API key).
+   */
+  retell?: {
+    apiKey?: string;
+    webhookUrl?: string;
+    outcomes?: Partial<Record<string, number>>;
+    organisations?: Record<string, PlatformOrganisation>;
+  };
   /** Receives one object per notable event (create, fault, callback); default: nothing. */
   log?: (event: Record<string, unknown>) => void;
 }

@@ -3,7 +3,9 @@
 // 500, 503, requests left hanging, an outage, a script of answers, per-number rules: refused
 // numbers, forced outcomes, machine answers), a call timeline scaled by timeScale and seeded, and
 // events POSTed as JSON to the one URL the platform is configured with (its server URL / webhook
-// URL; loopback only, as the Twilio part). The platform modules (vapi.ts, retell.ts) say how a
+// URL; loopback only, as the Twilio part). Several organisations (accounts at the platform) can
+// share one simulator: each has its own API key and event key, sees only its own calls, and its
+// calls' events are authenticated with its own event key. The platform modules (vapi.ts, retell.ts) say how a
 // request is read, how a call and an error look, and which events a call sends; server.ts mounts
 // them on the Twilio simulator's port.
 
@@ -47,6 +49,8 @@ export type PlatformFaults = z.infer<typeof PlatformFaultsSchema>;
 
 export interface PlatformCall {
   id: string;
+  /** The organisation whose API key created the call ('default': the one of PlatformOptions.apiKey). */
+  organisation: string;
   to: string;
   from: string;
   /** The request body as sent (the tests read the metadata and variables from it). */
@@ -64,6 +68,7 @@ export interface PlatformStats {
   createRequests: number;
   created: number;
   createdPerNumber: Record<string, number>;
+  createdPerOrganisation: Record<string, number>;
   rejected: Record<string, number>;
   injected: Record<string, number>;
   eventsSent: number;
@@ -95,12 +100,24 @@ export interface PlatformProtocol {
   timeline(outcome: PlatformOutcome, rng: () => number): PlatformStep[];
   /** The JSON body of one event. */
   eventBody(type: string, call: PlatformCall, now: number): unknown;
-  /** The headers that authenticate an event (raw body given). */
-  eventHeaders(rawBody: string, now: number): Record<string, string>;
+  /** The headers that authenticate an event (raw body given), with the call's organisation's event key. */
+  eventHeaders(rawBody: string, now: number, eventKey: string): Record<string, string>;
+}
+
+/** An organisation at the platform: the key its API requests carry, and the one its events are authenticated with. */
+export interface PlatformOrganisation {
+  apiKey: string;
+  /** Vapi: the server URL secret; Retell: the webhook key (default apiKey). */
+  eventKey?: string;
 }
 
 export interface PlatformOptions {
+  /** The default organisation's API key. */
   apiKey: string;
+  /** The default organisation's event key (default apiKey). */
+  eventKey?: string;
+  /** More organisations, by name (configuration: kept by reset()). */
+  organisations?: Record<string, PlatformOrganisation>;
   /** Where events go (loopback only); none: no events. */
   eventUrl?: string;
   timeScale: number;
@@ -113,6 +130,8 @@ export interface PlatformSimulator {
   /** Answers the request when it is this platform's; false otherwise. */
   handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, body: string): boolean;
   setFaults(f: Partial<Record<keyof PlatformFaults, unknown>>): void;
+  /** Adds (or replaces) an organisation with its own keys. */
+  addOrganisation(name: string, org: PlatformOrganisation): void;
   /** Where events go from now on (loopback only; null: nowhere): the URL is often known only after start. */
   setEventUrl(url: string | null): void;
   faults(): PlatformFaults;
@@ -130,6 +149,7 @@ function freshStats(): PlatformStats {
     createRequests: 0,
     created: 0,
     createdPerNumber: {},
+    createdPerOrganisation: {},
     rejected: {},
     injected: { outage: 0, '429': 0, '500': 0, '503': 0, hang: 0 },
     eventsSent: 0,
@@ -163,7 +183,22 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
   let eventUrl = opts.eventUrl;
   const startFaults = mergePlatformFaults({}, opts.faults ?? {});
   const weights = { ...DEFAULT_WEIGHTS, ...opts.outcomes };
-  const expected = Buffer.from(`Bearer ${opts.apiKey}`);
+  const organisations = new Map<string, { auth: Buffer; eventKey: string }>();
+  const addOrganisation = (name: string, org: PlatformOrganisation) => {
+    if (!org.apiKey) throw new Error(`${protocol.name} organisation ${name}: an API key is required`);
+    organisations.set(name, { auth: Buffer.from(`Bearer ${org.apiKey}`), eventKey: org.eventKey ?? org.apiKey });
+  };
+  addOrganisation('default', { apiKey: opts.apiKey, eventKey: opts.eventKey ?? opts.apiKey });
+  for (const [name, org] of Object.entries(opts.organisations ?? {})) addOrganisation(name, org);
+  /** The organisation a request's Authorization header names (every key compared, in constant time each). */
+  const organisationOf = (header: string): string | null => {
+    const auth = Buffer.from(header);
+    let found: string | null = null;
+    for (const [name, org] of organisations) {
+      if (auth.length === org.auth.length && timingSafeEqual(auth, org.auth)) found ??= name;
+    }
+    return found;
+  };
   let rng = createRng(opts.seed);
   let faults = structuredClone(startFaults);
   let stats = freshStats();
@@ -217,7 +252,10 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
     try {
       const res = await fetch(eventUrl!, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...protocol.eventHeaders(raw, now) },
+        headers: {
+          'content-type': 'application/json',
+          ...protocol.eventHeaders(raw, now, organisations.get(call.organisation)?.eventKey ?? ''),
+        },
         body: raw,
         signal: AbortSignal.timeout(15_000),
       });
@@ -254,7 +292,7 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
     }
   };
 
-  const create = (res: http.ServerResponse, body: Record<string, unknown>) => {
+  const create = (res: http.ServerResponse, body: Record<string, unknown>, organisation: string) => {
     const read = protocol.readCreate(body);
     if ('status' in read) return error(res, read.status, read.message);
     const rule = (faults.numbers ?? []).find((r) => matches(r, read.to) && r.reject);
@@ -287,6 +325,7 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
     const forced = (faults.numbers ?? []).find((r) => matches(r, read.to) && r.outcome)?.outcome;
     const call: PlatformCall = {
       id: protocol.newId(rng),
+      organisation,
       to: read.to,
       from: read.from,
       request: body,
@@ -302,6 +341,7 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
     calls.set(call.id, call);
     stats.created++;
     stats.createdPerNumber[read.to] = (stats.createdPerNumber[read.to] ?? 0) + 1;
+    stats.createdPerOrganisation[organisation] = (stats.createdPerOrganisation[organisation] ?? 0) + 1;
     run(call);
     if (fault === '500') {
       stats.injected['500']!++;
@@ -326,8 +366,8 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
         error(res, 503, 'Service Unavailable');
         return true;
       }
-      const auth = Buffer.from(req.headers.authorization ?? '');
-      if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
+      const organisation = organisationOf(req.headers.authorization ?? '');
+      if (organisation === null) {
         error(res, 401, 'Unauthorized');
         return true;
       }
@@ -340,18 +380,20 @@ export function startPlatform(protocol: PlatformProtocol, opts: PlatformOptions)
           return true;
         }
         if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) error(res, 400, 'body must be a JSON object');
-        else create(res, parsed as Record<string, unknown>);
+        else create(res, parsed as Record<string, unknown>, organisation);
         return true;
       }
       if (isFetch && req.method === 'GET') {
         const call = calls.get(decodeURIComponent(pathname.slice(protocol.fetchPrefix.length)));
-        if (!call) error(res, 404, 'Not Found');
+        // Another organisation's call does not exist for this key.
+        if (!call || call.organisation !== organisation) error(res, 404, 'Not Found');
         else json(res, 200, protocol.resource(call));
         return true;
       }
       error(res, 405, 'Method Not Allowed');
       return true;
     },
+    addOrganisation,
     setFaults(f) {
       faults = mergePlatformFaults(faults, f);
     },

@@ -2,7 +2,8 @@
 // override_agent_id, metadata, retell_llm_dynamic_variables) and GET /v2/get-call/{call_id} behind
 // Authorization: Bearer <API key>, and the webhook events Retell sends: call_started (when the call
 // connects), call_ended and call_analyzed, each signed in x-retell-signature ("v=<ms>,d=<hex
-// HMAC-SHA256 of the body followed by the timestamp>", keyed with the API key), computed here with
+// HMAC-SHA256 of the body followed by the timestamp>", keyed with the webhook key of the organisation
+// whose API key created the call, by default that API key), computed here with
 // node:crypto, independently of the adapter's crypto.subtle code. Mounted by server.ts.
 
 import { createHash, createHmac } from 'node:crypto';
@@ -29,7 +30,7 @@ export function signRetell(apiKey: string, rawBody: string, atMs: number): strin
   return `v=${atMs},d=${createHmac('sha256', apiKey).update(rawBody + String(atMs)).digest('hex')}`;
 }
 
-export function retellProtocol(apiKey: string): PlatformProtocol {
+export function retellProtocol(): PlatformProtocol {
   const resource = (c: PlatformCall): Record<string, unknown> => {
     const over = c.status === 'ended' || c.status === 'not_connected';
     return {
@@ -93,10 +94,10 @@ export function retellProtocol(apiKey: string): PlatformProtocol {
       }];
     },
     eventBody: (type, c) => ({ event: type, call: resource(c) }),
-    eventHeaders: (raw, now) => ({ 'x-retell-signature': signRetell(apiKey, raw, now) }),
+    eventHeaders: (raw, now, webhookKey) => ({ 'x-retell-signature': signRetell(webhookKey, raw, now) }),
   };
 }
 
 export function startRetellSimulator(opts: PlatformOptions) {
-  return startPlatform(retellProtocol(opts.apiKey), opts);
+  return startPlatform(retellProtocol(), opts);
 }

@@ -1,7 +1,8 @@
 // The Vapi part of the simulator: POST /call (assistantId, phoneNumberId, customer.number,
 // metadata, assistantOverrides) and GET /call/{id} behind Authorization: Bearer <private key>, and
 // the server messages Vapi sends to the server URL: status-update (ringing, in-progress, ended with
-// its endedReason) and end-of-call-report, each with the x-vapi-secret header. Mounted by server.ts.
+// its endedReason) and end-of-call-report, each with the x-vapi-secret header (the server secret of
+// the organisation whose key created the call). Mounted by server.ts.
 
 import { createHash } from 'node:crypto';
 import {
@@ -28,7 +29,7 @@ function uuid(rng: () => number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-export function vapiProtocol(serverSecret: string): PlatformProtocol {
+export function vapiProtocol(): PlatformProtocol {
   const resource = (c: PlatformCall): Record<string, unknown> => ({
     id: c.id,
     orgId: 'sim-org',
@@ -94,7 +95,7 @@ export function vapiProtocol(serverSecret: string): PlatformProtocol {
       if (type === 'end-of-call-report' && c.durationMs !== null) message.durationSeconds = c.durationMs / 1000;
       return { message };
     },
-    eventHeaders: () => ({ 'x-vapi-secret': serverSecret }),
+    eventHeaders: (_raw, _now, serverSecret) => ({ 'x-vapi-secret': serverSecret }),
   };
 }
 
@@ -104,5 +105,5 @@ export interface VapiSimOptions extends PlatformOptions {
 }
 
 export function startVapiSimulator(opts: VapiSimOptions) {
-  return startPlatform(vapiProtocol(opts.serverSecret), opts);
+  return startPlatform(vapiProtocol(), { ...opts, eventKey: opts.serverSecret });
 }

@@ -4,6 +4,8 @@
 // webhook events, both to call-status). The dispatcher picks each call's adapter by its account's
 // kind; the same guarantees hold across platforms: one number is never in two calls at once even
 // when two campaigns on different platforms both hold it, and every invariant holds after every tick.
+// Accounts with their own credentials (PROVIDER_ACCOUNT_CREDENTIALS) dial with their own key, at
+// their own organisation in the simulator, and only their own key moves their calls.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
@@ -28,6 +30,9 @@ const VAPI_KEY = randomSecret('vapi-key');
 const VAPI_SECRET = randomSecret('vapi-secret');
 const RETELL_KEY = randomSecret('retell-key');
 const SIGNALWIRE_SIGNING_KEY = randomSecret('signalwire-signing');
+// Two more organisations at the simulator, each the platform account of one provider account here.
+const SALES_VAPI = { apiKey: randomSecret('sales-vapi-key'), eventKey: randomSecret('sales-vapi-secret') };
+const SUPPORT_RETELL = { apiKey: randomSecret('support-retell-key'), eventKey: randomSecret('support-retell-webhook') };
 const EVERY_CALL_ANSWERED = { completed: 1, 'no-answer': 0, busy: 0, failed: 0, voicemail: 0 };
 
 let db: pg.Client;
@@ -40,8 +45,8 @@ beforeAll(async () => {
   await disableCronJobs(db);
   sim = await startSim({
     outcomes: { completed: 1, 'no-answer': 0, busy: 0, failed: 0 },
-    vapi: { apiKey: VAPI_KEY, serverSecret: VAPI_SECRET, outcomes: EVERY_CALL_ANSWERED },
-    retell: { apiKey: RETELL_KEY, outcomes: EVERY_CALL_ANSWERED },
+    vapi: { apiKey: VAPI_KEY, serverSecret: VAPI_SECRET, outcomes: EVERY_CALL_ANSWERED, organisations: { sales: SALES_VAPI } },
+    retell: { apiKey: RETELL_KEY, outcomes: EVERY_CALL_ANSWERED, organisations: { support: SUPPORT_RETELL } },
   });
   const env = functionsEnv(sim, {
     VAPI_API_KEY: VAPI_KEY,
@@ -50,6 +55,10 @@ beforeAll(async () => {
     RETELL_API_KEY: RETELL_KEY,
     RETELL_API_BASE_URL: sim.url,
     SIGNALWIRE_SIGNING_KEY,
+    PROVIDER_ACCOUNT_CREDENTIALS: JSON.stringify({
+      'vapi-sales': { provider: 'vapi', apiKey: SALES_VAPI.apiKey, serverSecret: SALES_VAPI.eventKey },
+      'retell-support': { provider: 'retell', apiKey: SUPPORT_RETELL.apiKey, webhookKey: SUPPORT_RETELL.eventKey },
+    }),
   });
   cronSecret = env.CRON_SECRET!;
   gw = await startGateway(env);
@@ -70,7 +79,8 @@ beforeEach(async () => {
   sim.reset();
   await db.query(
     `insert into public.provider_accounts (id, provider, max_concurrent_calls)
-     values ('vapi-main', 'vapi', 10), ('retell-main', 'retell', 20)`,
+     values ('vapi-main', 'vapi', 10), ('retell-main', 'retell', 20), ('vapi-sales', 'vapi', 10),
+            ('retell-support', 'retell', 10)`,
   );
 });
 
@@ -179,6 +189,45 @@ describe('a mix of Twilio, Vapi and Retell accounts through the real tick', () =
     }
     expect(ticks).toBeGreaterThanOrEqual(4); // four shared numbers: one platform at a time each
   }, 120_000);
+
+  it(
+    'two Vapi accounts with their own keys dial at once, each at its own organisation, each settled by its own secret',
+    async () => {
+      const main = await campaignOn('vapi-main', { assistant_id: 'asst_main', phone_number_id: 'pn_main' }, 3);
+      const sales = await campaignOn('vapi-sales', { assistant_id: 'asst_sales', phone_number_id: 'pn_sales' }, 3);
+      const support = await campaignOn('retell-support', {}, 3);
+      for (const c of [main, sales, support]) await addContacts(db, c, freshPhones(4));
+      await waitFor('every contact to be done', async () => {
+        const r = await tick(gw.url, cronSecret);
+        expect(r.status).toBe(200);
+        expect(r.body.errors).toEqual([]);
+        expect(await invariantViolations(db, { allowRunning: true })).toEqual([]);
+        const { rows } = await db.query<{ left: string }>(
+          `select count(*)::text as left from public.contacts where status <> 'done'`,
+        );
+        return rows[0]!.left === '0';
+      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await Promise.all([sim.vapi.settled(10_000), sim.retell.settled(10_000)]);
+      // Each account's calls were created with its own key: at its own organisation.
+      expect(sim.vapi.stats().createdPerOrganisation).toEqual({ default: 4, sales: 4 });
+      expect(sim.retell.stats().createdPerOrganisation).toEqual({ support: 4 });
+      for (const call of sim.vapi.calls()) {
+        expect(call.request.assistantId).toBe(call.organisation === 'sales' ? 'asst_sales' : 'asst_main');
+      }
+      // ... and their events, carrying that organisation's secret or signature, were applied.
+      for (const part of [sim.vapi, sim.retell]) {
+        for (const n of Object.values(part.stats().createdPerNumber)) expect(n).toBe(1);
+        for (const call of part.calls()) expect(call.events.every((e) => e.delivered && e.httpStatus === 200)).toBe(true);
+      }
+      const { rows } = await db.query<{ campaign_id: string; calls: string; completed: string }>(
+        `select campaign_id::text, count(*)::text as calls, count(*) filter (where status = 'completed')::text as completed
+         from public.calls group by campaign_id order by campaign_id`,
+      );
+      expect(rows).toEqual([main, sales, support].map((campaign_id) => ({ campaign_id, calls: '4', completed: '4' })));
+      expect(overlappingCallsToOneNumber()).toEqual([]);
+    },
+    90_000,
+  );
 
   it(
     "an outage at Vapi opens only the Vapi account's breaker: Twilio and Retell calls go on, no Vapi contact is charged",
@@ -341,6 +390,42 @@ describe('call-status for Vapi and Retell events', () => {
     expect(a.status).toBe(403);
     const { rows } = await db.query<{ status: string }>('select status::text from public.calls where id = $1', [twilioCall]);
     expect(rows[0]!.status).toBe('dialing');
+  }, 30_000);
+
+  it("one account's key never moves another account's call of the same platform", async () => {
+    const mainCall = await dialingCall('vapi-main', { assistant_id: 'a', phone_number_id: 'p' }, 'vapi-main-1');
+    const salesCall = await dialingCall('vapi-sales', { assistant_id: 'a', phone_number_id: 'p' }, 'vapi-sales-1');
+    const ringing = (id: string, vid: string) => vapiMessage(id, vid, 'ringing');
+    // The sales account's secret on the main account's call, the kind's secret on the sales account's call.
+    expect((await postVapi(ringing(mainCall, 'vapi-main-1'), { 'x-vapi-secret': SALES_VAPI.eventKey })).status).toBe(403);
+    expect((await postVapi(ringing(salesCall, 'vapi-sales-1'), { 'x-vapi-secret': VAPI_SECRET })).status).toBe(403);
+    // Found by Vapi's call id alone (no metadata), the same.
+    const noMetadata = JSON.stringify({ message: { type: 'status-update', status: 'ringing', call: { id: 'vapi-sales-1' } } });
+    expect((await postVapi(noMetadata, { 'x-vapi-secret': VAPI_SECRET })).status).toBe(403);
+    expect((await postVapi(ringing(salesCall, 'vapi-sales-1'), { 'x-vapi-secret': SALES_VAPI.eventKey })).json).toEqual({
+      result: 'applied',
+    });
+    expect((await postVapi(ringing(mainCall, 'vapi-main-1'), { 'x-vapi-secret': VAPI_SECRET })).json).toEqual({
+      result: 'applied',
+    });
+
+    const retellMain = await dialingCall('retell-main', {}, 'retell-main-1');
+    const retellSupport = await dialingCall('retell-support', {}, 'retell-support-1');
+    const started = (id: string, rid: string) =>
+      JSON.stringify({ event: 'call_started', call: { call_id: rid, call_status: 'ongoing', metadata: { call_id: id } } });
+    const signed = async (key: string, body: string) => postRetell(body, await signRetellBody(key, body, Date.now()));
+    expect((await signed(SUPPORT_RETELL.eventKey, started(retellMain, 'retell-main-1'))).status).toBe(403);
+    expect((await signed(RETELL_KEY, started(retellSupport, 'retell-support-1'))).status).toBe(403);
+    // The support account's API key is not its webhook key: it signs nothing.
+    expect((await signed(SUPPORT_RETELL.apiKey, started(retellSupport, 'retell-support-1'))).status).toBe(401);
+    expect((await signed(SUPPORT_RETELL.eventKey, started(retellSupport, 'retell-support-1'))).json).toEqual({
+      result: 'applied',
+    });
+    const { rows } = await db.query<{ id: string; status: string }>(
+      'select id::text, status::text from public.calls where id = any($1) order by id',
+      [[mainCall, salesCall, retellMain, retellSupport]],
+    );
+    expect(rows.map((r) => r.status)).toEqual(['ringing', 'ringing', 'dialing', 'in_progress']);
   }, 30_000);
 
   it('Retell: applied with a valid signature; a forged, tampered or stale one is refused; bad JSON is a 400', async () => {

@@ -6,7 +6,9 @@
 // (invariants 1-4 in docs/ARCHITECTURE.md), and exactly one run row per tick.
 //
 //   (a) 40 due contacts, cap 7, 12 ticks through PgBouncer: everyone is called, no tick skipped
-//       (with a session advisory lock, the scheduler stopped after two ticks); the same directly
+//       (with a session advisory lock, the scheduler stopped after two ticks); the same directly. The
+//       contacts are in four campaigns over a Twilio, a Vapi, a Retell and a SignalWire account (the
+//       last two with their own credentials), under a global cap of 7
 //   (b) the pooler's server connections are terminated mid-tick
 //   (c) a dispatcher is SIGKILLed mid-tick: the next tick does not wait and dials the rest; killed in
 //       the background (holding the lease): the next tick takes the lease over at once
@@ -16,6 +18,7 @@
 //       (fencing, SL001), it stops and nothing more is dialled by it
 // and DATABASE_URL (the pooler, as docs/DEPLOY.md says to set it) wins over SUPABASE_DB_URL.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -76,6 +79,77 @@ async function gateway(env: Record<string, string | undefined>): Promise<Gateway
   const gw = await startGateway(env);
   cleanups.push(() => gw.stop('SIGKILL'));
   return gw;
+}
+
+const VAPI_KEY = `vapi-${randomBytes(12).toString('hex')}`;
+const VAPI_SECRET = `vapi-secret-${randomBytes(12).toString('hex')}`;
+const RETELL_ORG = {
+  apiKey: `retell-${randomBytes(12).toString('hex')}`,
+  eventKey: `retell-webhook-${randomBytes(12).toString('hex')}`,
+};
+
+/** The simulator's four parts: Twilio, SignalWire (its LaML API), Vapi (kind-level key), Retell (an organisation of its own). */
+async function mixedSimulator(): Promise<TwilioSimulator> {
+  const all = { completed: 1, 'no-answer': 0, busy: 0, failed: 0, voicemail: 0 };
+  return await simulator({
+    vapi: { apiKey: VAPI_KEY, serverSecret: VAPI_SECRET, outcomes: all },
+    retell: { outcomes: all, organisations: { 'pool-retell': RETELL_ORG } },
+  });
+}
+
+/** The functions' variables for mixedSimulator(): Vapi by kind, Retell and SignalWire by account. */
+function mixedProvidersEnv(sim: TwilioSimulator): Record<string, string> {
+  return {
+    VAPI_API_KEY: VAPI_KEY,
+    VAPI_API_BASE_URL: sim.url,
+    VAPI_SERVER_SECRET: VAPI_SECRET,
+    PROVIDER_ACCOUNT_CREDENTIALS: JSON.stringify({
+      'pool-retell': { provider: 'retell', apiKey: RETELL_ORG.apiKey, webhookKey: RETELL_ORG.eventKey, baseUrl: sim.url },
+      'pool-sw': {
+        provider: 'signalwire',
+        projectId: sim.accountSid,
+        apiToken: sim.authToken,
+        spaceUrl: sim.url,
+        signingKey: sim.authToken,
+      },
+    }),
+  };
+}
+
+/** Four campaigns of `contacts / 4` numbers each, one per account kind, cap `cap` each; the numbers. */
+async function seedMixed(contacts: number, cap: number, settings: string): Promise<{ numbers: string[] }> {
+  await db.query(`update public.scheduler_settings set ${settings}`);
+  await db.query(
+    `insert into public.provider_accounts (id, provider) values ('pool-vapi', 'vapi'), ('pool-retell', 'retell'), ('pool-sw', 'signalwire')`,
+  );
+  const accounts: Array<[string, Record<string, unknown>]> = [
+    ['default', { twiml: '<Response/>' }],
+    ['pool-vapi', { assistant_id: 'asst_pool', phone_number_id: 'pn_pool' }],
+    ['pool-retell', {}],
+    ['pool-sw', { twiml: '<Response/>' }],
+  ];
+  const numbers: string[] = [];
+  for (const [account, providerSettings] of accounts) {
+    const campaign = await createCampaign(db, { name: `pooler test ${account}`, cap, maxAttempts: 3, retryDelay: '1 minute' });
+    await db.query('update public.campaigns set provider_account = $2, provider_settings = $3::jsonb where id = $1', [
+      campaign,
+      account,
+      JSON.stringify(providerSettings),
+    ]);
+    const own = freshPhones(contacts / accounts.length);
+    await addContacts(db, campaign, own);
+    numbers.push(...own);
+  }
+  return { numbers };
+}
+
+/** Create requests per number over the simulator's four parts. */
+function createdPerNumberEverywhere(sim: TwilioSimulator): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of [sim.stats().createdPerNumber, sim.vapi.stats().createdPerNumber, sim.retell.stats().createdPerNumber]) {
+    for (const [n, k] of Object.entries(part)) out[n] = (out[n] ?? 0) + k;
+  }
+  return out;
 }
 
 /** One campaign of `contacts` numbers, cap `cap`, any hour; returns its id and the numbers. */
@@ -140,14 +214,16 @@ describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
     it(
       `calls everyone and skips no tick (${via === 'pgbouncer' ? 'through PgBouncer in transaction mode' : 'direct connection'})`,
       async () => {
-        const { numbers } = await seed(
+        const { numbers } = await seedMixed(
           40,
           7,
-          'provider_calls_per_second = 100, dispatch_concurrency = 10, global_max_concurrent_calls = 100',
+          'provider_calls_per_second = 100, dispatch_concurrency = 10, global_max_concurrent_calls = 7',
         );
-        const sim = await simulator();
-        const env = functionsEnv(sim, {}, via === 'pgbouncer' ? poolerDbUrl() : testDbUrl());
+        const sim = await mixedSimulator();
+        const env = functionsEnv(sim, mixedProvidersEnv(sim), via === 'pgbouncer' ? poolerDbUrl() : testDbUrl());
         const gw = await gateway(env);
+        sim.vapi.setEventUrl(`${gw.url}/call-status/vapi`);
+        sim.retell.setEventUrl(`${gw.url}/call-status/retell`);
         const xactsBefore = await pooledTransactions();
 
         const sequence: TickLine[] = [];
@@ -167,7 +243,8 @@ describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
           await waitFor('no active call', async () => (await activeCalls(db)) === 0, { timeoutMs: 20_000, orTimeout: 'return' });
         }
 
-        const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: sim.stats().created };
+        const made = { twilio_laml: sim.stats().created, vapi: sim.vapi.stats().created, retell: sim.retell.stats().created };
+        const report = { via, contacts: 40, cap: 7, ticks: sequence, calls_made: made };
         process.stdout.write(`[pooler] tick sequence (${via}): ${JSON.stringify(report)}\n`);
         await mkdir(path.join(REPO_ROOT, 'test-results'), { recursive: true });
         await writeFile(
@@ -178,13 +255,21 @@ describe('(a) 40 due contacts, cap 7, 12 ticks', () => {
         expect(sequence.filter((s) => s.status !== 'ok'), 'ticks that were not ok').toEqual([]);
         expect(sequence.every((s) => s.reserved <= 7 && s.launched <= 7)).toBe(true);
         expect(sequence.reduce((n, s) => n + s.launched, 0)).toBe(40);
-        expect(sim.stats().created).toBe(40);
-        for (const n of numbers) expect(sim.stats().createdPerNumber[n], n).toBe(1);
+        // Ten calls on each platform (Twilio and SignalWire share the Twilio part), each number once.
+        expect(made).toEqual({ twilio_laml: 20, vapi: 10, retell: 10 });
+        expect(sim.retell.stats().createdPerOrganisation).toEqual({ 'pool-retell': 10 });
+        const everywhere = createdPerNumberEverywhere(sim);
+        for (const n of numbers) expect(everywhere[n], n).toBe(1);
         const { rows } = await db.query<{ status: string; n: number }>(
           `select status::text, count(*)::int as n from public.contacts group by 1`,
         );
         expect(rows).toEqual([{ status: 'done', n: 40 }]);
+        const { rows: byKind } = await db.query<{ provider: string; n: number }>(
+          `select provider, count(*) filter (where status = 'completed')::int as n from public.calls group by 1 order by 1`,
+        );
+        expect(byKind).toEqual(['retell', 'signalwire', 'twilio', 'vapi'].map((provider) => ({ provider, n: 10 })));
         await expectInvariants(sim);
+        expect(await overDialledNumbers(db, everywhere)).toEqual([]);
         await expectOneRunRowPerTick(runIds);
         // (Dispatch only inside the ticks here: no background dispatcher, so no lease is held.)
         expect((await dispatchLease(db))?.held ?? false).toBe(false);

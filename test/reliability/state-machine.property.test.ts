@@ -1,6 +1,7 @@
 // The scheduler as a state machine, driven at random against the real database (fast-check, with
 // shrinking). Each scenario: a few campaigns in New York, Paris, Tokyo or UTC with their own
-// calling windows (some overnight), contacts with or without their own zone, phone numbers shared
+// calling windows (some overnight), each dialling through a Twilio, Vapi, Retell or SignalWire
+// account (answers and events are recorded as that platform's), contacts with or without their own zone, phone numbers shared
 // across campaigns, a clock that starts next to a DST change and moves by minutes or hours. Steps:
 //
 //   tick       launch_due_calls() on 1-4 connections at once (one of them may be run_cron_tick()),
@@ -78,7 +79,18 @@ const windowArb: fc.Arbitrary<CallingWindow> = fc.oneof(
   },
 );
 
+/** The provider account of each kind a campaign may dial through (the database sets its provider). */
+const ACCOUNTS = { twilio: 'default', vapi: 'sm-vapi', retell: 'sm-retell', signalwire: 'sm-signalwire' } as const;
+type Kind = keyof typeof ACCOUNTS;
+const SETTINGS: Record<Kind, Record<string, unknown> | null> = {
+  twilio: null,
+  vapi: { assistant_id: 'asst_sm', phone_number_id: 'pn_sm' },
+  retell: { agent_id: 'agent_sm' },
+  signalwire: null,
+};
+
 const campaignArb = fc.record({
+  kind: fc.constantFrom<Kind>('twilio', 'vapi', 'retell', 'signalwire'),
   cap: fc.integer({ min: 1, max: 4 }),
   maxAttempts: fc.integer({ min: 1, max: 3 }),
   retryMinutes: fc.integer({ min: 1, max: 45 }),
@@ -227,6 +239,8 @@ const SCRIPTS: CallbackStatus[][] = [
 
 interface CampaignModel {
   id: string;
+  /** The platform of its account: its calls' answers and events are that platform's. */
+  provider: Kind;
   zone: string;
   window: CallingWindow;
   maxAttempts: number;
@@ -369,6 +383,10 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
             max_call_duration = '2 hours', max_calls_per_number_per_day = $3`,
     [s.globalCap, s.queuedTtl, s.callsPerNumberPerDay],
   );
+  await pool.query(
+    `insert into public.provider_accounts (id, provider)
+     values ('sm-vapi', 'vapi'), ('sm-retell', 'retell'), ('sm-signalwire', 'signalwire')`,
+  );
   for (const [i, spec] of s.campaigns.entries()) {
     const id = await createCampaign(pool, {
       name: `campaign ${i}`,
@@ -380,7 +398,20 @@ async function setUp(s: Scenario, model: Model): Promise<void> {
       windowEnd: spec.window.end,
       windowDays: spec.window.days,
     });
-    const campaign: CampaignModel = { id, zone: spec.zone, window: spec.window, maxAttempts: spec.maxAttempts, held: null };
+    if (spec.kind !== 'twilio') {
+      await pool.query(
+        'update public.campaigns set provider_account = $2, provider_settings = coalesce($3::jsonb, provider_settings) where id = $1',
+        [id, ACCOUNTS[spec.kind], SETTINGS[spec.kind] === null ? null : JSON.stringify(SETTINGS[spec.kind])],
+      );
+    }
+    const campaign: CampaignModel = {
+      id,
+      provider: spec.kind,
+      zone: spec.zone,
+      window: spec.window,
+      maxAttempts: spec.maxAttempts,
+      held: null,
+    };
     model.campaigns.push(campaign);
     const numbers = spec.contacts.map((c) => PHONE_POOL[c.phone]!);
     const ids = await addContacts(pool, id, numbers, { timeZone: spec.contacts.map((c) => c.zone) });
@@ -418,8 +449,8 @@ async function recordAnswer(call: CallModel, random: () => number, now: Date, mo
       };
   }
   const { rows } = await pool.query<{ s: string }>(
-    `select r.status as s from public.record_dispatch_results('twilio', $1::jsonb, $2) r`,
-    [JSON.stringify([{ call_id: call.id, ...answer, at: now }]), now],
+    `select r.status as s from public.record_dispatch_results($3, $1::jsonb, $2) r`,
+    [JSON.stringify([{ call_id: call.id, ...answer, at: now }]), now, call.contact.campaign.provider],
   );
   const status = rows[0]!.s;
   stats.answers++;
@@ -439,8 +470,8 @@ async function recordAnswer(call: CallModel, random: () => number, now: Date, mo
 
 async function deliver(call: CallModel, event: CallbackStatus, byCallId: boolean, now: Date, model: Model): Promise<void> {
   const { rows } = await pool.query<{ r: string }>(
-    `select public.apply_call_status($1, 'twilio', $2, $3, $4, null, $5) as r`,
-    [byCallId ? call.id : null, `CA${call.id}`, event, event === 'completed' ? 42 : null, now],
+    `select public.apply_call_status($1, $6, $2, $3, $4, null, $5) as r`,
+    [byCallId ? call.id : null, `CA${call.id}`, event, event === 'completed' ? 42 : null, now, call.contact.campaign.provider],
   );
   const r = rows[0]!.r;
   if (r !== 'not_found') call.providerKnown = true;

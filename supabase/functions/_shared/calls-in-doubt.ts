@@ -51,12 +51,13 @@ export async function settleCallsInDoubt(
   timeoutMs = LOOKUP_TIMEOUT_MS,
 ): Promise<InDoubtCounts> {
   const counts = noCallsInDoubt();
-  // Each call is looked up at its own platform (calls.provider, its account's kind).
+  // Each call is looked up at its own platform (calls.provider, its account's kind), with its
+  // account's own credentials when it has them.
   if (!allProviders(deps).some((p) => p.lookupCall)) return counts;
   const calls = (await callsToCheckAtProvider(deps.pool, new Date(now()), LOOKUPS_PER_TICK))
-    .filter((c) => providerFor(deps, c.provider)?.lookupCall !== undefined);
-  const one = async (c: CallToCheck): Promise<void> => {
-    const adapter = providerFor(deps, c.provider)!;
+    .filter((c) => providerFor(deps, c.provider, c.provider_account)?.lookupCall !== undefined);
+  const one = async (c: CallToCheck & { provider_account: string }): Promise<void> => {
+    const adapter = providerFor(deps, c.provider, c.provider_account)!;
     const lookup = adapter.lookupCall!.bind(adapter);
     counts.looked_up++;
     const outcome = await lookup({

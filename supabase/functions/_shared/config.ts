@@ -5,6 +5,7 @@
 // naming the variable (see entry.ts).
 
 import { z } from 'zod';
+import { CREDENTIALS_VARIABLE, type CredentialsByAccount, credentialSecrets } from './providers/credentials.ts';
 
 /** A string variable; blank counts as unset (a blank secret is never an empty password). */
 export const optionalString = z
@@ -218,7 +219,8 @@ export const needsPublicUrl = (env: PublicUrlEnv, ctx: z.RefinementCtx) => {
 /**
  * Values the function's logger redacts wherever they appear: every string under a variable named
  * *SECRET*, *TOKEN*, *API_KEY*, *WEBHOOK_KEY* or *SIGNING_KEY*, including those inside a parsed one (each subaccount's auth token of
- * TWILIO_SUBACCOUNT_AUTH_TOKENS, an object once parsed).
+ * TWILIO_SUBACCOUNT_AUTH_TOKENS, an object once parsed), and the secret fields of each entry of
+ * PROVIDER_ACCOUNT_CREDENTIALS (providers/credentials.ts).
  */
 export function secretsOf(env: object): string[] {
   const out: string[] = [];
@@ -231,7 +233,10 @@ export function secretsOf(env: object): string[] {
     }
   };
   for (const [k, v] of Object.entries(env)) {
-    if (/SECRET|TOKEN|API_KEY|WEBHOOK_KEY|SIGNING_KEY/.test(k)) collect(v, 0);
+    // The accounts' own credentials: only their secret fields (an entry's kind or URL is no secret).
+    if (k === CREDENTIALS_VARIABLE && v !== null && typeof v === 'object') {
+      out.push(...credentialSecrets(v as CredentialsByAccount));
+    } else if (/SECRET|TOKEN|API_KEY|WEBHOOK_KEY|SIGNING_KEY/.test(k)) collect(v, 0);
   }
   return out;
 }

@@ -353,10 +353,18 @@ export interface CallToCheck {
 export type CallToCheckColumns = Columns<KeysAreColumns<CallToCheck, FunctionRow<'calls_to_check_at_provider'>>>;
 
 /** Up to `limit` calls in doubt to look up at the provider now (each marked, so no other tick asks too). */
-export async function callsToCheckAtProvider(db: SqlClient, now: Date, limit: number): Promise<CallToCheck[]> {
-  const { rows } = await db.query<CallToCheck>(
-    `select call_id::text, provider, provider_call_id, to_phone, caller_id, account_sid, dialed_at, status::text
-       from public.calls_to_check_at_provider($1, $2)`,
+export async function callsToCheckAtProvider(
+  db: SqlClient,
+  now: Date,
+  limit: number,
+): Promise<Array<CallToCheck & { provider_account: string }>> {
+  // The call's provider account (its campaign's) picks the adapter of an account with its own credentials.
+  const { rows } = await db.query<CallToCheck & { provider_account: string }>(
+    `select t.call_id::text, t.provider, t.provider_call_id, t.to_phone, t.caller_id, t.account_sid, t.dialed_at,
+            t.status::text, cp.provider_account
+       from public.calls_to_check_at_provider($1, $2) t
+       join public.calls cl on cl.id = t.call_id
+       join public.campaigns cp on cp.id = cl.campaign_id`,
     [now, limit],
   );
   return rows;
@@ -431,6 +439,27 @@ export interface CallStatusChange {
 }
 
 /** apply_call_status()'s answer: 'applied', 'ignored', 'not_found', 'mismatch', 'wrong_account'. */
+/**
+ * The provider account of a call (its campaign's), found by our id or else by the platform's call id;
+ * null when there is no such call.
+ */
+export async function providerAccountOfCall(
+  db: SqlClient,
+  callId: string | null,
+  provider: string,
+  providerCallId: string,
+): Promise<string | null> {
+  const { rows } = await db.query<{ provider_account: string }>(
+    callId !== null
+      ? `select cp.provider_account from public.calls cl join public.campaigns cp on cp.id = cl.campaign_id
+          where cl.id = $1::bigint`
+      : `select cp.provider_account from public.calls cl join public.campaigns cp on cp.id = cl.campaign_id
+          where cl.provider = $1 and cl.provider_call_id = $2`,
+    callId !== null ? [callId] : [provider, providerCallId],
+  );
+  return rows[0]?.provider_account ?? null;
+}
+
 export async function applyCallStatus(db: SqlClient, c: CallStatusChange): Promise<string> {
   const { rows } = await db.query<{ r: string }>(
     'select public.apply_call_status($1, $2, $3, $4, $5, $6, p_answered_by => $7, p_account_sid => $8) as r',

@@ -11,7 +11,7 @@ import {
   type PublicUrlEnv,
   type TwilioEnv,
 } from './config.ts';
-import { type ProvidersEnv, providersFromEnv } from './providers/env.ts';
+import { accountProvidersFromEnv, type ProvidersEnv, providersFromEnv } from './providers/env.ts';
 import type { Logger } from './log.ts';
 import { createPool } from './pool.ts';
 import type { TickDeps } from './tick.ts';
@@ -35,6 +35,8 @@ export function createTickDeps(
     }),
     // Vapi, Retell and SignalWire accounts' calls go to their own adapters (providers/registry.ts).
     providers: providersFromEnv(config, { allowInsecureUrls: config.ALLOW_INSECURE_URLS }),
+    // Accounts with their own credentials (PROVIDER_ACCOUNT_CREDENTIALS) have their own adapters.
+    accountProviders: accountProvidersFromEnv(config, { allowInsecureUrls: config.ALLOW_INSECURE_URLS }),
     log,
     statusCallbackUrl: (callId) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
     // The key is made once; each call's URL is one HMAC (microseconds).

@@ -66,6 +66,8 @@ export interface TickDeps {
   provider: TelephonyProvider;
   /** The adapters of the other account kinds that are configured, by kind (providers/registry.ts). */
   providers?: ProviderSet;
+  /** The adapters of the accounts with their own credentials, by provider account id. */
+  accountProviders?: ProviderSet;
   log: Logger;
   /** Builds the StatusCallback URL for one of our calls (it carries our call id). */
   statusCallbackUrl: (callId: string) => string;

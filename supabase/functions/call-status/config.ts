@@ -12,6 +12,7 @@ import {
   requiredString,
   subaccountTokens,
 } from '../_shared/config.ts';
+import { accountCredentials } from '../_shared/providers/credentials.ts';
 
 export const CallStatusConfig = z
   .object({
@@ -31,6 +32,11 @@ export const CallStatusConfig = z
     RETELL_API_KEY: optionalString,
     /** The SignalWire project's signing key (X-SignalWire-Signature); unset: /call-status/signalwire answers 404. */
     SIGNALWIRE_SIGNING_KEY: optionalString,
+    /**
+     * Optional JSON object of provider account id -> credentials (providers/credentials.ts): an
+     * account's own server secret, webhook key or signing key verifies its events, and only its.
+     */
+    PROVIDER_ACCOUNT_CREDENTIALS: accountCredentials,
     ...AuthLimitEnv.shape,
     ...DatabaseEnv.shape,
     ...OptOutEnv.shape,

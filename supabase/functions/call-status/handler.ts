@@ -32,6 +32,7 @@
 //   404 when the call is gone; 409 when the contact may not be called again (do-not-call, invalid,
 //   cancelled) or its campaign is over.
 
+import type { CredentialsByAccount } from '../_shared/providers/credentials.ts';
 import { errorResponse, HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import { parseTwilioStatusCallback, verifyTwilioSignature } from '../_shared/twilio.ts';
 import type { SqlClient } from '../_shared/db.ts';
@@ -79,6 +80,11 @@ export interface CallStatusHandlerOptions {
   vapiServerSecret?: string;
   retellWebhookKey?: string;
   signalwireSigningKey?: string;
+  /**
+   * Each provider account's own credentials (PROVIDER_ACCOUNT_CREDENTIALS): an account with its own
+   * event key has its events verified with that key only (platforms.ts).
+   */
+  accountCredentials?: CredentialsByAccount;
 }
 
 export function createCallStatusHandler(opts: CallStatusHandlerOptions): (req: Request, info?: ServeInfo) => Promise<Response> {

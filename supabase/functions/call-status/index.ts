@@ -26,6 +26,7 @@ Deno.serve(
         vapiServerSecret: config.VAPI_SERVER_SECRET,
         retellWebhookKey: config.RETELL_WEBHOOK_KEY ?? config.RETELL_API_KEY,
         signalwireSigningKey: config.SIGNALWIRE_SIGNING_KEY,
+        accountCredentials: config.PROVIDER_ACCOUNT_CREDENTIALS,
       }),
   }),
 );

@@ -10,6 +10,12 @@
 //   POST /call-status/signalwire  SignalWire LaML status callbacks (form-encoded, as Twilio's),
 //                                 X-SignalWire-Signature checked with SIGNALWIRE_SIGNING_KEY.
 //
+// An account with its own key in PROVIDER_ACCOUNT_CREDENTIALS (serverSecret, webhookKey or its
+// apiKey, signingKey) has its events verified with that key; the kind-level key above stands for
+// the accounts without one. Every configured key is tried; the event is applied only when a key
+// that verified it is the key of the account the call row names (its campaign's provider account),
+// else 403 wrong_account, counted as a failure: one account's key never moves another's call.
+//
 // Our call id comes from the metadata we set when creating the call (Vapi, Retell) or from the
 // callback URL (SignalWire). The status goes through apply_call_status() as Twilio's does
 // (idempotent, never backwards, only for a call of that platform). A platform that is not
@@ -19,7 +25,16 @@
 import { HttpError, jsonResponse, readBodyLimited } from '../_shared/http.ts';
 import type { SqlClient } from '../_shared/db.ts';
 import type { StatusUpdate } from '../_shared/provider.ts';
-import { applyCallStatus } from '../_shared/queries.ts';
+import { applyCallStatus, providerAccountOfCall } from '../_shared/queries.ts';
+import {
+  type CredentialsByAccount,
+  eventKeysOf,
+  hasEventKeys,
+  mayMoveCallOf,
+  type VerifiedFor,
+  verifiedNothing,
+  verifyWithKeys,
+} from '../_shared/providers/credentials.ts';
 import type { Logger } from '../_shared/log.ts';
 import { coerceError } from '../_shared/errors.ts';
 import type { ServeInfo } from '../_shared/auth-limit.ts';
@@ -36,6 +51,8 @@ export interface PlatformOptions {
   vapiServerSecret?: string;
   retellWebhookKey?: string;
   signalwireSigningKey?: string;
+  /** Each provider account's own credentials: its own event key verifies its calls' events, and only those. */
+  accountCredentials?: CredentialsByAccount;
   /** Public URL of call-status as the platforms call it (SignalWire signs the URL). */
   publicUrl: string;
   maxBodyBytes: number;
@@ -59,14 +76,24 @@ export async function handlePlatformEvent(
 ): Promise<Response> {
   const body = await readBodyLimited(req, opts.maxBodyBytes);
   const unauthorized = () => jsonResponse({ error: 'unauthorized' }, 401);
+  const keys = eventKeysOf(opts.accountCredentials ?? {}, {
+    vapi: opts.vapiServerSecret,
+    retell: opts.retellWebhookKey,
+    signalwire: opts.signalwireSigningKey,
+  })[platform];
+  if (!hasEventKeys(keys)) return jsonResponse({ error: 'not_found', message: `${platform} is not configured` }, 404);
   let update: StatusUpdate | null;
+  let verified: VerifiedFor;
   if (platform === 'signalwire') {
-    if (!opts.signalwireSigningKey) return jsonResponse({ error: 'not_found', message: 'signalwire is not configured' }, 404);
     const params = new URLSearchParams(body);
     const url = new URL(req.url);
     const signedUrl = `${opts.publicUrl}/signalwire${url.search}`;
     const signature = req.headers.get('x-signalwire-signature') ?? '';
-    if (!signature || !(await verifyTwilioSignature(opts.signalwireSigningKey, signedUrl, params, signature))) {
+    verified = await verifyWithKeys(
+      keys,
+      async (key) => !!signature && (await verifyTwilioSignature(key, signedUrl, params, signature)),
+    );
+    if (verifiedNothing(verified)) {
       opts.log.warn('callback_signature_invalid', { platform });
       return await opts.refuse(req, info, unauthorized);
     }
@@ -74,18 +101,14 @@ export async function handlePlatformEvent(
   } else {
     let parsed: unknown;
     if (platform === 'vapi') {
-      if (!opts.vapiServerSecret) return jsonResponse({ error: 'not_found', message: 'vapi is not configured' }, 404);
-      if (!(await verifyVapiServerSecret(req.headers, opts.vapiServerSecret))) {
-        opts.log.warn('callback_signature_invalid', { platform });
-        return await opts.refuse(req, info, unauthorized);
-      }
+      verified = await verifyWithKeys(keys, (key) => verifyVapiServerSecret(req.headers, key));
     } else {
-      if (!opts.retellWebhookKey) return jsonResponse({ error: 'not_found', message: 'retell is not configured' }, 404);
       const signature = req.headers.get('x-retell-signature') ?? '';
-      if (!signature || !(await verifyRetellSignature(opts.retellWebhookKey, body, signature))) {
-        opts.log.warn('callback_signature_invalid', { platform });
-        return await opts.refuse(req, info, unauthorized);
-      }
+      verified = await verifyWithKeys(keys, async (key) => !!signature && (await verifyRetellSignature(key, body, signature)));
+    }
+    if (verifiedNothing(verified)) {
+      opts.log.warn('callback_signature_invalid', { platform });
+      return await opts.refuse(req, info, unauthorized);
     }
     try {
       parsed = JSON.parse(body);
@@ -104,6 +127,16 @@ export async function handlePlatformEvent(
   }
   let result: string;
   try {
+    // The key that verified must be the call's own account's (its own key, or the kind's key for an
+    // account without one): a key of account A never moves a call of account B. Without any
+    // account key of this kind, the kind's key is every account's: nothing to look up.
+    const account = Object.keys(keys.accounts).length === 0
+      ? null
+      : await providerAccountOfCall(opts.db, update.callId, platform, update.providerCallId);
+    if (account !== null && !mayMoveCallOf(keys, verified, account)) {
+      opts.log.warn('callback_wrong_account', { platform, call_id: update.callId, account });
+      return await opts.refuse(req, info, () => jsonResponse({ error: 'wrong_account' }, 403));
+    }
     result = await applyCallStatus(opts.db, {
       callId: update.callId,
       provider: platform,

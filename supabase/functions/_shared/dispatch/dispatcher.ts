@@ -188,12 +188,12 @@ export async function dispatch(
       providerOf.set(call.call_id, call.provider);
       providerOfAccount.set(call.provider_account, call.provider);
       // The adapter of the call's account kind (the call row carries it from its campaign).
-      const adapter = providerFor(deps, call.provider);
+      const adapter = providerFor(deps, call.provider, call.provider_account);
       const timeoutMs = Math.max(100, Math.min(settings.providerRequestTimeoutMs, deadlineMs - FINISH_MARGIN_MS - now()));
       let outcome: CreateCallOutcome;
       sending++;
       try {
-        outcome = !adapter ? noAdapterOutcome(call.provider) : await adapter.createCall({
+        outcome = !adapter ? noAdapterOutcome(call.provider, call.provider_account, deps) : await adapter.createCall({
           callId: call.call_id,
           contactId: call.contact_id,
           contactName: call.contact_name,

@@ -20,6 +20,24 @@ export function signalWireBaseUrl(spaceUrl: string): string {
   return `${spaceUrl.replace(/\/+$/, '')}/api/laml`;
 }
 
+/**
+ * The status callback of a SignalWire call: call-status's SignalWire path (…/call-status/signalwire?
+ * call_id=…), where X-SignalWire-Signature is checked with the signing key and the status applied as
+ * the signalwire call's; the dispatcher names call-status's Twilio path, whose check and provider
+ * would refuse it.
+ */
+export function signalWireStatusCallbackUrl(statusCallbackUrl: string): string {
+  let u: URL;
+  try {
+    u = new URL(statusCallbackUrl);
+  } catch {
+    return statusCallbackUrl; // the Twilio adapter refuses it, saying why
+  }
+  const path = u.pathname.replace(/\/+$/, '');
+  if (!path.endsWith('/signalwire')) u.pathname = `${path}/signalwire`;
+  return u.toString();
+}
+
 export class SignalWireProvider implements TelephonyProvider {
   readonly name = 'signalwire';
   readonly #twilio: TwilioProvider;
@@ -29,7 +47,7 @@ export class SignalWireProvider implements TelephonyProvider {
   }
 
   createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    return this.#twilio.createCall(req);
+    return this.#twilio.createCall({ ...req, statusCallbackUrl: signalWireStatusCallbackUrl(req.statusCallbackUrl) });
   }
 
   lookupCall(req: LookupCallRequest): Promise<LookupCallOutcome> {
