@@ -1,4 +1,49 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The files that run longest, longest first (seconds of vitest's own file duration in a run of
+ * `npm test`, docs/TESTING.md). `npm test` runs files in parallel workers, and a run takes at least
+ * as long as its last file to start plus that file's own time: the long ones must start first.
+ * vitest orders files by the durations it cached from the previous run; a fresh clone (CI) has no
+ * cache and vitest would order by file size, which starts the load test (a short file) near the end.
+ */
+const LONGEST_FIRST = [
+  'test/reliability/state-machine.property.test.ts',
+  'test/reliability/load.test.ts',
+  'test/reliability/continuous-dispatch.property.test.ts',
+  'test/functions/scheduler-tick.test.ts',
+  'test/reliability/crash.test.ts',
+  'test/operator/provider-accounts.test.ts',
+  'test/operator/campaign-api.test.ts',
+  'test/security/hostile-input.test.ts',
+  'test/reliability/pooler.test.ts',
+];
+
+/**
+ * Longest first: by the durations of vitest's cache when it has one for every file, else the files
+ * of LONGEST_FIRST in that order, then the others largest first. Unlike vitest's own order, a file
+ * that failed last time is not moved to the front (that is for quick feedback; here the whole run
+ * counts).
+ */
+class LongestFirst extends BaseSequencer {
+  override sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const root = this.ctx.config.root;
+    const key = (f: TestSpecification) => `${f.project.name}:${path.relative(root, f.moduleId)}`;
+    const cached = files.map((f) => this.ctx.cache.getFileTestResults(key(f))?.duration);
+    if (cached.every((d) => d !== undefined)) {
+      const duration = new Map(files.map((f, i) => [f, cached[i]!]));
+      return Promise.resolve([...files].sort((a, b) => duration.get(b)! - duration.get(a)!));
+    }
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.indexOf(path.relative(root, f.moduleId).split(path.sep).join('/'));
+      return i < 0 ? LONGEST_FIRST.length : i;
+    };
+    const size = (f: TestSpecification) => this.ctx.cache.getFileStats(key(f))?.size ?? 0;
+    return Promise.resolve([...files].sort((a, b) => rank(a) - rank(b) || size(b) - size(a)));
+  }
+}
 
 export default defineConfig({
   test: {
@@ -9,5 +54,6 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    sequence: { sequencer: LongestFirst },
   },
 });
