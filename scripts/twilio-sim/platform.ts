@@ -10,12 +10,20 @@
 // them on the Twilio simulator's port.
 
 import type http from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { between, createRng, isLoopbackHost } from './core.ts';
 
 /** How a simulated call ends; 'voicemail' is answered by a machine. */
 export type PlatformOutcome = 'completed' | 'no-answer' | 'busy' | 'failed' | 'voicemail';
+
+/** An E.164 number as the platforms' create requests must carry it. */
+export const PLATFORM_E164 = /^\+[1-9][0-9]{6,14}$/;
+
+/** A SHA-256 digest of the next seeded random number: the raw material of a call id. */
+export function seededDigest(rng: () => number, encoding: 'hex' | 'base64url'): string {
+  return createHash('sha256').update(String(rng())).digest(encoding);
+}
 
 const rate = z.number().min(0).max(1);
 const ms = z.number().min(0).max(3_600_000);

@@ -6,17 +6,17 @@
 // whose API key created the call, by default that API key), computed here with
 // node:crypto, independently of the adapter's crypto.subtle code. Mounted by server.ts.
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import {
+  PLATFORM_E164,
   type PlatformCall,
   type PlatformOptions,
   type PlatformOutcome,
   type PlatformProtocol,
   ringAndTalk,
+  seededDigest,
   startPlatform,
 } from './platform.ts';
-
-const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 export const RETELL_DISCONNECTION_REASONS: Readonly<Record<PlatformOutcome, string>> = {
   completed: 'user_hangup',
@@ -58,10 +58,10 @@ export function retellProtocol(): PlatformProtocol {
     createPath: '/v2/create-phone-call',
     fetchPrefix: '/v2/get-call/',
     readCreate(b) {
-      if (typeof b.from_number !== 'string' || !E164.test(b.from_number)) {
+      if (typeof b.from_number !== 'string' || !PLATFORM_E164.test(b.from_number)) {
         return { status: 400, message: 'from_number is not a valid number' };
       }
-      if (typeof b.to_number !== 'string' || !E164.test(b.to_number)) {
+      if (typeof b.to_number !== 'string' || !PLATFORM_E164.test(b.to_number)) {
         return { status: 400, message: 'to_number is not a valid E.164 number' };
       }
       const vars = b.retell_llm_dynamic_variables;
@@ -73,7 +73,7 @@ export function retellProtocol(): PlatformProtocol {
       }
       return { to: b.to_number, from: b.from_number };
     },
-    newId: (rng) => createHash('sha256').update(String(rng())).digest('base64url').replace(/[-_]/g, 'x').slice(0, 32),
+    newId: (rng) => seededDigest(rng, 'base64url').replace(/[-_]/g, 'x').slice(0, 32),
     errorBody: (_status, message) => ({ status: 'error', message }),
     resource,
     timeline(outcome, rng) {

@@ -4,17 +4,16 @@
 // its endedReason) and end-of-call-report, each with the x-vapi-secret header (the server secret of
 // the organisation whose key created the call). Mounted by server.ts.
 
-import { createHash } from 'node:crypto';
 import {
+  PLATFORM_E164,
   type PlatformCall,
   type PlatformOptions,
   type PlatformOutcome,
   type PlatformProtocol,
   ringAndTalk,
+  seededDigest,
   startPlatform,
 } from './platform.ts';
-
-const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 export const VAPI_ENDED_REASONS: Readonly<Record<PlatformOutcome, string>> = {
   completed: 'customer-ended-call',
@@ -25,7 +24,7 @@ export const VAPI_ENDED_REASONS: Readonly<Record<PlatformOutcome, string>> = {
 };
 
 function uuid(rng: () => number): string {
-  const hex = createHash('sha256').update(String(rng())).digest('hex');
+  const hex = seededDigest(rng, 'hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -54,7 +53,7 @@ export function vapiProtocol(): PlatformProtocol {
         return { status: 400, message: 'assistantId or assistant is required' };
       }
       if (typeof b.phoneNumberId !== 'string') return { status: 400, message: 'phoneNumberId must be a string' };
-      if (typeof customer.number !== 'string' || !E164.test(customer.number)) {
+      if (typeof customer.number !== 'string' || !PLATFORM_E164.test(customer.number)) {
         return { status: 400, message: 'customer.number must be a valid phone number in the E.164 format' };
       }
       return { to: customer.number, from: b.phoneNumberId };

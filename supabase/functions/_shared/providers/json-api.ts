@@ -1,7 +1,10 @@
 // What the JSON-over-HTTPS platforms (Vapi, Retell) have in common: one POST with a bearer key,
-// and the same reading of what its answer (or its failure) says about whether the call exists.
-// The platform-specific parts (which 4xx is about the number, which about the campaign) are passed
-// in by each adapter.
+// and the same reading of what its answer (or its failure) says about whether the call exists; a
+// GET of the call by the platform's id for a call in doubt; the ids and prompt variables a create
+// request carries. JsonApiProvider is the adapter; each platform module (vapi.ts, retell.ts) passes
+// in only what differs: its paths, its request body, how its call resource reads, and which 4xx is
+// about the number, which about the campaign. Event verification stays in the platform modules
+// (each signs its events its own way).
 //
 //   2xx with a call id           accepted
 //   2xx without a readable id    unknown    created, most likely; its events (carrying our call id
@@ -16,8 +19,16 @@
 //   connection refused, DNS      retryable  nothing was sent
 //   timeout, reset, aborted      unknown    the request may have arrived
 
-import type { CreateCallOutcome } from '../provider.ts';
+import type {
+  CallStatus,
+  CreateCallOutcome,
+  CreateCallRequest,
+  LookupCallOutcome,
+  LookupCallRequest,
+  TelephonyProvider,
+} from '../provider.ts';
 import { coerceError } from '../errors.ts';
+import { isE164 } from '../phone.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, isConnectionNeverMade, parseRetryAfter } from '../twilio.ts';
 
 export interface JsonAnswer {
@@ -162,4 +173,125 @@ export function classifyJsonAnswer(a: JsonAnswer, rules: ClassifyRules, nowMs: n
     return { kind: 'permanent', reason, httpStatus: status, invalidNumber: rules.invalidNumber.test(message) };
   }
   return { kind: 'unknown', reason: `${reason} (the call may have been created: not re-sent)` };
+}
+
+/** The request fields a platform's create-call body is built from. */
+export type CreateCallFields = Pick<
+  CreateCallRequest,
+  'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'to' | 'from' | 'settings'
+>;
+
+/** A create-call body, or why none can be sent. */
+export type BuiltCreateCall =
+  | { ok: true; body: Record<string, unknown> }
+  | { ok: false; reason: string; invalidNumber: boolean };
+
+/** A number as sent (trimmed) when it is E.164, else null. */
+export function e164OrNull(v: unknown): string | null {
+  const s = typeof v === 'string' ? v.trim() : '';
+  return isE164(s) ? s : null;
+}
+
+/**
+ * What every create request carries besides the numbers: the contact's name (trimmed, '' when
+ * none), the metadata the platform echoes in its events (our call id and contact id), and the
+ * prompt's variables (strings, all of them): call_id, contact_id, contact_name, opt_out_url.
+ */
+export function callContext(
+  req: Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl'>,
+): { name: string; metadata: Record<string, string>; variables: Record<string, string> } {
+  const name = typeof req.contactName === 'string' ? req.contactName.trim() : '';
+  const variables: Record<string, string> = { call_id: req.callId };
+  if (req.contactId) variables.contact_id = req.contactId;
+  if (name) variables.contact_name = name;
+  if (req.optOutUrl) variables.opt_out_url = req.optOutUrl;
+  const metadata: Record<string, string> = { call_id: req.callId };
+  if (req.contactId) metadata.contact_id = req.contactId;
+  return { name, metadata, variables };
+}
+
+/** Our call id from the metadata a platform echoes back, or null. */
+export function ourCallId(metadata: unknown): string | null {
+  const ours = asRecord(metadata).call_id;
+  return typeof ours === 'string' || typeof ours === 'number' ? String(ours) : null;
+}
+
+/** A platform's call status read as ours (and who answered, when a machine did). */
+export interface MappedStatus {
+  status: CallStatus;
+  answeredBy?: string;
+}
+
+/** A call resource as a lookup reads it. */
+export interface ReadCall extends MappedStatus {
+  providerCallId: string;
+  durationSeconds?: number;
+}
+
+/** What one platform supplies to JsonApiProvider. */
+export interface JsonApiPlatform {
+  /** The provider name (TelephonyProvider.name). */
+  name: string;
+  defaultBaseUrl: string;
+  /** How a create-call answer reads; rules.label names the platform in every reason. */
+  rules: ClassifyRules;
+  /** The create-call path (POST). */
+  createPath: string;
+  /** The get-call path for the platform's call id (already URL-encoded). */
+  lookupPath(encodedId: string): string;
+  buildCreateCall(req: CreateCallFields): BuiltCreateCall;
+  /** A call resource's id and status; null when the body is not a call resource. */
+  readCall(call: Record<string, unknown>): ReadCall | null;
+}
+
+export interface JsonApiProviderOptions {
+  apiKey: string;
+  /** Default: the platform's public API; the simulator's URL locally. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+}
+
+/** The adapter of a JSON platform: create-call and get-call, the platform's parts passed in. */
+export class JsonApiProvider implements TelephonyProvider {
+  readonly name: string;
+  readonly #platform: JsonApiPlatform;
+  readonly #apiKey: string;
+  readonly #baseUrl: string;
+  readonly #fetch: typeof fetch;
+
+  constructor(platform: JsonApiPlatform, opts: JsonApiProviderOptions) {
+    if (!opts.apiKey) throw new Error(`${platform.rules.label}Provider needs an API key`);
+    this.name = platform.name;
+    this.#platform = platform;
+    this.#apiKey = opts.apiKey;
+    this.#baseUrl = (opts.baseUrl ?? platform.defaultBaseUrl).replace(/\/+$/, '');
+    this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
+    const p = this.#platform;
+    const built = p.buildCreateCall(req);
+    if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
+    const url = `${this.#baseUrl}${p.createPath}`;
+    const answer = await postJson(this.#fetch, url, this.#apiKey, built.body, req.timeoutMs, p.rules.label, req.signal);
+    return 'kind' in answer ? answer : classifyJsonAnswer(answer, p.rules);
+  }
+
+  /** GET the call by the platform's id; without that id there is nothing to look up by (left to events and the reaper). */
+  async lookupCall(req: LookupCallRequest): Promise<LookupCallOutcome> {
+    const p = this.#platform;
+    const label = p.rules.label;
+    if (!req.providerCallId) return { kind: 'error', reason: `no ${label} call id to look the call up by` };
+    const url = `${this.#baseUrl}${p.lookupPath(encodeURIComponent(req.providerCallId))}`;
+    const got = await getJson(this.#fetch, url, this.#apiKey, req.timeoutMs, label);
+    if ('error' in got) return { kind: 'error', reason: got.error };
+    if (got.status === 404) return { kind: 'absent' };
+    if (got.status !== 200) return { kind: 'error', reason: `lookup at ${label} answered HTTP ${got.status}` };
+    const call = p.readCall(asRecord(got.body));
+    if (!call) return { kind: 'error', reason: `lookup at ${label}: not a call resource` };
+    const out: LookupCallOutcome = { kind: 'found', providerCallId: call.providerCallId, status: call.status };
+    if (call.answeredBy) out.answeredBy = call.answeredBy;
+    if (call.durationSeconds !== undefined) out.durationSeconds = call.durationSeconds;
+    return out;
+  }
 }

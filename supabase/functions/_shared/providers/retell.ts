@@ -18,39 +18,30 @@
 // to_number marks the number invalid; one naming from_number or the agent refuses the campaign).
 // Statuses and disconnection reasons: docs/PROVIDERS.md.
 
-import type {
-  CallStatus,
-  CreateCallOutcome,
-  CreateCallRequest,
-  LookupCallOutcome,
-  LookupCallRequest,
-  StatusUpdate,
-  TelephonyProvider,
-} from '../provider.ts';
-import { isE164 } from '../phone.ts';
+import type { CallStatus, StatusUpdate } from '../provider.ts';
 import { timingSafeEqualStrings } from '../secrets.ts';
-import { asRecord, classifyJsonAnswer, type ClassifyRules, getJson, postJson } from './json-api.ts';
+import {
+  asRecord,
+  type BuiltCreateCall,
+  callContext,
+  type CreateCallFields,
+  e164OrNull,
+  type JsonApiPlatform,
+  JsonApiProvider,
+  type JsonApiProviderOptions,
+  type MappedStatus,
+  ourCallId,
+} from './json-api.ts';
 
 export const DEFAULT_RETELL_BASE_URL = 'https://api.retellai.com';
 /** How far a signature's timestamp may be from our clock. */
 export const RETELL_SIGNATURE_TOLERANCE_MS = 5 * 60 * 1000;
 
-export interface RetellProviderOptions {
-  apiKey: string;
-  /** Default https://api.retellai.com; the simulator's URL locally. */
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}
-
-const RULES: ClassifyRules = {
-  label: 'Retell',
-  callId: (b) => (typeof b.call_id === 'string' ? b.call_id : null),
-  invalidNumber: /to_number|invalid destination|invalid_destination/i,
-  campaignLevel: /from_number|agent/i,
-};
+/** baseUrl: default https://api.retellai.com; the simulator's URL locally. */
+export type RetellProviderOptions = JsonApiProviderOptions;
 
 /** What a disconnection_reason says about the call, and who answered when it was a machine. */
-export function mapRetellDisconnection(reason: string | undefined): { status: CallStatus; answeredBy?: string } {
+export function mapRetellDisconnection(reason: string | undefined): MappedStatus {
   const r = (reason ?? '').toLowerCase();
   if (r === 'dial_busy') return { status: 'busy' };
   if (r === 'dial_no_answer') return { status: 'no_answer' };
@@ -68,7 +59,7 @@ export function mapRetellDisconnection(reason: string | undefined): { status: Ca
 }
 
 /** Retell call_status (and disconnection_reason) -> ours; null for a status Retell does not document. */
-export function mapRetellCallStatus(status: string, reason?: string): { status: CallStatus; answeredBy?: string } | null {
+export function mapRetellCallStatus(status: string, reason?: string): MappedStatus | null {
   switch (status) {
     case 'registered':
       return { status: 'dialing' };
@@ -103,12 +94,7 @@ export function parseRetellEvent(body: unknown): StatusUpdate | null {
     ? mapRetellCallStatus(call.call_status, reason)
     : mapRetellDisconnection(reason);
   if (!mapped) throw new Error(`unknown Retell call_status ${JSON.stringify(call.call_status)}`);
-  const ours = asRecord(call.metadata).call_id;
-  const update: StatusUpdate = {
-    callId: typeof ours === 'string' || typeof ours === 'number' ? String(ours) : null,
-    providerCallId,
-    status: mapped.status,
-  };
+  const update: StatusUpdate = { callId: ourCallId(call.metadata), providerCallId, status: mapped.status };
   if (mapped.answeredBy) update.answeredBy = mapped.answeredBy;
   if (reason && mapped.status !== 'completed' && mapped.status !== 'in_progress') update.errorCode = reason.slice(0, 100);
   if (typeof call.duration_ms === 'number' && Number.isFinite(call.duration_ms) && call.duration_ms >= 0) {
@@ -145,29 +131,20 @@ export async function verifyRetellSignature(
 }
 
 /** The create-phone-call body for one of our calls, or why none can be sent. */
-export function buildRetellCreateCall(
-  req: Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'to' | 'from' | 'settings'>,
-): { ok: true; body: Record<string, unknown> } | { ok: false; reason: string; invalidNumber: boolean } {
-  const to = typeof req.to === 'string' ? req.to.trim() : '';
-  if (!isE164(to)) {
+export function buildRetellCreateCall(req: CreateCallFields): BuiltCreateCall {
+  const to = e164OrNull(req.to);
+  if (!to) {
     return { ok: false, reason: `to_number ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
   }
-  const from = typeof req.from === 'string' ? req.from.trim() : '';
-  if (!isE164(from)) {
+  const from = e164OrNull(req.from);
+  if (!from) {
     return { ok: false, reason: 'malformed campaign: from_number (caller_id) is not an E.164 number', invalidNumber: false };
   }
   const s = req.settings ?? {};
   if (s.agent_id !== undefined && s.agent_id !== null && (typeof s.agent_id !== 'string' || !s.agent_id)) {
     return { ok: false, reason: 'malformed campaign: provider_settings.agent_id must be a string', invalidNumber: false };
   }
-  const name = typeof req.contactName === 'string' ? req.contactName.trim() : '';
-  // Retell's dynamic variables are strings, all of them.
-  const variables: Record<string, string> = { call_id: req.callId };
-  if (req.contactId) variables.contact_id = req.contactId;
-  if (name) variables.contact_name = name;
-  if (req.optOutUrl) variables.opt_out_url = req.optOutUrl;
-  const metadata: Record<string, string> = { call_id: req.callId };
-  if (req.contactId) metadata.contact_id = req.contactId;
+  const { metadata, variables } = callContext(req);
   return {
     ok: true,
     body: {
@@ -175,54 +152,39 @@ export function buildRetellCreateCall(
       to_number: to,
       ...(typeof s.agent_id === 'string' ? { override_agent_id: s.agent_id } : {}),
       metadata,
+      // Retell's dynamic variables are strings, all of them.
       retell_llm_dynamic_variables: variables,
     },
   };
 }
 
-export class RetellProvider implements TelephonyProvider {
-  readonly name = 'retell';
-  readonly #apiKey: string;
-  readonly #baseUrl: string;
-  readonly #fetch: typeof fetch;
-
-  constructor(opts: RetellProviderOptions) {
-    if (!opts.apiKey) throw new Error('RetellProvider needs an API key');
-    this.#apiKey = opts.apiKey;
-    this.#baseUrl = (opts.baseUrl ?? DEFAULT_RETELL_BASE_URL).replace(/\/+$/, '');
-    this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  }
-
-  async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    const built = buildRetellCreateCall(req);
-    if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
-    const answer = await postJson(
-      this.#fetch,
-      `${this.#baseUrl}/v2/create-phone-call`,
-      this.#apiKey,
-      built.body,
-      req.timeoutMs,
-      'Retell',
-      req.signal,
-    );
-    return 'kind' in answer ? answer : classifyJsonAnswer(answer, RULES);
-  }
-
-  /** GET /v2/get-call/{call_id}; without Retell's id there is nothing to look up by. */
-  async lookupCall(req: LookupCallRequest): Promise<LookupCallOutcome> {
-    if (!req.providerCallId) return { kind: 'error', reason: 'no Retell call id to look the call up by' };
-    const url = `${this.#baseUrl}/v2/get-call/${encodeURIComponent(req.providerCallId)}`;
-    const got = await getJson(this.#fetch, url, this.#apiKey, req.timeoutMs, 'Retell');
-    if ('error' in got) return { kind: 'error', reason: got.error };
-    if (got.status === 404) return { kind: 'absent' };
-    if (got.status !== 200) return { kind: 'error', reason: `lookup at Retell answered HTTP ${got.status}` };
-    const call = asRecord(got.body);
+/** What the Retell adapter passes to JsonApiProvider: POST /v2/create-phone-call, GET /v2/get-call/{call_id}. */
+const RETELL: JsonApiPlatform = {
+  name: 'retell',
+  defaultBaseUrl: DEFAULT_RETELL_BASE_URL,
+  rules: {
+    label: 'Retell',
+    callId: (b) => (typeof b.call_id === 'string' ? b.call_id : null),
+    invalidNumber: /to_number|invalid destination|invalid_destination/i,
+    campaignLevel: /from_number|agent/i,
+  },
+  createPath: '/v2/create-phone-call',
+  lookupPath: (id) => `/v2/get-call/${id}`,
+  buildCreateCall: buildRetellCreateCall,
+  readCall(call) {
     const reason = typeof call.disconnection_reason === 'string' ? call.disconnection_reason : undefined;
     const mapped = typeof call.call_status === 'string' ? mapRetellCallStatus(call.call_status, reason) : null;
-    if (typeof call.call_id !== 'string' || !mapped) return { kind: 'error', reason: 'lookup at Retell: not a call resource' };
-    const out: LookupCallOutcome = { kind: 'found', providerCallId: call.call_id, status: mapped.status };
-    if (mapped.answeredBy) out.answeredBy = mapped.answeredBy;
-    if (typeof call.duration_ms === 'number') out.durationSeconds = Math.round(call.duration_ms / 1000);
-    return out;
+    if (typeof call.call_id !== 'string' || !mapped) return null;
+    return {
+      providerCallId: call.call_id,
+      ...mapped,
+      ...(typeof call.duration_ms === 'number' ? { durationSeconds: Math.round(call.duration_ms / 1000) } : {}),
+    };
+  },
+};
+
+export class RetellProvider extends JsonApiProvider {
+  constructor(opts: RetellProviderOptions) {
+    super(RETELL, opts);
   }
 }

@@ -17,34 +17,25 @@
 // customer.number marks the number invalid; one naming the assistant or phone number refuses the
 // campaign). Statuses and ended reasons: docs/PROVIDERS.md.
 
-import type {
-  CallStatus,
-  CreateCallOutcome,
-  CreateCallRequest,
-  LookupCallOutcome,
-  LookupCallRequest,
-  StatusUpdate,
-  TelephonyProvider,
-} from '../provider.ts';
-import { isE164 } from '../phone.ts';
+import type { CallStatus, StatusUpdate } from '../provider.ts';
 import { timingSafeEqualStrings } from '../secrets.ts';
-import { asRecord, classifyJsonAnswer, type ClassifyRules, getJson, postJson } from './json-api.ts';
+import {
+  asRecord,
+  type BuiltCreateCall,
+  callContext,
+  type CreateCallFields,
+  e164OrNull,
+  type JsonApiPlatform,
+  JsonApiProvider,
+  type JsonApiProviderOptions,
+  type MappedStatus,
+  ourCallId,
+} from './json-api.ts';
 
 export const DEFAULT_VAPI_BASE_URL = 'https://api.vapi.ai';
 
-export interface VapiProviderOptions {
-  apiKey: string;
-  /** Default https://api.vapi.ai; the simulator's URL locally. */
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}
-
-const RULES: ClassifyRules = {
-  label: 'Vapi',
-  callId: (b) => (typeof b.id === 'string' ? b.id : null),
-  invalidNumber: /customer\.number|customer number|phone number is invalid|not a valid phone/i,
-  campaignLevel: /assistant|phoneNumber|phone_number_id|wallet|credits/i,
-};
+/** baseUrl: default https://api.vapi.ai; the simulator's URL locally. */
+export type VapiProviderOptions = JsonApiProviderOptions;
 
 /** Vapi call.status -> ours (ended is decided by the ended reason). */
 const STATUS_MAP: Readonly<Record<string, CallStatus>> = {
@@ -56,7 +47,7 @@ const STATUS_MAP: Readonly<Record<string, CallStatus>> = {
 };
 
 /** What an ended call's endedReason says, and who answered when it was a machine. */
-export function mapVapiEndedReason(reason: string | undefined): { status: CallStatus; answeredBy?: string } {
+export function mapVapiEndedReason(reason: string | undefined): MappedStatus {
   const r = (reason ?? '').toLowerCase();
   if (r === 'customer-busy') return { status: 'busy' };
   if (r === 'customer-did-not-answer') return { status: 'no_answer' };
@@ -76,20 +67,10 @@ export function mapVapiEndedReason(reason: string | undefined): { status: CallSt
 }
 
 /** Vapi call status (and ended reason) -> ours; null for a status Vapi does not document. */
-export function mapVapiCallStatus(status: string, endedReason?: string): { status: CallStatus; answeredBy?: string } | null {
+export function mapVapiCallStatus(status: string, endedReason?: string): MappedStatus | null {
   if (status === 'ended') return mapVapiEndedReason(endedReason);
   const s = STATUS_MAP[status];
   return s ? { status: s } : null;
-}
-
-/** The server message's call ids: Vapi's id, and ours from the metadata we set. */
-function idsOf(call: Record<string, unknown>): { providerCallId: string; callId: string | null } {
-  const metadata = asRecord(call.metadata);
-  const ours = metadata.call_id;
-  return {
-    providerCallId: typeof call.id === 'string' ? call.id : '',
-    callId: typeof ours === 'string' || typeof ours === 'number' ? String(ours) : null,
-  };
 }
 
 /**
@@ -100,17 +81,18 @@ export function parseVapiServerMessage(body: unknown): StatusUpdate | null {
   const message = asRecord(asRecord(body).message);
   const type = message.type;
   if (type !== 'status-update' && type !== 'end-of-call-report') return null;
-  const { providerCallId, callId } = idsOf(asRecord(message.call));
+  const call = asRecord(message.call);
+  const providerCallId = typeof call.id === 'string' ? call.id : '';
   if (!providerCallId) throw new Error('message.call.id is missing');
   const endedReason = typeof message.endedReason === 'string' ? message.endedReason : undefined;
-  let mapped: { status: CallStatus; answeredBy?: string } | null;
+  let mapped: MappedStatus | null;
   if (type === 'end-of-call-report') mapped = mapVapiEndedReason(endedReason);
   else {
     if (typeof message.status !== 'string') throw new Error('message.status is missing');
     mapped = mapVapiCallStatus(message.status, endedReason);
     if (!mapped) throw new Error(`unknown Vapi call status ${JSON.stringify(message.status)}`);
   }
-  const update: StatusUpdate = { callId, providerCallId, status: mapped.status };
+  const update: StatusUpdate = { callId: ourCallId(call.metadata), providerCallId, status: mapped.status };
   if (mapped.answeredBy) update.answeredBy = mapped.answeredBy;
   if (endedReason && mapped.status !== 'completed') update.errorCode = endedReason.slice(0, 100);
   const seconds = typeof message.durationSeconds === 'number' ? message.durationSeconds : undefined;
@@ -129,10 +111,10 @@ export async function verifyVapiServerSecret(headers: Headers, secret: string): 
 
 /** The POST /call body for one of our calls, or why none can be sent. */
 export function buildVapiCreateCall(
-  req: Pick<CreateCallRequest, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'to' | 'settings'>,
-): { ok: true; body: Record<string, unknown> } | { ok: false; reason: string; invalidNumber: boolean } {
-  const to = typeof req.to === 'string' ? req.to.trim() : '';
-  if (!isE164(to)) {
+  req: Pick<CreateCallFields, 'callId' | 'contactId' | 'contactName' | 'optOutUrl' | 'to' | 'settings'>,
+): BuiltCreateCall {
+  const to = e164OrNull(req.to);
+  if (!to) {
     return { ok: false, reason: `customer.number ${JSON.stringify(req.to)} is not an E.164 number`, invalidNumber: true };
   }
   const s = req.settings ?? {};
@@ -142,13 +124,7 @@ export function buildVapiCreateCall(
   if (typeof s.phone_number_id !== 'string' || !s.phone_number_id) {
     return { ok: false, reason: 'malformed campaign: provider_settings.phone_number_id is not set', invalidNumber: false };
   }
-  const name = typeof req.contactName === 'string' ? req.contactName.trim() : '';
-  const variableValues: Record<string, string> = { call_id: req.callId };
-  if (req.contactId) variableValues.contact_id = req.contactId;
-  if (name) variableValues.contact_name = name;
-  if (req.optOutUrl) variableValues.opt_out_url = req.optOutUrl;
-  const metadata: Record<string, string> = { call_id: req.callId };
-  if (req.contactId) metadata.contact_id = req.contactId;
+  const { name, metadata, variables } = callContext(req);
   return {
     ok: true,
     body: {
@@ -157,62 +133,34 @@ export function buildVapiCreateCall(
       // Vapi takes the customer's name as customer.name (at most 40 characters).
       customer: { number: to, ...(name ? { name: name.slice(0, 40) } : {}) },
       metadata,
-      assistantOverrides: { variableValues },
+      assistantOverrides: { variableValues: variables },
     },
   };
 }
 
-export class VapiProvider implements TelephonyProvider {
-  readonly name = 'vapi';
-  readonly #apiKey: string;
-  readonly #baseUrl: string;
-  readonly #fetch: typeof fetch;
-
-  constructor(opts: VapiProviderOptions) {
-    if (!opts.apiKey) throw new Error('VapiProvider needs an API key');
-    this.#apiKey = opts.apiKey;
-    this.#baseUrl = (opts.baseUrl ?? DEFAULT_VAPI_BASE_URL).replace(/\/+$/, '');
-    this.#fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  }
-
-  async createCall(req: CreateCallRequest): Promise<CreateCallOutcome> {
-    const built = buildVapiCreateCall(req);
-    if (!built.ok) return { kind: 'permanent', reason: built.reason, invalidNumber: built.invalidNumber };
-    const answer = await postJson(
-      this.#fetch,
-      `${this.#baseUrl}/call`,
-      this.#apiKey,
-      built.body,
-      req.timeoutMs,
-      'Vapi',
-      req.signal,
-    );
-    return 'kind' in answer ? answer : classifyJsonAnswer(answer, RULES);
-  }
-
-  /** GET /call/{id}; without Vapi's id there is nothing to look up by (left to events and the reaper). */
-  async lookupCall(req: LookupCallRequest): Promise<LookupCallOutcome> {
-    if (!req.providerCallId) return { kind: 'error', reason: 'no Vapi call id to look the call up by' };
-    const got = await getJson(
-      this.#fetch,
-      `${this.#baseUrl}/call/${encodeURIComponent(req.providerCallId)}`,
-      this.#apiKey,
-      req.timeoutMs,
-      'Vapi',
-    );
-    if ('error' in got) return { kind: 'error', reason: got.error };
-    if (got.status === 404) return { kind: 'absent' };
-    if (got.status !== 200) return { kind: 'error', reason: `lookup at Vapi answered HTTP ${got.status}` };
-    const call = asRecord(got.body);
+/** What the Vapi adapter passes to JsonApiProvider: POST /call, GET /call/{id}. */
+const VAPI: JsonApiPlatform = {
+  name: 'vapi',
+  defaultBaseUrl: DEFAULT_VAPI_BASE_URL,
+  rules: {
+    label: 'Vapi',
+    callId: (b) => (typeof b.id === 'string' ? b.id : null),
+    invalidNumber: /customer\.number|customer number|phone number is invalid|not a valid phone/i,
+    campaignLevel: /assistant|phoneNumber|phone_number_id|wallet|credits/i,
+  },
+  createPath: '/call',
+  lookupPath: (id) => `/call/${id}`,
+  buildCreateCall: buildVapiCreateCall,
+  readCall(call) {
     const mapped = typeof call.status === 'string'
       ? mapVapiCallStatus(call.status, typeof call.endedReason === 'string' ? call.endedReason : undefined)
       : null;
-    if (typeof call.id !== 'string' || !mapped) return { kind: 'error', reason: 'lookup at Vapi: not a call resource' };
-    return {
-      kind: 'found',
-      providerCallId: call.id,
-      status: mapped.status,
-      ...(mapped.answeredBy ? { answeredBy: mapped.answeredBy } : {}),
-    };
+    return typeof call.id === 'string' && mapped ? { providerCallId: call.id, ...mapped } : null;
+  },
+};
+
+export class VapiProvider extends JsonApiProvider {
+  constructor(opts: VapiProviderOptions) {
+    super(VAPI, opts);
   }
 }
