@@ -447,8 +447,10 @@ describe('Twilio simulator: the create-call rate as the provider sees it', () =>
 
 describe('Twilio simulator: CLI', () => {
   it('prints its URL and credentials as one JSON line, serves, and stops on SIGTERM', async () => {
-    const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-    const child = spawn(tsx, ['scripts/twilio-sim/server.ts', '--port', '0', '--seed', '4', '--time-scale', '0.01'], {
+    // Node itself with tsx's loader, not the tsx binary: the binary relays signals to a second
+    // process, and under load it was seen ending with 143 (its own SIGTERM) before its child's handler ran.
+    const args = ['--import', 'tsx', 'scripts/twilio-sim/server.ts', '--port', '0', '--seed', '4', '--time-scale', '0.01'];
+    const child = spawn(process.execPath, args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
