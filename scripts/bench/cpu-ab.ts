@@ -1,4 +1,5 @@
-// `tsx scripts/bench/cpu-ab.ts --scale b|c [--runs N] [--drop-index NAME]... [FILE.sql ...]`: an A/B of
+// `tsx scripts/bench/cpu-ab.ts --scale b|c [--runs N] [--drop-index NAME]... [--drop-trigger NAME]...
+// [FILE.sql ...]`: an A/B of
 // launch_due_calls() variants by the CPU time of the database backend, for a machine too busy for
 // wall-clock A/Bs (`npm run bench -- --propose` on a loaded 2-core machine: two runs of the same
 // function differed by up to 2.5x, their medians by 20%). Not part of `npm test`.
@@ -11,7 +12,9 @@
 // in an order that rotates from round to round; every contender must reserve the same number of
 // calls. --drop-index NAME adds "today" and "floor" with that index dropped inside the measured
 // transaction (what the index costs to maintain); --drop-index-floor NAME only the floor (for an
-// index the reservation reads).
+// index the reservation reads). --drop-trigger NAME (a trigger on contacts, campaigns or calls)
+// adds "today" and "floor" with that trigger dropped the same way (what it costs to fire or to test
+// its WHEN clause); --drop-trigger-today NAME only today's function (the floor writes no campaign).
 //
 // The time is the backend's time on a CPU (/proc/<pid>/schedstat, in ns: Linux, cluster on this
 // machine), which waiting for a core does not inflate; wall-clock medians are printed beside it.
@@ -40,6 +43,8 @@ interface Args {
   files: string[];
   drops: string[];
   floorDrops: string[];
+  triggerDrops: string[];
+  todayTriggerDrops: string[];
 }
 
 function readArgs(argv: string[]): Args {
@@ -51,6 +56,8 @@ function readArgs(argv: string[]): Args {
       runs: { type: 'string', default: '7' },
       'drop-index': { type: 'string', multiple: true, default: [] },
       'drop-index-floor': { type: 'string', multiple: true, default: [] },
+      'drop-trigger': { type: 'string', multiple: true, default: [] },
+      'drop-trigger-today': { type: 'string', multiple: true, default: [] },
     },
   });
   const scale = SCALES[values.scale];
@@ -59,17 +66,28 @@ function readArgs(argv: string[]): Args {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
   const drops = values['drop-index'];
   const floorDrops = values['drop-index-floor'];
-  for (const ix of [...drops, ...floorDrops]) {
-    if (!/^[a-z_][a-z0-9_]*$/.test(ix)) throw new Error(`not an index name: ${ix}`);
+  const triggerDrops = values['drop-trigger'];
+  const todayTriggerDrops = values['drop-trigger-today'];
+  for (const name of [...drops, ...floorDrops, ...triggerDrops, ...todayTriggerDrops]) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not an index or trigger name: ${name}`);
   }
-  return { scale, runs, files: positionals.map((f) => path.resolve(f)), drops, floorDrops };
+  return {
+    scale,
+    runs,
+    files: positionals.map((f) => path.resolve(f)),
+    drops,
+    floorDrops,
+    triggerDrops,
+    todayTriggerDrops,
+  };
 }
 
 interface Contender {
   name: string;
   /** 'floor', or the function to call. */
   run: string;
-  dropIndex?: string;
+  /** DDL run inside the measured transaction before the tick (dropping an index or a trigger). */
+  drop?: string;
 }
 
 const median = (xs: number[]) => {
@@ -107,10 +125,24 @@ async function main(): Promise<void> {
       contenders.push({ name, run: `public.bench_variant_${name}` });
     }
     for (const ix of args.drops) {
-      contenders.push({ name: `today, no ${ix}`, run: 'public.launch_due_calls', dropIndex: ix });
+      contenders.push({ name: `today, no ${ix}`, run: 'public.launch_due_calls', drop: `drop index public.${ix}` });
     }
     for (const ix of [...args.drops, ...args.floorDrops]) {
-      contenders.push({ name: `floor, no ${ix}`, run: 'floor', dropIndex: ix });
+      contenders.push({ name: `floor, no ${ix}`, run: 'floor', drop: `drop index public.${ix}` });
+    }
+    const triggerTable = async (name: string) => {
+      const { rows } = await c.query<{ tab: string }>(
+        `select t.tgrelid::regclass::text as tab from pg_catalog.pg_trigger t
+          where t.tgname = $1 and not t.tgisinternal`,
+        [name],
+      );
+      if (rows.length !== 1) throw new Error(`no single trigger named ${name}`);
+      return rows[0]!.tab;
+    };
+    for (const tg of [...args.triggerDrops, ...args.todayTriggerDrops]) {
+      const drop = `drop trigger ${tg} on ${await triggerTable(tg)}`;
+      contenders.push({ name: `today, no ${tg}`, run: 'public.launch_due_calls', drop });
+      if (args.triggerDrops.includes(tg)) contenders.push({ name: `floor, no ${tg}`, run: 'floor', drop });
     }
 
     await seedScale(c, args.scale);
@@ -126,7 +158,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < contenders.length; i++) {
           const who = contenders[(i + r) % contenders.length]!;
           await c.query('begin');
-          if (who.dropIndex) await c.query(`drop index public.${who.dropIndex}`);
+          if (who.drop) await c.query(who.drop);
           const c0 = cpuMs();
           const w0 = performance.now();
           if (who.run === 'floor') reserved.push((await c.query(FLOOR_SQL, [now])).rowCount ?? 0);

@@ -118,7 +118,9 @@ comment on column public.campaigns.starts_at is 'When the campaign may start res
 comment on column public.campaigns.ends_at is 'When the campaign stops reserving calls (queued calls released at claim) and becomes COMPLETED once no call of it is active, or null (never). After starts_at.';
 comment on column public.campaigns.paused_reason is 'Why the scheduler paused the campaign (the provider refused it as a whole: caller id, answer URL, account), or null. Cleared when the campaign leaves PAUSED.';
 
--- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused.
+-- A campaign that leaves PAUSED (resumed, cancelled) forgets why it was paused. The trigger fires
+-- only when there is something to forget: a reservation that starts thousands of QUEUED campaigns
+-- in one statement calls no function for them.
 create function public._campaigns_clear_paused_reason()
 returns trigger
 language plpgsql
@@ -137,7 +139,8 @@ revoke all on function public._campaigns_clear_paused_reason() from public, anon
 
 create trigger campaigns_clear_paused_reason
   before update of status on public.campaigns
-  for each row when (new.status is distinct from old.status and new.status <> 'PAUSED')
+  for each row when (new.status is distinct from old.status and new.status <> 'PAUSED'
+                     and (new.paused_reason is not null or new.paused_at is not null))
   execute function public._campaigns_clear_paused_reason();
 
 -- campaigns_time_zone_is_valid: see public._check_time_zone().

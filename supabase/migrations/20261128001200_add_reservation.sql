@@ -124,13 +124,22 @@ begin
                      select u.zone from public.phone_zones_in_use u
                      union
                      select c.time_zone from public.campaigns c where c.status in ('QUEUED', 'RUNNING')), p.purpose) as closed
-              from (select distinct c.purpose from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) p) m
+              from (select distinct c.purpose from public.campaigns c where c.status in ('QUEUED', 'RUNNING')) p
+            -- OFFSET 0: computed once per purpose; pulled up, the call would be repeated for
+            -- open and shut (three calls per purpose and tick).
+            offset 0) m
   ),
   rule_caps as materialized (
-    -- The enabled rules that cap the calls to a number per rolling 24 hours.
-    select r.prefix, r.purposes, r.max_calls_per_24h as cap
-      from public.calling_hours_rules r
-     where r.enabled and r.max_calls_per_24h is not null
+    -- The enabled rules that cap the calls to a number per rolling 24 hours, as one object
+    -- {prefix: [{cap, purposes}, ...]} and the lengths of those prefixes: a due contact looks its
+    -- number's own prefixes of those lengths up (a lookup per length, not a test per rule).
+    select coalesce(pg_catalog.jsonb_object_agg(g.prefix, g.rules), '{}'::jsonb) as by_prefix,
+           coalesce(array_agg(distinct length(g.prefix)), '{}'::integer[]) as lengths
+      from (select r.prefix,
+                   pg_catalog.jsonb_agg(jsonb_build_object('cap', r.max_calls_per_24h, 'purposes', r.purposes)) as rules
+              from public.calling_hours_rules r
+             where r.enabled and r.max_calls_per_24h is not null
+             group by r.prefix) g
   ),
   served as (
     select c.id,
@@ -226,12 +235,13 @@ begin
                        and cl.queued_at >= $1 - interval '24 hours') < $5)
            -- The rules' caps (max_calls_per_24h) on this number, for the campaign's purpose.
            and not exists (select 1
-                             from rule_caps rc
-                            where starts_with(ct.phone, rc.prefix)
-                              and (s.purpose is null or rc.purposes is null or s.purpose = any (rc.purposes))
+                             from unnest((select rc.lengths from rule_caps rc)) l (n),
+                                  jsonb_array_elements((select rc.by_prefix from rule_caps rc) -> left(ct.phone, l.n)) r (rule)
+                            where (s.purpose is null or r.rule -> 'purposes' = 'null'::jsonb
+                                   or r.rule -> 'purposes' ? s.purpose)
                               and (select count(*) from public.calls cl
                                     where cl.to_phone = ct.phone and cl.released_at is null
-                                      and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
+                                      and cl.queued_at >= $1 - interval '24 hours') >= (r.rule ->> 'cap')::integer)
          order by ct.callback_at is not null desc, ct.priority desc, ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
        union all
@@ -289,12 +299,13 @@ begin
                        and cl.queued_at >= $1 - interval '24 hours') < $5)
            -- The rules' caps (max_calls_per_24h) on this number, for the campaign's purpose.
            and not exists (select 1
-                             from rule_caps rc
-                            where starts_with(ct.phone, rc.prefix)
-                              and (s.purpose is null or rc.purposes is null or s.purpose = any (rc.purposes))
+                             from unnest((select rc.lengths from rule_caps rc)) l (n),
+                                  jsonb_array_elements((select rc.by_prefix from rule_caps rc) -> left(ct.phone, l.n)) r (rule)
+                            where (s.purpose is null or r.rule -> 'purposes' = 'null'::jsonb
+                                   or r.rule -> 'purposes' ? s.purpose)
                               and (select count(*) from public.calls cl
                                     where cl.to_phone = ct.phone and cl.released_at is null
-                                      and cl.queued_at >= $1 - interval '24 hours') >= rc.cap)
+                                      and cl.queued_at >= $1 - interval '24 hours') >= (r.rule ->> 'cap')::integer)
          order by ct.callback_at is not null desc, ct.priority desc, ct.next_attempt_at, ct.id
          limit s.cap - s.active_n)
         ) u

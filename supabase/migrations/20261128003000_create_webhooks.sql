@@ -234,7 +234,9 @@ create trigger calls_webhook_event
 
 -- contact.finished: a contact left the calling for good. reason: reached (done), exhausted,
 -- invalid, do_not_call, opted_out (do_not_call because the person opted out during one of our
--- calls), cancelled.
+-- calls), cancelled. The contacts and campaigns triggers ask _webhook_subscribed() in their WHEN
+-- clause: without a subscriber no trigger event is queued and no function runs (a cold reservation
+-- tick starts thousands of campaigns in one statement).
 create function public._contacts_webhook_event()
 returns trigger
 language plpgsql
@@ -246,9 +248,7 @@ declare
     else new.status::text
   end;
 begin
-  if not public._webhook_subscribed('contact.finished') then
-    return null;
-  end if;
+  -- Runs only when an endpoint subscribes (the trigger's WHEN clause).
   if new.status = 'do_not_call'
      and exists (select 1 from public.do_not_call_numbers d where d.phone = new.phone and d.added_by like 'call %') then
     v_reason := 'opted_out';
@@ -275,7 +275,8 @@ create trigger contacts_webhook_event
   after update of status on public.contacts
   for each row
   when (new.status in ('done', 'exhausted', 'invalid', 'do_not_call', 'cancelled')
-        and old.status in ('pending', 'in_progress'))
+        and old.status in ('pending', 'in_progress')
+        and public._webhook_subscribed('contact.finished'))
   execute function public._contacts_webhook_event();
 
 -- campaign.status_changed: every change of a campaign's status (started, paused by an operator or
@@ -286,9 +287,7 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if not public._webhook_subscribed('campaign.status_changed') then
-    return null;
-  end if;
+  -- Runs only when an endpoint subscribes (the trigger's WHEN clause).
   perform public._enqueue_webhook_event('campaign.status_changed', jsonb_build_object(
     'campaign_id', new.id::text,
     'name', new.name,
@@ -310,7 +309,7 @@ comment on function public._campaigns_webhook_event() is
 create trigger campaigns_webhook_event
   after update of status on public.campaigns
   for each row
-  when (new.status is distinct from old.status)
+  when (new.status is distinct from old.status and public._webhook_subscribed('campaign.status_changed'))
   execute function public._campaigns_webhook_event();
 
 revoke all on function public._webhook_event_types() from public, anon, authenticated;
