@@ -1,15 +1,18 @@
 // Continuous dispatch driven at random in real time (fast-check, fixed seed): the tick's
 // own code (startTick: dispatch inside the budget, then the background dispatcher that takes the
 // 'dispatch' lease over and refills the queue) running in this process against the real database,
-// the real TwilioProvider talking to the Twilio simulator in its own process (so that its clock and
-// event loop are not this process's), and the simulator's signed status callbacks going to the real
-// call-status function behind the Deno gateway (they end calls and free the slots the refills use).
+// the real adapters of the four kinds of provider account (Twilio, SignalWire, Vapi, Retell) talking
+// to the simulator in its own process (so that its clock and event loop are not this process's: its
+// Twilio part also serves SignalWire's LaML API, its Vapi and Retell parts their APIs), and the
+// simulator's signed status callbacks and events going to the real call-status function behind the
+// Deno gateway (they end calls and free the slots the refills use).
 //
 // Each scenario: 1-3 campaigns (cap 1-40, 40-120 contacts each; in half of them the campaigns share
-// their phone numbers, with max_calls_per_number_per_day = 1), the 'default' provider account with a
-// rate of 5-20 calls per second (or, in one of seven, none of its own: provider_calls_per_second
-// applies) and an optional cap (and in a third of them a second account from
-// the start, with its own rate and cap, that some campaigns dial through), a global cap 4-80,
+// their phone numbers, with max_calls_per_number_per_day = 1), a first provider account of a random
+// kind (Twilio: the migrations' 'default') with a rate of 5-20 calls per second (or, in one of
+// seven, none of its own: provider_calls_per_second applies) and an optional cap (and in a third of
+// them a second account from the start, of the first one's kind in three of four and of another
+// kind otherwise, with its own rate and cap, that some campaigns dial through), a global cap 4-80,
 // provider_calls_per_second 1 or 10 (it sets the claim horizon), tick budget 1000-1500 ms,
 // background_dispatch_ms 2000-4000, refill_interval_ms 100, rate_margin_ms RATE_MARGIN_MS, dispatch
 // concurrency 2-10 and batch size 1-10. The simulator's calls last 0.1-2.2 s. Steps (the first one
@@ -21,18 +24,23 @@
 //   pause / resume a campaign
 //   rate        an account's calls_per_second changed (5-20)
 //   cap         an account's max_concurrent_calls changed (1-30, or none)
-//   account     a second provider account with its own rate and cap (once)
-//   move        a campaign moved to the other account (while its calls are active)
+//   account     a second provider account with its own rate and cap (once; its kind as above)
+//   move        a campaign moved to the other account if that is of the campaign's kind (while its
+//               calls are active); else nothing. The database would let a campaign change platform
+//               (the campaigns' trigger sets its provider from the account), but its queued calls
+//               were reserved for the old platform and its provider_settings are that platform's.
 //
 // After every step (with the ticks still running) and after the drain at the end:
 //   - caps at every level (campaign, account, global), one active call per contact and per number:
 //     a poller samples them from SQL every POLL_MS ms in one statement (counts and caps from the same
 //     snapshot) while everything runs, plus tests.invariant_violations() (with the pause periods);
-//   - at most one create request per reserved call, as the simulator saw them (call ids from the
-//     StatusCallback URLs), and per number (createdPerNumber: the retry delay is an hour, and shared
+//   - at most one create request per reserved call, as the simulator saw them in all its parts (call
+//     ids from the StatusCallback URLs, or the Vapi / Retell request's metadata), each at the part
+//     of its account's kind, and per number across the parts (createdPerNumber: the retry delay is an hour, and shared
 //     numbers are capped at one call a day, so a number is called once in a scenario);
-//   - the rate: for each account, the most create requests the SIMULATOR received (arrival times) in
-//     any 1000 ms window <= that account's calls_per_second. Which account a request belongs to is
+//   - the rate: for each account, the most create requests the SIMULATOR received (arrival times: its
+//     calls' createdAt, from each part's /__sim/.../calls) in any 1000 ms window <= that account's
+//     calls_per_second. Which account a request belongs to is
 //     what claim_queued_calls answered for that call (recorded by a thin wrapper around the pool);
 //   - and the product's own part of the rate, exact (no loopback in it): the send slots the bucket
 //     handed out hold at most calls_per_second in any 1000 + margin ms, and the dispatcher called
@@ -84,13 +92,17 @@ import type { TelephonyProvider } from '../../supabase/functions/_shared/provide
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
 import { startTick, type TickDeps, type TickResult } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
+import type { ProviderSet } from '../../supabase/functions/_shared/providers/registry.ts';
+import { RetellProvider } from '../../supabase/functions/_shared/providers/retell.ts';
+import { signalWireBaseUrl, SignalWireProvider } from '../../supabase/functions/_shared/providers/signalwire.ts';
+import { VapiProvider } from '../../supabase/functions/_shared/providers/vapi.ts';
 import { CLAIM_SHIFT_MAX_MS } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
 import { type SimProcess, startSimProcess } from '../../scripts/twilio-sim/process.ts';
-import { functionsEnv, type Gateway, startGateway } from '../support/functions.ts';
-import { createdPerCall, dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
+import { functionsEnv, type Gateway, randomSecret, startGateway } from '../support/functions.ts';
+import { dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261130);
@@ -105,8 +117,44 @@ const RATE_MARGIN_MS = Number(process.env.PROP_RATE_MARGIN_MS ?? 100);
 const SIM_TIME_SCALE = 0.04;
 /** How often the poller samples the caps. */
 const POLL_MS = 20;
-/** The second provider account's id (the first is the migrations' 'default'). */
+/** The second provider account's id. */
 const SECOND = 'second';
+
+/** The kinds of provider account (provider_accounts.provider), each served by its part of the simulator. */
+const KINDS = ['twilio', 'signalwire', 'vapi', 'retell'] as const;
+type Kind = (typeof KINDS)[number];
+const kindArb = fc.constantFrom<Kind>(...KINDS);
+/**
+ * A second account's kind: null (two times in three) the first account's, so that campaigns may move
+ * between the two; else any kind (the first one's too, one time in four).
+ */
+const secondKindArb = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: kindArb },
+);
+
+/** The first account's id: the migrations' 'default' for Twilio, else one of that kind. */
+function firstAccount(kind: Kind): string {
+  return kind === 'twilio' ? 'default' : `first-${kind}`;
+}
+
+/** What a campaign of each kind needs in provider_settings (null: the builder's TwiML, for twilio and signalwire). */
+const PROVIDER_SETTINGS: Record<Kind, Record<string, string> | null> = {
+  twilio: null,
+  signalwire: null,
+  vapi: { assistant_id: 'asst_continuous', phone_number_id: 'pn_continuous' },
+  retell: { agent_id: 'agent_continuous' },
+};
+
+/** A campaign's provider_settings for its kind, as a JSON parameter (null: keep the builder's). */
+function settingsOf(kind: Kind): string | null {
+  const settings = PROVIDER_SETTINGS[kind];
+  return settings === null ? null : JSON.stringify(settings);
+}
+
+const VAPI_KEY = randomSecret('vapi-key');
+const VAPI_SECRET = randomSecret('vapi-secret');
+const RETELL_KEY = randomSecret('retell-key');
 /**
  * How long a lowered rate may still see the old rate's requests: the claim horizon at the global
  * provider_calls_per_second (claimHorizonMs: 2200 ms at 1 CPS with this margin, else 1000 ms), the
@@ -141,6 +189,7 @@ const stepArb = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('account' as const),
+      provider: secondKindArb,
       cps: fc.integer({ min: 5, max: 20 }),
       cap: fc.option(fc.integer({ min: 1, max: 30 }), { nil: null, freq: 4 }),
     }),
@@ -157,6 +206,7 @@ const scenarioArb = fc.record({
   concurrency: fc.integer({ min: 2, max: 10 }),
   batchSize: fc.integer({ min: 1, max: 10 }),
   account: fc.record({
+    provider: kindArb,
     // null: the account has no rate of its own, provider_calls_per_second applies
     cps: fc.option(fc.integer({ min: 5, max: 20 }), { nil: null, freq: 6 }),
     cap: fc.option(fc.integer({ min: 2, max: 30 }), { nil: null, freq: 3 }),
@@ -164,6 +214,7 @@ const scenarioArb = fc.record({
   // the second account from the start (else an 'account' step may add it)
   second: fc.option(
     fc.record({
+      provider: secondKindArb,
       cps: fc.integer({ min: 5, max: 20 }),
       cap: fc.option(fc.integer({ min: 2, max: 30 }), { nil: null, freq: 3 }),
       campaigns: fc.nat(3),
@@ -185,9 +236,41 @@ type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 type Step = Scenario['steps'][number];
 
 // ------------------------------------------------------------------------------------------------
-// The Twilio simulator in its own process
+// The simulator in its own process: its Twilio part (which also serves SignalWire's LaML API, the
+// same Calls API under /api/laml), its Vapi part and its Retell part
 
-interface SimCallLike {
+/** Where a call was created: the Twilio part (twilio and signalwire accounts), the Vapi or the Retell part. */
+type SimPart = 'twilio' | 'vapi' | 'retell';
+
+/** A created call, from any part of the simulator. */
+interface SimCall {
+  part: SimPart;
+  /** The kind of account that sent it, as the simulator saw it (the Twilio part's SignalWire calls name call-status's SignalWire path). */
+  kind: Kind;
+  /** The platform's id of the call (Twilio's CallSid, Vapi's id, Retell's call_id). */
+  sid: string;
+  /** Our call id: from the StatusCallback URL (Twilio part) or the request's metadata (Vapi, Retell). */
+  callId: string | null;
+  to: string;
+  /** When the create request arrived (the simulator's clock, epoch ms). */
+  createdAt: number;
+  status: string;
+}
+
+/** The three parts' counters together. */
+interface SimStats {
+  createRequests: number;
+  /** Refused requests by part and HTTP status ("vapi 400"). */
+  rejected: Record<string, number>;
+  /** Calls created per number, across the parts (one number on two platforms counts twice). */
+  createdPerNumber: Record<string, number>;
+  /** Callbacks (Twilio part) and events (Vapi, Retell) not yet delivered or given up. */
+  pending: number;
+  /** Callbacks call-status refused or that failed, events not delivered. */
+  failed: number;
+}
+
+interface TwilioCallLike {
   sid: string;
   to: string;
   statusCallback: string | null;
@@ -195,14 +278,29 @@ interface SimCallLike {
   status: string;
 }
 
-interface SimStatsLike {
+interface TwilioStatsLike {
   createRequests: number;
   rejected: Record<string, number>;
-  created: number;
   createdPerNumber: Record<string, number>;
   callbacksPending: number;
   callbacksFailed: number;
-  callbacksDelivered: number;
+}
+
+interface PlatformCallLike {
+  id: string;
+  to: string;
+  request: { metadata?: { call_id?: unknown } };
+  createdAt: number;
+  status: string;
+}
+
+interface PlatformStatsLike {
+  createRequests: number;
+  rejected: Record<string, number>;
+  createdPerNumber: Record<string, number>;
+  eventsSent: number;
+  eventsDelivered: number;
+  eventsPending: number;
 }
 
 async function simGet<T>(p: string): Promise<T> {
@@ -211,14 +309,80 @@ async function simGet<T>(p: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-async function simReset(): Promise<void> {
-  const res = await fetch(`${sim.url}/__sim/reset`, { method: 'POST' });
-  if (!res.ok) throw new Error(`simulator reset: HTTP ${res.status}`);
+async function simPost(p: string, body?: unknown): Promise<void> {
+  const res = await fetch(`${sim.url}${p}`, { method: 'POST', ...(body ? { body: JSON.stringify(body) } : {}) });
+  if (!res.ok) throw new Error(`simulator ${p}: HTTP ${res.status}`);
+  await res.text();
 }
 
-/** Our call id, from the StatusCallback URL the simulator was given. */
-function callIdOf(c: SimCallLike): string | null {
-  return c.statusCallback ? new URL(c.statusCallback).searchParams.get('call_id') : null;
+async function simReset(): Promise<void> {
+  await simPost('/__sim/reset');
+}
+
+/** Every part's counters, summed. */
+async function simStats(): Promise<SimStats> {
+  const [twilio, vapi, retell] = await Promise.all([
+    simGet<TwilioStatsLike>('/__sim/stats'),
+    simGet<PlatformStatsLike>('/__sim/vapi/stats'),
+    simGet<PlatformStatsLike>('/__sim/retell/stats'),
+  ]);
+  const out: SimStats = { createRequests: 0, rejected: {}, createdPerNumber: {}, pending: 0, failed: 0 };
+  const parts: Array<[SimPart, TwilioStatsLike | PlatformStatsLike]> = [['twilio', twilio], ['vapi', vapi], ['retell', retell]];
+  for (const [part, st] of parts) {
+    out.createRequests += st.createRequests;
+    for (const [status, n] of Object.entries(st.rejected)) out.rejected[`${part} ${status}`] = n;
+    for (const [phone, n] of Object.entries(st.createdPerNumber)) {
+      out.createdPerNumber[phone] = (out.createdPerNumber[phone] ?? 0) + n;
+    }
+  }
+  out.pending = twilio.callbacksPending + vapi.eventsPending + retell.eventsPending;
+  // An event sent and not delivered (once none is pending) was refused or failed.
+  out.failed = twilio.callbacksFailed + (vapi.eventsSent - vapi.eventsDelivered) + (retell.eventsSent - retell.eventsDelivered);
+  return out;
+}
+
+/** Every call the simulator created, from all three parts. */
+async function simCalls(): Promise<SimCall[]> {
+  const [twilio, vapi, retell] = await Promise.all([
+    simGet<TwilioCallLike[]>('/__sim/calls'),
+    simGet<PlatformCallLike[]>('/__sim/vapi/calls'),
+    simGet<PlatformCallLike[]>('/__sim/retell/calls'),
+  ]);
+  const platform = (part: SimPart) => (c: PlatformCallLike): SimCall => {
+    const ours = c.request.metadata?.call_id;
+    return {
+      part,
+      kind: part,
+      sid: c.id,
+      callId: typeof ours === 'string' ? ours : null,
+      to: c.to,
+      createdAt: c.createdAt,
+      status: c.status,
+    };
+  };
+  return [
+    ...twilio.map((c): SimCall => {
+      const callback = c.statusCallback ? new URL(c.statusCallback) : null;
+      return {
+        part: 'twilio',
+        kind: callback?.pathname.endsWith('/signalwire') ? 'signalwire' : 'twilio',
+        sid: c.sid,
+        callId: callback ? callback.searchParams.get('call_id') : null,
+        to: c.to,
+        createdAt: c.createdAt,
+        status: c.status,
+      };
+    }),
+    ...vapi.map(platform('vapi')),
+    ...retell.map(platform('retell')),
+  ];
+}
+
+/** How many calls the simulator created for each of our call ids. */
+function createdPerCall(calls: SimCall[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of calls) out.set(c.callId ?? 'none', (out.get(c.callId ?? 'none') ?? 0) + 1);
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -518,6 +682,10 @@ interface World {
   s: Scenario;
   campaigns: string[];
   accounts: string[];
+  /** Each account's kind. */
+  kinds: Map<string, Kind>;
+  /** Each campaign's account (moves stay between accounts of one kind). */
+  accountOf: Map<string, string>;
   rates: Map<string, RateChange[]>;
   pauses: Period[];
   ticks: Array<{ started: number; finished: Promise<TickResult> }>;
@@ -543,6 +711,11 @@ const totals = {
   /** Levels whose cap was reached (a sample at the cap): the caps were exercised, not just far away. */
   capsReached: {} as Record<string, number>,
   fullestVsRate: [] as string[],
+  /** Create requests by the kind of account that sent them (as the simulator saw them). */
+  requestsByKind: {} as Record<string, number>,
+  /** Campaigns moved to another account (of their kind), and move steps with no such account. */
+  moves: 0,
+  movesWithoutTarget: 0,
 };
 
 beforeAll(async () => {
@@ -551,13 +724,38 @@ beforeAll(async () => {
   await resetData(db);
   pollDb = await connect();
   poller = new CapPoller(pollDb);
-  sim = await startSimProcess(['--seed', String(SEED % 100_000), '--time-scale', String(SIM_TIME_SCALE)]);
-  gw = await startGateway(functionsEnv(sim));
+  sim = await startSimProcess([
+    ...['--seed', String(SEED % 100_000), '--time-scale', String(SIM_TIME_SCALE)],
+    ...['--vapi-key', VAPI_KEY, '--vapi-server-secret', VAPI_SECRET, '--retell-key', RETELL_KEY],
+  ]);
+  // call-status checks each platform's events with these (the simulator signs SignalWire's
+  // callbacks, like Twilio's, with its auth token: the signing key of its LaML API).
+  gw = await startGateway(
+    functionsEnv(sim, {
+      VAPI_API_KEY: VAPI_KEY,
+      VAPI_API_BASE_URL: sim.url,
+      VAPI_SERVER_SECRET: VAPI_SECRET,
+      RETELL_API_KEY: RETELL_KEY,
+      RETELL_API_BASE_URL: sim.url,
+      SIGNALWIRE_SIGNING_KEY: sim.authToken,
+    }),
+  );
+  // Where each platform's assistant / agent would send its events.
+  await simPost('/__sim/vapi/event-url', { url: `${gw.url}/call-status/vapi` });
+  await simPost('/__sim/retell/event-url', { url: `${gw.url}/call-status/retell` });
   functionsPool = createPool(functionsDbUrl(), 24);
   const functionsUrl = gw.url;
+  const twilio = (baseUrl: string) => new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl });
+  // The real adapters of every kind, each noting when it sends (the tick picks one per call by its kind).
+  const providers: ProviderSet = {
+    signalwire: observedProvider(new SignalWireProvider(twilio(signalWireBaseUrl(sim.url)))),
+    vapi: observedProvider(new VapiProvider({ apiKey: VAPI_KEY, baseUrl: sim.url })),
+    retell: observedProvider(new RetellProvider({ apiKey: RETELL_KEY, baseUrl: sim.url })),
+  };
   deps = {
     pool: observedPool(functionsPool),
-    provider: observedProvider(new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url })),
+    provider: observedProvider(twilio(sim.url)),
+    providers,
     log: logger,
     statusCallbackUrl: (callId: string) => `${functionsUrl}/call-status?call_id=${encodeURIComponent(callId)}`,
   };
@@ -595,18 +793,22 @@ async function setUp(s: Scenario): Promise<World> {
   });
   if (s.sharedNumbers) await db.query('update public.scheduler_settings set max_calls_per_number_per_day = 1');
   const since = Date.now();
-  await db.query(`update public.provider_accounts set calls_per_second = $1, max_concurrent_calls = $2 where id = 'default'`, [
-    s.account.cps,
-    s.account.cap,
-  ]);
-  const rates = new Map([['default', [{ from: since, committed: Date.now(), cps: s.account.cps ?? s.globalCps }]]]);
+  const first = firstAccount(s.account.provider);
+  await db.query(
+    `insert into public.provider_accounts (id, provider, calls_per_second, max_concurrent_calls) values ($1, $2, $3, $4)
+     on conflict (id) do update set calls_per_second = excluded.calls_per_second, max_concurrent_calls = excluded.max_concurrent_calls`,
+    [first, s.account.provider, s.account.cps, s.account.cap],
+  );
+  const rates = new Map([[first, [{ from: since, committed: Date.now(), cps: s.account.cps ?? s.globalCps }]]]);
+  const kinds = new Map<string, Kind>([[first, s.account.provider]]);
   if (s.second) {
-    await db.query(`insert into public.provider_accounts (id, calls_per_second, max_concurrent_calls) values ($1, $2, $3)`, [
-      SECOND,
-      s.second.cps,
-      s.second.cap,
-    ]);
+    const kind = s.second.provider ?? s.account.provider;
+    await db.query(
+      `insert into public.provider_accounts (id, provider, calls_per_second, max_concurrent_calls) values ($1, $2, $3, $4)`,
+      [SECOND, kind, s.second.cps, s.second.cap],
+    );
     rates.set(SECOND, [{ from: Date.now(), committed: Date.now(), cps: s.second.cps }]);
+    kinds.set(SECOND, kind);
   }
   const campaigns: string[] = [];
   // Shared numbers: one pool, each campaign's contacts a rotation of it (distinct inside a campaign).
@@ -620,15 +822,29 @@ async function setUp(s: Scenario): Promise<World> {
     }
     campaigns.push(id);
   }
-  if (s.second) {
-    // the first campaigns (at least one) dial through the second account
-    const moved = campaigns.slice(0, 1 + (s.second.campaigns % campaigns.length));
-    await db.query(`update public.campaigns set provider_account = $1 where id = any($2::bigint[])`, [SECOND, moved]);
+  // With a second account, the first campaigns (at least one) dial through it.
+  const onSecond = s.second ? 1 + (s.second.campaigns % campaigns.length) : 0;
+  const accountOf = new Map<string, string>();
+  for (const [i, id] of campaigns.entries()) {
+    const account = i < onSecond ? SECOND : first;
+    accountOf.set(id, account);
+    // The database sets the campaign's provider from its account's kind.
+    await db.query(
+      'update public.campaigns set provider_account = $2, provider_settings = coalesce($3::jsonb, provider_settings) where id = $1',
+      [id, account, settingsOf(kinds.get(account)!)],
+    );
   }
+  const { rows: mismatched } = await db.query<{ id: string; provider: string; set_up_problem: string | null }>(
+    `select c.id::text, c.provider, c.set_up_problem from public.campaigns c join public.provider_accounts a on a.id = c.provider_account
+      where c.provider is distinct from a.provider or c.set_up_problem is not null`,
+  );
+  if (mismatched.length > 0) throw new Error(`campaigns not set up for their accounts: ${JSON.stringify(mismatched)}`);
   return {
     s,
     campaigns,
-    accounts: s.second ? ['default', SECOND] : ['default'],
+    accounts: s.second ? [first, SECOND] : [first],
+    kinds,
+    accountOf,
     rates,
     pauses: [],
     ticks: [],
@@ -730,23 +946,29 @@ async function runStep(w: World, step: Step): Promise<void> {
     case 'account': {
       if (w.accounts.includes(SECOND)) return;
       const from = Date.now();
-      await db.query(`insert into public.provider_accounts (id, calls_per_second, max_concurrent_calls) values ($1, $2, $3)`, [
-        SECOND,
-        step.cps,
-        step.cap,
-      ]);
+      const kind = step.provider ?? w.s.account.provider;
+      await db.query(
+        `insert into public.provider_accounts (id, provider, calls_per_second, max_concurrent_calls) values ($1, $2, $3, $4)`,
+        [SECOND, kind, step.cps, step.cap],
+      );
       w.accounts.push(SECOND);
+      w.kinds.set(SECOND, kind);
       w.rates.set(SECOND, [{ from, committed: Date.now(), cps: step.cps }]);
       return;
     }
     case 'move': {
-      if (w.accounts.length < 2) return;
+      // Only to another account of the same kind: a campaign's queued calls were reserved for its
+      // platform (calls carry the provider), and its provider_settings are that platform's.
       const id = w.campaigns[step.campaign % w.campaigns.length]!;
-      await changeLimits(
-        `update public.campaigns set provider_account = case when provider_account = 'default' then $2 else 'default' end
-          where id = $1`,
-        [id, SECOND],
-      );
+      const from = w.accountOf.get(id)!;
+      const to = w.accounts.find((a) => a !== from && w.kinds.get(a) === w.kinds.get(from));
+      if (to === undefined) {
+        totals.movesWithoutTarget++;
+        return;
+      }
+      await changeLimits('update public.campaigns set provider_account = $2 where id = $1', [id, to]);
+      w.accountOf.set(id, to);
+      totals.moves++;
       return;
     }
   }
@@ -757,8 +979,8 @@ async function violationsNow(w: World, graceMs: number): Promise<{ violations: s
   const v: string[] = [...poller.violations];
   v.push(...(await invariantViolations(db, { allowRunning: true, pauses: w.pauses })));
   // Stats first: every request counted there has created its call by the time calls are read.
-  const stats = await simGet<SimStatsLike>('/__sim/stats');
-  const calls = await simGet<SimCallLike[]>('/__sim/calls');
+  const stats = await simStats();
+  const calls = await simCalls();
   // Every create request created a call (no faults, valid numbers): the arrival times are all the requests.
   if (Object.keys(stats.rejected).length > 0 || stats.createRequests > calls.length) {
     v.push(
@@ -770,13 +992,16 @@ async function violationsNow(w: World, graceMs: number): Promise<{ violations: s
   const arrivals = new Map<string, Timed[]>();
   const slots = new Map<string, Timed[]>();
   for (const c of calls) {
-    const id = callIdOf(c);
+    const id = c.callId;
     const account = id === null ? undefined : claimedAccount.get(id);
     if (id === null || account === undefined) {
       v.push(`simulator: a create request for call ${id} that no claim of ours gave out`);
       continue;
     }
     arrivedAt.set(id, c.createdAt);
+    // Each call went to its account's platform (the adapter is picked by the call's kind).
+    const kind = w.kinds.get(account);
+    if (c.kind !== kind) v.push(`provider: call ${id} of ${kind} account ${account} reached the simulator as a ${c.kind} call`);
     arrivals.set(account, [...(arrivals.get(account) ?? []), { t: c.createdAt, id }]);
     // The dispatcher's own part, exact (no loopback in it): never before the slot, at most the claim's
     // shift and margin / 2 after it (the shifted slots' spacing shows at the simulator, below).
@@ -811,13 +1036,13 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   const results = await Promise.all(w.ticks.map((t) => t.finished));
   // settle: the simulator's calls end and their callbacks reach call-status
   const until = Date.now() + 30_000;
-  let stats = await simGet<SimStatsLike>('/__sim/stats');
-  while (stats.callbacksPending > 0 && Date.now() < until) {
+  let stats = await simStats();
+  while (stats.pending > 0 && Date.now() < until) {
     await sleep(50);
-    stats = await simGet<SimStatsLike>('/__sim/stats');
+    stats = await simStats();
   }
-  if (stats.callbacksPending > 0) v.push(`simulator: ${stats.callbacksPending} callbacks still pending after 30 s`);
-  if (stats.callbacksFailed > 0) v.push(`call-status refused or failed ${stats.callbacksFailed} callbacks`);
+  if (stats.pending > 0) v.push(`simulator: ${stats.pending} callbacks / events still pending after 30 s`);
+  if (stats.failed > 0) v.push(`call-status refused or failed ${stats.failed} callbacks / events`);
   await poller.sampleOnce();
 
   for (const [i, r] of results.entries()) {
@@ -830,14 +1055,14 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   // Numbers called more often than their contacts were dialled (with shared numbers, the number's contacts together).
   if (!w.s.sharedNumbers) v.push(...(await overDialledNumbers(db, stats.createdPerNumber)));
   // Every call the simulator created is ours, was dialled once, and its final callback was applied.
-  const calls = await simGet<SimCallLike[]>('/__sim/calls');
+  const calls = await simCalls();
   const { rows } = await db.query<{ id: string; status: string; provider_call_id: string | null; to_phone: string }>(
     `select id::text, status::text, provider_call_id, to_phone from public.calls where dialed_at is not null`,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const c of calls) {
-    const row = byId.get(callIdOf(c) ?? '');
-    if (!row) v.push(`simulator call ${c.sid} (call ${callIdOf(c)}) is not a dialled call of ours`);
+    const row = byId.get(c.callId ?? '');
+    if (!row) v.push(`simulator ${c.part} call ${c.sid} (call ${c.callId}) is not a dialled call of ours`);
     else if (row.to_phone !== c.to) v.push(`call ${row.id} is to ${row.to_phone}, the simulator dialled ${c.to}`);
     else if (row.provider_call_id !== c.sid) v.push(`call ${row.id}: provider id ${row.provider_call_id}, simulator ${c.sid}`);
     else if (['queued', 'dialing', 'unknown', 'ringing', 'in_progress'].includes(row.status)) {
@@ -849,8 +1074,9 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   );
   totals.refillReserved += reserved[0]!.n;
   totals.requests += calls.length;
+  for (const c of calls) totals.requestsByKind[c.kind] = (totals.requestsByKind[c.kind] ?? 0) + 1;
   for (const c of calls) {
-    const id = callIdOf(c) ?? '';
+    const id = c.callId ?? '';
     const slot = slotOf.get(id);
     const sent = sentAt.get(id);
     if (slot !== undefined && sent !== undefined) delays.lateness.push(sent - slot);
@@ -936,7 +1162,8 @@ describe('continuous dispatch under random steps in real time (ticks, background
       console.log(
         `[continuous dispatch] ${totals.scenarios} scenarios, ${totals.steps} steps, ${totals.ticks} ticks in ` +
           `${((Date.now() - started) / 1000).toFixed(1)} s (seed ${SEED}): ${totals.requests} create requests at the ` +
-          `simulator, ${totals.refillReserved} calls reserved, ${totals.handedOver} background dispatchers handed over, ` +
+          `simulator (by kind ${JSON.stringify(totals.requestsByKind)}), ${totals.refillReserved} calls reserved, ` +
+          `${totals.moves} campaigns moved (${totals.movesWithoutTarget} move steps without an account of the kind), ${totals.handedOver} background dispatchers handed over, ` +
           `${poller.samples} cap samples, caps reached ${
             JSON.stringify(totals.capsReached)
           }; tightest window: ${totals.tightestMs} ms for cps+1 requests ` +
@@ -985,12 +1212,12 @@ describe('continuous dispatch under random steps in real time (ticks, background
       const ticks = await Promise.all([startTick(deps, { trigger: 'local' }), startTick(deps, { trigger: 'local' })]);
       const results = await Promise.all(ticks.map((t) => t.finished));
 
-      const calls = await simGet<SimCallLike[]>('/__sim/calls');
+      const calls = await simCalls();
       const times = calls.map((c) => c.createdAt).sort((a, b) => a - b);
-      for (const c of calls) arrivedAt.set(callIdOf(c) ?? '', c.createdAt);
+      for (const c of calls) arrivedAt.set(c.callId ?? '', c.createdAt);
       const report = checkRate(
         'simulator',
-        new Map([['default', calls.map((c) => ({ t: c.createdAt, id: callIdOf(c) ?? '?' }))]]),
+        new Map([['default', calls.map((c) => ({ t: c.createdAt, id: c.callId ?? '?' }))]]),
         new Map([['default', [{ from: 0, committed: 0, cps: 5 }]]]),
         0,
       );
@@ -1016,6 +1243,6 @@ describe('continuous dispatch under random steps in real time (ticks, background
   );
 });
 
-function createdPerCallMax(calls: SimCallLike[]): number {
+function createdPerCallMax(calls: SimCall[]): number {
   return Math.max(0, ...createdPerCall(calls).values());
 }
