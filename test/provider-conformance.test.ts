@@ -17,7 +17,11 @@ import {
   TwilioProvider,
   verifyTwilioSignature,
 } from '../supabase/functions/_shared/twilio.ts';
-import { signalWireBaseUrl, SignalWireProvider } from '../supabase/functions/_shared/providers/signalwire.ts';
+import {
+  signalWireBaseUrl,
+  SignalWireProvider,
+  signalWireStatusCallbackUrl,
+} from '../supabase/functions/_shared/providers/signalwire.ts';
 import { type SimFaults, startTwilioSimulator, type TwilioSimulator } from '../scripts/twilio-sim/server.ts';
 import { waitFor } from './support/clock.ts';
 import { type CallbackReceiver, closedPort, type ReceivedCallback, startCallbackReceiver } from './support/net.ts';
@@ -37,6 +41,8 @@ export interface ProviderUnderTest {
   /** The adapter's callback signature check and parser. */
   verifyCallback(authToken: string, url: string, params: URLSearchParams, signature: string): Promise<boolean>;
   parseCallback(params: URLSearchParams, url: URL): StatusUpdate;
+  /** The status callback URL the adapter gives the provider for a request's (default: the same). */
+  statusCallbackFor?: (statusCallbackUrl: string) => string;
   /** Fault settings always in force in this variant (e.g. latency for a slow provider). */
   baseFaults?: SimFaults;
   /** Request timeout for ordinary requests; hanging ones use hangTimeoutMs. */
@@ -102,7 +108,7 @@ export function describeProviderConformance(name: string, put: ProviderUnderTest
         to: req.to,
         from: FROM,
         action: { param: 'Twiml', value: TWIML },
-        statusCallback: req.statusCallbackUrl,
+        statusCallback: put.statusCallbackFor ? put.statusCallbackFor(req.statusCallbackUrl) : req.statusCallbackUrl,
         statusCallbackMethod: 'POST',
         answeredWith: 201,
       });
@@ -421,6 +427,8 @@ describeProviderConformance('Twilio adapter -> simulator', { ...twilio, requestT
 describeProviderConformance('SignalWire adapter -> simulator (LaML)', {
   ...twilio,
   makeProvider: (e: Endpoint) => new SignalWireProvider(new TwilioProvider({ ...e, baseUrl: signalWireBaseUrl(e.baseUrl) })),
+  // Its callbacks go to call-status's SignalWire path, where the SignalWire signature is checked.
+  statusCallbackFor: signalWireStatusCallbackUrl,
   requestTimeoutMs: 5000,
   hangTimeoutMs: 200,
 });
