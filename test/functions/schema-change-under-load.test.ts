@@ -93,7 +93,12 @@ describe('a migration while the scheduler dials', () => {
     try {
       await waitFor('calls under way', () => sim.stats().created >= 10, { timeoutMs: 60_000 });
       const createdBefore = sim.stats().created;
+      const pushStart = Date.now();
       await pushMigrationFiles(url, [...migrationPaths(currentMigrations().map((m) => m.file)), NEXT_MIGRATION]);
+      console.log(
+        `[schema change under load] pushed in ${Date.now() - pushStart} ms; calls created before the push ` +
+          `${createdBefore}, by its end ${sim.stats().created}, of ${CONTACTS}`,
+      );
       // The change is there, and dialling went on after it.
       const column = await pool.query(
         `select 1 from information_schema.columns where table_schema = 'public' and table_name = 'calls' and column_name = 'answered_region'`,
