@@ -7,8 +7,10 @@
 // (calls per contact, calls at the simulator), and the invariants hold.
 //
 // In a database of its own (test/support/upgrade.ts), so the change does not reach the database
-// the other files of this runner use. The clock: the real one; contacts are due since DUE_SINCE
-// and may be called at any hour.
+// the other files of this runner use. The clock: the real one. So that the hour the suite runs at
+// cannot matter, the database starts as every runner's does (resetData(): no calling-hours rule;
+// the seeded rules close +1 numbers of unknown area code from 21:00 in St. John's, 00:30 UTC), and
+// the campaign's window is the whole day.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +19,7 @@ import { databaseName, databaseUrl } from '../../scripts/stack/test-databases.ts
 import { installTestsSchema } from '../../scripts/tests-schema.ts';
 import { addContacts, createCampaign, freshPhones } from '../support/builders.ts';
 import { waitFor } from '../support/clock.ts';
-import { disableCronJobs, functionsDbUrl, updateSettings } from '../support/db.ts';
+import { disableCronJobs, functionsDbUrl, resetData, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
   functionsEnv,
@@ -57,6 +59,7 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'test-suite' });
   pool.on('error', () => undefined);
   await disableCronJobs(pool);
+  await resetData(pool);
   sim = await startSim({ timeScale: 0.02, outcomes: ALL_COMPLETED });
   // The functions reach the scratch database the way they reach the runner's (pooler or direct).
   gw = await startGateway(functionsEnv(sim, { CRON_SECRET: SECRET }, databaseUrl(functionsDbUrl(), databaseName(url))));
