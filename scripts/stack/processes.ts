@@ -7,8 +7,27 @@ import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process'
 import net from 'node:net';
 import pg from 'pg';
 
-/** A port free right now (the OS picks it), for a server whose URL must be known before it starts. */
-export function freePort(): Promise<number> {
+/**
+ * Where freePort() looks: below Linux's default range of ephemeral ports (32768-60999), which the
+ * OS hands out to every outgoing connection. A port picked from that range is free when picked
+ * but may be taken by a client's connection before our server binds it (the load test opens tens
+ * of thousands): a local Vercel server whose port was picked before the gateway started once failed
+ * with EADDRINUSE that way.
+ */
+const FREE_PORT_RANGE = { from: 20_000, to: 32_000 } as const;
+
+/** A port free right now, for a server whose URL must be known before it starts (see FREE_PORT_RANGE). */
+export async function freePort(): Promise<number> {
+  const span = FREE_PORT_RANGE.to - FREE_PORT_RANGE.from;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = FREE_PORT_RANGE.from + Math.floor(Math.random() * span);
+    if (await portIsFree(port)) return port;
+  }
+  return osPickedPort();
+}
+
+/** A port the OS picks (from its ephemeral range). */
+function osPickedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

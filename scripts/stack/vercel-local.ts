@@ -324,7 +324,13 @@ export async function startVercelLocal(opts: StartVercelLocalOptions): Promise<V
   const args = ['--import', 'tsx', HERE, '--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'];
   // Own process group: a Ctrl-C in the terminal reaches the parent, which stops us in order.
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  const onLog = opts.onLog ?? (() => {});
+  // The last lines it wrote, for the error when it fails to start.
+  const tail: string[] = [];
+  const onLog = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    opts.onLog?.(line);
+  };
   createInterface({ input: child.stderr! }).on('line', onLog);
   const stdout = createInterface({ input: child.stdout! });
 
@@ -335,7 +341,11 @@ export async function startVercelLocal(opts: StartVercelLocalOptions): Promise<V
     }, opts.timeoutMs ?? 30_000);
     const fail = (why: string) => {
       clearTimeout(timer);
-      reject(new Error(`the local Vercel server failed to start: ${why}`));
+      // Its last lines may still be in the pipes: give them a moment to arrive.
+      setTimeout(() => {
+        const said = tail.length > 0 ? `; its last output:\n  ${tail.join('\n  ')}` : '';
+        reject(new Error(`the local Vercel server failed to start: ${why}${said}`));
+      }, 100);
     };
     child.once('error', (err) => fail(err.message));
     child.once('exit', (code, signal) => fail(`exited with ${signal ?? code}`));
