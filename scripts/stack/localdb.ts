@@ -10,10 +10,9 @@ import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { type ClockOffset, faketimeEnv, verifyServerClock } from './faketime.ts';
 import { ensurePrerequisites, pgInstall } from './prereqs.ts';
-import { canQuery, freePort, onExit, portIsFree, runCaptured } from './processes.ts';
+import { canQuery, freePort, onExit, portIsFree, runCaptured, withPgClient } from './processes.ts';
 
 export interface LocalDb {
   /** postgresql:// URL for clients (user postgres, trust auth locally). */
@@ -414,16 +413,6 @@ export async function startLocalDb(opts: StartLocalDbOptions): Promise<LocalDb> 
 // ---------------------------------------------------------------------------------------------
 // Supabase shape, test extensions, migrations, lint
 
-async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * Creates, idempotently, what a Supabase project has and plain PostgreSQL lacks, so the same
  * migrations run on both: the API roles, the `extensions` schema with pgcrypto, Supabase's grants
@@ -431,7 +420,7 @@ async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise
  * pg_cron is not created here: the migrations do that.
  */
 export async function bootstrapSupabaseShape(url: string): Promise<void> {
-  await withPg(url, async (c) => {
+  await withPgClient(url, async (c) => {
     await c.query(`
       do $bootstrap$
       begin
@@ -473,7 +462,7 @@ export async function bootstrapSupabaseShape(url: string): Promise<void> {
 
 /** Installs what tests and lint need into schema extensions: pgTAP and plpgsql_check. */
 export async function installTestExtensions(url: string): Promise<void> {
-  await withPg(url, async (c) => {
+  await withPgClient(url, async (c) => {
     await c.query('create extension if not exists pgtap with schema extensions');
     await c.query('create extension if not exists plpgsql_check with schema extensions');
   });
@@ -542,7 +531,7 @@ const FOREIGN_SCHEMAS = [
 
 /** Our own schemas: every schema except system, Supabase-managed and extension-owned ones. */
 export async function projectSchemas(url: string): Promise<string[]> {
-  return withPg(url, async (c) => {
+  return withPgClient(url, async (c) => {
     const r = await c.query<{ nspname: string }>(
       `select n.nspname from pg_namespace n
         where n.nspname not like 'pg\\_%' and n.nspname <> all($1::text[])

@@ -50,6 +50,28 @@ export function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Runs fn with a client connected to url and ends the client after (an error the idle client
+ * emits, e.g. when the server goes away, is dropped: fn's own queries still throw).
+ */
+export async function withPgClient<T>(
+  url: string,
+  fn: (c: pg.Client) => Promise<T>,
+  opts: { applicationName?: string } = {},
+): Promise<T> {
+  const client = new pg.Client({
+    connectionString: url,
+    ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
 /** True when the database at url accepts a connection and answers `select 1` within 2 s. */
 export async function canQuery(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });

@@ -6,7 +6,7 @@
 // share a database; they share the cluster, its roles and PgBouncer (whose `*` entry maps any
 // database name through).
 
-import pg from 'pg';
+import { withPgClient } from './processes.ts';
 
 /** The same connection URL with another database name. */
 export function databaseUrl(url: string, database: string): string {
@@ -24,17 +24,6 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 const OBJECT_IN_USE = '55006';
 
 /**
@@ -48,7 +37,7 @@ const OBJECT_IN_USE = '55006';
 export async function snapshotDatabase(url: string, template: string): Promise<string> {
   const source = databaseName(url);
   // From a session on template1 (every cluster has it): the source must have no session at all.
-  await withClient(databaseUrl(url, 'template1'), async (c) => {
+  await withPgClient(databaseUrl(url, 'template1'), async (c) => {
     await c.query(`drop database if exists ${quoteIdent(template)}`);
     for (let attempt = 1;; attempt++) {
       await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [source]);
@@ -71,7 +60,7 @@ export async function snapshotDatabase(url: string, template: string): Promise<s
  */
 export async function cloneDatabases(templateUrl: string, names: string[]): Promise<string[]> {
   const template = databaseName(templateUrl);
-  await withClient(databaseUrl(templateUrl, 'template1'), async (c) => {
+  await withPgClient(databaseUrl(templateUrl, 'template1'), async (c) => {
     for (const name of names) {
       await c.query(`drop database if exists ${quoteIdent(name)} with (force)`);
       await c.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)}`);
@@ -81,7 +70,7 @@ export async function cloneDatabases(templateUrl: string, names: string[]): Prom
   // The copied cron.job rows name the database the migrations ran in; a copy is to look as if they
   // had run in it (the pgTAP suite checks that the jobs run "in this database").
   for (const url of urls) {
-    await withClient(url, (c) =>
+    await withPgClient(url, (c) =>
       c.query(`
         do $jobs$
         begin

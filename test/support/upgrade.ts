@@ -13,9 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { bootstrapSupabaseShape, pgInstall, pushMigrations, REPO_ROOT } from '../../scripts/stack/localdb.ts';
 import { databaseName, databaseUrl, snapshotDatabase } from '../../scripts/stack/test-databases.ts';
+import { withPgClient } from '../../scripts/stack/processes.ts';
 import { MIGRATIONS_DIR } from '../../scripts/release.ts';
 import { testDbUrl } from './db.ts';
 
@@ -23,17 +23,6 @@ import { testDbUrl } from './db.ts';
 export const NEXT_MIGRATION = path.join(REPO_ROOT, 'test', 'fixtures', 'upgrade', '29991231000000_fixture_next_release.sql');
 /** The data the upgrade test writes at the released version. */
 export const FILL_SQL = path.join(REPO_ROOT, 'test', 'fixtures', 'upgrade', 'fill.sql');
-
-async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'upgrade-test' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A database name for this runner: the database under test's name with a suffix. */
 export function scratchName(suffix: string): string {
@@ -46,7 +35,7 @@ export function scratchName(suffix: string): string {
  */
 export async function blankDatabase(name: string): Promise<string> {
   const url = await snapshotDatabase(testDbUrl(), name);
-  await withPg(url, async (c) => {
+  await withPgClient(url, async (c) => {
     await c.query(`
       drop schema if exists tests cascade;
       drop schema if exists supabase_migrations cascade;
@@ -62,7 +51,7 @@ export async function blankDatabase(name: string): Promise<string> {
 
 /** A copy of the database at templateUrl (no session may be on it), named `name`; returns its URL. */
 export async function copyDatabase(templateUrl: string, name: string): Promise<string> {
-  await withPg(databaseUrl(templateUrl, 'template1'), async (c) => {
+  await withPgClient(databaseUrl(templateUrl, 'template1'), async (c) => {
     await c.query(`drop database if exists "${name}" with (force)`);
     await c.query(`create database "${name}" template "${databaseName(templateUrl)}"`);
   });
@@ -70,7 +59,7 @@ export async function copyDatabase(templateUrl: string, name: string): Promise<s
 }
 
 export async function dropDatabases(names: string[]): Promise<void> {
-  await withPg(databaseUrl(testDbUrl(), 'template1'), async (c) => {
+  await withPgClient(databaseUrl(testDbUrl(), 'template1'), async (c) => {
     for (const name of names) await c.query(`drop database if exists "${name}" with (force)`);
   });
 }
@@ -149,7 +138,7 @@ export function schemaDiff(fresh: string, upgraded: string): string[] {
 
 /** Rows per table of schema public, by table name. */
 export async function rowCounts(url: string): Promise<Record<string, number>> {
-  return await withPg(url, async (c) => {
+  return await withPgClient(url, async (c) => {
     const { rows } = await c.query<{ name: string }>(
       `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1`,
@@ -165,7 +154,7 @@ export async function rowCounts(url: string): Promise<Record<string, number>> {
 
 /** The pg_cron jobs the migrations scheduled (name, schedule, command). */
 export async function cronJobs(url: string): Promise<string[]> {
-  return await withPg(url, async (c) => {
+  return await withPgClient(url, async (c) => {
     const { rows } = await c.query<{ j: string }>(
       `select format('%s %s %s', jobname, schedule, command) as j from cron.job order by jobname`,
     );
