@@ -319,7 +319,11 @@ end;
 $$;
 
 -- record_dispatch_results(): the set-based path for accepted answers tests final statuses and
--- compares status ranks inline (_is_final_call_status() and _call_status_rank() written out).
+-- compares status ranks inline (_is_final_call_status() and _call_status_rank() written out); the
+-- lock of the calls, the checks that they exist and went to p_provider, and their provider
+-- accounts (for the breaker) are one statement. The accounts are read before the answers are
+-- recorded rather than after: nothing recording an answer changes a call's campaign or a
+-- campaign's provider account.
 create or replace function public.record_dispatch_results(
   p_provider text,
   p_results jsonb,
@@ -354,6 +358,7 @@ declare
   v_account text;
   v_account_states text[];
   v_bad_ord bigint;
+  v_bad_provider_ord bigint;
   v_n integer;
 begin
   if p_results is null or jsonb_typeof(p_results) <> 'array' then
@@ -387,17 +392,27 @@ begin
     raise exception 'unknown dispatch outcome: %', v_outcomes[v_bad_ord] using errcode = 'invalid_parameter_value';
   end if;
 
-  perform 1 from public.calls cl where cl.id = any (v_ids) order by cl.id for update;
-  select min(r.ord) into v_bad_ord
+  -- The calls locked in id order, and in the same statement (one reading of the calls instead of
+  -- four): the first one missing, the first one sent to another provider, and each call's provider
+  -- account in input order (the calls whose campaign is missing left out, as an inner join would).
+  with locked as materialized (
+    select cl.id, cl.provider, cl.campaign_id
+      from public.calls cl
+     where cl.id = any (v_ids)
+     order by cl.id
+       for update
+  )
+  select min(r.ord) filter (where l.id is null),
+         min(r.ord) filter (where l.id is not null and l.provider is distinct from p_provider),
+         array_agg(c.provider_account order by r.ord) filter (where c.id is not null)
+    into v_bad_ord, v_bad_provider_ord, v_accounts
     from unnest(v_ids) with ordinality as r(id, ord)
-   where not exists (select 1 from public.calls cl where cl.id = r.id);
+    left join locked l on l.id = r.id
+    left join public.campaigns c on c.id = l.campaign_id;
   if v_bad_ord is not null then
     raise exception 'call % does not exist', v_ids[v_bad_ord] using errcode = 'no_data_found';
   end if;
-  select min(r.ord) into v_bad_ord
-    from unnest(v_ids) with ordinality as r(id, ord)
-    join public.calls cl on cl.id = r.id
-   where cl.provider is distinct from p_provider;
+  v_bad_ord := v_bad_provider_ord;
   if v_bad_ord is not null then
     raise exception 'call % was not sent to provider %', v_ids[v_bad_ord], p_provider using errcode = 'invalid_parameter_value';
   end if;
@@ -468,11 +483,6 @@ begin
 
   v_breaker_states := array_fill(null::text, array[v_n]);
   if array_position(v_breaker_successes, true) is not null or array_position(v_breaker_successes, false) is not null then
-    select array_agg(c.provider_account order by r.ord)
-      into v_accounts
-      from unnest(v_ids) with ordinality as r(id, ord)
-      join public.calls cl on cl.id = r.id
-      join public.campaigns c on c.id = cl.campaign_id;
     for v_account in select distinct a.account from unnest(v_accounts) as a(account) order by 1 loop
       v_account_states := public._apply_breaker_results(
         v_account,
