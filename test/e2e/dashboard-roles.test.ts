@@ -49,7 +49,7 @@ async function mintToken(body: Record<string, unknown>, by = dash.stack.secrets.
 }
 
 async function signedInWith(token?: string, opts: { onDialog?: (d: import('playwright-core').Dialog) => void } = {}) {
-  const page = await dash.freshPage(opts.onDialog ? { onDialog: opts.onDialog } : {});
+  const page = await dash.freshPage(opts.onDialog ? { onDialog: opts.onDialog, clock: true } : { clock: true });
   await dash.signIn(page, token);
   await page.getByTestId('whoami').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
@@ -59,11 +59,12 @@ const text = async (page: Page, testid: string) => ((await page.getByTestId(test
 const isDisabled = (page: Page, testid: string) => page.getByTestId(testid).isDisabled();
 
 /**
- * Waits for the page's next status refresh (every 5 s while signed in): the refresh note ("Updated
+ * Brings the page's next status refresh forward and waits for it: the refresh note ("Updated
  * <time>") changes when one is shown, and so it does when a refused credential signs the page out.
  */
 async function nextStatusRefresh(page: Page): Promise<void> {
   const before = await text(page, 'refresh-note');
+  await dash.nextStatusRefresh(page);
   await expect.poll(() => text(page, 'refresh-note'), { timeout: 15_000 }).not.toBe(before);
 }
 
