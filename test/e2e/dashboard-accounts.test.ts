@@ -16,7 +16,7 @@ const SCREENSHOT = path.join(REPO_ROOT, 'test-results', 'dashboard-accounts.png'
 const dash = useDashboardStack();
 
 async function signedIn(): Promise<Page> {
-  const page = await dash.freshPage({ onDialog: (d) => void d.accept() });
+  const page = await dash.freshPage({ onDialog: (d) => void d.accept(), clock: true });
   await dash.signIn(page);
   await page.getByTestId('accounts').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
@@ -90,13 +90,14 @@ describe('dashboard provider accounts', () => {
     await page.getByTestId('campaign-edit').click();
     expect(await page.getByTestId('f-provider_account').inputValue()).toBe('sub-eu');
 
-    // Its breaker opens: the card says so (the dashboard refreshes every 5 s).
+    // Its breaker opens: the card says so at the next status refresh (every 5 s; brought forward).
     await withClient((c) =>
       c.query(
         `insert into provider_circuit_breakers (account, state, consecutive_failures, opened_at, open_until, last_failure_reason)
          values ('sub-eu', 'open', 5, now(), now() + interval '10 minutes', 'Twilio 20003: Authenticate')`,
       )
     );
+    await dash.nextStatusRefresh(page);
     await expect.poll(() => rowText(page, 'sub-eu'), { timeout: 20_000 }).toMatch(/open until .*twilio 20003: authenticate/);
 
     // An unused account is deleted from its row.

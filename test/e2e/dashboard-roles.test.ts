@@ -49,7 +49,7 @@ async function mintToken(body: Record<string, unknown>, by = dash.stack.secrets.
 }
 
 async function signedInWith(token?: string, opts: { onDialog?: (d: import('playwright-core').Dialog) => void } = {}) {
-  const page = await dash.freshPage(opts.onDialog ? { onDialog: opts.onDialog } : {});
+  const page = await dash.freshPage(opts.onDialog ? { onDialog: opts.onDialog, clock: true } : { clock: true });
   await dash.signIn(page, token);
   await page.getByTestId('whoami').waitFor({ state: 'visible', timeout: 15_000 });
   return page;
@@ -57,6 +57,16 @@ async function signedInWith(token?: string, opts: { onDialog?: (d: import('playw
 
 const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).textContent()) ?? '').trim();
 const isDisabled = (page: Page, testid: string) => page.getByTestId(testid).isDisabled();
+
+/**
+ * Brings the page's next status refresh forward and waits for it: the refresh note ("Updated
+ * <time>") changes when one is shown, and so it does when a refused credential signs the page out.
+ */
+async function nextStatusRefresh(page: Page): Promise<void> {
+  const before = await text(page, 'refresh-note');
+  await dash.nextStatusRefresh(page);
+  await expect.poll(() => text(page, 'refresh-note'), { timeout: 15_000 }).not.toBe(before);
+}
 
 /** Enables a control the role holds back, as a page older than the role would have it. */
 async function forceEnable(page: Page, testid: string) {
@@ -118,7 +128,7 @@ describe('dashboard roles', () => {
     );
     // The button is held back again, and the next status refresh keeps the viewer signed in.
     await expect.poll(() => isDisabled(page, 'trigger-button'), { timeout: 15_000 }).toBe(true);
-    await page.waitForTimeout(6_000);
+    await nextStatusRefresh(page);
     expect(await page.locator('#dashboard').isVisible()).toBe(true);
     expect(await page.getByTestId('login-form').isVisible()).toBe(false);
     const runs = await withClient((c) => c.query("select count(*)::int as n from scheduler_runs where trigger = 'manual'"));
@@ -148,7 +158,7 @@ describe('dashboard roles', () => {
     await expect.poll(() => text(page, 'account-result'), { timeout: 15_000 }).toBe(
       'Not saved: not allowed for your role (needs admin).',
     );
-    await page.waitForTimeout(6_000);
+    await nextStatusRefresh(page);
     expect(await page.locator('#dashboard').isVisible()).toBe(true);
     const accounts = await withClient((c) => c.query("select count(*)::int as n from provider_accounts where id = 'sub-op'"));
     expect(accounts.rows[0].n).toBe(0);

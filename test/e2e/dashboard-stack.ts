@@ -21,7 +21,15 @@ export interface PageOptions {
   bypassCSP?: boolean;
   /** Answers the page's confirm / prompt dialogs (default: none is expected). */
   onDialog?: (dialog: Dialog) => void;
+  /**
+   * Installs Playwright's clock in the page before it loads: its time flows as usual, and
+   * nextStatusRefresh() can bring the next status refresh forward instead of waiting for it.
+   */
+  clock?: boolean;
 }
+
+/** The dashboard's status refresh interval (REFRESH_MS in public/js/state.js). */
+export const DASHBOARD_REFRESH_MS = 5_000;
 
 export interface DashboardStack {
   /** The running stack (from the first test on). */
@@ -32,6 +40,12 @@ export interface DashboardStack {
   freshPage(opts?: PageOptions): Promise<Page>;
   /** Signs in on a loaded dashboard with a token (default: the admin token). */
   signIn(page: Page, token?: string): Promise<void>;
+  /**
+   * Moves a page's clock (a page opened with `clock: true`) one refresh interval forward, so that
+   * its next status refresh (GET /status) starts now rather than within 5 s. What the refresh
+   * shows is then awaited as before.
+   */
+  nextStatusRefresh(page: Page): Promise<void>;
 }
 
 export function useDashboardStack(
@@ -93,12 +107,16 @@ export function useDashboardStack(
         if (m.type() === 'error') serviceLog.push(`[console] ${m.text()}`);
       });
       if (p.onDialog) page.on('dialog', p.onDialog);
+      if (p.clock) await page.clock.install();
       await page.goto(running().dashboardUrl);
       return page;
     },
     async signIn(page: Page, token?: string): Promise<void> {
       await page.getByTestId('token-input').fill(token ?? running().secrets.adminToken);
       await page.getByTestId('login-submit').click();
+    },
+    async nextStatusRefresh(page: Page): Promise<void> {
+      await page.clock.fastForward(DASHBOARD_REFRESH_MS);
     },
   };
 }

@@ -30,7 +30,7 @@ const dash = useDashboardStack({
 
 /** A fresh page with the dashboard loaded, signed in with `token`. */
 async function signedInWith(token: string): Promise<Page> {
-  const page = await dash.freshPage();
+  const page = await dash.freshPage({ clock: true });
   await dash.signIn(page, token);
   return page;
 }
@@ -103,12 +103,14 @@ describe('admin dashboard', () => {
     expect(await page.getByTestId('scheduler-paused').isVisible()).toBe(false);
     await withClient((c) => c.query(`select * from public.set_scheduler_paused(true, 'upgrade in progress')`));
     try {
+      await dash.nextStatusRefresh(page);
       await expect.poll(() => page.getByTestId('scheduler-paused').textContent(), { timeout: 15_000 }).toMatch(
         /^The scheduler is paused since .+ \(upgrade in progress\): no call is reserved or dialled/,
       );
     } finally {
       await withClient((c) => c.query(`select * from public.set_scheduler_paused(false)`));
     }
+    await dash.nextStatusRefresh(page);
     await expect.poll(() => page.getByTestId('scheduler-paused').isVisible(), { timeout: 15_000 }).toBe(false);
     await page.context().close();
   });
@@ -135,6 +137,7 @@ describe('admin dashboard', () => {
     await admin.getByTestId('revoke-dana').click();
     await expect.poll(() => admin.getByTestId('token-result').textContent(), { timeout: 15_000 }).toMatch(/dana revoked/i);
     await expect.poll(() => admin.getByTestId('token-dana').textContent(), { timeout: 15_000 }).toMatch(/revoked/);
+    await dash.nextStatusRefresh(dana);
     await expect.poll(() => dana.getByTestId('login-error').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
 
     // Both actions are in the audit trail, under the admin token.

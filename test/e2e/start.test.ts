@@ -53,7 +53,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-beforeAll(() => withClient(resetData));
+// The tick dispatches (at the default one call a second) until its budget nears: a short budget
+// keeps the run short. Nothing here asserts how many calls a tick launches.
+const TICK_BUDGET_MS = 2_000;
+
+beforeAll(() =>
+  withClient(async (c) => {
+    await resetData(c);
+    await updateSettings(c, { tick_budget_ms: TICK_BUDGET_MS });
+  })
+);
 afterAll(() => withClient(resetData));
 
 describe('npm start -- --once', () => {
@@ -95,7 +104,9 @@ describe('npm start -- --once', () => {
   it('with continuous dispatch: the tick line counts so far, the done line the whole run (its scheduler_runs row)', async () => {
     await withClient(async (c) => {
       await resetData(c);
-      await updateSettings(c, { background_dispatch_ms: 20_000 });
+      // The background part runs until 8 s after the tick's start: the tick answers after about
+      // TICK_BUDGET_MS, which leaves several seconds of margin on a busy machine.
+      await updateSettings(c, { tick_budget_ms: TICK_BUDGET_MS, background_dispatch_ms: 8_000 });
     });
     const run = await runStart(['--once'], 150_000);
     if (run.code !== 0) process.stderr.write(`${run.stdout}\n${run.stderr}\n`);

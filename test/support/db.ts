@@ -137,7 +137,7 @@ export function newPool(n = 10): pg.Pool {
  * reset, and a reset comes before most tests): so the tables are emptied with DELETE, with
  * session_replication_role = replica for the statement (no row triggers, no foreign-key checks,
  * as under TRUNCATE), and their sequences set back to their start. When a table has grown past
- * RESET_TRUNCATE_BYTES (the load test's 50,000 calls) or the role may not skip triggers (not a
+ * RESET_TRUNCATE_BYTES (the load test's 10,000 contacts and calls) or the role may not skip triggers (not a
  * superuser), it is TRUNCATE ... RESTART IDENTITY CASCADE as before.
  */
 export async function resetData(client: Queryable): Promise<void> {
