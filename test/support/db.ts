@@ -144,7 +144,7 @@ export async function resetData(client: Queryable): Promise<void> {
   // Work the last test left running (a callback the gateway is still applying, an answer being
   // recorded) may lock the same rows in another order: PostgreSQL then ends one side with a
   // deadlock, rolling it back whole. The reset is one statement, so it is simply made again.
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1;; attempt++) {
     try {
       await client.query(RESET_SQL);
       return;
