@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { addContacts, createCampaign } from '../support/builders.ts';
-import { FAST_SETTINGS, newPool, resetData, updateSettings } from '../support/db.ts';
+import { FAST_SETTINGS, newPool, type Queryable, resetData, updateSettings } from '../support/db.ts';
 import {
   ALL_COMPLETED,
   functionsEnv,
@@ -65,8 +65,11 @@ function zoneAtLocalHour(hour: number, now = new Date()): string {
   return offset === 0 ? 'Etc/GMT' : offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
 }
 
-async function addRule(rule: { prefix?: string; start: string; end: string; days?: number[] }): Promise<void> {
-  await pool.query(
+async function addRule(
+  rule: { prefix?: string; start: string; end: string; days?: number[] },
+  db: Queryable = pool,
+): Promise<void> {
+  await db.query(
     `insert into public.calling_hours_rules (prefix, start_time, end_time, days, note)
      values ($1, $2::time, $3::time, $4::smallint[], 'test')`,
     [rule.prefix ?? '', rule.start, rule.end, rule.days ?? [1, 2, 3, 4, 5, 6, 7]],
@@ -114,16 +117,29 @@ describe('calling-hours rules through the tick', () => {
   it('a rule that closes after the reservation releases the queued call at dial time, without an attempt', async () => {
     const id = await createCampaign(pool, { cap: 10, timeZone: zoneAtLocalHour(12) });
     const [contact] = await addContacts(pool, id, unzonedPhones(1));
-    // Reserved while no rule forbids it (no tick yet: the call is only queued) ...
-    await launchDueCalls(pool, new Date());
-    expect((await callRows(pool, 'campaign_id = $1', [id])).map((c) => c.status)).toEqual(['queued']);
-    // ... then a night-only rule (wrapping midnight) is enabled: at 12:xx the dial-time check refuses.
-    await addRule({ start: '22:00', end: '06:00' });
+    // Reserved while no rule forbids it (no tick yet: the call is only queued) ... then a night-only
+    // rule (wrapping midnight) is enabled: at 12:xx the dial-time check refuses. Both in one
+    // transaction: no dispatcher anywhere can claim the call between the two.
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await launchDueCalls(client, new Date());
+      expect((await callRows(client, 'campaign_id = $1', [id])).map((c) => c.status)).toEqual(['queued']);
+      await addRule({ start: '22:00', end: '06:00' }, client);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
 
     const t = await postTick(gw, SECRET);
     expect(t.json).toMatchObject({ launched: 0, reserved: 0 });
     const [call] = await callRows(pool, 'campaign_id = $1', [id]);
-    expect(call).toMatchObject({ status: 'canceled', error: 'released before dialling: outside calling hours' });
+    // Should another dispatcher have claimed it, its run says which.
+    const claimedBy = call?.dispatch_run_id
+      ? (await pool.query('select trigger, details from public.scheduler_runs where id = $1', [call.dispatch_run_id])).rows
+      : [];
+    expect(call, `claimed by run ${call?.dispatch_run_id}: ${JSON.stringify(claimedBy)}; tick: ${JSON.stringify(t.json)}`)
+      .toMatchObject({ status: 'canceled', error: 'released before dialling: outside calling hours' });
     expect(sim.calls()).toHaveLength(0);
     const [row] = await contactRows(pool, id);
     expect(row).toMatchObject({ id: contact, status: 'pending', attempts: 0 });

@@ -5,7 +5,7 @@
 // one file at a time); each test starts from resetData().
 
 import pg from 'pg';
-import { databaseUrl, WORKER_DATABASE_PREFIX_ENV, workerDatabase } from '../../scripts/stack/test-databases.ts';
+import { databaseName, databaseUrl, WORKER_DATABASE_PREFIX_ENV, workerDatabase } from '../../scripts/stack/test-databases.ts';
 import { closedPort } from './net.ts';
 
 /** Anything that runs a query: a client, a pool, a pool's client. */
@@ -21,9 +21,9 @@ export type Queryable = Pick<pg.ClientBase, 'query'>;
  * starts (the Deno functions, the CLIs, `npm start`) use it. Without TEST_WORKER_DATABASE_PREFIX
  * (vitest started by hand) it changes nothing. Called first by test/setup.ts.
  */
-export function useWorkerDatabase(): void {
+export function useWorkerDatabase(): boolean {
   const prefix = process.env[WORKER_DATABASE_PREFIX_ENV];
-  if (!prefix) return;
+  if (!prefix) return false;
   const worker = Number(process.env.VITEST_POOL_ID);
   if (!Number.isInteger(worker) || worker < 1) {
     throw new Error(
@@ -35,6 +35,44 @@ export function useWorkerDatabase(): void {
     const url = process.env[key];
     if (url) process.env[key] = databaseUrl(url, name);
   }
+  return true;
+}
+
+/** The advisory lock (one key for every worker database: each has its own locks) a file holds. */
+const WORKER_DATABASE_LOCK = 7_220_241;
+
+/**
+ * Waits until no other test process holds the worker's database, then holds it until this process
+ * exits (a session advisory lock on a connection of its own, never closed: the server drops the
+ * lock when the process's socket closes). vitest hands a worker's number (VITEST_POOL_ID, so its
+ * database) to the next file as soon as the last one has finished, and only then stops that file's
+ * process, without waiting for it: whatever the finished file left running (a dispatcher's loop,
+ * an answer being recorded) would go on claiming and writing in the next file's database. When
+ * the wait was not immediate, the process's log says what was still running there.
+ */
+export async function holdWorkerDatabase(): Promise<void> {
+  // Once per process (with isolate: false one process runs several files, and holds it already).
+  const held = globalThis as { heldWorkerDatabase?: string };
+  if (held.heldWorkerDatabase === testDbUrl()) return;
+  held.heldWorkerDatabase = testDbUrl();
+  const client = new pg.Client({ connectionString: testDbUrl(), application_name: 'test-worker-lock' });
+  client.on('error', () => undefined);
+  await client.connect();
+  const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [WORKER_DATABASE_LOCK]);
+  if (!rows[0]!.ok) {
+    const started = Date.now();
+    const others = await client.query<{ application_name: string; state: string; query: string }>(
+      `select application_name, state, left(query, 120) as query from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+    );
+    await client.query('select pg_advisory_lock($1)', [WORKER_DATABASE_LOCK]);
+    process.stderr.write(
+      `test-worker-lock: waited ${Date.now() - started} ms for the last file's process to leave ` +
+        `${databaseName(testDbUrl())}; its sessions then: ${JSON.stringify(others.rows)}\n`,
+    );
+  }
+  // Never end()ed: the lock lasts as long as the process. The socket must not keep it alive.
+  (client as unknown as { connection: { stream: { unref(): void } } }).connection.stream.unref();
 }
 
 /** The database under test: TEST_DATABASE_URL, else DATABASE_URL. */
