@@ -61,6 +61,11 @@ export default defineConfig({
     // The files share one database and truncate its tables between tests: one file at a time.
     fileParallelism: false,
     pool: 'forks',
+    // One process per worker for all the files it runs (not one per file): a file's start costs
+    // about 2 s of CPU for a fresh process and its imports, and a whole run was CPU-bound on 2 cores
+    // (docs/TESTING.md). So each file must stop what it starts (its gateways, pools, servers and
+    // background work) in its afterAll, which every file does; setup.ts runs again for each file.
+    isolate: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     sequence: { sequencer: LongestFirst },

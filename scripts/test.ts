@@ -49,12 +49,11 @@ interface Tally {
 const log = (s: string) => process.stderr.write(`[test] ${s}\n`);
 
 /**
- * vitest workers by default: as many as the cores (at most 4). Many files wait more than they
- * compute, and a third worker on 2 cores took an idle run from 395 to 359 s, but under that
- * contention two tests failed in one run of three (docs/TESTING.md): until they hold there, the
- * default stays at the cores. `--workers 3` (or TEST_WORKERS=3) for the faster run.
+ * vitest workers by default: one more than the cores (at most 4). Many files wait on loopback HTTP,
+ * child processes and Chromium more than they compute: on 2 cores, 3 workers, each one process for
+ * its files (vitest.config.ts), took `npm test` from 395 to 268-309 s (docs/TESTING.md).
  */
-const DEFAULT_WORKERS = Math.max(1, Math.min(4, os.availableParallelism()));
+const DEFAULT_WORKERS = Math.max(1, Math.min(4, os.availableParallelism() + 1));
 /** pg_prove jobs, each over its share of the files in its own database, beside vitest. */
 const PGTAP_JOBS = 2;
 /** The names of the copies of the migrated database. */
