@@ -55,9 +55,7 @@ export async function holdWorkerDatabase(): Promise<void> {
   const held = globalThis as { heldWorkerDatabase?: string };
   if (held.heldWorkerDatabase === testDbUrl()) return;
   held.heldWorkerDatabase = testDbUrl();
-  const client = new pg.Client({ connectionString: testDbUrl(), application_name: 'test-worker-lock' });
-  client.on('error', () => undefined);
-  await client.connect();
+  const client = await connect();
   const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [WORKER_DATABASE_LOCK]);
   if (!rows[0]!.ok) {
     const started = Date.now();
