@@ -388,7 +388,7 @@ describe('runClaimLoop', () => {
 
   it("sends each call at its slot, lets a late one shift the later slots within the claim's shift, and gives up a slot missed by more", async () => {
     const t0 = 1_000_000; // the fake clock's start
-    const at = (id: number, ms: number) => ({ ...call(id), send_at: new Date(t0 + ms) });
+    const at = (id: number, ms: number) => ({ ...call(id), send_at: t0 + ms });
     // One claim of five slots 100 ms apart; the claim asks for the most shift (nothing known yet).
     const queue = [at(1, 0), at(2, 100), at(3, 200), at(4, 300), at(5, 400)];
     const sentAt: Array<[string, number]> = [];
@@ -413,7 +413,7 @@ describe('runClaimLoop', () => {
     const slot = (id: number, account: string, ms: number, until: string) => ({
       ...call(id),
       provider_account: account,
-      send_at: new Date(t0 + ms),
+      send_at: t0 + ms,
       bucket_until: until,
     });
     const claims: Array<{ shiftMs: number; giveBack: unknown }> = [];
@@ -448,7 +448,7 @@ describe('runClaimLoop', () => {
 
   it('asks for twice the shift after a claim that missed a slot, and a tenth less after each that missed none', async () => {
     const t0 = 1_000_000;
-    const slot = (id: number, ms: number) => ({ ...call(id), send_at: new Date(t0 + ms), bucket_until: `U${id}` });
+    const slot = (id: number, ms: number) => ({ ...call(id), send_at: t0 + ms, bucket_until: `U${id}` });
     const shifts: number[] = [];
     // Claim 1: sending call 1 takes the shift + 60 ms, so call 2 (slot 10 ms) misses its slot by more
     // than the 15 ms a send may be late. Claims 2 and 3 meet their slots (ahead of the clock).

@@ -663,12 +663,12 @@ function observedPool(inner: SqlPool): SqlPool {
       if (text.includes('public.claim_queued_calls(')) {
         for (
           const row of res.rows as Array<
-            { call_id: string; provider_account: string; release_reason: string | null; send_at: Date | string | null }
+            { call_id: string; provider_account: string; release_reason: string | null; send_at: number | null }
           >
         ) {
           if (row.release_reason === null) {
             claimedAccount.set(row.call_id, row.provider_account);
-            if (row.send_at !== null) slotOf.set(row.call_id, new Date(row.send_at).getTime());
+            if (row.send_at !== null) slotOf.set(row.call_id, row.send_at);
           }
         }
       }

@@ -220,8 +220,12 @@ export interface ClaimedCall {
   release_reason: string | null;
   /** The provider account the call is created under. */
   provider_account: string;
-  /** The call's send slot from its account's rate bucket (null for a released call): never send before it. */
-  send_at: Date | null;
+  /**
+   * The call's send slot from its account's rate bucket, in milliseconds since the epoch with the
+   * database's microseconds as a fraction (slots at high rates are a fraction of a millisecond apart;
+   * a Date would truncate them); null for a released call. Never send before it.
+   */
+  send_at: number | null;
   /** The contact's name (contacts.name), for the call flow. */
   contact_name: string | null;
   /** The Twilio subaccount the call is created under (null: the main account). */
@@ -265,8 +269,8 @@ export async function claimQueuedCalls(
 ): Promise<ClaimedCall[]> {
   const { rows } = await db.query<ClaimedCall>(
     `select call_id::text, campaign_id::text, contact_id::text, attempt, to_phone, caller_id, provider,
-            provider_settings, release_reason, provider_account, send_at, contact_name, account_sid,
-            bucket_until::text
+            provider_settings, release_reason, provider_account,
+            (extract(epoch from send_at) * 1000)::float8 as send_at, contact_name, account_sid, bucket_until::text
        from public.claim_queued_calls($1, $2, $3, $4, $5, $6, $7)`,
     [
       claim.limit,

@@ -33,6 +33,7 @@ import { finishSchedulerRun, readSettings, reserveDueCalls, type RunTrigger, sta
 import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID, isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
+import { preciseNow } from './dispatch/rate.ts';
 import { onShutdown } from './edge-runtime.ts';
 import { type InDoubtCounts, LOOKUP_TIMEOUT_MS, noCallsInDoubt, settleCallsInDoubt } from './calls-in-doubt.ts';
 import type { DispatchSettings } from './queries.ts';
@@ -77,6 +78,7 @@ export interface TickDeps {
   contextUrl?: (callId: string) => Promise<string>;
   /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
   callbackUrl?: (callId: string) => Promise<string>;
+  /** Milliseconds since the epoch, with a fraction (default: preciseNow, the send slots' clock). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -146,14 +148,14 @@ export async function runTick(deps: TickDeps, opts: TickOptions): Promise<TickRe
  * `finished` (hand it to EdgeRuntime.waitUntil). Never rejects.
  */
 export async function startTick(deps: TickDeps, opts: TickOptions): Promise<StartedTick> {
-  const now = deps.now ?? Date.now;
+  const now = deps.now ?? preciseNow;
   const sleep = deps.sleep ?? defaultSleep;
   const random = deps.random ?? Math.random;
   const startedMs = now();
   const state = new TickState();
   const r = state.result;
   const done = (): StartedTick => {
-    r.durationMs = now() - startedMs;
+    r.durationMs = Math.round(now() - startedMs);
     return { answer: r, finished: Promise.resolve(r) };
   };
 
@@ -227,7 +229,7 @@ export async function startTick(deps: TickDeps, opts: TickOptions): Promise<Star
     return { answer: r, finished: Promise.resolve(r) };
   }
   r.continuesUntil = new Date(backgroundUntil).toISOString();
-  r.durationMs = now() - startedMs;
+  r.durationMs = Math.round(now() - startedMs);
   const answer = snapshot(r);
   const background = settings;
   const finished = (async (): Promise<TickResult> => {
@@ -384,7 +386,7 @@ async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: n
 
 async function finishRun(deps: TickDeps, state: TickState, startedMs: number, now: () => number): Promise<void> {
   const r = state.result;
-  r.durationMs = now() - startedMs;
+  r.durationMs = Math.round(now() - startedMs);
   if (r.runId !== null) await writeRunEnd(deps, state);
   deps.log.info('tick_end', {
     run_id: r.runId,

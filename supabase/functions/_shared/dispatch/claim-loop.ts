@@ -146,7 +146,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       const shifted = new Map<string, number>();
       for (const call of claimed) {
         const account = call.provider_account;
-        const slot = call.send_at === null ? o.now() : new Date(call.send_at).getTime();
+        const slot = call.send_at ?? o.now();
         const admission = await gates.admit(account);
         if (!admission.send) {
           notSent.push({ call, reason: admission.reason });
