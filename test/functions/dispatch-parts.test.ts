@@ -9,10 +9,13 @@ import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-
 import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
+  ANSWER_WINDOW_MS,
+  CLAIM_AHEAD_MS,
   CLAIM_GATHER_MS,
   CLAIM_SHIFT_MAX_MS,
   CLAIM_SHIFT_MS,
   type ClaimLoopOptions,
+  NO_PLACE_IN_TIME,
   runClaimLoop,
 } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
@@ -552,6 +555,104 @@ describe('runClaimLoop', () => {
     for (const resolve of answer.values()) resolve();
     await run;
     expect(sentIds).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+  });
+
+  /** A loop whose requests stay out until the test answers them; notes each claim's size, free places and shift. */
+  function heldLoop(queue: ClaimedCall[], concurrency: number) {
+    const answer = new Map<string, () => void>();
+    const sentIds: string[] = [];
+    let inflight = 0;
+    let maxInflight = 0;
+    const claims: Array<{ want: number; free: number; shiftMs: number }> = [];
+    const l = loop(queue, {
+      concurrency,
+      batchSize: 50,
+      claim: async (want, _t, _h, shiftMs) => {
+        claims.push({ want, free: concurrency - inflight, shiftMs });
+        return queue.splice(0, want);
+      },
+      send: (x) => {
+        sentIds.push(x.call_id);
+        inflight++;
+        maxInflight = Math.max(maxInflight, inflight);
+        return new Promise<void>((resolve) =>
+          answer.set(x.call_id, () => {
+            inflight--;
+            resolve();
+          })
+        );
+      },
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+    /** Answers the requests out now, or the first n of them. */
+    const answerOut = async (n = Infinity) => {
+      for (const id of sentIds) {
+        if (n <= 0) break;
+        const resolve = answer.get(id);
+        if (resolve) {
+          answer.delete(id);
+          resolve();
+          n--;
+        }
+      }
+      await settle();
+    };
+    return { l, claims, sentIds, answerOut, settle, maxInflight: () => maxInflight };
+  }
+
+  it('while answers come fast, claims ahead for the places they will free, and a call claimed ahead waits for a place', async () => {
+    const queue = Array.from({ length: 40 }, (_, i) => call(i + 1));
+    const h = heldLoop(queue, 10);
+    const run = h.l.run();
+    await h.settle();
+    // No answers yet: the free places only.
+    expect(h.claims).toEqual([{ want: 10, free: 10, shiftMs: CLAIM_SHIFT_MS }]);
+    // Ten answers at once (100 a second over the window): the claim also takes the calls for the
+    // places answers at that rate free within CLAIM_AHEAD_MS.
+    await h.answerOut();
+    const ahead = Math.floor((10 * CLAIM_AHEAD_MS) / ANSWER_WINDOW_MS);
+    expect(ahead).toBeGreaterThan(0);
+    expect(h.claims[1]).toEqual({ want: 10 + ahead, free: 10, shiftMs: CLAIM_SHIFT_MS });
+    // Ten went out; the others wait for places, never more than the concurrency out at once.
+    expect(h.sentIds).toHaveLength(20);
+    // One answer: a call claimed ahead goes out at once, without a claim.
+    await h.answerOut(1);
+    expect(h.sentIds).toHaveLength(21);
+    expect(h.claims).toHaveLength(2);
+    while (h.sentIds.length < 40 || h.claims.length < 5) {
+      const before = h.sentIds.length + h.claims.length;
+      await h.answerOut();
+      if (h.sentIds.length + h.claims.length === before) break;
+    }
+    await h.answerOut();
+    await run;
+    expect(h.sentIds).toEqual(Array.from({ length: 40 }, (_, i) => String(i + 1)));
+    expect(h.maxInflight()).toBeLessThanOrEqual(10);
+    expect(h.l.get().unclaimed).toEqual([]);
+  });
+
+  it('puts a call claimed ahead back when no place frees before its slot passes, and asks for no more shift for it', async () => {
+    const queue = Array.from({ length: 30 }, (_, i) => call(i + 1));
+    const h = heldLoop(queue, 10);
+    const run = h.l.run();
+    await h.settle();
+    await h.answerOut();
+    // Calls 11-20 went out; 21-26 (claimed ahead) wait for places.
+    expect(h.sentIds).toHaveLength(20);
+    // The first place frees later than the shift and the lateness a send may have (15 ms here).
+    h.l.c.advance(CLAIM_SHIFT_MS + 20);
+    await h.answerOut(1);
+    expect(h.l.get().unclaimed).toEqual([]);
+    // Call 21 gave its slot up; call 22 (its slot taken after that wait) went out in its place.
+    await h.answerOut();
+    await h.answerOut();
+    await h.answerOut();
+    await run;
+    expect(h.l.get().unclaimed).toEqual([{ ids: ['21'], reason: NO_PLACE_IN_TIME }]);
+    expect(h.sentIds.filter((id) => id === '21')).toEqual([]);
+    expect(h.sentIds).toHaveLength(29);
+    // Not a missed slot: the next claims asked for the same shift.
+    expect(h.claims.every((c) => c.shiftMs === CLAIM_SHIFT_MS)).toBe(true);
   });
 
   it('drains the requests in flight even when a claim fails', async () => {
