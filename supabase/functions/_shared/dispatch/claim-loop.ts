@@ -32,21 +32,27 @@ export const CLAIM_SHIFT_MS = 100;
 /** The most shift a claim asks for (after missed slots; see CLAIM_SHIFT_MS). */
 export const CLAIM_SHIFT_MAX_MS = 1000;
 /**
- * While answers come fast, a claim also takes the calls for the places that answers will free within
- * this long (at the rate of the last ANSWER_WINDOW_MS), so that a place freed during the claim's
- * round trip, or after it, finds a call waiting instead of waiting for the next claim. A call claimed
- * so waits for a place, which makes it late against its slot: within the claim's shift (as a late
- * send is), or it goes back to the queue. Measured at 150 ms latency: +5-6% calls a second at
- * concurrency 50 and 200 (docs/performance.md, finding 12).
+ * A claim also takes calls for the places that requests in flight will free within this long: those
+ * whose age is within this of the requests' usual duration (an average of the last answers). A place
+ * freed during the claim's round trip, or soon after it, then finds a call waiting instead of waiting
+ * for the next claim. A call claimed so waits for a place, which makes it late against its slot:
+ * within the claim's shift (as a late send is), or it goes back to the queue (NO_PLACE_IN_TIME).
+ * By age rather than by the rate of the last answers: requests sent together are answered together,
+ * and a rate measured over a burst of answers would claim calls that then wait out a whole latency.
+ * Measured at 150 ms latency: docs/performance.md, finding 12.
  */
 export const CLAIM_AHEAD_MS = 60;
-/** How far back answers are counted for CLAIM_AHEAD_MS. */
-export const ANSWER_WINDOW_MS = 100;
 /**
- * Fewer answers than this in ANSWER_WINDOW_MS (100 a second): no claiming ahead, as a claim's round
- * trip frees hardly a place then.
+ * Claiming ahead only while answers come at least this often (per second, over the last
+ * ANSWER_WINDOW_MS): below it a claim's round trip frees hardly a place, and a call claimed ahead
+ * would mostly wait; at 150 ms latency the loop without it reached 92% of concurrency / latency at
+ * concurrency 10 (67 answers a second).
  */
-export const CLAIM_AHEAD_MIN_ANSWERS = 10;
+export const CLAIM_AHEAD_MIN_ANSWERS_PER_S = 100;
+/** How far back answers are counted for CLAIM_AHEAD_MIN_ANSWERS_PER_S. */
+const ANSWER_WINDOW_MS = 100;
+/** Weight of the latest answer in the requests' usual duration (an exponential average). */
+const DURATION_WEIGHT = 0.1;
 
 export interface ClaimLoopOptions {
   /** Requests out at once (dispatch_concurrency). */
@@ -102,25 +108,38 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
   /** Since when a place under the concurrency has been free without a claim (null: none is). */
   let freeSince: number | null = null;
   const inflight = new Set<Promise<void>>();
+  /** When each request in flight was sent. */
+  const sentAt = new Map<Promise<void>, number>();
+  /** The requests' usual duration, send to answer (null: none answered yet). */
+  let usualMs: number | null = null;
   /** When the answers of the last ANSWER_WINDOW_MS came (from answeredFrom on). */
   const answeredAt: number[] = [];
   let answeredFrom = 0;
   const track = (p: Promise<void>) => {
     const tracked = p.finally(() => {
+      const at = o.now();
+      answeredAt.push(at);
+      const took = at - (sentAt.get(tracked) ?? at);
+      usualMs = usualMs === null ? took : usualMs + DURATION_WEIGHT * (took - usualMs);
+      sentAt.delete(tracked);
       inflight.delete(tracked);
-      answeredAt.push(o.now());
     });
+    sentAt.set(tracked, o.now());
     inflight.add(tracked);
   };
-  /** The places answers will free within CLAIM_AHEAD_MS, at the rate of the last ANSWER_WINDOW_MS. */
+  /** The requests in flight that will likely be answered within CLAIM_AHEAD_MS (see there). */
   const placesAhead = (t: number): number => {
-    while (answeredFrom < answeredAt.length && answeredAt[answeredFrom]! < t - ANSWER_WINDOW_MS) answeredFrom++;
+    while (answeredFrom < answeredAt.length && answeredAt[answeredFrom]! <= t - ANSWER_WINDOW_MS) answeredFrom++;
     if (answeredFrom >= 1024) {
       answeredAt.splice(0, answeredFrom);
       answeredFrom = 0;
     }
-    const answers = answeredAt.length - answeredFrom;
-    return answers < CLAIM_AHEAD_MIN_ANSWERS ? 0 : Math.floor((answers * CLAIM_AHEAD_MS) / ANSWER_WINDOW_MS);
+    const answersPerS = ((answeredAt.length - answeredFrom) * 1000) / ANSWER_WINDOW_MS;
+    if (usualMs === null || answersPerS < CLAIM_AHEAD_MIN_ANSWERS_PER_S) return 0;
+    const sentBy = t - Math.max(0, usualMs - CLAIM_AHEAD_MS);
+    let n = 0;
+    for (const at of sentAt.values()) if (at <= sentBy) n++;
+    return n;
   };
   const waitForAnswer = async (): Promise<void> => {
     if (inflight.size > 0) await Promise.race(inflight);
@@ -136,7 +155,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       }
       const concurrency = o.concurrency;
       const room = Math.max(0, concurrency - inflight.size);
-      const ahead = Math.min(concurrency, placesAhead(t));
+      const ahead = placesAhead(t);
       if (room === 0 && ahead === 0) {
         freeSince = null;
         await waitForAnswer();
@@ -144,8 +163,8 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       }
       // Claim in batches: gather a useful amount of room rather than claiming one call at a time,
       // but never keep a free place idle for longer than CLAIM_GATHER_MS (when answers come slowly,
-      // waiting for a quarter of the concurrency would cost every call that wait). While answers come
-      // fast the claim takes calls for the places they will free (CLAIM_AHEAD_MS) instead.
+      // waiting for a quarter of the concurrency would cost every call that wait). When requests in
+      // flight are about to be answered, the claim takes calls for their places (CLAIM_AHEAD_MS) instead.
       const enough = Math.max(1, Math.min(o.batchSize, Math.ceil(concurrency / 4)));
       if (ahead === 0 && room < enough && inflight.size > 0) {
         freeSince ??= t;
@@ -180,6 +199,8 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
       const notSent: Array<{ call: ClaimedCall; reason: string }> = [];
       /** Each account's shift so far in this claim (it never decreases along the claim). */
       const shifted = new Map<string, number>();
+      /** A call of this claim waited for a place: its lateness, and the later calls', is not the shift's. */
+      let placeWaited = false;
       for (const call of claimed) {
         const account = call.provider_account;
         const slot = call.send_at ?? o.now();
@@ -198,7 +219,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         // A call claimed ahead waits for a place (it is late against its slot meanwhile).
         let waitedForPlace = false;
         while (inflight.size >= concurrency) {
-          waitedForPlace = true;
+          waitedForPlace = placeWaited = true;
           await waitForAnswer();
         }
         const at = o.now();
@@ -220,7 +241,7 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
         if (at - (slot + callShift) > o.maxLatenessMs) {
           // Sent this late, it could share a one-second window with the next slots' calls. Late for
           // want of a place (claimed ahead), it says nothing about the shift claims need.
-          notSent.push({ call, reason: waitedForPlace ? NO_PLACE_IN_TIME : SLOT_MISSED });
+          notSent.push({ call, reason: placeWaited ? NO_PLACE_IN_TIME : SLOT_MISSED });
           continue;
         }
         track(o.send(call));
