@@ -139,7 +139,9 @@ const NEEDS: Record<Purpose, { label: string; ids: RequirementId[] }> = {
   pgtap: { label: 'npm test --pgtap-only', ids: ['postgresql', 'pg_cron', 'pgtap', 'plpgsql_check', 'psql', 'pg_prove'] },
   // Only ever asked for `also` a command (`npm test --clock-offset`), in the same apt-get run.
   clock: { label: '--clock-offset', ids: ['faketime'] },
-  lint: { label: 'npm run lint', ids: ['postgresql', 'pg_cron', 'plpgsql_check'] },
+  // The lint's database has the test extensions (installTestExtensions: pgTAP and plpgsql_check), as
+  // the test run's does, so `supabase db lint` sees the same database.
+  lint: { label: 'npm run lint', ids: ['postgresql', 'pg_cron', 'pgtap', 'plpgsql_check'] },
   bench: { label: 'npm run bench', ids: ['postgresql', 'pg_cron', 'pgbouncer'] },
   database: { label: 'the local database', ids: ['postgresql', 'pg_cron'] },
 };
