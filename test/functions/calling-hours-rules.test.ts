@@ -45,9 +45,7 @@ afterAll(async () => {
 beforeEach(async () => {
   sim.reset();
   await resetData(pool);
-  // No background dispatcher after a tick (90 s by default): one left from the test before would
-  // claim this test's calls while its tick's own part is under way (a CI run: reserved 1, launched 0).
-  await updateSettings(pool, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
+  await updateSettings(pool, FAST_SETTINGS);
 });
 
 let phoneCounter = 0;
