@@ -4,6 +4,9 @@
 // (Retry-After) holds it back at once, before the answer is recorded (which also holds the bucket
 // back for everyone), the claim horizon, and the clock that slots are kept by.
 
+/** preciseNow()'s wall clock less the monotonic clock, re-anchored when they part by a millisecond. */
+let clockOffset = Date.now() - performance.now();
+
 /**
  * The wall clock in milliseconds with its fraction: a clock for send slots. Date.now() has whole
  * milliseconds, and slots at high rates are a fraction of one apart (0.103 ms at 10,000 calls a
@@ -13,8 +16,6 @@
  * the two part by a millisecond, e.g. after the system clock was set) and adds the monotonic
  * clock's sub-millisecond part.
  */
-let clockOffset = Date.now() - performance.now();
-
 export function preciseNow(): number {
   const wall = Date.now();
   let t = clockOffset + performance.now();
