@@ -408,6 +408,30 @@ describe('runClaimLoop', () => {
     expect(l2.get().unclaimed).toEqual([{ ids: ['5'], reason: 'not sent: its rate slot was missed' }]);
   });
 
+  it('sleeps again when a timer wakes early: no call goes out a millisecond or more before its slot', async () => {
+    const t0 = 1_000_000; // the fake clock's start
+    const queue = [0, 100, 200, 300].map((ms, i) => ({ ...call(i + 1), send_at: t0 + ms + 0.4 }));
+    const sentAt: number[] = [];
+    const wakes: number[] = [];
+    const l = loop(queue, {
+      concurrency: 4,
+      // Every timer wakes 1.7 ms early (at least 0.5 ms after it was set).
+      sleep: async (ms) => {
+        const slept = Math.max(0.5, ms - 1.7);
+        wakes.push(slept);
+        l.c.advance(slept);
+      },
+      send: async (x) => {
+        sentAt.push(l.c.now() - x.send_at!);
+      },
+    });
+    await l.run();
+    expect(sentAt).toHaveLength(4);
+    for (const early of sentAt) expect(early).toBeGreaterThan(-1);
+    // The early wakes were followed by more sleep.
+    expect(wakes.filter((ms) => ms === 0.5).length).toBeGreaterThan(0);
+  });
+
   it('hands the shift a claim did not use back with the next claim, for each account', async () => {
     const t0 = 1_000_000;
     const slot = (id: number, account: string, ms: number, until: string) => ({

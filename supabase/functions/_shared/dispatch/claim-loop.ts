@@ -157,8 +157,9 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
           notSent.push({ call, reason: 'not sent before the dispatch deadline' });
           continue;
         }
-        const wait = slot + shiftSoFar - o.now();
-        if (wait >= 1) await o.sleep(wait);
+        // A timer may wake a millisecond or two early (it counts from the event loop's cached
+        // clock): sleep again until the slot is less than a millisecond away.
+        for (let wait = slot + shiftSoFar - o.now(); wait >= 1; wait = slot + shiftSoFar - o.now()) await o.sleep(wait);
         const at = o.now();
         if (hold.until > at) {
           notSent.push({ call, reason: 'not sent: the provider asked us to slow down' });
