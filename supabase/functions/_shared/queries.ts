@@ -178,9 +178,15 @@ export interface Reservation {
 
 /**
  * Housekeeping and the reservation: public.reserve_due_calls(p_run_id, p_now, p_housekeeping), one
- * typed row. A refill (housekeeping false) only reserves.
+ * typed row. A refill (housekeeping false) only reserves. now null: the database's clock, read as
+ * each step runs.
  */
-export async function reserveDueCalls(db: SqlClient, runId: string, now: Date, housekeeping = true): Promise<Reservation> {
+export async function reserveDueCalls(
+  db: SqlClient,
+  runId: string,
+  now: Date | null,
+  housekeeping = true,
+): Promise<Reservation> {
   // Housekeeping + launch_due_calls() in one statement (one transaction, autocommit).
   const { rows } = await db.query<{
     outcome: ReservationOutcome;

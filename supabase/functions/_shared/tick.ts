@@ -78,7 +78,12 @@ export interface TickDeps {
   contextUrl?: (callId: string) => Promise<string>;
   /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
   callbackUrl?: (callId: string) => Promise<string>;
-  /** Milliseconds since the epoch, with a fraction (default: preciseNow, the send slots' clock). */
+  /**
+   * Milliseconds since the epoch, with a fraction (default: preciseNow, the send slots' clock).
+   * Given (tests state their clock), it is also the reservation's clock; by default the reservation
+   * runs on the database's clock, read as it takes its snapshot (reserve_due_calls with p_now null):
+   * a time read here would be older by however long the statement waited for a connection.
+   */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -358,12 +363,13 @@ async function lookUpCallsInDoubt(
 /**
  * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
  * dispatch goes on with the calls already queued. Returns the calls reserved, or PAUSED when the
- * whole scheduler is paused (nothing was done).
+ * whole scheduler is paused (nothing was done). nowMs reaches the database only when the tick was
+ * given a clock (deps.now); otherwise the database's clock stamps the reservation.
  */
 async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: number, housekeeping: boolean): Promise<number> {
   const r = state.result;
   try {
-    const res = await reserveDueCalls(deps.pool, runId, new Date(nowMs), housekeeping);
+    const res = await reserveDueCalls(deps.pool, runId, deps.now ? new Date(nowMs) : null, housekeeping);
     if (res.outcome === 'paused') return PAUSED;
     r.released += res.callsReleased;
     r.expired += res.callsExpired;

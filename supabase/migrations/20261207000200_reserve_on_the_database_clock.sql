@@ -1,0 +1,54 @@
+-- reserve_due_calls() on the database's clock: p_now null reserves at the instant the reservation
+-- runs, read (clock_timestamp()) after the housekeeping, right before launch_due_calls() takes its
+-- lock and its snapshot. A time read by the caller is older than the snapshot by however long its
+-- statement waited for a connection and for the housekeeping: a campaign resumed in between was
+-- seen running and its calls were stamped queued at an instant it was still paused (the calling
+-- window and the calling hours were likewise judged at that older instant). The scheduler-tick
+-- function passes null unless it is given a clock of its own (tests); p_now given is the clock
+-- as before.
+create or replace function public.reserve_due_calls(
+  p_run_id bigint,
+  p_now timestamptz default now(),
+  p_housekeeping boolean default true
+)
+returns table (
+  outcome public.reservation_outcome,
+  campaigns_processed integer,
+  calls_reserved integer,
+  campaigns_completed integer,
+  calls_released integer,
+  calls_expired integer,
+  problems jsonb
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_housekeeping jsonb;
+begin
+  -- The whole scheduler paused (set_scheduler_paused()): nothing at all, housekeeping included.
+  if public.scheduler_paused() then
+    return query select 'paused'::public.reservation_outcome, 0, 0, 0, 0, 0, '[]'::jsonb;
+    return;
+  end if;
+  -- A refill (a background dispatcher whose queue ran dry) reserves without the housekeeping the
+  -- tick already ran.
+  v_housekeeping := case when p_housekeeping then public.run_housekeeping(coalesce(p_now, pg_catalog.clock_timestamp()))
+                         else '{"calls_released": 0, "calls_expired": 0}'::jsonb end;
+  return query
+  select case when pg_catalog.bool_or(l.outcome = 'busy') then 'busy' else 'reserved' end::public.reservation_outcome,
+         (count(*) filter (where l.outcome not in ('busy', 'completed')))::integer,
+         coalesce(sum(l.reserved), 0)::integer,
+         (count(*) filter (where l.outcome = 'completed'))::integer,
+         (v_housekeeping ->> 'calls_released')::integer,
+         (v_housekeeping ->> 'calls_expired')::integer,
+         coalesce(jsonb_agg(jsonb_build_object('campaign_id', l.campaign_id::text,
+                                               'message', 'malformed campaign: ' || l.problem)
+                            order by l.ord) filter (where l.outcome = 'set_up_problem'), '[]'::jsonb)
+    from public.launch_due_calls(coalesce(p_now, pg_catalog.clock_timestamp()), null, p_run_id) with ordinality
+           as l (campaign_id, outcome, reserved, active_calls, max_concurrent_calls, campaign_status, problem, ord);
+end;
+$$;
+
+comment on function public.reserve_due_calls(bigint, timestamptz, boolean) is
+  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. p_now null: the database''s clock, read for each of the two right before it runs (the reservation at the instant of its snapshot). Does nothing while the scheduler is paused (outcome paused). Returns one row: outcome (reserved, busy when another reservation held the lock, paused), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';

@@ -1,0 +1,135 @@
+// The reservation's clock. The tick reserves with reserve_due_calls(); had it passed a time it read
+// before its statement ran, the statement could wait (for a connection from a busy pool, behind the
+// housekeeping) while a paused campaign was resumed, then see the campaign running and stamp its
+// calls queued at an instant the campaign was still paused. The continuous-dispatch property suite
+// found one such call, reserved 62 ms after a pause and stamped 47 ms before the resume it had
+// waited for. By default the tick now lets the database stamp the reservation with its own clock,
+// read as the reservation takes its snapshot; a clock given to the tick (tests) is still the
+// reservation's. Real parts: runTick() under Node with the Edge Functions' pool through the pooler,
+// the Twilio adapter and the simulator on loopback, the real database.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import type { SqlPool } from '../../supabase/functions/_shared/db.ts';
+import type { Logger } from '../../supabase/functions/_shared/log.ts';
+import { createPool } from '../../supabase/functions/_shared/pool.ts';
+import { runTick, type TickDeps } from '../../supabase/functions/_shared/tick.ts';
+import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
+import { addContacts, createCampaign } from '../support/builders.ts';
+import { minutesAfterNoon, sleep } from '../support/clock.ts';
+import { FAST_SETTINGS, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
+import { startSim, type TwilioSimulator } from '../support/functions.ts';
+import { invariantViolations } from '../support/invariants.ts';
+
+const silent: Logger = { log: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+let admin: pg.Pool;
+let sim: TwilioSimulator;
+
+beforeAll(async () => {
+  admin = newPool(3);
+  sim = await startSim({ callbacks: false });
+});
+
+afterAll(async () => {
+  await sim?.close();
+  await admin?.end();
+});
+
+beforeEach(async () => {
+  sim.reset();
+  await resetData(admin);
+  await updateSettings(admin, { ...FAST_SETTINGS, background_dispatch_ms: 0 });
+});
+
+/**
+ * The Edge Functions' pool, whose reservation statement is held back until `release()` (as if it
+ * waited for a connection); `issued` resolves when the tick has sent it.
+ */
+function heldReservationPool(pool: SqlPool) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let issued!: () => void;
+  const issuedP = new Promise<void>((resolve) => (issued = resolve));
+  const held: SqlPool = {
+    query: async (text: string, values?: unknown[]) => {
+      if (text.includes('reserve_due_calls(')) {
+        issued();
+        await gate;
+      }
+      return await pool.query(text, values);
+    },
+    connect: () => pool.connect(),
+  };
+  return { pool: held, issued: issuedP, release };
+}
+
+function deps(pool: SqlPool, over: Partial<TickDeps> = {}): TickDeps {
+  return {
+    pool,
+    provider: new TwilioProvider({ accountSid: sim.accountSid, authToken: sim.authToken, baseUrl: sim.url }),
+    log: silent,
+    statusCallbackUrl: (id) => `http://127.0.0.1:9/functions/v1/call-status?call_id=${id}`,
+    ...over,
+  };
+}
+
+async function queuedAt(campaign: string): Promise<Date[]> {
+  const { rows } = await admin.query<{ queued_at: Date }>(
+    'select queued_at from public.calls where campaign_id = $1 order by id',
+    [campaign],
+  );
+  return rows.map((r) => r.queued_at);
+}
+
+describe("the reservation's clock", () => {
+  it('a campaign resumed while the reservation waited: its calls are stamped after the resume, none while it was paused', async () => {
+    const campaign = await createCampaign(admin, { cap: 3 });
+    await addContacts(admin, campaign, 3);
+    await admin.query(`update public.campaigns set status = 'PAUSED' where id = $1`, [campaign]);
+    const pausedFrom = new Date();
+    const pool = createPool(functionsDbUrl(), 4);
+    try {
+      const held = heldReservationPool(pool);
+      const tick = runTick(deps(held.pool), { trigger: 'local', budgetMs: 10_000 });
+      await held.issued;
+      await sleep(30);
+      // Resumed while the tick's reservation has not reached the database yet.
+      const resumedAt = new Date();
+      await admin.query(`update public.campaigns set status = 'RUNNING' where id = $1`, [campaign]);
+      held.release();
+      const result = await tick;
+
+      expect(result.status, JSON.stringify(result)).toBe('ok');
+      expect(result.reserved).toBe(3);
+      expect(result.launched).toBe(3);
+      const stamps = await queuedAt(campaign);
+      expect(stamps).toHaveLength(3);
+      for (const t of stamps) expect(t.getTime()).toBeGreaterThanOrEqual(resumedAt.getTime());
+      expect(
+        await invariantViolations(admin, { pauses: [{ id: campaign, from: pausedFrom, until: resumedAt }] }),
+      ).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it("a clock given to the tick is the reservation's clock", async () => {
+    const campaign = await createCampaign(admin, { cap: 2 });
+    await addContacts(admin, campaign, 2);
+    const at = minutesAfterNoon(7);
+    const pool = createPool(functionsDbUrl(), 4);
+    try {
+      // Sends wait for slots by this clock: it moves with the wall clock, from `at`.
+      const offset = at.getTime() - Date.now();
+      const result = await runTick(deps(pool, { now: () => Date.now() + offset }), { trigger: 'local', budgetMs: 10_000 });
+      expect(result.reserved).toBe(2);
+      const stamps = await queuedAt(campaign);
+      expect(stamps).toHaveLength(2);
+      // Taken when the reservation was asked for: a few milliseconds after `at`, not the wall clock.
+      for (const t of stamps) expect(Math.abs(t.getTime() - at.getTime())).toBeLessThan(60_000);
+    } finally {
+      await pool.end();
+    }
+  });
+});
