@@ -1,11 +1,13 @@
 -- reserve_due_calls() on the database's clock: p_now null reserves at the instant the reservation
--- runs, read (clock_timestamp()) after the housekeeping, right before launch_due_calls() takes its
--- lock and its snapshot. A time read by the caller is older than the snapshot by however long its
--- statement waited for a connection and for the housekeeping: a campaign resumed in between was
--- seen running and its calls were stamped queued at an instant it was still paused (the calling
--- window and the calling hours were likewise judged at that older instant). The scheduler-tick
--- function passes null unless it is given a clock of its own (tests); p_now given is the clock
--- as before.
+-- runs, read (clock_timestamp()) once the reservation's lock is held, right before
+-- launch_due_calls() takes its snapshot. A time read by the caller is older than the snapshot by
+-- however long its statement waited for a connection and for the housekeeping: a campaign resumed
+-- in between was seen running and its calls were stamped queued at an instant it was still paused
+-- (and the calling window and the calling hours were judged at that older instant). Read after the
+-- lock, the instant is also ordered with every change made under the same lock: a change that
+-- commits before the reservation holds the lock is older than the instant and seen by the
+-- snapshot; one made after waits for the reservation's commit. The scheduler-tick function passes
+-- null unless it is given a clock of its own (tests); p_now given is the clock as before.
 create or replace function public.reserve_due_calls(
   p_run_id bigint,
   p_now timestamptz default now(),
@@ -35,6 +37,14 @@ begin
   -- tick already ran.
   v_housekeeping := case when p_housekeeping then public.run_housekeeping(coalesce(p_now, pg_catalog.clock_timestamp()))
                          else '{"calls_released": 0, "calls_expired": 0}'::jsonb end;
+  -- The reservation's lock (launch_due_calls() takes it again: a session's advisory locks stack)
+  -- before the clock is read; busy: another reservation holds it, as launch_due_calls() answers.
+  if p_now is null and not pg_catalog.pg_try_advisory_xact_lock(public._lock_key('launch_due_calls')) then
+    return query select 'busy'::public.reservation_outcome, 0, 0, 0,
+                        (v_housekeeping ->> 'calls_released')::integer,
+                        (v_housekeeping ->> 'calls_expired')::integer, '[]'::jsonb;
+    return;
+  end if;
   return query
   select case when pg_catalog.bool_or(l.outcome = 'busy') then 'busy' else 'reserved' end::public.reservation_outcome,
          (count(*) filter (where l.outcome not in ('busy', 'completed')))::integer,
@@ -51,4 +61,4 @@ end;
 $$;
 
 comment on function public.reserve_due_calls(bigint, timestamptz, boolean) is
-  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. p_now null: the database''s clock, read for each of the two right before it runs (the reservation at the instant of its snapshot). Does nothing while the scheduler is paused (outcome paused). Returns one row: outcome (reserved, busy when another reservation held the lock, paused), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';
+  'One reservation step: run_housekeeping() (unless p_housekeeping is false: a refill) then launch_due_calls(p_now, null, p_run_id) in the caller''s transaction. p_now null: the database''s clock, read for each of the two right before it runs (for the reservation once its lock is held). Does nothing while the scheduler is paused (outcome paused). Returns one row: outcome (reserved, busy when another reservation held the lock, paused), campaigns_processed, calls_reserved, campaigns_completed, calls_released, calls_expired, problems (JSON array of {campaign_id, message} for campaigns that cannot dial).';

@@ -114,6 +114,29 @@ describe("the reservation's clock", () => {
     }
   });
 
+  it('on the database clock, busy while another reservation holds the lock (housekeeping done), and reserving once it is free', async () => {
+    const campaign = await createCampaign(admin, { cap: 2 });
+    await addContacts(admin, campaign, 2);
+    const holder = await admin.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
+      const { rows: busy } = await admin.query<{ outcome: string; calls_reserved: number; calls_released: number }>(
+        'select outcome, calls_reserved, calls_released from public.reserve_due_calls(null, null)',
+      );
+      expect(busy).toEqual([{ outcome: 'busy', calls_reserved: 0, calls_released: 0 }]);
+      await holder.query('commit');
+    } finally {
+      holder.release();
+    }
+    const before = new Date();
+    const { rows } = await admin.query<{ outcome: string; calls_reserved: number }>(
+      'select outcome, calls_reserved from public.reserve_due_calls(null, null)',
+    );
+    expect(rows).toEqual([{ outcome: 'reserved', calls_reserved: 2 }]);
+    for (const t of await queuedAt(campaign)) expect(t.getTime()).toBeGreaterThanOrEqual(before.getTime());
+  });
+
   it("a clock given to the tick is the reservation's clock", async () => {
     const campaign = await createCampaign(admin, { cap: 2 });
     await addContacts(admin, campaign, 2);

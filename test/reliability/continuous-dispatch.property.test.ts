@@ -882,6 +882,29 @@ async function changeLimits(sql: string, params: unknown[]): Promise<void> {
   }
 }
 
+/**
+ * A pause or a resume, in one transaction holding the reservation's advisory lock: ordered with every
+ * reservation, whose instant (the database's clock, read once it holds the lock) is then on the
+ * same side of the change as what its snapshot saw. Without the lock a reservation could read its
+ * clock before a resume committed and take its snapshot after: calls stamped a moment before the
+ * resume, of a campaign it saw running (the checker could not tell them from a real violation).
+ */
+async function underReservationLock(sql: string, params: unknown[]): Promise<number> {
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    await client.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
+    const { rowCount } = await client.query(sql, params);
+    await client.query('commit');
+    return rowCount ?? 0;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 async function setRate(w: World, account: string, cps: number): Promise<void> {
   const from = Date.now();
   await db.query('update public.provider_accounts set calls_per_second = $2 where id = $1', [account, cps]);
@@ -917,7 +940,7 @@ async function runStep(w: World, step: Step): Promise<void> {
       return;
     case 'pause': {
       const id = w.campaigns[step.campaign % w.campaigns.length]!;
-      const { rowCount } = await db.query(
+      const rowCount = await underReservationLock(
         `update public.campaigns set status = 'PAUSED' where id = $1 and status in ('QUEUED', 'RUNNING')`,
         [id],
       );
@@ -930,7 +953,7 @@ async function runStep(w: World, step: Step): Promise<void> {
       if (open.length === 0) return;
       const p = open[step.campaign % open.length]!;
       p.until = new Date();
-      await db.query(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [p.id]);
+      await underReservationLock(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [p.id]);
       return;
     }
     case 'rate': {
