@@ -944,8 +944,10 @@ async function runStep(w: World, step: Step): Promise<void> {
         `update public.campaigns set status = 'PAUSED' where id = $1 and status in ('QUEUED', 'RUNNING')`,
         [id],
       );
-      // From when the pause had committed: no claim issued after that may dial the campaign.
-      if (rowCount) w.pauses.push({ id, from: new Date(), until: null });
+      // From when the pause had committed: no claim issued after that may dial the campaign. The
+      // next whole millisecond: Date.now() drops the fraction, and a claim or a reservation made
+      // just before the commit, in the same millisecond, carries a time at or above the truncated one.
+      if (rowCount) w.pauses.push({ id, from: new Date(Date.now() + 1), until: null });
       return;
     }
     case 'resume': {
