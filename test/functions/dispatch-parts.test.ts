@@ -9,10 +9,12 @@ import { ResultBatcher } from '../../supabase/functions/_shared/dispatch/result-
 import { BreakerGates } from '../../supabase/functions/_shared/dispatch/breaker-gate.ts';
 import { isConfigurationFailure, outcomeEffect, requeueRows } from '../../supabase/functions/_shared/dispatch/outcome.ts';
 import {
+  CLAIM_AHEAD_MS,
   CLAIM_GATHER_MS,
   CLAIM_SHIFT_MAX_MS,
   CLAIM_SHIFT_MS,
   type ClaimLoopOptions,
+  NO_PLACE_IN_TIME,
   runClaimLoop,
 } from '../../supabase/functions/_shared/dispatch/claim-loop.ts';
 import type { ClaimedCall, DispatchPermit } from '../../supabase/functions/_shared/queries.ts';
@@ -538,8 +540,9 @@ describe('runClaimLoop', () => {
   });
 
   it('claims a free place within CLAIM_GATHER_MS when answers come slowly, and gathers a quarter of the concurrency when they come fast', async () => {
-    // 8 places: a claim waits for 2 free ones, or for CLAIM_GATHER_MS after the first.
-    const queue = Array.from({ length: 20 }, (_, i) => call(i + 1));
+    // 8 places: a claim waits for 2 free ones, or for CLAIM_GATHER_MS after the first. Requests
+    // usually take a second here, so none in flight is about to be answered (no claiming ahead).
+    const queue = Array.from({ length: 30 }, (_, i) => call(i + 1));
     const answer = new Map<string, () => void>();
     let answerAll = false;
     const claimedAt: Array<[number, number]> = [];
@@ -558,24 +561,133 @@ describe('runClaimLoop', () => {
     const sentIds: string[] = [];
     const run = l.run();
     const settle = () => new Promise((r) => setTimeout(r, 0));
+    const answerIds = async (ids: string[]) => {
+      for (const id of ids) answer.get(id)!();
+      await settle();
+    };
     await settle();
     expect(claimedAt).toEqual([[8, 1_000_000]]);
-    // One answer: one place free, less than a quarter of the concurrency; it is claimed once
-    // CLAIM_GATHER_MS have passed (on the fake clock) rather than left idle until another answer.
-    answer.get('1')!();
-    await settle();
-    expect(claimedAt.map(([want]) => want)).toEqual([8, 1]);
-    expect(claimedAt[1]![1] - claimedAt[0]![1]).toBe(CLAIM_GATHER_MS);
+    // All eight answered a second later: a whole free concurrency, claimed at once.
+    l.c.advance(1000);
+    await answerIds(['1', '2', '3', '4', '5', '6', '7', '8']);
+    expect(claimedAt.map(([want]) => want)).toEqual([8, 8]);
+    // One answer 100 ms later: one place free, less than a quarter of the concurrency; it is claimed
+    // once CLAIM_GATHER_MS have passed (on the fake clock) rather than left idle until another answer.
+    l.c.advance(100);
+    const answeredAt = l.c.now();
+    await answerIds(['9']);
+    expect(claimedAt.map(([want]) => want)).toEqual([8, 8, 1]);
+    expect(claimedAt[2]![1] - answeredAt).toBe(CLAIM_GATHER_MS);
     // Two answers at once: a quarter of the concurrency, claimed together without waiting.
-    answer.get('2')!();
-    answer.get('3')!();
-    await settle();
-    expect(claimedAt.map(([want]) => want)).toEqual([8, 1, 2]);
-    expect(claimedAt[2]![1]).toBe(claimedAt[1]![1]);
+    await answerIds(['10', '11']);
+    expect(claimedAt.map(([want]) => want)).toEqual([8, 8, 1, 2]);
+    expect(claimedAt[3]![1]).toBe(claimedAt[2]![1]);
     answerAll = true;
     for (const resolve of answer.values()) resolve();
     await run;
-    expect(sentIds).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+    expect(sentIds).toEqual(Array.from({ length: 30 }, (_, i) => String(i + 1)));
+  });
+
+  /** A loop whose requests stay out until the test answers them; notes each claim's size, free places and shift. */
+  function heldLoop(queue: ClaimedCall[], concurrency: number) {
+    const answer = new Map<string, () => void>();
+    const sentIds: string[] = [];
+    let inflight = 0;
+    let maxInflight = 0;
+    const claims: Array<{ want: number; free: number; shiftMs: number }> = [];
+    const l = loop(queue, {
+      concurrency,
+      batchSize: 50,
+      claim: async (want, _t, _h, shiftMs) => {
+        claims.push({ want, free: concurrency - inflight, shiftMs });
+        return queue.splice(0, want);
+      },
+      send: (x) => {
+        sentIds.push(x.call_id);
+        inflight++;
+        maxInflight = Math.max(maxInflight, inflight);
+        return new Promise<void>((resolve) =>
+          answer.set(x.call_id, () => {
+            inflight--;
+            resolve();
+          })
+        );
+      },
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+    /** Answers the requests out now, or the first n of them. */
+    const answerOut = async (n = Infinity) => {
+      for (const id of sentIds) {
+        if (n <= 0) break;
+        const resolve = answer.get(id);
+        if (resolve) {
+          answer.delete(id);
+          resolve();
+          n--;
+        }
+      }
+      await settle();
+    };
+    return { l, claims, sentIds, answerOut, settle, maxInflight: () => maxInflight };
+  }
+
+  /**
+   * Sends 1-10, answered 80 ms later (the usual duration then; 100 answers a second over the last
+   * 100 ms), then 11-20, and 30 ms later answers one of them.
+   */
+  async function claimAheadOnce(h: ReturnType<typeof heldLoop>) {
+    await h.settle();
+    h.l.c.advance(80);
+    await h.answerOut();
+    h.l.c.advance(80 - CLAIM_AHEAD_MS + 10); // 30 ms: the others are due within CLAIM_AHEAD_MS
+    await h.answerOut(1);
+  }
+
+  it('claims ahead for the places of requests about to be answered, and a call claimed ahead waits for a place', async () => {
+    const queue = Array.from({ length: 40 }, (_, i) => call(i + 1));
+    const h = heldLoop(queue, 10);
+    const run = h.l.run();
+    await claimAheadOnce(h);
+    // The first claims: the free places only (nothing answered yet; then nothing in flight).
+    expect(h.claims.slice(0, 2)).toEqual([
+      { want: 10, free: 10, shiftMs: CLAIM_SHIFT_MS },
+      { want: 10, free: 10, shiftMs: CLAIM_SHIFT_MS },
+    ]);
+    // One answer 30 ms after 11-20 went out, with requests usually answered in 80 ms and answers
+    // coming at 110 a second: the other nine are due within CLAIM_AHEAD_MS, and the claim takes calls
+    // for their places too.
+    expect(h.claims[2]).toEqual({ want: 10, free: 1, shiftMs: CLAIM_SHIFT_MS });
+    expect(h.sentIds).toHaveLength(21);
+    // The next answer: a call claimed ahead goes out at once, without a claim.
+    await h.answerOut(1);
+    expect(h.sentIds).toHaveLength(22);
+    expect(h.claims).toHaveLength(3);
+    for (let i = 0; i < 10 && h.sentIds.length < 40; i++) await h.answerOut();
+    await h.answerOut();
+    await run;
+    expect(h.sentIds).toEqual(Array.from({ length: 40 }, (_, i) => String(i + 1)));
+    expect(h.maxInflight()).toBeLessThanOrEqual(10);
+    expect(h.l.get().unclaimed).toEqual([]);
+  });
+
+  it('puts a call claimed ahead back when no place frees before its slot passes, and asks for no more shift for it', async () => {
+    const queue = Array.from({ length: 30 }, (_, i) => call(i + 1));
+    const h = heldLoop(queue, 10);
+    const run = h.l.run();
+    await claimAheadOnce(h);
+    // 21 went out; 22-30 (claimed ahead) wait for places. The next place frees later than the shift
+    // and the lateness a send may have (15 ms here).
+    expect(h.sentIds).toHaveLength(21);
+    h.l.c.advance(CLAIM_SHIFT_MS + 20);
+    await h.answerOut(1);
+    for (let i = 0; i < 10; i++) await h.answerOut();
+    await run;
+    // Call 22 gave its slot up; 23 (its slot taken after that wait) went out in its place.
+    expect(h.l.get().unclaimed).toEqual([{ ids: ['22'], reason: NO_PLACE_IN_TIME }]);
+    expect(h.sentIds).not.toContain('22');
+    expect(h.sentIds).toHaveLength(29);
+    // Not a missed slot: the next claims asked for the same shift.
+    expect(h.claims.every((c) => c.shiftMs === CLAIM_SHIFT_MS)).toBe(true);
   });
 
   it('drains the requests in flight even when a claim fails', async () => {

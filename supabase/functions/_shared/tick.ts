@@ -87,6 +87,12 @@ export interface TickDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * A dispatcher claims ahead for the places about to free only while answers come at least this
+   * often a second (default CLAIM_AHEAD_MIN_ANSWERS_PER_S, dispatch/claim-loop.ts); suites that dial
+   * a few calls a second set 0 to exercise it.
+   */
+  claimAheadMinAnswersPerS?: number;
 }
 
 export interface TickOptions {

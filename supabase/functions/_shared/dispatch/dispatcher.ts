@@ -70,6 +70,8 @@ export interface DispatchDeps extends ProviderDeps {
   contextUrl?: (callId: string) => Promise<string>;
   /** The call's signed callback URL (opt-out.ts), handed to the call flow; absent: none. */
   callbackUrl?: (callId: string) => Promise<string>;
+  /** See TickDeps.claimAheadMinAnswersPerS. */
+  claimAheadMinAnswersPerS?: number;
 }
 
 export interface DispatchPhase {
@@ -248,6 +250,7 @@ export async function dispatch(
         claimStopMs,
         horizonMs: claimHorizonMs(settings.providerCallsPerSecond, settings.rateMarginMs),
         maxLatenessMs: settings.rateMarginMs / 2,
+        claimAheadMinAnswersPerS: deps.claimAheadMinAnswersPerS,
         now,
         sleep,
         hold,
