@@ -1,6 +1,6 @@
--- reserve_due_calls(p_now => null): the reservation runs on the database's clock, read right
--- before launch_due_calls() takes its snapshot, not at a time the caller read before its statement
--- waited (the scheduler-tick function passes null). On the wall clock: the campaign may dial at any
+-- reserve_due_calls(p_now => null): the reservation runs on the database's clock, read once it
+-- holds the reservation's lock, right before launch_due_calls() takes its snapshot, not at a time
+-- the caller read before its statement waited (the scheduler-tick function passes null). On the wall clock: the campaign may dial at any
 -- hour of any day and no calling-hours rule is in force, so the result does not depend on when the
 -- suite runs.
 begin;
@@ -10,7 +10,8 @@ select plan(4);
 update calling_hours_rules set enabled = false;
 select tests.create_campaign(cap => 3, window_start => '00:00', window_end => '24:00',
                              window_days => '{1,2,3,4,5,6,7}') as c \gset
-select count(*) from tests.add_contacts(:c, 3);
+-- Due since long before any clock the suite may run at.
+select count(*) from tests.add_contacts(:c, 3, next_attempt_at => timestamptz '2000-01-01 00:00:00+00');
 -- The transaction began before this instant: now() would stamp the calls earlier.
 select pg_sleep(0.02);
 select clock_timestamp() as before \gset
