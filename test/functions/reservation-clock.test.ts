@@ -13,13 +13,14 @@ import type pg from 'pg';
 import type { SqlPool } from '../../supabase/functions/_shared/db.ts';
 import type { Logger } from '../../supabase/functions/_shared/log.ts';
 import { createPool } from '../../supabase/functions/_shared/pool.ts';
-import { runTick, type TickDeps } from '../../supabase/functions/_shared/tick.ts';
+import { MAX_CLOCK_WAIT_MS, runTick, type TickDeps, waitForDatabaseClock } from '../../supabase/functions/_shared/tick.ts';
 import { TwilioProvider } from '../../supabase/functions/_shared/twilio.ts';
 import { addContacts, createCampaign } from '../support/builders.ts';
 import { minutesAfterNoon, sleep } from '../support/clock.ts';
 import { FAST_SETTINGS, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
 import { startSim, type TwilioSimulator } from '../support/functions.ts';
 import { invariantViolations } from '../support/invariants.ts';
+import { launchDueCalls } from '../support/rows.ts';
 
 const silent: Logger = { log: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -82,6 +83,46 @@ async function queuedAt(campaign: string): Promise<Date[]> {
   return rows.map((r) => r.queued_at);
 }
 
+describe('waitForDatabaseClock: a tick claims only once its clock has passed the database clock', () => {
+  /** A manual clock whose timers wake `early` ms before they should (at least 0.5 ms after). */
+  function clock(early = 0) {
+    let t = 1_000_000;
+    const slept: number[] = [];
+    return {
+      now: () => t,
+      sleep: async (ms: number) => {
+        slept.push(ms);
+        t += Math.max(0.5, ms - early);
+      },
+      slept,
+    };
+  }
+
+  it('sleeps until its clock has passed the database clock, again when a timer wakes early', async () => {
+    const c = clock(1.5);
+    expect(await waitForDatabaseClock(1_000_250.3, c.now, c.sleep)).toBeGreaterThanOrEqual(251);
+    expect(c.now()).toBeGreaterThanOrEqual(1_000_250.3);
+    expect(c.slept.length).toBeGreaterThan(1);
+  });
+
+  it('does not sleep when its clock is ahead already', async () => {
+    const c = clock();
+    expect(await waitForDatabaseClock(999_990, c.now, c.sleep)).toBe(0);
+    expect(c.slept).toEqual([]);
+  });
+
+  it(`sleeps ${MAX_CLOCK_WAIT_MS} ms at most, and three times at most when a sleep does not move the clock`, async () => {
+    const c = clock();
+    expect(await waitForDatabaseClock(1_005_000, c.now, c.sleep)).toBe(MAX_CLOCK_WAIT_MS);
+    const frozen = { now: () => 1_000_000, slept: [] as number[] };
+    const waited = await waitForDatabaseClock(1_000_010, frozen.now, async (ms) => {
+      frozen.slept.push(ms);
+    });
+    expect(frozen.slept).toEqual([10, 10, 10]);
+    expect(waited).toBe(30);
+  });
+});
+
 describe("the reservation's clock", () => {
   it('a campaign resumed while the reservation waited: its calls are stamped after the resume, none while it was paused', async () => {
     const campaign = await createCampaign(admin, { cap: 3 });
@@ -117,6 +158,10 @@ describe("the reservation's clock", () => {
   it('on the database clock, busy while another reservation holds the lock (housekeeping done), and reserving once it is free', async () => {
     const campaign = await createCampaign(admin, { cap: 2 });
     await addContacts(admin, campaign, 2);
+    // One call queued two hours ago that nobody sent: housekeeping releases it (queued_call_ttl).
+    await updateSettings(admin, { queued_call_ttl: '1 hour' });
+    const stale = await launchDueCalls(admin, new Date(Date.now() - 2 * 3600_000));
+    expect(stale.reduce((n, row) => n + row.reserved, 0)).toBe(2);
     const holder = await admin.connect();
     try {
       await holder.query('begin');
@@ -124,7 +169,7 @@ describe("the reservation's clock", () => {
       const { rows: busy } = await admin.query<{ outcome: string; calls_reserved: number; calls_released: number }>(
         'select outcome, calls_reserved, calls_released from public.reserve_due_calls(null, null)',
       );
-      expect(busy).toEqual([{ outcome: 'busy', calls_reserved: 0, calls_released: 0 }]);
+      expect(busy).toEqual([{ outcome: 'busy', calls_reserved: 0, calls_released: 2 }]);
       await holder.query('commit');
     } finally {
       holder.release();
@@ -134,7 +179,9 @@ describe("the reservation's clock", () => {
       'select outcome, calls_reserved from public.reserve_due_calls(null, null)',
     );
     expect(rows).toEqual([{ outcome: 'reserved', calls_reserved: 2 }]);
-    for (const t of await queuedAt(campaign)) expect(t.getTime()).toBeGreaterThanOrEqual(before.getTime());
+    const stamps = await queuedAt(campaign);
+    expect(stamps).toHaveLength(4);
+    for (const t of stamps.slice(2)) expect(t.getTime()).toBeGreaterThanOrEqual(before.getTime());
   });
 
   it("a clock given to the tick is the reservation's clock", async () => {

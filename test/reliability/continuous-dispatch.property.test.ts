@@ -891,12 +891,16 @@ async function changeLimits(sql: string, params: unknown[]): Promise<void> {
  * same side of the change as what its snapshot saw. Without the lock a reservation could read its
  * clock before a resume committed and take its snapshot after: calls stamped a moment before the
  * resume, of a campaign it saw running (the checker could not tell them from a real violation).
+ * The product's own pause and resume do not take the lock; that gap is the time between the
+ * reservation's clock and its snapshot (docs/ARCHITECTURE.md, "Why it is safe under races").
+ * `locked` runs once the lock is held.
  */
-async function underReservationLock(sql: string, params: unknown[]): Promise<number> {
+async function underReservationLock(sql: string, params: unknown[], locked?: () => void): Promise<number> {
   const client = await db.connect();
   try {
     await client.query('begin');
     await client.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
+    locked?.();
     const { rowCount } = await client.query(sql, params);
     await client.query('commit');
     return rowCount ?? 0;
@@ -957,8 +961,14 @@ async function runStep(w: World, step: Step): Promise<void> {
       const open = w.pauses.filter((p) => p.until === null);
       if (open.length === 0) return;
       const p = open[step.campaign % open.length]!;
-      p.until = new Date();
-      await underReservationLock(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [p.id]);
+      await underReservationLock(
+        `update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`,
+        [p.id],
+        () => {
+          // Once the lock is held: every reservation since reads its clock after the resume commits.
+          p.until = new Date();
+        },
+      );
       return;
     }
     case 'rate': {

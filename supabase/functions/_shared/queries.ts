@@ -174,6 +174,8 @@ export interface Reservation {
   callsExpired: number;
   /** Campaigns that cannot be called as set up (e.g. no caller id), with why. */
   problems: Array<{ campaign_id: string; message: string }>;
+  /** The database's clock once the statement had run (ms since the epoch, with a fraction). */
+  databaseNowMs: number;
 }
 
 /**
@@ -196,7 +198,12 @@ export async function reserveDueCalls(
     calls_released: number;
     calls_expired: number;
     problems: Array<{ campaign_id: string; message: string }>;
-  }>('select * from public.reserve_due_calls($1, $2, $3)', [runId, now, housekeeping]);
+    db_now_ms: number;
+  }>(
+    `select r.*, (extract(epoch from pg_catalog.clock_timestamp()) * 1000)::float8 as db_now_ms
+       from public.reserve_due_calls($1, $2, $3) r`,
+    [runId, now, housekeeping],
+  );
   const step = rows[0];
   if (!step) throw new Error('reserve_due_calls() answered no row');
   return {
@@ -207,6 +214,7 @@ export async function reserveDueCalls(
     callsReleased: step.calls_released,
     callsExpired: step.calls_expired,
     problems: step.problems,
+    databaseNowMs: step.db_now_ms,
   };
 }
 

@@ -45,6 +45,33 @@ export type TickError = RunError;
 /** reserve()'s answer when the whole scheduler is paused. */
 const PAUSED = -1;
 
+/** The longest the tick waits for its clock to pass the database's (waitForDatabaseClock). */
+export const MAX_CLOCK_WAIT_MS = 1000;
+/** A wait for the database's clock this long or longer is said in the log: the clocks are set apart. */
+const CLOCK_AHEAD_WARN_MS = 100;
+
+/**
+ * Waits until `now` has passed the database's clock as read right after a reservation on it
+ * (databaseNowMs): the calls reserved are due from the reservation's instant, and a claim made at a
+ * time before it would not find them yet (with a database clock ahead of the function's, a tick
+ * could reserve and end without sending). At most MAX_CLOCK_WAIT_MS in all. Returns how long it slept.
+ */
+export async function waitForDatabaseClock(
+  databaseNowMs: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<number> {
+  let waited = 0;
+  // A timer may wake a little early: three sleeps at most.
+  for (let i = 0, ahead = databaseNowMs - now(); ahead > 0 && i < 3 && waited < MAX_CLOCK_WAIT_MS; i++) {
+    const ms = Math.min(Math.ceil(ahead), MAX_CLOCK_WAIT_MS - waited);
+    await sleep(ms);
+    waited += ms;
+    ahead = databaseNowMs - now();
+  }
+  return waited;
+}
+
 /** Errors kept in one run row; the rest are counted. */
 export const MAX_RECORDED_ERRORS = 50;
 
@@ -224,7 +251,7 @@ export async function startTick(deps: TickDeps, opts: TickOptions): Promise<Star
     if (jitter > 0) await sleep(jitter);
 
     await lookUpCallsInDoubt(deps, state, settings, now);
-    await reserve(deps, state, runId, now(), true);
+    await reserve(deps, state, runId, now(), true, now, sleep);
     await dispatch(deps, state, settings, { deadlineMs: startedMs + budgetMs, leaseToken: null, idle: null }, now, sleep);
     r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
   } catch (err) {
@@ -318,7 +345,7 @@ async function dispatchInBackground(
           // Refill: the slots that final status callbacks freed, through the same atomic reservation.
           if (t - lastRefillMs >= settings.refillIntervalMs) {
             lastRefillMs = t;
-            const reserved = await reserve(deps, state, runId, t, false);
+            const reserved = await reserve(deps, state, runId, t, false, now, sleep);
             if (reserved === PAUSED) {
               // The whole scheduler was paused meanwhile: stop; the next tick after the resume takes over.
               r.stoppedBy = 'paused';
@@ -370,13 +397,28 @@ async function lookUpCallsInDoubt(
  * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
  * dispatch goes on with the calls already queued. Returns the calls reserved, or PAUSED when the
  * whole scheduler is paused (nothing was done). nowMs reaches the database only when the tick was
- * given a clock (deps.now); otherwise the database's clock stamps the reservation.
+ * given a clock (deps.now); otherwise the database's clock stamps the reservation, and the tick
+ * waits for its own clock to pass the database's before it claims (waitForDatabaseClock).
  */
-async function reserve(deps: TickDeps, state: TickState, runId: string, nowMs: number, housekeeping: boolean): Promise<number> {
+async function reserve(
+  deps: TickDeps,
+  state: TickState,
+  runId: string,
+  nowMs: number,
+  housekeeping: boolean,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<number> {
   const r = state.result;
   try {
     const res = await reserveDueCalls(deps.pool, runId, deps.now ? new Date(nowMs) : null, housekeeping);
     if (res.outcome === 'paused') return PAUSED;
+    if (!deps.now && res.callsReserved > 0) {
+      const waited = await waitForDatabaseClock(res.databaseNowMs, now, sleep);
+      if (waited >= CLOCK_AHEAD_WARN_MS) {
+        deps.log.warn('database_clock_ahead', { run_id: r.runId, waited_ms: Math.round(waited) });
+      }
+    }
     r.released += res.callsReleased;
     r.expired += res.callsExpired;
     r.reserved += res.callsReserved;

@@ -218,8 +218,10 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
           continue;
         }
         // A timer may wake a millisecond or two early (it counts from the event loop's cached
-        // clock): sleep again until the slot is less than a millisecond away.
-        for (let wait = slot + shiftSoFar - o.now(); wait >= 1; wait = slot + shiftSoFar - o.now()) await o.sleep(wait);
+        // clock): sleep again until the slot is less than a millisecond away, three sleeps at most.
+        for (let i = 0, wait = slot + shiftSoFar - o.now(); wait >= 1 && i < 3; i++, wait = slot + shiftSoFar - o.now()) {
+          await o.sleep(wait);
+        }
         // A call claimed ahead waits for a place (it is late against its slot meanwhile).
         let waitedForPlace = false;
         while (inflight.size >= concurrency) {
