@@ -203,3 +203,41 @@ describe("the reservation's clock", () => {
     }
   });
 });
+
+describe("an operator's pause or resume and a reservation in flight", () => {
+  it('a resume waits for the reservation that holds the lock: the reservation, its clock read, still sees the campaign paused', async () => {
+    const campaign = await createCampaign(admin, { cap: 3 });
+    await addContacts(admin, campaign, 3);
+    await admin.query(`select public.admin_campaign_action($1, 'pause', 'test')`, [campaign]);
+    const reserving = await admin.connect();
+    try {
+      // A reservation on the database's clock, as reserve_due_calls(p_now null) makes it: the lock,
+      // then the clock, then (below) the snapshot.
+      await reserving.query('begin');
+      await reserving.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
+      const { rows: clock } = await reserving.query<{ at: Date }>('select clock_timestamp() as at');
+      const resume = admin.query(`select public.admin_campaign_action($1, 'resume', 'test')`, [campaign]);
+      // The resume waits on the reservation's lock (polled, not timed).
+      let waiting = false;
+      for (let i = 0; i < 300 && !waiting; i++) {
+        const { rows } = await admin.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where query like '%admin_campaign_action(%resume%' and wait_event_type = 'Lock' and wait_event = 'advisory'`,
+        );
+        waiting = rows[0]!.n > 0;
+        if (!waiting) await sleep(10);
+      }
+      expect(waiting).toBe(true);
+      const launched = await launchDueCalls(reserving, clock[0]!.at);
+      expect(launched.filter((row) => row.campaign_id === campaign)).toEqual([]);
+      await reserving.query('commit');
+      await resume;
+    } finally {
+      reserving.release();
+    }
+    // Resumed after the reservation: nothing was stamped queued while the campaign was paused.
+    expect(await queuedAt(campaign)).toEqual([]);
+    const { rows } = await admin.query<{ status: string }>('select status from public.campaigns where id = $1', [campaign]);
+    expect(rows[0]!.status).toBe('QUEUED');
+  });
+});

@@ -891,9 +891,8 @@ async function changeLimits(sql: string, params: unknown[]): Promise<void> {
  * same side of the change as what its snapshot saw. Without the lock a reservation could read its
  * clock before a resume committed and take its snapshot after: calls stamped a moment before the
  * resume, of a campaign it saw running (the checker could not tell them from a real violation).
- * The product's own pause and resume do not take the lock; that gap is the time between the
- * reservation's clock and its snapshot (docs/ARCHITECTURE.md, "Why it is safe under races").
- * `locked` runs once the lock is held.
+ * The product's own pause and resume (admin_campaign_action()) take the same lock (docs/ARCHITECTURE.md,
+ * "Why it is safe under races"). `locked` runs once the lock is held.
  */
 async function underReservationLock(sql: string, params: unknown[], locked?: () => void): Promise<number> {
   const client = await db.connect();
