@@ -241,3 +241,22 @@ describe("an operator's pause or resume and a reservation in flight", () => {
     expect(rows[0]!.status).toBe('QUEUED');
   });
 });
+
+describe('the invariant checker: claims against pauses (test/support/invariants.ts)', () => {
+  it('flags a claim issued after a pause committed and answered before the resume, not one that straddles either end', async () => {
+    const from = new Date('2026-06-03T12:00:00Z');
+    const until = new Date(from.getTime() + 100);
+    const at = (ms: number) => from.getTime() + ms;
+    const violations = await invariantViolations(admin, {
+      pauses: [{ id: '7', from, until }],
+      claims: [
+        { call: '1', campaign: '7', issued: at(10), returned: at(20) }, // wholly inside: a violation
+        { call: '2', campaign: '7', issued: at(-5), returned: at(20) }, // issued before the pause committed
+        { call: '3', campaign: '7', issued: at(90), returned: at(130) }, // answered after the resume began
+        { call: '4', campaign: '8', issued: at(10), returned: at(20) }, // another campaign
+      ],
+    });
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toContain('call 1 of campaign 7 was claimed for dialling');
+  });
+});

@@ -102,7 +102,7 @@ import { sleep } from '../support/clock.ts';
 import { connect, disableCronJobs, functionsDbUrl, newPool, resetData, updateSettings } from '../support/db.ts';
 import { type SimProcess, startSimProcess } from '../../scripts/twilio-sim/process.ts';
 import { functionsEnv, type Gateway, randomSecret, startGateway } from '../support/functions.ts';
-import { dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
+import { type ClaimInterval, dialledTwice, invariantViolations, overDialledNumbers, type Period } from '../support/invariants.ts';
 import { ACTIVE } from '../support/rows.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261130);
@@ -628,6 +628,8 @@ const claimedAccount = new Map<string, string>();
 /** Diagnostics of the rate's slack: each call's send slot (claim), when createCall was called, and when the simulator saw it. */
 const slotOf = new Map<string, number>();
 const sentAt = new Map<string, number>();
+/** Every call a claim took, when the claim was issued and answered (invariant 3 against the pauses). */
+const claims: ClaimInterval[] = [];
 const arrivedAt = new Map<string, number>();
 const delays = { lateness: [] as number[], transit: [] as number[] };
 
@@ -661,12 +663,20 @@ function observedPool(inner: SqlPool): SqlPool {
         }
       }
       if (text.includes('public.claim_queued_calls(')) {
+        const returned = Date.now();
         for (
           const row of res.rows as Array<
-            { call_id: string; provider_account: string; release_reason: string | null; send_at: number | null }
+            {
+              call_id: string;
+              campaign_id: string;
+              provider_account: string;
+              release_reason: string | null;
+              send_at: number | null;
+            }
           >
         ) {
           if (row.release_reason === null) {
+            claims.push({ call: row.call_id, campaign: row.campaign_id, issued: (values?.[2] as Date).getTime(), returned });
             claimedAccount.set(row.call_id, row.provider_account);
             if (row.send_at !== null) slotOf.set(row.call_id, row.send_at);
           }
@@ -778,6 +788,7 @@ async function setUp(s: Scenario): Promise<World> {
   await resetData(db);
   await simReset();
   claimedAccount.clear();
+  claims.length = 0;
   slotOf.clear();
   sentAt.clear();
   arrivedAt.clear();
@@ -1014,7 +1025,7 @@ async function runStep(w: World, step: Step): Promise<void> {
 /** Every check that holds at any moment, with ticks running. */
 async function violationsNow(w: World, graceMs: number): Promise<{ violations: string[]; rate: RateReport }> {
   const v: string[] = [...poller.violations];
-  v.push(...(await invariantViolations(db, { allowRunning: true, pauses: w.pauses })));
+  v.push(...(await invariantViolations(db, { allowRunning: true, pauses: w.pauses, claims })));
   // Stats first: every request counted there has created its call by the time calls are read.
   const stats = await simStats();
   const calls = await simCalls();
@@ -1088,7 +1099,7 @@ async function drain(w: World, graceMs: number): Promise<string[]> {
   }
   const now = await violationsNow(w, graceMs);
   v.push(...now.violations);
-  v.push(...(await invariantViolations(db, { allowRunning: false, pauses: w.pauses })));
+  v.push(...(await invariantViolations(db, { allowRunning: false, pauses: w.pauses, claims })));
   // Numbers called more often than their contacts were dialled (with shared numbers, the number's contacts together).
   if (!w.s.sharedNumbers) v.push(...(await overDialledNumbers(db, stats.createdPerNumber)));
   // Every call the simulator created is ours, was dialled once, and its final callback was applied.
@@ -1224,6 +1235,7 @@ describe('continuous dispatch under random steps in real time (ticks, background
       await resetData(db);
       await simReset();
       claimedAccount.clear();
+      claims.length = 0;
       slotOf.clear();
       sentAt.clear();
       arrivedAt.clear();

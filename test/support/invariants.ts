@@ -21,6 +21,24 @@ export interface InvariantOptions {
   pauses?: Period[];
   /** Numbers listed from `from`: never reserved or dialled since (invariant 3). */
   listings?: Period[];
+  /**
+   * Every call a claim took (a call put back and claimed again is here twice): its campaign, the
+   * clock the claim was given (`issued`, ms: the call's dialed_at) and when its answer came back
+   * (`returned`). When given, "dialled while
+   * paused" is judged by the claim's own interval, not by dialed_at alone: a claim's statement can
+   * wait for a connection after its clock was read, and one that ran after a resume would carry a
+   * time inside the pause. A claim is then a violation when it was issued after the pause had
+   * committed and answered before the resume began: it ran, wholly, while the campaign was paused.
+   */
+  claims?: ClaimInterval[];
+}
+
+/** When the claim that took a call was issued and answered (ms since the epoch). */
+export interface ClaimInterval {
+  call: string;
+  campaign: string;
+  issued: number;
+  returned: number;
 }
 
 /**
@@ -35,6 +53,23 @@ export async function invariantViolations(db: Queryable, opts: InvariantOptions 
   const pauses = opts.pauses ?? [];
   const listings = opts.listings ?? [];
   if (pauses.length === 0 && listings.length === 0) return state.map((r) => r.violation);
+  const claims = opts.claims;
+  const claimed: string[] = [];
+  if (claims) {
+    for (const c of claims) {
+      for (const p of pauses) {
+        if (p.id === c.campaign && c.issued >= p.from.getTime() && (p.until === null || c.returned < p.until.getTime())) {
+          claimed.push(
+            `call ${c.call} of campaign ${c.campaign} was claimed for dialling by a claim issued at ${
+              new Date(c.issued).toISOString()
+            } and answered at ${new Date(c.returned).toISOString()}, while the campaign was paused (${p.from.toISOString()} .. ${
+              p.until?.toISOString() ?? 'still'
+            })`,
+          );
+        }
+      }
+    }
+  }
   // Invariant 3 over time: what the test knows about pauses and listings.
   const { rows } = await db.query<{ violation: string }>(
     `with pauses as (
@@ -53,7 +88,7 @@ export async function invariantViolations(db: Queryable, opts: InvariantOptions 
                    p.from_at, p.until_at) as violation
        from public.calls cl join pauses p on p.campaign_id = cl.campaign_id
       where (cl.queued_at >= p.from_at and (p.until_at is null or cl.queued_at < p.until_at))
-         or (cl.dialed_at >= p.from_at and (p.until_at is null or cl.dialed_at < p.until_at))
+         or (not $6 and cl.dialed_at >= p.from_at and (p.until_at is null or cl.dialed_at < p.until_at))
      union all
      -- 3. nothing reserved or dialled for a listed number once listed
      select format('call %s to %s was reserved at %s / dialled at %s, after the number was listed at %s',
@@ -67,9 +102,10 @@ export async function invariantViolations(db: Queryable, opts: InvariantOptions 
       pauses.map((p) => p.until),
       listings.map((l) => l.id),
       listings.map((l) => l.from),
+      claims !== undefined,
     ],
   );
-  return [...state, ...rows].map((r) => r.violation);
+  return [...state.map((r) => r.violation), ...rows.map((r) => r.violation), ...claimed];
 }
 
 // ---------------------------------------------------------------------------------------------
