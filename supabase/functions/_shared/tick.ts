@@ -33,7 +33,7 @@ import { finishSchedulerRun, readSettings, reserveDueCalls, type RunTrigger, sta
 import type { RunError, TickOutcome, TickStatus } from './status.ts';
 import { DISPATCH_LEASE, dispatchLeaseTtlMs, holdLease, INSTANCE_ID, isLeaseLost } from './lease.ts';
 import { dispatch } from './dispatch/dispatcher.ts';
-import { preciseNow } from './dispatch/rate.ts';
+import { preciseNow, sleepUntil } from './dispatch/rate.ts';
 import { onShutdown } from './edge-runtime.ts';
 import { type InDoubtCounts, LOOKUP_TIMEOUT_MS, noCallsInDoubt, settleCallsInDoubt } from './calls-in-doubt.ts';
 import type { DispatchSettings } from './queries.ts';
@@ -61,15 +61,7 @@ export async function waitForDatabaseClock(
   now: () => number,
   sleep: (ms: number) => Promise<void>,
 ): Promise<number> {
-  let waited = 0;
-  // A timer may wake a little early: three sleeps at most.
-  for (let i = 0, ahead = databaseNowMs - now(); ahead > 0 && i < 3 && waited < MAX_CLOCK_WAIT_MS; i++) {
-    const ms = Math.min(Math.ceil(ahead), MAX_CLOCK_WAIT_MS - waited);
-    await sleep(ms);
-    waited += ms;
-    ahead = databaseNowMs - now();
-  }
-  return waited;
+  return await sleepUntil(databaseNowMs, now, sleep, { maxMs: MAX_CLOCK_WAIT_MS, wholeMs: true });
 }
 
 /** Errors kept in one run row; the rest are counted. */

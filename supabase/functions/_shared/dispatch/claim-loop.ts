@@ -8,7 +8,7 @@
 
 import type { ClaimedCall, ShiftGiveBack } from '../queries.ts';
 import type { BreakerGates } from './breaker-gate.ts';
-import type { RateHold } from './rate.ts';
+import { type RateHold, sleepUntil } from './rate.ts';
 
 /** How long to wait before claiming again when due calls are held back by the rate bucket (or another claim's locks). */
 export const RATE_RETRY_MS = 100;
@@ -217,11 +217,8 @@ export async function runClaimLoop(o: ClaimLoopOptions): Promise<void> {
           notSent.push({ call, reason: 'not sent before the dispatch deadline' });
           continue;
         }
-        // A timer may wake a millisecond or two early (it counts from the event loop's cached
-        // clock): sleep again until the slot is less than a millisecond away, three sleeps at most.
-        for (let i = 0, wait = slot + shiftSoFar - o.now(); wait >= 1 && i < 3; i++, wait = slot + shiftSoFar - o.now()) {
-          await o.sleep(wait);
-        }
+        // Until the slot is less than a millisecond away (again when a timer wakes early).
+        await sleepUntil(slot + shiftSoFar, o.now, o.sleep, { slackMs: 1 });
         // A call claimed ahead waits for a place (it is late against its slot meanwhile).
         let waitedForPlace = false;
         while (inflight.size >= concurrency) {

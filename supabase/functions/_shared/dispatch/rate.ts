@@ -26,6 +26,30 @@ export function preciseNow(): number {
   return t;
 }
 
+/**
+ * Sleeps until `now()` is less than `slackMs` before `at` (0: until it has passed `at`). A timer
+ * may wake a millisecond or two early (it counts from the event loop's cached clock), so it sleeps
+ * again: three sleeps at most (a sleep that does not move the clock cannot hold it for ever), and
+ * `maxMs` in all. `wholeMs`: each sleep rounded up to a whole millisecond. Returns the time it slept
+ * for, as asked of `sleep`.
+ */
+export async function sleepUntil(
+  at: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+  opts: { slackMs?: number; maxMs?: number; wholeMs?: boolean } = {},
+): Promise<number> {
+  const slack = opts.slackMs ?? 0;
+  const max = opts.maxMs ?? Number.POSITIVE_INFINITY;
+  let slept = 0;
+  for (let i = 0, left = at - now(); left > 0 && left >= slack && i < 3 && slept < max; i++, left = at - now()) {
+    const ms = Math.min(opts.wholeMs ? Math.ceil(left) : left, max - slept);
+    await sleep(ms);
+    slept += ms;
+  }
+  return slept;
+}
+
 /** Time between two sends of an account at `callsPerSecond`, with the margin every one-second window keeps. */
 export function slotIntervalMs(callsPerSecond: number, rateMarginMs: number): number {
   return (1000 + rateMarginMs) / callsPerSecond;
