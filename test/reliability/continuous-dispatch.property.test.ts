@@ -867,53 +867,47 @@ async function setUp(s: Scenario): Promise<World> {
 }
 
 /**
- * A change of caps or of which account a campaign dials through: in one transaction holding the
- * reservation's advisory lock (so no reservation runs with the old limits after it), and the active
+ * A change of caps or of which account a campaign dials through: under the reservation's lock (so no
+ * reservation runs with the old limits after it), and the active
  * calls it leaves per account, handed to the poller (they may only shrink while over a cap).
  */
 async function changeLimits(sql: string, params: unknown[]): Promise<void> {
-  const client = await db.connect();
   poller.begin();
   try {
-    await client.query('begin');
-    await client.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
-    await client.query(sql, params);
-    const { rows } = await client.query<{ id: string; cap: number | null; n: number }>(
-      `select pa.id, pa.max_concurrent_calls as cap,
-              (select count(*) from public.calls cl join public.campaigns c on c.id = cl.campaign_id
-                where cl.status in ${ACTIVE} and c.provider_account = pa.id)::int as n
-         from public.provider_accounts pa`,
-    );
-    // Before the commit: a sample that sees the new state finds its allowance already there.
-    for (const r of rows) poller.allow(`account ${r.id}`, r.cap, r.n);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
+    await underReservationLock(async (client) => {
+      await client.query(sql, params);
+      const { rows } = await client.query<{ id: string; cap: number | null; n: number }>(
+        `select pa.id, pa.max_concurrent_calls as cap,
+                (select count(*) from public.calls cl join public.campaigns c on c.id = cl.campaign_id
+                  where cl.status in ${ACTIVE} and c.provider_account = pa.id)::int as n
+           from public.provider_accounts pa`,
+      );
+      // Before the commit: a sample that sees the new state finds its allowance already there.
+      for (const r of rows) poller.allow(`account ${r.id}`, r.cap, r.n);
+    });
   } finally {
     poller.end();
-    client.release();
   }
 }
 
 /**
- * A pause or a resume, in one transaction holding the reservation's advisory lock: ordered with every
- * reservation, whose instant (the database's clock, read once it holds the lock) is then on the
- * same side of the change as what its snapshot saw. Without the lock a reservation could read its
- * clock before a resume committed and take its snapshot after: calls stamped a moment before the
- * resume, of a campaign it saw running (the checker could not tell them from a real violation).
- * The product's own pause and resume (admin_campaign_action()) take the same lock (docs/ARCHITECTURE.md,
- * "Why it is safe under races"). `locked` runs once the lock is held.
+ * `work` in one transaction holding the reservation's advisory lock, so that it is ordered with every
+ * reservation: a change of limits (changeLimits), a pause or a resume. A reservation's instant (the
+ * database's clock, read once it holds the lock) is then on the same side of a pause or a resume as
+ * what its snapshot saw. Without the lock a reservation could read its clock before a resume
+ * committed and take its snapshot after: calls stamped a moment before the resume, of a campaign it
+ * saw running (the checker could not tell them from a real violation). The product's own pause and
+ * resume (admin_campaign_action()) take the same lock (docs/ARCHITECTURE.md, "Why it is safe under
+ * races").
  */
-async function underReservationLock(sql: string, params: unknown[], locked?: () => void): Promise<number> {
+async function underReservationLock<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   try {
     await client.query('begin');
     await client.query(`select pg_advisory_xact_lock(public._lock_key('launch_due_calls'))`);
-    locked?.();
-    const { rowCount } = await client.query(sql, params);
+    const result = await work(client);
     await client.query('commit');
-    return rowCount ?? 0;
+    return result;
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
@@ -957,9 +951,11 @@ async function runStep(w: World, step: Step): Promise<void> {
       return;
     case 'pause': {
       const id = w.campaigns[step.campaign % w.campaigns.length]!;
-      const rowCount = await underReservationLock(
-        `update public.campaigns set status = 'PAUSED' where id = $1 and status in ('QUEUED', 'RUNNING')`,
-        [id],
+      const rowCount = await underReservationLock(async (client) =>
+        (await client.query(
+          `update public.campaigns set status = 'PAUSED' where id = $1 and status in ('QUEUED', 'RUNNING')`,
+          [id],
+        )).rowCount ?? 0
       );
       // From when the pause had committed: no claim issued after that may dial the campaign. The
       // next whole millisecond: Date.now() drops the fraction, and a claim or a reservation made
@@ -971,14 +967,11 @@ async function runStep(w: World, step: Step): Promise<void> {
       const open = w.pauses.filter((p) => p.until === null);
       if (open.length === 0) return;
       const p = open[step.campaign % open.length]!;
-      await underReservationLock(
-        `update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`,
-        [p.id],
-        () => {
-          // Once the lock is held: every reservation since reads its clock after the resume commits.
-          p.until = new Date();
-        },
-      );
+      await underReservationLock(async (client) => {
+        // Once the lock is held: every reservation since reads its clock after the resume commits.
+        p.until = new Date();
+        await client.query(`update public.campaigns set status = 'RUNNING' where id = $1 and status = 'PAUSED'`, [p.id]);
+      });
       return;
     }
     case 'rate': {
