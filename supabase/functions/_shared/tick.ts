@@ -100,8 +100,9 @@ export interface TickDeps {
   /**
    * Milliseconds since the epoch, with a fraction (default: preciseNow, the send slots' clock).
    * Given (tests state their clock), it is also the reservation's clock; by default the reservation
-   * runs on the database's clock, read as it takes its snapshot (reserve_due_calls with p_now null):
-   * a time read here would be older by however long the statement waited for a connection.
+   * runs on the database's clock, read once it holds its lock, just before its snapshot
+   * (reserve_due_calls with p_now null): a time read here would be older by however long the
+   * statement waited for a connection.
    */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -243,7 +244,7 @@ export async function startTick(deps: TickDeps, opts: TickOptions): Promise<Star
     if (jitter > 0) await sleep(jitter);
 
     await lookUpCallsInDoubt(deps, state, settings, now);
-    await reserve(deps, state, runId, now(), true, now, sleep);
+    await reserve(deps, state, runId, true, now, sleep);
     await dispatch(deps, state, settings, { deadlineMs: startedMs + budgetMs, leaseToken: null, idle: null }, now, sleep);
     r.status = r.errors.length > 0 || r.errorsTruncated > 0 ? 'partial' : 'ok';
   } catch (err) {
@@ -337,7 +338,7 @@ async function dispatchInBackground(
           // Refill: the slots that final status callbacks freed, through the same atomic reservation.
           if (t - lastRefillMs >= settings.refillIntervalMs) {
             lastRefillMs = t;
-            const reserved = await reserve(deps, state, runId, t, false, now, sleep);
+            const reserved = await reserve(deps, state, runId, false, now, sleep);
             if (reserved === PAUSED) {
               // The whole scheduler was paused meanwhile: stop; the next tick after the resume takes over.
               r.stoppedBy = 'paused';
@@ -388,22 +389,21 @@ async function lookUpCallsInDoubt(
 /**
  * Housekeeping and the reservation (a refill: the reservation alone); a failure is recorded and
  * dispatch goes on with the calls already queued. Returns the calls reserved, or PAUSED when the
- * whole scheduler is paused (nothing was done). nowMs reaches the database only when the tick was
- * given a clock (deps.now); otherwise the database's clock stamps the reservation, and the tick
- * waits for its own clock to pass the database's before it claims (waitForDatabaseClock).
+ * whole scheduler is paused (nothing was done). The tick's clock reaches the database only when the
+ * tick was given one (deps.now); otherwise the database's clock stamps the reservation, and the
+ * tick waits for its own clock to pass the database's before it claims (waitForDatabaseClock).
  */
 async function reserve(
   deps: TickDeps,
   state: TickState,
   runId: string,
-  nowMs: number,
   housekeeping: boolean,
   now: () => number,
   sleep: (ms: number) => Promise<void>,
 ): Promise<number> {
   const r = state.result;
   try {
-    const res = await reserveDueCalls(deps.pool, runId, deps.now ? new Date(nowMs) : null, housekeeping);
+    const res = await reserveDueCalls(deps.pool, runId, deps.now ? new Date(now()) : null, housekeeping);
     if (res.outcome === 'paused') return PAUSED;
     if (!deps.now && res.callsReserved > 0) {
       const waited = await waitForDatabaseClock(res.databaseNowMs, now, sleep);
